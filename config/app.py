@@ -1,0 +1,141 @@
+"""create_app: the table of contents of the application."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import Engine
+
+from config import logging as app_logging
+from config.extensions import api, db, jwt, limiter, migrate, socketio
+from config.settings import ROOT, Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app_logging.configure(settings)
+    app = Flask(__name__, instance_path=str(ROOT / "instance"))
+    app.extensions["settings"] = settings
+    app.config.update(_flask_config(settings))
+
+    db.init_app(app)
+    _sqlite_pragmas(settings)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    jwt.init_app(app)
+    limiter.init_app(app)
+    api.init_app(app)
+    app.extensions["redis"] = _redis_client(settings)
+    socketio.init_app(
+        app,
+        message_queue=settings.REDIS_URL,
+        channel=f"{settings.REDIS_PREFIX}-socketio",
+        async_mode="threading",
+        cors_allowed_origins=[o.strip() for o in settings.CORS_ORIGINS.split(",") if o.strip()] or [],
+        logger=False,
+        engineio_logger=False,
+    )
+
+    from core import auth, cli, errors, http
+
+    errors.register(app)
+    auth.register(app)
+    http.register(app, settings)
+    cli.register(app)
+    _register_models()
+    _register_blueprints()
+
+    from realtime import setup as realtime_setup
+
+    realtime_setup.init_app(app)
+    return app
+
+
+def _register_models() -> None:
+    # Every model module, so Alembic and create_all see the whole schema.
+    import core.models  # noqa: F401
+    import realtime.models  # noqa: F401
+
+
+def _register_blueprints() -> None:
+    from core.views import blp as accounts_blp, health as health_blp
+
+    for blueprint in (health_blp, accounts_blp):
+        api.register_blueprint(blueprint)
+
+
+def _flask_config(settings: Settings) -> dict:
+    engine_options = {"pool_pre_ping": True}
+    if settings.DATABASE_URL.startswith("sqlite"):
+        engine_options = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    else:
+        engine_options.update({"pool_size": 10, "max_overflow": 20, "pool_timeout": 10,
+                               "connect_args": {"connect_timeout": 5}})
+    return {
+        "SECRET_KEY": settings.SECRET_KEY,
+        "SQLALCHEMY_DATABASE_URI": _normalise_db_url(settings.DATABASE_URL),
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "JWT_SECRET_KEY": settings.SECRET_KEY,
+        # Pinned: a token signed with any other algorithm (or "none") is refused.
+        "JWT_ALGORITHM": "HS256",
+        "JWT_DECODE_ALGORITHMS": ["HS256"],
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "MAX_CONTENT_LENGTH": max(settings.MAX_UPLOAD_MB * 1024 * 1024, settings.MAX_BODY_KB * 1024) + 64 * 1024,
+        "RATELIMIT_STORAGE_URI": settings.REDIS_URL or "memory://",
+        "RATELIMIT_KEY_PREFIX": settings.REDIS_PREFIX,
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # An unreachable Redis must not stop logins: fall back to per-process memory limits.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "API_TITLE": "Field medical coordination (CASEVAC and telemedicine)",
+        "API_VERSION": "1.0.0",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "API_SPEC_OPTIONS": {
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
+                                                              "bearerFormat": "JWT"}}},
+            "security": [{"bearerAuth": []}],
+        },
+    }
+
+
+def _normalise_db_url(url: str) -> str:
+    # psycopg 3 is the driver: accept the usual postgres:// and postgresql:// spellings.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _redis_client(settings: Settings):
+    if not settings.REDIS_URL:
+        return None
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2,
+                                health_check_interval=10)
+
+
+_pragmas_installed = False
+
+
+def _sqlite_pragmas(settings: Settings) -> None:
+    global _pragmas_installed
+    if _pragmas_installed:
+        return
+    _pragmas_installed = True
+
+    @sa_event.listens_for(Engine, "connect")
+    def _on_connect(dbapi_connection, connection_record):
+        module = type(dbapi_connection).__module__
+        if "sqlite" not in module:
+            return
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers run beside the single writer; foreign keys are off by default in SQLite.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()

@@ -1,0 +1,115 @@
+"""One Settings object, read from the environment once (ARCHITECTURE.md, Configuration)."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or invalid: start-up stops with this message."""
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _str(name: str, default: str | None = None) -> str | None:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    ENV: str = "development"  # development | production | test
+    DATABASE_URL: str = f"sqlite:///{INSTANCE / 'medevac.db'}"
+    REDIS_URL: str | None = None
+    # Namespaces every Redis key and channel, so several deployments (or test runs) share one Redis.
+    REDIS_PREFIX: str = "medevac"
+    SECRET_KEY: str = ""
+    JWT_EXPIRES_MINUTES: int = 12 * 60
+    PORT: int = 5000
+    LOG_LEVEL: str = "INFO"
+    DEMO_PASSWORD: str | None = None
+    ESCALATE_AFTER_SECONDS: int = 120
+    REMINDER_MINUTES_BEFORE: int = 15
+    MAX_UPLOAD_MB: int = 10
+    # Largest JSON body accepted (after gzip decompression), in kilobytes.
+    MAX_BODY_KB: int = 512
+    UPLOAD_DIR: str = str(INSTANCE / "uploads")
+    LOGIN_LIMIT_PER_ADDRESS: str = "30 per minute"
+    LOGIN_LIMIT_PER_ACCOUNT: str = "10 per minute"
+    CORS_ORIGINS: str = ""  # comma separated; empty: CORS closed
+    SWEEPER_INTERVAL_SECONDS: float = 5.0
+    ROAD_FACTOR: float = 1.4
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        env = _str("APP_ENV", _str("FLASK_ENV", "development"))
+        values = dict(
+            ENV=env,
+            DATABASE_URL=_str("DATABASE_URL", cls.DATABASE_URL),
+            REDIS_URL=_str("REDIS_URL"),
+            REDIS_PREFIX=_str("REDIS_PREFIX", cls.REDIS_PREFIX),
+            SECRET_KEY=_str("SECRET_KEY", ""),
+            JWT_EXPIRES_MINUTES=_int("JWT_EXPIRES_MINUTES", cls.JWT_EXPIRES_MINUTES),
+            PORT=_int("PORT", cls.PORT),
+            LOG_LEVEL=_str("LOG_LEVEL", cls.LOG_LEVEL).upper(),
+            DEMO_PASSWORD=_str("DEMO_PASSWORD"),
+            ESCALATE_AFTER_SECONDS=_int("ESCALATE_AFTER_SECONDS", cls.ESCALATE_AFTER_SECONDS),
+            REMINDER_MINUTES_BEFORE=_int("REMINDER_MINUTES_BEFORE", cls.REMINDER_MINUTES_BEFORE),
+            MAX_UPLOAD_MB=_int("MAX_UPLOAD_MB", cls.MAX_UPLOAD_MB),
+            MAX_BODY_KB=_int("MAX_BODY_KB", cls.MAX_BODY_KB),
+            UPLOAD_DIR=_str("UPLOAD_DIR", cls.UPLOAD_DIR),
+            LOGIN_LIMIT_PER_ADDRESS=_str("LOGIN_LIMIT_PER_ADDRESS", cls.LOGIN_LIMIT_PER_ADDRESS),
+            LOGIN_LIMIT_PER_ACCOUNT=_str("LOGIN_LIMIT_PER_ACCOUNT", cls.LOGIN_LIMIT_PER_ACCOUNT),
+            CORS_ORIGINS=_str("CORS_ORIGINS", ""),
+            SWEEPER_INTERVAL_SECONDS=float(_str("SWEEPER_INTERVAL_SECONDS", "5")),
+            ROAD_FACTOR=float(_str("ROAD_FACTOR", "1.4")),
+        )
+        values.update(overrides)
+        return cls(**values).resolved()
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+    @property
+    def is_development(self) -> bool:
+        return self.ENV == "development"
+
+    def resolved(self) -> "Settings":
+        """Fill the secret key: required outside development, generated and kept under instance/ in it."""
+        if self.SECRET_KEY:
+            if len(self.SECRET_KEY) < 32:
+                raise ConfigError("SECRET_KEY must be at least 32 characters long")
+            return self
+        if not self.is_development and self.ENV != "test":
+            raise ConfigError(
+                "SECRET_KEY is not set. Outside development the service refuses to start without one: "
+                "set SECRET_KEY to a random string of at least 32 characters "
+                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+            )
+        if self.ENV == "test":
+            return replace(self, SECRET_KEY=secrets.token_urlsafe(48))
+        INSTANCE.mkdir(parents=True, exist_ok=True)
+        key_file = INSTANCE / "secret_key"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        return replace(self, SECRET_KEY=key_file.read_text().strip())
+
+    def public(self) -> dict:
+        """Settings safe to show (no secrets)."""
+        hidden = {"SECRET_KEY", "DEMO_PASSWORD"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}

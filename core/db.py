@@ -1,0 +1,49 @@
+"""Column types and helpers shared by every domain's models."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, String
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import DateTime, TypeDecorator
+
+from core import clock
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on SQLite (which stores naive) and PostgreSQL (timestamptz) alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError("UTCDateTime needs a datetime")
+        value = clock.as_utc(value)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+# JSON on SQLite, JSONB on PostgreSQL.
+JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def IdColumn():  # noqa: N802 - reads like a type
+    from sqlalchemy.orm import mapped_column
+
+    return mapped_column(String(36), primary_key=True, default=new_id)

@@ -1,0 +1,46 @@
+"""Demo data (idempotent): a mission around Bangui with the demo users of API.md; each domain adds its
+part through DEMO_SEEDERS (a function seed_demo(session, *, mission, users))."""
+from __future__ import annotations
+
+import importlib
+import secrets
+
+from config.extensions import db
+from core import service
+from core.models import Mission, User
+
+DEMO_MISSION = {"code": "DEMO", "name": "Demo mission (Bangui)", "lat": 4.3947, "lon": 18.5582,
+                "timezone": "Africa/Bangui"}
+DEMO_USERS = [
+    ("demo-admin", "admin", "Demo admin"),
+    ("demo-coordinator", "coordinator", "Demo medical coordinator"),
+    ("demo-medic", "medic", "Demo field medic"),
+    ("demo-clinician", "clinician", "Demo clinician (general medicine)"),
+    ("demo-psychiatrist", "clinician", "Demo psychiatrist"),
+    ("demo-member", "member", "Demo peacekeeper"),
+]
+# Domains append "module:function"; each is called after the mission and users exist.
+DEMO_SEEDERS: list[str] = []
+
+
+def seed_demo(session, *, password: str | None) -> tuple[Mission, dict[str, User], str | None]:
+    """Create what is missing; returns the generated password when one was made (print it once)."""
+    mission = session.execute(db.select(Mission).where(Mission.code == DEMO_MISSION["code"])).scalar_one_or_none()
+    if mission is None:
+        mission = service.create_mission(session, actor=None, **DEMO_MISSION)
+    generated = None
+    users: dict[str, User] = {}
+    for username, role, display_name in DEMO_USERS:
+        user = session.execute(db.select(User).where(User.username == username)).scalar_one_or_none()
+        if user is None:
+            if password is None:
+                generated = password = secrets.token_urlsafe(12)
+            user = service.create_user(session, actor=None, username=username, password=password, role=role,
+                                       mission_id=mission.id, display_name=display_name,
+                                       superadmin=(username == "demo-admin"))
+        users[username] = user
+    for dotted in DEMO_SEEDERS:
+        module_name, func_name = dotted.split(":")
+        getattr(importlib.import_module(module_name), func_name)(session, mission=mission, users=users)
+    session.commit()
+    return mission, users, generated

@@ -1,0 +1,155 @@
+"""Accounts, audit and health endpoints."""
+from __future__ import annotations
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import text
+
+from config.extensions import db, limiter
+from core import auth, service
+from core.schemas import (AuditArgs, AuditPage, LoginIn, LoginOut, MissionIn, MissionOut, MissionPage,
+                          ReadyOut, UserIn, UserListArgs, UserOut, UserPage)
+from core.pagination import PageArgs
+
+blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts, missions, audit")
+health = Blueprint("health", __name__, description="Liveness and readiness")
+
+
+def _login_account_key() -> str:
+    body = request.get_json(silent=True)
+    username = body.get("username") if isinstance(body, dict) else None
+    return f"login-account:{str(username)[:80].lower()}"
+
+
+def _settings():
+    return current_app.extensions["settings"]
+
+
+@blp.route("/auth/login")
+class Login(MethodView):
+    decorators = [
+        limiter.limit(lambda: _settings().LOGIN_LIMIT_PER_ADDRESS, scope="login-address"),
+        limiter.limit(lambda: _settings().LOGIN_LIMIT_PER_ACCOUNT, key_func=_login_account_key,
+                      scope="login-account"),
+    ]
+
+    @blp.arguments(LoginIn)
+    @blp.response(200, LoginOut)
+    @blp.alt_response(401, description="unknown user or wrong password (one message for both)")
+    @blp.alt_response(429, description="too many attempts")
+    def post(self, body):
+        """Exchange a username and password for a bearer token."""
+        user = auth.authenticate(db.session, username=body["username"], password=body["password"])
+        minutes = _settings().JWT_EXPIRES_MINUTES
+        return {"access_token": auth.issue_token(user, minutes), "token_type": "Bearer",
+                "expires_in": minutes * 60, "user": user}
+
+
+@blp.route("/auth/me")
+class Me(MethodView):
+    @blp.response(200, UserOut)
+    def get(self):
+        """The authenticated user."""
+        return auth.current_user()
+
+
+@blp.route("/missions")
+class Missions(MethodView):
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, MissionPage)
+    def get(self, args):
+        """Missions visible to the caller (their own; all for a superadmin)."""
+        user = auth.current_user()
+        return service.list_missions(db.session, actor=user, **args)
+
+    @blp.arguments(MissionIn)
+    @blp.response(201, MissionOut)
+    def post(self, body):
+        """Create a mission (superadmin)."""
+        user = auth.current_user()
+        return service.create_mission(db.session, actor=user, **body)
+
+
+@blp.route("/missions/<mission_id>")
+class MissionById(MethodView):
+    @blp.response(200, MissionOut)
+    def get(self, mission_id):
+        user = auth.current_user()
+        return service.get_mission(db.session, actor=user, mission_id=mission_id)
+
+
+@blp.route("/users")
+class Users(MethodView):
+    @blp.arguments(UserListArgs, location="query")
+    @blp.response(200, UserPage)
+    def get(self, args):
+        """Users of the admin's mission."""
+        user = auth.current_user(roles={"admin"})
+        return service.list_users(db.session, actor=user, **args)
+
+    @blp.arguments(UserIn)
+    @blp.response(201, UserOut)
+    def post(self, body):
+        """Create a user in the admin's mission."""
+        user = auth.current_user(roles={"admin"})
+        return service.create_user(db.session, actor=user, **body)
+
+
+@blp.route("/users/<user_id>")
+class UserById(MethodView):
+    @blp.response(200, UserOut)
+    def get(self, user_id):
+        user = auth.current_user()
+        return service.get_user(db.session, actor=user, user_id=user_id)
+
+
+@blp.route("/audit")
+class Audit(MethodView):
+    @blp.arguments(AuditArgs, location="query")
+    @blp.response(200, AuditPage)
+    def get(self, args):
+        """Who read or changed what, when, from where (admin; newest first)."""
+        user = auth.current_user(roles={"admin"})
+        return service.list_audit(db.session, actor=user, **args)
+
+
+@health.route("/healthz")
+class Healthz(MethodView):
+    @health.response(200)
+    def get(self):
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+
+@health.route("/readyz")
+class Readyz(MethodView):
+    @health.response(200, ReadyOut)
+    @health.alt_response(503, schema=ReadyOut, description="the database is unreachable")
+    def get(self):
+        """Readiness: database and Redis reachability."""
+        status = readiness()
+        return status, (200 if status["database"] == "ok" else 503)
+
+
+def readiness() -> dict:
+    database = "ok"
+    try:
+        db.session.execute(text("SELECT 1"))
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - any failure means not ready
+        database = "error"
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001
+            pass
+    redis_state = "disabled"
+    client = current_app.extensions.get("redis")
+    if client is not None:
+        try:
+            client.ping()
+            redis_state = "ok"
+        except Exception:  # noqa: BLE001
+            redis_state = "error"
+    overall = "ok" if database == "ok" and redis_state in ("ok", "disabled") else "degraded"
+    return {"status": overall, "database": database, "redis": redis_state}

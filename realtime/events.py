@@ -1,0 +1,54 @@
+"""publish(): the one way to write an event. The row joins the caller's transaction; after commit the
+relay emits it (the relay is registered by realtime at start-up; until then nothing is emitted live,
+and `sync` still replays from the table)."""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from sqlalchemy import event as sa_event
+
+from core import clock
+from realtime.models import Event
+
+log = logging.getLogger(__name__)
+
+_after_commit: list[Callable[[], None]] = []
+
+
+def on_commit(callback: Callable[[], None]) -> None:
+    """Register what runs after a transaction that published events commits (the relay's wake-up)."""
+    if callback not in _after_commit:
+        _after_commit.append(callback)
+
+
+def publish(session, type: str, audience: list[str], data: dict, *, mission_id: str | None = None) -> Event:
+    """Add an event to the caller's transaction; `audience` is a list of room names (realtime.audience)."""
+    if not audience:
+        raise ValueError("an event needs at least one room")
+    row = Event(type=type, rooms=list(audience), data=data, mission_id=mission_id, at=clock.now())
+    session.add(row)
+    _arm(session)
+    return row
+
+
+def _arm(session) -> None:
+    # db.session is a scoped_session: listen on the real Session behind it.
+    target = session.registry() if hasattr(session, "registry") else session
+    if target.info.get("events_armed"):
+        return
+    target.info["events_armed"] = True
+
+    def _fire(sess):
+        sess.info.pop("events_armed", None)
+        for callback in list(_after_commit):
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - delivery failures never undo a committed change
+                log.exception("after-commit event callback failed")
+
+    def _clear(sess):
+        sess.info.pop("events_armed", None)
+
+    sa_event.listen(target, "after_commit", _fire, once=True)
+    sa_event.listen(target, "after_rollback", _clear, once=True)
