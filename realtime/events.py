@@ -52,3 +52,15 @@ def _arm(session) -> None:
 
     sa_event.listen(target, "after_commit", _fire, once=True)
     sa_event.listen(target, "after_rollback", _clear, once=True)
+
+
+def emit_volatile(type: str, audience: list[str], data: dict, *, coalesce_key: str | None = None) -> None:
+    """A live-only event (not logged, not replayed by sync), e.g. asset.position. The realtime layer may
+    coalesce events with the same key (at most one per key per second per client)."""
+    from config.extensions import socketio
+
+    envelope = {"seq": None, "type": type, "at": clock.now().isoformat(), "data": data}
+    try:
+        socketio.emit(type, envelope, to=list(audience))
+    except Exception:  # noqa: BLE001 - live-only: a lost position is superseded by the next one
+        log.warning("volatile emit of %s failed", type, exc_info=True)
