@@ -57,6 +57,7 @@ def _register_models() -> None:
     # Every model module, so Alembic and create_all see the whole schema.
     import core.models  # noqa: F401
     import realtime.models  # noqa: F401
+    import casevac.fleet_models  # noqa: F401
 
 
 def _register_blueprints() -> None:
