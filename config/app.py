@@ -65,6 +65,7 @@ def _register_blueprints() -> None:
 
     for blueprint in (health_blp, accounts_blp):
         api.register_blueprint(blueprint)
+    from casevac.fleet_views import blp as fleet_blp; api.register_blueprint(fleet_blp)  # noqa: E702
 
 
 def _flask_config(settings: Settings) -> dict:

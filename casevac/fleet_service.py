@@ -1,0 +1,496 @@
+"""Assets, their live positions and track, device tokens, facilities (plain functions, explicit session).
+
+Live positions: with Redis (`REDIS_URL`), a report is one Lua call that keeps the latest fix per asset (a GEO
+set for the map and a hash with the details, newer fixes only) and appends the fix to a stream; the sweeper
+task `fleet.track_flush` moves the stream into the `asset_positions` table (the track) and the assets' rows.
+Without Redis the report goes to the database directly. Either way every process reads the same positions.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import socket
+from datetime import datetime, timedelta
+
+from sqlalchemy import String, cast, select, update
+from sqlalchemy.exc import IntegrityError
+
+from casevac.fleet_models import Asset, AssetPosition, Facility
+from core import audit, clock
+from core.auth import ensure_mission
+from core.errors import ApiError, conflict, forbidden, invalid, not_found
+from core.models import User
+from core.pagination import Key, paginate
+from realtime import audience, events
+
+log = logging.getLogger(__name__)
+
+DEVICE_SCHEME = "Device"
+# A fix stamped further ahead than this is a clock fault on the device, not a position.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+# Redis GEO sets only index latitudes within the Web-Mercator band; fixes beyond stay in the hash.
+REDIS_GEO_MAX_LAT = 85.05112878
+TRACK_STREAM_MAXLEN = 1_000_000
+TRACK_GROUP = "track-flush"
+
+
+# ---------------------------------------------------------------- views of rows (what the API returns)
+
+def asset_view(asset: Asset, position: dict | None = None) -> dict:
+    """AssetOut for one asset; `position` is the live fix (Redis) when known, else the row's."""
+    if position is None and asset.position_reported_at is not None:
+        position = {"lat": asset.lat, "lon": asset.lon, "heading": asset.heading, "speed_kmh": asset.speed_kmh,
+                    "reported_at": asset.position_reported_at}
+    return {
+        "id": asset.id, "mission_id": asset.mission_id, "callsign": asset.callsign, "kind": asset.kind,
+        "capabilities": list(asset.capabilities or []), "litter_capacity": asset.litter_capacity,
+        "ambulatory_capacity": asset.ambulatory_capacity, "cruise_speed_kmh": asset.cruise_speed_kmh,
+        "readiness_minutes": asset.readiness_minutes, "status": asset.status,
+        "tasked_request_id": asset.tasked_request_id,
+        "base": {"name": asset.base_name, "lat": asset.base_lat, "lon": asset.base_lon},
+        "position": position, "has_device_token": asset.device_token_hash is not None,
+        "created_at": asset.created_at, "updated_at": asset.updated_at,
+    }
+
+
+def facility_view(facility: Facility) -> dict:
+    return {
+        "id": facility.id, "mission_id": facility.mission_id, "name": facility.name, "level": facility.level,
+        "capabilities": list(facility.capabilities or []), "status": facility.status,
+        "beds_available": facility.beds_available, "helipad": facility.helipad,
+        "location": {"lat": facility.lat, "lon": facility.lon},
+        "created_at": facility.created_at, "updated_at": facility.updated_at,
+    }
+
+
+def _event_data(view: dict) -> dict:
+    return json.loads(json.dumps(view, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)))
+
+
+def publish_asset(session, asset: Asset, *, redis=None, prefix: str = "") -> None:
+    """asset.updated to the mission's coordinators, in the caller's transaction (API.md, Real-time)."""
+    position = latest_positions(session, mission_id=asset.mission_id, assets=[asset], redis=redis,
+                                prefix=prefix).get(asset.id)
+    events.publish(session, "asset.updated", audience.coordinators(asset.mission_id),
+                   _event_data(asset_view(asset, position)), mission_id=asset.mission_id)
+
+
+# ---------------------------------------------------------------- assets
+
+def _has_capability(column, capability: str):
+    # The JSON list as text on both databases ('["hoist", "night"]'): portable, and the values are a closed set.
+    return cast(column, String).like(f'%"{capability}"%')
+
+
+def list_assets(session, *, user: User, limit: int, cursor: str | None, status: str | None = None,
+                kind: str | None = None, capability: str | None = None, redis=None, prefix: str = "") -> dict:
+    query = select(Asset).where(Asset.mission_id == user.mission_id)
+    if status:
+        query = query.where(Asset.status == status)
+    if kind:
+        query = query.where(Asset.kind == kind)
+    if capability:
+        query = query.where(_has_capability(Asset.capabilities, capability))
+    page = paginate(query, [Key(Asset.callsign), Key(Asset.id)], limit=limit, cursor=cursor, session=session)
+    positions = latest_positions(session, mission_id=user.mission_id, assets=page["items"], redis=redis,
+                                 prefix=prefix)
+    return {"items": [asset_view(a, positions.get(a.id)) for a in page["items"]],
+            "next_cursor": page["next_cursor"]}
+
+
+def get_asset(session, *, user: User, asset_id: str) -> Asset:
+    asset = session.get(Asset, asset_id)
+    if asset is None:
+        raise not_found("asset")
+    ensure_mission(user, asset.mission_id, "asset")
+    return asset
+
+
+def get_asset_view(session, *, user: User, asset_id: str, redis=None, prefix: str = "") -> dict:
+    asset = get_asset(session, user=user, asset_id=asset_id)
+    position = latest_positions(session, mission_id=asset.mission_id, assets=[asset], redis=redis,
+                                prefix=prefix).get(asset.id)
+    return asset_view(asset, position)
+
+
+def _apply_asset_fields(asset: Asset, fields: dict) -> None:
+    base = fields.pop("base", None)
+    if base is not None:
+        asset.base_name, asset.base_lat, asset.base_lon = base.get("name"), base["lat"], base["lon"]
+    for name, value in fields.items():
+        setattr(asset, name, value)
+
+
+def create_asset(session, *, user: User, redis=None, prefix: str = "", **fields) -> dict:
+    asset = Asset(mission_id=user.mission_id, created_at=clock.now(), updated_at=clock.now())
+    _apply_asset_fields(asset, dict(fields))
+    session.add(asset)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise conflict(f"an asset with callsign {fields['callsign']} already exists in this mission") from None
+    audit.record(session, actor=user, action="asset.create", subject_type="asset", subject_id=asset.id,
+                 mission_id=asset.mission_id)
+    publish_asset(session, asset, redis=redis, prefix=prefix)
+    session.commit()
+    return asset_view(asset)
+
+
+def update_asset(session, *, user: User, asset_id: str, redis=None, prefix: str = "", **fields) -> dict:
+    asset = get_asset(session, user=user, asset_id=asset_id)
+    status = fields.pop("status", None)
+    if status is not None and status != asset.status:
+        # Conditional: a dispatch committing meanwhile must not be overwritten (the database decides).
+        done = session.execute(
+            update(Asset).where(Asset.id == asset.id, Asset.status != "tasked")
+            .values(status=status, updated_at=clock.now())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not done:
+            session.rollback()
+            raise conflict("the asset is tasked: its status changes when its request is delivered or cancelled",
+                           allowed=[], tasked_request_id=session.get(Asset, asset_id).tasked_request_id)
+        session.refresh(asset)
+    if "litter_capacity" in fields or "ambulatory_capacity" in fields:
+        litter = fields.get("litter_capacity", asset.litter_capacity)
+        ambulatory = fields.get("ambulatory_capacity", asset.ambulatory_capacity)
+        if litter + ambulatory < 1:
+            session.rollback()
+            raise invalid("litter_capacity", "an evacuation asset carries at least one patient")
+    _apply_asset_fields(asset, fields)
+    asset.updated_at = clock.now()
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise conflict(f"an asset with callsign {fields.get('callsign')} already exists in this mission") from None
+    changed = sorted(set(fields) | ({"status"} if status is not None else set()))
+    audit.record(session, actor=user, action="asset.update", subject_type="asset", subject_id=asset.id,
+                 mission_id=asset.mission_id, detail={"fields": changed})
+    publish_asset(session, asset, redis=redis, prefix=prefix)
+    session.commit()
+    return get_asset_view(session, user=user, asset_id=asset.id, redis=redis, prefix=prefix)
+
+
+# ---------------------------------------------------------------- device tokens
+
+def _token_hash(token: str) -> str:
+    # The token is 256 random bits: a fast hash is enough (no dictionary to guess from), and 2,000
+    # reports a second can afford it, unlike a password hash.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_device_token(session, *, user: User, asset_id: str) -> dict:
+    """A new per-asset secret (the previous one stops working); only its hash is stored."""
+    asset = get_asset(session, user=user, asset_id=asset_id)
+    token = f"{asset.id}.{secrets.token_urlsafe(32)}"
+    asset.device_token_hash = _token_hash(token)
+    audit.record(session, actor=user, action="asset.device_token.issue", subject_type="asset",
+                 subject_id=asset.id, mission_id=asset.mission_id)
+    session.commit()
+    return {"asset_id": asset.id, "device_token": token}
+
+
+def revoke_device_token(session, *, user: User, asset_id: str) -> None:
+    asset = get_asset(session, user=user, asset_id=asset_id)
+    asset.device_token_hash = None
+    audit.record(session, actor=user, action="asset.device_token.revoke", subject_type="asset",
+                 subject_id=asset.id, mission_id=asset.mission_id)
+    session.commit()
+
+
+def device_asset(session, *, token: str, asset_id: str) -> Asset:
+    """The asset a device token belongs to: 401 for a bad token, 403 for another asset's URL."""
+    owner_id, _, secret = token.partition(".")
+    owner = session.get(Asset, owner_id) if owner_id and secret and len(owner_id) <= 36 else None
+    if owner is None or owner.device_token_hash is None or not hmac.compare_digest(
+            owner.device_token_hash, _token_hash(token)):
+        raise ApiError(401, "invalid device token")
+    if owner.id != asset_id:
+        raise forbidden("a device token reports its own asset's position only")
+    return owner
+
+
+# ---------------------------------------------------------------- positions
+
+def _keys(prefix: str, mission_id: str) -> tuple[str, str]:
+    return f"{prefix}:fleet:{mission_id}:geo", f"{prefix}:fleet:{mission_id}:pos"
+
+
+def _stream(prefix: str) -> str:
+    return f"{prefix}:fleet:track"
+
+
+# Keep the newest fix per asset (reports arrive out of order over field links) and append every fix to the
+# track stream, in one round trip. KEYS: geo, pos, stream. ARGV: asset, lon, lat, t (micros), json, maxlen,
+# in_geo (1 when the latitude can be indexed), then the stream fields.
+_REPORT_LUA = """
+local newest = 1
+local current = redis.call('HGET', KEYS[2], ARGV[1])
+if current and tonumber(cjson.decode(current)['t']) > tonumber(ARGV[4]) then newest = 0 end
+if newest == 1 then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[5])
+  if ARGV[7] == '1' then redis.call('GEOADD', KEYS[1], ARGV[2], ARGV[3], ARGV[1])
+  else redis.call('ZREM', KEYS[1], ARGV[1]) end
+end
+local fields = {}
+for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', unpack(fields))
+return newest
+"""
+_scripts: dict = {}
+
+
+def _micros(at: datetime) -> int:
+    return int(clock.as_utc(at).timestamp() * 1_000_000)
+
+
+def report_position(session, *, asset: Asset, source: str, lat: float, lon: float, heading: float | None = None,
+                    speed_kmh: float | None = None, reported_at: datetime | None = None, redis=None,
+                    prefix: str = "") -> dict:
+    """Accept one fix for `asset` (already authorised); returns it with `latest` (newer than any before)."""
+    received = clock.now()
+    reported_at = clock.as_utc(reported_at) if reported_at is not None else received
+    if reported_at > received + FUTURE_TOLERANCE:
+        raise invalid("reported_at", "in the future: check the device clock")
+    fix = {"lat": lat, "lon": lon, "heading": heading, "speed_kmh": speed_kmh, "reported_at": reported_at}
+    mission_id, asset_id = asset.mission_id, asset.id
+    if redis is not None:
+        latest = _report_to_redis(redis, prefix, mission_id, asset_id, source, fix, received)
+        session.rollback()  # end the read transaction that loaded the asset
+    else:
+        session.add(AssetPosition(asset_id=asset_id, mission_id=mission_id, source=source, received_at=received,
+                                  **fix))
+        latest = bool(session.execute(
+            update(Asset).where(Asset.id == asset_id, (Asset.position_reported_at.is_(None))
+                                | (Asset.position_reported_at <= reported_at))
+            .values(lat=lat, lon=lon, heading=heading, speed_kmh=speed_kmh, position_reported_at=reported_at)
+            .execution_options(synchronize_session=False)
+        ).rowcount)
+        session.commit()
+    if latest:
+        events.emit_volatile("asset.position", audience.coordinators(mission_id),
+                             {"asset_id": asset_id, **_event_data(fix)}, coalesce_key=asset_id)
+    return {"asset_id": asset_id, **fix, "latest": latest}
+
+
+def _report_to_redis(redis, prefix, mission_id, asset_id, source, fix, received) -> bool:
+    script = _scripts.get(id(redis))
+    if script is None:
+        script = _scripts[id(redis)] = redis.register_script(_REPORT_LUA)
+    t = _micros(fix["reported_at"])
+    latest_json = json.dumps({"lat": fix["lat"], "lon": fix["lon"], "heading": fix["heading"],
+                              "speed_kmh": fix["speed_kmh"], "t": t}, separators=(",", ":"))
+    stream_fields = ["a", asset_id, "m", mission_id, "lat", repr(fix["lat"]), "lon", repr(fix["lon"]),
+                     "h", "" if fix["heading"] is None else repr(fix["heading"]),
+                     "s", "" if fix["speed_kmh"] is None else repr(fix["speed_kmh"]),
+                     "t", str(t), "r", str(_micros(received)), "src", source]
+    geo, pos = _keys(prefix, mission_id)
+    in_geo = "1" if abs(fix["lat"]) <= REDIS_GEO_MAX_LAT else "0"
+    return bool(script(keys=[geo, pos, _stream(prefix)],
+                       args=[asset_id, repr(fix["lon"]), repr(fix["lat"]), str(t), latest_json,
+                             str(TRACK_STREAM_MAXLEN), in_geo, *stream_fields]))
+
+
+def _from_micros(value) -> datetime:
+    from datetime import timezone
+
+    return datetime.fromtimestamp(int(value) / 1_000_000, tz=timezone.utc)
+
+
+def latest_positions(session, *, mission_id: str, assets: list[Asset], redis=None, prefix: str = "") -> dict:
+    """asset id -> latest fix; Redis when configured (falling back to the rows if it is unreachable)."""
+    if redis is not None and assets:
+        try:
+            values = redis.hmget(_keys(prefix, mission_id)[1], [a.id for a in assets])
+        except Exception:  # noqa: BLE001 - a Redis outage degrades to the last fixes flushed to the database
+            log.warning("reading live positions from Redis failed; using the database", exc_info=True)
+        else:
+            found = {}
+            for asset, raw in zip(assets, values):
+                if raw is not None:
+                    fix = json.loads(raw)
+                    fix["reported_at"] = _from_micros(fix.pop("t"))
+                    found[asset.id] = fix
+                elif asset.position_reported_at is not None:
+                    found[asset.id] = _row_fix(asset)
+            return found
+    return {a.id: _row_fix(a) for a in assets if a.position_reported_at is not None}
+
+
+def _row_fix(asset: Asset) -> dict:
+    return {"lat": asset.lat, "lon": asset.lon, "heading": asset.heading, "speed_kmh": asset.speed_kmh,
+            "reported_at": asset.position_reported_at}
+
+
+def flush_track(session, *, redis, prefix: str, batch: int = 2000) -> int:
+    """Move reported fixes from the Redis stream into the track table and the assets' rows.
+
+    A consumer group hands each entry to one process; an entry is acknowledged after its commit, and
+    `stream_id` is unique, so a redelivery after a crash is stored once. Entries a dead consumer left
+    pending for over a minute are claimed.
+    """
+    stream = _stream(prefix)
+    consumer = f"{socket.gethostname()}-{os.getpid()}"
+    try:
+        redis.xgroup_create(stream, TRACK_GROUP, id="0", mkstream=True)
+    except Exception as exc:  # noqa: BLE001 - BUSYGROUP: it exists
+        if "BUSYGROUP" not in str(exc):
+            raise
+    moved = 0
+    while True:
+        claimed = redis.xautoclaim(stream, TRACK_GROUP, consumer, min_idle_time=60_000, start_id="0-0",
+                                   count=batch)[1]
+        fresh = redis.xreadgroup(TRACK_GROUP, consumer, {stream: ">"}, count=batch)
+        entries = list(claimed) + [e for _, items in fresh for e in items]
+        if not entries:
+            return moved
+        _store_entries(session, entries)
+        ids = [entry_id for entry_id, _ in entries]
+        redis.xack(stream, TRACK_GROUP, *ids)
+        redis.xdel(stream, *ids)
+        moved += len(entries)
+        if len(entries) < batch:
+            return moved
+
+
+def _decode(value):
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _store_entries(session, entries) -> None:
+    rows, newest = [], {}
+    for entry_id, raw in entries:
+        f = {_decode(k): _decode(v) for k, v in raw.items()}
+        row = {"stream_id": _decode(entry_id), "asset_id": f["a"], "mission_id": f["m"], "lat": float(f["lat"]),
+               "lon": float(f["lon"]), "heading": float(f["h"]) if f["h"] else None,
+               "speed_kmh": float(f["s"]) if f["s"] else None, "reported_at": _from_micros(f["t"]),
+               "received_at": _from_micros(f["r"]), "source": f["src"]}
+        rows.append(row)
+        if row["asset_id"] not in newest or newest[row["asset_id"]]["reported_at"] <= row["reported_at"]:
+            newest[row["asset_id"]] = row
+    known = set(session.execute(select(Asset.id).where(Asset.id.in_(list(newest)))).scalars())
+    rows = [r for r in rows if r["asset_id"] in known]  # an asset deleted meanwhile: drop its fixes
+    if rows:
+        session.execute(_insert_ignoring_duplicates(session, rows))
+    for asset_id, row in newest.items():
+        if asset_id in known:
+            session.execute(
+                update(Asset).where(Asset.id == asset_id, (Asset.position_reported_at.is_(None))
+                                    | (Asset.position_reported_at <= row["reported_at"]))
+                .values(lat=row["lat"], lon=row["lon"], heading=row["heading"], speed_kmh=row["speed_kmh"],
+                        position_reported_at=row["reported_at"])
+                .execution_options(synchronize_session=False))
+    session.commit()
+
+
+def _insert_ignoring_duplicates(session, rows):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(AssetPosition).values(rows).on_conflict_do_nothing(index_elements=["stream_id"])
+
+
+def track_flush_task(session, *, now, settings) -> int:
+    """Sweeper task: drain the Redis track stream (nothing to do without Redis)."""
+    from flask import current_app
+
+    redis = current_app.extensions.get("redis")
+    if redis is None:
+        return 0
+    return flush_track(session, redis=redis, prefix=settings.REDIS_PREFIX)
+
+
+def track(session, *, user: User, asset_id: str, limit: int, cursor: str | None, since: datetime | None,
+          redis=None, prefix: str = "") -> dict:
+    """The asset's track, oldest first (fixes still in Redis are flushed first, so none is missing)."""
+    asset = get_asset(session, user=user, asset_id=asset_id)
+    if redis is not None:
+        try:
+            flush_track(session, redis=redis, prefix=prefix)
+        except Exception:  # noqa: BLE001 - the track so far is still worth showing
+            session.rollback()
+            log.warning("flushing the track stream failed", exc_info=True)
+    query = select(AssetPosition).where(AssetPosition.asset_id == asset.id)
+    if since is not None:
+        query = query.where(AssetPosition.reported_at >= since)
+    page = paginate(query, [Key(AssetPosition.reported_at), Key(AssetPosition.id)], limit=limit, cursor=cursor,
+                    session=session)
+    return {"asset_id": asset.id, **page}
+
+
+# ---------------------------------------------------------------- facilities
+
+def list_facilities(session, *, user: User, limit: int, cursor: str | None, status: str | None = None,
+                    level: str | None = None, capability: str | None = None) -> dict:
+    query = select(Facility).where(Facility.mission_id == user.mission_id)
+    if status:
+        query = query.where(Facility.status == status)
+    if level:
+        query = query.where(Facility.level == level)
+    if capability:
+        query = query.where(_has_capability(Facility.capabilities, capability))
+    page = paginate(query, [Key(Facility.name), Key(Facility.id)], limit=limit, cursor=cursor, session=session)
+    return {"items": [facility_view(f) for f in page["items"]], "next_cursor": page["next_cursor"]}
+
+
+def get_facility(session, *, user: User, facility_id: str) -> Facility:
+    facility = session.get(Facility, facility_id)
+    if facility is None:
+        raise not_found("facility")
+    ensure_mission(user, facility.mission_id, "facility")
+    return facility
+
+
+def _apply_facility_fields(facility: Facility, fields: dict) -> None:
+    location = fields.pop("location", None)
+    if location is not None:
+        facility.lat, facility.lon = location["lat"], location["lon"]
+    for name, value in fields.items():
+        setattr(facility, name, value)
+
+
+def _save_facility(session, *, user: User, facility: Facility, action: str, changed: list[str]) -> dict:
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise conflict(f"a facility named {facility.name} already exists in this mission") from None
+    audit.record(session, actor=user, action=action, subject_type="facility", subject_id=facility.id,
+                 mission_id=facility.mission_id, detail={"fields": changed} if changed else None)
+    view = facility_view(facility)
+    # Every availability change is an event (issue 4): coordinators' boards update live.
+    events.publish(session, "facility.updated", audience.coordinators(facility.mission_id), _event_data(view),
+                   mission_id=facility.mission_id)
+    session.commit()
+    return view
+
+
+def create_facility(session, *, user: User, **fields) -> dict:
+    facility = Facility(mission_id=user.mission_id, created_at=clock.now(), updated_at=clock.now())
+    _apply_facility_fields(facility, dict(fields))
+    session.add(facility)
+    return _save_facility(session, user=user, facility=facility, action="facility.create", changed=[])
+
+
+def update_facility(session, *, user: User, facility_id: str, **fields) -> dict:
+    facility = get_facility(session, user=user, facility_id=facility_id)
+    changed = sorted(fields)
+    _apply_facility_fields(facility, dict(fields))
+    facility.updated_at = clock.now()
+    return _save_facility(session, user=user, facility=facility, action="facility.update", changed=changed)
+
+
+def _register_sweeper_task() -> None:
+    from realtime import sweeper
+
+    sweeper.register("fleet.track_flush", track_flush_task)
+
+
+_register_sweeper_task()

@@ -1,0 +1,133 @@
+"""Assets and facilities: /api/v1/assets, /api/v1/facilities (API.md "Assets, facilities, dispatch")."""
+from __future__ import annotations
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from casevac import fleet_service
+from casevac.fleet_schemas import (AssetIn, AssetListArgs, AssetOut, AssetPage, AssetPatch, DeviceTokenOut,
+                                   FacilityIn, FacilityListArgs, FacilityOut, FacilityPage, FacilityPatch,
+                                   PositionAccepted, PositionIn, TrackArgs, TrackOut)
+from config.extensions import db
+from core import auth
+
+blp = Blueprint("fleet", __name__, url_prefix="/api/v1", description="Evacuation assets and medical facilities")
+
+READERS = {"admin", "coordinator", "medic"}
+WRITERS = {"admin", "coordinator"}
+
+
+def _live() -> dict:
+    """The Redis client and key prefix for live positions (None: the database holds them)."""
+    return {"redis": current_app.extensions.get("redis"), "prefix": current_app.extensions["settings"].REDIS_PREFIX}
+
+
+@blp.route("/assets")
+class Assets(MethodView):
+    @blp.arguments(AssetListArgs, location="query")
+    @blp.response(200, AssetPage)
+    def get(self, args):
+        """The mission's evacuation assets with their latest positions, by callsign."""
+        user = auth.current_user(roles=READERS)
+        return fleet_service.list_assets(db.session, user=user, **args, **_live())
+
+    @blp.arguments(AssetIn)
+    @blp.response(201, AssetOut)
+    @blp.alt_response(409, description="callsign already used in the mission")
+    def post(self, body):
+        """Register an asset (coordinator or admin)."""
+        user = auth.current_user(roles=WRITERS)
+        return fleet_service.create_asset(db.session, user=user, **body, **_live())
+
+
+@blp.route("/assets/<asset_id>")
+class AssetById(MethodView):
+    @blp.response(200, AssetOut)
+    def get(self, asset_id):
+        """One asset with its latest position."""
+        user = auth.current_user(roles=READERS)
+        return fleet_service.get_asset_view(db.session, user=user, asset_id=asset_id, **_live())
+
+    @blp.arguments(AssetPatch(partial=True))
+    @blp.response(200, AssetOut)
+    @blp.alt_response(409, description="the asset is tasked: its status follows its request")
+    def patch(self, body, asset_id):
+        """Change an asset (coordinator or admin); status available, maintenance or offline."""
+        user = auth.current_user(roles=WRITERS)
+        return fleet_service.update_asset(db.session, user=user, asset_id=asset_id, **body, **_live())
+
+
+@blp.route("/assets/<asset_id>/positions")
+class AssetPositions(MethodView):
+    @blp.arguments(PositionIn)
+    @blp.response(202, PositionAccepted)
+    @blp.alt_response(401, description="no bearer token and no valid device token")
+    @blp.alt_response(403, description="a device token of another asset")
+    def post(self, body, asset_id):
+        """Report a live position: a coordinator (bearer token) or the asset itself with its device token
+        (`Authorization: Device <token>`), which may do nothing else."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme == fleet_service.DEVICE_SCHEME:
+            asset, source = fleet_service.device_asset(db.session, token=token.strip(), asset_id=asset_id), "device"
+        else:
+            user = auth.current_user(roles={"coordinator"})
+            asset, source = fleet_service.get_asset(db.session, user=user, asset_id=asset_id), "coordinator"
+        return fleet_service.report_position(db.session, asset=asset, source=source, **body, **_live())
+
+    @blp.arguments(TrackArgs, location="query")
+    @blp.response(200, TrackOut)
+    def get(self, args, asset_id):
+        """The asset's track (every accepted fix), oldest first."""
+        user = auth.current_user(roles=READERS)
+        return fleet_service.track(db.session, user=user, asset_id=asset_id, **args, **_live())
+
+
+@blp.route("/assets/<asset_id>/device-token")
+class AssetDeviceToken(MethodView):
+    @blp.response(201, DeviceTokenOut)
+    def post(self, asset_id):
+        """Issue the asset's device token (shown once; replaces any previous one). Coordinator or admin."""
+        user = auth.current_user(roles=WRITERS)
+        return fleet_service.issue_device_token(db.session, user=user, asset_id=asset_id)
+
+    @blp.response(204)
+    def delete(self, asset_id):
+        """Revoke the asset's device token."""
+        user = auth.current_user(roles=WRITERS)
+        fleet_service.revoke_device_token(db.session, user=user, asset_id=asset_id)
+
+
+@blp.route("/facilities")
+class Facilities(MethodView):
+    @blp.arguments(FacilityListArgs, location="query")
+    @blp.response(200, FacilityPage)
+    def get(self, args):
+        """The mission's medical facilities, by name."""
+        user = auth.current_user(roles=READERS)
+        return fleet_service.list_facilities(db.session, user=user, **args)
+
+    @blp.arguments(FacilityIn)
+    @blp.response(201, FacilityOut)
+    @blp.alt_response(409, description="name already used in the mission")
+    def post(self, body):
+        """Register a facility (coordinator or admin)."""
+        user = auth.current_user(roles=WRITERS)
+        return fleet_service.create_facility(db.session, user=user, **body)
+
+
+@blp.route("/facilities/<facility_id>")
+class FacilityById(MethodView):
+    @blp.response(200, FacilityOut)
+    def get(self, facility_id):
+        """One facility."""
+        user = auth.current_user(roles=READERS)
+        return fleet_service.facility_view(fleet_service.get_facility(db.session, user=user,
+                                                                      facility_id=facility_id))
+
+    @blp.arguments(FacilityPatch(partial=True))
+    @blp.response(200, FacilityOut)
+    def patch(self, body, facility_id):
+        """Update a facility, e.g. its availability (status, beds_available): publishes facility.updated."""
+        user = auth.current_user(roles=WRITERS)
+        return fleet_service.update_facility(db.session, user=user, facility_id=facility_id, **body)
