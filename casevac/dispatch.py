@@ -1,0 +1,549 @@
+"""Which asset should fly, to which facility: the rules of recommendation and of the mass-casualty plan.
+
+Pure functions over small value objects (EvacuationNeed, AssetState, FacilityState), so every rule can be
+tested case by case; the service functions at the end (recommend_for_request, assign, plan_for_requests)
+load those objects from the database and hold the transactions. docs/dispatch.md explains the scoring.
+
+Distances: every reported distance is casevac.geo.distance_km (geodesic). To stay fast with a thousand
+assets, candidates are first screened with a vectorised spherical distance whose error bound (SPHERE_ERROR)
+is applied in both directions, so the screen never drops an option that the geodesic ranking would keep.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from casevac.geo import distance_km
+from core.clock import as_utc as clock_utc
+
+# Most urgent first (DOMAIN.md section 1, line 3). Urgent and urgent-surgical share the 1 h deadline.
+PRECEDENCE_ORDER = ("urgent_surgical", "urgent", "priority", "routine", "convenience")
+# Plan tiers: a more urgent tier is served before a less urgent one is considered (API.md /plan).
+PLAN_TIERS = (("urgent_surgical", "urgent"), ("priority",), ("routine", "convenience"))
+EQUIPMENT_CAPABILITY = {"hoist": "hoist", "extraction": "extraction", "ventilator": "ventilator"}
+AIRCRAFT = ("rotary_wing", "fixed_wing")
+# Assumption (docs/dispatch.md): a helicopter that cannot land at the destination lands at the nearest
+# landing zone and a road ambulance covers the last leg: unloading, transfer and drive together.
+GROUND_LEG_MINUTES = 20.0
+# Ranking penalties in minutes (docs/dispatch.md): a diverting facility is used only when it clearly pays;
+# an asset carrying scarce equipment the request does not need is kept free for one that does.
+DIVERTING_PENALTY_MINUTES = 30.0
+SPARE_EQUIPMENT_PENALTY_MINUTES = 3.0
+SCARCE_CAPABILITIES = ("hoist", "extraction", "ventilator")
+# 10-1-2 (DOMAIN.md section 3): resuscitation within 1 h of injury, damage-control surgery within 2 h.
+RESUSCITATION_DUE = timedelta(hours=1)
+SURGERY_DUE = timedelta(hours=2)
+# Night for flying: the sun more than 6 degrees below the horizon (end of civil twilight).
+NIGHT_SUN_ELEVATION_DEG = -6.0
+# Spherical (mean radius) vs WGS-84 geodesic distance: under 0.6 % apart; 1 % leaves a margin.
+EARTH_MEAN_RADIUS_KM = 6371.0088
+SPHERE_ERROR = 0.01
+LATE = 1e7  # ranks an option that misses the deadline or 10-1-2 after every one that meets them
+
+
+# ---------------------------------------------------------------- value objects
+
+@dataclass(frozen=True)
+class Casualty:
+    precedence: str | None
+    time_of_injury: datetime | None
+
+
+@dataclass(frozen=True)
+class EvacuationNeed:
+    """What a request needs from an evacuation (lines 1, 3, 4, 5 and 6 of the 9-line, and the casualties)."""
+
+    pickup: tuple[float, float]
+    patients: Mapping[str, int]
+    litter: int
+    ambulatory: int
+    filed_at: datetime
+    deadline: datetime | None
+    equipment: frozenset[str] = frozenset()
+    casualties: tuple[Casualty, ...] = ()
+    security: str | None = None
+    request_id: str | None = None
+
+    @property
+    def total(self) -> int:
+        return self.litter + self.ambulatory
+
+    @property
+    def precedence(self) -> str | None:
+        for precedence in PRECEDENCE_ORDER:
+            if self.patients.get(precedence, 0) > 0:
+                return precedence
+        return None
+
+    @property
+    def surgical(self) -> int:
+        described = sum(1 for c in self.casualties if c.precedence == "urgent_surgical")
+        return max(self.patients.get("urgent_surgical", 0), described)
+
+    def clocks(self) -> tuple[list[datetime], list[datetime], bool]:
+        """Times of injury for the resuscitation leg (every casualty) and the surgery leg (urgent-surgical
+        casualties); whether the filing time stood in for an unknown time of injury (DOMAIN.md section 3)."""
+        stand_in = False
+        resuscitation: list[datetime] = []
+        surgery: list[datetime] = []
+        described: dict[str | None, int] = {}
+        for casualty in self.casualties:
+            injured = casualty.time_of_injury
+            if injured is None:
+                injured, stand_in = self.filed_at, True
+            resuscitation.append(injured)
+            if casualty.precedence == "urgent_surgical":
+                surgery.append(injured)
+            described[casualty.precedence] = described.get(casualty.precedence, 0) + 1
+        for precedence, count in self.patients.items():
+            missing = max(0, count - described.get(precedence, 0))
+            if missing:
+                stand_in = True
+                resuscitation.extend([self.filed_at] * missing)
+                if precedence == "urgent_surgical":
+                    surgery.extend([self.filed_at] * missing)
+        return resuscitation, surgery, stand_in
+
+
+@dataclass(frozen=True)
+class AssetState:
+    id: str
+    callsign: str
+    kind: str
+    capabilities: frozenset[str]
+    litter_capacity: int
+    ambulatory_capacity: int
+    cruise_speed_kmh: float
+    readiness_minutes: float
+    status: str
+    position: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class FacilityState:
+    id: str
+    name: str
+    level: str
+    capabilities: frozenset[str]
+    status: str
+    beds_available: int
+    helipad: bool
+    location: tuple[float, float]
+
+
+@dataclass
+class Option:
+    asset_id: str
+    facility_id: str
+    callsign: str
+    facility_name: str
+    pickup_eta_minutes: float
+    delivery_eta_minutes: float
+    distance_km: float
+    route_km: float
+    meets_deadline: bool
+    meets_ten_one_two: bool
+    ground_leg: bool
+    score_minutes: float
+    reasons: list[str] = field(default_factory=list)
+
+    def rank_key(self):
+        late = not (self.meets_deadline and self.meets_ten_one_two)
+        return (late, self.score_minutes, self.delivery_eta_minutes, self.callsign, self.facility_name)
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Recommendations:
+    options: list[Option]
+    excluded_assets: list[dict]
+    excluded_facilities: list[dict]
+    night: bool
+    time_of_injury_estimated: bool
+
+    def as_dict(self) -> dict:
+        return {"options": [o.as_dict() for o in self.options], "excluded_assets": self.excluded_assets,
+                "excluded_facilities": self.excluded_facilities, "night": self.night,
+                "time_of_injury_estimated": self.time_of_injury_estimated}
+
+
+# ---------------------------------------------------------------- rules
+
+def sun_elevation_deg(lat: float, lon: float, at: datetime) -> float:
+    """Solar elevation (NOAA general solar position equations), accurate to a fraction of a degree."""
+    at = clock_utc(at)
+    day_of_year = at.timetuple().tm_yday
+    hours = at.hour + at.minute / 60 + at.second / 3600
+    gamma = 2 * math.pi / 365 * (day_of_year - 1 + (hours - 12) / 24)
+    equation_of_time = 229.18 * (0.000075 + 0.001868 * math.cos(gamma) - 0.032077 * math.sin(gamma)
+                                 - 0.014615 * math.cos(2 * gamma) - 0.040849 * math.sin(2 * gamma))
+    declination = (0.006918 - 0.399912 * math.cos(gamma) + 0.070257 * math.sin(gamma)
+                   - 0.006758 * math.cos(2 * gamma) + 0.000907 * math.sin(2 * gamma)
+                   - 0.002697 * math.cos(3 * gamma) + 0.00148 * math.sin(3 * gamma))
+    true_solar_minutes = hours * 60 + equation_of_time + 4 * lon
+    hour_angle = math.radians(true_solar_minutes / 4 - 180)
+    phi = math.radians(lat)
+    cos_zenith = math.sin(phi) * math.sin(declination) + math.cos(phi) * math.cos(declination) * math.cos(hour_angle)
+    return 90 - math.degrees(math.acos(max(-1.0, min(1.0, cos_zenith))))
+
+
+def is_night(point: tuple[float, float], at: datetime) -> bool:
+    return sun_elevation_deg(point[0], point[1], at) < NIGHT_SUN_ELEVATION_DEG
+
+
+def asset_exclusions(need: EvacuationNeed, asset: AssetState, *, night: bool) -> list[str]:
+    """Why this asset cannot fly this evacuation (empty: it can)."""
+    reasons = []
+    if asset.status != "available":
+        reasons.append(f"not available ({asset.status})")
+    if asset.kind == "fixed_wing":
+        reasons.append("fixed-wing: needs an airstrip, not a point-of-injury pickup site")
+    if need.litter > asset.litter_capacity:
+        reasons.append(f"too few litter places ({asset.litter_capacity} for {need.litter} litter patients)")
+    elif need.total > asset.litter_capacity + asset.ambulatory_capacity:
+        # An ambulatory patient may sit in a free litter place, not the other way round.
+        reasons.append(f"too few places ({asset.litter_capacity + asset.ambulatory_capacity} "
+                       f"for {need.total} patients)")
+    for equipment in sorted(need.equipment):
+        capability = EQUIPMENT_CAPABILITY.get(equipment)
+        if capability and capability not in asset.capabilities:
+            reasons.append(f"no {equipment} (asked for on line 4)")
+    if night and asset.kind in AIRCRAFT and "night" not in asset.capabilities:
+        reasons.append("no night capability, and it is night at the pickup site")
+    if need.security == "X" and asset.kind == "ground_ambulance" and "armored" not in asset.capabilities:
+        reasons.append("not armored, and line 6 says X (armed escort required)")
+    return reasons
+
+
+def facility_exclusions(need: EvacuationNeed, facility: FacilityState) -> list[str]:
+    """Why this facility cannot receive these casualties (empty: it can)."""
+    reasons = []
+    if facility.status == "closed":
+        reasons.append("closed")
+    if facility.beds_available < need.total:
+        reasons.append(f"too few beds ({facility.beds_available} for {need.total} patients)")
+    if need.surgical and "damage_control_surgery" not in facility.capabilities:
+        # DOMAIN.md sections 1 and 4: urgent-surgical needs forward surgery (UN Level 2 or higher).
+        reasons.append("no damage-control surgery for the urgent-surgical casualty")
+    if "ventilator" in need.equipment and "icu" not in facility.capabilities:
+        reasons.append("no ICU for the ventilated patient")
+    return reasons
+
+
+def _minutes_per_km(asset: AssetState, road_factor: float) -> float:
+    # Ground ambulances follow roads: geodesic distance times the road factor (docs/dispatch.md).
+    factor = road_factor if asset.kind == "ground_ambulance" else 1.0
+    return factor * 60.0 / asset.cruise_speed_kmh
+
+
+def _spare_penalty(need: EvacuationNeed, asset: AssetState) -> float:
+    needed = {EQUIPMENT_CAPABILITY[e] for e in need.equipment if e in EQUIPMENT_CAPABILITY}
+    spare = [c for c in SCARCE_CAPABILITIES if c in asset.capabilities and c not in needed]
+    return SPARE_EQUIPMENT_PENALTY_MINUTES * len(spare)
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """Minutes from now to each due time; None when the leg has no casualty."""
+
+    deadline: float | None
+    resuscitation: float | None
+    surgery: float | None
+    stand_in: bool
+
+
+def _clock(need: EvacuationNeed, now: datetime) -> _Clock:
+    resuscitation, surgery, stand_in = need.clocks()
+
+    def minutes(due: datetime | None) -> float | None:
+        return None if due is None else (due - now).total_seconds() / 60
+
+    return _Clock(
+        deadline=minutes(need.deadline),
+        resuscitation=minutes(min(resuscitation) + RESUSCITATION_DUE) if resuscitation else None,
+        surgery=minutes(min(surgery) + SURGERY_DUE) if surgery else None,
+        stand_in=stand_in,
+    )
+
+
+def evaluate(need: EvacuationNeed, asset: AssetState, facility: FacilityState, *, now: datetime,
+             road_factor: float, clock: _Clock | None = None, pickup_km: float | None = None,
+             delivery_km: float | None = None) -> Option:
+    """One (asset, facility) option with its ETAs (readiness + travel at cruise speed), checks and reasons."""
+    clock = clock or _clock(need, now)
+    if pickup_km is None:
+        pickup_km = distance_km(asset.position, need.pickup)
+    if delivery_km is None:
+        delivery_km = distance_km(need.pickup, facility.location)
+    per_km = _minutes_per_km(asset, road_factor)
+    pickup_eta = asset.readiness_minutes + pickup_km * per_km
+    ground_leg = asset.kind in AIRCRAFT and not facility.helipad
+    delivery_eta = pickup_eta + delivery_km * per_km + (GROUND_LEG_MINUTES if ground_leg else 0.0)
+    route_factor = road_factor if asset.kind == "ground_ambulance" else 1.0
+    meets_deadline = clock.deadline is None or delivery_eta <= clock.deadline
+    crew = "medical_crew" in asset.capabilities
+    # Resuscitation begins when medical staff reach the casualty: the crew at pickup, else the facility.
+    resuscitation_at = pickup_eta if crew else delivery_eta
+    meets_resuscitation = clock.resuscitation is None or resuscitation_at <= clock.resuscitation
+    meets_surgery = clock.surgery is None or delivery_eta <= clock.surgery
+    score = delivery_eta + _spare_penalty(need, asset)
+    if facility.status == "diverting":
+        score += DIVERTING_PENALTY_MINUTES
+
+    reasons = [f"{asset.callsign} ({asset.kind}): ready in {asset.readiness_minutes:g} min, "
+               f"{pickup_km:.1f} km to the pickup site at {asset.cruise_speed_kmh:g} km/h"]
+    if asset.kind == "ground_ambulance":
+        reasons.append(f"by road: distances taken as {road_factor:g} x the geodesic distance")
+    for equipment in sorted(need.equipment):
+        reasons.append(f"carries the {equipment} asked for")
+    reasons.append(f"{facility.name} (Level {facility.level}), {delivery_km:.1f} km from the pickup site, "
+                   f"{facility.beds_available} beds available")
+    if need.surgical:
+        reasons.append("damage-control surgery for the urgent-surgical casualty")
+    if "ventilator" in need.equipment:
+        reasons.append("ICU for the ventilated patient")
+    if ground_leg:
+        reasons.append(f"no helipad at {facility.name}: {GROUND_LEG_MINUTES:g} min ground leg added")
+    if facility.status == "diverting":
+        reasons.append(f"{facility.name} is diverting: ranked as if {DIVERTING_PENALTY_MINUTES:g} min further")
+    if _spare_penalty(need, asset):
+        reasons.append("carries scarce equipment this request does not need: ranked lower to keep it free")
+    if clock.deadline is None:
+        reasons.append("no evacuation deadline for this precedence")
+    elif meets_deadline:
+        reasons.append(f"meets the {need.precedence} deadline with {clock.deadline - delivery_eta:.0f} min to spare")
+    else:
+        reasons.append(f"misses the {need.precedence} deadline by {delivery_eta - clock.deadline:.0f} min")
+    if clock.resuscitation is not None:
+        who = "the medical crew at pickup" if crew else "the facility (no medical crew on board)"
+        verdict = "within" if meets_resuscitation else "later than"
+        reasons.append(f"10-1-2: resuscitation by {who}, {verdict} 1 h of injury")
+    if clock.surgery is not None:
+        verdict = "within" if meets_surgery else "later than"
+        reasons.append(f"10-1-2: damage-control surgery {verdict} 2 h of injury")
+    if clock.stand_in:
+        reasons.append("time of injury unknown for some casualties: the filing time stands in")
+    return Option(asset_id=asset.id, facility_id=facility.id, callsign=asset.callsign, facility_name=facility.name,
+                  pickup_eta_minutes=round(pickup_eta, 1), delivery_eta_minutes=round(delivery_eta, 1),
+                  distance_km=round(pickup_km + delivery_km, 2),
+                  route_km=round((pickup_km + delivery_km) * route_factor, 2),
+                  meets_deadline=meets_deadline, meets_ten_one_two=meets_resuscitation and meets_surgery,
+                  ground_leg=ground_leg, score_minutes=round(score, 1), reasons=reasons)
+
+
+# ---------------------------------------------------------------- the vectorised screen
+
+def _sphere_km(lat1, lon1, lat2, lon2):
+    """Great-circle distance on the mean-radius sphere (a screen only; never reported)."""
+    lat1, lon1, lat2, lon2 = map(np.radians, (lat1, lon1, lat2, lon2))
+    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_MEAN_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+@dataclass
+class _Matrix:
+    """Approximate (spherical) timings of every fit (asset, facility) pair, with bounds."""
+
+    assets: list[AssetState]
+    facilities: list[FacilityState]
+    pickup: np.ndarray  # (n,) minutes
+    delivery: np.ndarray  # (n, m) minutes
+    score: np.ndarray  # (n, m) minutes
+    meets: np.ndarray  # (n, m) bool
+
+
+def _matrix(need: EvacuationNeed, assets: Sequence[AssetState], facilities: Sequence[FacilityState],
+            clock: _Clock, road_factor: float, scale: float) -> _Matrix:
+    a_lat = np.array([a.position[0] for a in assets])
+    a_lon = np.array([a.position[1] for a in assets])
+    f_lat = np.array([f.location[0] for f in facilities])
+    f_lon = np.array([f.location[1] for f in facilities])
+    to_pickup = _sphere_km(a_lat, a_lon, need.pickup[0], need.pickup[1]) * scale
+    to_facility = _sphere_km(need.pickup[0], need.pickup[1], f_lat, f_lon) * scale
+    per_km = np.array([_minutes_per_km(a, road_factor) for a in assets])
+    readiness = np.array([float(a.readiness_minutes) for a in assets])
+    aircraft = np.array([a.kind in AIRCRAFT for a in assets])
+    helipad = np.array([f.helipad for f in facilities])
+    crew = np.array(["medical_crew" in a.capabilities for a in assets])
+    pickup = readiness + to_pickup * per_km
+    delivery = pickup[:, None] + to_facility[None, :] * per_km[:, None] \
+        + np.where(aircraft[:, None] & ~helipad[None, :], GROUND_LEG_MINUTES, 0.0)
+    penalty = np.array([_spare_penalty(need, a) for a in assets])[:, None] + \
+        np.array([DIVERTING_PENALTY_MINUTES if f.status == "diverting" else 0.0 for f in facilities])[None, :]
+    meets = np.ones(delivery.shape, dtype=bool)
+    if clock.deadline is not None:
+        meets &= delivery <= clock.deadline
+    if clock.resuscitation is not None:
+        meets &= np.where(crew[:, None], pickup[:, None], delivery) <= clock.resuscitation
+    if clock.surgery is not None:
+        meets &= delivery <= clock.surgery
+    return _Matrix(list(assets), list(facilities), pickup, delivery, delivery + penalty, meets)
+
+
+def _screen(need, assets, facilities, clock, road_factor, limit) -> list[tuple[int, int]]:
+    """Pairs that may rank in the top `limit` once distances are geodesic: an optimistic key no worse than
+    the limit-th pessimistic key (keys: LATE when the checks fail, plus the score)."""
+    optimistic = _matrix(need, assets, facilities, clock, road_factor, 1 - SPHERE_ERROR)
+    pessimistic = _matrix(need, assets, facilities, clock, road_factor, 1 + SPHERE_ERROR)
+    low = optimistic.score + np.where(optimistic.meets, 0.0, LATE)
+    high = pessimistic.score + np.where(pessimistic.meets, 0.0, LATE)
+    flat_high = high.ravel()
+    k = min(limit, flat_high.size) - 1
+    threshold = np.partition(flat_high, k)[k]
+    rows, cols = np.nonzero(low <= threshold)
+    return list(zip(rows.tolist(), cols.tolist()))
+
+
+# ---------------------------------------------------------------- recommend
+
+def recommend(need: EvacuationNeed, assets: Iterable[AssetState], facilities: Iterable[FacilityState], *,
+              now: datetime, road_factor: float, limit: int = 10) -> Recommendations:
+    """Feasible (asset, facility) options, best first: those meeting the deadline and 10-1-2 before those
+    that do not, then by score (delivery ETA plus penalties); with the reasons each asset or facility
+    was left out."""
+    night = is_night(need.pickup, now)
+    fit_assets, excluded_assets = [], []
+    for asset in assets:
+        reasons = asset_exclusions(need, asset, night=night)
+        if reasons:
+            excluded_assets.append({"asset_id": asset.id, "callsign": asset.callsign, "reasons": reasons})
+        else:
+            fit_assets.append(asset)
+    fit_facilities, excluded_facilities = [], []
+    for facility in facilities:
+        reasons = facility_exclusions(need, facility)
+        if reasons:
+            excluded_facilities.append({"facility_id": facility.id, "name": facility.name, "reasons": reasons})
+        else:
+            fit_facilities.append(facility)
+    clock = _clock(need, now)
+    options: list[Option] = []
+    if fit_assets and fit_facilities and limit > 0:
+        pairs = _screen(need, fit_assets, fit_facilities, clock, road_factor, limit)
+        pickup_km: dict[int, float] = {}
+        delivery_km: dict[int, float] = {}
+        for i, j in pairs:
+            if i not in pickup_km:
+                pickup_km[i] = distance_km(fit_assets[i].position, need.pickup)
+            if j not in delivery_km:
+                delivery_km[j] = distance_km(need.pickup, fit_facilities[j].location)
+            options.append(evaluate(need, fit_assets[i], fit_facilities[j], now=now, road_factor=road_factor,
+                                    clock=clock, pickup_km=pickup_km[i], delivery_km=delivery_km[j]))
+        options.sort(key=Option.rank_key)
+        options = options[:limit]
+    return Recommendations(options=options, excluded_assets=excluded_assets,
+                           excluded_facilities=excluded_facilities, night=night,
+                           time_of_injury_estimated=clock.stand_in)
+
+
+# ---------------------------------------------------------------- plan (mass casualty)
+
+INFEASIBLE = 1e12
+
+
+def _tier_name(tier: tuple[str, ...]) -> str:
+    return " / ".join(tier)
+
+
+def _summary(excluded: list[dict], what: str) -> str:
+    counts: dict[str, int] = {}
+    for entry in excluded:
+        for reason in entry["reasons"]:
+            key = reason.split(" (")[0]
+            counts[key] = counts.get(key, 0) + 1
+    top = sorted(counts.items(), key=lambda kv: -kv[1])[:3]
+    return f"no {what}: " + "; ".join(f"{reason} ({n})" for reason, n in top) if top else f"no {what}"
+
+
+def plan(needs: Sequence[EvacuationNeed], assets: Sequence[AssetState], facilities: Sequence[FacilityState], *,
+         now: datetime, road_factor: float) -> dict:
+    """A joint assignment of available assets to requests, without side effects (API.md /plan).
+
+    Tier by tier, most urgent first (PLAN_TIERS), so an urgent request is never left for a routine one.
+    Within a tier, scipy's linear_sum_assignment (the Hungarian method) minimises the total time to
+    delivery, i.e. to surgery for urgent-surgical casualties, whose only destinations have damage-control
+    surgery; missing the deadline or 10-1-2 costs more than any delay, so as many requests as possible are
+    served in time. Each asset serves one request; beds are consumed as requests are placed.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    available = [a for a in assets if a.status == "available"]
+    used: set[str] = set()
+    beds = {f.id: f.beds_available for f in facilities}
+    assignments: list[dict] = []
+    unserved: list[dict] = []
+    seen_tiers: set[str] = set()
+    for tier in PLAN_TIERS:
+        tier_needs = sorted((n for n in needs if n.precedence in tier),
+                            key=lambda n: (PRECEDENCE_ORDER.index(n.precedence), n.filed_at, n.request_id or ""))
+        if not tier_needs:
+            continue
+        seen_tiers.update(tier)
+        remaining = [a for a in available if a.id not in used]
+        cost = np.full((len(tier_needs), max(1, len(remaining))), INFEASIBLE)
+        choices: dict[tuple[int, int], list[int]] = {}
+        context: list[tuple] = []
+        for r, need in enumerate(tier_needs):
+            night = is_night(need.pickup, now)
+            clock = _clock(need, now)
+            fit_everywhere = [a for a in available if not asset_exclusions(need, a, night=night)]
+            cols = [c for c, a in enumerate(remaining) if not asset_exclusions(need, a, night=night)]
+            fit_facilities = [f for f in facilities if not facility_exclusions(need, f) and beds[f.id] >= need.total]
+            context.append((night, clock, fit_facilities))
+            if not fit_everywhere:
+                excluded = [{"reasons": asset_exclusions(need, a, night=night)} for a in available]
+                unserved.append({"request_id": need.request_id, "reason": _summary(excluded, "available asset can fly it")})
+                continue
+            if not fit_facilities:
+                excluded = [{"reasons": facility_exclusions(need, f) or ["too few beds left once more urgent "
+                                                                         "requests are placed"]} for f in facilities]
+                unserved.append({"request_id": need.request_id, "reason": _summary(excluded, "facility can take it")})
+                continue
+            if not cols:
+                unserved.append({"request_id": need.request_id,
+                                 "reason": "every asset that can fly it is assigned to a more urgent request"})
+                continue
+            matrix = _matrix(need, [remaining[c] for c in cols], fit_facilities, clock, road_factor, 1.0)
+            keyed = matrix.score + np.where(matrix.meets, 0.0, LATE)
+            for k, c in enumerate(cols):
+                order = np.argsort(keyed[k], kind="stable")
+                cost[r, c] = keyed[k, order[0]]
+                choices[(r, c)] = order.tolist()
+        rows, cols_chosen = linear_sum_assignment(cost)
+        assigned_rows = set()
+        placed = sorted(((r, c) for r, c in zip(rows.tolist(), cols_chosen.tolist()) if cost[r, c] < INFEASIBLE),
+                        key=lambda rc: cost[rc])
+        for r, c in placed:
+            need, asset = tier_needs[r], remaining[c]
+            night, clock, fit_facilities = context[r]
+            facility = next((fit_facilities[j] for j in choices[(r, c)] if beds[fit_facilities[j].id] >= need.total),
+                            None)
+            if facility is None:
+                continue
+            option = evaluate(need, asset, facility, now=now, road_factor=road_factor, clock=clock)
+            beds[facility.id] -= need.total
+            used.add(asset.id)
+            assigned_rows.add(r)
+            reasons = [f"joint assignment of {len(tier_needs)} {_tier_name(tier)} request(s) to "
+                       f"{len(remaining)} available asset(s), minimising the total time to delivery"] + option.reasons
+            assignments.append({"request_id": need.request_id, "precedence": need.precedence,
+                                "asset_id": asset.id, "facility_id": facility.id,
+                                "pickup_eta_minutes": option.pickup_eta_minutes,
+                                "delivery_eta_minutes": option.delivery_eta_minutes,
+                                "meets_deadline": option.meets_deadline,
+                                "meets_ten_one_two": option.meets_ten_one_two, "reasons": reasons})
+        listed = {u["request_id"] for u in unserved}
+        for r, need in enumerate(tier_needs):
+            if r not in assigned_rows and need.request_id not in listed:
+                unserved.append({"request_id": need.request_id,
+                                 "reason": f"the assets that can fly it are assigned to other {_tier_name(tier)} "
+                                           f"requests, which together arrive sooner"})
+    late = [{"request_id": a["request_id"], "reason": "assigned, but misses the deadline or 10-1-2"}
+            for a in assignments if not (a["meets_deadline"] and a["meets_ten_one_two"])]
+    return {"assignments": assignments, "unserved": unserved, "late": late}
