@@ -21,6 +21,7 @@ DEMO_USERS = [
 ]
 # Domains append "module:function"; each is called after the mission and users exist.
 DEMO_SEEDERS: list[str] = []
+DEMO_SEEDERS.append("casevac.seed:seed_demo")  # assets and facilities (issue 4)
 
 
 def seed_demo(session, *, password: str | None) -> tuple[Mission, dict[str, User], str | None]:

@@ -291,3 +291,21 @@ def test_a_redelivered_stream_entry_is_stored_once(app, coordinator, live_redis)
     fleet_service._store_entries(db.session, entries)
     fleet_service._store_entries(db.session, entries)  # as after a crash between commit and acknowledgement
     assert db.session.execute(db.select(db.func.count()).select_from(AssetPosition)).scalar() == 1
+
+
+def test_demo_seed_is_idempotent_and_realistic(app):
+    from casevac.fleet_models import Facility
+    from core import seed
+
+    seed.seed_demo(db.session, password="demo-password-123")
+    seed.seed_demo(db.session, password="demo-password-123")
+    assets = list(db.session.execute(db.select(Asset)).scalars())
+    facilities = list(db.session.execute(db.select(Facility)).scalars())
+    assert len(assets) == len({a.callsign for a in assets}) >= 5
+    helicopters = [a for a in assets if a.kind == "rotary_wing"]
+    assert len(helicopters) == 2 and any({"hoist", "night"} <= set(a.capabilities) for a in helicopters)
+    assert sum(a.kind == "ground_ambulance" for a in assets) >= 3
+    levels = {f.level for f in facilities}
+    assert {"1", "2", "3"} <= levels
+    assert any(f.level == "2" and "damage_control_surgery" in f.capabilities for f in facilities)
+    assert any(f.level == "3" and "Bangui" in f.name for f in facilities)
