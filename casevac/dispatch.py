@@ -346,56 +346,55 @@ def _sphere_km(lat1, lon1, lat2, lon2):
     return 2 * EARTH_MEAN_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
-@dataclass
-class _Matrix:
-    """Approximate (spherical) timings of every fit (asset, facility) pair, with bounds."""
+class _Arrays:
+    """The per-asset and per-facility numbers the screen needs, as numpy arrays (built once per call)."""
 
-    assets: list[AssetState]
-    facilities: list[FacilityState]
-    pickup: np.ndarray  # (n,) minutes
-    delivery: np.ndarray  # (n, m) minutes
-    score: np.ndarray  # (n, m) minutes
-    meets: np.ndarray  # (n, m) bool
+    def __init__(self, need: EvacuationNeed, assets: Sequence[AssetState], facilities: Sequence[FacilityState],
+                 road_factor: float):
+        n = len(assets)
+        a_lat, a_lon = np.empty(n), np.empty(n)
+        self.per_km, self.readiness = np.empty(n), np.empty(n)
+        self.aircraft, self.crew = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        self.spare = np.empty(n)
+        for i, asset in enumerate(assets):
+            a_lat[i], a_lon[i] = asset.position
+            self.per_km[i] = _minutes_per_km(asset, road_factor)
+            self.readiness[i] = asset.readiness_minutes
+            self.aircraft[i] = asset.kind in AIRCRAFT
+            self.crew[i] = "medical_crew" in asset.capabilities
+            self.spare[i] = _spare_penalty(need, asset)
+        f_lat = np.array([f.location[0] for f in facilities])
+        f_lon = np.array([f.location[1] for f in facilities])
+        self.helipad = np.array([f.helipad for f in facilities], dtype=bool)
+        self.diverting = np.array([DIVERTING_PENALTY_MINUTES if f.status == "diverting" else 0.0
+                                   for f in facilities])
+        self.to_pickup = _sphere_km(a_lat, a_lon, need.pickup[0], need.pickup[1])
+        self.to_facility = _sphere_km(need.pickup[0], need.pickup[1], f_lat, f_lon)
 
-
-def _matrix(need: EvacuationNeed, assets: Sequence[AssetState], facilities: Sequence[FacilityState],
-            clock: _Clock, road_factor: float, scale: float) -> _Matrix:
-    a_lat = np.array([a.position[0] for a in assets])
-    a_lon = np.array([a.position[1] for a in assets])
-    f_lat = np.array([f.location[0] for f in facilities])
-    f_lon = np.array([f.location[1] for f in facilities])
-    to_pickup = _sphere_km(a_lat, a_lon, need.pickup[0], need.pickup[1]) * scale
-    to_facility = _sphere_km(need.pickup[0], need.pickup[1], f_lat, f_lon) * scale
-    per_km = np.array([_minutes_per_km(a, road_factor) for a in assets])
-    readiness = np.array([float(a.readiness_minutes) for a in assets])
-    aircraft = np.array([a.kind in AIRCRAFT for a in assets])
-    helipad = np.array([f.helipad for f in facilities])
-    crew = np.array(["medical_crew" in a.capabilities for a in assets])
-    pickup = readiness + to_pickup * per_km
-    delivery = pickup[:, None] + to_facility[None, :] * per_km[:, None] \
-        + np.where(aircraft[:, None] & ~helipad[None, :], GROUND_LEG_MINUTES, 0.0)
-    penalty = np.array([_spare_penalty(need, a) for a in assets])[:, None] + \
-        np.array([DIVERTING_PENALTY_MINUTES if f.status == "diverting" else 0.0 for f in facilities])[None, :]
-    meets = np.ones(delivery.shape, dtype=bool)
-    if clock.deadline is not None:
-        meets &= delivery <= clock.deadline
-    if clock.resuscitation is not None:
-        meets &= np.where(crew[:, None], pickup[:, None], delivery) <= clock.resuscitation
-    if clock.surgery is not None:
-        meets &= delivery <= clock.surgery
-    return _Matrix(list(assets), list(facilities), pickup, delivery, delivery + penalty, meets)
+    def keys(self, clock: _Clock, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """(n, m) score and rank key (score, plus LATE when a check fails) with distances times `scale`."""
+        pickup = self.readiness + self.to_pickup * scale * self.per_km
+        delivery = pickup[:, None] + (self.to_facility * scale)[None, :] * self.per_km[:, None]
+        delivery += np.where(self.aircraft[:, None] & ~self.helipad[None, :], GROUND_LEG_MINUTES, 0.0)
+        meets = np.ones(delivery.shape, dtype=bool)
+        if clock.deadline is not None:
+            meets &= delivery <= clock.deadline
+        if clock.resuscitation is not None:
+            meets &= np.where(self.crew[:, None], pickup[:, None], delivery) <= clock.resuscitation
+        if clock.surgery is not None:
+            meets &= delivery <= clock.surgery
+        score = delivery + self.spare[:, None] + self.diverting[None, :]
+        return score, score + np.where(meets, 0.0, LATE)
 
 
 def _screen(need, assets, facilities, clock, road_factor, limit) -> list[tuple[int, int]]:
     """Pairs that may rank in the top `limit` once distances are geodesic: an optimistic key no worse than
     the limit-th pessimistic key (keys: LATE when the checks fail, plus the score)."""
-    optimistic = _matrix(need, assets, facilities, clock, road_factor, 1 - SPHERE_ERROR)
-    pessimistic = _matrix(need, assets, facilities, clock, road_factor, 1 + SPHERE_ERROR)
-    low = optimistic.score + np.where(optimistic.meets, 0.0, LATE)
-    high = pessimistic.score + np.where(pessimistic.meets, 0.0, LATE)
-    flat_high = high.ravel()
-    k = min(limit, flat_high.size) - 1
-    threshold = np.partition(flat_high, k)[k]
+    arrays = _Arrays(need, assets, facilities, road_factor)
+    low = arrays.keys(clock, 1 - SPHERE_ERROR)[1]
+    high = arrays.keys(clock, 1 + SPHERE_ERROR)[1].ravel()
+    k = min(limit, high.size) - 1
+    threshold = np.partition(high, k)[k]
     rows, cols = np.nonzero(low <= threshold)
     return list(zip(rows.tolist(), cols.tolist()))
 
@@ -509,8 +508,7 @@ def plan(needs: Sequence[EvacuationNeed], assets: Sequence[AssetState], faciliti
                 unserved.append({"request_id": need.request_id,
                                  "reason": "every asset that can fly it is assigned to a more urgent request"})
                 continue
-            matrix = _matrix(need, [remaining[c] for c in cols], fit_facilities, clock, road_factor, 1.0)
-            keyed = matrix.score + np.where(matrix.meets, 0.0, LATE)
+            keyed = _Arrays(need, [remaining[c] for c in cols], fit_facilities, road_factor).keys(clock, 1.0)[1]
             for k, c in enumerate(cols):
                 order = np.argsort(keyed[k], kind="stable")
                 cost[r, c] = keyed[k, order[0]]
@@ -547,3 +545,45 @@ def plan(needs: Sequence[EvacuationNeed], assets: Sequence[AssetState], faciliti
     late = [{"request_id": a["request_id"], "reason": "assigned, but misses the deadline or 10-1-2"}
             for a in assignments if not (a["meets_deadline"] and a["meets_ten_one_two"])]
     return {"assignments": assignments, "unserved": unserved, "late": late}
+
+
+# ---------------------------------------------------------------- service: load, recommend, assign, plan
+
+AWAITING_DISPATCH = ("requested", "acknowledged")
+FINAL = ("delivered", "cancelled")
+
+
+def asset_states(session, *, mission_id: str, redis=None, prefix: str = "") -> list[AssetState]:
+    """The mission's assets as value objects, each at its latest reported position (else its base)."""
+    from casevac import fleet_service
+    from casevac.fleet_models import Asset
+
+    from sqlalchemy import select
+
+    assets = list(session.execute(select(Asset).where(Asset.mission_id == mission_id)).scalars())
+    positions = fleet_service.latest_positions(session, mission_id=mission_id, assets=assets, redis=redis,
+                                               prefix=prefix)
+    return [_asset_state(a, positions.get(a.id)) for a in assets]
+
+
+def _asset_state(asset, position: dict | None) -> AssetState:
+    where = (position["lat"], position["lon"]) if position else (asset.base_lat, asset.base_lon)
+    return AssetState(id=asset.id, callsign=asset.callsign, kind=asset.kind,
+                      capabilities=frozenset(asset.capabilities or ()), litter_capacity=asset.litter_capacity,
+                      ambulatory_capacity=asset.ambulatory_capacity, cruise_speed_kmh=asset.cruise_speed_kmh,
+                      readiness_minutes=asset.readiness_minutes, status=asset.status, position=where)
+
+
+def facility_states(session, *, mission_id: str) -> list[FacilityState]:
+    from casevac.fleet_models import Facility
+    from sqlalchemy import select
+
+    return [_facility_state(f) for f in
+            session.execute(select(Facility).where(Facility.mission_id == mission_id)).scalars()]
+
+
+def _facility_state(facility) -> FacilityState:
+    return FacilityState(id=facility.id, name=facility.name, level=facility.level,
+                         capabilities=frozenset(facility.capabilities or ()), status=facility.status,
+                         beds_available=facility.beds_available, helipad=facility.helipad,
+                         location=(facility.lat, facility.lon))

@@ -261,8 +261,8 @@ def report_position(session, *, asset: Asset, source: str, lat: float, lon: floa
     fix = {"lat": lat, "lon": lon, "heading": heading, "speed_kmh": speed_kmh, "reported_at": reported_at}
     mission_id, asset_id = asset.mission_id, asset.id
     if redis is not None:
+        # No database write: the read transaction that loaded the asset ends with the request.
         latest = _report_to_redis(redis, prefix, mission_id, asset_id, source, fix, received)
-        session.rollback()  # end the read transaction that loaded the asset
     else:
         session.add(AssetPosition(asset_id=asset_id, mission_id=mission_id, source=source, received_at=received,
                                   **fix))
