@@ -58,12 +58,14 @@ def _register_models() -> None:
     import core.models  # noqa: F401
     import realtime.models  # noqa: F401
     import casevac.fleet_models  # noqa: F401
+    import telemed.models  # noqa: F401
 
 
 def _register_blueprints() -> None:
     from core.views import blp as accounts_blp, health as health_blp
+    from telemed.views import blp as telemed_blp
 
-    for blueprint in (health_blp, accounts_blp):
+    for blueprint in (health_blp, accounts_blp, telemed_blp):
         api.register_blueprint(blueprint)
     from casevac.fleet_views import blp as fleet_blp; api.register_blueprint(fleet_blp)  # noqa: E702
 
