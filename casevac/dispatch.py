@@ -587,3 +587,134 @@ def _facility_state(facility) -> FacilityState:
                          capabilities=frozenset(facility.capabilities or ()), status=facility.status,
                          beds_available=facility.beds_available, helipad=facility.helipad,
                          location=(facility.lat, facility.lon))
+
+
+def need_from_request(request) -> EvacuationNeed:
+    """The evacuation need of a CASEVAC request (lines 1, 3, 4, 5, 6 and the casualties' MIST-AT)."""
+    patients = {p: int(n or 0) for p, n in (request.patients or {}).items()}
+    casualties = tuple(Casualty(precedence=c.precedence, time_of_injury=c.time_of_injury)
+                       for c in (request.casualties or ()))
+    return EvacuationNeed(pickup=(request.lat, request.lon), patients=patients, litter=request.litter,
+                          ambulatory=request.ambulatory, filed_at=request.created_at, deadline=request.deadline,
+                          equipment=frozenset(request.equipment or ()), casualties=casualties,
+                          security=request.security, request_id=request.id)
+
+
+def recommend_for_request(session, *, user, request_id: str, limit: int, settings, redis=None,
+                          prefix: str = "") -> dict:
+    from casevac import service as casevac_service
+    from core import clock
+    from core.errors import conflict
+
+    request = casevac_service.get_visible(session, user=user, request_id=request_id)
+    if request.status in FINAL:
+        raise conflict(f"the request is {request.status}: nothing left to evacuate", status=request.status)
+    now = clock.now()
+    result = recommend(need_from_request(request),
+                       asset_states(session, mission_id=request.mission_id, redis=redis, prefix=prefix),
+                       facility_states(session, mission_id=request.mission_id), now=now,
+                       road_factor=settings.ROAD_FACTOR, limit=limit)
+    return {"request_id": request.id, "computed_at": now, **result.as_dict()}
+
+
+def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, redis=None, prefix: str = ""):
+    """Dispatch: the asset available -> tasked and the request -> dispatched, in one transaction, each by a
+    conditional update, so of two coordinators racing for one asset or one request exactly one wins and
+    the other gets 409 with the reason (ARCHITECTURE.md: the database decides races)."""
+    from sqlalchemy import update
+
+    from casevac import fleet_service
+    from casevac import service as casevac_service
+    from casevac.fleet_models import Asset
+    from core import audit, clock
+    from core.errors import conflict, not_found
+
+    request = casevac_service.get_visible(session, user=user, request_id=request_id)
+    asset = fleet_service.get_asset(session, user=user, asset_id=asset_id)
+    facility = fleet_service.get_facility(session, user=user, facility_id=facility_id)
+    if asset.mission_id != request.mission_id:
+        raise not_found("asset")
+    if facility.mission_id != request.mission_id:
+        raise not_found("facility")
+    if request.status not in AWAITING_DISPATCH:
+        raise conflict(f"the request is {request.status}, not awaiting dispatch", status=request.status,
+                       allowed_from=list(AWAITING_DISPATCH))
+    need = need_from_request(request)
+    now = clock.now()
+    position = fleet_service.latest_positions(session, mission_id=asset.mission_id, assets=[asset], redis=redis,
+                                              prefix=prefix).get(asset.id)
+    state = _asset_state(asset, position)
+    # Fitness first (status is decided below, atomically): a wrong choice is refused with the reasons.
+    reasons = [r for r in asset_exclusions(need, state, night=is_night(need.pickup, now))
+               if not r.startswith("not available")]
+    reasons += facility_exclusions(need, _facility_state(facility))
+    if reasons:
+        raise conflict("this asset and facility cannot serve the request", reasons=reasons)
+    taken = session.execute(
+        update(Asset).where(Asset.id == asset.id, Asset.status == "available")
+        .values(status="tasked", tasked_request_id=request.id, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    if not taken:
+        session.rollback()
+        current = session.get(Asset, asset_id)
+        raise conflict(f"asset {current.callsign} is not available ({current.status})", asset_status=current.status,
+                       tasked_request_id=current.tasked_request_id)
+    if not casevac_service.mark_dispatched(session, user=user, request=request, asset_id=asset.id,
+                                           facility_id=facility.id):
+        session.rollback()
+        current = casevac_service.get_visible(session, user=user, request_id=request_id)
+        raise conflict(f"the request is {current.status}: another dispatch or change came first",
+                       status=current.status)
+    audit.record(session, actor=user, action="asset.task", subject_type="asset", subject_id=asset.id,
+                 mission_id=asset.mission_id, detail={"request_id": request.id, "facility_id": facility.id})
+    session.refresh(asset)
+    fleet_service.publish_asset(session, asset, redis=redis, prefix=prefix)
+    session.commit()
+    return casevac_service.get_visible(session, user=user, request_id=request_id)
+
+
+def release_asset(session, request) -> None:
+    """RELEASE_HOOKS: a delivered or cancelled request frees its asset (only if it still serves it)."""
+    from sqlalchemy import update
+
+    from casevac import fleet_service
+    from casevac.fleet_models import Asset
+    from core import clock
+
+    asset_id = getattr(request, "asset_id", None)
+    if not asset_id:
+        return
+    freed = session.execute(
+        update(Asset).where(Asset.id == asset_id, Asset.status == "tasked", Asset.tasked_request_id == request.id)
+        .values(status="available", tasked_request_id=None, updated_at=clock.now())
+        .execution_options(synchronize_session=False)).rowcount
+    if freed:
+        asset = session.get(Asset, asset_id)
+        session.refresh(asset)
+        fleet_service.publish_asset(session, asset)
+
+
+def plan_for_requests(session, *, user, request_ids: list[str] | None, settings, redis=None,
+                      prefix: str = "") -> dict:
+    """The mass-casualty plan over the given requests (default: all awaiting dispatch); reads only."""
+    from casevac import service as casevac_service
+    from core import clock
+
+    unserved: list[dict] = []
+    if request_ids is None:
+        requests = casevac_service.list_awaiting_dispatch(session, user=user)
+    else:
+        requests = []
+        for request_id in request_ids:
+            request = casevac_service.get_visible(session, user=user, request_id=request_id)
+            if request.status in AWAITING_DISPATCH:
+                requests.append(request)
+            else:
+                unserved.append({"request_id": request.id, "reason": f"not awaiting dispatch ({request.status})"})
+    now = clock.now()
+    result = plan([need_from_request(r) for r in requests],
+                  asset_states(session, mission_id=user.mission_id, redis=redis, prefix=prefix),
+                  facility_states(session, mission_id=user.mission_id), now=now, road_factor=settings.ROAD_FACTOR)
+    session.rollback()  # nothing was written: the plan has no side effects
+    return {"computed_at": now, "assignments": result["assignments"], "unserved": unserved + result["unserved"],
+            "late": result["late"]}
