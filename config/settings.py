@@ -52,6 +52,8 @@ class Settings:
     CORS_ORIGINS: str = ""  # comma separated; empty: CORS closed
     SWEEPER_INTERVAL_SECONDS: float = 5.0
     ROAD_FACTOR: float = 1.4
+    # 9-line line 8 categories (comma separated); empty: casevac.schemas.DEFAULT_NATIONALITY_CATEGORIES.
+    NATIONALITY_CATEGORIES: str = ""
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -77,6 +79,7 @@ class Settings:
             CORS_ORIGINS=_str("CORS_ORIGINS", ""),
             SWEEPER_INTERVAL_SECONDS=float(_str("SWEEPER_INTERVAL_SECONDS", "5")),
             ROAD_FACTOR=float(_str("ROAD_FACTOR", "1.4")),
+            NATIONALITY_CATEGORIES=_str("NATIONALITY_CATEGORIES", ""),
         )
         values.update(overrides)
         return cls(**values).resolved()
