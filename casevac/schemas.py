@@ -1,6 +1,7 @@
 """CASEVAC request schemas: the validator, the serialiser and the OpenAPI document (API.md, CASEVAC)."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -38,6 +39,22 @@ MAX_PER_CATEGORY = 99
 CLOCK_SKEW = timedelta(minutes=5)
 
 
+class Text(fields.String):
+    """A string PostgreSQL can store and JSON can echo: no NUL character, no lone surrogate (a body
+    with either would otherwise fail in the database, not in validation)."""
+
+    default_error_messages = {"unstorable": "contains a NUL character or an invalid (lone surrogate) character"}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text or _SURROGATE.search(text):
+            raise self.make_error("unstorable")
+        return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def configure(settings) -> None:
     """Line 8 categories from the settings (kept as one list object: validators read it at call time)."""
     categories = [c.strip() for c in (getattr(settings, "NATIONALITY_CATEGORIES", "") or "").split(",") if c.strip()]
@@ -71,7 +88,7 @@ def _count(**kwargs):
 
 
 def _text(max_length: int, **kwargs):
-    return fields.String(validate=validate.Length(max=max_length), **kwargs)
+    return Text(validate=validate.Length(max=max_length), **kwargs)
 
 
 # ---- input ----------------------------------------------------------------------------------------
@@ -105,7 +122,7 @@ class SignsIn(Schema):
     sbp = fields.Integer(strict=True, validate=validate.Range(min=0, max=300))
     dbp = fields.Integer(strict=True, validate=validate.Range(min=0, max=250))
     gcs = fields.Integer(strict=True, validate=validate.Range(min=3, max=15))
-    avpu = fields.String(validate=validate.OneOf(AVPU))
+    avpu = Text(validate=validate.OneOf(AVPU))
     temp_c = fields.Float(validate=validate.Range(min=20, max=45))
 
     @validates_schema
@@ -116,7 +133,7 @@ class SignsIn(Schema):
 
 
 class TreatmentIn(Schema):
-    code = fields.String(required=True, validate=validate.OneOf(TREATMENTS))
+    code = Text(required=True, validate=validate.OneOf(TREATMENTS))
     at = _time(metadata={"description": "when given (default: when recorded)"})
     detail = _text(200)
 
@@ -126,14 +143,14 @@ class CasualtyPatch(Schema):
 
     zap = _text(32)
     age = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=120))
-    sex = fields.String(allow_none=True, validate=validate.OneOf(SEXES))
+    sex = Text(allow_none=True, validate=validate.OneOf(SEXES))
     time_of_injury = _time(allow_none=True)
-    mechanism = fields.String(allow_none=True, validate=validate.OneOf(MECHANISMS))
+    mechanism = Text(allow_none=True, validate=validate.OneOf(MECHANISMS))
     mechanism_detail = _text(200, allow_none=True)
     injuries = fields.List(_text(200), validate=validate.Length(max=20))
     signs = fields.Nested(SignsIn)
     treatments = fields.List(fields.Nested(TreatmentIn), validate=validate.Length(max=50))
-    precedence = fields.String(allow_none=True, validate=validate.OneOf(PRECEDENCES))
+    precedence = Text(allow_none=True, validate=validate.OneOf(PRECEDENCES))
 
 
 class CasualtyIn(CasualtyPatch):
@@ -141,15 +158,15 @@ class CasualtyIn(CasualtyPatch):
 
 
 class _Lines6to9(Schema):
-    security = fields.String(allow_none=True, validate=validate.OneOf(SECURITY))
+    security = Text(allow_none=True, validate=validate.OneOf(SECURITY))
     wounds = _text(500, allow_none=True, metadata={"description": "line 6 in peacetime"})
-    marking = fields.String(allow_none=True, validate=validate.OneOf(MARKING))
+    marking = Text(allow_none=True, validate=validate.OneOf(MARKING))
     marking_detail = _text(200, allow_none=True)
-    nationality = fields.Dict(keys=fields.String(validate=_OneOfCurrent(NATIONALITY_CATEGORIES)),
+    nationality = fields.Dict(keys=Text(validate=_OneOfCurrent(NATIONALITY_CATEGORIES)),
                               values=_count(), allow_none=True,
                               metadata={"description": "line 8: {category: count}",
                                         "example": {"un_military": 2}})
-    cbrn = fields.List(fields.String(validate=validate.OneOf(CBRN)), allow_none=True,
+    cbrn = fields.List(Text(validate=validate.OneOf(CBRN)), allow_none=True,
                        validate=validate.Length(max=4))
     terrain = _text(500, allow_none=True, metadata={"description": "line 9 in peacetime"})
     remarks = _text(2000, allow_none=True)
@@ -158,14 +175,14 @@ class _Lines6to9(Schema):
 class RequestIn(_Lines6to9):
     """A 9-line MEDEVAC request: lines 1-5 required, 6-9 optional (completed later with PATCH)."""
 
-    client_ref = fields.String(validate=validate.Length(min=1, max=64),
+    client_ref = Text(validate=validate.Length(min=1, max=64),
                                metadata={"description": "makes filing idempotent per user"})
     location = fields.Nested(LocationIn, required=True)
-    callsign = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    frequency = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    callsign = Text(required=True, validate=validate.Length(min=1, max=64))
+    frequency = Text(required=True, validate=validate.Length(min=1, max=32))
     suffix = _text(16, allow_none=True)
     patients = fields.Nested(PatientsIn, required=True)
-    equipment = fields.List(fields.String(validate=validate.OneOf(EQUIPMENT_CODES)), load_default=list,
+    equipment = fields.List(Text(validate=validate.OneOf(EQUIPMENT_CODES)), load_default=list,
                             validate=validate.Length(max=4))
     litter = _count(required=True)
     ambulatory = _count(required=True)
@@ -193,10 +210,10 @@ class RequestIn(_Lines6to9):
 class RequestPatch(_Lines6to9):
     """Complete or correct line 2, lines 4-9 and remarks (line 5 must still equal line 3)."""
 
-    callsign = fields.String(validate=validate.Length(min=1, max=64))
-    frequency = fields.String(validate=validate.Length(min=1, max=32))
+    callsign = Text(validate=validate.Length(min=1, max=64))
+    frequency = Text(validate=validate.Length(min=1, max=32))
     suffix = _text(16, allow_none=True)
-    equipment = fields.List(fields.String(validate=validate.OneOf(EQUIPMENT_CODES)),
+    equipment = fields.List(Text(validate=validate.OneOf(EQUIPMENT_CODES)),
                             validate=validate.Length(max=4))
     litter = _count()
     ambulatory = _count()
@@ -215,18 +232,18 @@ def _equipment_error(equipment: list[str]) -> str | None:
 
 
 class StatusIn(Schema):
-    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    status = Text(required=True, validate=validate.OneOf(STATUSES))
     note = _text(500, allow_none=True)
 
 
 class RequestListArgs(PageArgs):
-    status = fields.String(validate=validate.OneOf(STATUSES))
-    precedence = fields.String(validate=validate.OneOf(PRECEDENCES))
+    status = Text(validate=validate.OneOf(STATUSES))
+    precedence = Text(validate=validate.OneOf(PRECEDENCES))
     active = fields.Boolean(metadata={"description": "true: not delivered nor cancelled"})
-    near = fields.String(metadata={"description": "lat,lon (WGS-84 degrees)", "example": "4.36,18.55"})
+    near = Text(metadata={"description": "lat,lon (WGS-84 degrees)", "example": "4.36,18.55"})
     radius_km = fields.Float(validate=validate.Range(min=0, max=20100, min_inclusive=False),
                              metadata={"description": "with near (default 50 km); geodesic"})
-    format = fields.String(validate=validate.OneOf(("json", "geojson")))
+    format = Text(validate=validate.OneOf(("json", "geojson")))
 
 
 class MetricsArgs(Schema):

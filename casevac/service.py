@@ -7,6 +7,7 @@ are decided by the database (a unique constraint for filing, conditional UPDATEs
 from __future__ import annotations
 
 import hashlib
+import re
 import json
 import logging
 import statistics
@@ -56,6 +57,7 @@ BEFORE_DISPATCH = ("requested", "acknowledged")
 _NEAR_BATCH = 200
 
 DEFAULT_RADIUS_KM = 50.0
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,64}")
 # Called as hook(session, request) in the transaction that makes a request cancelled or delivered
 # (dispatch registers one that frees the asset).
 RELEASE_HOOKS: list[Callable] = []
@@ -71,8 +73,8 @@ def file_request(session, *, user, body: dict, idempotency_key: str | None = Non
     client_ref = body.pop("client_ref", None)
     if idempotency_key is not None:
         idempotency_key = idempotency_key.strip()
-        if not idempotency_key or len(idempotency_key) > 64:
-            raise invalid("Idempotency-Key", "1 to 64 characters", location="headers")
+        if not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+            raise invalid("Idempotency-Key", "1 to 64 printable ASCII characters", location="headers")
         if client_ref is not None and client_ref != idempotency_key:
             raise invalid("client_ref", "differs from the Idempotency-Key header: send one or make them equal")
         client_ref = idempotency_key

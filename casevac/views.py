@@ -41,8 +41,11 @@ class Requests(MethodView):
 
     @blp.arguments(schemas.RequestListArgs, location="query")
     @blp.response(200, schemas.RequestPage)
-    @blp.alt_response(200, content_type=GEOJSON, description="with Accept: application/geo+json or "
-                      "?format=geojson: an RFC 7946 FeatureCollection (longitude first)", success=True)
+    @blp.doc(responses={"200": {"description": "the queue, one page", "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/CasevacRequestPage"}},
+        GEOJSON: {"schema": {
+        "type": "object", "description": "with Accept: application/geo+json or ?format=geojson: an RFC 7946 "
+        "FeatureCollection of Points (longitude first), properties as in the JSON list, plus next_cursor"}}}}})
     def get(self, args):
         """The coordinator's queue (most urgent first, then oldest); a medic's own requests."""
         user = auth.current_user(roles=READERS)
