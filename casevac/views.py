@@ -7,7 +7,7 @@ from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from casevac import geojson, schemas, service
+from casevac import cot, geojson, schemas, service
 from config.extensions import db
 from core import auth
 
@@ -20,6 +20,7 @@ FILERS = {"medic", "coordinator"}
 READERS = set(service.READERS)
 DRIVERS = set(service.DRIVERS)
 GEOJSON = "application/geo+json"
+COT_XML = "application/xml"
 
 
 @blp.route("/requests")
@@ -72,6 +73,17 @@ class RequestById(MethodView):
         """Complete or correct line 2, lines 4-9 and remarks."""
         user = auth.current_user(roles=READERS)
         return service.update_request(db.session, user=user, request_id=request_id, changes=body)
+
+
+@blp.route("/requests/<request_id>/cot")
+class RequestCursorOnTarget(MethodView):
+    @blp.doc(responses={"200": {"description": "a Cursor-on-Target event (type b-r-f-h-c) for ATAK / WinTAK",
+                                "content": {COT_XML: {"schema": {"type": "string"}}}}})
+    def get(self, request_id):
+        """The request as a Cursor-on-Target 9-line (DOMAIN.md section 7)."""
+        user = auth.current_user(roles=READERS)
+        found = service.get_visible(db.session, user=user, request_id=request_id)
+        return Response(cot.event(found), mimetype=COT_XML)
 
 
 @blp.route("/requests/<request_id>/status")
