@@ -93,7 +93,7 @@ def _text(max_length: int, **kwargs):
 
 # ---- input ----------------------------------------------------------------------------------------
 
-class LocationIn(Schema):
+class PickupLocationIn(Schema):
     """One of {"lat", "lon"}, {"mgrs"} or {"text"} (degrees-minutes-seconds or decimal)."""
 
     lat = fields.Float(validate=validate.Range(min=-90, max=90))
@@ -177,7 +177,7 @@ class RequestIn(_Lines6to9):
 
     client_ref = Text(validate=validate.Length(min=1, max=64),
                                metadata={"description": "makes filing idempotent per user"})
-    location = fields.Nested(LocationIn, required=True)
+    location = fields.Nested(PickupLocationIn, required=True)
     callsign = Text(required=True, validate=validate.Length(min=1, max=64))
     frequency = Text(required=True, validate=validate.Length(min=1, max=32))
     suffix = _text(16, allow_none=True)
@@ -231,7 +231,7 @@ def _equipment_error(equipment: list[str]) -> str | None:
     return None
 
 
-class StatusIn(Schema):
+class RequestStatusIn(Schema):
     status = Text(required=True, validate=validate.OneOf(STATUSES))
     note = _text(500, allow_none=True)
 
@@ -246,14 +246,14 @@ class RequestListArgs(PageArgs):
     format = Text(validate=validate.OneOf(("json", "geojson")))
 
 
-class MetricsArgs(Schema):
+class CasevacMetricsArgs(Schema):
     from_ = fields.AwareDateTime(data_key="from", metadata={"description": "default: 7 days before `to`"})
     to = fields.AwareDateTime(metadata={"description": "default: now"})
 
 
 # ---- output ---------------------------------------------------------------------------------------
 
-class LocationOut(Schema):
+class PickupLocationOut(Schema):
     lat = fields.Float()
     lon = fields.Float()
     mgrs = fields.String()
@@ -279,16 +279,16 @@ class TreatmentOut(Schema):
     detail = fields.String()
 
 
-class LegOut(Schema):
+class TenOneTwoLegOut(Schema):
     due = fields.DateTime()
     met_at = fields.DateTime(allow_none=True)
     state = fields.String(metadata={"enum": list(ten_one_two.STATES)})
 
 
-class TimelineOut(Schema):
-    first_aid = fields.Nested(LegOut)
-    resuscitation = fields.Nested(LegOut)
-    surgery = fields.Nested(LegOut)
+class TenOneTwoOut(Schema):
+    first_aid = fields.Nested(TenOneTwoLegOut)
+    resuscitation = fields.Nested(TenOneTwoLegOut)
+    surgery = fields.Nested(TenOneTwoLegOut)
 
 
 class CasualtyOut(Schema):
@@ -313,7 +313,7 @@ class CasualtyOut(Schema):
         return "time_of_injury" if casualty.time_of_injury else "filed_at"
 
     def _timeline(self, casualty):
-        return TimelineOut().dump(ten_one_two.timeline(casualty, now=clock.now()))
+        return TenOneTwoOut().dump(ten_one_two.timeline(casualty, now=clock.now()))
 
 
 class CasualtyDetailOut(CasualtyOut):
@@ -324,7 +324,7 @@ class CasualtyDetailOut(CasualtyOut):
         return SignsOut(many=True).dump([reading.as_dict() for reading in casualty.signs_history])
 
 
-class HistoryOut(Schema):
+class StatusChangeOut(Schema):
     status = fields.String()
     from_status = fields.String(allow_none=True)
     at = fields.DateTime()
@@ -339,7 +339,7 @@ class RequestSummaryOut(Schema):
     mission_id = fields.String()
     status = fields.String()
     precedence = fields.String()
-    location = fields.Nested(LocationOut)
+    location = fields.Nested(PickupLocationOut)
     callsign = fields.String()
     frequency = fields.String()
     patients = fields.Dict(keys=fields.String(), values=fields.Integer())
@@ -374,7 +374,7 @@ class RequestOut(RequestSummaryOut):
     terrain = fields.String(allow_none=True)
     remarks = fields.String(allow_none=True)
     surgery_escalated_at = fields.DateTime(allow_none=True)
-    history = fields.List(fields.Nested(HistoryOut))
+    history = fields.List(fields.Nested(StatusChangeOut))
     casualties = fields.List(fields.Nested(CasualtyOut))
 
 
@@ -388,19 +388,19 @@ class StageMediansOut(Schema):
     delivered = fields.Float(allow_none=True)
 
 
-class ShareOut(Schema):
+class ComplianceOut(Schema):
     counted = fields.Integer(metadata={"description": "cases whose outcome is known"})
     met = fields.Integer()
     share = fields.Float(allow_none=True, metadata={"description": "met / counted (null when none counted)"})
 
 
-class MetricsOut(Schema):
+class CasevacMetricsOut(Schema):
     from_ = fields.DateTime(data_key="from")
     to = fields.DateTime()
     total = fields.Integer()
     by_precedence = fields.Dict(keys=fields.String(), values=fields.Integer())
     by_status = fields.Dict(keys=fields.String(), values=fields.Integer())
     median_minutes = fields.Nested(StageMediansOut, metadata={"description": "from filing to each stage"})
-    within_deadline = fields.Nested(ShareOut, metadata={"description": "delivered within the precedence deadline"})
-    ten_one_two = fields.Dict(keys=fields.String(), values=fields.Nested(ShareOut),
+    within_deadline = fields.Nested(ComplianceOut, metadata={"description": "delivered within the precedence deadline"})
+    ten_one_two = fields.Dict(keys=fields.String(), values=fields.Nested(ComplianceOut),
                               metadata={"description": "per leg, over casualties whose leg is met or breached"})

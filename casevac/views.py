@@ -88,7 +88,7 @@ class RequestCursorOnTarget(MethodView):
 
 @blp.route("/requests/<request_id>/status")
 class RequestStatus(MethodView):
-    @blp.arguments(schemas.StatusIn)
+    @blp.arguments(schemas.RequestStatusIn)
     @blp.response(200, schemas.RequestOut)
     @blp.alt_response(409, description="not an allowed move: the body lists `allowed` and `current`")
     def post(self, body, request_id):
@@ -126,8 +126,8 @@ class CasualtyById(MethodView):
 
 @blp.route("/metrics")
 class Metrics(MethodView):
-    @blp.arguments(schemas.MetricsArgs, location="query")
-    @blp.response(200, schemas.MetricsOut)
+    @blp.arguments(schemas.CasevacMetricsArgs, location="query")
+    @blp.response(200, schemas.CasevacMetricsOut)
     def get(self, args):
         """Counts by precedence, median minutes per stage, share within deadline, 10-1-2 compliance."""
         user = auth.current_user(roles=DRIVERS)

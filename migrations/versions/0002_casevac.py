@@ -1,7 +1,7 @@
 """casevac
 
 Revision ID: 0002_casevac
-Revises: 0001_foundation
+Revises: 0005_telemed
 Create Date: 2026-11-28 13:51:06.001687
 
 """
@@ -14,7 +14,7 @@ import core.db  # noqa: F401 - UTCDateTime columns
 
 # revision identifiers, used by Alembic.
 revision = '0002_casevac'
-down_revision = '0001_foundation'
+down_revision = '0005_telemed'
 branch_labels = None
 depends_on = None
 
