@@ -109,21 +109,14 @@ def file_request(session, *, user, body: dict, idempotency_key: str | None = Non
         request.casualties.append(_new_casualty(casualty_body, position=position, user=user, now=now))
     try:
         session.flush()
-    except IntegrityError:
-        # Another submission with the same client_ref won the race; answer as its retry.
-        session.rollback()
-        existing = _by_client_ref(session, user_id=user.id, client_ref=client_ref) if client_ref else None
-        if existing is None:
-            raise
-        return _replay(existing, body_hash), False
-    audit.record(session, actor=user, action="casevac.file", subject_type="casevac_request",
-                 subject_id=request.id, mission_id=request.mission_id,
-                 detail={"precedence": precedence, "patients": request.patients_total,
-                         "location_source": location.source})
-    _publish(session, "casevac.created", request)
-    try:
+        audit.record(session, actor=user, action="casevac.file", subject_type="casevac_request",
+                     subject_id=request.id, mission_id=request.mission_id,
+                     detail={"precedence": precedence, "patients": request.patients_total,
+                             "location_source": location.source})
+        _publish(session, "casevac.created", request)
         session.commit()
     except IntegrityError:
+        # Another submission with the same client_ref won the race: answer as a retry of it.
         session.rollback()
         existing = _by_client_ref(session, user_id=user.id, client_ref=client_ref) if client_ref else None
         if existing is None:
