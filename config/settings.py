@@ -51,6 +51,8 @@ class Settings:
     LOGIN_LIMIT_PER_ACCOUNT: str = "10 per minute"
     CORS_ORIGINS: str = ""  # comma separated; empty: CORS closed
     SWEEPER_INTERVAL_SECONDS: float = 5.0
+    # Each process's relay polls the event log this often even without a wake-up (Redis down, crash).
+    RELAY_POLL_SECONDS: float = 1.0
     ROAD_FACTOR: float = 1.4
     extra: dict = field(default_factory=dict)
 
@@ -76,6 +78,7 @@ class Settings:
             LOGIN_LIMIT_PER_ACCOUNT=_str("LOGIN_LIMIT_PER_ACCOUNT", cls.LOGIN_LIMIT_PER_ACCOUNT),
             CORS_ORIGINS=_str("CORS_ORIGINS", ""),
             SWEEPER_INTERVAL_SECONDS=float(_str("SWEEPER_INTERVAL_SECONDS", "5")),
+            RELAY_POLL_SECONDS=float(_str("RELAY_POLL_SECONDS", "1")),
             ROAD_FACTOR=float(_str("ROAD_FACTOR", "1.4")),
         )
         values.update(overrides)
