@@ -54,6 +54,13 @@ class Settings:
     # Each process's relay polls the event log this often even without a wake-up (Redis down, crash).
     RELAY_POLL_SECONDS: float = 1.0
     ROAD_FACTOR: float = 1.4
+    # 9-line line 8 categories (comma separated); empty: casevac.schemas.DEFAULT_NATIONALITY_CATEGORIES.
+    NATIONALITY_CATEGORIES: str = ""
+    # Telemedicine video bridge (Jitsi token auth): app id, shared secret (default: derived from SECRET_KEY),
+    # domain (e.g. meet.example.org; empty: no URL in join responses).
+    VIDEO_APP_ID: str = "medevac"
+    VIDEO_APP_SECRET: str = ""
+    VIDEO_DOMAIN: str = ""
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -80,6 +87,10 @@ class Settings:
             SWEEPER_INTERVAL_SECONDS=float(_str("SWEEPER_INTERVAL_SECONDS", "5")),
             RELAY_POLL_SECONDS=float(_str("RELAY_POLL_SECONDS", "1")),
             ROAD_FACTOR=float(_str("ROAD_FACTOR", "1.4")),
+            NATIONALITY_CATEGORIES=_str("NATIONALITY_CATEGORIES", ""),
+            VIDEO_APP_ID=_str("VIDEO_APP_ID", cls.VIDEO_APP_ID),
+            VIDEO_APP_SECRET=_str("VIDEO_APP_SECRET", ""),
+            VIDEO_DOMAIN=_str("VIDEO_DOMAIN", ""),
         )
         values.update(overrides)
         return cls(**values).resolved()
@@ -114,5 +125,5 @@ class Settings:
 
     def public(self) -> dict:
         """Settings safe to show (no secrets)."""
-        hidden = {"SECRET_KEY", "DEMO_PASSWORD"}
+        hidden = {"SECRET_KEY", "DEMO_PASSWORD", "VIDEO_APP_SECRET"}
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
