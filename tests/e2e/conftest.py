@@ -67,9 +67,10 @@ class Server:
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
 
-    def restart(self, timeout: float = 60) -> "Server":
-        """Stop and start again on the same port and database."""
+    def restart(self, timeout: float = 60, **env_overrides) -> "Server":
+        """Stop and start again on the same port and database (env_overrides e.g. MIGRATE=0 SEED_DEMO=0)."""
         self.stop()
+        self.env = {**self.env, **{k: str(v) for k, v in env_overrides.items()}}
         return self.start(timeout)
 
     def logs(self) -> str:
@@ -86,6 +87,15 @@ def server_env(tmp_path: Path, **env_overrides) -> dict:
     })
     env.update({k: str(v) for k, v in env_overrides.items()})
     return env
+
+
+def stop_servers(servers: list[Server]) -> None:
+    """Stop several servers side by side (each one drains for a moment)."""
+    for server in servers:
+        if server.process and server.process.poll() is None:
+            os.killpg(server.process.pid, signal.SIGTERM)
+    for server in servers:
+        server.stop()
 
 
 def start_servers(tmp_path: Path, count: int, **env_overrides) -> list[Server]:

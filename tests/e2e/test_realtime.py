@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, insert
 from core import clock
 from realtime.models import Event
 from tests.casevac.conftest import body
-from tests.e2e.conftest import pg_database_url, private_redis_server, start_servers
+from tests.e2e.conftest import pg_database_url, private_redis_server, start_servers, stop_servers
 
 pytestmark = pytest.mark.e2e
 
@@ -77,8 +77,7 @@ def cluster(tmp_path_factory):
                                 RELAY_POLL_SECONDS="60", ESCALATE_AFTER_SECONDS="3", SWEEPER_INTERVAL_SECONDS="0.3")
         yield servers, redis_server
     finally:
-        for server in servers:
-            server.stop()
+        stop_servers(servers)
         for gen in (redis_gen, db_gen):
             gen.close()
 
@@ -144,7 +143,7 @@ def test_replay_after_disconnect_and_across_a_server_restart(single, listen):
     coordinator.close()
 
     while_away = file_request(server, medic)
-    server.restart()
+    server.restart(MIGRATE=0, SEED_DEMO=0)
     after_restart = file_request(server, medic)
 
     back = listen(server, coordinator_token)  # the token outlives the restart
