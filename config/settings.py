@@ -53,6 +53,8 @@ class Settings:
     SWEEPER_INTERVAL_SECONDS: float = 5.0
     # Each process's relay polls the event log this often even without a wake-up (Redis down, crash).
     RELAY_POLL_SECONDS: float = 1.0
+    # "threading" (gunicorn gthread worker, the default) or "gevent" (WORKER_CLASS=gevent): see bench/.
+    SOCKETIO_ASYNC_MODE: str = "threading"
     ROAD_FACTOR: float = 1.4
     # 9-line line 8 categories (comma separated); empty: casevac.schemas.DEFAULT_NATIONALITY_CATEGORIES.
     NATIONALITY_CATEGORIES: str = ""
@@ -86,6 +88,7 @@ class Settings:
             CORS_ORIGINS=_str("CORS_ORIGINS", ""),
             SWEEPER_INTERVAL_SECONDS=float(_str("SWEEPER_INTERVAL_SECONDS", "5")),
             RELAY_POLL_SECONDS=float(_str("RELAY_POLL_SECONDS", "1")),
+            SOCKETIO_ASYNC_MODE=_str("SOCKETIO_ASYNC_MODE", "threading"),
             ROAD_FACTOR=float(_str("ROAD_FACTOR", "1.4")),
             NATIONALITY_CATEGORIES=_str("NATIONALITY_CATEGORIES", ""),
             VIDEO_APP_ID=_str("VIDEO_APP_ID", cls.VIDEO_APP_ID),
