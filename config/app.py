@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         app,
         message_queue=settings.REDIS_URL,
         channel=f"{settings.REDIS_PREFIX}-socketio",
-        async_mode="threading",
+        async_mode=settings.SOCKETIO_ASYNC_MODE,
         cors_allowed_origins=[o.strip() for o in settings.CORS_ORIGINS.split(",") if o.strip()] or [],
         logger=False,
         engineio_logger=False,
