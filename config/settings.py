@@ -52,6 +52,8 @@ class Settings:
     CORS_ORIGINS: str = ""  # comma separated; empty: CORS closed
     SWEEPER_INTERVAL_SECONDS: float = 5.0
     ROAD_FACTOR: float = 1.4
+    # A flagged screening not acknowledged by a mental-health clinician within this is escalated (once).
+    SCREENING_ACK_MINUTES: int = 15
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -77,6 +79,7 @@ class Settings:
             CORS_ORIGINS=_str("CORS_ORIGINS", ""),
             SWEEPER_INTERVAL_SECONDS=float(_str("SWEEPER_INTERVAL_SECONDS", "5")),
             ROAD_FACTOR=float(_str("ROAD_FACTOR", "1.4")),
+            SCREENING_ACK_MINUTES=_int("SCREENING_ACK_MINUTES", cls.SCREENING_ACK_MINUTES),
         )
         values.update(overrides)
         return cls(**values).resolved()

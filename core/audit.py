@@ -5,6 +5,14 @@ from flask import has_request_context, request
 
 from core.models import AuditEntry
 
+# Subjects whose audit rows are themselves confidential: that someone was screened, self-referred or read
+# a mental-health record is mental-health information (DOMAIN.md section 6, need-to-know). The admin's
+# audit list (core.service.list_audit) leaves them out; the member sees the reads of their own records
+# at GET /api/v1/telemed/me/access-log. Domains add their confidential subject types here.
+CONFIDENTIAL_SUBJECT_TYPES: frozenset[str] = frozenset({
+    "screening", "self_referral", "mental_health_consultation",
+})
+
 
 def client_address() -> str | None:
     if not has_request_context():
