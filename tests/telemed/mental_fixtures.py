@@ -14,14 +14,18 @@ PHQ9_MODERATE = [2, 2, 2, 2, 2, 0, 0, 0, 0]  # 10: moderate, positive, no flag
 _mental_health_ids: set[str] = set()
 
 
-@pytest.fixture
-def make_mh_clinician(make_user, monkeypatch):
-    """make_mh_clinician(mission=None) -> a clinician with a mental-health specialty."""
+@pytest.fixture(autouse=True)
+def mental_health_check(monkeypatch):
     from telemed import mental_service
 
     # Until telemed's clinician profiles are merged: the check telemed will provide.
     monkeypatch.setattr(mental_service, "is_mental_health_clinician",
                         lambda session, user: user.role == "clinician" and user.id in _mental_health_ids)
+
+
+@pytest.fixture
+def make_mh_clinician(make_user):
+    """make_mh_clinician(mission=None) -> a clinician with a mental-health specialty."""
 
     def _make(mission=None):
         user = make_user("clinician", mission)
