@@ -15,9 +15,9 @@ class ScreeningIn(Schema):
     instrument = fields.String(required=True, validate=validate.OneOf(INSTRUMENT_CODES))
     # Items are checked by the scorer against the instrument's table (count, integer, range), so every bad
     # item is named with the instrument's own range: errors {"answers": {"<index>": ["item N: ..."]}}.
-    answers = fields.List(fields.Raw(allow_none=True), required=True, validate=validate.Length(max=100),
-                          metadata={"description": "one integer per item, in the instrument's order",
-                                    "items": {"type": "integer"}})
+    answers = fields.List(fields.Raw(allow_none=True, metadata={"type": "integer"}), required=True,
+                          validate=validate.Length(max=100),
+                          metadata={"description": "one integer per item, in the instrument's order"})
     sex = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(screening.SEXES),
                         metadata={"description": "AUDIT-C threshold: 4 for men, 3 for women (and when "
                                                  "not given or other)"})
