@@ -382,6 +382,33 @@ def list_self_referrals(session, *, actor: User, limit: int, cursor: str | None,
     return {"items": [referral_view(r) for r in page["items"]], "next_cursor": page["next_cursor"]}
 
 
+# Referral lifecycle: open -> booked (a mental-health consultation was booked for it) -> closed; open -> closed.
+REFERRAL_TRANSITIONS = {"open": ("booked", "closed"), "booked": ("closed",), "closed": ()}
+
+
+def close_self_referral(session, *, actor: User, referral_id: str) -> dict:
+    """The member withdraws their request, or a mental-health clinician closes it once dealt with."""
+    referral = session.get(SelfReferral, referral_id)
+    if referral is None or not _visible(session, actor, member_id=referral.member_id,
+                                        mission_id=referral.mission_id):
+        raise not_found("self-referral")
+    allowed = REFERRAL_TRANSITIONS[referral.status]
+    if "closed" not in allowed:
+        raise conflict(f"a {referral.status} self-referral cannot be closed", allowed=list(allowed))
+    taken = session.execute(
+        update(SelfReferral).where(SelfReferral.id == referral.id, SelfReferral.status == referral.status)
+        .values(status="closed", updated_at=clock.now()).execution_options(synchronize_session=False)
+    ).rowcount
+    if not taken:
+        session.rollback()
+        raise conflict("the self-referral changed meanwhile: reload it", allowed=[])
+    audit.record(session, actor=actor, action="self_referral.close", subject_type="self_referral",
+                 subject_id=referral.id, mission_id=referral.mission_id)
+    session.commit()
+    session.refresh(referral)
+    return {**referral_view(referral), "offered_slots": []}
+
+
 # Offered slots -------------------------------------------------------------------------------------------
 
 def offered_slots(session, *, mission_id: str, start: datetime, language: str | None = None) -> list[dict]:

@@ -125,6 +125,16 @@ class SelfReferralById(MethodView):
         return service.get_self_referral(db.session, actor=user, referral_id=referral_id)
 
 
+@blp.route("/self-referrals/<referral_id>/close")
+class CloseSelfReferral(MethodView):
+    @blp.response(200, SelfReferralDetailOut)
+    @blp.alt_response(409, description="already closed: the body lists the allowed next states")
+    def post(self, referral_id):
+        """Withdraw your self-referral (member) or close it once dealt with (mental-health clinician)."""
+        user = auth.current_user(roles=CARE_ROLES)
+        return service.close_self_referral(db.session, actor=user, referral_id=referral_id)
+
+
 @blp.route("/me/access-log")
 class AccessLog(MethodView):
     @blp.arguments(PageArgs, location="query")

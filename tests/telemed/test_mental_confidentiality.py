@@ -162,3 +162,18 @@ def test_self_referral_is_a_members_and_tells_clinicians_only_that_it_exists(
                                         ({"reason": None}, "reason")])
 def test_self_referral_validation(app, client, headers, member, body, field):
     assert_error(client.post(f"{BASE}/self-referrals", json=body, headers=headers(member)), 422, (field,))
+
+
+def test_a_self_referral_is_closed_once_by_its_member_or_a_clinician(app, client, headers, referral, member,
+                                                                    make_user, make_mh_clinician):
+    url = f"{BASE}/self-referrals/{referral['id']}/close"
+    for role in ("coordinator", "medic", "admin"):
+        assert_error(client.post(url, headers=headers(make_user(role))), 403)
+    assert_error(client.post(url, headers=headers(make_user("clinician"))), 404)
+    assert_error(client.post(url, headers=headers(make_user("member"))), 404)
+    closed = client.post(url, headers=headers(member))
+    assert closed.status_code == 200 and closed.get_json()["status"] == "closed"
+    body = assert_error(client.post(url, headers=headers(make_mh_clinician())), 409)
+    assert body["allowed"] == []
+    log = client.get(f"{BASE}/me/access-log", headers=headers(member)).get_json()["items"]
+    assert log[0]["action"] == "self_referral.close" and log[0]["actor"]["you"] is True
