@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from telemed.mental_service import suppress
 from tests.factories import MissionFactory
@@ -85,6 +86,20 @@ def test_trend_visibility(app, client, headers, screen, member, make_user, make_
 ])
 def test_small_cell_suppression(groups, total, expected):
     assert suppress(groups, total) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from("abcdef"), st.integers(0, 12), min_size=1))
+def test_suppression_never_shows_or_implies_a_group_under_5(groups):
+    total = sum(groups.values())
+    shown = suppress(groups, total)
+    assert set(shown) == set(groups)
+    for name, count in shown.items():
+        assert count is None or count == groups[name]
+        assert count is None or count == 0 or count >= 5
+    # What the total minus the shown cells reveals is 0 or at least 5 people.
+    hidden = sum(groups[n] for n, c in shown.items() if c is None)
+    assert total < 5 or hidden == 0 or hidden >= 5
 
 
 def test_metrics_withhold_groups_under_5_people(app, client, headers, screen, make_user, make_mh_clinician,
