@@ -25,8 +25,28 @@ class ScreeningIn(Schema):
                               metadata={"description": "clinician-administered screening: the member screened"})
 
 
-class SlotOut(Schema):
+class OfferedSlotOut(Schema):
     clinician_id = fields.String()
+    start = fields.DateTime()
+    end = fields.DateTime()
+    display_name = fields.String(allow_none=True)
+    specialties = fields.List(fields.String())
+    languages = fields.List(fields.String(), metadata={"description": "ISO 639-1"})
+
+
+class ReferralBookIn(Schema):
+    clinician_id = fields.String(required=True, validate=validate.Length(max=36))
+    start = fields.AwareDateTime(required=True, metadata={"description": "one of the offered slots' start"})
+    modality = fields.String(load_default="video", validate=validate.OneOf(["video", "audio", "chat"]))
+    duration_minutes = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=5, max=240))
+
+
+class BookedConsultationOut(Schema):
+    id = fields.String()
+    clinician_id = fields.String()
+    kind = fields.String()
+    status = fields.String()
+    modality = fields.String()
     start = fields.DateTime()
     end = fields.DateTime()
 
@@ -69,7 +89,7 @@ class ScreeningOut(Schema):
 
 
 class ScreeningCreatedOut(ScreeningOut):
-    offered_slots = fields.List(fields.Nested(SlotOut), metadata={
+    offered_slots = fields.List(fields.Nested(OfferedSlotOut), metadata={
         "description": "earliest free mental-health slots, offered when the result is positive or flagged"})
     clinician_notified = fields.Boolean()
 
@@ -162,7 +182,8 @@ class SelfReferralOut(Schema):
 
 
 class SelfReferralDetailOut(SelfReferralOut):
-    offered_slots = fields.List(fields.Nested(SlotOut))
+    offered_slots = fields.List(fields.Nested(OfferedSlotOut))
+    consultation = fields.Nested(BookedConsultationOut, allow_none=True)
 
 
 SelfReferralPage = page_schema(SelfReferralOut, "SelfReferralPage")
@@ -191,7 +212,7 @@ class AccessEntryOut(Schema):
 AccessLogPage = page_schema(AccessEntryOut, "AccessLogPage")
 
 
-class MetricsArgs(Schema):
+class MentalHealthMetricsArgs(Schema):
     month = fields.String(validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="YYYY-MM, e.g. 2026-11"))
 
 
@@ -206,7 +227,7 @@ class ReferralMetricsOut(Schema):
     people = fields.Integer(allow_none=True)
 
 
-class MetricsOut(Schema):
+class MentalHealthMetricsOut(Schema):
     mission_id = fields.String()
     month = fields.String()
     min_group_size = fields.Integer(metadata={"description": "counts under this are withheld (null)"})

@@ -18,8 +18,9 @@ from core.errors import ApiError, conflict, forbidden, invalid, not_found
 from core.models import AuditEntry, User
 from core.pagination import Key, paginate
 from realtime import audience, events
-from telemed import screening as instruments
+from telemed import availability, screening as instruments, service as telemed_service
 from telemed.mental_models import Screening, ScreeningAlert, SelfReferral
+from telemed.models import Consultation
 
 # Smallest group a metric may describe (k-anonymity): smaller counts could point at a person.
 MIN_GROUP_SIZE = 5
@@ -29,15 +30,17 @@ SLOTS_OFFERED = 3
 MENTAL_HEALTH_SPECIALTIES = ("psychiatry", "psychology")
 
 
+# Mental-health consultations are telemed's "consultation" rows of kind mental_health: their audit rows are as
+# confidential as a screening's (kept out of the admin's audit list).
+audit.register_confidential("consultation", lambda: db.select(Consultation.id).where(
+    Consultation.kind == "mental_health"))
+
+
 # Who may see what -----------------------------------------------------------------------------------------
 
 def is_mental_health_clinician(session, user: User) -> bool:
     """A clinician with a mental-health specialty (API.md: psychiatry or psychology); telemed decides."""
-    if user.role != "clinician":
-        return False
-    from telemed import service as telemed_service
-
-    return bool(telemed_service.is_mental_health_clinician(session, user))
+    return telemed_service.is_mental_health_clinician(session, user)
 
 
 def _visible(session, actor: User, *, member_id: str, mission_id: str) -> bool:
@@ -357,11 +360,13 @@ def get_self_referral(session, *, actor: User, referral_id: str) -> dict:
     _read(session, actor, subject_type="self_referral", subject_id=referral.id, mission_id=referral.mission_id,
           action="self_referral.read")
     session.commit()
-    slots = []
+    slots, consultation = [], None
     if referral.status == "open":
         slots = offered_slots(session, mission_id=referral.mission_id, start=clock.now(),
                               language=referral.preferred_language)
-    return {**referral_view(referral), "offered_slots": slots}
+    elif referral.consultation_id:
+        consultation = session.get(Consultation, referral.consultation_id)
+    return {**referral_view(referral), "offered_slots": slots, "consultation": consultation}
 
 
 def list_self_referrals(session, *, actor: User, limit: int, cursor: str | None, status: str | None = None) -> dict:
@@ -412,19 +417,69 @@ def close_self_referral(session, *, actor: User, referral_id: str) -> dict:
 # Offered slots -------------------------------------------------------------------------------------------
 
 def offered_slots(session, *, mission_id: str, start: datetime, language: str | None = None) -> list[dict]:
-    """The earliest free mental-health slots (psychiatry or psychology), in the member's language first."""
-    return []
+    """The earliest free mental-health slots (psychiatry or psychology clinicians taking mental_health
+    consultations) over the next SLOT_HORIZON_DAYS; in the member's language when any clinician speaks it,
+    else in any language (each slot names its clinician's languages, so the member can choose)."""
+    end = start + timedelta(days=SLOT_HORIZON_DAYS)
+    search = dict(mission_id=mission_id, start=start, end=end, specialties=MENTAL_HEALTH_SPECIALTIES,
+                  kind="mental_health", limit=SLOTS_OFFERED)
+    slots = availability.find_slots(session, language=language, **search) if language else []
+    if not slots:
+        slots = availability.find_slots(session, **search)
+    if not slots:
+        return []
+    profiles = {c.id: c for c in telemed_service.matching_clinicians(session, mission_id=mission_id,
+                                                                      specialties=MENTAL_HEALTH_SPECIALTIES)}
+    offered = []
+    for slot in slots:
+        profile = profiles.get(slot["clinician_id"])
+        offered.append({**slot, "display_name": getattr(profile, "display_name", None),
+                        "specialties": list(getattr(profile, "specialties", [])),
+                        "languages": list(getattr(profile, "languages", []))})
+    return offered
+
+
+def book_self_referral(session, *, actor: User, referral_id: str, clinician_id: str, start: datetime,
+                       modality: str = "video", duration_minutes: int | None = None) -> dict:
+    """The member books a mental_health consultation for themself through telemed's booking (the database
+    decides races: 409 when the time is taken), then the referral becomes `booked` and names it.
+    If the member closed the referral meanwhile, the consultation they booked stands."""
+    referral = session.get(SelfReferral, referral_id)
+    if referral is None or referral.member_id != actor.id:
+        raise not_found("self-referral")
+    if referral.status != "open":
+        raise conflict(f"a {referral.status} self-referral cannot be booked",
+                       allowed=list(REFERRAL_TRANSITIONS[referral.status]))
+    consultation = telemed_service.book(session, actor=actor, kind="mental_health", clinician_id=clinician_id,
+                                        start=start, modality=modality, reason=referral.reason,
+                                        patient={"user_id": actor.id}, duration_minutes=duration_minutes)
+    session.execute(
+        update(SelfReferral).where(SelfReferral.id == referral.id, SelfReferral.status == "open")
+        .values(status="booked", consultation_id=consultation.id, updated_at=clock.now())
+        .execution_options(synchronize_session=False))
+    audit.record(session, actor=actor, action="self_referral.book", subject_type="self_referral",
+                 subject_id=referral.id, mission_id=referral.mission_id)
+    session.commit()
+    session.refresh(referral)
+    return {**referral_view(referral), "offered_slots": [], "consultation": consultation}
 
 
 # The member's access log ----------------------------------------------------------------------------------
 
 def access_log(session, *, actor: User, limit: int, cursor: str | None) -> dict:
-    """Every audited action on the caller's confidential records (reads above all): who, when, what."""
+    """Every audited action on the caller's confidential records (reads above all): their screenings,
+    self-referrals and the mental-health consultations they are the patient of; who, when, what."""
     own_screenings = db.select(Screening.id).where(Screening.member_id == actor.id)
     own_referrals = db.select(SelfReferral.id).where(SelfReferral.member_id == actor.id)
+    own_consultations = db.select(Consultation.id).where(Consultation.patient_user_id == actor.id,
+                                                         Consultation.kind == "mental_health")
     query = db.select(AuditEntry).where(or_(
         (AuditEntry.subject_type == "screening") & AuditEntry.subject_id.in_(own_screenings),
         (AuditEntry.subject_type == "self_referral") & AuditEntry.subject_id.in_(own_referrals),
+        (AuditEntry.subject_type == "consultation") & AuditEntry.subject_id.in_(own_consultations)
+        # Psychotherapy notes are kept apart from the record and are their author's alone (DOMAIN.md 6,
+        # HIPAA 45 CFR 164.501): their author's own reads and writes are not the patient's record.
+        & AuditEntry.action.not_like("telemed.note.psychotherapy.%"),
     ))
     page = paginate(query, [Key(AuditEntry.id, descending=True)], limit=limit, cursor=cursor, session=session)
     actors = _users(session, {e.actor_id for e in page["items"] if e.actor_id})

@@ -11,8 +11,8 @@ from core import auth
 from core.pagination import PageArgs
 from realtime import sweeper
 from telemed import mental_service as service, screening
-from telemed.mental_schemas import (AccessLogPage, AlertListArgs, AlertOut, AlertPage, InstrumentList, MetricsArgs,
-                                    MetricsOut, ScreeningCreatedOut, ScreeningIn, ScreeningListArgs, ScreeningOut,
+from telemed.mental_schemas import (AccessLogPage, AlertListArgs, AlertOut, AlertPage, InstrumentList, MentalHealthMetricsArgs, ReferralBookIn,
+                                    MentalHealthMetricsOut, ScreeningCreatedOut, ScreeningIn, ScreeningListArgs, ScreeningOut,
                                     ScreeningPage, SelfReferralDetailOut, SelfReferralIn, SelfReferralListArgs,
                                     SelfReferralPage, TrendArgs, TrendOut)
 
@@ -125,6 +125,18 @@ class SelfReferralById(MethodView):
         return service.get_self_referral(db.session, actor=user, referral_id=referral_id)
 
 
+@blp.route("/self-referrals/<referral_id>/book")
+class BookSelfReferral(MethodView):
+    @blp.arguments(ReferralBookIn)
+    @blp.response(201, SelfReferralDetailOut)
+    @blp.alt_response(409, description="the time is not free, or the self-referral is not open")
+    def post(self, body, referral_id):
+        """Book one of the offered slots for your open self-referral (member): a mental_health
+        consultation for yourself, linked to the referral."""
+        user = auth.current_user(roles={"member"})
+        return service.book_self_referral(db.session, actor=user, referral_id=referral_id, **body)
+
+
 @blp.route("/self-referrals/<referral_id>/close")
 class CloseSelfReferral(MethodView):
     @blp.response(200, SelfReferralDetailOut)
@@ -147,8 +159,8 @@ class AccessLog(MethodView):
 
 @blp.route("/mental-health/metrics")
 class Metrics(MethodView):
-    @blp.arguments(MetricsArgs, location="query")
-    @blp.response(200, MetricsOut)
+    @blp.arguments(MentalHealthMetricsArgs, location="query")
+    @blp.response(200, MentalHealthMetricsOut)
     def get(self, args):
         """Aggregate counts for one calendar month; any group under 5 people is withheld (null)."""
         user = auth.current_user(roles={"admin", "coordinator", "clinician"})

@@ -11,26 +11,13 @@ PHQ9_NONE = [0] * 9
 PHQ9_MODERATE = [2, 2, 2, 2, 2, 0, 0, 0, 0]  # 10: moderate, positive, no flag
 
 
-_mental_health_ids: set[str] = set()
-
-
-@pytest.fixture(autouse=True)
-def mental_health_check(monkeypatch):
-    from telemed import mental_service
-
-    # Until telemed's clinician profiles are merged: the check telemed will provide.
-    monkeypatch.setattr(mental_service, "is_mental_health_clinician",
-                        lambda session, user: user.role == "clinician" and user.id in _mental_health_ids)
-
-
 @pytest.fixture
-def make_mh_clinician(make_user):
-    """make_mh_clinician(mission=None) -> a clinician with a mental-health specialty."""
+def make_mh_clinician(make_clinician):
+    """make_mh_clinician(mission=None, **profile) -> the user of a psychiatrist profile (telemed's clinician),
+    available every day 08:00-17:00 UTC, speaking English and French unless told otherwise."""
 
-    def _make(mission=None):
-        user = make_user("clinician", mission)
-        _mental_health_ids.add(user.id)
-        return user
+    def _make(mission=None, specialties=("psychiatry",), languages=("en", "fr"), **profile):
+        return make_clinician(specialties=specialties, languages=languages, mission_=mission, **profile).user
 
     return _make
 

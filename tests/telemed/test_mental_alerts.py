@@ -11,7 +11,7 @@ from telemed import mental_service
 from tests.factories import MissionFactory, UserFactory
 from tests.helpers import assert_error
 from tests.telemed.mental_fixtures import (PHQ9_ITEM9, PHQ9_MODERATE, events_of, make_mh_clinician,  # noqa: F401
-                                          mental_health_check, member, screen)
+                                          member, screen)
 
 BASE = "/api/v1/telemed"
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)

@@ -6,7 +6,7 @@ import pytest
 
 from tests.factories import MissionFactory
 from tests.helpers import assert_error
-from tests.telemed.mental_fixtures import PHQ9_ITEM9, PHQ9_MODERATE, make_mh_clinician, mental_health_check, member, screen  # noqa: F401
+from tests.telemed.mental_fixtures import PHQ9_ITEM9, PHQ9_MODERATE, make_mh_clinician, member, screen  # noqa: F401
 
 BASE = "/api/v1/telemed"
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from telemed.mental_service import suppress
 from tests.factories import MissionFactory
 from tests.helpers import assert_error
-from tests.telemed.mental_fixtures import make_mh_clinician, mental_health_check, member, screen  # noqa: F401
+from tests.telemed.mental_fixtures import make_mh_clinician, member, screen  # noqa: F401
 
 BASE = "/api/v1/telemed"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)

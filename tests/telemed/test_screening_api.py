@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.helpers import assert_error
-from tests.telemed.mental_fixtures import (PHQ9_ITEM9, PHQ9_MODERATE, PHQ9_NONE, events_of, make_mh_clinician, mental_health_check,  # noqa: F401
+from tests.telemed.mental_fixtures import (PHQ9_ITEM9, PHQ9_MODERATE, PHQ9_NONE, events_of, make_mh_clinician,  # noqa: F401
                                           member, screen)
 
 URL = "/api/v1/telemed/screenings"
