@@ -1,7 +1,7 @@
 """mental health: screenings, screening alerts, self-referrals
 
 Revision ID: 0006_mental
-Revises: 0005_telemed
+Revises: 0002_casevac
 Create Date: 2026-11-28 13:48:33.938436
 
 """
@@ -14,7 +14,7 @@ import core.db  # noqa: F401 - UTCDateTime columns
 
 # revision identifiers, used by Alembic.
 revision = '0006_mental'
-down_revision = '0005_telemed'
+down_revision = '0002_casevac'
 branch_labels = None
 depends_on = None
 
