@@ -1,11 +1,28 @@
 """Mental-health schemas: validators, serialisers and the OpenAPI document in one (flask-smorest)."""
 from __future__ import annotations
 
+import re
+
 from marshmallow import Schema, fields, validate
 
 from core.pagination import PageArgs, page_schema
 from telemed import screening
 from telemed.mental_models import INSTRUMENT_CODES, REFERRAL_STATUSES
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+class Text(fields.String):
+    """Free text the database can store and JSON can echo: no NUL, no lone surrogate (422, not a 500)."""
+
+    default_error_messages = {"unstorable": "contains a NUL character or an invalid (lone surrogate) character"}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if _UNSTORABLE.search(text):
+            raise self.make_error("unstorable")
+        return text
+
 
 ACTIONS = list(screening.ACTION_ORDER)
 FLAGS = [screening.SUICIDAL_IDEATION, screening.SEVERE_SYMPTOMS]
@@ -21,7 +38,7 @@ class ScreeningIn(Schema):
     sex = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(screening.SEXES),
                         metadata={"description": "AUDIT-C threshold: 4 for men, 3 for women (and when "
                                                  "not given or other)"})
-    member_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=36),
+    member_id = Text(load_default=None, allow_none=True, validate=validate.Length(max=36),
                               metadata={"description": "clinician-administered screening: the member screened"})
 
 
@@ -35,7 +52,7 @@ class OfferedSlotOut(Schema):
 
 
 class ReferralBookIn(Schema):
-    clinician_id = fields.String(required=True, validate=validate.Length(max=36))
+    clinician_id = Text(required=True, validate=validate.Length(max=36))
     start = fields.AwareDateTime(required=True, metadata={"description": "one of the offered slots' start"})
     modality = fields.String(load_default="video", validate=validate.OneOf(["video", "audio", "chat"]))
     duration_minutes = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=5, max=240))
@@ -98,7 +115,7 @@ ScreeningPage = page_schema(ScreeningOut, "ScreeningPage")
 
 
 class ScreeningListArgs(PageArgs):
-    member_id = fields.String()
+    member_id = Text(validate=validate.Length(max=36))
     instrument = fields.String(validate=validate.OneOf(INSTRUMENT_CODES))
     flagged = fields.Boolean()
 
@@ -161,10 +178,10 @@ class TrendOut(Schema):
 
 
 class SelfReferralIn(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+    reason = Text(required=True, validate=validate.Length(min=1, max=4000))
     preferred_language = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
         r"^[a-z]{2}$", error="an ISO 639-1 code: two lower-case letters, e.g. fr"))
-    contact = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200),
+    contact = Text(load_default=None, allow_none=True, validate=validate.Length(max=200),
                             metadata={"description": "how the member prefers to be reached"})
 
 
@@ -213,7 +230,8 @@ AccessLogPage = page_schema(AccessEntryOut, "AccessLogPage")
 
 
 class MentalHealthMetricsArgs(Schema):
-    month = fields.String(validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="YYYY-MM, e.g. 2026-11"))
+    month = fields.String(validate=validate.Regexp(r"^20\d{2}-(0[1-9]|1[0-2])$",
+                                                        error="YYYY-MM between 2000-01 and 2099-12, e.g. 2026-11"))
 
 
 class InstrumentMetricsOut(Schema):

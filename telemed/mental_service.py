@@ -8,6 +8,7 @@ other clinicians get 404, the same answer as for an id that does not exist. Ever
 from __future__ import annotations
 
 import calendar
+import re
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import or_, update
@@ -43,6 +44,17 @@ def is_mental_health_clinician(session, user: User) -> bool:
     return telemed_service.is_mental_health_clinician(session, user)
 
 
+def _by_id(session, model, record_id: str):
+    """The record with this id, or None; an id no record can have (too long, NUL, lone surrogate) is simply
+    unknown, rather than an error from the database."""
+    if not isinstance(record_id, str) or len(record_id) > 64 or _UNSTORABLE.search(record_id):
+        return None
+    return session.get(model, record_id)
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _visible(session, actor: User, *, member_id: str, mission_id: str) -> bool:
     if actor.id == member_id:
         return True
@@ -55,7 +67,7 @@ def _require_clinician(session, actor: User) -> None:
 
 
 def _member_of_mission(session, *, member_id: str, mission_id: str) -> User:
-    member = session.get(User, member_id)
+    member = _by_id(session, User, member_id)
     if member is None or member.mission_id != mission_id or member.role != "member":
         raise invalid("member_id", "unknown member of your mission")
     return member
@@ -142,7 +154,7 @@ def _alerts_for(session, screening_ids: list[str]) -> dict[str, ScreeningAlert]:
 
 
 def _visible_screening(session, actor: User, screening_id: str) -> Screening:
-    record = session.get(Screening, screening_id)
+    record = _by_id(session, Screening, screening_id)
     if record is None or not _visible(session, actor, member_id=record.member_id, mission_id=record.mission_id):
         raise not_found("screening")
     return record
@@ -215,7 +227,7 @@ def alert_item(alert: ScreeningAlert, member: User | None) -> dict:
 def acknowledge(session, *, actor: User, screening_id: str) -> dict:
     """A mental-health clinician takes the alert: exactly one acknowledgement wins (conditional UPDATE);
     the same clinician again gets the same answer, another one 409 naming who has it."""
-    record = session.get(Screening, screening_id)
+    record = _by_id(session, Screening, screening_id)
     if (record is None or record.mission_id != actor.mission_id
             or not is_mental_health_clinician(session, actor)):
         raise not_found("screening")
@@ -290,7 +302,7 @@ def escalate_alerts(session, *, now: datetime, settings) -> int:
 def trend(session, *, actor: User, member_id: str, instrument: str, limit: int = 100) -> dict:
     """Scores over time with reliable change between consecutive screenings and from first to last
     (DOMAIN.md section 6 / issue 7: 5 points on PHQ-9, 10 on PCL-5)."""
-    member = session.get(User, member_id)
+    member = _by_id(session, User, member_id)
     if member is None or not _visible(session, actor, member_id=member_id, mission_id=member.mission_id):
         raise not_found("member")
     rows = session.execute(
@@ -353,7 +365,7 @@ def referral_view(referral: SelfReferral) -> dict:
 
 
 def get_self_referral(session, *, actor: User, referral_id: str) -> dict:
-    referral = session.get(SelfReferral, referral_id)
+    referral = _by_id(session, SelfReferral, referral_id)
     if referral is None or not _visible(session, actor, member_id=referral.member_id,
                                         mission_id=referral.mission_id):
         raise not_found("self-referral")
@@ -393,7 +405,7 @@ REFERRAL_TRANSITIONS = {"open": ("booked", "closed"), "booked": ("closed",), "cl
 
 def close_self_referral(session, *, actor: User, referral_id: str) -> dict:
     """The member withdraws their request, or a mental-health clinician closes it once dealt with."""
-    referral = session.get(SelfReferral, referral_id)
+    referral = _by_id(session, SelfReferral, referral_id)
     if referral is None or not _visible(session, actor, member_id=referral.member_id,
                                         mission_id=referral.mission_id):
         raise not_found("self-referral")
@@ -444,7 +456,7 @@ def book_self_referral(session, *, actor: User, referral_id: str, clinician_id: 
     """The member books a mental_health consultation for themself through telemed's booking (the database
     decides races: 409 when the time is taken), then the referral becomes `booked` and names it.
     If the member closed the referral meanwhile, the consultation they booked stands."""
-    referral = session.get(SelfReferral, referral_id)
+    referral = _by_id(session, SelfReferral, referral_id)
     if referral is None or referral.member_id != actor.id:
         raise not_found("self-referral")
     if referral.status != "open":

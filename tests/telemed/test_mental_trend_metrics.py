@@ -142,7 +142,7 @@ def test_metrics_access_and_validation(app, client, headers, make_user):
     for role in ("medic", "member"):
         assert_error(client.get(f"{BASE}/mental-health/metrics", headers=headers(make_user(role))), 403)
     assert_error(client.get(f"{BASE}/mental-health/metrics", headers=headers(make_user("clinician"))), 403)
-    for bad in ("2026-13", "26-11", "2026-1", "november"):
+    for bad in ("2026-13", "26-11", "2026-1", "november", "0000-01", "9999-12"):
         assert_error(client.get(f"{BASE}/mental-health/metrics?month={bad}", headers=headers(make_user("admin"))),
                      422, ("month",), location="query")
     assert client.get(f"{BASE}/mental-health/metrics", headers=headers(make_user("admin"))).status_code == 200
