@@ -110,20 +110,35 @@ def create_screening(session, *, actor: User, settings, instrument: str, answers
     session.flush()
     audit.record(session, actor=actor, action="screening.create", subject_type="screening",
                  subject_id=record.id, mission_id=record.mission_id, detail={"instrument": instrument})
-    alert = None
+    alert, notified = None, False
     if result.flagged:
         alert = ScreeningAlert(screening_id=record.id, mission_id=record.mission_id, member_id=member.id,
                                flags=list(result.flags), recommended_action=result.recommended_action,
                                raised_at=now, ack_due_at=now + timedelta(minutes=settings.SCREENING_ACK_MINUTES))
         session.add(alert)
         session.flush()
-        events.publish(session, "screening.alert", [audience.mission_mental_health(record.mission_id)],
-                       alert_data(alert, member=member, instrument=instrument), mission_id=record.mission_id)
+        notified = raise_alert(session, alert, member=member, instrument=instrument)
     slots = []
     if result.flagged or result.positive:
         slots = offered_slots(session, mission_id=record.mission_id, start=now)
     session.commit()
-    return {**screening_view(record, alert), "offered_slots": slots, "clinician_notified": alert is not None}
+    return {**screening_view(record, alert), "offered_slots": slots, "clinician_notified": bool(alert and notified)}
+
+
+def raise_alert(session, alert: ScreeningAlert, *, member: User, instrument: str) -> bool:
+    """Publish screening.alert to the mission's mental-health clinicians; a mission without any has every
+    clinician of the mission told at once rather than after the acknowledgement deadline. Returns whether
+    anyone can receive it."""
+    rooms = [audience.mission_mental_health(alert.mission_id)]
+    receivers = bool(telemed_service.mental_health_clinicians(session, mission_id=alert.mission_id))
+    if not receivers:
+        rooms.append(audience.mission_role(alert.mission_id, "clinician"))
+        receivers = session.execute(
+            db.select(User.id).where(User.mission_id == alert.mission_id, User.role == "clinician",
+                                     User.active.is_(True)).limit(1)).first() is not None
+    events.publish(session, "screening.alert", rooms, alert_data(alert, member=member, instrument=instrument),
+                   mission_id=alert.mission_id)
+    return receivers
 
 
 def alert_data(alert: ScreeningAlert, *, member: User, instrument: str, escalated: bool = False) -> dict:

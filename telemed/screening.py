@@ -25,11 +25,9 @@ CONSULTATION = "consultation"
 NO_ACTION = "no_action"
 ACTION_ORDER = (SAME_DAY_SAFETY_ASSESSMENT, URGENT_CONSULTATION, CONSULTATION, NO_ACTION)
 ACTION_TEXT = {
-    SAME_DAY_SAFETY_ASSESSMENT: "A mental-health clinician should assess your safety today. A clinician has "
-                                "been told and will contact you; if you are in danger now, contact your "
-                                "medical officer or emergency line at once.",
-    URGENT_CONSULTATION: "Book a consultation with a mental-health clinician within the next days; a "
-                         "clinician has been told.",
+    SAME_DAY_SAFETY_ASSESSMENT: "A mental-health clinician should assess your safety today. If you are in danger "
+                                "now, contact your medical officer or emergency line at once.",
+    URGENT_CONSULTATION: "Book a consultation with a mental-health clinician within the next few days.",
     CONSULTATION: "Your answers suggest a consultation with a mental-health clinician would help.",
     NO_ACTION: "No action is needed now; screen again if things change.",
 }

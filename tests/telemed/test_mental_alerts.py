@@ -21,7 +21,9 @@ def test_the_task_is_registered_with_the_sweeper(app):
     assert sweeper.TASKS["mental.escalate_alerts"] is mental_service.escalate_alerts
 
 
-def test_alert_is_due_after_the_configured_minutes_and_escalates_once(app, screen, member, mission, frozen_clock):
+def test_alert_is_due_after_the_configured_minutes_and_escalates_once(app, screen, member, mission, frozen_clock,
+                                                                     make_mh_clinician):
+    make_mh_clinician()
     frozen_clock(T0)
     settings = app.extensions["settings"]
     record = screen(member, "phq9", PHQ9_ITEM9).get_json()
@@ -32,6 +34,7 @@ def test_alert_is_due_after_the_configured_minutes_and_escalates_once(app, scree
     assert mental_service.escalate_alerts(db.session, now=due + timedelta(hours=1), settings=settings) == 0
     first, again = events_of("screening.alert")
     assert first.data["escalated"] is False and again.data["escalated"] is True
+    assert first.rooms == [f"mission:{mission.id}:mental_health"]
     # Wider clinical audience (all the mission's clinicians), still no command and no answers.
     assert again.rooms == [f"mission:{mission.id}:mental_health", f"mission:{mission.id}:role:clinician"]
     assert "answers" not in again.data and "score" not in again.data

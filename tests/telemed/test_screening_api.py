@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from tests.factories import MissionFactory
 from tests.helpers import assert_error
 from tests.telemed.mental_fixtures import (PHQ9_ITEM9, PHQ9_MODERATE, PHQ9_NONE, events_of, make_mh_clinician,  # noqa: F401
                                           member, screen)
@@ -12,7 +13,8 @@ URL = "/api/v1/telemed/screenings"
 
 
 def test_item_9_at_1_with_total_1_alerts_the_mental_health_clinicians_without_the_answers(
-        app, screen, member, mission):
+        app, screen, member, mission, make_mh_clinician):
+    make_mh_clinician()
     resp = screen(member, "phq9", PHQ9_ITEM9)
     assert resp.status_code == 201, resp.get_json()
     body = resp.get_json()
@@ -32,6 +34,18 @@ def test_item_9_at_1_with_total_1_alerts_the_mental_health_clinicians_without_th
     # The minimum needed to act: no answers, no item scores, no total.
     assert not {"answers", "score", "items", "criteria", "clusters", "severity"} & set(data)
     assert "1" not in {str(v) for v in data.values() if not isinstance(v, (dict, list))}
+
+
+def test_without_mental_health_clinicians_every_clinician_of_the_mission_is_told_at_once(
+        app, screen, member, mission, make_user, make_mh_clinician):
+    make_mh_clinician(MissionFactory())  # another mission's psychiatrist does not count
+    alone = screen(member, "phq9", PHQ9_ITEM9).get_json()
+    assert alone["flags"] == ["suicidal_ideation"] and alone["clinician_notified"] is False
+    make_user("clinician")
+    told = screen(member, "phq9", PHQ9_ITEM9).get_json()
+    assert told["clinician_notified"] is True
+    rooms = [e.rooms for e in events_of("screening.alert")]
+    assert rooms == [[f"mission:{mission.id}:mental_health", f"mission:{mission.id}:role:clinician"]] * 2
 
 
 def test_severe_gad7_alerts_and_recommends_an_urgent_consultation(app, screen, member):
