@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -21,9 +21,9 @@ from casevac.geo import distance_km
 from core.clock import as_utc as clock_utc
 
 # Most urgent first (DOMAIN.md section 1, line 3). Urgent and urgent-surgical share the 1 h deadline.
-PRECEDENCE_ORDER = ("urgent_surgical", "urgent", "priority", "routine", "convenience")
+PRECEDENCE_ORDER = ("urgent", "urgent_surgical", "priority", "routine", "convenience")
 # Plan tiers: a more urgent tier is served before a less urgent one is considered (API.md /plan).
-PLAN_TIERS = (("urgent_surgical", "urgent"), ("priority",), ("routine", "convenience"))
+PLAN_TIERS = (("urgent", "urgent_surgical"), ("priority",), ("routine", "convenience"))
 EQUIPMENT_CAPABILITY = {"hoist": "hoist", "extraction": "extraction", "ventilator": "ventilator"}
 AIRCRAFT = ("rotary_wing", "fixed_wing")
 # Assumption (docs/dispatch.md): a helicopter that cannot land at the destination lands at the nearest
@@ -47,8 +47,7 @@ LATE = 1e7  # ranks an option that misses the deadline or 10-1-2 after every one
 
 # ---------------------------------------------------------------- value objects
 
-@dataclass(frozen=True)
-class Casualty:
+class Casualty(NamedTuple):
     precedence: str | None
     time_of_injury: datetime | None
 
@@ -109,8 +108,7 @@ class EvacuationNeed:
         return resuscitation, surgery, stand_in
 
 
-@dataclass(frozen=True)
-class AssetState:
+class AssetState(NamedTuple):  # a tuple: a thousand of them are built per recommendation
     id: str
     callsign: str
     kind: str
@@ -123,8 +121,7 @@ class AssetState:
     position: tuple[float, float]
 
 
-@dataclass(frozen=True)
-class FacilityState:
+class FacilityState(NamedTuple):
     id: str
     name: str
     level: str
@@ -560,7 +557,12 @@ def asset_states(session, *, mission_id: str, redis=None, prefix: str = "") -> l
 
     from sqlalchemy import select
 
-    assets = list(session.execute(select(Asset).where(Asset.mission_id == mission_id)).scalars())
+    # Plain rows, not ORM objects: a thousand assets load several times faster.
+    columns = (Asset.id, Asset.callsign, Asset.kind, Asset.capabilities, Asset.litter_capacity,
+               Asset.ambulatory_capacity, Asset.cruise_speed_kmh, Asset.readiness_minutes, Asset.status,
+               Asset.base_lat, Asset.base_lon, Asset.lat, Asset.lon, Asset.heading, Asset.speed_kmh,
+               Asset.position_reported_at)
+    assets = list(session.execute(select(*columns).where(Asset.mission_id == mission_id)))
     positions = fleet_service.latest_positions(session, mission_id=mission_id, assets=assets, redis=redis,
                                                prefix=prefix)
     return [_asset_state(a, positions.get(a.id)) for a in assets]
@@ -578,8 +580,9 @@ def facility_states(session, *, mission_id: str) -> list[FacilityState]:
     from casevac.fleet_models import Facility
     from sqlalchemy import select
 
-    return [_facility_state(f) for f in
-            session.execute(select(Facility).where(Facility.mission_id == mission_id)).scalars()]
+    columns = (Facility.id, Facility.name, Facility.level, Facility.capabilities, Facility.status,
+               Facility.beds_available, Facility.helipad, Facility.lat, Facility.lon)
+    return [_facility_state(f) for f in session.execute(select(*columns).where(Facility.mission_id == mission_id))]
 
 
 def _facility_state(facility) -> FacilityState:
@@ -702,7 +705,14 @@ def plan_for_requests(session, *, user, request_ids: list[str] | None, settings,
 
     unserved: list[dict] = []
     if request_ids is None:
-        requests = casevac_service.list_awaiting_dispatch(session, user=user)
+        from sqlalchemy import select
+
+        from casevac.models import CasevacRequest
+
+        requests = list(session.execute(
+            select(CasevacRequest).where(CasevacRequest.mission_id == user.mission_id,
+                                         CasevacRequest.status.in_(AWAITING_DISPATCH))
+            .order_by(CasevacRequest.precedence_rank, CasevacRequest.created_at, CasevacRequest.id)).scalars())
     else:
         requests = []
         for request_id in request_ids:
@@ -718,3 +728,11 @@ def plan_for_requests(session, *, user, request_ids: list[str] | None, settings,
     session.rollback()  # nothing was written: the plan has no side effects
     return {"computed_at": now, "assignments": result["assignments"], "unserved": unserved + result["unserved"],
             "late": result["late"]}
+
+
+def register_release_hook() -> None:
+    """Cancelling or delivering a request frees its asset (casevac.service calls the hooks in its transaction)."""
+    from casevac import service as casevac_service
+
+    if release_asset not in casevac_service.RELEASE_HOOKS:
+        casevac_service.RELEASE_HOOKS.append(release_asset)

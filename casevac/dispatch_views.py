@@ -16,6 +16,7 @@ blp = Blueprint("dispatch", __name__, url_prefix="/api/v1/casevac",
                 description="Evacuation recommendations, dispatch and the mass-casualty plan")
 
 COORDINATORS = {"coordinator", "admin"}
+dispatch.register_release_hook()
 
 
 def _live() -> dict:

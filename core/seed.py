@@ -20,8 +20,10 @@ DEMO_USERS = [
     ("demo-member", "member", "Demo peacekeeper"),
 ]
 # Domains append "module:function"; each is called after the mission and users exist.
-DEMO_SEEDERS: list[str] = []
-DEMO_SEEDERS.append("casevac.seed:seed_demo")  # assets and facilities (issue 4)
+DEMO_SEEDERS: list[str] = [
+    "telemed.seed:seed_demo",
+    "casevac.seed:seed_demo",  # assets and facilities (issue 4)
+]
 
 
 def seed_demo(session, *, password: str | None) -> tuple[Mission, dict[str, User], str | None]:

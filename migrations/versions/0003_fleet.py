@@ -1,7 +1,7 @@
 """fleet: evacuation assets, their position track, medical facilities
 
 Revision ID: 0003_fleet
-Revises: 0005_telemed
+Revises: 0006_mental
 Create Date: 2026-11-28 13:47:44.618962
 
 """
@@ -14,7 +14,7 @@ import core.db  # noqa: F401 - UTCDateTime columns
 
 # revision identifiers, used by Alembic.
 revision = '0003_fleet'
-down_revision = '0005_telemed'
+down_revision = '0006_mental'
 branch_labels = None
 depends_on = None
 

@@ -293,12 +293,15 @@ def test_a_redelivered_stream_entry_is_stored_once(app, coordinator, live_redis)
     assert db.session.execute(db.select(db.func.count()).select_from(AssetPosition)).scalar() == 1
 
 
-def test_demo_seed_is_idempotent_and_realistic(app):
+def test_demo_seed_is_idempotent_and_realistic(app, mission):
+    from casevac import seed as fleet_seed
     from casevac.fleet_models import Facility
     from core import seed
 
-    seed.seed_demo(db.session, password="demo-password-123")
-    seed.seed_demo(db.session, password="demo-password-123")
+    assert "casevac.seed:seed_demo" in seed.DEMO_SEEDERS
+    for _ in range(2):
+        fleet_seed.seed_demo(db.session, mission=mission, users={})
+        db.session.commit()
     assets = list(db.session.execute(db.select(Asset)).scalars())
     facilities = list(db.session.execute(db.select(Facility)).scalars())
     assert len(assets) == len({a.callsign for a in assets}) >= 5
