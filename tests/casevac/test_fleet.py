@@ -312,3 +312,35 @@ def test_demo_seed_is_idempotent_and_realistic(app, mission):
     assert {"1", "2", "3"} <= levels
     assert any(f.level == "2" and "damage_control_surgery" in f.capabilities for f in facilities)
     assert any(f.level == "3" and "Bangui" in f.name for f in facilities)
+
+
+from tests.realtime.conftest import connect, received  # noqa: E402,F401 - the Socket.IO test-client fixture
+
+
+def test_live_positions_reach_the_coordinators_only(client, coordinator, make_user, headers, connect):
+    asset = AssetFactory(mission_id=coordinator.mission_id)
+    token = client.post(f"/api/v1/assets/{asset.id}/device-token", headers=headers(coordinator)).get_json()[
+        "device_token"]
+    watching, medic = connect(coordinator), connect(make_user("medic"))
+    response = _report(client, asset.id, {"Authorization": f"Device {token}"}, lat=4.51, lon=18.42, heading=270)
+    assert response.status_code == 202
+    got = received(watching, "asset.position")
+    assert len(got) == 1 and got[0]["seq"] is None
+    assert {k: got[0]["data"][k] for k in ("asset_id", "lat", "lon", "heading")} == {
+        "asset_id": asset.id, "lat": 4.51, "lon": 18.42, "heading": 270}
+    assert received(medic) == []
+
+
+def test_the_sweeper_moves_redis_fixes_into_the_track(app, coordinator, live_redis):
+    from realtime import sweeper
+
+    asset = AssetFactory(mission_id=coordinator.mission_id)
+    prefix = app.extensions["settings"].REDIS_PREFIX
+    for i in range(3):
+        fleet_service.report_position(db.session, asset=asset, source="device", lat=4.0 + i / 10, lon=18.0,
+                                      redis=live_redis, prefix=prefix)
+    effects = sweeper.run_once(db.session, now=T0, settings=app.extensions["settings"])
+    assert effects["fleet.track_flush"] == 3
+    assert sweeper.run_once(db.session, now=T0, settings=app.extensions["settings"])["fleet.track_flush"] == 0
+    assert [p.lat for p in db.session.execute(db.select(AssetPosition).order_by(AssetPosition.id)).scalars()] == [
+        4.0, 4.1, 4.2]
