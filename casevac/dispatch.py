@@ -717,7 +717,9 @@ def plan_for_requests(session, *, user, request_ids: list[str] | None, settings,
         requests = []
         for request_id in request_ids:
             request = casevac_service.get_visible(session, user=user, request_id=request_id)
-            if request.status in AWAITING_DISPATCH:
+            if request.mission_id != user.mission_id:  # a superadmin's view of another mission: not its fleet
+                unserved.append({"request_id": request.id, "reason": "another mission's request: plan it there"})
+            elif request.status in AWAITING_DISPATCH:
                 requests.append(request)
             else:
                 unserved.append({"request_id": request.id, "reason": f"not awaiting dispatch ({request.status})"})
