@@ -474,13 +474,14 @@ def plan(needs: Sequence[EvacuationNeed], assets: Sequence[AssetState], faciliti
     beds = {f.id: f.beds_available for f in facilities}
     assignments: list[dict] = []
     unserved: list[dict] = []
-    seen_tiers: set[str] = set()
+    for need in needs:
+        if need.precedence is None:
+            unserved.append({"request_id": need.request_id, "reason": "no patients on line 3"})
     for tier in PLAN_TIERS:
         tier_needs = sorted((n for n in needs if n.precedence in tier),
                             key=lambda n: (PRECEDENCE_ORDER.index(n.precedence), n.filed_at, n.request_id or ""))
         if not tier_needs:
             continue
-        seen_tiers.update(tier)
         remaining = [a for a in available if a.id not in used]
         cost = np.full((len(tier_needs), max(1, len(remaining))), INFEASIBLE)
         choices: dict[tuple[int, int], list[int]] = {}
@@ -511,7 +512,8 @@ def plan(needs: Sequence[EvacuationNeed], assets: Sequence[AssetState], faciliti
                 cost[r, c] = keyed[k, order[0]]
                 choices[(r, c)] = order.tolist()
         rows, cols_chosen = linear_sum_assignment(cost)
-        assigned_rows = set()
+        assigned_rows: set[int] = set()
+        bedless: set[int] = set()
         placed = sorted(((r, c) for r, c in zip(rows.tolist(), cols_chosen.tolist()) if cost[r, c] < INFEASIBLE),
                         key=lambda rc: cost[rc])
         for r, c in placed:
@@ -520,6 +522,7 @@ def plan(needs: Sequence[EvacuationNeed], assets: Sequence[AssetState], faciliti
             facility = next((fit_facilities[j] for j in choices[(r, c)] if beds[fit_facilities[j].id] >= need.total),
                             None)
             if facility is None:
+                bedless.add(r)
                 continue
             option = evaluate(need, asset, facility, now=now, road_factor=road_factor, clock=clock)
             beds[facility.id] -= need.total
@@ -535,7 +538,11 @@ def plan(needs: Sequence[EvacuationNeed], assets: Sequence[AssetState], faciliti
                                 "meets_ten_one_two": option.meets_ten_one_two, "reasons": reasons})
         listed = {u["request_id"] for u in unserved}
         for r, need in enumerate(tier_needs):
-            if r not in assigned_rows and need.request_id not in listed:
+            if r in bedless:
+                unserved.append({"request_id": need.request_id,
+                                 "reason": "the beds of every facility that can take it went to requests placed "
+                                           "before it"})
+            elif r not in assigned_rows and need.request_id not in listed:
                 unserved.append({"request_id": need.request_id,
                                  "reason": f"the assets that can fly it are assigned to other {_tier_name(tier)} "
                                            f"requests, which together arrive sooner"})

@@ -330,7 +330,7 @@ def test_plan_consumes_beds_and_explains_the_unserved():
     reasons = {u["request_id"]: u["reason"] for u in result["unserved"]}
     assert reasons["R3"].startswith("no available asset can fly it: no hoist")
     unplaced = ({"R1", "R2"} - {a["request_id"] for a in result["assignments"]}).pop()
-    assert unplaced in reasons
+    assert reasons[unplaced] == "the beds of every facility that can take it went to requests placed before it"
 
 
 def test_plan_lists_late_assignments():
