@@ -23,6 +23,13 @@ def _unique(values):
         raise ValidationError("each value at most once")
 
 
+class _Whole(fields.Nested):
+    """A nested object replaced as a whole: a PATCH (partial load) still needs all its required fields."""
+
+    def _deserialize(self, value, attr, data, partial=None, **kwargs):
+        return super()._deserialize(value, attr, data, partial=False, **kwargs)
+
+
 class LocationSchema(Schema):
     lat = _lat(required=True)
     lon = _lon(required=True)
@@ -59,6 +66,8 @@ class AssetIn(Schema):
 
 class AssetPatch(AssetIn):
     """Every field optional; a tasked asset keeps its status until its request ends."""
+
+    base = _Whole(BaseSchema)
 
 
 class PositionOut(Schema):
@@ -160,6 +169,8 @@ class FacilityIn(Schema):
 
 class FacilityPatch(FacilityIn):
     """Every field optional: availability updates are PATCHes of status and beds_available."""
+
+    location = _Whole(LocationSchema)
 
 
 class FacilityOut(Schema):

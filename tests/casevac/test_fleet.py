@@ -112,6 +112,18 @@ def test_bad_values_name_the_allowed_ones(client, coordinator, headers):
     assert "rotary_wing" in body["errors"]["json"]["kind"][0] and "ground_ambulance" in body["errors"]["json"]["kind"][0]
 
 
+def test_a_patched_base_or_location_needs_both_coordinates(client, coordinator, headers):
+    asset = AssetFactory(mission_id=coordinator.mission_id)
+    facility = FacilityFactory(mission_id=coordinator.mission_id)
+    h = headers(coordinator)
+    assert_error(client.patch(f"/api/v1/assets/{asset.id}", json={"base": {"lat": 4}}, headers=h), 422,
+                 ("base", "lon"))
+    assert_error(client.patch(f"/api/v1/facilities/{facility.id}", json={"location": {"lon": 18}}, headers=h), 422,
+                 ("location", "lat"))
+    moved = client.patch(f"/api/v1/facilities/{facility.id}", json={"location": {"lat": 5.1, "lon": 18.2}}, headers=h)
+    assert moved.status_code == 200 and moved.get_json()["location"] == {"lat": 5.1, "lon": 18.2}
+
+
 def test_duplicate_callsign_is_409(client, coordinator, headers):
     assert client.post("/api/v1/assets", json=ASSET_BODY, headers=headers(coordinator)).status_code == 201
     assert_error(client.post("/api/v1/assets", json=ASSET_BODY, headers=headers(coordinator)), 409)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from tests.casevac.fleet_factories import ASSET_BODY, FACILITY_BODY, AssetFactory
+from tests.casevac.fleet_factories import ASSET_BODY, FACILITY_BODY, AssetFactory, FacilityFactory
 
 JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(min_value=-10**12, max_value=10**12),
                          st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20))
@@ -45,6 +45,10 @@ def test_random_asset_and_facility_bodies_never_500(app, make_user, headers, cha
                     headers=h), {201, 409, 422})
     _ok(client.post("/api/v1/facilities", json={**FACILITY_BODY, "name": f"F-{id(facility_changes)}",
                                                  **facility_changes}, headers=h), {201, 409, 422})
+    asset = AssetFactory(mission_id=coordinator.mission_id)
+    facility = FacilityFactory(mission_id=coordinator.mission_id)
+    _ok(client.patch(f"/api/v1/assets/{asset.id}", json=changes, headers=h), {200, 409, 422})
+    _ok(client.patch(f"/api/v1/facilities/{facility.id}", json=facility_changes, headers=h), {200, 409, 422})
     from urllib.parse import quote
 
     ident = "x" + quote(some_id, safe="")  # never "." or "..", which URLs collapse
