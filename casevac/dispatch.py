@@ -610,13 +610,23 @@ def need_from_request(request) -> EvacuationNeed:
                           security=request.security, request_id=request.id)
 
 
+def _visible_request(session, *, user, request_id):
+    """casevac.service.get_visible, answering 404 for a malformed id without asking the database."""
+    from casevac import fleet_service
+    from casevac import service as casevac_service
+    from core.errors import not_found
+
+    if not fleet_service.is_id(request_id):
+        raise not_found("casevac request")
+    return casevac_service.get_visible(session, user=user, request_id=request_id)
+
+
 def recommend_for_request(session, *, user, request_id: str, limit: int, settings, redis=None,
                           prefix: str = "") -> dict:
-    from casevac import service as casevac_service
     from core import clock
     from core.errors import conflict
 
-    request = casevac_service.get_visible(session, user=user, request_id=request_id)
+    request = _visible_request(session, user=user, request_id=request_id)
     if request.status in FINAL:
         raise conflict(f"the request is {request.status}: nothing left to evacuate", status=request.status)
     now = clock.now()
@@ -639,7 +649,7 @@ def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, r
     from core import audit, clock
     from core.errors import conflict, not_found
 
-    request = casevac_service.get_visible(session, user=user, request_id=request_id)
+    request = _visible_request(session, user=user, request_id=request_id)
     asset = fleet_service.get_asset(session, user=user, asset_id=asset_id)
     facility = fleet_service.get_facility(session, user=user, facility_id=facility_id)
     if asset.mission_id != request.mission_id:

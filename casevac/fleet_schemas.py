@@ -241,13 +241,18 @@ class RecommendationsOut(Schema):
         metadata={"description": "the filing time stood in for an unknown time of injury"})
 
 
+def _id(**kwargs):
+    return fields.String(validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$",
+                                                  error="not an id: letters, digits, '.', '_' or '-'"), **kwargs)
+
+
 class DispatchIn(Schema):
-    asset_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
-    facility_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    asset_id = _id(required=True)
+    facility_id = _id(required=True)
 
 
 class PlanIn(Schema):
-    request_ids = fields.List(fields.String(validate=validate.Length(min=1, max=36)), load_default=None,
+    request_ids = fields.List(_id(), load_default=None,
                               validate=[validate.Length(min=1, max=500), _unique],
                               metadata={"description": "default: every request of the mission awaiting dispatch"})
 

@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import secrets
 import socket
 from datetime import datetime, timedelta
@@ -36,6 +37,15 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 REDIS_GEO_MAX_LAT = 85.05112878
 TRACK_STREAM_MAXLEN = 1_000_000
 TRACK_GROUP = "track-flush"
+
+
+# Ids are UUID strings; anything else (NUL bytes, control characters, huge strings) is unknown without
+# asking the database, which would refuse some of them with an error (PostgreSQL and NUL).
+_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def is_id(value) -> bool:
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
 
 
 # ---------------------------------------------------------------- views of rows (what the API returns)
@@ -103,7 +113,7 @@ def list_assets(session, *, user: User, limit: int, cursor: str | None, status: 
 
 
 def get_asset(session, *, user: User, asset_id: str) -> Asset:
-    asset = session.get(Asset, asset_id)
+    asset = session.get(Asset, asset_id) if is_id(asset_id) else None
     if asset is None:
         raise not_found("asset")
     ensure_mission(user, asset.mission_id, "asset")
@@ -207,7 +217,7 @@ def revoke_device_token(session, *, user: User, asset_id: str) -> None:
 def device_asset(session, *, token: str, asset_id: str) -> Asset:
     """The asset a device token belongs to: 401 for a bad token, 403 for another asset's URL."""
     owner_id, _, secret = token.partition(".")
-    owner = session.get(Asset, owner_id) if owner_id and secret and len(owner_id) <= 36 else None
+    owner = session.get(Asset, owner_id) if secret and is_id(owner_id) else None
     if owner is None or owner.device_token_hash is None or not hmac.compare_digest(
             owner.device_token_hash, _token_hash(token)):
         raise ApiError(401, "invalid device token")
@@ -441,7 +451,7 @@ def list_facilities(session, *, user: User, limit: int, cursor: str | None, stat
 
 
 def get_facility(session, *, user: User, facility_id: str) -> Facility:
-    facility = session.get(Facility, facility_id)
+    facility = session.get(Facility, facility_id) if is_id(facility_id) else None
     if facility is None:
         raise not_found("facility")
     ensure_mission(user, facility.mission_id, "facility")

@@ -169,6 +169,13 @@ def test_dispatch_and_recommendations_errors(client, coordinator, medic, headers
                  422, ("asset_id",))
     assert_error(client.post(f"{API}/requests/{rid}/dispatch", json={"asset_id": 7, "facility_id": None},
                              headers=h), 422, ("asset_id",))
+    # NUL bytes and other non-ids: PostgreSQL would refuse them in a query; they are 422 in bodies, 404 in paths.
+    assert_error(dispatch(client, rid, "a\x00b", fleet["level2"], h), 422, ("asset_id",))
+    assert_error(client.post(f"{API}/plan", json={"request_ids": ["\x00"]}, headers=h), 422, ("request_ids",))
+    assert_error(client.get(f"{API}/requests/%00/recommendations", headers=h), 404)
+    assert_error(client.get("/api/v1/assets/%00", headers=h), 404)
+    assert_error(client.post("/api/v1/assets/x/positions", json={"lat": 1, "lon": 1},
+                             headers={"Authorization": "Device \x01.secret"}), 401)
     assert_error(dispatch(client, rid, fleet["hoist"], fleet["level2"], headers(medic)), 403)
     assert_error(client.get(f"{API}/requests/{rid}/recommendations", headers=headers(medic)), 403)
     assert_error(client.get(f"{API}/requests/nope/recommendations", headers=h), 404)

@@ -12,8 +12,12 @@ from tests.casevac.test_fleet_fuzz import FUZZ, JSON, _ok
 IDS = st.one_of(st.text(max_size=40), st.integers(), st.none(), JSON)
 
 
+# In a path, "/" and "." segments are routing (308 redirects), not ids: left out of the path ids.
+PATH_ID = st.text(st.characters(exclude_characters="/.", codec="utf-8"), max_size=40)
+
+
 @FUZZ
-@given(asset_id=IDS, facility_id=IDS, request_id=st.text(max_size=40), plan=JSON, limit=st.text(max_size=6))
+@given(asset_id=IDS, facility_id=IDS, request_id=PATH_ID, plan=JSON, limit=st.text(max_size=6))
 def test_random_dispatch_inputs_never_500(app, make_user, headers, asset_id, facility_id, request_id, plan, limit):
     coordinator, medic = make_user("coordinator"), make_user("medic")
     client = app.test_client()
