@@ -118,6 +118,14 @@ def mental_health_clinicians(session, *, mission_id: str) -> list[User]:
             if c.user.active and c.user.role == "clinician"]
 
 
+def _guard_credentials(actor: User, specialties, *, was=()) -> None:
+    """A mental-health specialty opens confidential records (screenings, referrals, the mental-health
+    room): only an admin grants it; a clinician cannot give it to themself."""
+    added = set(specialties or ()) - set(was)
+    if actor.role != "admin" and not actor.superadmin and added & set(MENTAL_HEALTH_SPECIALTIES):
+        raise forbidden("only an admin grants the psychiatry or psychology specialty")
+
+
 def _may_edit_clinician(actor: User, clinician: Clinician) -> bool:
     return actor.id == clinician.user_id or (actor.role == "admin" and can_see_mission(actor, clinician.mission_id))
 
@@ -131,6 +139,7 @@ def create_clinician(session, *, actor: User, user_id: str, specialties: list[st
         raise forbidden("an admin of the mission or the clinician themself creates a profile")
     if user.role != "clinician":
         raise invalid("user_id", "the user's role is not clinician")
+    _guard_credentials(actor, specialties)
     clinician = Clinician(user_id=user.id, mission_id=user.mission_id, specialties=list(dict.fromkeys(specialties)),
                           languages=list(dict.fromkeys(languages)), timezone=timezone,
                           kinds=list(dict.fromkeys(kinds or _default_kinds(specialties))),
@@ -170,6 +179,10 @@ def update_clinician(session, *, actor: User, clinician_id: str, **changes) -> C
     clinician = get_clinician(session, actor=actor, clinician_id=clinician_id)
     if not _may_edit_clinician(actor, clinician):
         raise forbidden("an admin of the mission or the clinician themself edits a profile")
+    if "specialties" in changes:
+        _guard_credentials(actor, changes["specialties"], was=clinician.specialties)
+    if "active" in changes and actor.role != "admin" and not actor.superadmin:
+        raise forbidden("only an admin activates or deactivates a clinician")
     for name in ("specialties", "languages", "kinds"):
         if name in changes:
             changes[name] = list(dict.fromkeys(changes[name]))
