@@ -325,6 +325,26 @@ def get_casualty(session, *, user, casualty_id: str) -> Casualty:
     return casualty
 
 
+def read_casualty(session, *, user, casualty_id: str) -> Casualty:
+    """A casualty's full medical record (every vital-sign reading): the read is audited. The request view,
+    polled by coordinators' screens, is not: it shows the latest reading only."""
+    casualty = get_casualty(session, user=user, casualty_id=casualty_id)
+    audit.record(session, actor=user, action="casevac.casualty.read", subject_type="casevac_casualty",
+                 subject_id=casualty.id, mission_id=casualty.request.mission_id,
+                 detail={"request_id": casualty.request_id})
+    session.commit()
+    return casualty
+
+
+def export_request(session, *, user, request_id: str) -> CasevacRequest:
+    """A request leaving the system as an interoperability document (Cursor-on-Target): audited."""
+    request = get_visible(session, user=user, request_id=request_id)
+    audit.record(session, actor=user, action="casevac.export.cot", subject_type="casevac_request",
+                 subject_id=request.id, mission_id=request.mission_id)
+    session.commit()
+    return get_visible(session, user=user, request_id=request_id)
+
+
 def update_casualty(session, *, user, casualty_id: str, changes: dict) -> Casualty:
     """Correct MIST-AT fields; `signs` and `treatments` append (DOMAIN.md section 2: keep the history)."""
     casualty = get_casualty(session, user=user, casualty_id=casualty_id)
