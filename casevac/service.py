@@ -123,7 +123,7 @@ def file_request(session, *, user, body: dict, idempotency_key: str | None = Non
         if existing is None:
             raise
         return _replay(existing, body_hash), False
-    return request, True
+    return _reload(session, request), True
 
 
 def canonical_hash(body: dict) -> str:
@@ -196,6 +196,12 @@ def get_visible(session, *, user, request_id: str) -> CasevacRequest:
     if request is None or not _can_see(user, request):
         raise not_found("casevac request")
     return request
+
+
+def _reload(session, request: CasevacRequest) -> CasevacRequest:
+    """After a commit (which expires everything): the request and what its view shows, in four queries."""
+    return session.execute(select(CasevacRequest).where(CasevacRequest.id == request.id).options(*_FULL)
+                           ).scalar_one()
 
 
 # A request with everything its view shows, in three extra queries whatever the number of casualties.
@@ -297,7 +303,7 @@ def update_request(session, *, user, request_id: str, changes: dict) -> CasevacR
                  subject_id=request.id, mission_id=request.mission_id, detail={"fields": changed})
     _publish(session, "casevac.updated", request, change="lines", fields=changed)
     session.commit()
-    return request
+    return _reload(session, request)
 
 
 def add_casualty(session, *, user, request_id: str, body: dict) -> Casualty:
@@ -425,7 +431,7 @@ def transition(session, *, user, request_id: str, status: str, note: str | None 
         session.refresh(request)
         raise _illegal_move(request, status, allowed_next(user, request))
     session.commit()
-    return request
+    return _reload(session, request)
 
 
 def _illegal_move(request: CasevacRequest, status: str, allowed: list[str]):
