@@ -637,8 +637,8 @@ def parse_near(text: str) -> tuple[float, float]:
 
 
 __all__ = ["file_request", "get_visible", "list_requests", "update_request", "add_casualty", "get_casualty",
-           "update_casualty", "transition", "mark_dispatched", "allowed_next", "escalate", "metrics",
-           "RELEASE_HOOKS", "event_data"]
+           "read_casualty", "export_request", "update_casualty", "transition", "mark_dispatched", "allowed_next",
+           "escalate", "metrics", "RELEASE_HOOKS", "event_data"]
 
 
 sweeper.register("casevac.escalate", escalate)
