@@ -15,7 +15,6 @@ import argparse
 import os
 import platform
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.casevac.conftest import body  # noqa: E402
-from tests.e2e.conftest import (PrivateRedis, Server, free_port, pg_database_url, server_env,  # noqa: E402
+from tests.e2e.conftest import (PrivateRedis, Server, free_port, pg_database_url,  # noqa: E402
                                 start_servers, stop_servers)
 
 PASSWORD = "demo-password-123"
