@@ -59,14 +59,16 @@ def _register_models() -> None:
     import core.models  # noqa: F401
     import realtime.models  # noqa: F401
     import telemed.models  # noqa: F401
+    import telemed.mental_models  # noqa: F401
 
 
 def _register_blueprints() -> None:
     from casevac.views import blp as casevac_blp
     from core.views import blp as accounts_blp, health as health_blp
+    from telemed.mental_views import blp as mental_health_blp
     from telemed.views import blp as telemed_blp
 
-    for blueprint in (health_blp, accounts_blp, casevac_blp, telemed_blp):
+    for blueprint in (health_blp, accounts_blp, casevac_blp, telemed_blp, mental_health_blp):
         api.register_blueprint(blueprint)
 
 

@@ -63,6 +63,8 @@ class Settings:
     VIDEO_APP_ID: str = "medevac"
     VIDEO_APP_SECRET: str = ""
     VIDEO_DOMAIN: str = ""
+    # A flagged screening not acknowledged by a mental-health clinician within this is escalated (once).
+    SCREENING_ACK_MINUTES: int = 15
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -94,6 +96,7 @@ class Settings:
             VIDEO_APP_ID=_str("VIDEO_APP_ID", cls.VIDEO_APP_ID),
             VIDEO_APP_SECRET=_str("VIDEO_APP_SECRET", ""),
             VIDEO_DOMAIN=_str("VIDEO_DOMAIN", ""),
+            SCREENING_ACK_MINUTES=_int("SCREENING_ACK_MINUTES", cls.SCREENING_ACK_MINUTES),
         )
         values.update(overrides)
         return cls(**values).resolved()
