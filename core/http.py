@@ -59,7 +59,9 @@ def _plain_error(start_response, code: int, message: str):
 
     body = json.dumps(payload(code, message)).encode()
     reason = {400: "BAD REQUEST", 413: "REQUEST ENTITY TOO LARGE"}[code]
-    start_response(f"{code} {reason}", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    # Answered before Flask runs, so the security headers are added here too.
+    start_response(f"{code} {reason}", [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                                        *SECURITY_HEADERS.items()])
     return [body]
 
 
