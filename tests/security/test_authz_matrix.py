@@ -185,3 +185,22 @@ def test_the_matrix_notices_a_new_endpoint(app):
     routes = route_table(probe)
     declared = {(row.method, row.rule) for row in MATRIX}
     assert {("GET", "/api/v1/new-thing/<thing_id>"), ("DELETE", "/api/v1/new-thing/<thing_id>")} <= routes - declared
+
+
+def test_the_openapi_document_marks_exactly_the_public_endpoints_as_public(client):
+    """What MATRIX says an anonymous caller gets must agree with the document clients (and the fuzzer) read:
+    an operation that answers without a token has `security: []`; every other one requires the bearer token."""
+    spec = client.get("/openapi.json").get_json()
+    default = spec.get("security")
+    assert default == [{"bearerAuth": []}]
+    wrong = []
+    for row in MATRIX:
+        path = _ARG.sub(lambda m: "{" + m.group(1) + "}", row.rule)
+        operation = spec["paths"].get(path, {}).get(row.method.lower())
+        if operation is None:
+            continue  # not documented (the OpenAPI document itself) or not landed
+        public = row.own[ROLES.index("anon")] < 400
+        documented_public = operation.get("security", default) == []
+        if public != documented_public:
+            wrong.append(f"{row.method} {row.rule}: public={public}, document says public={documented_public}")
+    assert wrong == [], "\n".join(wrong)
