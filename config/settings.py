@@ -52,6 +52,11 @@ class Settings:
     CORS_ORIGINS: str = ""  # comma separated; empty: CORS closed
     SWEEPER_INTERVAL_SECONDS: float = 5.0
     ROAD_FACTOR: float = 1.4
+    # Telemedicine video bridge (Jitsi token auth): app id, shared secret (default: derived from SECRET_KEY),
+    # domain (e.g. meet.example.org; empty: no URL in join responses).
+    VIDEO_APP_ID: str = "medevac"
+    VIDEO_APP_SECRET: str = ""
+    VIDEO_DOMAIN: str = ""
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -77,6 +82,9 @@ class Settings:
             CORS_ORIGINS=_str("CORS_ORIGINS", ""),
             SWEEPER_INTERVAL_SECONDS=float(_str("SWEEPER_INTERVAL_SECONDS", "5")),
             ROAD_FACTOR=float(_str("ROAD_FACTOR", "1.4")),
+            VIDEO_APP_ID=_str("VIDEO_APP_ID", cls.VIDEO_APP_ID),
+            VIDEO_APP_SECRET=_str("VIDEO_APP_SECRET", ""),
+            VIDEO_DOMAIN=_str("VIDEO_DOMAIN", ""),
         )
         values.update(overrides)
         return cls(**values).resolved()
@@ -111,5 +119,5 @@ class Settings:
 
     def public(self) -> dict:
         """Settings safe to show (no secrets)."""
-        hidden = {"SECRET_KEY", "DEMO_PASSWORD"}
+        hidden = {"SECRET_KEY", "DEMO_PASSWORD", "VIDEO_APP_SECRET"}
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}

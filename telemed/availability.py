@@ -1,0 +1,316 @@
+"""The slot engine: availability windows -> free slots, by interval arithmetic (the scheduler's hot path).
+
+DOMAIN.md section 5: weekly windows are in the clinician's own IANA zone; a date override replaces that
+day's windows entirely (an empty override closes the day); a buffer after each consultation; a minimum
+notice; a booking horizon. Windows are expanded per *local date* in the clinician's zone and only then
+converted to UTC, so a DST change day (cal.com issues 10517, 30021) and the date line come out right.
+
+Local times that do not map to exactly one instant:
+- in a spring-forward gap (e.g. 02:30 on the day clocks jump 02:00 -> 03:00): the instant of the jump;
+- ambiguous on a fall-back day (02:30 happens twice): a window's start is its earlier occurrence and its
+  end the later one, so the window covers every instant labelled inside it.
+
+A slot is a start on the window's grid (window start + k * slot_minutes) such that [start, start +
+duration) lies inside the window and [start, start + duration + buffer) overlaps no booked block
+(a block is [start, end + buffer) of a booking). Time is handled as integer epoch seconds; nothing is
+expanded minute by minute: each window is cut by the sorted busy intervals and the grid points of each
+free piece are computed arithmetically.
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from config.extensions import db
+from core import clock
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+UTC = timezone.utc
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_epoch(value: datetime) -> int:
+    return int((clock.as_utc(value) - EPOCH).total_seconds())
+
+
+def from_epoch(seconds: int) -> datetime:
+    return EPOCH + timedelta(seconds=seconds)
+
+
+def parse_hhmm(value: str) -> int:
+    """'08:30' -> minutes after local midnight; '24:00' is the end of the day."""
+    hours, minutes = value.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Local wall time -> UTC instant
+
+
+@lru_cache(maxsize=64)
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _offset_at(tz: ZoneInfo, epoch: int):
+    return from_epoch(epoch).astimezone(tz).utcoffset()
+
+
+def local_to_epoch(day: date, minute_of_day: int, tz: ZoneInfo, *, latest: bool) -> int:
+    """The instant a local wall time on `day` names (see the module docstring for gaps and folds)."""
+    naive = datetime.combine(day, time()) + timedelta(minutes=minute_of_day)
+    early = to_epoch(naive.replace(tzinfo=tz, fold=0))
+    late = to_epoch(naive.replace(tzinfo=tz, fold=1))
+    if early == late:
+        return early
+    exists = from_epoch(early).astimezone(tz).replace(tzinfo=None) == naive
+    if exists:
+        # Fall-back fold: fold=0 is the earlier instant.
+        return max(early, late) if latest else min(early, late)
+    # Spring-forward gap: fold=1 reads it with the new offset (before the jump), fold=0 with the old
+    # one (after it); the jump lies between. Bisect for the first second with the new offset.
+    low, high = min(early, late), max(early, late)
+    new_offset = _offset_at(tz, high)
+    while high - low > 1:
+        mid = (low + high) // 2
+        if _offset_at(tz, mid) == new_offset:
+            high = mid
+        else:
+            low = mid
+    return high
+
+
+@lru_cache(maxsize=200_000)
+def day_windows(tz_name: str, day: date, windows: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    """A local date's windows (minutes after local midnight) as UTC epoch intervals (empty ones dropped)."""
+    tz = zone(tz_name)
+    result = []
+    for start, end in windows:
+        s = local_to_epoch(day, start, tz, latest=False)
+        e = local_to_epoch(day, end, tz, latest=True)
+        if e > s:
+            result.append((s, e))
+    return tuple(result)
+
+
+# ---------------------------------------------------------------------------------------------------
+# A clinician's plan: the availability in a form the engine reads fast
+
+
+@dataclass(frozen=True)
+class Plan:
+    clinician_id: str
+    tz_name: str
+    weekly: tuple[tuple[tuple[int, int], ...], ...]  # 7 tuples (mon..sun) of (start, end) minutes
+    overrides: dict  # date -> tuple of (start, end) minutes (empty: closed)
+    slot_seconds: int
+    buffer_seconds: int
+    notice_seconds: int
+    horizon_seconds: int
+
+    @classmethod
+    def of(cls, clinician) -> "Plan":
+        weekly: list[list[tuple[int, int]]] = [[] for _ in DAYS]
+        for window in clinician.weekly or ():
+            weekly[DAYS.index(window["day"])].append((parse_hhmm(window["start"]), parse_hhmm(window["end"])))
+        overrides = {}
+        for override in clinician.overrides or ():
+            overrides[date.fromisoformat(override["date"])] = tuple(sorted(
+                (parse_hhmm(w["start"]), parse_hhmm(w["end"])) for w in override.get("windows", ())))
+        return cls(clinician_id=clinician.id, tz_name=clinician.timezone,
+                   weekly=tuple(tuple(sorted(day)) for day in weekly), overrides=overrides,
+                   slot_seconds=clinician.slot_minutes * 60, buffer_seconds=clinician.buffer_minutes * 60,
+                   notice_seconds=clinician.min_notice_minutes * 60,
+                   horizon_seconds=clinician.horizon_days * 86400)
+
+    def windows(self, start: int, end: int) -> list[tuple[int, int]]:
+        """UTC windows overlapping [start, end), sorted, touching or overlapping ones merged."""
+        tz = zone(self.tz_name)
+        # Every local date whose windows can reach [start, end): the dates at both ends in the clinician's
+        # zone, one more on each side (a window may cross local midnight after conversion).
+        first = from_epoch(start).astimezone(tz).date() - timedelta(days=1)
+        last = from_epoch(end).astimezone(tz).date() + timedelta(days=1)
+        merged: list[list[int]] = []
+        day = first
+        while day <= last:
+            local = self.overrides.get(day)
+            if local is None:
+                local = self.weekly[day.weekday()]
+            if local:
+                for s, e in day_windows(self.tz_name, day, local):
+                    if e <= start or s >= end:
+                        continue
+                    if merged and s <= merged[-1][1]:
+                        merged[-1][1] = max(merged[-1][1], e)
+                    else:
+                        merged.append([s, e])
+            day += timedelta(days=1)
+        return [(s, e) for s, e in merged]
+
+    def bounds(self, now: int) -> tuple[int, int]:
+        """Earliest and latest bookable start: minimum notice and horizon."""
+        return now + self.notice_seconds, now + self.horizon_seconds
+
+
+def free_starts(windows: list[tuple[int, int]], busy: list[tuple[int, int]], *, duration: int, step: int,
+                buffer: int, earliest: int, latest: int) -> list[int]:
+    """Slot starts s on each window's grid with earliest <= s <= latest, [s, s + duration) inside the window
+    and [s, s + duration + buffer) clear of every busy block. `windows` and `busy` are sorted by start."""
+    out: list[int] = []
+    # A block [b0, b1) forbids starts s with s + duration + buffer > b0 and s < b1: cutting the windows by
+    # [b0 - buffer, b1) leaves exactly the room where a slot of `duration` fits.
+    cuts = [(b0 - buffer, b1) for b0, b1 in busy]
+    i = 0
+    n = len(cuts)
+    for ws, we in windows:
+        while i < n and cuts[i][1] <= ws:
+            i += 1
+        cursor = ws
+        j = i
+        while cursor < we:
+            if j < n and cuts[j][0] < we:
+                piece_end = min(cuts[j][0], we)
+                next_cursor = max(cursor, cuts[j][1])
+                j += 1
+            else:
+                piece_end = we
+                next_cursor = we
+            if piece_end > cursor:
+                lo = max(cursor, earliest)
+                k = -((ws - lo) // step)  # ceil((lo - ws) / step)
+                s = ws + k * step
+                last = min(piece_end - duration, latest)
+                while s <= last:
+                    out.append(s)
+                    s += step
+            cursor = max(cursor, next_cursor)
+    return out
+
+
+def clinician_slots(plan: Plan, busy: list[tuple[int, int]], *, start: int, end: int, now: int,
+                    duration: int | None = None) -> list[int]:
+    """Free slot starts of one clinician in [start, end) (a slot must also end by `end`)."""
+    duration = duration or plan.slot_seconds
+    earliest, latest = plan.bounds(now)
+    earliest = max(earliest, start)
+    latest = min(latest, end - duration)
+    if latest < earliest:
+        return []
+    windows = [(s, min(e, end)) for s, e in plan.windows(start, end)]
+    return free_starts(windows, busy, duration=duration, step=plan.slot_seconds, buffer=plan.buffer_seconds,
+                       earliest=earliest, latest=latest)
+
+
+def fits(plan: Plan, busy: list[tuple[int, int]], *, start: int, duration: int, now: int) -> str | None:
+    """Why a booking at `start` cannot be made, or None when it can (the booking transaction's check;
+    any start inside a window is bookable, not only grid points)."""
+    earliest, latest = plan.bounds(now)
+    if start < earliest:
+        return "too_soon"
+    if start > latest:
+        return "beyond_horizon"
+    end = start + duration
+    if not any(ws <= start and end <= we for ws, we in plan.windows(start, end)):
+        return "outside_availability"
+    if any(b0 < end + plan.buffer_seconds and start < b1 for b0, b1 in busy):
+        return "overlaps_booking"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Search across clinicians (the seam other modules use)
+
+
+def load_busy(session, clinician_ids: list[str], start: int, end: int, *, mission_id: str | None = None,
+              exclude_consultation_id: str | None = None) -> dict[str, list[tuple[int, int]]]:
+    """Held blocks of these clinicians overlapping [start, end), sorted, as epoch seconds."""
+    from telemed.models import Consultation
+
+    busy: dict[str, list[tuple[int, int]]] = {cid: [] for cid in clinician_ids}
+    if not clinician_ids:
+        return busy
+    table = Consultation.__table__
+    query = (db.select(table.c.clinician_id, table.c.block_start, table.c.block_end)
+             .where(table.c.block_start.is_not(None), table.c.block_start < from_epoch(end),
+                    table.c.block_end > from_epoch(start))
+             .order_by(table.c.clinician_id, table.c.block_start))
+    if len(clinician_ids) <= 1000 or mission_id is None:
+        query = query.where(table.c.clinician_id.in_(clinician_ids))
+    else:
+        query = query.where(table.c.mission_id == mission_id)
+    if exclude_consultation_id:
+        query = query.where(table.c.id != exclude_consultation_id)
+    for cid, b0, b1 in session.execute(query):
+        if cid in busy:
+            busy[cid].append((to_epoch(b0), to_epoch(b1)))
+    return busy
+
+
+def find_slots(session, *, mission_id: str, start: datetime, end: datetime, specialty: str | None = None,
+               specialties: list[str] | tuple[str, ...] | None = None, language: str | None = None,
+               kind: str | None = None, duration_minutes: int | None = None, clinician_id: str | None = None,
+               limit: int | None = None, after: tuple[datetime, str] | None = None) -> list[dict]:
+    """Free slots of the mission's active clinicians matching the filters, in [start, end), sorted by
+    (start, clinician_id): [{"clinician_id", "start", "end"}] with aware UTC datetimes.
+
+    `specialties` matches any of them; `after` = (start, clinician_id) of the last slot already seen.
+    With a limit, the range is searched a day at a time and the search stops once the limit is met.
+    """
+    from telemed import service
+
+    clinicians = service.matching_clinicians(session, mission_id=mission_id, specialty=specialty,
+                                             specialties=specialties, language=language, kind=kind,
+                                             clinician_id=clinician_id)
+    if not clinicians:
+        return []
+    plans = [Plan.of(c) for c in clinicians]
+    now = to_epoch(clock.now())
+    range_start, range_end = to_epoch(start), to_epoch(end)
+    after_key = (to_epoch(after[0]), after[1]) if after else None
+    if after_key:
+        range_start = max(range_start, after_key[0])
+    chunk = 86400 if limit else max(range_end - range_start, 1)
+    duration = duration_minutes * 60 if duration_minutes else None
+    longest = max(duration or p.slot_seconds for p in plans) + max(p.buffer_seconds for p in plans)
+    out: list[dict] = []
+    ids = [p.clinician_id for p in plans]
+    chunk_start = range_start
+    while chunk_start < range_end:
+        chunk_end = min(chunk_start + chunk, range_end)
+        # Blocks that can touch a slot starting in this chunk.
+        busy = load_busy(session, ids, chunk_start - longest, chunk_end + longest, mission_id=mission_id)
+        streams = []
+        for plan in plans:
+            d = duration or plan.slot_seconds
+            starts = clinician_slots(plan, busy[plan.clinician_id], start=chunk_start,
+                                     end=min(chunk_end + d, range_end), now=now, duration=d)
+            streams.append([(s, plan.clinician_id, d) for s in starts if s < chunk_end])
+        for s, cid, d in heapq.merge(*streams):
+            if after_key and (s, cid) <= after_key:
+                continue
+            out.append({"clinician_id": cid, "start": from_epoch(s), "end": from_epoch(s + d)})
+            if limit and len(out) >= limit:
+                return out
+        chunk_start = chunk_end
+    return out
+
+
+def naive_free_starts(windows: list[tuple[int, int]], busy: list[tuple[int, int]], *, duration: int, step: int,
+                      buffer: int, earliest: int, latest: int, unit: int = 60) -> list[int]:
+    """The reference: expand every minute of every window and test each candidate minute by minute.
+    Not used by the service; the property tests check free_starts against it and bench/ measures it as
+    the baseline. Times must be multiples of `unit`."""
+    taken: set[int] = set()
+    for b0, b1 in busy:
+        taken.update(range(b0, b1, unit))
+    out = []
+    for ws, we in windows:
+        for minute in range(ws, we, unit):
+            if (minute - ws) % step or not earliest <= minute <= latest or minute + duration > we:
+                continue
+            if all(t not in taken for t in range(minute, minute + duration + buffer, unit)):
+                out.append(minute)
+    return out
