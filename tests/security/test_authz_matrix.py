@@ -13,9 +13,11 @@ admin with the superadmin flag (crosses missions); `anon` sends no token.
 """
 from __future__ import annotations
 
+import io
 import itertools
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from tests.factories import PASSWORD
@@ -34,6 +36,7 @@ class Req:
     path: dict = field(default_factory=dict)
     json: dict | None = None
     query: dict | None = None
+    data: dict | None = None  # multipart form (uploads)
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Row:
     own: tuple
     other: tuple
     make: Callable[["World"], Req] = lambda w: Req()
+    variant: str = ""  # several rows may check one route on different records (e.g. a mental-health one)
 
 
 class World:
@@ -75,6 +79,43 @@ class World:
         assert response.status_code == expect, (method, url, response.status_code, response.get_data(True)[:500])
         return response.get_json()
 
+    # Telemedicine: mission A's clinician (the "clinician" user) takes diagnostic and mental-health
+    # consultations around the clock; each booking takes the next free half hour after T0 + 1 day.
+    T0 = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    _clinician: dict | None = None
+    _slot = 0
+
+    def clinician(self) -> dict:
+        if self._clinician is None:
+            user = self.users[("own", "clinician")]
+            self._clinician = self.api("POST", "/api/v1/telemed/clinicians", "admin", json={
+                "user_id": user.id, "specialties": ["general_medicine", "psychiatry"], "languages": ["en"],
+                "timezone": "UTC", "kinds": ["diagnostic", "mental_health"]})
+            self.api("PUT", f"/api/v1/telemed/clinicians/{self._clinician['id']}/availability", "admin",
+                     expect=200, json=AROUND_THE_CLOCK)
+        return self._clinician
+
+    def next_start(self) -> datetime:
+        self._slot += 1
+        return self.T0 + timedelta(days=1, minutes=30 * self._slot)
+
+    def consultation(self, kind: str = "diagnostic", start: datetime | None = None) -> dict:
+        """Diagnostic: booked by the medic for a named casualty; mental health: booked by the member for self."""
+        booker = "medic" if kind == "diagnostic" else "member"
+        start = start or self.next_start()
+        return self.api("POST", "/api/v1/telemed/consultations", booker, json={
+            "kind": kind, "clinician_id": self.clinician()["id"], "modality": "video",
+            "start": start.isoformat(), "reason": "matrix check",
+            "patient": {"name": "Cpl Matrix"} if kind == "diagnostic" else {}})
+
+
+AROUND_THE_CLOCK = {"weekly": [{"day": d, "start": "00:00", "end": "24:00"}
+                               for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")],
+                    "overrides": [], "slot_minutes": 30, "buffer_minutes": 0, "min_notice_minutes": 0}
+# A 1x1 PNG: the upload type is read from the content.
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+                    "0000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+
 
 def _user_in_a(w: World) -> Req:
     return Req(path={"user_id": w.users[("own", "medic")].id})
@@ -88,6 +129,47 @@ def _new_user(w: World) -> Req:
 def _login(w: World) -> Req:
     # A fresh account per call: successful logins count against the per-account limit too.
     return Req(json={"username": w.make_user("medic", w.a).username, "password": PASSWORD})
+
+
+def _clinician(w: World) -> Req:
+    return Req(path={"clinician_id": w.clinician()["id"]})
+
+
+def _new_profile(w: World) -> Req:
+    user = w.make_user("clinician", w.a)
+    return Req(json={"user_id": user.id, "specialties": ["radiology"], "languages": ["fr"],
+                     "timezone": "Asia/Kathmandu"})
+
+
+def _diag(w: World, **extra) -> Req:
+    return Req(path={"consultation_id": w.consultation("diagnostic")["id"]}, **extra)
+
+
+def _mental(w: World, **extra) -> Req:
+    return Req(path={"consultation_id": w.consultation("mental_health")["id"]}, **extra)
+
+
+def _joinable(w: World) -> Req:
+    # Inside the join window: the clock stands 5 minutes before the start (later bookings stay in its future).
+    from core import clock
+
+    start = w.next_start()
+    consultation = w.consultation("diagnostic", start)
+    clock.freeze(start - timedelta(minutes=5))
+    return Req(path={"consultation_id": consultation["id"]})
+
+
+def _with_attachment(w: World) -> Req:
+    req = _diag(w)
+    body = w.api("POST", f"/api/v1/telemed/consultations/{req.path['consultation_id']}/attachments", "medic",
+                 data={"file": (io.BytesIO(PNG), "x.png")}, content_type="multipart/form-data")
+    req.path["attachment_id"] = body["id"]
+    return req
+
+
+def _booking(w: World) -> Req:
+    return Req(json={"kind": "diagnostic", "clinician_id": w.clinician()["id"], "modality": "video",
+                     "start": w.next_start().isoformat(), "reason": "matrix check", "patient": {"name": "Cpl B"}})
 
 
 #                           admin coord medic clin member super anon
@@ -118,6 +200,69 @@ MATRIX: list[Row] = [
     Row("GET", "/api/v1/audit", ADMIN_200, ADMIN_200),
 ]
 
+T = "/api/v1/telemed"
+# Consultation access (telemed.service._visible, participants): a diagnostic one is seen by its clinician, the
+# medic who booked it and the mission's coordinators and admins; a mental-health one by its clinician and its
+# patient only, whatever the role (DOMAIN.md section 6). Only participants join, reschedule, write and read
+# replies and attachments; notes are written by the consultation's clinician.
+DIAG_SEEN = ((200, 200, 200, 200, 404, 200, 401), (404, 404, 404, 404, 404, 200, 401))
+PARTICIPANTS_200 = ((403, 403, 200, 200, 404, 403, 401), (404, 404, 404, 404, 404, 403, 401))
+PARTICIPANTS_201 = ((403, 403, 201, 201, 404, 403, 401), (404, 404, 404, 404, 404, 403, 401))
+TELEMED: list[Row] = [
+    Row("GET", f"{T}/clinicians", AUTH_200, AUTH_200),
+    # A clinician may create only their own profile; another mission's user is "unknown" (422 on user_id).
+    Row("POST", f"{T}/clinicians", (201, 403, 403, 403, 403, 201, 401), (422, 403, 403, 422, 403, 201, 401),
+        _new_profile),
+    Row("GET", f"{T}/clinicians/<clinician_id>", AUTH_200, (404, 404, 404, 404, 404, 200, 401), _clinician),
+    Row("PATCH", f"{T}/clinicians/<clinician_id>", (200, 403, 403, 200, 403, 200, 401),
+        (404, 403, 403, 404, 403, 200, 401), lambda w: Req(path=_clinician(w).path, json={"languages": ["en"]})),
+    Row("GET", f"{T}/clinicians/<clinician_id>/availability", AUTH_200, (404, 404, 404, 404, 404, 200, 401),
+        _clinician),
+    Row("PUT", f"{T}/clinicians/<clinician_id>/availability", (200, 403, 403, 200, 403, 200, 401),
+        (404, 403, 403, 404, 403, 200, 401), lambda w: Req(path=_clinician(w).path, json=AROUND_THE_CLOCK)),
+    Row("GET", f"{T}/slots", AUTH_200, AUTH_200,
+        lambda w: Req(query={"from": w.T0.isoformat(), "to": (w.T0 + timedelta(days=1)).isoformat()})),
+    Row("GET", f"{T}/consultations", AUTH_200, AUTH_200),
+    # Booking needs a clinician of the caller's own mission (another mission's is an unknown clinician_id).
+    Row("POST", f"{T}/consultations", (201, 201, 201, 201, 403, 201, 401), (422, 422, 422, 422, 403, 422, 401),
+        _booking),
+    Row("GET", f"{T}/consultations/<consultation_id>", *DIAG_SEEN, _diag),
+    Row("GET", f"{T}/consultations/<consultation_id>", (404, 404, 404, 200, 200, 404, 401), (404,) * 6 + (401,),
+        _mental, variant="mental_health"),
+    Row("POST", f"{T}/consultations/<consultation_id>/status", (200, 200, 200, 200, 404, 200, 401),
+        (404, 404, 404, 404, 404, 200, 401), lambda w: _diag(w, json={"status": "checked_in"})),
+    Row("POST", f"{T}/consultations/<consultation_id>/status", (404, 404, 404, 200, 200, 404, 401),
+        (404,) * 6 + (401,), lambda w: _mental(w, json={"status": "checked_in"}), variant="mental_health"),
+    # Coordinators and admins manage diagnostic bookings as participants do (not mental-health ones).
+    Row("POST", f"{T}/consultations/<consultation_id>/reschedule", *DIAG_SEEN,
+        lambda w: _diag(w, json={"start": w.next_start().isoformat()})),
+    Row("GET", f"{T}/consultations/<consultation_id>/join", *PARTICIPANTS_200, _joinable),
+    Row("POST", f"{T}/consultations/<consultation_id>/notes", (403, 403, 403, 201, 403, 403, 401),
+        (403, 403, 403, 404, 403, 403, 401), lambda w: _diag(w, json={"kind": "clinical",
+                                                                       "text": "Wound clean, no infection."})),
+    Row("POST", f"{T}/consultations/<consultation_id>/notes", (403, 403, 403, 201, 403, 403, 401),
+        (403, 403, 403, 404, 403, 403, 401),
+        lambda w: _mental(w, json={"kind": "psychotherapy", "text": f"Matrix session {unique('n')}: "
+                                                                   "talked about the night patrol"}),
+        variant="psychotherapy"),
+    # Notes are read by the consultation's clinician and its patient (a diagnostic one booked for a named
+    # casualty has no patient account).
+    Row("GET", f"{T}/consultations/<consultation_id>/notes", (403, 403, 403, 200, 404, 403, 401),
+        (404, 404, 404, 404, 404, 403, 401), _diag),
+    Row("POST", f"{T}/consultations/<consultation_id>/replies", *PARTICIPANTS_201,
+        lambda w: _diag(w, json={"text": "Photo attached."})),
+    Row("GET", f"{T}/consultations/<consultation_id>/replies", *PARTICIPANTS_200, _diag),
+    Row("POST", f"{T}/consultations/<consultation_id>/attachments", *PARTICIPANTS_201,
+        lambda w: _diag(w, data={"file": (io.BytesIO(PNG), "wound.png")})),
+    Row("GET", f"{T}/consultations/<consultation_id>/attachments", *PARTICIPANTS_200, _diag),
+    Row("GET", f"{T}/consultations/<consultation_id>/attachments/<attachment_id>", *PARTICIPANTS_200,
+        _with_attachment),
+    Row("GET", f"{T}/consultations/<consultation_id>.ics", *DIAG_SEEN, _diag),
+    Row("GET", f"{T}/consultations/<consultation_id>/fhir", *DIAG_SEEN, _diag),
+    Row("GET", f"{T}/metrics", (200, 200, 403, 403, 403, 200, 401), (200, 200, 403, 403, 403, 200, 401)),
+]
+MATRIX += TELEMED
+
 # Areas: a row waits (is skipped) while no route of its area is registered yet.
 AREAS = ("/api/v1/casevac", "/api/v1/assets", "/api/v1/facilities", "/api/v1/telemed")
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
@@ -147,7 +292,7 @@ def _url(rule: str, path: dict) -> str:
     return _ARG.sub(lambda m: str(path[m.group(1)]), rule)
 
 
-def test_every_endpoint_as_every_role_from_every_mission(app, client, make_user, headers):
+def test_every_endpoint_as_every_role_from_every_mission(app, client, make_user, headers, frozen_clock):
     routes = route_table(app)
     declared = {(row.method, row.rule) for row in MATRIX}
     missing = sorted(routes - declared)
@@ -157,6 +302,7 @@ def test_every_endpoint_as_every_role_from_every_mission(app, client, make_user,
     stale = sorted((m, r) for m, r in declared - routes if _area(r) is None or _area(r) in landed)
     assert not stale, f"MATRIX rows for routes that do not exist (renamed or removed?): {stale}"
 
+    frozen_clock(World.T0)
     world = World(client, make_user, headers)
     mismatches = []
     calls = 0
@@ -166,11 +312,15 @@ def test_every_endpoint_as_every_role_from_every_mission(app, client, make_user,
         for scope, expected in (("own", row.own), ("other", row.other)):
             for role, want in zip(ROLES, expected):
                 req = row.make(world)
-                response = client.open(_url(row.rule, req.path), method=row.method, json=req.json,
-                                       query_string=req.query, headers=world.auth(scope, role))
+                if req.data is not None:
+                    body = {"data": req.data, "content_type": "multipart/form-data"}
+                else:
+                    body = {"json": req.json}
+                response = client.open(_url(row.rule, req.path), method=row.method, query_string=req.query,
+                                       headers=world.auth(scope, role), **body)
                 calls += 1
                 if response.status_code != want:
-                    mismatches.append(f"{row.method} {row.rule} as {role} ({scope} mission): expected {want}, "
+                    mismatches.append(f"{row.method} {row.rule}{' [' + row.variant + ']' if row.variant else ''} as {role} ({scope} mission): expected {want}, "
                                       f"got {response.status_code} {response.get_data(as_text=True)[:200]}")
     assert not mismatches, f"{len(mismatches)} of {calls} calls differ from MATRIX:\n" + "\n".join(mismatches)
     assert calls >= 14 * 10
