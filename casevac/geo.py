@@ -1,9 +1,181 @@
-"""Geography: the one place that computes a distance (geodesic, Karney, WGS-84)."""
+"""Geography: line 1 of the 9-line (DOMAIN.md section 1) and the one place that computes a distance.
+
+A pickup site arrives as decimal degrees (GPS), an MGRS grid reference (what the field reads off a map)
+or a degrees-minutes-seconds string; every form is normalised to WGS-84 lat/lon plus a 1 m MGRS
+reference, so every response carries all three.
+"""
 from __future__ import annotations
 
+import math
+import re
+import warnings
+from dataclasses import dataclass, replace
+
+import mgrs as mgrs_lib
 from geopy.distance import geodesic
+from geopy.point import Point
+
+_MGRS = mgrs_lib.MGRS()
+# 1 m precision: five digits each for easting and northing.
+MGRS_PRECISION = 5
+# UTM zones (1-60 + band letter C-X without I, O) and the polar UPS zones (A, B, Y, Z without a zone number),
+# then the 100 km square and 0-10 digits (an even count: easting and northing at equal precision).
+_MGRS_PATTERN = re.compile(r"^(?:(?:[1-9]|[1-5][0-9]|60)[C-HJ-NP-X]|[ABYZ])[A-HJ-NP-Z]{2}(?:\d\d){0,5}$")
+# "4 21 40 N 18 33 18 E" and "N 4 21 40 E 18 33 18": geopy reads spaces alone as something else
+# (it took the example as 33 N), so spelled-out DMS with spaces is rewritten with symbols first.
+_SPACED_DMS = re.compile(
+    r"^\s*(?P<lat_front>[NS])?\s*(?P<lat_d>\d{1,2})\s+(?P<lat_m>\d{1,2}(?:\.\d+)?)(?:\s+(?P<lat_s>\d{1,2}(?:\.\d+)?))?"
+    r"\s*(?P<lat_back>[NS])?\s*[,;]?\s*"
+    r"(?P<lon_front>[EW])?\s*(?P<lon_d>\d{1,3})\s+(?P<lon_m>\d{1,2}(?:\.\d+)?)(?:\s+(?P<lon_s>\d{1,2}(?:\.\d+)?))?"
+    r"\s*(?P<lon_back>[EW])?\s*$",
+    re.IGNORECASE,
+)
+MAX_TEXT = 100
+
+
+class LocationError(ValueError):
+    """A location the caller sent cannot be used; `field` is the key inside `location` to blame."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Location:
+    lat: float
+    lon: float
+    mgrs: str
+    source: str  # "latlon" | "mgrs" | "text": the form the caller used
 
 
 def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     """Geodesic distance in km between two (lat, lon) points (ARCHITECTURE.md: geopy for every distance)."""
     return geodesic(a, b).km
+
+
+def to_mgrs(lat: float, lon: float) -> str:
+    """The MGRS (UTM or, beyond 84N / 80S, UPS) reference of a point at 1 m precision."""
+    return _MGRS.toMGRS(lat, lon, MGRSPrecision=MGRS_PRECISION)
+
+
+def from_latlon(lat, lon) -> Location:
+    lat, lon = _number(lat, "lat"), _number(lon, "lon")
+    if not -90.0 <= lat <= 90.0:
+        raise LocationError("lat", "latitude must be between -90 and 90 degrees")
+    if not -180.0 <= lon <= 180.0:
+        raise LocationError("lon", "longitude must be between -180 and 180 degrees")
+    if lon == 180.0:
+        lon = -180.0  # one meridian, one spelling (RFC 7946 allows both; -180 keeps sorting simple)
+    return Location(lat=lat, lon=lon, mgrs=to_mgrs(lat, lon), source="latlon")
+
+
+def from_mgrs(text: str) -> Location:
+    reference = re.sub(r"\s+", "", str(text)).upper()
+    if not reference:
+        raise LocationError("mgrs", "empty grid reference")
+    if not _MGRS_PATTERN.match(reference):
+        raise LocationError("mgrs", "not an MGRS grid reference: zone (1-60) + band letter, 100 km square, "
+                                    "then an even number of digits (e.g. 34NBK2863382493 or 34N BK 28633 82493)")
+    try:
+        lat, lon = _MGRS.toLatLon(reference)
+    except Exception:  # noqa: BLE001 - the C library reports every bad reference the same way
+        raise LocationError("mgrs", "this grid reference does not exist (zone, band and square disagree)") from None
+    if not (math.isfinite(lat) and math.isfinite(lon)):
+        raise LocationError("mgrs", "this grid reference does not exist")
+    lon = -180.0 if lon >= 180.0 else lon
+    return Location(lat=lat, lon=lon, mgrs=to_mgrs(lat, lon), source="mgrs")
+
+
+def from_text(text: str) -> Location:
+    """Degrees-minutes-seconds or decimal text, parsed by geopy's Point after a strict range check."""
+    raw = str(text).strip()
+    if not raw:
+        raise LocationError("text", "empty location text")
+    if len(raw) > MAX_TEXT:
+        raise LocationError("text", f"at most {MAX_TEXT} characters")
+    spaced = _SPACED_DMS.match(raw)
+    if spaced:
+        raw = _symbolise(spaced)
+    match = re.match(Point.POINT_PATTERN, re.sub(r"''", '"', raw))
+    if not match or match.group("latitude_degrees") is None or match.group("longitude_degrees") is None:
+        raise LocationError("text", "unparsable: use e.g. 4°21'40\"N 18°33'18\"E, 4 21 40 N 18 33 18 E "
+                                    "or 4.3612, 18.5550")
+    for axis, limit in (("latitude", 90.0), ("longitude", 180.0)):
+        degrees = abs(float(match.group(f"{axis}_degrees")))
+        minutes = float(match.group(f"{axis}_arcminutes") or 0)
+        seconds = float(match.group(f"{axis}_arcseconds") or 0)
+        if minutes >= 60 or seconds >= 60:
+            raise LocationError("text", f"{axis}: minutes and seconds must be below 60")
+        if degrees + minutes / 60 + seconds / 3600 > limit:
+            raise LocationError("text", f"{axis} must be at most {limit:g} degrees")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            point = Point.from_string(raw)
+    except (ValueError, UserWarning):
+        raise LocationError("text", "unparsable or out of range coordinates") from None
+    return replace(from_latlon(point.latitude, point.longitude), source="text")
+
+
+def parse_location(location: dict) -> Location:
+    """Exactly one of {"lat", "lon"}, {"mgrs"} or {"text"} (API.md, CASEVAC requests)."""
+    if not isinstance(location, dict) or not location:
+        raise LocationError("_schema", 'give one of {"lat", "lon"}, {"mgrs"} or {"text"}')
+    forms = [name for name in ("latlon", "mgrs", "text")
+             if (name == "latlon" and ("lat" in location or "lon" in location)) or
+             (name != "latlon" and location.get(name) is not None)]
+    if len(forms) != 1:
+        raise LocationError("_schema", 'give exactly one of {"lat", "lon"}, {"mgrs"} or {"text"}')
+    if forms[0] == "latlon":
+        for key in ("lat", "lon"):
+            if location.get(key) is None:
+                raise LocationError(key, "required with " + ("lon" if key == "lat" else "lat"))
+        return from_latlon(location["lat"], location["lon"])
+    if forms[0] == "mgrs":
+        return from_mgrs(location["mgrs"])
+    return from_text(location["text"])
+
+
+def bounding_box(lat: float, lon: float, radius_km: float) -> tuple[float, float, list[tuple[float, float]]]:
+    """A generous (lat_min, lat_max, [lon ranges]) box around a circle, for an index-friendly prefilter;
+    the exact filter is distance_km. Splits at the antimeridian and opens fully near the poles."""
+    lat_margin = radius_km / 110.5 + 0.01  # a degree of latitude is at least 110.5 km
+    lat_min, lat_max = max(-90.0, lat - lat_margin), min(90.0, lat + lat_margin)
+    if lat_max >= 89.0 or lat_min <= -89.0:
+        return lat_min, lat_max, [(-180.0, 180.0)]
+    widest = max(abs(lat_min), abs(lat_max))
+    lon_margin = radius_km / (111.4 * math.cos(math.radians(widest))) + 0.01
+    if lon_margin >= 180.0:
+        return lat_min, lat_max, [(-180.0, 180.0)]
+    west, east = lon - lon_margin, lon + lon_margin
+    if west < -180.0:
+        return lat_min, lat_max, [(west + 360.0, 180.0), (-180.0, east)]
+    if east > 180.0:
+        return lat_min, lat_max, [(west, 180.0), (-180.0, east - 360.0)]
+    return lat_min, lat_max, [(west, east)]
+
+
+def _number(value, field: str) -> float:
+    if isinstance(value, bool):
+        raise LocationError(field, "not a number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise LocationError(field, "not a number") from None
+    if not math.isfinite(number):
+        raise LocationError(field, "not a finite number")
+    return number
+
+
+def _symbolise(match: re.Match) -> str:
+    def half(prefix: str, front: str, back: str) -> str:
+        hemisphere = (match.group(front) or match.group(back) or "").upper()
+        seconds = match.group(f"{prefix}_s")
+        text = f"{match.group(prefix + '_d')}°{match.group(prefix + '_m')}'"
+        if seconds is not None:
+            text += f'{seconds}"'
+        return text + hemisphere
+
+    return half("lat", "lat_front", "lat_back") + " " + half("lon", "lon_front", "lon_back")

@@ -57,16 +57,18 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _register_models() -> None:
     # Every model module, so Alembic and create_all see the whole schema.
+    import casevac.models  # noqa: F401
     import core.models  # noqa: F401
     import realtime.models  # noqa: F401
     import telemed.models  # noqa: F401
 
 
 def _register_blueprints() -> None:
+    from casevac.views import blp as casevac_blp
     from core.views import blp as accounts_blp, health as health_blp
     from telemed.views import blp as telemed_blp
 
-    for blueprint in (health_blp, accounts_blp, telemed_blp):
+    for blueprint in (health_blp, accounts_blp, casevac_blp, telemed_blp):
         api.register_blueprint(blueprint)
 
 

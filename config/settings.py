@@ -52,6 +52,8 @@ class Settings:
     CORS_ORIGINS: str = ""  # comma separated; empty: CORS closed
     SWEEPER_INTERVAL_SECONDS: float = 5.0
     ROAD_FACTOR: float = 1.4
+    # 9-line line 8 categories (comma separated); empty: casevac.schemas.DEFAULT_NATIONALITY_CATEGORIES.
+    NATIONALITY_CATEGORIES: str = ""
     # Telemedicine video bridge (Jitsi token auth): app id, shared secret (default: derived from SECRET_KEY),
     # domain (e.g. meet.example.org; empty: no URL in join responses).
     VIDEO_APP_ID: str = "medevac"
@@ -82,6 +84,7 @@ class Settings:
             CORS_ORIGINS=_str("CORS_ORIGINS", ""),
             SWEEPER_INTERVAL_SECONDS=float(_str("SWEEPER_INTERVAL_SECONDS", "5")),
             ROAD_FACTOR=float(_str("ROAD_FACTOR", "1.4")),
+            NATIONALITY_CATEGORIES=_str("NATIONALITY_CATEGORIES", ""),
             VIDEO_APP_ID=_str("VIDEO_APP_ID", cls.VIDEO_APP_ID),
             VIDEO_APP_SECRET=_str("VIDEO_APP_SECRET", ""),
             VIDEO_DOMAIN=_str("VIDEO_DOMAIN", ""),

@@ -20,7 +20,9 @@ DEMO_USERS = [
     ("demo-member", "member", "Demo peacekeeper"),
 ]
 # Domains append "module:function"; each is called after the mission and users exist.
-DEMO_SEEDERS: list[str] = []
+DEMO_SEEDERS: list[str] = [
+    "telemed.seed:seed_demo",
+]
 
 
 def seed_demo(session, *, password: str | None) -> tuple[Mission, dict[str, User], str | None]:

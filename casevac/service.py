@@ -1,0 +1,607 @@
+"""CASEVAC requests: filing (idempotent), visibility, the lifecycle, casualties, escalation, metrics.
+
+Plain functions, keyword-only, explicit session. Every state change writes its history row, its audit
+row and its event-log row in the same transaction (ARCHITECTURE.md: the transactional outbox); races
+are decided by the database (a unique constraint for filing, conditional UPDATEs for moves).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import json
+import logging
+import statistics
+from datetime import datetime, timedelta
+from typing import Callable
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from casevac import geo, ten_one_two
+from casevac.models import (ACTIVE_STATUSES, FINAL_STATUSES, PRECEDENCE_RANK, PRECEDENCES, STATUSES, Casualty,
+                            CasevacRequest, SignsReading, StatusChange)
+from core import audit, clock
+from core.auth import can_see_mission
+from core.errors import conflict, forbidden, invalid, not_found
+from core.pagination import Key, encode_cursor, paginate
+from realtime import audience, events, sweeper
+
+log = logging.getLogger(__name__)
+
+# Evacuation deadlines by precedence (DOMAIN.md section 1, ATP 4-02.2); convenience has none.
+DEADLINES = {
+    "urgent": timedelta(hours=1),
+    "urgent_surgical": timedelta(hours=1),
+    "priority": timedelta(hours=4),
+    "routine": timedelta(hours=24),
+    "convenience": None,
+}
+URGENT = ("urgent", "urgent_surgical")
+# The lifecycle of API.md. `dispatched` is reached only through the dispatch endpoint (mark_dispatched).
+NEXT = {
+    "requested": ("acknowledged", "dispatched", "cancelled"),
+    "acknowledged": ("dispatched", "cancelled"),
+    "dispatched": ("at_pickup", "cancelled"),
+    "at_pickup": ("in_transit", "cancelled"),
+    "in_transit": ("delivered", "cancelled"),
+    "delivered": (),
+    "cancelled": (),
+}
+VIA_DISPATCH = "dispatched"
+# Whoever drives the lifecycle (API.md: coordinators; the mission's admins are escalated to as well).
+DRIVERS = ("coordinator", "admin")
+READERS = ("medic", "coordinator", "admin")
+# Before dispatch the filing medic may still cancel and correct the request.
+BEFORE_DISPATCH = ("requested", "acknowledged")
+# Queue rows read per round when filtering by distance (the exact test is geodesic, in Python).
+_NEAR_BATCH = 200
+
+DEFAULT_RADIUS_KM = 50.0
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,64}")
+# Called as hook(session, request) in the transaction that makes a request cancelled or delivered
+# (dispatch registers one that frees the asset).
+RELEASE_HOOKS: list[Callable] = []
+
+
+# ---- filing ---------------------------------------------------------------------------------------
+
+def file_request(session, *, user, body: dict, idempotency_key: str | None = None) -> tuple[CasevacRequest, bool]:
+    """File a 9-line request; returns (request, created). Same client_ref + same body: the original
+    (created False); same client_ref + another body: 409. The unique constraint on (filed_by, client_ref)
+    decides between racing retries."""
+    body = dict(body)
+    client_ref = body.pop("client_ref", None)
+    if idempotency_key is not None:
+        idempotency_key = idempotency_key.strip()
+        if not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+            raise invalid("Idempotency-Key", "1 to 64 printable ASCII characters", location="headers")
+        if client_ref is not None and client_ref != idempotency_key:
+            raise invalid("client_ref", "differs from the Idempotency-Key header: send one or make them equal")
+        client_ref = idempotency_key
+    body_hash = canonical_hash(body)
+    if client_ref is not None:
+        existing = _by_client_ref(session, user_id=user.id, client_ref=client_ref)
+        if existing is not None:
+            return _replay(existing, body_hash), False
+
+    location = _location(body["location"])
+    now = clock.now()
+    patients = body["patients"]
+    precedence = next(name for name in PRECEDENCES if patients.get(name, 0) > 0)
+    request = CasevacRequest(
+        mission_id=user.mission_id, filed_by=user.id, client_ref=client_ref, body_hash=body_hash,
+        lat=location.lat, lon=location.lon, mgrs=location.mgrs, location_source=location.source,
+        location_text=(body["location"].get("mgrs") or body["location"].get("text")) if location.source != "latlon"
+        else None,
+        callsign=body["callsign"], frequency=body["frequency"], suffix=body.get("suffix"),
+        **{f"patients_{name}": patients.get(name, 0) for name in PRECEDENCES},
+        equipment=_equipment(body.get("equipment") or []),
+        litter=body["litter"], ambulatory=body["ambulatory"],
+        precedence=precedence, precedence_rank=PRECEDENCE_RANK[precedence],
+        deadline=now + DEADLINES[precedence] if DEADLINES[precedence] else None,
+        status="requested", created_at=now, updated_at=now,
+    )
+    for name in ("security", "wounds", "marking", "marking_detail", "nationality", "cbrn", "terrain", "remarks"):
+        setattr(request, name, body.get(name))
+    session.add(request)
+    request.history.append(StatusChange(status="requested", from_status=None, at=now, by=user.id))
+    for position, casualty_body in enumerate(body.get("casualties") or []):
+        request.casualties.append(_new_casualty(casualty_body, position=position, user=user, now=now))
+    try:
+        session.flush()
+    except IntegrityError:
+        # Another submission with the same client_ref won the race; answer as its retry.
+        session.rollback()
+        existing = _by_client_ref(session, user_id=user.id, client_ref=client_ref) if client_ref else None
+        if existing is None:
+            raise
+        return _replay(existing, body_hash), False
+    audit.record(session, actor=user, action="casevac.file", subject_type="casevac_request",
+                 subject_id=request.id, mission_id=request.mission_id,
+                 detail={"precedence": precedence, "patients": request.patients_total,
+                         "location_source": location.source})
+    _publish(session, "casevac.created", request)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        existing = _by_client_ref(session, user_id=user.id, client_ref=client_ref) if client_ref else None
+        if existing is None:
+            raise
+        return _replay(existing, body_hash), False
+    return request, True
+
+
+def canonical_hash(body: dict) -> str:
+    """sha256 of the validated body (client_ref excluded) in a canonical JSON form."""
+    raw = json.dumps(body, sort_keys=True, separators=(",", ":"), default=_json_default, ensure_ascii=False)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _json_default(value):
+    if isinstance(value, datetime):
+        return clock.as_utc(value).isoformat()
+    return str(value)
+
+
+def _by_client_ref(session, *, user_id: str, client_ref: str) -> CasevacRequest | None:
+    return session.execute(select(CasevacRequest).where(CasevacRequest.filed_by == user_id,
+                                                        CasevacRequest.client_ref == client_ref)).scalar_one_or_none()
+
+
+def _replay(existing: CasevacRequest, body_hash: str) -> CasevacRequest:
+    if existing.body_hash != body_hash:
+        raise conflict("this client_ref was already used for a different request body; use a new client_ref "
+                       "for a new request", id=existing.id)
+    return existing
+
+
+def _location(location: dict) -> geo.Location:
+    try:
+        return geo.parse_location(location)
+    except geo.LocationError as exc:
+        raise invalid(f"location.{exc.field}", exc.message) from None
+
+
+def _equipment(equipment: list[str]) -> list[str]:
+    # Line 4 code A ("none") is the empty list; keep the order of first mention, without repeats.
+    return [item for i, item in enumerate(equipment) if item != "none" and item not in equipment[:i]]
+
+
+def _new_casualty(body: dict, *, position: int, user, now: datetime) -> Casualty:
+    casualty = Casualty(
+        position=position, zap=body.get("zap"), age=body.get("age"), sex=body.get("sex"),
+        time_of_injury=body.get("time_of_injury"), mechanism=body.get("mechanism"),
+        mechanism_detail=body.get("mechanism_detail"), injuries=list(body.get("injuries") or []),
+        treatments=[_treatment(t, now) for t in body.get("treatments") or []],
+        precedence=body.get("precedence"), created_at=now, updated_at=now,
+    )
+    if body.get("signs"):
+        casualty.signs_history.append(_reading(body["signs"], user=user, now=now))
+    return casualty
+
+
+def _treatment(body: dict, now: datetime) -> dict:
+    out = {"code": body["code"], "at": clock.as_utc(body.get("at") or now).isoformat()}
+    if body.get("detail"):
+        out["detail"] = body["detail"]
+    return out
+
+
+def _reading(body: dict, *, user, now: datetime) -> SignsReading:
+    values = {name: body[name] for name in SignsReading.VITALS if name in body}
+    return SignsReading(taken_at=body.get("taken_at") or now, recorded_at=now, recorded_by=user.id, **values)
+
+
+# ---- reading --------------------------------------------------------------------------------------
+
+def get_visible(session, *, user, request_id: str) -> CasevacRequest:
+    """The request if this user may see it (a medic: what they filed; a coordinator or admin: their
+    mission's), else 404, the same for an unknown id as for another mission's (API.md, Conventions)."""
+    request = session.get(CasevacRequest, request_id) if isinstance(request_id, str) else None
+    if request is None or not _can_see(user, request):
+        raise not_found("casevac request")
+    return request
+
+
+def _can_see(user, request: CasevacRequest) -> bool:
+    if user.role == "medic":
+        return request.filed_by == user.id
+    return user.role in DRIVERS and can_see_mission(user, request.mission_id)
+
+
+def list_requests(session, *, user, limit: int, cursor: str | None = None, status: str | None = None,
+                  precedence: str | None = None, active: bool | None = None, near: str | None = None,
+                  radius_km: float | None = None) -> dict:
+    """The queue: most urgent precedence first, then oldest first (API.md). A medic sees their own.
+    near="lat,lon" keeps requests within radius_km (default 50) by geodesic distance."""
+    if radius_km is not None and not near:
+        raise invalid("radius_km", "needs near=lat,lon", location="query")
+    query = select(CasevacRequest)
+    if user.role == "medic":
+        query = query.where(CasevacRequest.filed_by == user.id)
+    else:
+        query = query.where(CasevacRequest.mission_id == user.mission_id)
+    if status:
+        query = query.where(CasevacRequest.status == status)
+    if precedence:
+        query = query.where(CasevacRequest.precedence == precedence)
+    if active is True:
+        query = query.where(CasevacRequest.status.in_(ACTIVE_STATUSES))
+    elif active is False:
+        query = query.where(CasevacRequest.status.in_(FINAL_STATUSES))
+    keys = [Key(CasevacRequest.precedence_rank), Key(CasevacRequest.created_at), Key(CasevacRequest.id)]
+    if near is None:
+        return paginate(query, keys, limit=limit, cursor=cursor, session=session)
+
+    # Distance filter: an index-friendly box in SQL, the exact geodesic test here, page by page.
+    near = parse_near(near)
+    radius_km = radius_km or DEFAULT_RADIUS_KM
+    lat_min, lat_max, lon_ranges = geo.bounding_box(near[0], near[1], radius_km)
+    query = query.where(CasevacRequest.lat.between(lat_min, lat_max),
+                        or_(*[CasevacRequest.lon.between(west, east) for west, east in lon_ranges]))
+    found: list[CasevacRequest] = []
+    scan_cursor = cursor
+    while len(found) <= limit:
+        page = paginate(query, keys, limit=max(limit + 1, _NEAR_BATCH), cursor=scan_cursor, session=session)
+        for request in page["items"]:
+            distance = geo.distance_km(near, (request.lat, request.lon))
+            if distance <= radius_km:
+                request.distance_km = round(distance, 3)
+                found.append(request)
+                if len(found) > limit:
+                    break
+        scan_cursor = page["next_cursor"]
+        if scan_cursor is None:
+            break
+    next_cursor = None
+    if len(found) > limit:
+        found = found[:limit]
+        next_cursor = encode_cursor([key.value_of(found[-1]) for key in keys])
+    return {"items": found, "next_cursor": next_cursor}
+
+
+# ---- changing lines and casualties ---------------------------------------------------------------
+
+def update_request(session, *, user, request_id: str, changes: dict) -> CasevacRequest:
+    """Complete or correct line 2, lines 4-9 and remarks: the filing medic before dispatch, or a
+    coordinator while the request is active."""
+    request = _lock(session, user=user, request_id=request_id)
+    _ensure_may_edit(user, request)
+    if not changes:
+        return request
+    litter = changes.get("litter", request.litter)
+    ambulatory = changes.get("ambulatory", request.ambulatory)
+    if litter + ambulatory != request.patients_total:
+        # DOMAIN.md section 1: line 5 must keep equalling line 3 (which is not corrected here).
+        field = "litter" if "litter" in changes else "ambulatory"
+        raise invalid(field, f"litter + ambulatory must equal the patients of line 3 ({request.patients_total})")
+    if "equipment" in changes:
+        changes = {**changes, "equipment": _equipment(changes["equipment"] or [])}
+    changed = sorted(name for name, value in changes.items() if getattr(request, name) != value)
+    if not changed:
+        return request
+    for name in changed:
+        setattr(request, name, changes[name])
+    request.updated_at = clock.now()
+    audit.record(session, actor=user, action="casevac.update", subject_type="casevac_request",
+                 subject_id=request.id, mission_id=request.mission_id, detail={"fields": changed})
+    _publish(session, "casevac.updated", request, change="lines", fields=changed)
+    session.commit()
+    return request
+
+
+def add_casualty(session, *, user, request_id: str, body: dict) -> Casualty:
+    request = _lock(session, user=user, request_id=request_id)
+    _ensure_may_edit(user, request)
+    if len(request.casualties) >= request.patients_total:
+        raise conflict(f"the request has {request.patients_total} patients (line 3) and as many casualties; "
+                       "correct line 3 by filing again or update an existing casualty")
+    now = clock.now()
+    casualty = _new_casualty(body, position=len(request.casualties), user=user, now=now)
+    request.casualties.append(casualty)
+    request.updated_at = now
+    session.flush()
+    audit.record(session, actor=user, action="casevac.casualty.add", subject_type="casevac_casualty",
+                 subject_id=casualty.id, mission_id=request.mission_id, detail={"request_id": request.id})
+    _publish(session, "casevac.updated", request, change="casualties")
+    session.commit()
+    return casualty
+
+
+def get_casualty(session, *, user, casualty_id: str) -> Casualty:
+    casualty = session.get(Casualty, casualty_id) if isinstance(casualty_id, str) else None
+    if casualty is None or not _can_see(user, casualty.request):
+        raise not_found("casualty")
+    return casualty
+
+
+def update_casualty(session, *, user, casualty_id: str, changes: dict) -> Casualty:
+    """Correct MIST-AT fields; `signs` and `treatments` append (DOMAIN.md section 2: keep the history)."""
+    casualty = get_casualty(session, user=user, casualty_id=casualty_id)
+    request = _lock(session, user=user, request_id=casualty.request_id)
+    _ensure_may_edit(user, request, allow_after_dispatch_for_filer=True)
+    now = clock.now()
+    changes = dict(changes)
+    fields_changed = []
+    signs = changes.pop("signs", None)
+    treatments = changes.pop("treatments", None)
+    for name, value in changes.items():
+        if getattr(casualty, name) != value:
+            setattr(casualty, name, value)
+            fields_changed.append(name)
+    if signs:
+        casualty.signs_history.append(_reading(signs, user=user, now=now))
+        fields_changed.append("signs")
+    if treatments:
+        casualty.treatments = list(casualty.treatments or []) + [_treatment(t, now) for t in treatments]
+        fields_changed.append("treatments")
+    if not fields_changed:
+        return casualty
+    casualty.updated_at = request.updated_at = now
+    audit.record(session, actor=user, action="casevac.casualty.update", subject_type="casevac_casualty",
+                 subject_id=casualty.id, mission_id=request.mission_id,
+                 detail={"request_id": request.id, "fields": sorted(fields_changed)})
+    _publish(session, "casevac.updated", request, change="casualties")
+    session.commit()
+    return casualty
+
+
+def _lock(session, *, user, request_id: str) -> CasevacRequest:
+    """The visible request, row-locked (PostgreSQL) so an edit and a status move do not interleave."""
+    request = get_visible(session, user=user, request_id=request_id)
+    session.execute(select(CasevacRequest.id).where(CasevacRequest.id == request.id).with_for_update())
+    session.refresh(request)
+    return request
+
+
+def _ensure_may_edit(user, request: CasevacRequest, allow_after_dispatch_for_filer: bool = False) -> None:
+    if request.status in FINAL_STATUSES:
+        raise conflict(f"the request is {request.status}: it can no longer be changed", status=request.status)
+    if user.role in DRIVERS:
+        return
+    if user.role == "medic" and request.filed_by == user.id:
+        # The filing medic keeps updating vital signs while waiting and during the flight.
+        if allow_after_dispatch_for_filer or request.status in BEFORE_DISPATCH:
+            return
+        raise conflict("the request is dispatched: ask the coordinator to change it", status=request.status)
+    raise forbidden("only the filing medic or a coordinator changes a request")
+
+
+# ---- the lifecycle --------------------------------------------------------------------------------
+
+def allowed_next(user, request: CasevacRequest) -> list[str]:
+    """The states this user may move the request to through the status endpoint."""
+    if user.role in DRIVERS:
+        return [s for s in NEXT[request.status] if s != VIA_DISPATCH]
+    if user.role == "medic" and request.filed_by == user.id and request.status in BEFORE_DISPATCH:
+        return ["cancelled"]
+    return []
+
+
+def transition(session, *, user, request_id: str, status: str, note: str | None = None) -> CasevacRequest:
+    """Move a request along the lifecycle (API.md): 409 naming the allowed next states otherwise."""
+    request = get_visible(session, user=user, request_id=request_id)
+    if user.role not in DRIVERS and not (user.role == "medic" and request.filed_by == user.id):
+        raise forbidden("coordinators drive the lifecycle")
+    note = (note or "").strip() or None
+    if status == "cancelled" and not note:
+        raise invalid("note", "a note is required when cancelling")
+    allowed = allowed_next(user, request)
+    if status not in allowed:
+        raise _illegal_move(request, status, allowed)
+    if not _move(session, user=user, request=request, to_status=status, note=note):
+        # Another transaction moved it first (two coordinators acknowledging at once): report its state.
+        session.rollback()
+        session.refresh(request)
+        raise _illegal_move(request, status, allowed_next(user, request))
+    session.commit()
+    return request
+
+
+def _illegal_move(request: CasevacRequest, status: str, allowed: list[str]):
+    if status == VIA_DISPATCH and status in NEXT[request.status]:
+        message = (f"{VIA_DISPATCH} is reached only through POST /api/v1/casevac/requests/{request.id}/dispatch")
+    else:
+        message = f"cannot move from {request.status} to {status}"
+    message += f"; allowed: {', '.join(allowed)}" if allowed else "; no move is allowed"
+    if VIA_DISPATCH in NEXT[request.status] and status != VIA_DISPATCH:
+        message += f" (and {VIA_DISPATCH}, through the dispatch endpoint)"
+    return conflict(message, current=request.status, allowed=allowed)
+
+
+def mark_dispatched(session, *, user, request: CasevacRequest, asset_id: str, facility_id: str) -> bool:
+    """requested|acknowledged -> dispatched with the asset and facility, in the caller's transaction (no
+    commit). False when another transaction changed the request first (the caller answers 409)."""
+    return _move(session, user=user, request=request, to_status=VIA_DISPATCH, note=None,
+                 values={"asset_id": asset_id, "facility_id": facility_id})
+
+
+def _move(session, *, user, request: CasevacRequest, to_status: str, note: str | None,
+          values: dict | None = None) -> bool:
+    """The conditional UPDATE ... WHERE status = <what we read>: exactly one of racing moves wins."""
+    from_status = request.status
+    if to_status not in NEXT.get(from_status, ()):
+        return False
+    now = clock.now()
+    stamp = {f"{to_status}_at": func.coalesce(getattr(CasevacRequest, f"{to_status}_at"), now)}
+    if to_status == VIA_DISPATCH:
+        # Dispatching answers the request: it counts as acknowledged and stops the escalation clock.
+        stamp["acknowledged_at"] = func.coalesce(CasevacRequest.acknowledged_at, now)
+    result = session.execute(
+        update(CasevacRequest)
+        .where(CasevacRequest.id == request.id, CasevacRequest.status == from_status)
+        .values(status=to_status, updated_at=now, **stamp, **(values or {}))
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    session.refresh(request)
+    session.add(StatusChange(request_id=request.id, status=to_status, from_status=from_status, at=now,
+                             by=user.id if user is not None else None, note=note))
+    audit.record(session, actor=user, action=f"casevac.status.{to_status}", subject_type="casevac_request",
+                 subject_id=request.id, mission_id=request.mission_id,
+                 detail={"from": from_status, "to": to_status, **({k: v for k, v in (values or {}).items()})})
+    if to_status in FINAL_STATUSES:
+        for hook in list(RELEASE_HOOKS):
+            hook(session, request)
+    session.flush()
+    session.expire(request, ["history"])
+    _publish(session, "casevac.updated", request, change="status", from_status=from_status)
+    return True
+
+
+# ---- events ---------------------------------------------------------------------------------------
+
+def event_data(request: CasevacRequest, **extra) -> dict:
+    """Compact: what a coordinator's map and queue need, no medical free text."""
+    data = {
+        "id": request.id, "mission_id": request.mission_id, "status": request.status,
+        "precedence": request.precedence, "lat": request.lat, "lon": request.lon, "mgrs": request.mgrs,
+        "patients": request.patients_total, "equipment": list(request.equipment or []),
+        "lines_complete": request.lines_complete, "filed_by": request.filed_by,
+        "deadline": request.deadline.isoformat() if request.deadline else None,
+        "asset_id": request.asset_id, "facility_id": request.facility_id,
+        "updated_at": request.updated_at.isoformat(),
+    }
+    data.update(extra)
+    return data
+
+
+def _publish(session, type_: str, request: CasevacRequest, **extra) -> None:
+    events.publish(session, type_, audience.coordinators(request.mission_id) + [audience.user(request.filed_by)],
+                   event_data(request, **extra), mission_id=request.mission_id)
+
+
+# ---- escalation (the sweeper's task) -------------------------------------------------------------
+
+def escalate(session, *, now: datetime, settings) -> int:
+    """API.md "Escalation": an urgent or urgent-surgical request not acknowledged within
+    ESCALATE_AFTER_SECONDS raises casevac.escalated once; a dispatched one that will miss its 10-1-2
+    surgery deadline (due within the surgery leg's warning margin, not delivered) raises it once more.
+    Exactly once across processes: UPDATE ... WHERE escalated_at IS NULL; commits each escalation."""
+    count = 0
+    cutoff = now - timedelta(seconds=settings.ESCALATE_AFTER_SECONDS)
+    unacknowledged = session.execute(
+        select(CasevacRequest.id).where(CasevacRequest.status == "requested",
+                                        CasevacRequest.precedence.in_(URGENT),
+                                        CasevacRequest.escalated_at.is_(None),
+                                        CasevacRequest.created_at <= cutoff)
+        .order_by(CasevacRequest.created_at)
+    ).scalars().all()
+    for request_id in unacknowledged:
+        won = session.execute(
+            update(CasevacRequest)
+            .where(CasevacRequest.id == request_id, CasevacRequest.escalated_at.is_(None),
+                   CasevacRequest.status == "requested")
+            .values(escalated_at=now).execution_options(synchronize_session=False)
+        ).rowcount == 1
+        if won:
+            request = session.get(CasevacRequest, request_id)
+            session.refresh(request)
+            _escalation_event(session, request, reason="not_acknowledged",
+                              waited_seconds=int((now - request.created_at).total_seconds()))
+            count += 1
+        session.commit()
+
+    surgery_margin = ten_one_two.LEGS[2].at_risk_before
+    flying = session.execute(
+        select(CasevacRequest).where(CasevacRequest.status.in_(("dispatched", "at_pickup", "in_transit")),
+                                     CasevacRequest.precedence.in_(URGENT),
+                                     CasevacRequest.surgery_escalated_at.is_(None))
+    ).scalars().all()
+    for request in flying:
+        due = ten_one_two.surgery_due(request)
+        if now < due - surgery_margin:
+            continue
+        won = session.execute(
+            update(CasevacRequest)
+            .where(CasevacRequest.id == request.id, CasevacRequest.surgery_escalated_at.is_(None),
+                   CasevacRequest.status.in_(("dispatched", "at_pickup", "in_transit")))
+            .values(surgery_escalated_at=now).execution_options(synchronize_session=False)
+        ).rowcount == 1
+        if won:
+            session.refresh(request)
+            _escalation_event(session, request, reason="surgery_deadline", surgery_due=due.isoformat())
+            count += 1
+        session.commit()
+    return count
+
+
+def _escalation_event(session, request: CasevacRequest, *, reason: str, **extra) -> None:
+    audit.record(session, actor=None, action="casevac.escalate", subject_type="casevac_request",
+                 subject_id=request.id, mission_id=request.mission_id, detail={"reason": reason})
+    events.publish(session, "casevac.escalated",
+                   audience.coordinators_and_admins(request.mission_id) + [audience.user(request.filed_by)],
+                   event_data(request, reason=reason, **extra), mission_id=request.mission_id)
+
+
+# ---- metrics --------------------------------------------------------------------------------------
+
+STAGES = ("acknowledged", "dispatched", "at_pickup", "delivered")
+
+
+def metrics(session, *, user, start: datetime | None = None, end: datetime | None = None) -> dict:
+    """Over requests filed in [start, end] of the user's mission: counts, median minutes from filing to
+    each stage, share delivered within the precedence deadline, 10-1-2 compliance per leg."""
+    end = end or clock.now()
+    start = start or end - timedelta(days=7)
+    if start >= end:
+        raise invalid("from", "must be before to", location="query")
+    requests = session.execute(
+        select(CasevacRequest).where(CasevacRequest.mission_id == user.mission_id,
+                                     CasevacRequest.created_at >= start, CasevacRequest.created_at <= end)
+    ).scalars().all()
+    by_precedence = {name: 0 for name in PRECEDENCES}
+    by_status = {name: 0 for name in STATUSES}
+    waits: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    deadline = {"counted": 0, "met": 0}
+    legs = {name: {"counted": 0, "met": 0} for name in ten_one_two.LEG_NAMES}
+    now = clock.now()
+    for request in requests:
+        by_precedence[request.precedence] += 1
+        by_status[request.status] += 1
+        for stage in STAGES:
+            reached = getattr(request, f"{stage}_at")
+            if reached is not None:
+                waits[stage].append((reached - request.created_at).total_seconds() / 60)
+        if request.deadline is not None and request.status == "delivered":
+            deadline["counted"] += 1
+            deadline["met"] += int(request.delivered_at <= request.deadline)
+        elif request.deadline is not None and request.status != "cancelled" and now > request.deadline:
+            deadline["counted"] += 1  # still not delivered after its deadline: missed
+        for casualty in request.casualties:
+            for name, leg in ten_one_two.timeline(casualty, now=now).items():
+                if leg["state"] in ("met", "breached"):
+                    legs[name]["counted"] += 1
+                    legs[name]["met"] += int(leg["state"] == "met")
+    return {
+        "from_": start, "to": end, "total": len(requests), "by_precedence": by_precedence, "by_status": by_status,
+        "median_minutes": {stage: round(statistics.median(values), 1) if values else None
+                           for stage, values in waits.items()},
+        "within_deadline": _share(deadline),
+        "ten_one_two": {name: _share(counts) for name, counts in legs.items()},
+    }
+
+
+def _share(counts: dict) -> dict:
+    return {**counts, "share": round(counts["met"] / counts["counted"], 3) if counts["counted"] else None}
+
+
+def parse_near(text: str) -> tuple[float, float]:
+    parts = str(text).split(",")
+    if len(parts) != 2:
+        raise invalid("near", "lat,lon in decimal degrees, e.g. 4.36,18.55", location="query")
+    try:
+        location = geo.from_latlon(parts[0].strip(), parts[1].strip())
+    except geo.LocationError as exc:
+        raise invalid("near", exc.message, location="query") from None
+    return location.lat, location.lon
+
+
+__all__ = ["file_request", "get_visible", "list_requests", "update_request", "add_casualty", "get_casualty",
+           "update_casualty", "transition", "mark_dispatched", "allowed_next", "escalate", "metrics",
+           "RELEASE_HOOKS", "event_data"]
+
+
+sweeper.register("casevac.escalate", escalate)
