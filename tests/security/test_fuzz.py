@@ -2,7 +2,7 @@
 each role: no 5xx, no response that contradicts the document (status code, content type, headers, body schema),
 invalid input always rejected, authentication never ignored.
 
-Bounded here (FUZZ_SECONDS per role, default 5: the whole module stays under a minute); `make fuzz` runs the
+Bounded here (FUZZ_SECONDS per role, default 3: the whole module stays under a minute); `make fuzz` runs the
 same test for longer with a random seed (FUZZ_SECONDS=120 FUZZ_SEED=random). A failure prints schemathesis'
 report, with a curl line reproducing each case against a server started the same way (see docs/reliability.md).
 """
@@ -22,7 +22,7 @@ from tests.e2e.conftest import ROOT, Server, free_port
 
 pytestmark = pytest.mark.e2e
 
-FUZZ_SECONDS = os.environ.get("FUZZ_SECONDS", "5")
+FUZZ_SECONDS = os.environ.get("FUZZ_SECONDS", "3")
 FUZZ_SEED = os.environ.get("FUZZ_SEED", "20261128")
 DEMO_PASSWORD = "demo-password-123"
 ROLES = ("admin", "coordinator", "medic", "clinician", "member", "superadmin", "anon")

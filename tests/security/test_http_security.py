@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import jwt as pyjwt
 import pytest
@@ -13,6 +14,9 @@ from tests.factories import PASSWORD
 from tests.helpers import assert_error
 
 # Cache-Control is deliberately changed on ETag'd GETs and the OpenAPI document; the rest never change.
+# HTTP behaviour, not storage: once, on SQLite (the login rate-limit tests alone cost ~40 argon2 hashes).
+pytestmark = pytest.mark.parametrize("app", ["sqlite"], indirect=True)
+
 FIXED_HEADERS = {k: v for k, v in SECURITY_HEADERS.items() if k != "Cache-Control"}
 EVIL = "https://evil.example"
 
@@ -106,10 +110,12 @@ def _login(client, username, password="wrong-password", **kw):
 def test_account_limit_ignores_the_spelling_of_the_username_and_blocks_the_right_password(client, make_user, app):
     user = make_user()
     limit = int(app.extensions["settings"].LOGIN_LIMIT_PER_ACCOUNT.split()[0])
-    for i in range(limit):
-        # Usernames are compared exactly, but the limiter counts every spelling against one account.
+    assert _login(client, user.username).status_code == 401  # one real wrong password
+    for i in range(limit - 1):
+        # Every attempt counts, even one refused before the password is checked (cheap: no argon2 here);
+        # usernames are compared exactly, but the limiter counts every spelling against one account.
         spelling = user.username.upper() if i % 2 else user.username
-        assert _login(client, spelling).status_code == 401
+        assert client.post("/api/v1/auth/login", json={"username": spelling}).status_code == 422
     blocked = _login(client, user.username, PASSWORD)
     assert_error(blocked, 429)
     assert int(blocked.headers["Retry-After"]) > 0
@@ -119,8 +125,39 @@ def test_account_limit_ignores_the_spelling_of_the_username_and_blocks_the_right
 def test_address_limit_cannot_be_bypassed_with_forwarded_headers(client, app):
     limit = int(app.extensions["settings"].LOGIN_LIMIT_PER_ADDRESS.split()[0])
     for i in range(limit):
-        assert _login(client, f"nobody-{i}").status_code == 401
+        # Attempts refused before the password check count too (and cost no argon2 hash here).
+        assert client.post("/api/v1/auth/login", json={"username": f"nobody-{i}"}).status_code == 422
     # The server trusts no client-supplied address header (no proxy is configured in front of it).
     for header in ("X-Forwarded-For", "X-Real-IP", "Forwarded"):
         value = "for=10.1.2.3" if header == "Forwarded" else "10.1.2.3"
         assert_error(_login(client, "nobody-else", headers={header: value}), 429)
+
+
+def test_no_token_is_401_before_the_body_is_looked_at(client):
+    """Found by the fuzzer: an anonymous caller with a bad body got 422 (validation ran first), which tells
+    them about the endpoint. Now the missing token is answered first, on every protected endpoint."""
+    from flask import current_app
+
+    from tests.security.test_authz_matrix import ROLES, MATRIX, _url
+
+    anon = ROLES.index("anon")
+    for row in MATRIX:
+        if row.own[anon] != 401 or (row.method, row.rule) not in _routes(current_app):
+            continue
+        url = _url(row.rule, {name: "x" for name in re.findall(r"<([^<>]+)>", row.rule)})
+        response = client.open(url, method=row.method, json={"nonsense": ["\x00", -1, None]})
+        assert response.status_code == 401, (row.method, row.rule, response.status_code)
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_an_undeclared_method_is_405_whatever_the_content_type(client):
+    """Found by the fuzzer: PUT with a text body on a POST-only endpoint was 415, not 405."""
+    response = client.put("/api/v1/auth/login", data="x", content_type="text/plain")
+    assert_error(response, 405)
+    assert "POST" in response.headers["Allow"]
+
+
+def _routes(app):
+    from tests.security.test_authz_matrix import route_table
+
+    return route_table(app)
