@@ -6,7 +6,7 @@ own forces -> us_*, host nation and other civilians -> nonus_*, detainees -> epw
 """
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET  # noqa: S405 - building XML only, never parsing untrusted input
+import xml.etree.ElementTree as ET  # nosec B405 - builds XML only, never parses input
 from datetime import timedelta
 
 from core import clock

@@ -110,10 +110,11 @@ class CasevacRequest(db.Model):
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     surgery_escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
+    # Loaded on demand: the queue reads none of these; get_visible loads them in three queries.
     casualties: Mapped[list["Casualty"]] = relationship(
-        back_populates="request", order_by="Casualty.position", cascade="all, delete-orphan", lazy="selectin")
+        back_populates="request", order_by="Casualty.position", cascade="all, delete-orphan")
     history: Mapped[list["StatusChange"]] = relationship(
-        order_by="StatusChange.id", cascade="all, delete-orphan", lazy="selectin")
+        order_by="StatusChange.id", cascade="all, delete-orphan")
 
     @property
     def patients(self) -> dict[str, int]:
@@ -198,7 +199,7 @@ class Casualty(db.Model):
 
     request: Mapped[CasevacRequest] = relationship(back_populates="casualties")
     signs_history: Mapped[list["SignsReading"]] = relationship(
-        order_by="SignsReading.taken_at, SignsReading.id", cascade="all, delete-orphan", lazy="selectin")
+        order_by="SignsReading.taken_at, SignsReading.id", cascade="all, delete-orphan")
 
     @property
     def effective_precedence(self) -> str:

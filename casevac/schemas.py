@@ -359,7 +359,9 @@ class RequestSummaryOut(Schema):
     distance_km = fields.Float(metadata={"description": "with ?near=: geodesic distance"})
 
     def _casualties_count(self, request):
-        return len(request.casualties)
+        # The queue counts in one query (service.list_requests); a full request has its casualties loaded.
+        counted = getattr(request, "casualties_count", None)
+        return counted if counted is not None else len(request.casualties)
 
 
 class RequestOut(RequestSummaryOut):

@@ -16,6 +16,7 @@ from typing import Callable
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from casevac import geo, ten_one_two
 from casevac.models import (ACTIVE_STATUSES, FINAL_STATUSES, PRECEDENCE_RANK, PRECEDENCES, STATUSES, Casualty,
@@ -109,21 +110,14 @@ def file_request(session, *, user, body: dict, idempotency_key: str | None = Non
         request.casualties.append(_new_casualty(casualty_body, position=position, user=user, now=now))
     try:
         session.flush()
-    except IntegrityError:
-        # Another submission with the same client_ref won the race; answer as its retry.
-        session.rollback()
-        existing = _by_client_ref(session, user_id=user.id, client_ref=client_ref) if client_ref else None
-        if existing is None:
-            raise
-        return _replay(existing, body_hash), False
-    audit.record(session, actor=user, action="casevac.file", subject_type="casevac_request",
-                 subject_id=request.id, mission_id=request.mission_id,
-                 detail={"precedence": precedence, "patients": request.patients_total,
-                         "location_source": location.source})
-    _publish(session, "casevac.created", request)
-    try:
+        audit.record(session, actor=user, action="casevac.file", subject_type="casevac_request",
+                     subject_id=request.id, mission_id=request.mission_id,
+                     detail={"precedence": precedence, "patients": request.patients_total,
+                             "location_source": location.source})
+        _publish(session, "casevac.created", request)
         session.commit()
     except IntegrityError:
+        # Another submission with the same client_ref won the race: answer as a retry of it.
         session.rollback()
         existing = _by_client_ref(session, user_id=user.id, client_ref=client_ref) if client_ref else None
         if existing is None:
@@ -198,10 +192,15 @@ def _reading(body: dict, *, user, now: datetime) -> SignsReading:
 def get_visible(session, *, user, request_id: str) -> CasevacRequest:
     """The request if this user may see it (a medic: what they filed; a coordinator or admin: their
     mission's), else 404, the same for an unknown id as for another mission's (API.md, Conventions)."""
-    request = session.get(CasevacRequest, request_id) if isinstance(request_id, str) else None
+    request = session.get(CasevacRequest, request_id, options=_FULL) if isinstance(request_id, str) else None
     if request is None or not _can_see(user, request):
         raise not_found("casevac request")
     return request
+
+
+# A request with everything its view shows, in three extra queries whatever the number of casualties.
+_FULL = [selectinload(CasevacRequest.casualties).selectinload(Casualty.signs_history),
+         selectinload(CasevacRequest.history)]
 
 
 def _can_see(user, request: CasevacRequest) -> bool:
@@ -232,7 +231,7 @@ def list_requests(session, *, user, limit: int, cursor: str | None = None, statu
         query = query.where(CasevacRequest.status.in_(FINAL_STATUSES))
     keys = [Key(CasevacRequest.precedence_rank), Key(CasevacRequest.created_at), Key(CasevacRequest.id)]
     if near is None:
-        return paginate(query, keys, limit=limit, cursor=cursor, session=session)
+        return _with_casualty_counts(session, paginate(query, keys, limit=limit, cursor=cursor, session=session))
 
     # Distance filter: an index-friendly box in SQL, the exact geodesic test here, page by page.
     near = parse_near(near)
@@ -258,7 +257,17 @@ def list_requests(session, *, user, limit: int, cursor: str | None = None, statu
     if len(found) > limit:
         found = found[:limit]
         next_cursor = encode_cursor([key.value_of(found[-1]) for key in keys])
-    return {"items": found, "next_cursor": next_cursor}
+    return _with_casualty_counts(session, {"items": found, "next_cursor": next_cursor})
+
+
+def _with_casualty_counts(session, page: dict) -> dict:
+    """One grouped count for the page instead of loading every casualty of every queue entry."""
+    ids = [request.id for request in page["items"]]
+    counts = dict(session.execute(select(Casualty.request_id, func.count()).where(Casualty.request_id.in_(ids))
+                                  .group_by(Casualty.request_id)).all()) if ids else {}
+    for request in page["items"]:
+        request.casualties_count = counts.get(request.id, 0)
+    return page
 
 
 # ---- changing lines and casualties ---------------------------------------------------------------
@@ -509,6 +518,7 @@ def escalate(session, *, now: datetime, settings) -> int:
         select(CasevacRequest).where(CasevacRequest.status.in_(("dispatched", "at_pickup", "in_transit")),
                                      CasevacRequest.precedence.in_(URGENT),
                                      CasevacRequest.surgery_escalated_at.is_(None))
+        .options(selectinload(CasevacRequest.casualties))
     ).scalars().all()
     for request in flying:
         due = ten_one_two.surgery_due(request)
@@ -551,6 +561,7 @@ def metrics(session, *, user, start: datetime | None = None, end: datetime | Non
     requests = session.execute(
         select(CasevacRequest).where(CasevacRequest.mission_id == user.mission_id,
                                      CasevacRequest.created_at >= start, CasevacRequest.created_at <= end)
+        .options(selectinload(CasevacRequest.casualties))
     ).scalars().all()
     by_precedence = {name: 0 for name in PRECEDENCES}
     by_status = {name: 0 for name in STATUSES}

@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         app,
         message_queue=settings.REDIS_URL,
         channel=f"{settings.REDIS_PREFIX}-socketio",
-        async_mode="threading",
+        async_mode=settings.SOCKETIO_ASYNC_MODE,
         # None = same origin only. An empty list would switch engine.io's Origin check off entirely and let
         # any web page open a socket: CORS stays closed unless CORS_ORIGINS names origins.
         cors_allowed_origins=[o.strip() for o in settings.CORS_ORIGINS.split(",") if o.strip()] or None,
@@ -61,14 +61,16 @@ def _register_models() -> None:
     import core.models  # noqa: F401
     import realtime.models  # noqa: F401
     import telemed.models  # noqa: F401
+    import telemed.mental_models  # noqa: F401
 
 
 def _register_blueprints() -> None:
     from casevac.views import blp as casevac_blp
     from core.views import blp as accounts_blp, health as health_blp
+    from telemed.mental_views import blp as mental_health_blp
     from telemed.views import blp as telemed_blp
 
-    for blueprint in (health_blp, accounts_blp, casevac_blp, telemed_blp):
+    for blueprint in (health_blp, accounts_blp, casevac_blp, telemed_blp, mental_health_blp):
         api.register_blueprint(blueprint)
 
 

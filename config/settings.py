@@ -51,6 +51,10 @@ class Settings:
     LOGIN_LIMIT_PER_ACCOUNT: str = "10 per minute"
     CORS_ORIGINS: str = ""  # comma separated; empty: CORS closed
     SWEEPER_INTERVAL_SECONDS: float = 5.0
+    # Each process's relay polls the event log this often even without a wake-up (Redis down, crash).
+    RELAY_POLL_SECONDS: float = 1.0
+    # "threading" (gunicorn gthread worker, the default) or "gevent" (WORKER_CLASS=gevent): see bench/.
+    SOCKETIO_ASYNC_MODE: str = "threading"
     ROAD_FACTOR: float = 1.4
     # 9-line line 8 categories (comma separated); empty: casevac.schemas.DEFAULT_NATIONALITY_CATEGORIES.
     NATIONALITY_CATEGORIES: str = ""
@@ -59,6 +63,8 @@ class Settings:
     VIDEO_APP_ID: str = "medevac"
     VIDEO_APP_SECRET: str = ""
     VIDEO_DOMAIN: str = ""
+    # A flagged screening not acknowledged by a mental-health clinician within this is escalated (once).
+    SCREENING_ACK_MINUTES: int = 15
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -83,11 +89,14 @@ class Settings:
             LOGIN_LIMIT_PER_ACCOUNT=_str("LOGIN_LIMIT_PER_ACCOUNT", cls.LOGIN_LIMIT_PER_ACCOUNT),
             CORS_ORIGINS=_str("CORS_ORIGINS", ""),
             SWEEPER_INTERVAL_SECONDS=float(_str("SWEEPER_INTERVAL_SECONDS", "5")),
+            RELAY_POLL_SECONDS=float(_str("RELAY_POLL_SECONDS", "1")),
+            SOCKETIO_ASYNC_MODE=_str("SOCKETIO_ASYNC_MODE", "threading"),
             ROAD_FACTOR=float(_str("ROAD_FACTOR", "1.4")),
             NATIONALITY_CATEGORIES=_str("NATIONALITY_CATEGORIES", ""),
             VIDEO_APP_ID=_str("VIDEO_APP_ID", cls.VIDEO_APP_ID),
             VIDEO_APP_SECRET=_str("VIDEO_APP_SECRET", ""),
             VIDEO_DOMAIN=_str("VIDEO_DOMAIN", ""),
+            SCREENING_ACK_MINUTES=_int("SCREENING_ACK_MINUTES", cls.SCREENING_ACK_MINUTES),
         )
         values.update(overrides)
         return cls(**values).resolved()

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import and_, or_
+from sqlalchemy.types import TypeDecorator
 
 from core.errors import invalid
 
@@ -84,6 +85,8 @@ def paginate(query, keys: list[Key], *, limit: int = DEFAULT_LIMIT, cursor: str 
     session = session or db.session
     if cursor:
         values = decode_cursor(cursor, len(keys))
+        for key, value in zip(keys, values):
+            _check_cursor_value(key, value)
         clauses = []
         for i, key in enumerate(keys):
             equal = [keys[j].column == values[j] for j in range(i)]
@@ -97,6 +100,19 @@ def paginate(query, keys: list[Key], *, limit: int = DEFAULT_LIMIT, cursor: str 
         rows = rows[:limit]
         next_cursor = encode_cursor([k.value_of(rows[-1]) for k in keys])
     return {"items": rows, "next_cursor": next_cursor}
+
+
+def _check_cursor_value(key: Key, value) -> None:
+    """A forged cursor whose value does not fit its column (a string for a time, ...) is a 422, not a 500."""
+    column_type = key.column.type
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance
+    try:
+        expected = column_type.python_type
+    except (AttributeError, NotImplementedError):
+        return
+    if value is None or not isinstance(value, expected) or (isinstance(value, datetime) and value.tzinfo is None):
+        raise invalid("cursor", "not a cursor returned by this list", location="query")
 
 
 __all__ = ["PageArgs", "page_schema", "paginate", "Key", "ValidationError"]

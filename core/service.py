@@ -98,7 +98,8 @@ def list_users(session, *, actor: User, limit: int, cursor: str | None, role: st
 
 def list_audit(session, *, actor: User, limit: int, cursor: str | None, subject_id: str | None = None,
                actor_id: str | None = None, action: str | None = None):
-    query = db.select(AuditEntry)
+    # Admins (superadmins too) are never mental-health clinicians: confidential rows stay out of this list.
+    query = db.select(AuditEntry).where(audit.not_confidential())
     if not actor.superadmin:
         query = query.where(AuditEntry.mission_id == actor.mission_id)
     if subject_id:

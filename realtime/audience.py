@@ -2,6 +2,11 @@
 from __future__ import annotations
 
 
+def mission(mission_id: str) -> str:
+    """Every user of the mission."""
+    return f"mission:{mission_id}"
+
+
 def mission_role(mission_id: str, role: str) -> str:
     return f"mission:{mission_id}:role:{role}"
 

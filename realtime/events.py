@@ -55,12 +55,13 @@ def _arm(session) -> None:
 
 
 def emit_volatile(type: str, audience: list[str], data: dict, *, coalesce_key: str | None = None) -> None:
-    """A live-only event (not logged, not replayed by sync), e.g. asset.position. The realtime layer may
-    coalesce events with the same key (at most one per key per second per client)."""
-    from config.extensions import socketio
+    """A live-only event (not logged, not replayed by sync), e.g. asset.position. Events with the same
+    `coalesce_key` (e.g. the asset id) are coalesced: at most one per key per second per client, the newest
+    value last. Never raises: a lost position is superseded by the next one."""
+    from realtime import setup
 
     envelope = {"seq": None, "type": type, "at": clock.now().isoformat(), "data": data}
     try:
-        socketio.emit(type, envelope, to=list(audience))
-    except Exception:  # noqa: BLE001 - live-only: a lost position is superseded by the next one
+        setup.dispatch_volatile(type, list(audience), envelope, coalesce_key)
+    except Exception:  # noqa: BLE001 - live-only: never fail the caller
         log.warning("volatile emit of %s failed", type, exc_info=True)

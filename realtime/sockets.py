@@ -1,16 +1,29 @@
-"""Socket.IO connect handler: authenticate auth.token, place the client in its rooms (never chosen by it)."""
+"""Socket.IO handlers: connect (authenticate auth.token, place the client in its rooms: never chosen by
+it), disconnect (cleanup) and `sync` (replay from the event log, authorised again)."""
 from __future__ import annotations
 
+import logging
+import threading
+
 from flask import request
-from flask_socketio import ConnectionRefusedError, join_room
+from flask_socketio import ConnectionRefusedError, disconnect, join_room
 
 from config.extensions import db, socketio
 from core.auth import user_from_token
-from realtime import audience
+from core.models import User
+from realtime import audience, replay
+
+log = logging.getLogger(__name__)
+
+# sid -> user id of the clients connected to this process (cleared on disconnect).
+_connections: dict[str, str] = {}
+_connections_lock = threading.Lock()
 
 
 def rooms_for(user) -> list[str]:
-    rooms = [audience.user(user.id), audience.mission_role(user.mission_id, user.role)]
+    """Every room a user is in; computed by the server from the user's role and mission (API.md, Audience)."""
+    rooms = [audience.user(user.id), audience.mission(user.mission_id),
+             audience.mission_role(user.mission_id, user.role)]
     if _is_mental_health_clinician(user):
         rooms.append(audience.mission_mental_health(user.mission_id))
     return rooms
@@ -29,17 +42,60 @@ def set_mental_health_check(func) -> None:
     _mental_health_check[0] = func
 
 
-@socketio.on("connect")
+def connected_count() -> int:
+    with _connections_lock:
+        return len(_connections)
+
+
 def on_connect(auth=None):
     token = auth.get("token") if isinstance(auth, dict) else None
     if not token or not isinstance(token, str):
         raise ConnectionRefusedError("authentication required: connect with auth={'token': <access_token>}")
-    try:
-        user = user_from_token(token)
-        if user is None:
-            raise ConnectionRefusedError("invalid or expired token")
-        for room in rooms_for(user):
-            join_room(room)
-    finally:
-        db.session.remove()
+    # The session is removed when the handler's app context ends (Flask-SocketIO pushes one per event).
+    user = user_from_token(token)
+    if user is None:
+        raise ConnectionRefusedError("invalid or expired token")
+    for room in rooms_for(user):
+        join_room(room)
+    with _connections_lock:
+        _connections[request.sid] = user.id
     return True
+
+
+def on_disconnect(*args):
+    # Rooms are left by the server itself; this forgets the user bound to the connection.
+    with _connections_lock:
+        _connections.pop(request.sid, None)
+
+
+def _error(code: int, status: str, message: str, field: str | None = None) -> dict:
+    body = {"code": code, "status": status, "message": message}
+    if field:
+        body["errors"] = {field: [message]}
+    return body
+
+
+def on_sync(payload=None):
+    """Ack {"events": [envelopes with seq > since, oldest first], "last_seq", "more"}."""
+    if not isinstance(payload, dict):
+        return _error(422, "Unprocessable Entity", "send {\"since\": <last seq seen, 0 at first>}", "since")
+    since, limit = payload.get("since", 0), payload.get("limit", replay.PAGE)
+    if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+        return _error(422, "Unprocessable Entity", "since must be an integer >= 0", "since")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= replay.MAX_PAGE:
+        return _error(422, "Unprocessable Entity", f"limit must be an integer from 1 to {replay.MAX_PAGE}", "limit")
+    with _connections_lock:
+        user_id = _connections.get(request.sid)
+    # Authorised again at replay: the user as they are now (disabled users get nothing).
+    user = db.session.get(User, user_id) if user_id else None
+    if user is None or not user.active:
+        disconnect()
+        return _error(401, "Unauthorized", "the connection's user no longer exists or is disabled")
+    return replay.events_since(db.session, user=user, rooms=rooms_for(user), since=since, limit=limit)
+
+
+def register() -> None:
+    """Bind the handlers to the current Socket.IO server (create_app makes a new one for each app)."""
+    socketio.on_event("connect", on_connect)
+    socketio.on_event("disconnect", on_disconnect)
+    socketio.on_event("sync", on_sync)

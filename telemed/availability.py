@@ -19,7 +19,7 @@ free piece are computed arithmetically.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -110,6 +110,7 @@ class Plan:
     buffer_seconds: int
     notice_seconds: int
     horizon_seconds: int
+    _cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @classmethod
     def of(cls, clinician) -> "Plan":
@@ -150,9 +151,64 @@ class Plan:
             day += timedelta(days=1)
         return [(s, e) for s, e in merged]
 
+    def windows_cached(self, start: int, end: int) -> list[tuple[int, int]]:
+        """Plan.windows memoised per process (a plan is immutable: a new profile version is a new plan)."""
+        key = (start, end)
+        cached = self._cache.get(key)
+        if cached is None:
+            if len(self._cache) > 512:
+                self._cache.clear()
+            cached = self._cache[key] = self.windows(start, end)
+        return cached
+
     def bounds(self, now: int) -> tuple[int, int]:
         """Earliest and latest bookable start: minimum notice and horizon."""
         return now + self.notice_seconds, now + self.horizon_seconds
+
+
+@dataclass(frozen=True)
+class Card:
+    """What slot search needs of a clinician, parsed once per profile version and cached per process."""
+
+    clinician_id: str
+    version: int
+    specialties: frozenset
+    languages: frozenset
+    kinds: frozenset
+    plan: Plan
+
+    def matches(self, *, specialty=None, specialties=None, language=None, kind=None) -> bool:
+        return ((not specialty or specialty in self.specialties)
+                and (not specialties or not self.specialties.isdisjoint(specialties))
+                and (not language or language in self.languages)
+                and (not kind or kind in self.kinds))
+
+
+_cards: dict[str, Card] = {}
+
+
+def load_cards(session, *, mission_id: str, clinician_id: str | None = None) -> list[Card]:
+    """The mission's active clinicians, sorted by id: one narrow query for (id, version), then the full
+    profile only for clinicians this process has not seen at that version."""
+    from telemed.models import Clinician
+
+    table = Clinician.__table__
+    query = db.select(table.c.id, table.c.profile_version).where(table.c.mission_id == mission_id,
+                                                                 table.c.active.is_(True))
+    if clinician_id:
+        query = query.where(table.c.id == clinician_id)
+    rows = session.execute(query.order_by(table.c.id)).all()
+    stale = [cid for cid, version in rows if cid not in _cards or _cards[cid].version != version]
+    if stale:
+        if len(_cards) > 100_000:
+            _cards.clear()
+        for i in range(0, len(stale), 1000):
+            for clinician in session.execute(db.select(Clinician).where(Clinician.id.in_(stale[i:i + 1000]))
+                                             ).unique().scalars():
+                _cards[clinician.id] = Card(clinician.id, clinician.profile_version,
+                                            frozenset(clinician.specialties), frozenset(clinician.languages),
+                                            frozenset(clinician.kinds), Plan.of(clinician))
+    return [_cards[cid] for cid, _ in rows if cid in _cards]
 
 
 def free_starts(windows: list[tuple[int, int]], busy: list[tuple[int, int]], *, duration: int, step: int,
@@ -172,34 +228,37 @@ def free_starts(windows: list[tuple[int, int]], busy: list[tuple[int, int]], *, 
         j = i
         while cursor < we:
             if j < n and cuts[j][0] < we:
-                piece_end = min(cuts[j][0], we)
-                next_cursor = max(cursor, cuts[j][1])
+                cut_start, cut_end = cuts[j]
+                piece_end = cut_start if cut_start < we else we
+                next_cursor = cut_end if cut_end > cursor else cursor
                 j += 1
             else:
-                piece_end = we
-                next_cursor = we
+                piece_end = next_cursor = we
             if piece_end > cursor:
-                lo = max(cursor, earliest)
-                k = -((ws - lo) // step)  # ceil((lo - ws) / step)
-                s = ws + k * step
-                last = min(piece_end - duration, latest)
-                while s <= last:
-                    out.append(s)
-                    s += step
-            cursor = max(cursor, next_cursor)
+                lo = cursor if cursor > earliest else earliest
+                first = ws - ((ws - lo) // step) * step  # the first grid point >= lo
+                last = piece_end - duration
+                if last > latest:
+                    last = latest
+                if first <= last:
+                    out.extend(range(first, last + 1, step))
+            cursor = next_cursor
     return out
 
 
 def clinician_slots(plan: Plan, busy: list[tuple[int, int]], *, start: int, end: int, now: int,
-                    duration: int | None = None) -> list[int]:
-    """Free slot starts of one clinician in [start, end) (a slot must also end by `end`)."""
+                    duration: int | None = None, windows: list[tuple[int, int]] | None = None) -> list[int]:
+    """Free slot starts of one clinician in [start, end) (a slot must also end by `end`). `windows`, when
+    given, must cover [start, end) (e.g. Plan.windows_cached over a wider range)."""
     duration = duration or plan.slot_seconds
     earliest, latest = plan.bounds(now)
     earliest = max(earliest, start)
     latest = min(latest, end - duration)
     if latest < earliest:
         return []
-    windows = [(s, min(e, end)) for s, e in plan.windows(start, end)]
+    if windows is None:
+        windows = plan.windows(start, end)
+    windows = [(s, min(e, end)) for s, e in windows if s < end and e > start]
     return free_starts(windows, busy, duration=duration, step=plan.slot_seconds, buffer=plan.buffer_seconds,
                        earliest=earliest, latest=latest)
 
@@ -224,28 +283,50 @@ def fits(plan: Plan, busy: list[tuple[int, int]], *, start: int, duration: int, 
 # Search across clinicians (the seam other modules use)
 
 
+# The longest block a booking can hold: 480-minute consultation + 240-minute buffer (schemas' limits).
+MAX_BLOCK_SECONDS = (480 + 240) * 60
+
+
 def load_busy(session, clinician_ids: list[str], start: int, end: int, *, mission_id: str | None = None,
               exclude_consultation_id: str | None = None) -> dict[str, list[tuple[int, int]]]:
-    """Held blocks of these clinicians overlapping [start, end), sorted, as epoch seconds."""
+    """Held blocks of these clinicians overlapping [start, end), sorted, as epoch seconds. With many
+    clinicians of one mission the query filters by mission (an index range scan on (mission_id,
+    block_start)) rather than by a long IN list."""
+    from sqlalchemy import BigInteger, cast, func
+
     from telemed.models import Consultation
 
     busy: dict[str, list[tuple[int, int]]] = {cid: [] for cid in clinician_ids}
     if not clinician_ids:
         return busy
     table = Consultation.__table__
-    query = (db.select(table.c.clinician_id, table.c.block_start, table.c.block_end)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        # Epoch seconds straight from the database: no datetime objects for thousands of rows.
+        columns = (cast(func.floor(func.extract("epoch", table.c.block_start)), BigInteger),
+                   cast(func.ceil(func.extract("epoch", table.c.block_end)), BigInteger))
+    else:
+        columns = (table.c.block_start, table.c.block_end)
+    query = (db.select(table.c.clinician_id, *columns)
              .where(table.c.block_start.is_not(None), table.c.block_start < from_epoch(end),
+                    table.c.block_start >= from_epoch(start - MAX_BLOCK_SECONDS),
                     table.c.block_end > from_epoch(start))
              .order_by(table.c.clinician_id, table.c.block_start))
-    if len(clinician_ids) <= 1000 or mission_id is None:
+    if len(clinician_ids) <= 50 or mission_id is None:
         query = query.where(table.c.clinician_id.in_(clinician_ids))
     else:
         query = query.where(table.c.mission_id == mission_id)
     if exclude_consultation_id:
         query = query.where(table.c.id != exclude_consultation_id)
-    for cid, b0, b1 in session.execute(query):
-        if cid in busy:
-            busy[cid].append((to_epoch(b0), to_epoch(b1)))
+    rows = session.execute(query).all()
+    if postgres:
+        for cid, b0, b1 in rows:
+            if cid in busy:
+                busy[cid].append((b0, b1))
+    else:
+        for cid, b0, b1 in rows:
+            if cid in busy:
+                busy[cid].append((to_epoch(b0), to_epoch(b1)))
     return busy
 
 
@@ -257,37 +338,37 @@ def find_slots(session, *, mission_id: str, start: datetime, end: datetime, spec
     (start, clinician_id): [{"clinician_id", "start", "end"}] with aware UTC datetimes.
 
     `specialties` matches any of them; `after` = (start, clinician_id) of the last slot already seen.
-    With a limit, the range is searched a day at a time and the search stops once the limit is met.
+    The range is searched a UTC day at a time; with a limit the search stops once the limit is met.
     """
-    from telemed import service
-
-    clinicians = service.matching_clinicians(session, mission_id=mission_id, specialty=specialty,
-                                             specialties=specialties, language=language, kind=kind,
-                                             clinician_id=clinician_id)
-    if not clinicians:
+    plans = [card.plan for card in load_cards(session, mission_id=mission_id, clinician_id=clinician_id)
+             if card.matches(specialty=specialty, specialties=specialties, language=language, kind=kind)]
+    if not plans:
         return []
-    plans = [Plan.of(c) for c in clinicians]
     now = to_epoch(clock.now())
     range_start, range_end = to_epoch(start), to_epoch(end)
     after_key = (to_epoch(after[0]), after[1]) if after else None
     if after_key:
         range_start = max(range_start, after_key[0])
-    chunk = 86400 if limit else max(range_end - range_start, 1)
     duration = duration_minutes * 60 if duration_minutes else None
     longest = max(duration or p.slot_seconds for p in plans) + max(p.buffer_seconds for p in plans)
     out: list[dict] = []
     ids = [p.clinician_id for p in plans]
     chunk_start = range_start
     while chunk_start < range_end:
-        chunk_end = min(chunk_start + chunk, range_end)
+        # Chunks end at UTC midnight, so each clinician's windows for a day are computed once per process.
+        day = chunk_start - chunk_start % 86400
+        chunk_end = min(day + 86400, range_end)
         # Blocks that can touch a slot starting in this chunk.
         busy = load_busy(session, ids, chunk_start - longest, chunk_end + longest, mission_id=mission_id)
         streams = []
         for plan in plans:
             d = duration or plan.slot_seconds
-            starts = clinician_slots(plan, busy[plan.clinician_id], start=chunk_start,
-                                     end=min(chunk_end + d, range_end), now=now, duration=d)
-            streams.append([(s, plan.clinician_id, d) for s in starts if s < chunk_end])
+            slot_end = min(chunk_end + d, range_end)
+            windows = plan.windows_cached(day, day + 2 * 86400)
+            starts = clinician_slots(plan, busy[plan.clinician_id], start=chunk_start, end=slot_end, now=now,
+                                     duration=d, windows=windows)
+            cid = plan.clinician_id
+            streams.append([(s, cid, d) for s in starts if s < chunk_end])
         for s, cid, d in heapq.merge(*streams):
             if after_key and (s, cid) <= after_key:
                 continue

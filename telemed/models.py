@@ -52,6 +52,9 @@ class Clinician(db.Model):
     min_notice_minutes: Mapped[int] = mapped_column(Integer, default=60)
     horizon_days: Mapped[int] = mapped_column(Integer, default=60)
     active: Mapped[bool] = mapped_column(default=True)
+    # Bumped (in SQL, atomically) by every change of the profile or availability: slot search caches each
+    # clinician's parsed availability per process and re-reads it only when this changes.
+    profile_version: Mapped[int] = mapped_column(Integer, default=0)
     # Bumped by every booking transaction: the UPDATE takes the row lock that serialises one clinician's
     # bookings (PostgreSQL row lock; SQLite's single writer lock).
     booking_seq: Mapped[int] = mapped_column(Integer, default=0)
@@ -74,6 +77,7 @@ class Consultation(db.Model):
         CheckConstraint('"end" > start', name="end_after_start"),
         Index("ix_telemed_consultations_clinician_block", "clinician_id", "block_start"),
         Index("ix_telemed_consultations_mission_start", "mission_id", "start"),
+        Index("ix_telemed_consultations_mission_block", "mission_id", "block_start"),
     )
     id: Mapped[str] = IdColumn()
     mission_id: Mapped[str] = mapped_column(ForeignKey("missions.id"))

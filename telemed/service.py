@@ -165,6 +165,7 @@ def update_clinician(session, *, actor: User, clinician_id: str, **changes) -> C
             changes[name] = list(dict.fromkeys(changes[name]))
     for name, value in changes.items():
         setattr(clinician, name, value)
+    clinician.profile_version = Clinician.profile_version + 1
     audit.record(session, actor=actor, action="telemed.clinician.update", subject_type="clinician",
                  subject_id=clinician.id, mission_id=clinician.mission_id, detail={"fields": sorted(changes)})
     session.commit()
@@ -185,6 +186,7 @@ def set_availability(session, *, actor: User, clinician_id: str, weekly: list[di
     clinician.buffer_minutes = buffer_minutes
     clinician.min_notice_minutes = min_notice_minutes
     clinician.horizon_days = horizon_days
+    clinician.profile_version = Clinician.profile_version + 1
     audit.record(session, actor=actor, action="telemed.availability.set", subject_type="clinician",
                  subject_id=clinician.id, mission_id=clinician.mission_id)
     session.commit()
@@ -319,7 +321,8 @@ def _lock_clinician(session, clinician_id: str) -> Clinician:
     check below sees every booking committed before it (cal.com issue 13397: never check-then-insert
     without it). On PostgreSQL the exclusion constraint is the second line of defence."""
     session.execute(update(Clinician).where(Clinician.id == clinician_id)
-                    .values(booking_seq=Clinician.booking_seq + 1).execution_options(synchronize_session=False))
+                    .values(booking_seq=Clinician.booking_seq + 1, updated_at=Clinician.updated_at)
+                    .execution_options(synchronize_session=False))
     return session.execute(db.select(Clinician).where(Clinician.id == clinician_id)
                            .execution_options(populate_existing=True)).unique().scalar_one()
 

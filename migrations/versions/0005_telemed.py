@@ -37,6 +37,7 @@ def upgrade():
     sa.Column('min_notice_minutes', sa.Integer(), nullable=False),
     sa.Column('horizon_days', sa.Integer(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('profile_version', sa.Integer(), nullable=False),
     sa.Column('booking_seq', sa.Integer(), nullable=False),
     sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
@@ -87,6 +88,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_telemed_consultations_booked_by'), ['booked_by'], unique=False)
         batch_op.create_index('ix_telemed_consultations_clinician_block', ['clinician_id', 'block_start'], unique=False)
         batch_op.create_index('ix_telemed_consultations_mission_start', ['mission_id', 'start'], unique=False)
+        batch_op.create_index('ix_telemed_consultations_mission_block', ['mission_id', 'block_start'], unique=False)
         batch_op.create_index(batch_op.f('ix_telemed_consultations_patient_user_id'), ['patient_user_id'], unique=False)
 
     op.create_table('telemed_attachments',
@@ -188,6 +190,7 @@ def downgrade():
     op.drop_table('telemed_attachments')
     with op.batch_alter_table('telemed_consultations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_telemed_consultations_patient_user_id'))
+        batch_op.drop_index('ix_telemed_consultations_mission_block')
         batch_op.drop_index('ix_telemed_consultations_mission_start')
         batch_op.drop_index('ix_telemed_consultations_clinician_block')
         batch_op.drop_index(batch_op.f('ix_telemed_consultations_booked_by'))

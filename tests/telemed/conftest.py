@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import threading
+from collections import Counter
+
 import pytest
 
 from config.extensions import db
@@ -74,3 +77,24 @@ def now_frozen(frozen_clock):
 
 def days(n: int) -> timedelta:
     return timedelta(days=n)
+
+
+def race(app, requests_) -> Counter:
+    """Run the callables at once (a barrier lines them up); return their status codes."""
+    barrier = threading.Barrier(len(requests_))
+    codes: list[int] = []
+    lock = threading.Lock()
+
+    def run(fn):
+        client = app.test_client()
+        barrier.wait()
+        code = fn(client)
+        with lock:
+            codes.append(code)
+
+    threads = [threading.Thread(target=run, args=(fn,)) for fn in requests_]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return Counter(codes)

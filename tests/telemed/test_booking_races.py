@@ -1,7 +1,6 @@
 """Races against PostgreSQL with real threads: the database decides (ARCHITECTURE.md, concurrency)."""
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import timedelta
 
@@ -10,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from config.extensions import db
 from telemed.models import Consultation
-from tests.telemed.conftest import at
+from tests.telemed.conftest import at, race as _race
 
 API = "/api/v1/telemed"
 
@@ -19,27 +18,6 @@ API = "/api/v1/telemed"
 def app(pg_app):
     """PostgreSQL only: SQLite has a single writer, so nothing races there."""
     return pg_app
-
-
-def _race(app, requests_):
-    """Run the callables at once (a barrier lines them up); return their status codes."""
-    barrier = threading.Barrier(len(requests_))
-    codes: list[int] = []
-    lock = threading.Lock()
-
-    def run(fn):
-        client = app.test_client()
-        barrier.wait()
-        code = fn(client)
-        with lock:
-            codes.append(code)
-
-    threads = [threading.Thread(target=run, args=(fn,)) for fn in requests_]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return Counter(codes)
 
 
 def test_fifty_racing_bookings_of_one_slot_exactly_one_wins(app, make_clinician, make_user, headers,

@@ -130,3 +130,28 @@ def test_slots_as_a_fhir_bundle_validate_with_fhir_resources(client, make_clinic
     slot = bundle.entry[0].resource
     assert slot.get_resource_type() == "Slot" and slot.status == "free"
     assert slot.start.isoformat().startswith("2026-12-01T08:00")
+
+
+def test_pages_concatenate_to_the_whole_search(client, make_clinician, make_user, headers, book, now_frozen):
+    from config.extensions import db
+    from telemed.availability import find_slots
+
+    medic = make_user("medic")
+    clinicians = [make_clinician(timezone=tz, slot_minutes=slot, buffer_minutes=buffer)
+                  for tz, slot, buffer in (("Pacific/Auckland", 30, 0), ("Asia/Kathmandu", 20, 10),
+                                           ("America/New_York", 45, 5))]
+    for clinician, start in zip(clinicians, ("2026-12-01T20:00", "2026-12-02T04:15", "2026-12-02T14:00")):
+        assert book(medic, clinician, at(start)).status_code == 201
+    start, end = at("2026-12-01T00:00"), at("2026-12-04T00:00")
+    whole = find_slots(db.session, mission_id=medic.mission_id, start=start, end=end)
+    assert len(whole) > 100
+    pages, cursor = [], None
+    while True:
+        params = {"from": iso(start), "to": iso(end), "limit": 37, **({"cursor": cursor} if cursor else {})}
+        page = client.get(f"{API}/slots", query_string=params, headers=headers(medic)).get_json()
+        pages += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert [(s["start"], s["clinician_id"]) for s in pages] == [
+        (iso(s["start"]).replace("Z", "+00:00"), s["clinician_id"]) for s in whole]

@@ -1,0 +1,268 @@
+"""Fan-out latency, sync catch-up and memory per idle connection (issue 5, "Speed").
+
+    PYTHONPATH=. .venv/bin/python bench/realtime_fanout.py [--clients 500] [--filings 20] [--mode threads]
+
+Starts a private redis-server, a fresh PostgreSQL database and 2 server processes (bin/serve, one gunicorn
+worker each), connects N coordinator clients spread over both, and measures the time from the start of
+POST /api/v1/casevac/requests to the receipt of casevac.created by every client (p50, p99). Baseline in
+the same run: 2 bare Flask-SocketIO processes (bench/bare_socketio.py, same Redis, same serving mode)
+broadcasting the same payload on POST /fire. Then: a client that missed 10,000 events catches up with
+sync; and the server's resident memory per idle connection.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import requests
+import socketio
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.casevac.conftest import body  # noqa: E402
+from tests.e2e.conftest import (PrivateRedis, Server, free_port, pg_database_url, server_env,  # noqa: E402
+                                start_servers, stop_servers)
+
+PASSWORD = "demo-password-123"
+
+
+def serving_env(mode: str, clients_per_process: int) -> dict:
+    # Threads: every open websocket holds a worker thread, so THREADS must exceed the connections.
+    if mode == "gevent":
+        return {"WORKER_CLASS": "gevent", "SOCKETIO_ASYNC_MODE": "gevent"}
+    return {"WORKER_CLASS": "gthread", "THREADS": str(clients_per_process + 50)}
+
+
+class Fleet:
+    """N python-socketio clients recording the arrival time of every casevac.created by data id."""
+
+    def __init__(self):
+        self.clients: list[socketio.Client] = []
+        self.arrivals: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def connect(self, url: str, token: str | None, count: int) -> None:
+        def one():
+            client = socketio.Client(reconnection=False)
+
+            @client.on("casevac.created")
+            def _created(envelope):
+                now = time.perf_counter()
+                with self._lock:
+                    self.arrivals.setdefault(envelope["data"]["id"], []).append(now)
+
+            client.connect(url, auth={"token": token} if token else None, transports=["websocket"], wait_timeout=30)
+            with self._lock:
+                self.clients.append(client)
+
+        batch = []
+        for _ in range(count):
+            batch.append(threading.Thread(target=one))
+            batch[-1].start()
+            if len(batch) == 25:
+                for t in batch:
+                    t.join()
+                batch = []
+        for t in batch:
+            t.join()
+
+    def wait(self, key: str, count: int, timeout: float = 30) -> list[float]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                got = list(self.arrivals.get(key, []))
+            if len(got) >= count:
+                return got
+            time.sleep(0.002)
+        raise RuntimeError(f"only {len(got)} of {count} clients received {key}")
+
+    def close(self) -> None:
+        for client in self.clients:
+            try:
+                client.disconnect()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+def rss_kb(pid: int) -> int:
+    """Resident memory of a process and its children (gunicorn master + worker)."""
+    total = 0
+    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+                    .stdout.split()]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def gunicorn_pid(server: Server) -> int:
+    # bin/serve execs gunicorn: the process started is the gunicorn master.
+    return server.process.pid
+
+
+def measure(fire, fleet: Fleet, clients: int, filings: int) -> list[float]:
+    latencies = []
+    for _ in range(filings):
+        started = time.perf_counter()
+        key = fire()
+        latencies += [(t - started) * 1000 for t in fleet.wait(key, clients)]
+        time.sleep(0.05)
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=500)
+    parser.add_argument("--filings", type=int, default=20)
+    parser.add_argument("--missed", type=int, default=10_000)
+    parser.add_argument("--mode", choices=("threads", "gevent"), default="threads")
+    args = parser.parse_args()
+    per_process = args.clients // 2
+    workdir = Path(tempfile.mkdtemp(prefix="bench-rt-"))
+    redis_server = PrivateRedis(workdir).start()
+    db_gen = pg_database_url()
+    database_url = next(db_gen)
+    env = dict(serving_env(args.mode, per_process), DATABASE_URL=database_url, REDIS_URL=redis_server.url,
+               LOGIN_LIMIT_PER_ACCOUNT="10000 per minute", LOGIN_LIMIT_PER_ADDRESS="10000 per minute",
+               LOG_LEVEL="WARNING")
+    servers, bare, fleet, bare_fleet = [], [], Fleet(), Fleet()
+    try:
+        servers = start_servers(workdir, 2, **env)
+        login = requests.post(f"{servers[0].url}/api/v1/auth/login",
+                              json={"username": "demo-coordinator", "password": PASSWORD}, timeout=30).json()
+        coordinator = login["access_token"]
+        medic = requests.post(f"{servers[0].url}/api/v1/auth/login",
+                              json={"username": "demo-medic", "password": PASSWORD}, timeout=30).json()["access_token"]
+        memory_before = [rss_kb(gunicorn_pid(s)) for s in servers]
+        for server in servers:
+            fleet.connect(server.url, coordinator, per_process)
+        time.sleep(2)
+        memory_after = [rss_kb(gunicorn_pid(s)) for s in servers]
+        per_connection_kb = sum(a - b for a, b in zip(memory_after, memory_before)) / (2 * per_process)
+
+        def file_one():
+            response = requests.post(f"{servers[0].url}/api/v1/casevac/requests",
+                                     json=body(client_ref=str(uuid.uuid4())),
+                                     headers={"Authorization": f"Bearer {medic}"}, timeout=30)
+            assert response.status_code == 201, response.text
+            return response.json()["id"]
+
+        file_one()  # warm-up
+        app_latencies = measure(file_one, fleet, 2 * per_process, args.filings)
+        fleet.close()
+
+        # Baseline: bare Flask-SocketIO, same Redis, same serving mode.
+        for n in range(2):
+            port = free_port()
+            cmd = [str(ROOT / ".venv/bin/gunicorn"), "bench.bare_socketio:app", "--bind", f"127.0.0.1:{port}",
+                   "--workers", "1"]
+            if args.mode == "gevent":
+                cmd += ["-k", "gevent"]
+            else:
+                cmd += ["--threads", str(per_process + 50)]
+            process = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "REDIS_URL": redis_server.url,
+                                                           "CHANNEL": f"bare-{workdir.name}",
+                                                           "SOCKETIO_ASYNC_MODE": "gevent" if args.mode == "gevent"
+                                                           else "threading", "PYTHONPATH": str(ROOT)},
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            bare.append((process, f"http://127.0.0.1:{port}"))
+        for _, url in bare:
+            for _ in range(300):
+                try:
+                    requests.get(url + "/healthz", timeout=1)
+                    break
+                except requests.RequestException:
+                    time.sleep(0.1)
+            bare_fleet.connect(url, None, per_process)
+        time.sleep(2)
+        payload = {k: v for k, v in requests.get(f"{servers[0].url}/api/v1/casevac/requests?limit=1",
+                                                 headers={"Authorization": f"Bearer {coordinator}"},
+                                                 timeout=10).json()["items"][0].items()}
+
+        def fire_one():
+            key = str(uuid.uuid4())
+            requests.post(f"{bare[0][1]}/fire", json={**payload, "id": key}, timeout=30)
+            return key
+
+        fire_one()
+        bare_latencies = measure(fire_one, bare_fleet, 2 * per_process, args.filings)
+        bare_fleet.close()
+
+        # Catch-up: a client that missed N events syncs them all.
+        from sqlalchemy import create_engine, insert, text
+
+        from core import clock
+        from realtime.models import Event
+
+        engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+        with engine.begin() as conn:
+            since = conn.execute(text("SELECT coalesce(max(seq), 0) FROM events")).scalar()
+            mission_id = login["user"]["mission_id"]
+            conn.execute(insert(Event.__table__), [
+                {"type": "casevac.updated", "rooms": [f"mission:{mission_id}:role:coordinator"],
+                 "data": {"id": str(n), "status": "acknowledged", "precedence": "urgent"},
+                 "mission_id": mission_id, "at": clock.now()} for n in range(args.missed)])
+        while True:  # the relays sequence them
+            with engine.connect() as conn:
+                if conn.execute(text("SELECT count(*) FROM events WHERE seq IS NULL")).scalar() == 0:
+                    break
+            time.sleep(0.2)
+        engine.dispose()
+        late = socketio.Client(reconnection=False)
+        late.connect(servers[1].url, auth={"token": coordinator}, transports=["websocket"])
+        started = time.perf_counter()
+        got, cursor, pages = 0, since, 0
+        while True:
+            ack = late.call("sync", {"since": cursor, "limit": 1000}, timeout=60)
+            got += len(ack["events"])
+            cursor, pages = ack["last_seq"], pages + 1
+            if not ack["more"]:
+                break
+        catch_up = time.perf_counter() - started
+        late.disconnect()
+
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), platform.processor())
+        print(f"machine: nproc={os.cpu_count()} cpu={cpu} load={os.getloadavg()[0]:.1f} "
+              f"date={time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} mode={args.mode}")
+        print(f"fan-out, {2 * per_process} coordinator clients on 2 processes + Redis, {args.filings} filings:")
+        app50, app99 = percentile(app_latencies, 50), percentile(app_latencies, 99)
+        bare50, bare99 = percentile(bare_latencies, 50), percentile(bare_latencies, 99)
+        print(f"  POST /casevac/requests -> casevac.created at every client: p50 {app50:.1f} ms, p99 {app99:.1f} ms")
+        print(f"  baseline bare Flask-SocketIO broadcast:                    p50 {bare50:.1f} ms, p99 {bare99:.1f} ms")
+        print(f"  ratio app/baseline: p50 {app50 / bare50:.2f}x, p99 {app99 / bare99:.2f}x")
+        print(f"sync catch-up of {got} missed events ({pages} pages of 1000): {catch_up:.2f} s")
+        print(f"server memory per idle connection: {per_connection_kb:.0f} KiB "
+              f"(RSS {sum(memory_before) // 1024} -> {sum(memory_after) // 1024} MiB for {2 * per_process})")
+    finally:
+        fleet.close()
+        bare_fleet.close()
+        for process, _ in bare:
+            os.killpg(process.pid, signal.SIGTERM)
+        stop_servers(servers)
+        redis_server.stop()
+        db_gen.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Mental-health endpoints (API.md, Telemedicine: screenings and self-referrals): thin views over
+telemed.mental_service, which holds every confidentiality rule."""
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from config.extensions import db
+from core import auth
+from core.pagination import PageArgs
+from realtime import sweeper
+from telemed import mental_service as service, screening
+from telemed.mental_schemas import (AccessLogPage, AlertListArgs, AlertOut, AlertPage, InstrumentList, MentalHealthMetricsArgs, ReferralBookIn,
+                                    MentalHealthMetricsOut, ScreeningCreatedOut, ScreeningIn, ScreeningListArgs, ScreeningOut,
+                                    ScreeningPage, SelfReferralDetailOut, SelfReferralIn, SelfReferralListArgs,
+                                    SelfReferralPage, TrendArgs, TrendOut)
+
+blp = Blueprint("mental_health", __name__, url_prefix="/api/v1/telemed",
+                description="Mental health: screening, risk alerts, confidential self-referral")
+
+# Who reaches these endpoints at all; the service then narrows clinicians to mental-health ones and every
+# record to its member and their mission's mental-health clinicians (404 for anyone else).
+CARE_ROLES = {"member", "clinician"}
+
+sweeper.register("mental.escalate_alerts", service.escalate_alerts)
+
+
+def _settings():
+    return current_app.extensions["settings"]
+
+
+@blp.route("/screening-instruments")
+class Instruments(MethodView):
+    @blp.response(200, InstrumentList)
+    def get(self):
+        """The instruments: items, answer range, bands and reliable-change threshold."""
+        auth.current_user()
+        return {"items": screening.describe()}
+
+
+@blp.route("/screenings")
+class Screenings(MethodView):
+    @blp.arguments(ScreeningIn)
+    @blp.response(201, ScreeningCreatedOut)
+    @blp.alt_response(422, description="bad instrument or answers: the errors name each bad item")
+    def post(self, body):
+        """Screen yourself (member), or enter a screening you administered (mental-health clinician,
+        with member_id). A flagged result alerts the mission's mental-health clinicians (no answers)."""
+        user = auth.current_user(roles=CARE_ROLES)
+        return service.create_screening(db.session, actor=user, settings=_settings(), **body)
+
+    @blp.arguments(ScreeningListArgs, location="query")
+    @blp.response(200, ScreeningPage)
+    def get(self, args):
+        """Your own screenings (member) or the mission's (mental-health clinician), newest first."""
+        user = auth.current_user(roles=CARE_ROLES)
+        return service.list_screenings(db.session, actor=user, **args)
+
+
+@blp.route("/screenings/<screening_id>")
+class ScreeningById(MethodView):
+    @blp.response(200, ScreeningOut)
+    @blp.alt_response(404, description="unknown, or not yours to see (the same answer)")
+    def get(self, screening_id):
+        """One screening: its member and the mission's mental-health clinicians only (audited)."""
+        user = auth.current_user()
+        return service.get_screening(db.session, actor=user, screening_id=screening_id)
+
+
+@blp.route("/screenings/<screening_id>/acknowledge")
+class Acknowledge(MethodView):
+    @blp.response(200, AlertOut)
+    @blp.alt_response(409, description="no alert on this screening, or another clinician acknowledged it")
+    def post(self, screening_id):
+        """Take a flagged screening's alert (mental-health clinician): stops its escalation."""
+        user = auth.current_user(roles={"clinician"})
+        return service.acknowledge(db.session, actor=user, screening_id=screening_id)
+
+
+@blp.route("/screening-alerts")
+class Alerts(MethodView):
+    @blp.arguments(AlertListArgs, location="query")
+    @blp.response(200, AlertPage)
+    def get(self, args):
+        """The mission's screening alerts, oldest first (mental-health clinicians)."""
+        user = auth.current_user(roles={"clinician"})
+        return service.list_alerts(db.session, actor=user, **args)
+
+
+@blp.route("/members/<member_id>/screening-trend")
+class Trend(MethodView):
+    @blp.arguments(TrendArgs, location="query")
+    @blp.response(200, TrendOut)
+    def get(self, args, member_id):
+        """A member's scores over time with reliable change (PHQ-9: 5 points, PCL-5: 10)."""
+        user = auth.current_user(roles=CARE_ROLES)
+        return service.trend(db.session, actor=user, member_id=member_id, **args)
+
+
+@blp.route("/self-referrals")
+class SelfReferrals(MethodView):
+    @blp.arguments(SelfReferralIn)
+    @blp.response(201, SelfReferralDetailOut)
+    def post(self, body):
+        """Ask for a mental-health consultation, confidentially, without going through command (member)."""
+        user = auth.current_user(roles={"member"})
+        return service.create_self_referral(db.session, actor=user, **body)
+
+    @blp.arguments(SelfReferralListArgs, location="query")
+    @blp.response(200, SelfReferralPage)
+    def get(self, args):
+        """Your own self-referrals (member) or the mission's (mental-health clinician)."""
+        user = auth.current_user(roles=CARE_ROLES)
+        return service.list_self_referrals(db.session, actor=user, **args)
+
+
+@blp.route("/self-referrals/<referral_id>")
+class SelfReferralById(MethodView):
+    @blp.response(200, SelfReferralDetailOut)
+    @blp.alt_response(404, description="unknown, or not yours to see (the same answer)")
+    def get(self, referral_id):
+        """One self-referral, with the earliest matching slots while it is open (audited)."""
+        user = auth.current_user()
+        return service.get_self_referral(db.session, actor=user, referral_id=referral_id)
+
+
+@blp.route("/self-referrals/<referral_id>/book")
+class BookSelfReferral(MethodView):
+    @blp.arguments(ReferralBookIn)
+    @blp.response(201, SelfReferralDetailOut)
+    @blp.alt_response(409, description="the time is not free, or the self-referral is not open")
+    def post(self, body, referral_id):
+        """Book one of the offered slots for your open self-referral (member): a mental_health
+        consultation for yourself, linked to the referral."""
+        user = auth.current_user(roles={"member"})
+        return service.book_self_referral(db.session, actor=user, referral_id=referral_id, **body)
+
+
+@blp.route("/self-referrals/<referral_id>/close")
+class CloseSelfReferral(MethodView):
+    @blp.response(200, SelfReferralDetailOut)
+    @blp.alt_response(409, description="already closed: the body lists the allowed next states")
+    def post(self, referral_id):
+        """Withdraw your self-referral (member) or close it once dealt with (mental-health clinician)."""
+        user = auth.current_user(roles=CARE_ROLES)
+        return service.close_self_referral(db.session, actor=user, referral_id=referral_id)
+
+
+@blp.route("/me/access-log")
+class AccessLog(MethodView):
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, AccessLogPage)
+    def get(self, args):
+        """Who read or acted on your screenings and self-referrals, newest first."""
+        user = auth.current_user()
+        return service.access_log(db.session, actor=user, **args)
+
+
+@blp.route("/mental-health/metrics")
+class Metrics(MethodView):
+    @blp.arguments(MentalHealthMetricsArgs, location="query")
+    @blp.response(200, MentalHealthMetricsOut)
+    def get(self, args):
+        """Aggregate counts for one calendar month; any group under 5 people is withheld (null)."""
+        user = auth.current_user(roles={"admin", "coordinator", "clinician"})
+        return service.metrics(db.session, actor=user, **args)
