@@ -105,6 +105,15 @@ class World:
         """A request filed by mission A's medic."""
         return self.api("POST", "/api/v1/casevac/requests", "medic", json=nine_line(casualties))
 
+    def screening(self, flagged: bool = False) -> dict:
+        """A PHQ-9 mission A's member took; flagged: item 9 above 0 (DOMAIN.md section 6)."""
+        return self.api("POST", "/api/v1/telemed/screenings", "member",
+                        json={"instrument": "phq9", "answers": [1] * 8 + [1 if flagged else 0]})
+
+    def referral(self) -> dict:
+        return self.api("POST", "/api/v1/telemed/self-referrals", "member",
+                        json={"reason": "trouble sleeping since the convoy", "preferred_language": "en"})
+
     def consultation(self, kind: str = "diagnostic", start: datetime | None = None) -> dict:
         """Diagnostic: booked by the medic for a named casualty; mental health: booked by the member for self."""
         booker = "medic" if kind == "diagnostic" else "member"
@@ -311,6 +320,49 @@ TELEMED: list[Row] = [
     Row("GET", f"{T}/metrics", (200, 200, 403, 403, 403, 200, 401), (200, 200, 403, 403, 403, 200, 401)),
 ]
 MATRIX += TELEMED + CASEVAC
+
+# Mental health (telemed.mental_service._visible): a screening or self-referral is seen by its member and the
+# mission's mental-health clinicians only, whatever the role; superadmin included (DOMAIN.md section 6).
+# The world's clinician has psychiatry among their specialties; mission B's clinician has no profile.
+MEMBER_OR_MH = ((404, 404, 404, 200, 200, 404, 401), (404,) * 6 + (401,))
+CARE_200 = ((403, 403, 403, 200, 200, 403, 401), (403, 403, 403, 403, 200, 403, 401))
+
+
+def _screening(w: World, flagged: bool = False) -> Req:
+    return Req(path={"screening_id": w.screening(flagged)["id"]})
+
+
+def _referral(w: World, **extra) -> Req:
+    return Req(path={"referral_id": w.referral()["id"]}, **extra)
+
+
+MENTAL: list[Row] = [
+    Row("GET", f"{T}/screening-instruments", AUTH_200, AUTH_200),
+    # A member screens themself; a mental-health clinician enters one for a member of their mission.
+    Row("POST", f"{T}/screenings", (403, 403, 403, 201, 201, 403, 401), (403, 403, 403, 403, 422, 403, 401),
+        lambda w: Req(json={"instrument": "gad7", "answers": [1] * 7, "member_id": w.users[("own", "member")].id})),
+    Row("GET", f"{T}/screenings", *CARE_200),
+    Row("GET", f"{T}/screenings/<screening_id>", *MEMBER_OR_MH, _screening),
+    Row("POST", f"{T}/screenings/<screening_id>/acknowledge", (403, 403, 403, 200, 403, 403, 401),
+        (403, 403, 403, 404, 403, 403, 401), lambda w: _screening(w, flagged=True)),
+    Row("GET", f"{T}/screening-alerts", (403, 403, 403, 200, 403, 403, 401), (403,) * 6 + (401,)),
+    Row("GET", f"{T}/members/<member_id>/screening-trend", (403, 403, 403, 200, 200, 403, 401),
+        (403, 403, 403, 404, 404, 403, 401),
+        lambda w: Req(path={"member_id": w.users[("own", "member")].id}, query={"instrument": "phq9"})),
+    Row("POST", f"{T}/self-referrals", (403, 403, 403, 403, 201, 403, 401), (403, 403, 403, 403, 201, 403, 401),
+        lambda w: Req(json={"reason": "I would like to talk to someone", "preferred_language": "fr"})),
+    Row("GET", f"{T}/self-referrals", *CARE_200),
+    Row("GET", f"{T}/self-referrals/<referral_id>", *MEMBER_OR_MH, _referral),
+    Row("POST", f"{T}/self-referrals/<referral_id>/book", (403, 403, 403, 403, 201, 403, 401),
+        (403, 403, 403, 403, 404, 403, 401),
+        lambda w: _referral(w, json={"clinician_id": w.clinician()["id"], "start": w.next_start().isoformat()})),
+    Row("POST", f"{T}/self-referrals/<referral_id>/close", (403, 403, 403, 200, 200, 403, 401),
+        (403, 403, 403, 404, 404, 403, 401), _referral),
+    Row("GET", f"{T}/me/access-log", AUTH_200, AUTH_200),
+    Row("GET", f"{T}/mental-health/metrics", (200, 200, 403, 200, 403, 200, 401),
+        (200, 200, 403, 403, 403, 200, 401)),
+]
+MATRIX += MENTAL
 
 # Areas: a row waits (is skipped) while no route of its area is registered yet.
 AREAS = ("/api/v1/casevac", "/api/v1/assets", "/api/v1/facilities", "/api/v1/telemed")
