@@ -10,7 +10,7 @@ same run: GET /healthz at the same pace from the same threads (the cost of HTTP 
     PYTHONPATH=. .venv/bin/python bench/load_masscas.py            # 200 requests / 10 s / 50 medics / 300 coordinators
     PYTHONPATH=. .venv/bin/python bench/load_masscas.py --quick    # 40 / 4 s / 10 / 30: a smoke run
 
-Loopback only; every loop is bounded in count and time (--timeout, default 300 s); everything it starts is
+Loopback only; every loop is bounded in count and time (--timeout, default 600 s); everything it starts is
 stopped at the end. Exit status 1 when events were lost or requests failed.
 """
 from __future__ import annotations
@@ -96,29 +96,32 @@ def coordinator_worker(index: int, urls: list[str], tokens: list[str], ready, co
 
     commands.get(timeout=600)  # "collect": the burst is over
     # Each client asks `sync` for what it missed live (API.md: a client that syncs misses nothing).
-    filled: list[list[str]] = []
-    for i, sio in enumerate(clients):
-        got: list[str] = []
-        if sio is not None:
-            # A client dropped during the burst reconnects by itself: give it a bounded time to come back.
-            waited = time.monotonic() + 30
-            while not sio.connected and time.monotonic() < waited:
-                time.sleep(0.1)
-            since = 0
-            for _ in range(1000):  # bounded paging
-                try:
-                    ack = sio.call("sync", {"since": since}, timeout=30)
-                except Exception as exc:  # noqa: BLE001
-                    errors.append(f"sync {i}: {exc}")
-                    break
-                for envelope in ack.get("events", []):
-                    if envelope.get("type") == "casevac.created":
-                        data = envelope.get("data") or {}
-                        got.append(data.get("id") or data.get("request_id"))
-                since = ack.get("last_seq", since)
-                if not ack.get("more"):
-                    break
-        filled.append(got)
+    def sync_one(i: int) -> list[str]:
+        sio, got = clients[i], []
+        if sio is None:
+            return got
+        # A client dropped during the burst reconnects by itself: give it a bounded time to come back.
+        waited = time.monotonic() + 30
+        while not sio.connected and time.monotonic() < waited:
+            time.sleep(0.1)
+        since = 0
+        for _ in range(1000):  # bounded paging
+            try:
+                ack = sio.call("sync", {"since": since}, timeout=60)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"sync {i}: {exc}")
+                break
+            for envelope in ack.get("events", []):
+                if envelope.get("type") == "casevac.created":
+                    data = envelope.get("data") or {}
+                    got.append(data.get("id") or data.get("request_id"))
+            since = ack.get("last_seq", since)
+            if not ack.get("more"):
+                break
+        return got
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        filled = list(pool.map(sync_one, range(len(clients))))
     for sio in clients:
         if sio is not None:
             try:
@@ -432,7 +435,7 @@ def main() -> int:
     parser.add_argument("--worker-class", default="gthread", choices=["gthread", "gevent"],
                         help="gunicorn worker of the servers (bin/serve WORKER_CLASS)")
     parser.add_argument("--grace", type=float, default=5.0, help="seconds to wait for live delivery after the burst")
-    parser.add_argument("--timeout", type=float, default=300.0, help="hard bound on the whole run")
+    parser.add_argument("--timeout", type=float, default=600.0, help="hard bound on the whole run")
     parser.add_argument("--quick", action="store_true", help="40 requests / 4 s / 10 medics / 30 coordinators")
     args = parser.parse_args()
     if args.quick:
