@@ -95,6 +95,7 @@ def coordinator_worker(index: int, urls: list[str], tokens: list[str], ready, co
     ready.put({"worker": index, "connected": sum(c is not None for c in clients), "errors": errors})
 
     commands.get(timeout=600)  # "collect": the burst is over
+    dropped = sum(disconnects)  # drops during the run (the final disconnects below are not counted)
     # Each client asks `sync` for what it missed live (API.md: a client that syncs misses nothing).
     def sync_one(i: int) -> list[str]:
         sio, got = clients[i], []
@@ -131,7 +132,7 @@ def coordinator_worker(index: int, urls: list[str], tokens: list[str], ready, co
     import resource
 
     results.put({"worker": index, "received": received, "synced": filled, "errors": errors,
-                 "disconnects": sum(disconnects),
+                 "disconnects": dropped,
                  "connected": sum(c is not None for c in clients),
                  "client_peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
 
@@ -338,8 +339,8 @@ def run(args) -> dict:
                                                           json=filing_body(i), timeout=30)
                 code = response.status_code
                 rid = response.json().get("id") if code == 201 else None
-            except requests.RequestException:
-                code, rid = -1, None
+            except requests.RequestException as exc:
+                code, rid = type(exc).__name__, None
             end = time.monotonic_ns()
             statuses[code] = statuses.get(code, 0) + 1
             if rid:
@@ -392,7 +393,7 @@ def run(args) -> dict:
             "events_expected": len(filings) * connected,
             "events_missed_live": missed_live,
             "events_lost_after_sync": lost,
-            "client_disconnects": sum(r["disconnects"] for r in collected),
+            "client_drops_during_run": sum(r["disconnects"] for r in collected),
             "positions": position_stats,
             "errors": (args.requests - len(filings)) + position_stats["errors"] + len(connect_errors)
             + len(client_errors) + (args.coordinators - connected),
