@@ -1,13 +1,13 @@
-"""The real server (bin/serve: migrate, seed, gunicorn) and real Socket.IO clients: a flagged screening's
-alert reaches the mental-health clinician's socket and no coordinator's; the sweeper escalates it."""
+"""The real server (bin/serve: migrate, seed, gunicorn) and real python-socketio clients: a flagged screening's
+alert reaches the mental-health clinician's socket and no coordinator's; the sweeper escalates it once."""
 from __future__ import annotations
 
-import queue
 import time
 
 import pytest
 import requests
-import socketio
+
+from tests.e2e.conftest import listen, start_server  # noqa: F401 - the e2e fixtures
 
 pytestmark = pytest.mark.e2e
 
@@ -21,75 +21,50 @@ def login(server, username: str) -> str:
     return resp.json()["access_token"]
 
 
-class Listener:
-    """A real python-socketio client recording every event it is sent."""
-
-    def __init__(self, server, username: str):
-        self.token = login(server, username)
-        self.events: queue.Queue = queue.Queue()
-        self.client = socketio.Client(reconnection=False)
-        self.client.on("*", lambda event, data: self.events.put((event, data)))
-        self.client.connect(server.url, auth={"token": self.token}, transports=["websocket"], wait_timeout=10)
-
-    def wait_for(self, type_: str, timeout: float = 15, **match) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                event, envelope = self.events.get(timeout=max(0.05, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            data = envelope.get("data", {})
-            if event == type_ and all(data.get(k) == v for k, v in match.items()):
-                return envelope
-        raise AssertionError(f"no {type_} {match} within {timeout}s")
-
-    def received(self, type_: str) -> list[dict]:
-        seen = []
-        while True:
-            try:
-                event, envelope = self.events.get_nowait()
-            except queue.Empty:
-                return seen
-            if event == type_:
-                seen.append(envelope)
-
-    def synced(self, type_: str) -> list[dict]:
-        ack = self.client.call("sync", {"since": 0}, timeout=10)
-        return [e for e in ack["events"] if e["type"] == type_]
-
-    def close(self):
-        self.client.disconnect()
+def alerts(envelopes: list[dict], screening_id: str) -> list[dict]:
+    return [e for e in envelopes if e["type"] == "screening.alert" and e["data"]["screening_id"] == screening_id]
 
 
-def test_alert_reaches_the_mental_health_clinician_and_no_coordinator_then_escalates(start_server):
+def test_alert_reaches_the_mental_health_clinician_and_no_coordinator_then_escalates_once(start_server, listen):
+    # Acknowledgement deadline 0: the sweeper (every 0.5 s) escalates at its next round.
     server = start_server(SCREENING_ACK_MINUTES="0", SWEEPER_INTERVAL_SECONDS="0.5")
-    psychiatrist = Listener(server, "demo-psychiatrist")
-    coordinator = Listener(server, "demo-coordinator")
-    general = Listener(server, "demo-clinician")
-    try:
-        member_token = login(server, "demo-member")
-        resp = requests.post(f"{server.url}/api/v1/telemed/screenings",
-                             json={"instrument": "phq9", "answers": [0, 0, 0, 0, 0, 0, 0, 0, 1]},
-                             headers={"Authorization": f"Bearer {member_token}"}, timeout=10)
-        assert resp.status_code == 201, resp.text
-        screening_id = resp.json()["id"]
+    psychiatrist = listen(server, login(server, "demo-psychiatrist"))
+    general = listen(server, login(server, "demo-clinician"))  # general medicine: not mental health
+    coordinator = listen(server, login(server, "demo-coordinator"))
+    member_token = login(server, "demo-member")
 
-        alert = psychiatrist.wait_for("screening.alert", screening_id=screening_id, escalated=False)
-        assert alert["data"]["flags"] == ["suicidal_ideation"]
-        assert "answers" not in alert["data"] and "score" not in alert["data"]
-        # Nobody acknowledges within SCREENING_ACK_MINUTES (0 here): the sweeper escalates it, once,
-        # now to every clinician of the mission as well.
-        escalated = psychiatrist.wait_for("screening.alert", screening_id=screening_id, escalated=True)
-        assert escalated["seq"] > alert["seq"]
-        general.wait_for("screening.alert", screening_id=screening_id, escalated=True)
-        time.sleep(1.5)  # a few more sweeper rounds: still exactly one escalation
+    resp = requests.post(f"{server.url}/api/v1/telemed/screenings",
+                         json={"instrument": "phq9", "answers": [0, 0, 0, 0, 0, 0, 0, 0, 1]},
+                         headers={"Authorization": f"Bearer {member_token}"}, timeout=10)
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    assert body["flags"] == ["suicidal_ideation"] and body["clinician_notified"] is True
+    screening_id = body["id"]
 
-        assert psychiatrist.received("screening.alert") == []
-        assert [e["data"]["escalated"] for e in psychiatrist.synced("screening.alert")] == [False, True]
-        assert [e["data"]["escalated"] for e in general.synced("screening.alert")] == [True]
-        # The coordinator's socket got nothing, live or on replay.
-        assert coordinator.received("screening.alert") == []
-        assert coordinator.synced("screening.alert") == []
-    finally:
-        for listener in (psychiatrist, coordinator, general):
-            listener.close()
+    received = psychiatrist.wait_for(lambda evs: len(alerts(evs, screening_id)) == 2, timeout=20)
+    first, escalated = alerts(received, screening_id)
+    assert first["data"]["escalated"] is False and escalated["data"]["escalated"] is True
+    assert escalated["seq"] > first["seq"]
+    assert first["data"]["flags"] == ["suicidal_ideation"]
+    assert first["data"]["recommended_action"] == "same_day_safety_assessment"
+    assert not {"answers", "score", "criteria"} & set(first["data"])
+    # The escalation widens to every clinician of the mission; the first alert did not reach them.
+    general.wait_for(lambda evs: len(alerts(evs, screening_id)) == 1, timeout=20)
+    time.sleep(1.5)  # three more sweeper rounds: still exactly one escalation
+
+    assert len(alerts(psychiatrist.events(), screening_id)) == 2
+    assert [e["data"]["escalated"] for e in alerts(general.events(), screening_id)] == [True]
+    synced, _ = psychiatrist.sync_all()
+    assert [e["data"]["escalated"] for e in alerts(synced, screening_id)] == [False, True]
+    # The coordinator's socket got nothing, live or on replay, though it is connected and in its rooms.
+    assert coordinator.events("screening.alert") == []
+    synced, _ = coordinator.sync_all()
+    assert [e for e in synced if e["type"].startswith("screening.")] == []
+
+    # A clinician acknowledges: the others' screens are told, by event, to clear it.
+    psychiatrist_token = login(server, "demo-psychiatrist")
+    ack = requests.post(f"{server.url}/api/v1/telemed/screenings/{screening_id}/acknowledge",
+                        headers={"Authorization": f"Bearer {psychiatrist_token}"}, timeout=10)
+    assert ack.status_code == 200, ack.text
+    psychiatrist.wait_for(lambda evs: any(e["type"] == "screening.acknowledged" for e in evs), timeout=20)
+    assert coordinator.events("screening.acknowledged") == []
