@@ -198,7 +198,7 @@ def test_sigkill_during_a_burst_loses_no_201_and_no_event(cluster):
         # Only requests in flight to the killed process may have failed, and only as connection errors.
         assert all(not isinstance(status, int) or status >= 500 for _, status in outcome["failed"]), outcome
         assert len(outcome["created"]) >= 30
-        victim.start()  # the same port: the client reconnects by itself
+        victim.start(timeout=120)  # the same port: the client reconnects by itself
         on_victim.wait_connected()
         for client in (on_victim, on_survivor):
             missing = outcome["created"] - (client.ids | client.sync_all())
@@ -207,7 +207,7 @@ def test_sigkill_during_a_burst_loses_no_201_and_no_event(cluster):
         on_victim.close()
         on_survivor.close()
         if victim.process.poll() is not None:
-            victim.start()
+            victim.start(timeout=120)
 
 
 def test_postgres_restart_reports_degraded_503_and_recovers_without_a_restart(cluster):

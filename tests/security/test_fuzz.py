@@ -47,7 +47,7 @@ def fuzz_server(tmp_path_factory):
         "LOGIN_LIMIT_PER_ADDRESS": "100000 per minute", "LOGIN_LIMIT_PER_ACCOUNT": "100000 per minute",
         "CORS_ORIGINS": "https://ops.example.org",
     })
-    server = Server(env, tmp / "fuzz-server.log").start()
+    server = Server(env, tmp / "fuzz-server.log").start(timeout=180)
     try:
         yield server
     finally:
