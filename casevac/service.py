@@ -123,7 +123,7 @@ def file_request(session, *, user, body: dict, idempotency_key: str | None = Non
         if existing is None:
             raise
         return _replay(existing, body_hash), False
-    return request, True
+    return _reload(session, request), True
 
 
 def canonical_hash(body: dict) -> str:
@@ -196,6 +196,12 @@ def get_visible(session, *, user, request_id: str) -> CasevacRequest:
     if request is None or not _can_see(user, request):
         raise not_found("casevac request")
     return request
+
+
+def _reload(session, request: CasevacRequest) -> CasevacRequest:
+    """After a commit (which expires everything): the request and what its view shows, in four queries."""
+    return session.execute(select(CasevacRequest).where(CasevacRequest.id == request.id).options(*_FULL)
+                           ).scalar_one()
 
 
 # A request with everything its view shows, in three extra queries whatever the number of casualties.
@@ -297,7 +303,7 @@ def update_request(session, *, user, request_id: str, changes: dict) -> CasevacR
                  subject_id=request.id, mission_id=request.mission_id, detail={"fields": changed})
     _publish(session, "casevac.updated", request, change="lines", fields=changed)
     session.commit()
-    return request
+    return _reload(session, request)
 
 
 def add_casualty(session, *, user, request_id: str, body: dict) -> Casualty:
@@ -323,6 +329,26 @@ def get_casualty(session, *, user, casualty_id: str) -> Casualty:
     if casualty is None or not _can_see(user, casualty.request):
         raise not_found("casualty")
     return casualty
+
+
+def read_casualty(session, *, user, casualty_id: str) -> Casualty:
+    """A casualty's full medical record (every vital-sign reading): the read is audited. The request view,
+    polled by coordinators' screens, is not: it shows the latest reading only."""
+    casualty = get_casualty(session, user=user, casualty_id=casualty_id)
+    audit.record(session, actor=user, action="casevac.casualty.read", subject_type="casevac_casualty",
+                 subject_id=casualty.id, mission_id=casualty.request.mission_id,
+                 detail={"request_id": casualty.request_id})
+    session.commit()
+    return casualty
+
+
+def export_request(session, *, user, request_id: str) -> CasevacRequest:
+    """A request leaving the system as an interoperability document (Cursor-on-Target): audited."""
+    request = get_visible(session, user=user, request_id=request_id)
+    audit.record(session, actor=user, action="casevac.export.cot", subject_type="casevac_request",
+                 subject_id=request.id, mission_id=request.mission_id)
+    session.commit()
+    return get_visible(session, user=user, request_id=request_id)
 
 
 def update_casualty(session, *, user, casualty_id: str, changes: dict) -> Casualty:
@@ -405,7 +431,7 @@ def transition(session, *, user, request_id: str, status: str, note: str | None 
         session.refresh(request)
         raise _illegal_move(request, status, allowed_next(user, request))
     session.commit()
-    return request
+    return _reload(session, request)
 
 
 def _illegal_move(request: CasevacRequest, status: str, allowed: list[str]):
@@ -611,8 +637,8 @@ def parse_near(text: str) -> tuple[float, float]:
 
 
 __all__ = ["file_request", "get_visible", "list_requests", "update_request", "add_casualty", "get_casualty",
-           "update_casualty", "transition", "mark_dispatched", "allowed_next", "escalate", "metrics",
-           "RELEASE_HOOKS", "event_data"]
+           "read_casualty", "export_request", "update_casualty", "transition", "mark_dispatched", "allowed_next",
+           "escalate", "metrics", "RELEASE_HOOKS", "event_data"]
 
 
 sweeper.register("casevac.escalate", escalate)

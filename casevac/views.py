@@ -82,7 +82,7 @@ class RequestCursorOnTarget(MethodView):
     def get(self, request_id):
         """The request as a Cursor-on-Target 9-line (DOMAIN.md section 7)."""
         user = auth.current_user(roles=READERS)
-        found = service.get_visible(db.session, user=user, request_id=request_id)
+        found = service.export_request(db.session, user=user, request_id=request_id)
         return Response(cot.event(found), mimetype=COT_XML)
 
 
@@ -114,7 +114,7 @@ class CasualtyById(MethodView):
     def get(self, casualty_id):
         """One casualty with the full history of vital signs."""
         user = auth.current_user(roles=READERS)
-        return service.get_casualty(db.session, user=user, casualty_id=casualty_id)
+        return service.read_casualty(db.session, user=user, casualty_id=casualty_id)
 
     @blp.arguments(schemas.CasualtyPatch)
     @blp.response(200, schemas.CasualtyDetailOut)

@@ -18,7 +18,6 @@ free piece are computed arithmetically.
 """
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -352,6 +351,7 @@ def find_slots(session, *, mission_id: str, start: datetime, end: datetime, spec
     duration = duration_minutes * 60 if duration_minutes else None
     longest = max(duration or p.slot_seconds for p in plans) + max(p.buffer_seconds for p in plans)
     out: list[dict] = []
+    stamps: dict[int, datetime] = {}
     ids = [p.clinician_id for p in plans]
     chunk_start = range_start
     while chunk_start < range_end:
@@ -360,7 +360,7 @@ def find_slots(session, *, mission_id: str, start: datetime, end: datetime, spec
         chunk_end = min(day + 86400, range_end)
         # Blocks that can touch a slot starting in this chunk.
         busy = load_busy(session, ids, chunk_start - longest, chunk_end + longest, mission_id=mission_id)
-        streams = []
+        found: list[tuple[int, str, int]] = []
         for plan in plans:
             d = duration or plan.slot_seconds
             slot_end = min(chunk_end + d, range_end)
@@ -368,11 +368,15 @@ def find_slots(session, *, mission_id: str, start: datetime, end: datetime, spec
             starts = clinician_slots(plan, busy[plan.clinician_id], start=chunk_start, end=slot_end, now=now,
                                      duration=d, windows=windows)
             cid = plan.clinician_id
-            streams.append([(s, cid, d) for s in starts if s < chunk_end])
-        for s, cid, d in heapq.merge(*streams):
+            found.extend((s, cid, d) for s in starts if s < chunk_end)
+        found.sort()  # one C-level sort beats merging 500 short lists in Python
+        for s, cid, d in found:
             if after_key and (s, cid) <= after_key:
                 continue
-            out.append({"clinician_id": cid, "start": from_epoch(s), "end": from_epoch(s + d)})
+            # Many slots share a start: build each datetime once.
+            begin = stamps.get(s) or stamps.setdefault(s, from_epoch(s))
+            finish = stamps.get(s + d) or stamps.setdefault(s + d, from_epoch(s + d))
+            out.append({"clinician_id": cid, "start": begin, "end": finish})
             if limit and len(out) >= limit:
                 return out
         chunk_start = chunk_end

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime, timezone
 from zoneinfo import available_timezones
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -20,7 +20,34 @@ mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu
 se sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi
 vo wa wo xh yi yo za zh zu""".split())
 _TIMEZONES = None
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Times outside this range are typing mistakes, and near year 1 or 9999 date arithmetic would overflow.
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)
 HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+class Text(fields.String):
+    """A string PostgreSQL can store and JSON can echo: no NUL, no lone surrogate (422, not a database
+    error)."""
+
+    default_error_messages = {"unstorable": "contains a NUL character or an invalid (lone surrogate) character"}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text or _SURROGATE.search(text):
+            raise self.make_error("unstorable")
+        return text
+
+
+class Time(fields.AwareDateTime):
+    """An ISO 8601 time with an offset, between 2000 and 2100."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if not EARLIEST <= moment < LATEST:
+            raise ValidationError("must be between 2000-01-01 and 2100-01-01")
+        return moment
 
 
 def _timezones() -> set[str]:
@@ -45,32 +72,32 @@ def _validate_language(value: str) -> None:
 
 
 class ClinicianIn(Schema):
-    user_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
-    display_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    user_id = Text(required=True, validate=validate.Length(min=1, max=36))
+    display_name = Text(load_default=None, allow_none=True, validate=validate.Length(max=200))
     specialties = fields.List(fields.String(validate=validate.OneOf(SPECIALTIES)), required=True,
                               validate=validate.Length(min=1, max=len(SPECIALTIES)))
-    languages = fields.List(fields.String(validate=_validate_language), required=True,
+    languages = fields.List(Text(validate=_validate_language), required=True,
                             validate=validate.Length(min=1, max=20))
-    timezone = fields.String(required=True, validate=_validate_timezone)
+    timezone = Text(required=True, validate=_validate_timezone)
     kinds = fields.List(fields.String(validate=validate.OneOf(KINDS)), load_default=None,
                         validate=validate.Length(min=1, max=len(KINDS)),
                         metadata={"description": "kinds of consultation taken; default from the specialties"})
 
 
 class ClinicianPatch(Schema):
-    display_name = fields.String(allow_none=True, validate=validate.Length(max=200))
+    display_name = Text(allow_none=True, validate=validate.Length(max=200))
     specialties = fields.List(fields.String(validate=validate.OneOf(SPECIALTIES)),
                               validate=validate.Length(min=1, max=len(SPECIALTIES)))
-    languages = fields.List(fields.String(validate=_validate_language), validate=validate.Length(min=1, max=20))
-    timezone = fields.String(validate=_validate_timezone)
+    languages = fields.List(Text(validate=_validate_language), validate=validate.Length(min=1, max=20))
+    timezone = Text(validate=_validate_timezone)
     kinds = fields.List(fields.String(validate=validate.OneOf(KINDS)), validate=validate.Length(min=1, max=len(KINDS)))
     active = fields.Boolean()
 
 
 class WeeklyWindow(Schema):
-    day = fields.String(required=True, validate=validate.OneOf(DAYS))
-    start = fields.String(required=True, validate=validate.Regexp(HHMM, error="HH:MM, 00:00 to 23:59"))
-    end = fields.String(required=True, validate=validate.Regexp(HHMM, error="HH:MM, 00:01 to 24:00"))
+    day = Text(required=True, validate=validate.OneOf(DAYS))
+    start = Text(required=True, validate=validate.Regexp(HHMM, error="HH:MM, 00:00 to 23:59"))
+    end = Text(required=True, validate=validate.Regexp(HHMM, error="HH:MM, 00:01 to 24:00"))
 
     @validates_schema
     def _order(self, data, **kwargs):
@@ -79,8 +106,8 @@ class WeeklyWindow(Schema):
 
 
 class Window(Schema):
-    start = fields.String(required=True, validate=validate.Regexp(HHMM, error="HH:MM, 00:00 to 23:59"))
-    end = fields.String(required=True, validate=validate.Regexp(HHMM, error="HH:MM, 00:01 to 24:00"))
+    start = Text(required=True, validate=validate.Regexp(HHMM, error="HH:MM, 00:00 to 23:59"))
+    end = Text(required=True, validate=validate.Regexp(HHMM, error="HH:MM, 00:01 to 24:00"))
 
     @validates_schema
     def _order(self, data, **kwargs):
@@ -144,7 +171,7 @@ class ClinicianOut(Schema):
     id = fields.String()
     user_id = fields.String()
     mission_id = fields.String()
-    display_name = fields.String(allow_none=True)
+    display_name = Text(allow_none=True)
     specialties = fields.List(fields.String())
     languages = fields.List(fields.String())
     kinds = fields.List(fields.String())
@@ -165,7 +192,7 @@ ClinicianPage = page_schema(ClinicianOut, "ClinicianPage")
 
 class ClinicianListArgs(PageArgs):
     specialty = fields.String(validate=validate.OneOf(SPECIALTIES))
-    language = fields.String(validate=_validate_language)
+    language = Text(validate=_validate_language)
     kind = fields.String(validate=validate.OneOf(KINDS))
 
 
@@ -175,16 +202,16 @@ class ClinicianListArgs(PageArgs):
 
 class SlotArgs(Schema):
     specialty = fields.String(validate=validate.OneOf(SPECIALTIES))
-    language = fields.String(validate=_validate_language)
+    language = Text(validate=_validate_language)
     kind = fields.String(validate=validate.OneOf(KINDS))
-    from_ = fields.AwareDateTime(data_key="from", metadata={"description": "default: now"})
-    to = fields.AwareDateTime(metadata={"description": "default: from + 7 days; at most 31 days after from"})
+    from_ = Time(data_key="from", metadata={"description": "default: now"})
+    to = Time(metadata={"description": "default: from + 7 days; at most 31 days after from"})
     duration = fields.Integer(validate=validate.Range(min=5, max=480),
                               metadata={"description": "minutes; default: each clinician's slot length"})
-    clinician_id = fields.String(validate=validate.Length(max=36))
+    clinician_id = Text(validate=validate.Length(max=36))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
     cursor = fields.String()
-    format = fields.String(load_default="json", validate=validate.OneOf(("json", "fhir")))
+    format = Text(load_default="json", validate=validate.OneOf(("json", "fhir")))
 
 
 class SlotOut(Schema):
@@ -195,7 +222,7 @@ class SlotOut(Schema):
 
 class SlotPage(Schema):
     items = fields.List(fields.Nested(SlotOut), required=True)
-    next_cursor = fields.String(allow_none=True, required=True)
+    next_cursor = Text(allow_none=True, required=True)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -203,20 +230,20 @@ class SlotPage(Schema):
 
 
 class PatientIn(Schema):
-    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
-    user_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=36))
-    casualty_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=36))
+    name = Text(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
+    user_id = Text(load_default=None, allow_none=True, validate=validate.Length(max=36))
+    casualty_id = Text(load_default=None, allow_none=True, validate=validate.Length(max=36))
 
 
 class ConsultationIn(Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    clinician_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
-    start = fields.AwareDateTime(load_default=None, allow_none=True,
+    kind = Text(required=True, validate=validate.OneOf(KINDS))
+    clinician_id = Text(required=True, validate=validate.Length(min=1, max=36))
+    start = Time(load_default=None, allow_none=True,
                                  metadata={"description": "required unless modality is async"})
     duration_minutes = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=5, max=480),
                                       metadata={"description": "default: the clinician's slot length"})
-    modality = fields.String(required=True, validate=validate.OneOf(MODALITIES))
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+    modality = Text(required=True, validate=validate.OneOf(MODALITIES))
+    reason = Text(required=True, validate=validate.Length(min=1, max=4000))
     patient = fields.Nested(PatientIn, load_default=dict)
 
     @validates_schema
@@ -226,26 +253,26 @@ class ConsultationIn(Schema):
 
 
 class StatusIn(Schema):
-    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=2000))
+    status = Text(required=True, validate=validate.OneOf(STATUSES))
+    reason = Text(load_default=None, allow_none=True, validate=validate.Length(min=1, max=2000))
 
 
 class RescheduleIn(Schema):
-    start = fields.AwareDateTime(required=True)
+    start = Time(required=True)
 
 
 class PatientOut(Schema):
-    name = fields.String(allow_none=True)
-    user_id = fields.String(allow_none=True)
-    casualty_id = fields.String(allow_none=True)
+    name = Text(allow_none=True)
+    user_id = Text(allow_none=True)
+    casualty_id = Text(allow_none=True)
 
 
 class HistoryOut(Schema):
     status = fields.String()
     at = fields.String()
-    by = fields.String(allow_none=True)
-    reason = fields.String(allow_none=True)
-    start = fields.String(allow_none=True)
+    by = Text(allow_none=True)
+    reason = Text(allow_none=True)
+    start = Text(allow_none=True)
 
 
 class ConsultationOut(Schema):
@@ -261,7 +288,7 @@ class ConsultationOut(Schema):
     reason = fields.String()
     patient = fields.Method("_patient")
     booked_by = fields.String()
-    status_reason = fields.String(allow_none=True, metadata={"description": "why cancelled or noshow"})
+    status_reason = Text(allow_none=True, metadata={"description": "why cancelled or noshow"})
     history = fields.List(fields.Nested(HistoryOut))
     first_reply_at = fields.DateTime(allow_none=True)
     response_minutes = fields.Method("_response_minutes", allow_none=True,
@@ -284,9 +311,9 @@ ConsultationPage = page_schema(ConsultationOut, "ConsultationPage")
 class ConsultationListArgs(PageArgs):
     status = fields.String(validate=validate.OneOf(STATUSES))
     kind = fields.String(validate=validate.OneOf(KINDS))
-    clinician_id = fields.String(validate=validate.Length(max=36))
-    from_ = fields.AwareDateTime(data_key="from")
-    to = fields.AwareDateTime()
+    clinician_id = Text(validate=validate.Length(max=36))
+    from_ = Time(data_key="from")
+    to = Time()
 
 
 class JoinOut(Schema):
@@ -295,12 +322,12 @@ class JoinOut(Schema):
                                                    "participant only"})
     valid_from = fields.DateTime()
     valid_until = fields.DateTime()
-    url = fields.String(allow_none=True)
+    url = Text(allow_none=True)
 
 
 class NoteIn(Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(NOTE_KINDS))
-    text = fields.String(required=True, validate=validate.Length(min=1, max=20000))
+    kind = Text(required=True, validate=validate.OneOf(NOTE_KINDS))
+    text = Text(required=True, validate=validate.Length(min=1, max=20000))
 
 
 class NoteOut(Schema):
@@ -317,7 +344,7 @@ class NoteList(Schema):
 
 
 class ReplyIn(Schema):
-    text = fields.String(required=True, validate=validate.Length(min=1, max=20000))
+    text = Text(required=True, validate=validate.Length(min=1, max=20000))
 
 
 class ReplyOut(Schema):
@@ -342,7 +369,7 @@ class AttachmentOut(Schema):
     content_type = fields.String()
     size_bytes = fields.Integer()
     sha256 = fields.String()
-    filename = fields.String(allow_none=True)
+    filename = Text(allow_none=True)
     uploaded_by = fields.String()
     created_at = fields.DateTime()
 
@@ -352,8 +379,8 @@ class AttachmentList(Schema):
 
 
 class MetricsArgs(Schema):
-    from_ = fields.AwareDateTime(data_key="from")
-    to = fields.AwareDateTime()
+    from_ = Time(data_key="from")
+    to = Time()
 
 
 class MetricsOut(Schema):

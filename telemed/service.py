@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import statistics
 from datetime import datetime, timedelta
@@ -50,6 +51,15 @@ CONFLICT_MESSAGES = {
     "outside_availability": "the time is not free with that clinician: outside their availability",
     "overlaps_booking": "the time is not free with that clinician: it overlaps another booking",
 }
+# Ids are UUID strings; anything else in a path is unknown (and never reaches the database: a NUL
+# character in a query parameter is a PostgreSQL error, not a 404).
+_ID = re.compile(r"^[0-9A-Za-z-]{1,36}$")
+
+
+def _known(value: str) -> bool:
+    return bool(_ID.match(value or ""))
+
+
 BOOKING_ROLES = {"diagnostic": {"medic", "coordinator", "clinician", "admin"},
                  "mental_health": {"member", "medic", "coordinator", "clinician", "admin"}}
 
@@ -108,19 +118,28 @@ def mental_health_clinicians(session, *, mission_id: str) -> list[User]:
             if c.user.active and c.user.role == "clinician"]
 
 
+def _guard_credentials(actor: User, specialties, *, was=()) -> None:
+    """A mental-health specialty opens confidential records (screenings, referrals, the mental-health
+    room): only an admin grants it; a clinician cannot give it to themself."""
+    added = set(specialties or ()) - set(was)
+    if actor.role != "admin" and not actor.superadmin and added & set(MENTAL_HEALTH_SPECIALTIES):
+        raise forbidden("only an admin grants the psychiatry or psychology specialty")
+
+
 def _may_edit_clinician(actor: User, clinician: Clinician) -> bool:
     return actor.id == clinician.user_id or (actor.role == "admin" and can_see_mission(actor, clinician.mission_id))
 
 
 def create_clinician(session, *, actor: User, user_id: str, specialties: list[str], languages: list[str],
                      timezone: str, kinds: list[str] | None = None, display_name: str | None = None) -> Clinician:
-    user = session.get(User, user_id)
+    user = session.get(User, user_id) if _known(user_id) else None
     if user is None or not can_see_mission(actor, user.mission_id):
         raise invalid("user_id", "unknown user")
     if actor.id != user.id and not (actor.role == "admin" and can_see_mission(actor, user.mission_id)):
         raise forbidden("an admin of the mission or the clinician themself creates a profile")
     if user.role != "clinician":
         raise invalid("user_id", "the user's role is not clinician")
+    _guard_credentials(actor, specialties)
     clinician = Clinician(user_id=user.id, mission_id=user.mission_id, specialties=list(dict.fromkeys(specialties)),
                           languages=list(dict.fromkeys(languages)), timezone=timezone,
                           kinds=list(dict.fromkeys(kinds or _default_kinds(specialties))),
@@ -138,7 +157,7 @@ def create_clinician(session, *, actor: User, user_id: str, specialties: list[st
 
 
 def get_clinician(session, *, actor: User, clinician_id: str) -> Clinician:
-    clinician = session.get(Clinician, clinician_id)
+    clinician = session.get(Clinician, clinician_id) if _known(clinician_id) else None
     if clinician is None:
         raise not_found("clinician")
     ensure_mission(actor, clinician.mission_id, "clinician")
@@ -160,6 +179,10 @@ def update_clinician(session, *, actor: User, clinician_id: str, **changes) -> C
     clinician = get_clinician(session, actor=actor, clinician_id=clinician_id)
     if not _may_edit_clinician(actor, clinician):
         raise forbidden("an admin of the mission or the clinician themself edits a profile")
+    if "specialties" in changes:
+        _guard_credentials(actor, changes["specialties"], was=clinician.specialties)
+    if "active" in changes and actor.role != "admin" and not actor.superadmin:
+        raise forbidden("only an admin activates or deactivates a clinician")
     for name in ("specialties", "languages", "kinds"):
         if name in changes:
             changes[name] = list(dict.fromkeys(changes[name]))
@@ -271,10 +294,10 @@ def _visible(actor: User, consultation: Consultation) -> bool:
     return consultation.kind != "mental_health" and actor.role in ("coordinator", "admin")
 
 
-def _load(session, actor: User, consultation_id: str, *, lock: bool = False) -> Consultation:
+def _load(session, actor: User, consultation_id: str) -> Consultation:
+    if not _known(consultation_id):
+        raise not_found("consultation")
     query = db.select(Consultation).where(Consultation.id == consultation_id)
-    if lock:
-        query = query.with_for_update(of=Consultation.__table__)
     consultation = session.execute(query.execution_options(populate_existing=True)).unique().scalar_one_or_none()
     if consultation is None or not _visible(actor, consultation):
         raise not_found("consultation")
@@ -351,7 +374,7 @@ def book(session, *, actor: User, kind: str, clinician_id: str, start: datetime 
     """POST /consultations: 201, or 409 when the time is not free with that clinician."""
     if actor.role not in BOOKING_ROLES[kind]:
         raise forbidden(f"a {actor.role} may not book a {kind} consultation")
-    clinician = session.get(Clinician, clinician_id)
+    clinician = session.get(Clinician, clinician_id) if _known(clinician_id) else None
     if clinician is None or clinician.mission_id != actor.mission_id or not clinician.active:
         raise invalid("clinician_id", "unknown clinician")
     if kind not in clinician.kinds:
@@ -367,7 +390,7 @@ def book(session, *, actor: User, kind: str, clinician_id: str, start: datetime 
     elif actor.role == "member":
         raise forbidden("a member may book a mental_health consultation for themselves only")
     if patient.get("user_id"):
-        patient_user = session.get(User, patient["user_id"])
+        patient_user = session.get(User, patient["user_id"]) if _known(patient["user_id"]) else None
         if patient_user is None or patient_user.mission_id != clinician.mission_id:
             raise invalid("patient.user_id", "unknown user")
     if not any(patient.get(k) for k in ("name", "user_id", "casualty_id")):
@@ -720,7 +743,7 @@ def read_attachment(session, *, actor: User, consultation_id: str, attachment_id
     consultation = _load(session, actor, consultation_id)
     if actor.id not in participants(consultation):
         raise forbidden("only the consultation's participants see its attachments")
-    attachment = session.get(Attachment, attachment_id)
+    attachment = session.get(Attachment, attachment_id) if _known(attachment_id) else None
     if attachment is None or attachment.consultation_id != consultation.id:
         raise not_found("attachment")
     data = (Path(settings.UPLOAD_DIR) / attachment.stored_name).read_bytes()

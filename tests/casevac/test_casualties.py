@@ -19,6 +19,12 @@ def test_signs_append_and_the_request_view_stays_compact(client, headers, medic,
         assert response.status_code == 200, response.get_json()
     detail = client.get(url, headers=headers(coordinator)).get_json()
     assert [s["pulse"] for s in detail["signs_history"]] == [128, 120, 110, 100]  # first reading kept
+    from config.extensions import db
+    from core.models import AuditEntry
+
+    reads = db.session.execute(db.select(AuditEntry).where(AuditEntry.action == "casevac.casualty.read")
+                               ).scalars().all()
+    assert [(a.actor_id, a.subject_id) for a in reads] == [(coordinator.id, casualty_id)]
     assert detail["signs"]["pulse"] == 100 and detail["signs_count"] == 4 and detail["request_id"] == filed["id"]
     request_view = client.get(f"/api/v1/casevac/requests/{filed['id']}", headers=headers(coordinator)).get_json()
     casualty = request_view["casualties"][0]

@@ -40,6 +40,24 @@ def test_admin_creates_a_profile_and_the_clinician_sets_availability(client, mak
     assert resp.status_code == 200 and resp.get_json()["languages"] == ["en"]
 
 
+def test_only_an_admin_grants_a_mental_health_specialty(client, make_user, make_clinician, headers):
+    doc = make_user("clinician")
+    body = {"user_id": doc.id, "specialties": ["general_medicine", "psychiatry"], "languages": ["en"],
+            "timezone": "UTC"}
+    assert_error(client.post(f"{API}/clinicians", headers=headers(doc), json=body), 403)
+    resp = client.post(f"{API}/clinicians", headers=headers(doc), json={**body, "specialties": ["general_medicine"]})
+    assert resp.status_code == 201
+    url = f"{API}/clinicians/{resp.get_json()['id']}"
+    assert_error(client.patch(url, headers=headers(doc), json={"specialties": ["psychology"]}), 403)
+    assert_error(client.patch(url, headers=headers(doc), json={"active": False}), 403)
+    resp = client.patch(url, headers=headers(make_user("admin")), json={"specialties": ["psychology"]})
+    assert resp.status_code == 200 and resp.get_json()["specialties"] == ["psychology"]
+    psychiatrist = make_clinician(specialties=["psychiatry"])
+    resp = client.patch(f"{API}/clinicians/{psychiatrist.id}", headers=headers(psychiatrist.user),
+                        json={"specialties": ["psychiatry"], "languages": ["fr", "en"]})
+    assert resp.status_code == 200  # keeping a granted specialty is fine
+
+
 def test_profile_validation_names_the_field(client, make_user, headers):
     admin = make_user("admin")
     doc = make_user("clinician")
