@@ -94,7 +94,8 @@ def schemathesis_command(url: str, token: str | None, seed: str, seconds: str, r
 def test_fuzz_the_live_api_as(role, fuzz_server, tokens, tmp_path):
     seed = str(random.SystemRandom().randrange(1, 2**31)) if FUZZ_SEED == "random" else FUZZ_SEED
     command = schemathesis_command(fuzz_server.url, tokens[role], seed, FUZZ_SECONDS, tmp_path)
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+    # cwd: schemathesis keeps a cache of cases in ./.schemathesis; each run starts clean in its tmp dir.
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True,
                             timeout=float(FUZZ_SECONDS) * 3 + 120)
     output = result.stdout + result.stderr
     (tmp_path / "schemathesis.txt").write_text(output)
