@@ -1,10 +1,11 @@
 """CASEVAC request schemas: the validator, the serialiser and the OpenAPI document (API.md, CASEVAC)."""
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from core.fields import Text
 
 from casevac import ten_one_two
 from casevac.models import PRECEDENCES, STATUSES
@@ -39,20 +40,8 @@ MAX_PER_CATEGORY = 99
 CLOCK_SKEW = timedelta(minutes=5)
 
 
-class Text(fields.String):
-    """A string PostgreSQL can store and JSON can echo: no NUL character, no lone surrogate (a body
-    with either would otherwise fail in the database, not in validation)."""
-
-    default_error_messages = {"unstorable": "contains a NUL character or an invalid (lone surrogate) character"}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in text or _SURROGATE.search(text):
-            raise self.make_error("unstorable")
-        return text
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def configure(settings) -> None:

@@ -31,15 +31,15 @@ def events_since(session, *, user, rooms: list[str], since: int, limit: int = PA
     watermark = session.execute(select(func.coalesce(func.max(Event.seq), 0))).scalar_one()
     dialect = session.get_bind().dialect.name
     rows = session.execute(
-        select(Event)
+        select(Event.seq, Event.type, Event.at, Event.data)
         .where(Event.seq > since, _for_rooms(dialect, rooms),
                or_(Event.mission_id.is_(None), Event.mission_id == user.mission_id))
         .order_by(Event.seq).limit(limit + 1)
-    ).scalars().all()
+    ).mappings().all()
     more = len(rows) > limit
     rows = rows[:limit]
     if more:
-        last = rows[-1].seq
+        last = rows[-1]["seq"]
     else:
-        last = max([since, watermark] + [row.seq for row in rows])
+        last = max([since, watermark] + [row["seq"] for row in rows])
     return {"events": [envelope(row) for row in rows], "last_seq": last, "more": more}

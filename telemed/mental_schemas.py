@@ -1,27 +1,17 @@
 """Mental-health schemas: validators, serialisers and the OpenAPI document in one (flask-smorest)."""
 from __future__ import annotations
 
-import re
 
 from marshmallow import Schema, fields, validate
+
+from core.fields import Text
 
 from core.pagination import PageArgs, page_schema
 from telemed import screening
 from telemed.mental_models import INSTRUMENT_CODES, REFERRAL_STATUSES
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-class Text(fields.String):
-    """Free text the database can store and JSON can echo: no NUL, no lone surrogate (422, not a 500)."""
-
-    default_error_messages = {"unstorable": "contains a NUL character or an invalid (lone surrogate) character"}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if _UNSTORABLE.search(text):
-            raise self.make_error("unstorable")
-        return text
 
 
 ACTIONS = list(screening.ACTION_ORDER)

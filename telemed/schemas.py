@@ -7,6 +7,8 @@ from zoneinfo import available_timezones
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from core.fields import Text
+
 from core.pagination import PageArgs, page_schema
 from telemed.availability import DAYS
 from telemed.models import KINDS, MODALITIES, NOTE_KINDS, SPECIALTIES, STATUSES
@@ -20,24 +22,12 @@ mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu
 se sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi
 vo wa wo xh yi yo za zh zu""".split())
 _TIMEZONES = None
-_SURROGATE = re.compile("[\ud800-\udfff]")
 # Times outside this range are typing mistakes, and near year 1 or 9999 date arithmetic would overflow.
 EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)
 HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 
-class Text(fields.String):
-    """A string PostgreSQL can store and JSON can echo: no NUL, no lone surrogate (422, not a database
-    error)."""
-
-    default_error_messages = {"unstorable": "contains a NUL character or an invalid (lone surrogate) character"}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in text or _SURROGATE.search(text):
-            raise self.make_error("unstorable")
-        return text
 
 
 class Time(fields.AwareDateTime):

@@ -30,7 +30,7 @@ class Server:
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60) -> "Server":
+    def start(self, timeout: float = 180) -> "Server":
         return self.launch().wait_ready(timeout)
 
     def launch(self) -> "Server":
@@ -40,7 +40,7 @@ class Server:
                                         stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
-    def wait_ready(self, timeout: float = 60) -> "Server":
+    def wait_ready(self, timeout: float = 180) -> "Server":
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -67,7 +67,7 @@ class Server:
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
 
-    def restart(self, timeout: float = 60, **env_overrides) -> "Server":
+    def restart(self, timeout: float = 180, **env_overrides) -> "Server":
         """Stop and start again on the same port and database (env_overrides e.g. MIGRATE=0 SEED_DEMO=0)."""
         self.stop()
         self.env = {**self.env, **{k: str(v) for k, v in env_overrides.items()}}

@@ -5,13 +5,12 @@ from datetime import timedelta
 
 import pytest
 from flask_jwt_extended import create_access_token
-from flask_socketio import SocketIOTestClient
 
 from config.extensions import db, socketio
 from core.models import User
 from realtime import audience, replay
 from realtime.relay import relay
-from tests.factories import MissionFactory, UserFactory
+from tests.factories import MissionFactory
 from tests.realtime.conftest import received, sync_all, token_of
 
 

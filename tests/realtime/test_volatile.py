@@ -57,3 +57,40 @@ def test_emit_volatile_reaches_only_the_audience_and_is_not_logged(app, mission,
     assert received(m) == []
     sync = c.emit("sync", {"since": 0}, callback=True)
     assert sync["events"] == []  # live-only: never replayed
+
+
+def test_volatile_events_travel_through_redis_to_every_process_listener(app, mission, make_user, connect, redis_url,
+                                                                         monkeypatch):
+    """With REDIS_URL each process hears the volatile channel and coalesces for its own clients."""
+    import threading
+    import time
+
+    from realtime.bus import Bus
+
+    prefix = app.extensions["settings"].REDIS_PREFIX + "-volatile-test"
+    bus = Bus(redis_url, prefix)
+    heard = threading.Event()
+    wakes = []
+    monkeypatch.setattr(setup.state, "bus", bus)
+    monkeypatch.setattr(setup.state, "coalescer", Coalescer(setup._emit_local))
+
+    def on_volatile(message):
+        setup._on_volatile(message)
+        heard.set()
+
+    listener = threading.Thread(target=bus.listen, args=(lambda: wakes.append(1), on_volatile))
+    listener.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not wakes and time.monotonic() < deadline:  # subscribed (it wakes the relay on subscribing)
+            time.sleep(0.01)
+        c = connect(make_user("coordinator"))
+        events.emit_volatile("asset.position", audience.coordinators(mission.id), {"asset_id": "a1", "lat": 4.1},
+                             coalesce_key="asset:a1")
+        assert heard.wait(5)
+        [position] = received(c, "asset.position")
+        assert position["data"] == {"asset_id": "a1", "lat": 4.1} and position["seq"] is None
+    finally:
+        bus.stop()
+        listener.join(5)
+    assert wakes  # a (re)subscription wakes the relay, to catch up what was announced meanwhile
