@@ -49,6 +49,7 @@ class Row:
     other: tuple
     make: Callable[["World"], Req] = lambda w: Req()
     variant: str = ""  # several rows may check one route on different records (e.g. a mental-health one)
+    pending: bool = False  # written from API.md before the route reached main: skipped while it is absent
 
 
 class World:
@@ -104,6 +105,17 @@ class World:
     def casevac(self, casualties: int = 0) -> dict:
         """A request filed by mission A's medic."""
         return self.api("POST", "/api/v1/casevac/requests", "medic", json=nine_line(casualties))
+
+    def asset(self) -> dict:
+        return self.api("POST", "/api/v1/assets", "coordinator", json={
+            "callsign": unique("HELO-"), "kind": "rotary_wing", "capabilities": ["hoist", "medical_crew", "night"],
+            "litter_capacity": 4, "ambulatory_capacity": 4, "cruise_speed_kmh": 250, "readiness_minutes": 10,
+            "base": {"name": "Bangui M'Poko", "lat": 4.398, "lon": 18.519}})
+
+    def facility(self) -> dict:
+        return self.api("POST", "/api/v1/facilities", "coordinator", json={
+            "name": unique("Level 2 hospital "), "level": "2", "capabilities": ["damage_control_surgery", "icu"],
+            "status": "normal", "beds_available": 10, "helipad": True, "location": {"lat": 4.37, "lon": 18.56}})
 
     def screening(self, flagged: bool = False) -> dict:
         """A PHQ-9 mission A's member took; flagged: item 9 above 0 (DOMAIN.md section 6)."""
@@ -364,6 +376,62 @@ MENTAL: list[Row] = [
 ]
 MATRIX += MENTAL
 
+# Assets, facilities, dispatch (API.md): reads by medics, coordinators and admins; writes by coordinators and
+# admins; live positions from a coordinator (or the asset's own device token); dispatch and plan by
+# coordinators and admins. Pending: written before the dispatch work reached main.
+A = "/api/v1"
+FLEET_READ = ((200, 200, 200, 403, 403, 200, 401), (404, 404, 404, 403, 403, 200, 401))
+FLEET_WRITE = ((200, 200, 403, 403, 403, 200, 401), (404, 404, 403, 403, 403, 200, 401))
+FLEET_LIST = (200, 200, 200, 403, 403, 200, 401)
+FLEET_CREATE = (201, 201, 403, 403, 403, 201, 401)
+
+
+def _asset(w: World, **extra) -> Req:
+    return Req(path={"asset_id": w.asset()["id"]}, **extra)
+
+
+def _facility(w: World, **extra) -> Req:
+    return Req(path={"facility_id": w.facility()["id"]}, **extra)
+
+
+def _awaiting_dispatch(w: World) -> Req:
+    request = w.casevac()
+    w.api("POST", f"/api/v1/casevac/requests/{request['id']}/status", "coordinator", expect=200,
+          json={"status": "acknowledged"})
+    return Req(path={"request_id": request["id"]},
+               json={"asset_id": w.asset()["id"], "facility_id": w.facility()["id"]})
+
+
+FLEET: list[Row] = [
+    Row("GET", f"{A}/assets", FLEET_LIST, FLEET_LIST, pending=True),
+    Row("POST", f"{A}/assets", FLEET_CREATE, FLEET_CREATE, lambda w: Req(json={
+        "callsign": unique("AMB-"), "kind": "ground_ambulance", "capabilities": [], "litter_capacity": 2,
+        "ambulatory_capacity": 2, "cruise_speed_kmh": 60, "readiness_minutes": 5,
+        "base": {"lat": 4.36, "lon": 18.55}}), pending=True),
+    Row("GET", f"{A}/assets/<asset_id>", *FLEET_READ, _asset, pending=True),
+    Row("PATCH", f"{A}/assets/<asset_id>", *FLEET_WRITE, lambda w: _asset(w, json={"readiness_minutes": 15}),
+        pending=True),
+    Row("POST", f"{A}/assets/<asset_id>/positions", (403, 202, 403, 403, 403, 403, 401),
+        (403, 404, 403, 403, 403, 403, 401), lambda w: _asset(w, json={"lat": 4.40, "lon": 18.53}), pending=True),
+    Row("GET", f"{A}/assets/<asset_id>/positions", *FLEET_READ, _asset, pending=True),
+    Row("POST", f"{A}/assets/<asset_id>/device-token", (201, 201, 403, 403, 403, 201, 401),
+        (404, 404, 403, 403, 403, 201, 401), _asset, pending=True),
+    Row("DELETE", f"{A}/assets/<asset_id>/device-token", (204, 204, 403, 403, 403, 204, 401),
+        (404, 404, 403, 403, 403, 204, 401), _asset, pending=True),
+    Row("GET", f"{A}/facilities", FLEET_LIST, FLEET_LIST, pending=True),
+    Row("POST", f"{A}/facilities", FLEET_CREATE, FLEET_CREATE, lambda w: Req(json={
+        "name": unique("Level 1 "), "level": "1", "capabilities": [], "location": {"lat": 4.35, "lon": 18.5}}),
+        pending=True),
+    Row("GET", f"{A}/facilities/<facility_id>", *FLEET_READ, _facility, pending=True),
+    Row("PATCH", f"{A}/facilities/<facility_id>", *FLEET_WRITE,
+        lambda w: _facility(w, json={"beds_available": 3}), pending=True),
+    Row("GET", f"{C}/requests/<request_id>/recommendations", *FLEET_WRITE, _request, pending=True),
+    Row("POST", f"{C}/requests/<request_id>/dispatch", *FLEET_WRITE, _awaiting_dispatch, pending=True),
+    Row("POST", f"{C}/plan", (200, 200, 403, 403, 403, 200, 401), (200, 200, 403, 403, 403, 200, 401),
+        lambda w: Req(json={}), pending=True),
+]
+MATRIX += FLEET
+
 # Areas: a row waits (is skipped) while no route of its area is registered yet.
 AREAS = ("/api/v1/casevac", "/api/v1/assets", "/api/v1/facilities", "/api/v1/telemed")
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
@@ -403,7 +471,8 @@ def test_every_endpoint_as_every_role_from_every_mission(app, client, make_user,
     assert not missing, "routes without a row in MATRIX (declare who may call them):\n" + "\n".join(
         f"  {m} {r}" for m, r in missing)
     landed = {_area(r) for _, r in routes}
-    stale = sorted((m, r) for m, r in declared - routes if _area(r) is None or _area(r) in landed)
+    pending = {(row.method, row.rule) for row in MATRIX if row.pending}
+    stale = sorted((m, r) for m, r in declared - routes - pending if _area(r) is None or _area(r) in landed)
     assert not stale, f"MATRIX rows for routes that do not exist (renamed or removed?): {stale}"
 
     frozen_clock(World.T0)
