@@ -23,8 +23,13 @@ run: $(VENV)/.run-deps
 test: $(VENV)/.dev-deps
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Longer fuzzing than the bounded run inside `make test`: schemathesis, every role, a random seed (printed).
+fuzz: $(VENV)/.dev-deps
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-120} FUZZ_SEED=$${FUZZ_SEED:-random} PYTHONPATH=$(CURDIR) \
+		$(BIN)/python -m pytest tests/security/test_fuzz.py $(PYTEST_ARGS)
+
 lint: $(VENV)/.dev-deps
-	$(BIN)/bandit -q -r config core casevac telemed realtime -c .bandit.yml
+	$(BIN)/bandit -q -r config core casevac telemed realtime wsgi.py -c .bandit.yml --severity-level medium
 
 clean:
 	rm -rf $(VENV) instance/*.db

@@ -33,7 +33,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         message_queue=settings.REDIS_URL,
         channel=f"{settings.REDIS_PREFIX}-socketio",
         async_mode=settings.SOCKETIO_ASYNC_MODE,
-        cors_allowed_origins=[o.strip() for o in settings.CORS_ORIGINS.split(",") if o.strip()] or [],
+        # None = same origin only. An empty list would switch engine.io's Origin check off entirely and let
+        # any web page open a socket: CORS stays closed unless CORS_ORIGINS names origins.
+        cors_allowed_origins=[o.strip() for o in settings.CORS_ORIGINS.split(",") if o.strip()] or None,
         logger=False,
         engineio_logger=False,
     )

@@ -80,9 +80,37 @@ def ensure_mission(user: User, mission_id: str | None, what: str = "resource") -
         raise not_found(what)
 
 
+def public(view):
+    """Mark a view method that answers without a bearer token (login, health checks)."""
+    view._public = True
+    return view
+
+
+# flask-smorest's own endpoints (the OpenAPI document) are public.
+_PUBLIC_BLUEPRINTS = {"api-docs"}
+
+
 def register(app: Flask) -> None:
     def _unauthorized(message):
         raise ApiError(401, message)
+
+    @app.before_request
+    def _token_first():
+        """No token, no further look: 401 before the body is validated (a 422 would tell an anonymous caller
+        about the endpoint). Views still authenticate with current_user(); a header that is present (a JWT,
+        or a device token on the endpoints that take one) is theirs to judge."""
+        from core.http import view_handler
+
+        if request.method == "OPTIONS" or request.routing_exception is not None or request.endpoint is None:
+            return None
+        if request.blueprint in _PUBLIC_BLUEPRINTS or request.endpoint == "static":
+            return None
+        handler = view_handler(app)
+        if handler is None or getattr(handler, "_public", False):
+            return None
+        if not request.headers.get("Authorization"):
+            return _error(401, "missing bearer token: send Authorization: Bearer <access_token>")
+        return None
 
     @jwt.unauthorized_loader
     def _missing(reason):

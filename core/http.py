@@ -21,6 +21,13 @@ def accepts_multipart(view):
     return view
 
 
+def view_handler(app: Flask):
+    """The function that will answer this request (a MethodView's method, or a plain view), or None."""
+    view = app.view_functions.get(request.endpoint) if request.endpoint else None
+    view_class = getattr(view, "view_class", None)
+    return getattr(view_class, request.method.lower(), None) if view_class else view
+
+
 class GzipRequestMiddleware:
     """Inflate `Content-Encoding: gzip` request bodies (field clients compress), with a size cap so a
     small compressed bomb cannot exhaust memory."""
@@ -59,7 +66,9 @@ def _plain_error(start_response, code: int, message: str):
 
     body = json.dumps(payload(code, message)).encode()
     reason = {400: "BAD REQUEST", 413: "REQUEST ENTITY TOO LARGE"}[code]
-    start_response(f"{code} {reason}", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    # Answered before Flask runs, so the security headers are added here too.
+    start_response(f"{code} {reason}", [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                                        *SECURITY_HEADERS.items()])
     return [body]
 
 
@@ -87,9 +96,9 @@ def register(app: Flask, settings) -> None:
             return None
         if not request.content_length and not request.headers.get("Transfer-Encoding"):
             return None
-        view = app.view_functions.get(request.endpoint) if request.endpoint else None
-        view_class = getattr(view, "view_class", None)
-        handler = getattr(view_class, request.method.lower(), None) if view_class else view
+        if request.routing_exception is not None:
+            return None  # 404/405 come first: a wrong method is 405 whatever the body
+        handler = view_handler(app)
         if handler is not None and getattr(handler, "_accepts_multipart", False):
             if request.mimetype != "multipart/form-data":
                 raise UnsupportedMediaType("unsupported content type: send multipart/form-data")

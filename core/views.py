@@ -36,8 +36,10 @@ class Login(MethodView):
 
     @blp.arguments(LoginIn)
     @blp.response(200, LoginOut)
+    @blp.doc(security=[])  # public: the document's default bearer requirement does not apply
     @blp.alt_response(401, description="unknown user or wrong password (one message for both)")
     @blp.alt_response(429, description="too many attempts")
+    @auth.public
     def post(self, body):
         """Exchange a username and password for a bearer token."""
         user = auth.authenticate(db.session, username=body["username"], password=body["password"])
@@ -117,6 +119,8 @@ class Audit(MethodView):
 @health.route("/healthz")
 class Healthz(MethodView):
     @health.response(200)
+    @health.doc(security=[])
+    @auth.public
     def get(self):
         """Liveness: the process answers."""
         return {"status": "ok"}
@@ -126,6 +130,8 @@ class Healthz(MethodView):
 class Readyz(MethodView):
     @health.response(200, ReadyOut)
     @health.alt_response(503, schema=ReadyOut, description="the database is unreachable")
+    @health.doc(security=[])
+    @auth.public
     def get(self):
         """Readiness: database and Redis reachability."""
         status = readiness()

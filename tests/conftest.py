@@ -105,8 +105,10 @@ def _migrate(url: str) -> None:
 
 
 def test_settings(database_url: str, **overrides) -> Settings:
+    # LOG_LEVEL INFO as in production, so the whole-run log check (tests/security/logscan.py) sees what
+    # production would write.
     values = dict(ENV="test", DATABASE_URL=database_url, REDIS_URL=None, REDIS_PREFIX=f"t{RUN_ID}",
-                  LOG_LEVEL="WARNING", SWEEPER_INTERVAL_SECONDS=3600.0)
+                  LOG_LEVEL="INFO", SWEEPER_INTERVAL_SECONDS=3600.0)
     values.update(overrides)
     return Settings.from_env(**values)
 
