@@ -8,9 +8,10 @@ import secrets
 import zlib
 
 from flask import Flask, g, request
-from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
+from werkzeug.exceptions import NotFound, RequestEntityTooLarge, UnsupportedMediaType
 
-from core.errors import payload
+from core.errors import ApiError, payload
+from core.fields import _UNSTORABLE
 
 JSON_TYPES = ("application/json",)
 
@@ -89,6 +90,18 @@ def register(app: Flask, settings) -> None:
     @app.before_request
     def _request_id():
         g.request_id = request.headers.get("X-Request-ID", "")[:64] or secrets.token_hex(8)
+
+    @app.before_request
+    def _unstorable_input():
+        # No id, path or query value can hold a NUL or a lone surrogate: PostgreSQL would fail on it (a 500)
+        # where the right answer is "unknown" (path) or a named invalid parameter (query).
+        if _UNSTORABLE.search(request.path):
+            raise NotFound("resource not found")
+        for name, value in request.args.items(multi=True):
+            if _UNSTORABLE.search(value) or _UNSTORABLE.search(name):
+                raise ApiError(422, f"invalid query parameter {name!r}",
+                               errors={"query": {name: ["contains a NUL character or an invalid character"]}})
+        return None
 
     @app.before_request
     def _content_type():

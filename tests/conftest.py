@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -22,6 +23,8 @@ CI = os.environ.get("CI") == "true"
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RUN_ID = uuid.uuid4().hex[:10]
+# Uploads of the test run go to a temporary directory, never into the repository's instance/.
+UPLOAD_DIR = tempfile.mkdtemp(prefix=f"uploads-{RUN_ID}-")
 
 
 def _pg_error() -> str | None:
@@ -108,7 +111,7 @@ def test_settings(database_url: str, **overrides) -> Settings:
     # LOG_LEVEL INFO as in production, so the whole-run log check (tests/security/logscan.py) sees what
     # production would write.
     values = dict(ENV="test", DATABASE_URL=database_url, REDIS_URL=None, REDIS_PREFIX=f"t{RUN_ID}",
-                  LOG_LEVEL="INFO", SWEEPER_INTERVAL_SECONDS=3600.0)
+                  LOG_LEVEL="INFO", SWEEPER_INTERVAL_SECONDS=3600.0, UPLOAD_DIR=UPLOAD_DIR)
     values.update(overrides)
     return Settings.from_env(**values)
 

@@ -80,3 +80,11 @@ def test_health_readiness_and_openapi(client):
     spec = client.get("/openapi.json").get_json()
     assert spec["openapi"].startswith("3.")
     assert "/api/v1/auth/login" in spec["paths"]
+
+
+def test_nul_or_lone_surrogate_in_path_or_query_is_4xx_never_500(client, make_user, headers):
+    user = make_user("admin")
+    assert_error(client.get("/api/v1/users/%00abc", headers=headers(user)), 404)
+    assert_error(client.get("/api/v1/casevac/requests/%00", headers=headers(user)), 404)
+    body = assert_error(client.get("/api/v1/users?role=%00", headers=headers(user)), 422, ("role",), "query")
+    assert "NUL" in body["errors"]["query"]["role"][0]

@@ -403,32 +403,30 @@ def _awaiting_dispatch(w: World) -> Req:
 
 
 FLEET: list[Row] = [
-    Row("GET", f"{A}/assets", FLEET_LIST, FLEET_LIST, pending=True),
+    Row("GET", f"{A}/assets", FLEET_LIST, FLEET_LIST),
     Row("POST", f"{A}/assets", FLEET_CREATE, FLEET_CREATE, lambda w: Req(json={
         "callsign": unique("AMB-"), "kind": "ground_ambulance", "capabilities": [], "litter_capacity": 2,
         "ambulatory_capacity": 2, "cruise_speed_kmh": 60, "readiness_minutes": 5,
-        "base": {"lat": 4.36, "lon": 18.55}}), pending=True),
-    Row("GET", f"{A}/assets/<asset_id>", *FLEET_READ, _asset, pending=True),
-    Row("PATCH", f"{A}/assets/<asset_id>", *FLEET_WRITE, lambda w: _asset(w, json={"readiness_minutes": 15}),
-        pending=True),
+        "base": {"lat": 4.36, "lon": 18.55}})),
+    Row("GET", f"{A}/assets/<asset_id>", *FLEET_READ, _asset),
+    Row("PATCH", f"{A}/assets/<asset_id>", *FLEET_WRITE, lambda w: _asset(w, json={"readiness_minutes": 15})),
     Row("POST", f"{A}/assets/<asset_id>/positions", (403, 202, 403, 403, 403, 403, 401),
-        (403, 404, 403, 403, 403, 403, 401), lambda w: _asset(w, json={"lat": 4.40, "lon": 18.53}), pending=True),
-    Row("GET", f"{A}/assets/<asset_id>/positions", *FLEET_READ, _asset, pending=True),
+        (403, 404, 403, 403, 403, 403, 401), lambda w: _asset(w, json={"lat": 4.40, "lon": 18.53})),
+    Row("GET", f"{A}/assets/<asset_id>/positions", *FLEET_READ, _asset),
     Row("POST", f"{A}/assets/<asset_id>/device-token", (201, 201, 403, 403, 403, 201, 401),
-        (404, 404, 403, 403, 403, 201, 401), _asset, pending=True),
+        (404, 404, 403, 403, 403, 201, 401), _asset),
     Row("DELETE", f"{A}/assets/<asset_id>/device-token", (204, 204, 403, 403, 403, 204, 401),
-        (404, 404, 403, 403, 403, 204, 401), _asset, pending=True),
-    Row("GET", f"{A}/facilities", FLEET_LIST, FLEET_LIST, pending=True),
+        (404, 404, 403, 403, 403, 204, 401), _asset),
+    Row("GET", f"{A}/facilities", FLEET_LIST, FLEET_LIST),
     Row("POST", f"{A}/facilities", FLEET_CREATE, FLEET_CREATE, lambda w: Req(json={
-        "name": unique("Level 1 "), "level": "1", "capabilities": [], "location": {"lat": 4.35, "lon": 18.5}}),
-        pending=True),
-    Row("GET", f"{A}/facilities/<facility_id>", *FLEET_READ, _facility, pending=True),
+        "name": unique("Level 1 "), "level": "1", "capabilities": [], "location": {"lat": 4.35, "lon": 18.5}})),
+    Row("GET", f"{A}/facilities/<facility_id>", *FLEET_READ, _facility),
     Row("PATCH", f"{A}/facilities/<facility_id>", *FLEET_WRITE,
-        lambda w: _facility(w, json={"beds_available": 3}), pending=True),
-    Row("GET", f"{C}/requests/<request_id>/recommendations", *FLEET_WRITE, _request, pending=True),
-    Row("POST", f"{C}/requests/<request_id>/dispatch", *FLEET_WRITE, _awaiting_dispatch, pending=True),
+        lambda w: _facility(w, json={"beds_available": 3})),
+    Row("GET", f"{C}/requests/<request_id>/recommendations", *FLEET_WRITE, _request),
+    Row("POST", f"{C}/requests/<request_id>/dispatch", *FLEET_WRITE, _awaiting_dispatch),
     Row("POST", f"{C}/plan", (200, 200, 403, 403, 403, 200, 401), (200, 200, 403, 403, 403, 200, 401),
-        lambda w: Req(json={}), pending=True),
+        lambda w: Req(json={})),
 ]
 MATRIX += FLEET
 
