@@ -55,4 +55,6 @@ def test_random_asset_and_facility_bodies_never_500(app, make_user, headers, cha
     _ok(client.get(f"/api/v1/assets/{ident}", headers=h), {404})
     _ok(client.patch(f"/api/v1/facilities/{ident}", json={"beds_available": 1}, headers=h), {404})
     _ok(client.post(f"/api/v1/assets/{ident}/positions", json={"lat": 1, "lon": 2},
-                    headers={"Authorization": f"Device {token}"}), {401, 403})
+                    headers={"Authorization": f"Device {token}"}),
+        # A NUL can be no id: core.http answers 404 before authentication looks at the token.
+        {404} if "\x00" in some_id else {401, 403})
