@@ -91,9 +91,6 @@ _PUBLIC_BLUEPRINTS = {"api-docs"}
 
 
 def register(app: Flask) -> None:
-    def _unauthorized(message):
-        raise ApiError(401, message)
-
     @app.before_request
     def _token_first():
         """No token, no further look: 401 before the body is validated (a 422 would tell an anonymous caller

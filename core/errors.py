@@ -106,12 +106,6 @@ def register(app: Flask) -> None:
 
 
 def _is_database_unavailable(exc: Exception) -> bool:
-    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import DBAPIError, OperationalError
 
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated or _operational(exc))
-
-
-def _operational(exc) -> bool:
-    from sqlalchemy.exc import OperationalError
-
-    return isinstance(exc, OperationalError)
+    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)

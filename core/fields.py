@@ -5,7 +5,7 @@ import re
 
 from marshmallow import fields
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class Text(fields.String):
@@ -16,6 +16,6 @@ class Text(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
-        if _UNSTORABLE.search(text):
+        if UNSTORABLE.search(text):
             raise self.make_error("unstorable")
         return text

@@ -11,7 +11,7 @@ from flask import Flask, g, request
 from werkzeug.exceptions import NotFound, RequestEntityTooLarge, UnsupportedMediaType
 
 from core.errors import ApiError, payload
-from core.fields import _UNSTORABLE
+from core.fields import UNSTORABLE
 
 JSON_TYPES = ("application/json",)
 
@@ -95,10 +95,10 @@ def register(app: Flask, settings) -> None:
     def _unstorable_input():
         # No id, path or query value can hold a NUL or a lone surrogate: PostgreSQL would fail on it (a 500)
         # where the right answer is "unknown" (path) or a named invalid parameter (query).
-        if _UNSTORABLE.search(request.path):
+        if UNSTORABLE.search(request.path):
             raise NotFound("resource not found")
         for name, value in request.args.items(multi=True):
-            if _UNSTORABLE.search(value) or _UNSTORABLE.search(name):
+            if UNSTORABLE.search(value) or UNSTORABLE.search(name):
                 raise ApiError(422, f"invalid query parameter {name!r}",
                                errors={"query": {name: ["contains a NUL character or an invalid character"]}})
         return None

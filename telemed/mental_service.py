@@ -8,7 +8,6 @@ other clinicians get 404, the same answer as for an id that does not exist. Ever
 from __future__ import annotations
 
 import calendar
-import re
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import or_, update
@@ -16,6 +15,7 @@ from sqlalchemy import or_, update
 from config.extensions import db
 from core import audit, clock
 from core.errors import ApiError, conflict, forbidden, invalid, not_found
+from core.fields import UNSTORABLE
 from core.models import AuditEntry, User
 from core.pagination import Key, paginate
 from realtime import audience, events
@@ -47,12 +47,11 @@ def is_mental_health_clinician(session, user: User) -> bool:
 def _by_id(session, model, record_id: str):
     """The record with this id, or None; an id no record can have (too long, NUL, lone surrogate) is simply
     unknown, rather than an error from the database."""
-    if not isinstance(record_id, str) or len(record_id) > 64 or _UNSTORABLE.search(record_id):
+    if not isinstance(record_id, str) or len(record_id) > 64 or UNSTORABLE.search(record_id):
         return None
     return session.get(model, record_id)
 
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _visible(session, actor: User, *, member_id: str, mission_id: str) -> bool:
