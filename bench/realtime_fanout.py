@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -29,6 +28,7 @@ import socketio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.clientfleet import ClientFleet  # noqa: E402
 from tests.casevac.conftest import body  # noqa: E402
 from tests.e2e.conftest import (PrivateRedis, Server, free_port, pg_database_url,  # noqa: E402
                                 start_servers, stop_servers)
@@ -41,61 +41,6 @@ def serving_env(mode: str, clients_per_process: int) -> dict:
     if mode == "gevent":
         return {"WORKER_CLASS": "gevent", "SOCKETIO_ASYNC_MODE": "gevent"}
     return {"WORKER_CLASS": "gthread", "THREADS": str(clients_per_process + 50)}
-
-
-class Fleet:
-    """N python-socketio clients recording the arrival time of every casevac.created by data id."""
-
-    def __init__(self):
-        self.clients: list[socketio.Client] = []
-        self.arrivals: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def connect(self, url: str, token: str | None, count: int) -> None:
-        def one():
-            client = socketio.Client(reconnection=False)
-
-            @client.on("casevac.created")
-            def _created(envelope):
-                now = time.perf_counter()
-                with self._lock:
-                    self.arrivals.setdefault(envelope["data"]["id"], []).append(now)
-
-            client.connect(url, auth={"token": token} if token else None, transports=["websocket"], wait_timeout=30)
-            with self._lock:
-                self.clients.append(client)
-
-        batch = []
-        for _ in range(count):
-            batch.append(threading.Thread(target=one))
-            batch[-1].start()
-            if len(batch) == 25:
-                for t in batch:
-                    t.join()
-                batch = []
-        for t in batch:
-            t.join()
-
-    def connected(self) -> int:
-        return sum(1 for client in self.clients if client.connected)
-
-    def wait(self, key: str, count: int, timeout: float = 30) -> list[float]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                got = list(self.arrivals.get(key, []))
-            # A client dropped by the server (ping timeout on a loaded machine) cannot receive live events.
-            if len(got) >= min(count, self.connected()):
-                return got
-            time.sleep(0.002)
-        raise RuntimeError(f"only {len(got)} of {count} clients received {key}")
-
-    def close(self) -> None:
-        for client in self.clients:
-            try:
-                client.disconnect()
-            except Exception:  # noqa: BLE001
-                pass
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -123,12 +68,13 @@ def gunicorn_pid(server: Server) -> int:
     return server.process.pid
 
 
-def measure(fire, fleet: Fleet, clients: int, filings: int) -> list[float]:
+def measure(fire, fleet: ClientFleet, filings: int) -> list[float]:
+    """Receipt time (the fleet's time.monotonic, system-wide) minus the start of the request, per client."""
     latencies = []
     for _ in range(filings):
-        started = time.perf_counter()
+        started = time.monotonic()
         key = fire()
-        latencies += [(t - started) * 1000 for t in fleet.wait(key, clients)]
+        latencies += [(t - started) * 1000 for t in fleet.arrivals(key)]
         time.sleep(0.05)
     return latencies
 
@@ -138,7 +84,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--filings", type=int, default=20)
     parser.add_argument("--missed", type=int, default=10_000)
-    parser.add_argument("--mode", choices=("threads", "gevent"), default="threads")
+    parser.add_argument("--mode", choices=("threads", "gevent"), default="gevent")
+    parser.add_argument("--client-procs", type=int, default=4,
+                        help="child processes holding the asyncio clients (bench/clientfleet.py)")
     args = parser.parse_args()
     per_process = args.clients // 2
     workdir = Path(tempfile.mkdtemp(prefix="bench-rt-"))
@@ -148,7 +96,7 @@ def main() -> None:
     env = dict(serving_env(args.mode, per_process), DATABASE_URL=database_url, REDIS_URL=redis_server.url,
                LOGIN_LIMIT_PER_ACCOUNT="10000 per minute", LOGIN_LIMIT_PER_ADDRESS="10000 per minute",
                LOG_LEVEL="WARNING")
-    servers, bare, fleet, bare_fleet = [], [], Fleet(), Fleet()
+    servers, bare, fleet, bare_fleet = [], [], None, None
     try:
         servers = start_servers(workdir, 2, **env)
         login = requests.post(f"{servers[0].url}/api/v1/auth/login",
@@ -157,8 +105,10 @@ def main() -> None:
         medic = requests.post(f"{servers[0].url}/api/v1/auth/login",
                               json={"username": "demo-medic", "password": PASSWORD}, timeout=30).json()["access_token"]
         memory_before = [rss_kb(gunicorn_pid(s)) for s in servers]
-        for server in servers:
-            fleet.connect(server.url, coordinator, per_process)
+        fleet = ClientFleet(args.client_procs)
+        report = fleet.connect([(server.url, coordinator) for server in servers for _ in range(per_process)])
+        if report["errors"]:
+            print(f"app clients not connected: {2 * per_process - report['connected']}, e.g. {report['errors'][0]}")
         time.sleep(2)
         memory_after = [rss_kb(gunicorn_pid(s)) for s in servers]
         per_connection_kb = sum(a - b for a, b in zip(memory_after, memory_before)) / (2 * per_process)
@@ -171,7 +121,7 @@ def main() -> None:
             return response.json()["id"]
 
         file_one()  # warm-up
-        app_latencies = measure(file_one, fleet, 2 * per_process, args.filings)
+        app_latencies = measure(file_one, fleet, args.filings)
         app_dropped = 2 * per_process - fleet.connected()
         fleet.close()
 
@@ -197,7 +147,10 @@ def main() -> None:
                     break
                 except requests.RequestException:
                     time.sleep(0.1)
-            bare_fleet.connect(url, None, per_process)
+        bare_fleet = ClientFleet(args.client_procs)
+        report = bare_fleet.connect([(url, None) for _, url in bare for _ in range(per_process)])
+        if report["errors"]:
+            print(f"baseline clients not connected: {2 * per_process - report['connected']}")
         time.sleep(2)
         payload = {k: v for k, v in requests.get(f"{servers[0].url}/api/v1/casevac/requests?limit=1",
                                                  headers={"Authorization": f"Bearer {coordinator}"},
@@ -209,7 +162,7 @@ def main() -> None:
             return key
 
         fire_one()
-        bare_latencies = measure(fire_one, bare_fleet, 2 * per_process, args.filings)
+        bare_latencies = measure(fire_one, bare_fleet, args.filings)
         bare_dropped = 2 * per_process - bare_fleet.connected()
         bare_fleet.close()
 
@@ -249,7 +202,8 @@ def main() -> None:
         cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                     if line.startswith("model name")), platform.processor())
         print(f"machine: nproc={os.cpu_count()} cpu={cpu} load={os.getloadavg()[0]:.1f} "
-              f"date={time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} mode={args.mode}")
+              f"date={time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} mode={args.mode} "
+              f"client processes={args.client_procs}")
         print(f"fan-out, {2 * per_process} coordinator clients on 2 processes + Redis, {args.filings} filings:")
         app50, app99 = percentile(app_latencies, 50), percentile(app_latencies, 99)
         bare50, bare99 = percentile(bare_latencies, 50), percentile(bare_latencies, 99)
@@ -261,8 +215,9 @@ def main() -> None:
         print(f"server memory per idle connection: {per_connection_kb:.0f} KiB "
               f"(RSS {sum(memory_before) // 1024} -> {sum(memory_after) // 1024} MiB for {2 * per_process})")
     finally:
-        fleet.close()
-        bare_fleet.close()
+        for each in (fleet, bare_fleet):
+            if each is not None:
+                each.close()
         for process, _ in bare:
             os.killpg(process.pid, signal.SIGTERM)
         stop_servers(servers)
