@@ -70,11 +70,16 @@ class ClientFleet:
     def connected(self) -> int:
         return sum(self._all("connected", [()] * len(self._pipes), 30))
 
-    def arrivals(self, key: str, timeout: float = 30) -> list[float]:
+    def arrivals(self, key: str, timeout: float = 30) -> dict[str, list[float]]:
         """Wait until every connected client has received the tracked event with data.id == key; return the
-        receipt times (time.monotonic) of those that did (a client dropped meanwhile cannot receive it)."""
+        receipt times (time.monotonic) of those that did, by server URL (a client dropped meanwhile cannot
+        receive it)."""
         answers = self._all("arrivals", [(key, timeout)] * len(self._pipes), timeout + 10)
-        return [t for times in answers for t in times]
+        by_url: dict[str, list[float]] = {}
+        for per_child in answers:
+            for url, t in per_child:
+                by_url.setdefault(url, []).append(t)
+        return by_url
 
     def sync(self, timeout: float = 300) -> list[list[str]]:
         """Each client calls `sync` from 0, page after page; per client, the ids of the tracked events."""
@@ -116,6 +121,7 @@ class ClientFleet:
 @dataclass
 class _Client:
     sio: object
+    url: str
     received: dict = field(default_factory=dict)  # data.id -> [monotonic receipt time, seq]
     counts: dict = field(default_factory=dict)  # other event type -> count
     drops: int = 0
@@ -146,12 +152,12 @@ class _Child:
             if command == "close":
                 return
 
-    def _make(self):
+    def _make(self, url: str):
         import socketio
 
         sio = socketio.AsyncClient(reconnection=self.reconnection, reconnection_delay=0.2,
                                    reconnection_delay_max=1)
-        client = _Client(sio)
+        client = _Client(sio, url)
         track, changed = self.track, self.changed
 
         @sio.on("*")
@@ -179,7 +185,7 @@ class _Child:
         async def one(url: str, token: str | None) -> _Client | None:
             async with gate:
                 for attempt in range(CONNECT_ATTEMPTS):
-                    client = self._make()
+                    client = self._make(url)
                     try:
                         await client.sio.connect(url, auth={"token": token} if token else None,
                                                  transports=["websocket"], wait_timeout=30)
@@ -201,13 +207,13 @@ class _Child:
     async def do_connected(self) -> int:
         return len(self._connected())
 
-    async def do_arrivals(self, key: str, timeout: float) -> list[float]:
+    async def do_arrivals(self, key: str, timeout: float) -> list[tuple[str, float]]:
         deadline = time.monotonic() + timeout
         while True:
             self.changed.clear()
             live = self._connected()
             if all(key in c.received for c in live):
-                return [c.received[key][0] for c in live]
+                return [(c.url, c.received[key][0]) for c in live]
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 got = sum(key in c.received for c in live)

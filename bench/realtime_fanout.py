@@ -1,6 +1,6 @@
 """Fan-out latency, sync catch-up and memory per idle connection (issue 5, "Speed").
 
-    PYTHONPATH=. .venv/bin/python bench/realtime_fanout.py [--clients 500] [--filings 20] [--mode threads]
+    PYTHONPATH=. .venv/bin/python bench/realtime_fanout.py [--clients 500] [--filings 50] [--mode gevent|threads]
 
 Starts a private redis-server, a fresh PostgreSQL database and 2 server processes (bin/serve, one gunicorn
 worker each), connects N coordinator clients spread over both, and measures the time from the start of
@@ -63,26 +63,48 @@ def rss_kb(pid: int) -> int:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children (gunicorn master + worker)."""
+    total = 0
+    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+                    .stdout.split()]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+        except FileNotFoundError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def gunicorn_pid(server: Server) -> int:
     # bin/serve execs gunicorn: the process started is the gunicorn master.
     return server.process.pid
 
 
-def measure(fire, fleet: ClientFleet, filings: int) -> list[float]:
-    """Receipt time (the fleet's time.monotonic, system-wide) minus the start of the request, per client."""
-    latencies = []
+def measure(fire, fleet: ClientFleet, filings: int) -> tuple[dict[str, list[float]], list[float]]:
+    """Per server URL: receipt time (the fleet's time.monotonic, system-wide) minus the start of the request,
+    per client and filing, in ms; and the response time of each request, in ms."""
+    latencies: dict[str, list[float]] = {}
+    responses = []
     for _ in range(filings):
         started = time.monotonic()
         key = fire()
-        latencies += [(t - started) * 1000 for t in fleet.arrivals(key)]
+        responses.append((time.monotonic() - started) * 1000)
+        for url, times in fleet.arrivals(key).items():
+            latencies.setdefault(url, []).extend((t - started) * 1000 for t in times)
         time.sleep(0.05)
-    return latencies
+    return latencies, responses
+
+
+def flat(by_url: dict[str, list[float]]) -> list[float]:
+    return [v for values in by_url.values() for v in values]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=500)
-    parser.add_argument("--filings", type=int, default=20)
+    parser.add_argument("--filings", type=int, default=50)
     parser.add_argument("--missed", type=int, default=10_000)
     parser.add_argument("--mode", choices=("threads", "gevent"), default="gevent")
     parser.add_argument("--client-procs", type=int, default=4,
@@ -90,6 +112,7 @@ def main() -> None:
     args = parser.parse_args()
     per_process = args.clients // 2
     workdir = Path(tempfile.mkdtemp(prefix="bench-rt-"))
+    print(f"server logs: {workdir}", flush=True)
     redis_server = PrivateRedis(workdir).start()
     db_gen = pg_database_url()
     database_url = next(db_gen)
@@ -120,8 +143,10 @@ def main() -> None:
             assert response.status_code == 201, response.text
             return response.json()["id"]
 
-        file_one()  # warm-up
-        app_latencies = measure(file_one, fleet, args.filings)
+        measure(file_one, fleet, 3)  # warm-up, fan-out included (a filing must not overlap the previous fan-out)
+        cpu_before = [cpu_seconds(gunicorn_pid(s)) for s in servers]
+        app_latencies, app_responses = measure(file_one, fleet, args.filings)
+        app_cpu = [(cpu_seconds(gunicorn_pid(s)) - b) * 1000 / args.filings for s, b in zip(servers, cpu_before)]
         app_dropped = 2 * per_process - fleet.connected()
         fleet.close()
 
@@ -161,8 +186,10 @@ def main() -> None:
             requests.post(f"{bare[0][1]}/fire", json={**payload, "id": key}, timeout=30)
             return key
 
-        fire_one()
-        bare_latencies = measure(fire_one, bare_fleet, args.filings)
+        measure(fire_one, bare_fleet, 3)  # warm-up
+        cpu_before = [cpu_seconds(process.pid) for process, _ in bare]
+        bare_latencies, bare_responses = measure(fire_one, bare_fleet, args.filings)
+        bare_cpu = [(cpu_seconds(process.pid) - b) * 1000 / args.filings for (process, _), b in zip(bare, cpu_before)]
         bare_dropped = 2 * per_process - bare_fleet.connected()
         bare_fleet.close()
 
@@ -205,10 +232,18 @@ def main() -> None:
               f"date={time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} mode={args.mode} "
               f"client processes={args.client_procs}")
         print(f"fan-out, {2 * per_process} coordinator clients on 2 processes + Redis, {args.filings} filings:")
-        app50, app99 = percentile(app_latencies, 50), percentile(app_latencies, 99)
-        bare50, bare99 = percentile(bare_latencies, 50), percentile(bare_latencies, 99)
+        app50, app99 = percentile(flat(app_latencies), 50), percentile(flat(app_latencies), 99)
+        bare50, bare99 = percentile(flat(bare_latencies), 50), percentile(flat(bare_latencies), 99)
         print(f"  POST /casevac/requests -> casevac.created at every client: p50 {app50:.1f} ms, p99 {app99:.1f} ms")
         print(f"  baseline bare Flask-SocketIO broadcast:                    p50 {bare50:.1f} ms, p99 {bare99:.1f} ms")
+        for name, by_url, responses, posted_to, cpu in (
+                ("app", app_latencies, app_responses, servers[0].url, app_cpu),
+                ("baseline", bare_latencies, bare_responses, bare[0][1], bare_cpu)):
+            split = ", ".join(f"{'posted-to' if url == posted_to else 'other'} process p50 "
+                              f"{percentile(v, 50):.1f} / p99 {percentile(v, 99):.1f} ms"
+                              for url, v in sorted(by_url.items(), key=lambda kv: kv[0] != posted_to))
+            print(f"    {name}: HTTP response p50 {percentile(responses, 50):.1f} ms; {split}; "
+                  f"server CPU per filing {' + '.join(f'{c:.1f}' for c in cpu)} ms")
         print(f"  clients dropped during the run: app {app_dropped}, baseline {bare_dropped}")
         print(f"  ratio app/baseline: p50 {app50 / bare50:.2f}x, p99 {app99 / bare99:.2f}x")
         print(f"sync catch-up of {got} missed events ({pages} pages of 1000): {catch_up:.2f} s")
