@@ -22,8 +22,9 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from contextlib import contextmanager
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from config.extensions import db, socketio
 from core import clock
@@ -44,41 +45,60 @@ def envelope(event: Event | dict) -> dict:
     return {"seq": event.seq, "type": event.type, "at": clock.as_utc(event.at).isoformat(), "data": event.data}
 
 
-def sequence(engine) -> int:
-    """Assign seqs to committed, unsequenced events, oldest insert first; returns how many."""
-    with engine.connect() as conn:
-        # Cheap unlocked look first, so an idle poll never takes the lock (nor SQLite's write lock).
-        if conn.execute(select(Event.id).where(Event.seq.is_(None)).limit(1)).first() is None:
-            return 0
-        conn.rollback()
-        total = 0
+@contextmanager
+def _connection(bind: Engine | Connection):
+    """The relay's step runs on one connection throughout (one checkout, one pre-ping); tests pass an engine."""
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.connect() as conn:
+            yield conn
+
+
+def sequence(bind: Engine | Connection) -> int:
+    """Assign seqs to committed, unsequenced events, oldest insert first; returns how many.
+
+    Few round trips, because the first emit waits for this: on PostgreSQL the lock is taken by the same
+    statement that looks for unsequenced rows (an idle poll never takes it), then one UPDATE numbers a batch.
+    """
+    total = 0
+    unsequenced = select(Event.id).where(Event.seq.is_(None)).exists()
+    with _connection(bind) as conn:
         while True:
-            if engine.dialect.name == "sqlite":
-                # BEGIN IMMEDIATE takes the single writer lock before reading max(seq): serialized.
+            if conn.dialect.name == "sqlite":
+                # Cheap unlocked look first, so an idle poll never takes SQLite's single writer lock.
+                if not conn.execute(select(unsequenced)).scalar():
+                    conn.rollback()
+                    return total
+                conn.rollback()
+                # BEGIN IMMEDIATE takes the single writer lock before the UPDATE reads max(seq): serialized.
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEQUENCE_LOCK_KEY})
+            elif conn.execute(select(func.pg_advisory_xact_lock(SEQUENCE_LOCK_KEY)).where(unsequenced)).first() \
+                    is None:
+                conn.rollback()
+                return total
             try:
-                # Read after the lock: a READ COMMITTED statement sees every earlier holder's commit.
-                last = conn.execute(select(func.coalesce(func.max(Event.seq), 0))).scalar_one()
-                ids = conn.execute(select(Event.id).where(Event.seq.is_(None)).order_by(Event.id)
-                                   .limit(BATCH)).scalars().all()
-                if ids:
-                    conn.execute(update(Event).where(Event.id == bindparam("b_id"))
-                                 .values(seq=bindparam("b_seq")),
-                                 [{"b_id": id_, "b_seq": last + n} for n, id_ in enumerate(ids, start=1)])
+                # One statement, after the lock: under READ COMMITTED its snapshot sees every earlier holder's
+                # commit, so max(seq) is the true last seq and the batch gets the next ones in insert order.
+                last = select(func.coalesce(func.max(Event.seq), 0)).scalar_subquery()
+                batch = (select(Event.id, (last + func.row_number().over(order_by=Event.id)).label("seq"))
+                         .where(Event.seq.is_(None)).order_by(Event.id).limit(BATCH).subquery())
+                numbered = conn.execute(update(Event).where(Event.id == batch.c.id)
+                                        .values(seq=batch.c.seq)).rowcount
                 conn.commit()
             except BaseException:
                 conn.rollback()
                 raise
-            total += len(ids)
-            if len(ids) < BATCH:
+            total += numbered
+            if numbered < BATCH:
                 return total
 
 
-def last_seq(engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.coalesce(func.max(Event.seq), 0))).scalar_one()
+def last_seq(bind: Engine | Connection) -> int:
+    with _connection(bind) as conn:
+        last = conn.execute(select(func.coalesce(func.max(Event.seq), 0))).scalar_one()
+        conn.rollback()
+        return last
 
 
 class Relay:
@@ -91,47 +111,48 @@ class Relay:
         self.running = False
         self.app = None
         self.poll_seconds = 1.0
-        self.notify_others = None  # callable(seq) set by realtime.setup when Redis is configured
+        self.notify_others = None  # callable(count sequenced) set by realtime.setup when Redis is configured
 
     # -- the two steps -------------------------------------------------------------------------------
-    def start_from_now(self, engine) -> None:
+    def start_from_now(self, bind: Engine | Connection) -> None:
         """Events sequenced before this process started are for `sync`, not for live emits."""
-        self.cursor = last_seq(engine)
+        self.cursor = last_seq(bind)
 
-    def deliver(self, engine) -> int:
+    def deliver(self, bind: Engine | Connection) -> int:
         """Emit every event above this process's cursor to its rooms on this process; returns how many."""
-        if self.cursor is None:
-            self.start_from_now(engine)
         delivered = 0
-        while True:
-            with engine.connect() as conn:
+        with _connection(bind) as conn:
+            if self.cursor is None:
+                self.start_from_now(conn)
+            while True:
                 rows = conn.execute(select(Event.id, Event.seq, Event.type, Event.at, Event.data, Event.rooms,
                                            Event.emitted_at)
                                     .where(Event.seq > self.cursor).order_by(Event.seq).limit(BATCH)).mappings().all()
-            if not rows:
-                return delivered
-            for row in rows:
-                # Local only: every process delivers the log to its own clients (see module docstring).
-                socketio.emit(row["type"], envelope(row), to=list(row["rooms"]), ignore_queue=True)
-                self.cursor = row["seq"]
-            delivered += len(rows)
-            first_emits = [row["id"] for row in rows if row["emitted_at"] is None]
-            if first_emits:
-                with engine.begin() as conn:
+                for row in rows:
+                    # Local only: every process delivers the log to its own clients (see module docstring).
+                    socketio.emit(row["type"], envelope(row), to=list(row["rooms"]), ignore_queue=True)
+                    self.cursor = row["seq"]
+                delivered += len(rows)
+                first_emits = [row["id"] for row in rows if row["emitted_at"] is None]
+                if first_emits:
                     conn.execute(update(Event).where(Event.id.in_(first_emits), Event.emitted_at.is_(None))
                                  .values(emitted_at=clock.now()))
-            if len(rows) < BATCH:
-                return delivered
+                    conn.commit()
+                else:
+                    conn.rollback()
+                if len(rows) < BATCH:
+                    return delivered
 
     def run_once(self, engine=None) -> int:
-        """Sequence then deliver (serialised within the process); returns how many events were emitted."""
+        """Sequence then deliver (serialised within the process, on one connection); returns how many events
+        were emitted."""
         engine = engine or db.engine
-        with self._lock:
-            sequenced = sequence(engine)
-            delivered = self.deliver(engine)
-        if sequenced and self.notify_others is not None:
-            self.notify_others(self.cursor)
-        return delivered
+        with self._lock, engine.connect() as conn:
+            sequenced = sequence(conn)
+            if sequenced and self.notify_others is not None:
+                # Before this process's own delivery: the others read the log and emit side by side with it.
+                self.notify_others(sequenced)
+            return self.deliver(conn)
 
     # -- the background loop -------------------------------------------------------------------------
     def wake(self) -> None:

@@ -38,7 +38,7 @@ def init_app(app) -> None:
         from realtime.bus import Bus
 
         state.bus = Bus(settings.REDIS_URL, settings.REDIS_PREFIX)
-        relay.notify_others = lambda seq: state.bus.publish(state.bus.wake_channel, {"seq": seq})
+        relay.notify_others = lambda sequenced: state.bus.publish(state.bus.wake_channel, {"sequenced": sequenced})
     else:
         state.bus = None
         relay.notify_others = None
