@@ -9,10 +9,12 @@ Two steps, run by a background task in every server process (and by tests, step 
    already committed row, and the assignments are serialized, so once seq N is visible every seq
    below N is visible too: a client's "last seen seq" is a complete watermark.
 2. `deliver()`: emit, to this process's own clients, every event with a seq above the highest this
-   process has emitted (`ignore_queue`: each process fans the event log out itself). Redis only
-   carries a wake-up notice so that the other processes deliver at once instead of at their next poll;
-   when Redis is down they still deliver within `RELAY_POLL_SECONDS`, from the database. So an emit
-   is never lost to a Redis outage, and a crash between commit and emit is caught up by any process.
+   process has emitted (`ignore_queue`: each process fans the event log out itself). The process that
+   sequenced events announces them on Redis (the rows themselves, when few) before emitting its own; another
+   process emits an announced event at once when it directly follows its own cursor, and otherwise reads
+   the log. When Redis is down the others still deliver within `RELAY_POLL_SECONDS`, from the database. So
+   an emit is never lost to a Redis outage, a lost or out-of-order announcement costs a read of the log,
+   never an event or the seq order, and a crash between commit and emit is caught up by any process.
 
 Clients deduplicate by seq and call `sync` after every (re)connect for what they missed while away.
 """
@@ -35,6 +37,9 @@ log = logging.getLogger(__name__)
 # pg_advisory_xact_lock key of the sequencing step ("seq" in ASCII); advisory locks are per database.
 SEQUENCE_LOCK_KEY = 0x736571
 BATCH = 500
+# At most this many events ride along with an announcement on Redis; a larger batch announces only that
+# there is something to read.
+ANNOUNCE_MAX = 50
 
 
 def envelope(event: Event | dict) -> dict:
@@ -111,15 +116,17 @@ class Relay:
         self.running = False
         self.app = None
         self.poll_seconds = 1.0
-        self.notify_others = None  # callable(count sequenced) set by realtime.setup when Redis is configured
+        # callable(events: list of {"envelope", "rooms"} or None) set by realtime.setup when Redis is configured
+        self.notify_others = None
 
     # -- the two steps -------------------------------------------------------------------------------
     def start_from_now(self, bind: Engine | Connection) -> None:
         """Events sequenced before this process started are for `sync`, not for live emits."""
         self.cursor = last_seq(bind)
 
-    def deliver(self, bind: Engine | Connection) -> int:
-        """Emit every event above this process's cursor to its rooms on this process; returns how many."""
+    def deliver(self, bind: Engine | Connection, *, announce: bool = False) -> int:
+        """Emit every event above this process's cursor to its rooms on this process; returns how many.
+        With `announce`, first tell the other processes (with the events themselves when few)."""
         delivered = 0
         with _connection(bind) as conn:
             if self.cursor is None:
@@ -128,10 +135,16 @@ class Relay:
                 rows = conn.execute(select(Event.id, Event.seq, Event.type, Event.at, Event.data, Event.rooms,
                                            Event.emitted_at)
                                     .where(Event.seq > self.cursor).order_by(Event.seq).limit(BATCH)).mappings().all()
-                for row in rows:
+                outgoing = [(row["type"], envelope(row), list(row["rooms"])) for row in rows]
+                if announce and self.notify_others is not None:
+                    # Before this process's own emits: the others emit side by side with it.
+                    self.notify_others([{"envelope": env, "rooms": rooms} for _, env, rooms in outgoing]
+                                       if len(outgoing) <= ANNOUNCE_MAX else None)
+                    announce = False
+                for type_, env, rooms in outgoing:
                     # Local only: every process delivers the log to its own clients (see module docstring).
-                    socketio.emit(row["type"], envelope(row), to=list(row["rooms"]), ignore_queue=True)
-                    self.cursor = row["seq"]
+                    socketio.emit(type_, env, to=rooms, ignore_queue=True)
+                    self.cursor = env["seq"]
                 delivered += len(rows)
                 first_emits = [row["id"] for row in rows if row["emitted_at"] is None]
                 if first_emits:
@@ -148,11 +161,31 @@ class Relay:
         were emitted."""
         engine = engine or db.engine
         with self._lock, engine.connect() as conn:
-            sequenced = sequence(conn)
-            if sequenced and self.notify_others is not None:
-                # Before this process's own delivery: the others read the log and emit side by side with it.
-                self.notify_others(sequenced)
-            return self.deliver(conn)
+            return self.deliver(conn, announce=sequence(conn) > 0)
+
+    def on_announced(self, events: list[dict] | None) -> None:
+        """Another process sequenced events (Redis): emit the announced ones at once when they directly follow
+        this process's cursor (seq order, nothing skipped); otherwise (none sent, a gap, not started) read the
+        log."""
+        try:
+            emitted = bool(events) and self._emit_announced(events)
+        except (KeyError, TypeError):  # not what a relay announces (e.g. another version): read the log
+            emitted = False
+        if not emitted:
+            self.wake()
+
+    def _emit_announced(self, events: list[dict]) -> bool:
+        with self._lock:
+            if self.cursor is None:
+                return False
+            ahead = [e for e in events if e["envelope"]["seq"] > self.cursor]
+            if [e["envelope"]["seq"] for e in ahead] != list(range(self.cursor + 1, self.cursor + 1 + len(ahead))):
+                return False
+            for event in ahead:
+                socketio.emit(event["envelope"]["type"], event["envelope"], to=list(event["rooms"]),
+                              ignore_queue=True)
+                self.cursor = event["envelope"]["seq"]
+            return True
 
     # -- the background loop -------------------------------------------------------------------------
     def wake(self) -> None:
