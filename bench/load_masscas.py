@@ -1,6 +1,7 @@
 """Mass-casualty load test (issue 8): 2 server processes + Redis + PostgreSQL (private instances on free
-loopback ports), N coordinators connected over Socket.IO, M medics filing CASEVAC requests in a burst, every
-asset reporting its position every 2 s.
+loopback ports), N coordinators connected over Socket.IO (asyncio clients in child processes:
+bench/clientfleet.py), M medics filing CASEVAC requests in a burst, every asset (20 by default, each with its
+device token) reporting its position every 2 s.
 
 Reports filing latency p50/p99 (POST /casevac/requests -> 201), alert latency p50/p99 (POST start ->
 `casevac.created` received, per coordinator and request), events missed live and events lost after `sync`
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import platform
 import statistics
@@ -36,6 +36,7 @@ SECRET_KEY = "bench-secret-key-that-is-long-enough-0123456789"
 DEMO_PASSWORD = "bench-password-123"
 BANGUI = (4.3947, 18.5582)
 PRECEDENCES = ("urgent", "urgent_surgical", "priority", "routine")
+POSITION_REPORTERS = 4
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -48,93 +49,6 @@ def percentile(values: list[float], q: float) -> float:
 
 def ms(ns: float) -> float:
     return ns / 1e6
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Coordinator clients (in child processes, so the receiving side has its own cores and GIL)
-
-
-def coordinator_worker(index: int, urls: list[str], tokens: list[str], ready, commands, results) -> None:
-    import socketio
-
-    received: list[dict] = [dict() for _ in tokens]  # per client: request id -> receive time (monotonic ns)
-    disconnects = [0] * len(tokens)
-    seqs: list[dict] = [dict() for _ in tokens]  # per client: request id -> seq
-    clients: list = [None] * len(tokens)
-    errors: list[str] = []
-
-    def make(i: int):
-        sio = socketio.Client(reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1)
-
-        @sio.on("disconnect")
-        def _gone(*args):
-            disconnects[i] += 1
-
-        @sio.on("casevac.created")
-        def _created(envelope):
-            now = time.monotonic_ns()
-            data = envelope.get("data") or {}
-            rid = data.get("id") or data.get("request_id")
-            if rid is not None and rid not in received[i]:
-                received[i][rid] = now
-                seqs[i][rid] = envelope.get("seq")
-
-        url = urls[i % len(urls)]
-        for attempt in range(5):
-            try:
-                sio.connect(url, auth={"token": tokens[i]}, transports=["websocket"], wait_timeout=20)
-                clients[i] = sio
-                return
-            except Exception as exc:  # noqa: BLE001 - counted and reported
-                if attempt == 4:
-                    errors.append(f"connect {i}: {exc}")
-                time.sleep(0.5)
-
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        list(pool.map(make, range(len(tokens))))
-    ready.put({"worker": index, "connected": sum(c is not None for c in clients), "errors": errors})
-
-    commands.get(timeout=600)  # "collect": the burst is over
-    dropped = sum(disconnects)  # drops during the run (the final disconnects below are not counted)
-    # Each client asks `sync` for what it missed live (API.md: a client that syncs misses nothing).
-    def sync_one(i: int) -> list[str]:
-        sio, got = clients[i], []
-        if sio is None:
-            return got
-        # A client dropped during the burst reconnects by itself: give it a bounded time to come back.
-        waited = time.monotonic() + 30
-        while not sio.connected and time.monotonic() < waited:
-            time.sleep(0.1)
-        since = 0
-        for _ in range(1000):  # bounded paging
-            try:
-                ack = sio.call("sync", {"since": since}, timeout=60)
-            except Exception as exc:  # noqa: BLE001
-                errors.append(f"sync {i}: {exc}")
-                break
-            for envelope in ack.get("events", []):
-                if envelope.get("type") == "casevac.created":
-                    data = envelope.get("data") or {}
-                    got.append(data.get("id") or data.get("request_id"))
-            since = ack.get("last_seq", since)
-            if not ack.get("more"):
-                break
-        return got
-
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        filled = list(pool.map(sync_one, range(len(clients))))
-    for sio in clients:
-        if sio is not None:
-            try:
-                sio.disconnect()
-            except Exception:  # noqa: BLE001
-                pass
-    import resource
-
-    results.put({"worker": index, "received": received, "synced": filled, "errors": errors,
-                 "disconnects": dropped,
-                 "connected": sum(c is not None for c in clients),
-                 "client_peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -192,6 +106,30 @@ def prepare_users(database_url: str, medics: int, coordinators: int) -> dict:
     return tokens
 
 
+def register_assets(url: str, headers: dict, count: int) -> list[dict]:
+    """`count` assets of the demo mission, each with a device token: the seeded demo assets first, then
+    assets registered through the API. Returns [{"id", "callsign", "token"}]."""
+    import requests
+
+    listed = requests.get(url + "/api/v1/assets", headers=headers, params={"limit": 500}, timeout=30)
+    listed.raise_for_status()
+    assets = listed.json()["items"][:count]
+    for n in range(len(assets), count):
+        response = requests.post(url + "/api/v1/assets", headers=headers, timeout=30, json={
+            "callsign": f"BENCH-{n}", "kind": "ground_ambulance" if n % 2 else "rotary_wing",
+            "capabilities": ["medical_crew"], "litter_capacity": 4, "ambulatory_capacity": 2,
+            "cruise_speed_kmh": 60 if n % 2 else 220, "readiness_minutes": 10,
+            "base": {"name": "Bangui", "lat": BANGUI[0], "lon": BANGUI[1]}})
+        response.raise_for_status()
+        assets.append(response.json())
+    out = []
+    for asset in assets:
+        issued = requests.post(f"{url}/api/v1/assets/{asset['id']}/device-token", headers=headers, timeout=30)
+        issued.raise_for_status()
+        out.append({"id": asset["id"], "callsign": asset["callsign"], "token": issued.json()["device_token"]})
+    return out
+
+
 def filing_body(i: int) -> dict:
     precedence = PRECEDENCES[i % len(PRECEDENCES)]
     patients = {p: 0 for p in ("urgent", "urgent_surgical", "priority", "routine", "convenience")}
@@ -212,6 +150,7 @@ def filing_body(i: int) -> dict:
 def run(args) -> dict:
     import requests
 
+    from bench.clientfleet import ClientFleet
     from tests.e2e.conftest import Server, free_port
     from tests.e2e.faults import PrivatePostgres, PrivateRedis
 
@@ -247,32 +186,14 @@ def run(args) -> dict:
         urls = [s.url for s in servers]
         tokens = prepare_users(pg.url, args.medics, args.coordinators)
         coord_headers = {"Authorization": f"Bearer {tokens['demo-coordinator']}"}
-        listed = requests.get(urls[0] + "/api/v1/assets", headers=coord_headers, params={"limit": 500}, timeout=10)
-        assets = listed.json().get("items", []) if listed.status_code == 200 else []
-        notes = [] if listed.status_code == 200 else [f"GET /api/v1/assets -> {listed.status_code}: no asset "
-                                                      "registry in this build, no positions reported"]
+        assets = register_assets(urls[0], coord_headers, args.assets)
 
-        # Coordinators connect (spread over the servers), in child processes.
-        ctx = multiprocessing.get_context("spawn")
-        ready, results = ctx.Queue(), ctx.Queue()
-        workers, command_queues = [], []
-        per = -(-args.coordinators // args.client_procs)
-        for w in range(args.client_procs):
-            chunk = tokens["coordinator"][w * per:(w + 1) * per]
-            if not chunk:
-                continue
-            commands = ctx.Queue()
-            # Client i of a worker connects to urls[i % servers]: every server has coordinators.
-            process = ctx.Process(target=coordinator_worker, args=(w, urls, chunk, ready, commands, results),
-                                  daemon=True)
-            process.start()
-            workers.append(process)
-            command_queues.append(commands)
-        connected, connect_errors = 0, []
-        for _ in workers:
-            report = ready.get(timeout=max(10, deadline - time.monotonic()))
-            connected += report["connected"]
-            connect_errors += report["errors"]
+        # Coordinators connect (client i to server i % servers), asyncio clients in child processes.
+        fleet = ClientFleet(args.client_procs, track="casevac.created", reconnection=True)
+        started.append(fleet.close)
+        report = fleet.connect([(urls[i % len(urls)], token) for i, token in enumerate(tokens["coordinator"])],
+                               timeout=max(10, deadline - time.monotonic()))
+        connected, connect_errors = report["connected"], report["errors"]
 
         sessions = [requests.Session() for _ in range(args.medics)]
         for s, token in zip(sessions, tokens["medic"]):
@@ -300,40 +221,50 @@ def run(args) -> dict:
 
         baseline = paced(args.requests, healthz)
 
-        # Asset positions every --position-interval seconds during the burst.
+        # Every asset reports its position every --position-interval seconds during the burst, with its own
+        # device token (Authorization: Device), spread over the servers, from a few reporter threads.
         stop_positions = threading.Event()
-        position_stats = {"sent": 0, "errors": 0, "codes": {}}
+        position_stats = {"sent": 0, "errors": 0, "codes": {}, "latency_ns": []}
+        stats_lock = threading.Lock()
 
-        def report_positions():
+        def report_positions(share: list[tuple[int, dict]]):
             session = requests.Session()
-            session.headers.update(coord_headers)
             k = 0
             while not stop_positions.is_set() and time.monotonic() < deadline:
                 tick = time.monotonic()
-                for a, asset in enumerate(assets):
+                for a, asset in share:
                     k += 1
                     body = {"lat": BANGUI[0] + 0.001 * (k % 100), "lon": BANGUI[1] + 0.001 * a,
                             "heading": (k * 7) % 360, "speed_kmh": 180}
+                    begin = time.monotonic_ns()
                     try:
                         response = session.post(f"{urls[a % len(urls)]}/api/v1/assets/{asset['id']}/positions",
-                                                json=body, timeout=10)
+                                                json=body, headers={"Authorization": f"Device {asset['token']}"},
+                                                timeout=10)
                         code = response.status_code
                     except requests.RequestException:
                         code = -1
-                    position_stats["sent"] += 1
-                    position_stats["codes"][code] = position_stats["codes"].get(code, 0) + 1
-                    if not 200 <= code < 300:
-                        position_stats["errors"] += 1
+                    with stats_lock:
+                        position_stats["sent"] += 1
+                        position_stats["codes"][code] = position_stats["codes"].get(code, 0) + 1
+                        if 200 <= code < 300:
+                            position_stats["latency_ns"].append(time.monotonic_ns() - begin)
+                        else:
+                            position_stats["errors"] += 1
                 stop_positions.wait(max(0.0, args.position_interval - (time.monotonic() - tick)))
 
-        reporter = threading.Thread(target=report_positions, daemon=True)
-        reporter.start()
+        indexed = list(enumerate(assets))
+        reporters = [threading.Thread(target=report_positions, args=(indexed[r::POSITION_REPORTERS],), daemon=True)
+                     for r in range(min(POSITION_REPORTERS, len(assets)))]
+        for reporter in reporters:
+            reporter.start()
 
         filings: dict[str, int] = {}
         statuses: dict[int, int] = {}
 
         def file_one(i):
             begin = time.monotonic_ns()
+            begin_s = time.monotonic()  # the clients' receipt times are time.monotonic() (system-wide)
             try:
                 response = sessions[i % args.medics].post(urls[i % len(urls)] + "/api/v1/casevac/requests",
                                                           json=filing_body(i), timeout=30)
@@ -344,41 +275,41 @@ def run(args) -> dict:
             end = time.monotonic_ns()
             statuses[code] = statuses.get(code, 0) + 1
             if rid:
-                filings[rid] = begin
+                filings[rid] = begin_s
             return end - begin, code
 
         burst_started = time.monotonic()
         filed = paced(args.requests, file_one)
         burst_seconds = time.monotonic() - burst_started
         stop_positions.set()
-        reporter.join(timeout=30)
+        for reporter in reporters:
+            reporter.join(timeout=30)
 
-        # Give live delivery a bounded grace period, then each client syncs.
+        # Give live delivery a bounded grace period; then what came live, then what each client's sync returns.
         time.sleep(min(args.grace, max(0, deadline - time.monotonic())))
-        for commands in command_queues:
-            commands.put("collect")
-        collected = [results.get(timeout=max(30, deadline - time.monotonic())) for _ in workers]
-        for process in workers:
-            process.join(timeout=30)
-
-        alert_latencies, missed_live, lost, client_errors = [], 0, 0, []
-        for report in collected:
-            client_errors += report["errors"]
-            for got, synced in zip(report["received"], report["synced"]):
-                for rid, begin in filings.items():
-                    if rid in got:
-                        alert_latencies.append(got[rid] - begin)
-                    else:
-                        missed_live += 1
-                        if rid not in set(synced):
-                            lost += 1
+        collected = fleet.collect()
+        synced = fleet.sync(timeout=max(30, deadline - time.monotonic()))
+        collected_errors = fleet.collect()["errors"]  # sync errors included
+        alert_latencies, missed_live, lost = [], 0, 0
+        for client, synced_ids in zip(collected["clients"], synced):
+            synced_ids = set(synced_ids)
+            for rid, begin in filings.items():
+                if rid in client["received"]:
+                    alert_latencies.append((client["received"][rid][0] - begin) * 1e9)
+                else:
+                    missed_live += 1
+                    if rid not in synced_ids:
+                        lost += 1
+        positions_received = sum(c["counts"].get("asset.position", 0) for c in collected["clients"])
+        client_errors = collected_errors
         memory = {f"server-{n}": peak_rss_kb(s.process.pid) for n, s in enumerate(servers)}
         filing_ns = [d for d, code in filed if code == 201]
         baseline_ns = [d for d, code in baseline if code == 200]
         result = {
-            "scenario": {"servers": args.servers, "worker_class": args.worker_class, "medics": args.medics, "requests": args.requests,
-                         "seconds": args.seconds, "coordinators": args.coordinators, "assets": len(assets),
-                         "position_interval_s": args.position_interval},
+            "scenario": {"servers": args.servers, "worker_class": args.worker_class, "medics": args.medics,
+                         "requests": args.requests, "seconds": args.seconds, "coordinators": args.coordinators,
+                         "assets": len(assets), "position_interval_s": args.position_interval,
+                         "client_processes": args.client_procs},
             "connected_coordinators": connected,
             "burst_seconds": round(burst_seconds, 2),
             "filed_201": len(filings), "filing_statuses": statuses,
@@ -393,14 +324,17 @@ def run(args) -> dict:
             "events_expected": len(filings) * connected,
             "events_missed_live": missed_live,
             "events_lost_after_sync": lost,
-            "client_drops_during_run": sum(r["disconnects"] for r in collected),
-            "positions": position_stats,
+            "client_drops_during_run": sum(c["drops"] for c in collected["clients"]),
+            "positions": {"sent": position_stats["sent"], "errors": position_stats["errors"],
+                          "codes": position_stats["codes"],
+                          "latency_ms": {"p50": round(ms(percentile(position_stats["latency_ns"], 50)), 1),
+                                         "p99": round(ms(percentile(position_stats["latency_ns"], 99)), 1)},
+                          "asset.position received by coordinators": positions_received},
             "errors": (args.requests - len(filings)) + position_stats["errors"] + len(connect_errors)
             + len(client_errors) + (args.coordinators - connected),
             "error_samples": (connect_errors + client_errors)[:5],
             "peak_rss_mb": {name: round(sum(p.values()) / 1024, 1) for name, p in memory.items()},
-            "client_peak_rss_mb": [round(r["client_peak_rss_kb"] / 1024, 1) for r in collected],
-            "notes": notes,
+            "client_peak_rss_mb": [round(kb / 1024, 1) for kb in collected["peak_rss_kb"]],
         }
         if result["filing_latency_ms"]["p50"] and result["baseline_healthz_ms"]["p50"]:
             result["ratio_filing_p50_to_baseline"] = round(
@@ -432,8 +366,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--coordinators", type=int, default=300)
     parser.add_argument("--position-interval", type=float, default=2.0)
-    parser.add_argument("--client-procs", type=int, default=2)
-    parser.add_argument("--worker-class", default="gthread", choices=["gthread", "gevent"],
+    parser.add_argument("--assets", type=int, default=20, help="assets reporting positions (the 7 demo assets "
+                        "and as many more registered)")
+    parser.add_argument("--client-procs", type=int, default=3,
+                        help="child processes holding the coordinators' asyncio clients (bench/clientfleet.py)")
+    parser.add_argument("--worker-class", default="gevent", choices=["gthread", "gevent"],
                         help="gunicorn worker of the servers (bin/serve WORKER_CLASS)")
     parser.add_argument("--grace", type=float, default=5.0, help="seconds to wait for live delivery after the burst")
     parser.add_argument("--timeout", type=float, default=600.0, help="hard bound on the whole run")

@@ -1,6 +1,6 @@
 """Fan-out latency, sync catch-up and memory per idle connection (issue 5, "Speed").
 
-    PYTHONPATH=. .venv/bin/python bench/realtime_fanout.py [--clients 500] [--filings 20] [--mode threads]
+    PYTHONPATH=. .venv/bin/python bench/realtime_fanout.py [--clients 500] [--filings 50] [--mode gevent|threads]
 
 Starts a private redis-server, a fresh PostgreSQL database and 2 server processes (bin/serve, one gunicorn
 worker each), connects N coordinator clients spread over both, and measures the time from the start of
@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -29,6 +28,7 @@ import socketio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.clientfleet import ClientFleet  # noqa: E402
 from tests.casevac.conftest import body  # noqa: E402
 from tests.e2e.conftest import (PrivateRedis, Server, free_port, pg_database_url,  # noqa: E402
                                 start_servers, stop_servers)
@@ -41,61 +41,6 @@ def serving_env(mode: str, clients_per_process: int) -> dict:
     if mode == "gevent":
         return {"WORKER_CLASS": "gevent", "SOCKETIO_ASYNC_MODE": "gevent"}
     return {"WORKER_CLASS": "gthread", "THREADS": str(clients_per_process + 50)}
-
-
-class Fleet:
-    """N python-socketio clients recording the arrival time of every casevac.created by data id."""
-
-    def __init__(self):
-        self.clients: list[socketio.Client] = []
-        self.arrivals: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def connect(self, url: str, token: str | None, count: int) -> None:
-        def one():
-            client = socketio.Client(reconnection=False)
-
-            @client.on("casevac.created")
-            def _created(envelope):
-                now = time.perf_counter()
-                with self._lock:
-                    self.arrivals.setdefault(envelope["data"]["id"], []).append(now)
-
-            client.connect(url, auth={"token": token} if token else None, transports=["websocket"], wait_timeout=30)
-            with self._lock:
-                self.clients.append(client)
-
-        batch = []
-        for _ in range(count):
-            batch.append(threading.Thread(target=one))
-            batch[-1].start()
-            if len(batch) == 25:
-                for t in batch:
-                    t.join()
-                batch = []
-        for t in batch:
-            t.join()
-
-    def connected(self) -> int:
-        return sum(1 for client in self.clients if client.connected)
-
-    def wait(self, key: str, count: int, timeout: float = 30) -> list[float]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                got = list(self.arrivals.get(key, []))
-            # A client dropped by the server (ping timeout on a loaded machine) cannot receive live events.
-            if len(got) >= min(count, self.connected()):
-                return got
-            time.sleep(0.002)
-        raise RuntimeError(f"only {len(got)} of {count} clients received {key}")
-
-    def close(self) -> None:
-        for client in self.clients:
-            try:
-                client.disconnect()
-            except Exception:  # noqa: BLE001
-                pass
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -118,37 +63,63 @@ def rss_kb(pid: int) -> int:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children (gunicorn master + worker)."""
+    total = 0
+    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+                    .stdout.split()]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+        except FileNotFoundError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def gunicorn_pid(server: Server) -> int:
     # bin/serve execs gunicorn: the process started is the gunicorn master.
     return server.process.pid
 
 
-def measure(fire, fleet: Fleet, clients: int, filings: int) -> list[float]:
-    latencies = []
+def measure(fire, fleet: ClientFleet, filings: int) -> tuple[dict[str, list[float]], list[float]]:
+    """Per server URL: receipt time (the fleet's time.monotonic, system-wide) minus the start of the request,
+    per client and filing, in ms; and the response time of each request, in ms."""
+    latencies: dict[str, list[float]] = {}
+    responses = []
     for _ in range(filings):
-        started = time.perf_counter()
+        started = time.monotonic()
         key = fire()
-        latencies += [(t - started) * 1000 for t in fleet.wait(key, clients)]
+        responses.append((time.monotonic() - started) * 1000)
+        for url, times in fleet.arrivals(key).items():
+            latencies.setdefault(url, []).extend((t - started) * 1000 for t in times)
         time.sleep(0.05)
-    return latencies
+    return latencies, responses
+
+
+def flat(by_url: dict[str, list[float]]) -> list[float]:
+    return [v for values in by_url.values() for v in values]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=500)
-    parser.add_argument("--filings", type=int, default=20)
+    parser.add_argument("--filings", type=int, default=50)
     parser.add_argument("--missed", type=int, default=10_000)
-    parser.add_argument("--mode", choices=("threads", "gevent"), default="threads")
+    parser.add_argument("--mode", choices=("threads", "gevent"), default="gevent")
+    parser.add_argument("--client-procs", type=int, default=4,
+                        help="child processes holding the asyncio clients (bench/clientfleet.py)")
     args = parser.parse_args()
     per_process = args.clients // 2
     workdir = Path(tempfile.mkdtemp(prefix="bench-rt-"))
+    print(f"server logs: {workdir}", flush=True)
     redis_server = PrivateRedis(workdir).start()
     db_gen = pg_database_url()
     database_url = next(db_gen)
     env = dict(serving_env(args.mode, per_process), DATABASE_URL=database_url, REDIS_URL=redis_server.url,
                LOGIN_LIMIT_PER_ACCOUNT="10000 per minute", LOGIN_LIMIT_PER_ADDRESS="10000 per minute",
                LOG_LEVEL="WARNING")
-    servers, bare, fleet, bare_fleet = [], [], Fleet(), Fleet()
+    servers, bare, fleet, bare_fleet = [], [], None, None
     try:
         servers = start_servers(workdir, 2, **env)
         login = requests.post(f"{servers[0].url}/api/v1/auth/login",
@@ -157,8 +128,10 @@ def main() -> None:
         medic = requests.post(f"{servers[0].url}/api/v1/auth/login",
                               json={"username": "demo-medic", "password": PASSWORD}, timeout=30).json()["access_token"]
         memory_before = [rss_kb(gunicorn_pid(s)) for s in servers]
-        for server in servers:
-            fleet.connect(server.url, coordinator, per_process)
+        fleet = ClientFleet(args.client_procs)
+        report = fleet.connect([(server.url, coordinator) for server in servers for _ in range(per_process)])
+        if report["errors"]:
+            print(f"app clients not connected: {2 * per_process - report['connected']}, e.g. {report['errors'][0]}")
         time.sleep(2)
         memory_after = [rss_kb(gunicorn_pid(s)) for s in servers]
         per_connection_kb = sum(a - b for a, b in zip(memory_after, memory_before)) / (2 * per_process)
@@ -170,8 +143,10 @@ def main() -> None:
             assert response.status_code == 201, response.text
             return response.json()["id"]
 
-        file_one()  # warm-up
-        app_latencies = measure(file_one, fleet, 2 * per_process, args.filings)
+        measure(file_one, fleet, 3)  # warm-up, fan-out included (a filing must not overlap the previous fan-out)
+        cpu_before = [cpu_seconds(gunicorn_pid(s)) for s in servers]
+        app_latencies, app_responses = measure(file_one, fleet, args.filings)
+        app_cpu = [(cpu_seconds(gunicorn_pid(s)) - b) * 1000 / args.filings for s, b in zip(servers, cpu_before)]
         app_dropped = 2 * per_process - fleet.connected()
         fleet.close()
 
@@ -197,7 +172,10 @@ def main() -> None:
                     break
                 except requests.RequestException:
                     time.sleep(0.1)
-            bare_fleet.connect(url, None, per_process)
+        bare_fleet = ClientFleet(args.client_procs)
+        report = bare_fleet.connect([(url, None) for _, url in bare for _ in range(per_process)])
+        if report["errors"]:
+            print(f"baseline clients not connected: {2 * per_process - report['connected']}")
         time.sleep(2)
         payload = {k: v for k, v in requests.get(f"{servers[0].url}/api/v1/casevac/requests?limit=1",
                                                  headers={"Authorization": f"Bearer {coordinator}"},
@@ -208,8 +186,10 @@ def main() -> None:
             requests.post(f"{bare[0][1]}/fire", json={**payload, "id": key}, timeout=30)
             return key
 
-        fire_one()
-        bare_latencies = measure(fire_one, bare_fleet, 2 * per_process, args.filings)
+        measure(fire_one, bare_fleet, 3)  # warm-up
+        cpu_before = [cpu_seconds(process.pid) for process, _ in bare]
+        bare_latencies, bare_responses = measure(fire_one, bare_fleet, args.filings)
+        bare_cpu = [(cpu_seconds(process.pid) - b) * 1000 / args.filings for (process, _), b in zip(bare, cpu_before)]
         bare_dropped = 2 * per_process - bare_fleet.connected()
         bare_fleet.close()
 
@@ -249,20 +229,30 @@ def main() -> None:
         cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                     if line.startswith("model name")), platform.processor())
         print(f"machine: nproc={os.cpu_count()} cpu={cpu} load={os.getloadavg()[0]:.1f} "
-              f"date={time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} mode={args.mode}")
+              f"date={time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} mode={args.mode} "
+              f"client processes={args.client_procs}")
         print(f"fan-out, {2 * per_process} coordinator clients on 2 processes + Redis, {args.filings} filings:")
-        app50, app99 = percentile(app_latencies, 50), percentile(app_latencies, 99)
-        bare50, bare99 = percentile(bare_latencies, 50), percentile(bare_latencies, 99)
+        app50, app99 = percentile(flat(app_latencies), 50), percentile(flat(app_latencies), 99)
+        bare50, bare99 = percentile(flat(bare_latencies), 50), percentile(flat(bare_latencies), 99)
         print(f"  POST /casevac/requests -> casevac.created at every client: p50 {app50:.1f} ms, p99 {app99:.1f} ms")
         print(f"  baseline bare Flask-SocketIO broadcast:                    p50 {bare50:.1f} ms, p99 {bare99:.1f} ms")
+        for name, by_url, responses, posted_to, cpu in (
+                ("app", app_latencies, app_responses, servers[0].url, app_cpu),
+                ("baseline", bare_latencies, bare_responses, bare[0][1], bare_cpu)):
+            split = ", ".join(f"{'posted-to' if url == posted_to else 'other'} process p50 "
+                              f"{percentile(v, 50):.1f} / p99 {percentile(v, 99):.1f} ms"
+                              for url, v in sorted(by_url.items(), key=lambda kv: kv[0] != posted_to))
+            print(f"    {name}: HTTP response p50 {percentile(responses, 50):.1f} ms; {split}; "
+                  f"server CPU per filing {' + '.join(f'{c:.1f}' for c in cpu)} ms")
         print(f"  clients dropped during the run: app {app_dropped}, baseline {bare_dropped}")
         print(f"  ratio app/baseline: p50 {app50 / bare50:.2f}x, p99 {app99 / bare99:.2f}x")
         print(f"sync catch-up of {got} missed events ({pages} pages of 1000): {catch_up:.2f} s")
         print(f"server memory per idle connection: {per_connection_kb:.0f} KiB "
               f"(RSS {sum(memory_before) // 1024} -> {sum(memory_after) // 1024} MiB for {2 * per_process})")
     finally:
-        fleet.close()
-        bare_fleet.close()
+        for each in (fleet, bare_fleet):
+            if each is not None:
+                each.close()
         for process, _ in bare:
             os.killpg(process.pid, signal.SIGTERM)
         stop_servers(servers)

@@ -40,9 +40,10 @@ class Bus:
             log.warning("redis publish on %s failed (%s); delivery continues from the database", channel, exc)
             return False
 
-    def listen(self, on_wake: Callable[[], None], on_volatile: Callable[[dict], None]) -> None:
+    def listen(self, on_wake: Callable[[list | None], None], on_volatile: Callable[[dict], None]) -> None:
         """Run until stop(): subscribe, dispatch, and after every (re)subscription wake the relay so that
-        whatever was announced while this process was not listening is delivered now."""
+        whatever was announced while this process was not listening is delivered now. `on_wake` gets the
+        announced events, or None when the relay must read the log."""
         self.running = True
         backoff = 0.2
         while self.running:
@@ -51,14 +52,18 @@ class Bus:
                 pubsub = self.client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(self.wake_channel, self.volatile_channel)
                 backoff = 0.2
-                on_wake()
+                on_wake(None)
                 while self.running:
                     message = pubsub.get_message(timeout=1.0)
                     if not message or message.get("type") != "message":
                         continue
                     channel = message["channel"].decode() if isinstance(message["channel"], bytes) else message["channel"]
                     if channel == self.wake_channel:
-                        on_wake()
+                        try:
+                            announced = json.loads(message["data"]).get("events")
+                        except (ValueError, AttributeError):
+                            announced = None
+                        on_wake(announced if isinstance(announced, list) else None)
                     elif channel == self.volatile_channel:
                         try:
                             on_volatile(json.loads(message["data"]))

@@ -9,10 +9,12 @@ Two steps, run by a background task in every server process (and by tests, step 
    already committed row, and the assignments are serialized, so once seq N is visible every seq
    below N is visible too: a client's "last seen seq" is a complete watermark.
 2. `deliver()`: emit, to this process's own clients, every event with a seq above the highest this
-   process has emitted (`ignore_queue`: each process fans the event log out itself). Redis only
-   carries a wake-up notice so that the other processes deliver at once instead of at their next poll;
-   when Redis is down they still deliver within `RELAY_POLL_SECONDS`, from the database. So an emit
-   is never lost to a Redis outage, and a crash between commit and emit is caught up by any process.
+   process has emitted (`ignore_queue`: each process fans the event log out itself). The process that
+   sequenced events announces them on Redis (the rows themselves, when few) before emitting its own; another
+   process emits an announced event at once when it directly follows its own cursor, and otherwise reads
+   the log. When Redis is down the others still deliver within `RELAY_POLL_SECONDS`, from the database. So
+   an emit is never lost to a Redis outage, a lost or out-of-order announcement costs a read of the log,
+   never an event or the seq order, and a crash between commit and emit is caught up by any process.
 
 Clients deduplicate by seq and call `sync` after every (re)connect for what they missed while away.
 """
@@ -22,8 +24,9 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from contextlib import contextmanager
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from config.extensions import db, socketio
 from core import clock
@@ -34,6 +37,9 @@ log = logging.getLogger(__name__)
 # pg_advisory_xact_lock key of the sequencing step ("seq" in ASCII); advisory locks are per database.
 SEQUENCE_LOCK_KEY = 0x736571
 BATCH = 500
+# At most this many events ride along with an announcement on Redis; a larger batch announces only that
+# there is something to read.
+ANNOUNCE_MAX = 50
 
 
 def envelope(event: Event | dict) -> dict:
@@ -44,41 +50,60 @@ def envelope(event: Event | dict) -> dict:
     return {"seq": event.seq, "type": event.type, "at": clock.as_utc(event.at).isoformat(), "data": event.data}
 
 
-def sequence(engine) -> int:
-    """Assign seqs to committed, unsequenced events, oldest insert first; returns how many."""
-    with engine.connect() as conn:
-        # Cheap unlocked look first, so an idle poll never takes the lock (nor SQLite's write lock).
-        if conn.execute(select(Event.id).where(Event.seq.is_(None)).limit(1)).first() is None:
-            return 0
-        conn.rollback()
-        total = 0
+@contextmanager
+def _connection(bind: Engine | Connection):
+    """The relay's step runs on one connection throughout (one checkout, one pre-ping); tests pass an engine."""
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.connect() as conn:
+            yield conn
+
+
+def sequence(bind: Engine | Connection) -> int:
+    """Assign seqs to committed, unsequenced events, oldest insert first; returns how many.
+
+    Few round trips, because the first emit waits for this: on PostgreSQL the lock is taken by the same
+    statement that looks for unsequenced rows (an idle poll never takes it), then one UPDATE numbers a batch.
+    """
+    total = 0
+    unsequenced = select(Event.id).where(Event.seq.is_(None)).exists()
+    with _connection(bind) as conn:
         while True:
-            if engine.dialect.name == "sqlite":
-                # BEGIN IMMEDIATE takes the single writer lock before reading max(seq): serialized.
+            if conn.dialect.name == "sqlite":
+                # Cheap unlocked look first, so an idle poll never takes SQLite's single writer lock.
+                if not conn.execute(select(unsequenced)).scalar():
+                    conn.rollback()
+                    return total
+                conn.rollback()
+                # BEGIN IMMEDIATE takes the single writer lock before the UPDATE reads max(seq): serialized.
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEQUENCE_LOCK_KEY})
+            elif conn.execute(select(func.pg_advisory_xact_lock(SEQUENCE_LOCK_KEY)).where(unsequenced)).first() \
+                    is None:
+                conn.rollback()
+                return total
             try:
-                # Read after the lock: a READ COMMITTED statement sees every earlier holder's commit.
-                last = conn.execute(select(func.coalesce(func.max(Event.seq), 0))).scalar_one()
-                ids = conn.execute(select(Event.id).where(Event.seq.is_(None)).order_by(Event.id)
-                                   .limit(BATCH)).scalars().all()
-                if ids:
-                    conn.execute(update(Event).where(Event.id == bindparam("b_id"))
-                                 .values(seq=bindparam("b_seq")),
-                                 [{"b_id": id_, "b_seq": last + n} for n, id_ in enumerate(ids, start=1)])
+                # One statement, after the lock: under READ COMMITTED its snapshot sees every earlier holder's
+                # commit, so max(seq) is the true last seq and the batch gets the next ones in insert order.
+                last = select(func.coalesce(func.max(Event.seq), 0)).scalar_subquery()
+                batch = (select(Event.id, (last + func.row_number().over(order_by=Event.id)).label("seq"))
+                         .where(Event.seq.is_(None)).order_by(Event.id).limit(BATCH).subquery())
+                numbered = conn.execute(update(Event).where(Event.id == batch.c.id)
+                                        .values(seq=batch.c.seq)).rowcount
                 conn.commit()
             except BaseException:
                 conn.rollback()
                 raise
-            total += len(ids)
-            if len(ids) < BATCH:
+            total += numbered
+            if numbered < BATCH:
                 return total
 
 
-def last_seq(engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.coalesce(func.max(Event.seq), 0))).scalar_one()
+def last_seq(bind: Engine | Connection) -> int:
+    with _connection(bind) as conn:
+        last = conn.execute(select(func.coalesce(func.max(Event.seq), 0))).scalar_one()
+        conn.rollback()
+        return last
 
 
 class Relay:
@@ -91,47 +116,76 @@ class Relay:
         self.running = False
         self.app = None
         self.poll_seconds = 1.0
-        self.notify_others = None  # callable(seq) set by realtime.setup when Redis is configured
+        # callable(events: list of {"envelope", "rooms"} or None) set by realtime.setup when Redis is configured
+        self.notify_others = None
 
     # -- the two steps -------------------------------------------------------------------------------
-    def start_from_now(self, engine) -> None:
+    def start_from_now(self, bind: Engine | Connection) -> None:
         """Events sequenced before this process started are for `sync`, not for live emits."""
-        self.cursor = last_seq(engine)
+        self.cursor = last_seq(bind)
 
-    def deliver(self, engine) -> int:
-        """Emit every event above this process's cursor to its rooms on this process; returns how many."""
-        if self.cursor is None:
-            self.start_from_now(engine)
+    def deliver(self, bind: Engine | Connection, *, announce: bool = False) -> int:
+        """Emit every event above this process's cursor to its rooms on this process; returns how many.
+        With `announce`, first tell the other processes (with the events themselves when few)."""
         delivered = 0
-        while True:
-            with engine.connect() as conn:
+        with _connection(bind) as conn:
+            if self.cursor is None:
+                self.start_from_now(conn)
+            while True:
                 rows = conn.execute(select(Event.id, Event.seq, Event.type, Event.at, Event.data, Event.rooms,
                                            Event.emitted_at)
                                     .where(Event.seq > self.cursor).order_by(Event.seq).limit(BATCH)).mappings().all()
-            if not rows:
-                return delivered
-            for row in rows:
-                # Local only: every process delivers the log to its own clients (see module docstring).
-                socketio.emit(row["type"], envelope(row), to=list(row["rooms"]), ignore_queue=True)
-                self.cursor = row["seq"]
-            delivered += len(rows)
-            first_emits = [row["id"] for row in rows if row["emitted_at"] is None]
-            if first_emits:
-                with engine.begin() as conn:
+                outgoing = [(row["type"], envelope(row), list(row["rooms"])) for row in rows]
+                if announce and self.notify_others is not None:
+                    # Before this process's own emits: the others emit side by side with it.
+                    self.notify_others([{"envelope": env, "rooms": rooms} for _, env, rooms in outgoing]
+                                       if len(outgoing) <= ANNOUNCE_MAX else None)
+                    announce = False
+                for type_, env, rooms in outgoing:
+                    # Local only: every process delivers the log to its own clients (see module docstring).
+                    socketio.emit(type_, env, to=rooms, ignore_queue=True)
+                    self.cursor = env["seq"]
+                delivered += len(rows)
+                first_emits = [row["id"] for row in rows if row["emitted_at"] is None]
+                if first_emits:
                     conn.execute(update(Event).where(Event.id.in_(first_emits), Event.emitted_at.is_(None))
                                  .values(emitted_at=clock.now()))
-            if len(rows) < BATCH:
-                return delivered
+                    conn.commit()
+                else:
+                    conn.rollback()
+                if len(rows) < BATCH:
+                    return delivered
 
     def run_once(self, engine=None) -> int:
-        """Sequence then deliver (serialised within the process); returns how many events were emitted."""
+        """Sequence then deliver (serialised within the process, on one connection); returns how many events
+        were emitted."""
         engine = engine or db.engine
+        with self._lock, engine.connect() as conn:
+            return self.deliver(conn, announce=sequence(conn) > 0)
+
+    def on_announced(self, events: list[dict] | None) -> None:
+        """Another process sequenced events (Redis): emit the announced ones at once when they directly follow
+        this process's cursor (seq order, nothing skipped); otherwise (none sent, a gap, not started) read the
+        log."""
+        try:
+            emitted = bool(events) and self._emit_announced(events)
+        except (KeyError, TypeError):  # not what a relay announces (e.g. another version): read the log
+            emitted = False
+        if not emitted:
+            self.wake()
+
+    def _emit_announced(self, events: list[dict]) -> bool:
         with self._lock:
-            sequenced = sequence(engine)
-            delivered = self.deliver(engine)
-        if sequenced and self.notify_others is not None:
-            self.notify_others(self.cursor)
-        return delivered
+            if self.cursor is None:
+                return False
+            ahead = [e for e in events if e["envelope"]["seq"] > self.cursor]
+            if [e["envelope"]["seq"] for e in ahead] != list(range(self.cursor + 1, self.cursor + 1 + len(ahead))):
+                return False
+            for event in ahead:
+                socketio.emit(event["envelope"]["type"], event["envelope"], to=list(event["rooms"]),
+                              ignore_queue=True)
+                self.cursor = event["envelope"]["seq"]
+            return True
 
     # -- the background loop -------------------------------------------------------------------------
     def wake(self) -> None:

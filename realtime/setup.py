@@ -38,7 +38,7 @@ def init_app(app) -> None:
         from realtime.bus import Bus
 
         state.bus = Bus(settings.REDIS_URL, settings.REDIS_PREFIX)
-        relay.notify_others = lambda seq: state.bus.publish(state.bus.wake_channel, {"seq": seq})
+        relay.notify_others = lambda events: state.bus.publish(state.bus.wake_channel, {"events": events})
     else:
         state.bus = None
         relay.notify_others = None
@@ -70,7 +70,7 @@ def start_background(app) -> None:
     socketio.start_background_task(sweeper.loop, app)
     socketio.start_background_task(state.coalescer.loop)
     if state.bus is not None:
-        socketio.start_background_task(state.bus.listen, relay.wake, _on_volatile)
+        socketio.start_background_task(state.bus.listen, relay.on_announced, _on_volatile)
     log.info("realtime background tasks started (relay, sweeper%s)", ", redis listener" if state.bus else "")
 
 

@@ -13,7 +13,7 @@ from config.extensions import db, socketio
 from core import clock
 from realtime import audience, events, replay
 from realtime.models import Event
-from realtime.relay import relay, sequence
+from realtime.relay import Relay, relay, sequence
 from tests.factories import MissionFactory, UserFactory
 from tests.realtime.conftest import received, sync_all
 
@@ -164,6 +164,38 @@ def test_a_failing_emit_never_fails_the_business_write_and_is_retried(app, missi
     monkeypatch.setattr(socketio, "emit", real_emit)
     assert relay.run_once() == 1
     assert [e["data"]["n"] for e in received(c)] == [1]
+
+
+def test_announced_events_are_emitted_in_seq_order_and_a_gap_reads_the_log(app, mission, make_user, connect,
+                                                                         fresh_relay, monkeypatch):
+    """Another process announces the events it sequenced (Redis): this process emits them at once when they
+    follow its cursor; a gap (a lost announcement) or nothing announced makes it read the log instead."""
+    c = connect(make_user("coordinator"))
+    rooms = audience.coordinators(mission.id)
+    other = Relay()  # the process that sequences, with what it announces captured
+    other.start_from_now(db.engine)
+    announcements = []
+    other.notify_others = announcements.append
+    woken = []
+    monkeypatch.setattr(relay, "wake", lambda: woken.append(1))
+
+    def file(n):
+        events.publish(db.session, "casevac.created", rooms, {"n": n}, mission_id=mission.id)
+        db.session.commit()
+        other.run_once()
+        received(c)  # what the other process emitted (same Socket.IO server in this test): not this one's
+        return announcements.pop()
+
+    first, second, third = file(1), file(2), file(3)
+    relay.on_announced(first)
+    assert [(e["seq"], e["data"]["n"]) for e in received(c)] == [(1, 1)] and not woken
+    relay.on_announced(third)  # seq 3 while this process is at 1: the announcement of 2 was lost
+    assert received(c) == [] and woken == [1]
+    assert relay.run_once() == 2  # reading the log
+    assert [e["seq"] for e in received(c)] == [2, 3]
+    relay.on_announced(second)  # late: already delivered
+    relay.on_announced(None)  # a batch too large to carry: read the log
+    assert received(c) == [] and woken == [1, 1]
 
 
 def test_a_failing_after_commit_callback_does_not_undo_the_commit(app, mission):

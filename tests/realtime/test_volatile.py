@@ -78,7 +78,7 @@ def test_volatile_events_travel_through_redis_to_every_process_listener(app, mis
         setup._on_volatile(message)
         heard.set()
 
-    listener = threading.Thread(target=bus.listen, args=(lambda: wakes.append(1), on_volatile))
+    listener = threading.Thread(target=bus.listen, args=(lambda announced: wakes.append(1), on_volatile))
     listener.start()
     try:
         deadline = time.monotonic() + 5
