@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -199,7 +200,18 @@ def main() -> None:
         from core import clock
         from realtime.models import Event
 
+        # The late client is away while the servers emit the N events live: one canary per server watches
+        # the live fan-out end, so the timed catch-up below measures `sync`, not a live flood overlapping it.
+        live_done = [threading.Event() for _ in servers]
+        canaries = []
         engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+        last_id = str(args.missed - 1)  # sequenced in insert order: the last one inserted is emitted last
+        for server, done in zip(servers, live_done):
+            canary = socketio.Client(reconnection=False)
+            canary.on("casevac.updated",
+                      lambda envelope, done=done: done.set() if envelope["data"].get("id") == last_id else None)
+            canary.connect(server.url, auth={"token": coordinator}, transports=["websocket"])
+            canaries.append(canary)
         with engine.begin() as conn:
             since = conn.execute(text("SELECT coalesce(max(seq), 0) FROM events")).scalar()
             mission_id = login["user"]["mission_id"]
@@ -213,6 +225,11 @@ def main() -> None:
                     break
             time.sleep(0.2)
         engine.dispose()
+        for done in live_done:
+            if not done.wait(120):
+                raise RuntimeError("the servers did not finish emitting the missed events live within 120 s")
+        for canary in canaries:
+            canary.disconnect()
         late = socketio.Client(reconnection=False)
         late.connect(servers[1].url, auth={"token": coordinator}, transports=["websocket"])
         started = time.perf_counter()
