@@ -47,3 +47,14 @@ def IdColumn():  # noqa: N802 - reads like a type
     from sqlalchemy.orm import mapped_column
 
     return mapped_column(String(36), primary_key=True, default=new_id)
+
+
+def commit_keeping_loaded(session) -> None:
+    """Commit without expiring what the session holds, for a caller that answers from the objects it has
+    just written (their attribute values are what was stored; anything not loaded still loads on access)."""
+    real = session() if callable(session) else session  # a scoped session (db.session) or a Session
+    previous, real.expire_on_commit = real.expire_on_commit, False
+    try:
+        real.commit()
+    finally:
+        real.expire_on_commit = previous

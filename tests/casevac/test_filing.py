@@ -196,3 +196,18 @@ def test_nationality_categories_are_configurable(client, headers, medic):
     finally:
         schemas.configure(SimpleNamespace(NATIONALITY_CATEGORIES=""))
     assert "child" in schemas.NATIONALITY_CATEGORIES and "un_police" in schemas.NATIONALITY_CATEGORIES
+
+
+def test_the_201_answer_is_what_a_later_read_returns_with_times_in_utc(client, headers, medic, coordinator,
+                                                                        file_request):
+    # The filing answers from the objects it wrote (no reload): they must equal what the database gives back.
+    casualty = {**CASUALTY, "time_of_injury": "2026-11-28T10:12:00+01:00",
+                "signs": {**CASUALTY["signs"], "taken_at": "2026-11-28T10:20:00+01:00"}}
+    second = {key: value for key, value in CASUALTY.items() if key != "signs"} | {"zap": "B-2"}
+    filed = file_request(patients={"urgent": 1, "urgent_surgical": 1}, litter=2, casualties=[casualty, second])
+    read = client.get(f"{URL}/{filed['id']}", headers=headers(coordinator)).get_json()
+    assert filed == read
+    assert filed["casualties"][0]["time_of_injury"] == "2026-11-28T09:12:00+00:00"
+    detail = client.get(f"/api/v1/casevac/casualties/{filed['casualties'][0]['id']}",
+                        headers=headers(medic)).get_json()
+    assert detail["signs_history"][0]["taken_at"] == "2026-11-28T09:20:00+00:00"
