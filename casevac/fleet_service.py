@@ -22,7 +22,7 @@ import secrets
 import socket
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, cast, insert, select, update
+from sqlalchemy import String, bindparam, cast, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from casevac.fleet_models import MAX_FIXES_PER_REPORT, Asset, AssetPosition, Facility
@@ -525,25 +525,28 @@ def _store_entries(session, entries) -> None:
             newest[row["asset_id"]] = row
     known = set(session.execute(select(Asset.id).where(Asset.id.in_(list(newest)))).scalars())
     rows = [r for r in rows if r["asset_id"] in known]  # an asset deleted meanwhile: drop its fixes
+    # executemany with one statement each: compiled once and cached, however many fixes the batch holds.
     if rows:
-        session.execute(_insert_ignoring_duplicates(session, rows))
-    for asset_id, row in newest.items():
-        if asset_id in known:
-            session.execute(
-                update(Asset).where(Asset.id == asset_id, (Asset.position_reported_at.is_(None))
-                                    | (Asset.position_reported_at <= row["reported_at"]))
-                .values(lat=row["lat"], lon=row["lon"], heading=row["heading"], speed_kmh=row["speed_kmh"],
-                        position_reported_at=row["reported_at"])
-                .execution_options(synchronize_session=False))
+        session.execute(_insert_ignoring_duplicates(session), rows)
+    updates = [{"asset": asset_id, "at": row["reported_at"], "lat": row["lat"], "lon": row["lon"],
+                "heading": row["heading"], "speed_kmh": row["speed_kmh"]}
+               for asset_id, row in newest.items() if asset_id in known]
+    if updates:
+        assets = Asset.__table__
+        session.execute(
+            update(assets).where(assets.c.id == bindparam("asset"), (assets.c.position_reported_at.is_(None))
+                                 | (assets.c.position_reported_at <= bindparam("at")))
+            .values(lat=bindparam("lat"), lon=bindparam("lon"), heading=bindparam("heading"),
+                    speed_kmh=bindparam("speed_kmh"), position_reported_at=bindparam("at")), updates)
     session.commit()
 
 
-def _insert_ignoring_duplicates(session, rows):
+def _insert_ignoring_duplicates(session):
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(AssetPosition).values(rows).on_conflict_do_nothing(index_elements=["stream_id"])
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(AssetPosition).on_conflict_do_nothing(index_elements=["stream_id"])
 
 
 def track_flush_task(session, *, now, settings) -> int:
