@@ -22,6 +22,7 @@ import secrets
 import socket
 from datetime import datetime, timedelta
 
+from redis.exceptions import RedisError
 from sqlalchemy import String, bindparam, cast, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -204,8 +205,8 @@ def issue_device_token(session, *, user: User, asset_id: str, redis=None, prefix
     """A new per-asset secret (the previous one stops working); only its hash is stored."""
     asset = get_asset(session, user=user, asset_id=asset_id)
     token = f"{asset.id}.{secrets.token_urlsafe(32)}"
+    _set_credential(redis, prefix, asset.id, _token_hash(token))
     asset.device_token_hash = _token_hash(token)
-    _set_credential(redis, prefix, asset.id, asset.device_token_hash)
     audit.record(session, actor=user, action="asset.device_token.issue", subject_type="asset",
                  subject_id=asset.id, mission_id=asset.mission_id)
     session.commit()
@@ -214,8 +215,8 @@ def issue_device_token(session, *, user: User, asset_id: str, redis=None, prefix
 
 def revoke_device_token(session, *, user: User, asset_id: str, redis=None, prefix: str = "") -> None:
     asset = get_asset(session, user=user, asset_id=asset_id)
-    asset.device_token_hash = None
     _set_credential(redis, prefix, asset.id, None)
+    asset.device_token_hash = None
     audit.record(session, actor=user, action="asset.device_token.revoke", subject_type="asset",
                  subject_id=asset.id, mission_id=asset.mission_id)
     session.commit()
@@ -250,18 +251,27 @@ def _credentials_key(prefix: str) -> str:
     return f"{prefix}:fleet:device-tokens"
 
 
+def _live_store_unavailable(exc: Exception) -> ApiError:
+    # A tracker keeps its buffer and retries on 503; an unreachable Redis is not the caller's fault.
+    log.warning("the live position store (Redis) failed: %s", exc)
+    return ApiError(503, "the live position store is unavailable; retry shortly")
+
+
 def _set_credential(redis, prefix: str, asset_id: str, token_hash: str | None) -> None:
+    """Before the database commit: if Redis cannot take it, nothing changes (503)."""
     if redis is None:
         return
     try:
         redis.hset(_credentials_key(prefix), asset_id, token_hash or NO_CREDENTIAL)
-    except Exception as exc:  # noqa: BLE001 - unreachable Redis: change nothing rather than half of it
-        log.warning("writing a device-token hash to Redis failed: %s", exc)
-        raise ApiError(503, "the live position store is unavailable; retry shortly") from None
+    except RedisError as exc:
+        raise _live_store_unavailable(exc) from None
 
 
 def _prime_credential(redis, prefix: str, asset: Asset) -> None:
-    redis.hsetnx(_credentials_key(prefix), asset.id, asset.device_token_hash or NO_CREDENTIAL)
+    try:
+        redis.hsetnx(_credentials_key(prefix), asset.id, asset.device_token_hash or NO_CREDENTIAL)
+    except RedisError as exc:
+        raise _live_store_unavailable(exc) from None
 
 
 # Asset id -> mission id, per process. An asset never changes mission and is never deleted (no endpoint
@@ -303,8 +313,8 @@ def report_as_device(session, *, token: str, asset_id: str, fixes: list[dict], b
         _prime_credential(redis, prefix, session.get(Asset, asset_id))
     try:
         return report_positions(**report)
-    except _UnknownCredential:  # primed a moment ago: only a flush of Redis in between gets here
-        raise ApiError(503, "the live position store is unavailable; retry shortly") from None
+    except _UnknownCredential as exc:  # primed a moment ago: only a flush of Redis in between gets here
+        raise _live_store_unavailable(exc) from None
 
 
 class _UnknownCredential(Exception):
@@ -438,7 +448,10 @@ def _report_to_redis(redis, prefix, mission_id, asset_id, source, fixes, newest,
         args += [repr(fix["lat"]), repr(fix["lon"]), _optional(fix["heading"]), _optional(fix["speed_kmh"]),
                  str(_micros(fix["reported_at"]))]
     geo, pos = _keys(prefix, mission_id)
-    outcome = script(keys=[geo, pos, _stream(prefix), _credentials_key(prefix)], args=args)
+    try:
+        outcome = script(keys=[geo, pos, _stream(prefix), _credentials_key(prefix)], args=args)
+    except RedisError as exc:
+        raise _live_store_unavailable(exc) from None
     if outcome == -1:
         raise _UnknownCredential()
     if outcome == -2:
