@@ -287,6 +287,16 @@ def _remember_mission(asset: Asset) -> str:
     return asset.mission_id
 
 
+def asset_mission(session, *, user: User, asset_id: str) -> str:
+    """The mission of an asset `user` may see (404 otherwise, as get_asset), from the per-process memory when
+    known: a coordinator's position report needs no asset read."""
+    mission_id = _asset_missions.get(asset_id)
+    if mission_id is None:
+        return _remember_mission(get_asset(session, user=user, asset_id=asset_id))
+    ensure_mission(user, mission_id, "asset")
+    return mission_id
+
+
 def report_as_device(session, *, token: str, asset_id: str, fixes: list[dict], batch: bool, redis=None,
                      prefix: str = "") -> dict:
     """Fixes reported by the asset's own device (`Authorization: Device <token>`): 401 for a bad or revoked

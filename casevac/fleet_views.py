@@ -100,8 +100,8 @@ class AssetPositions(MethodView):
                                                     fixes=fixes, batch=batch, **_live())
         else:
             user = auth.current_user(roles={"coordinator"})
-            asset = fleet_service.get_asset(db.session, user=user, asset_id=asset_id)
-            result = fleet_service.report_positions(db.session, asset_id=asset.id, mission_id=asset.mission_id,
+            mission_id = fleet_service.asset_mission(db.session, user=user, asset_id=asset_id)
+            result = fleet_service.report_positions(db.session, asset_id=asset_id, mission_id=mission_id,
                                                     source="coordinator", fixes=fixes, batch=batch, **_live())
         return _BATCH_OUT.dump(result) if batch else _SINGLE_OUT.dump(fleet_service.single_fix_view(result, fixes))
 
