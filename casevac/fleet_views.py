@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from marshmallow import ValidationError
+from marshmallow import ValidationError, missing
 
 from casevac import fleet_service
 from casevac.fleet_schemas import (AssetIn, AssetListArgs, AssetOut, AssetPage, AssetPatch, DeviceTokenOut,
@@ -71,7 +71,10 @@ def _one_of(*schemas) -> dict:
 def _position_report() -> tuple[list[dict], bool]:
     """The body of a position report: one fix (API.md) or {"fixes": [...]}; -> (fixes, batch). Parsed here,
     not by @blp.arguments, because the body is one of two schemas (documented as oneOf on the view)."""
-    data = request.get_json()
+    # The JSON as flask-smorest's own parser reads it: an empty body is an empty object (422 naming the missing
+    # fields), malformed JSON is 400, exactly as on every other endpoint.
+    data = blp.ARGUMENTS_PARSER.load_json(request, _POSITION_SINGLE)
+    data = {} if data is missing else data
     batch = isinstance(data, dict) and "fixes" in data
     try:
         body = (_POSITION_BATCH if batch else _POSITION_SINGLE).load(data)

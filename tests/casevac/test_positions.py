@@ -240,3 +240,11 @@ def test_the_openapi_document_describes_both_forms(client):
     accepted = operation["responses"]["202"]["content"]["application/json"]["schema"]["oneOf"]
     assert {"$ref": "#/components/schemas/PositionBatchAccepted"} in accepted
     assert "422" in operation["responses"]
+
+
+def test_an_empty_or_malformed_body_answers_as_on_every_other_endpoint(client, coordinator, headers):
+    asset = AssetFactory(mission_id=coordinator.mission_id)
+    for extra in ({}, {"content_type": "application/json"}):
+        assert_error(client.post(_url(asset.id), headers=headers(coordinator), **extra), 422, ("lat",))
+    malformed = client.post(_url(asset.id), headers=headers(coordinator), data="{", content_type="application/json")
+    assert assert_error(malformed, 400)["errors"] == {"json": ["Invalid JSON body."]}
