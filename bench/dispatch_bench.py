@@ -6,12 +6,17 @@ Each figure is printed with a baseline measured in the same run, so the ratio sh
 - recommendations: the same number of bare geodesic distance computations a naive engine needs (one per
   asset and one per facility, with casevac.geo.distance_km);
 - plan: the geodesic computations a naive cost matrix needs (requests x (assets + facilities));
-- position reports: bare Redis round trips (PING) from the same process.
+- position reports in-process: bare Redis round trips (PING) from the same process;
+- position reports through a real server (`bin/serve`: gunicorn, one gevent worker, a private redis-server,
+  SQLite, the sweeper flushing the track): bare `GET /healthz` requests on the same server, loaded the same
+  way (separate load-generator processes, keep-alive HTTP/1.1 connections).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import queue
 import random
 import statistics
 import sys
@@ -118,7 +123,7 @@ def bench_plan(runs):
           f"max / baseline = {worst / (baseline * 1000):.2f}")
 
 
-def bench_positions(redis_url, count):
+def bench_positions(redis_url, count, batch_size):
     import redis as redis_lib
 
     tmp = tempfile.mkdtemp()
@@ -138,7 +143,6 @@ def bench_positions(redis_url, count):
         from casevac import fleet_service
         from casevac.fleet_models import Asset
         from core.models import Mission, User
-        from core.auth import issue_token
 
         mission = Mission(code="BENCH", name="bench")
         db.session.add(mission)
@@ -150,37 +154,242 @@ def bench_positions(redis_url, count):
         db.session.add_all([user, *assets])
         db.session.commit()
         redis_client = app.extensions["redis"]
+        tokens = {}
+        for asset in assets:
+            tokens[asset.id] = fleet_service.issue_device_token(db.session, user=user, asset_id=asset.id,
+                                                                redis=redis_client, prefix=prefix)["device_token"]
 
         start = time.perf_counter()
         for _ in range(count):
             client.ping()
         ping = count / (time.perf_counter() - start)
 
+        # A device's report as the view makes it: token checked in Redis, one Lua call, the volatile emit.
         start = time.perf_counter()
         for i in range(count):
             asset = assets[i % len(assets)]
-            fleet_service.report_position(db.session, asset=asset, source="device", lat=4.4 + i * 1e-6, lon=18.5,
-                                          redis=redis_client, prefix=prefix)
+            fleet_service.report_as_device(db.session, token=tokens[asset.id], asset_id=asset.id, batch=False,
+                                           fixes=[{"lat": 4.4 + i * 1e-6, "lon": 18.5, "heading": 90.0,
+                                                   "speed_kmh": 40.0}], redis=redis_client, prefix=prefix)
         service_rate = count / (time.perf_counter() - start)
 
-        http = app.test_client()
-        headers = {"Authorization": f"Bearer {issue_token(user, 60)}"}
+        batches = max(1, count // batch_size)
         start = time.perf_counter()
-        for i in range(count):
-            response = http.post(f"/api/v1/assets/{assets[i % len(assets)].id}/positions",
-                                 json={"lat": 4.4, "lon": 18.5 + i * 1e-6}, headers=headers)
-            assert response.status_code == 202, response.get_data(as_text=True)
-        http_rate = count / (time.perf_counter() - start)
+        for i in range(batches):
+            asset = assets[i % len(assets)]
+            fleet_service.report_as_device(db.session, token=tokens[asset.id], asset_id=asset.id, batch=True,
+                                           fixes=[{"lat": 4.4 + j * 1e-6, "lon": 18.5, "heading": 90.0,
+                                                   "speed_kmh": 40.0} for j in range(batch_size)],
+                                           redis=redis_client, prefix=prefix)
+        batch_rate = batches * batch_size / (time.perf_counter() - start)
 
         start = time.perf_counter()
         flushed = fleet_service.flush_track(db.session, redis=redis_client, prefix=prefix)
         flush_rate = flushed / (time.perf_counter() - start)
     for key in client.scan_iter(f"{prefix}:*"):
         client.delete(key)
-    print(f"position reports with Redis, one process, one thread: service {service_rate:,.0f}/s, "
-          f"HTTP (Flask test client, JWT + role check) {http_rate:,.0f}/s (target >= 2,000/s)")
-    print(f"  baseline: bare Redis PING round trips {ping:,.0f}/s; service / baseline = {service_rate / ping:.2f}")
+    print(f"position reports with Redis, in-process service calls (no HTTP), one thread: single fixes "
+          f"{service_rate:,.0f}/s; batches of {batch_size} {batch_rate:,.0f} fixes/s")
+    print(f"  baseline: bare Redis PING round trips {ping:,.0f}/s; single / baseline = {service_rate / ping:.2f}, "
+          f"batched fixes / baseline = {batch_rate / ping:.2f}")
     print(f"  track flush to the database (SQLite): {flush_rate:,.0f} fixes/s ({flushed} fixes)")
+
+
+# ---------------------------------------------------------------- through a real server
+
+def _http_request(method: str, path: str, host: str, headers: dict, body: bytes = b"") -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: keep-alive", *(
+        f"{k}: {v}" for k, v in headers.items())]
+    if body or method == "POST":
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _keep_alive_connection(host, port, requests_, start, stop, tally):
+    """One keep-alive HTTP/1.1 connection sending the prepared requests in turn (one in flight), counting
+    responses by status and sampling latencies between `start` and `stop` (time.monotonic())."""
+    import asyncio
+
+    reader, writer = await asyncio.open_connection(host, port)
+    i = 0
+    try:
+        while True:
+            sent = time.monotonic()
+            if sent >= stop:
+                return
+            writer.write(requests_[i % len(requests_)])
+            i += 1
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+                elif name.strip().lower() == b"transfer-encoding":
+                    raise RuntimeError("chunked responses are not expected from these endpoints")
+            if length:
+                await reader.readexactly(length)
+            done = time.monotonic()
+            if sent >= start:
+                tally["status"][status] = tally["status"].get(status, 0) + 1
+                if len(tally["latency"]) < 200_000:
+                    tally["latency"].append(done - sent)
+            if b"connection: close" in head.lower():
+                raise RuntimeError(f"the server closed the keep-alive connection (status {status})")
+    finally:
+        writer.close()
+
+
+def _load_generator(host, port, requests_, connections, start_at, seconds, results):
+    """A load-generator process: `connections` keep-alive connections in one asyncio loop, measuring from
+    `start_at` (time.time(), shared by all generators) for `seconds`."""
+    import asyncio
+
+    async def run():
+        delay = start_at - time.time()
+        start = time.monotonic() + max(delay, 0)
+        tally = {"status": {}, "latency": []}
+        await asyncio.gather(*(_keep_alive_connection(host, port, requests_, start, start + seconds, tally)
+                               for _ in range(connections)))
+        return tally
+
+    cpu_before = time.process_time()
+    tally = asyncio.run(run())
+    tally["cpu_seconds"] = time.process_time() - cpu_before
+    results.put(tally)
+
+
+def load(url: str, requests_: list[bytes], *, seconds: float, generators: int, connections: int,
+         warmup: float = 1.0) -> dict:
+    """Drive the server at `url` from `generators` separate processes; -> {rate, status, p50_ms, p99_ms,
+    client_cpu}: responses per second over the measured window (after `warmup` seconds)."""
+    import multiprocessing
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    start_at = time.time() + 1.5 + warmup  # spawned interpreters need a moment to start
+    processes = [context.Process(target=_load_generator, args=(parts.hostname, parts.port, requests_, connections,
+                                                               start_at, seconds, results))
+                 for _ in range(generators)]
+    for process in processes:
+        process.start()
+    tallies, deadline = [], time.monotonic() + seconds + 120
+    while len(tallies) < len(processes):
+        try:
+            tallies.append(results.get(timeout=1))
+        except queue.Empty:
+            failed = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+            if failed or time.monotonic() > deadline:
+                raise RuntimeError(f"a load generator failed (exit codes {failed})") from None
+    for process in processes:
+        process.join()
+    status: dict = {}
+    latency: list = []
+    for tally in tallies:
+        for code, count in tally["status"].items():
+            status[code] = status.get(code, 0) + count
+        latency += tally["latency"]
+    return {"rate": sum(status.values()) / seconds, "status": status,
+            "ok": sum(c for code, c in status.items() if 200 <= code < 300) / seconds,
+            "p50_ms": percentile(latency, 50) * 1000 if latency else float("nan"),
+            "p99_ms": percentile(latency, 99) * 1000 if latency else float("nan"),
+            "client_cpu": sum(t["cpu_seconds"] for t in tallies) / (seconds + 1.5 + warmup)}
+
+
+def bench_positions_server(seconds: float, generators: int, connections: int, batch_size: int) -> None:
+    """Single fixes and batches through a real server process, each beside GET /healthz on the same server."""
+    from pathlib import Path
+
+    import requests
+
+    from tests.e2e.conftest import PrivateRedis, Server, server_env
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-positions-"))
+    redis_server = PrivateRedis(workdir).start()
+    server = Server(server_env(workdir, REDIS_URL=redis_server.url, LOG_LEVEL="WARNING"),
+                    workdir / "server.log")
+    try:
+        server.start()
+        host = f"127.0.0.1:{server.port}"
+        login = requests.post(f"{server.url}/api/v1/auth/login", timeout=30,
+                              json={"username": "demo-coordinator", "password": server.env["DEMO_PASSWORD"]})
+        bearer = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        assets = requests.get(f"{server.url}/api/v1/assets", headers=bearer, timeout=30).json()["items"]
+        devices = {a["id"]: requests.post(f"{server.url}/api/v1/assets/{a['id']}/device-token", headers=bearer,
+                                          timeout=30).json()["device_token"] for a in assets}
+        rng = random.Random(7)
+
+        def fix(k):
+            return {"lat": round(4.3 + rng.uniform(-0.2, 0.2), 6), "lon": round(18.5 + rng.uniform(-0.2, 0.2), 6),
+                    "heading": rng.randrange(360), "speed_kmh": rng.randrange(120)}
+
+        def prepared(make_body, auth_for, count=400):
+            out = []
+            for k in range(count):
+                asset_id = assets[k % len(assets)]["id"]
+                out.append(_http_request("POST", f"/api/v1/assets/{asset_id}/positions", host, auth_for(asset_id),
+                                         json.dumps(make_body(k)).encode()))
+            return out
+
+        device = lambda asset_id: {"Authorization": f"Device {devices[asset_id]}"}  # noqa: E731
+        coordinator = lambda asset_id: bearer  # noqa: E731
+        healthz = [_http_request("GET", "/healthz", host, {})]
+        print(f"position reports through a real server (bin/serve: gunicorn, 1 gevent worker; private Redis; "
+              f"SQLite; sweeper on), {generators} load-generator process(es) x {connections} keep-alive "
+              f"connections, {seconds:.0f} s per figure")
+
+        import redis as redis_lib
+
+        live = redis_lib.Redis.from_url(redis_server.url)
+        stream = f"{server.env.get('REDIS_PREFIX', 'medevac')}:fleet:track"
+
+        def drained():
+            """Seconds the server takes to move the fixes still in the Redis stream into the track table (a
+            track read flushes the stream first, as the sweeper does every few seconds)."""
+            start = time.monotonic()
+            response = requests.get(f"{server.url}/api/v1/assets/{assets[0]['id']}/positions?limit=1",
+                                    headers=bearer, timeout=300)
+            assert response.status_code == 200, response.text
+            return time.monotonic() - start
+
+        def run(name, requests_, fixes_per_request=1):
+            result = load(server.url, requests_, seconds=seconds, generators=generators, connections=connections)
+            errors = {code: n for code, n in result["status"].items() if not 200 <= code < 300}
+            backlog = live.xlen(stream)
+            drain = drained() if backlog else 0.0
+            rate = result["ok"] * fixes_per_request
+            print(f"  {name}: {rate:,.0f} "
+                  + ("fixes/s" if fixes_per_request > 1 else "requests/s")
+                  + (f" ({result['ok']:,.0f} requests/s)" if fixes_per_request > 1 else "")
+                  + f", p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms"
+                  + (f", NOT ACCEPTED: {errors}" if errors else "")
+                  + f"; load generators used {result['client_cpu']:.0%} of a core; "
+                  f"load average {os.getloadavg()[0]:.2f}")
+            if backlog:
+                # The sweeper shares the process: a rate it cannot flush would not be sustainable.
+                print(f"    track: {backlog:,} fixes still in the Redis stream at the end (the sweeper flushes "
+                      f"every few seconds), moved to the database by the next track read in {drain:.2f} s "
+                      f"({live.xlen(stream)} left); accepted and stored: "
+                      f"{rate * seconds / (seconds + drain):,.0f} fixes/s")
+            return rate
+
+        before = run("baseline: GET /healthz", healthz)
+        single = run("single fix, device token", prepared(fix, device))
+        single_jwt = run("single fix, coordinator bearer token", prepared(fix, coordinator))
+        batched = run(f"batches of {batch_size} fixes, device token",
+                      prepared(lambda k: {"fixes": [fix(k) for _ in range(batch_size)]}, device, count=40),
+                      batch_size)
+        after = run("baseline again: GET /healthz", healthz)
+        baseline = (before + after) / 2
+        print(f"  ratios to the baseline (mean of both, {baseline:,.0f} requests/s): single fix (device) "
+              f"{single / baseline:.2f}, single fix (bearer) {single_jwt / baseline:.2f}, batched fixes "
+              f"{batched / baseline:.2f} (target: 2,000 fixes/s; single {single:,.0f}/s, batched {batched:,.0f}/s)")
+    finally:
+        server.stop()
+        redis_server.stop()
 
 
 def bench_recommend_service(runs):
@@ -253,6 +462,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--redis", default=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=("positions", "positions-server"),
+                        help="run one group: in-process position reports, or through a real server")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per figure through the real server")
+    parser.add_argument("--generators", type=int, default=1, help="load-generator processes")
+    parser.add_argument("--connections", type=int, default=16, help="keep-alive connections per generator")
+    parser.add_argument("--batch", type=int, default=50, help="fixes per batched report")
     args = parser.parse_args()
     import platform
 
@@ -260,10 +475,15 @@ def main():
                platform.processor())
     print(f"machine: {os.cpu_count()} cores, {cpu}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
           f"Python {platform.python_version()}")
-    bench_recommend(50 if args.quick else 300)
-    bench_recommend_service(20 if args.quick else 100)
-    bench_plan(3 if args.quick else 10)
-    bench_positions(args.redis, 1000 if args.quick else 5000)
+    print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    if args.only is None:
+        bench_recommend(50 if args.quick else 300)
+        bench_recommend_service(20 if args.quick else 100)
+        bench_plan(3 if args.quick else 10)
+    if args.only in (None, "positions"):
+        bench_positions(args.redis, 1000 if args.quick else 5000, args.batch)
+    if args.only in (None, "positions-server"):
+        bench_positions_server(3 if args.quick else args.seconds, args.generators, args.connections, args.batch)
 
 
 if __name__ == "__main__":

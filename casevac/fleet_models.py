@@ -20,6 +20,8 @@ FACILITY_CAPABILITIES = ("damage_control_surgery", "icu", "blood_bank", "ct", "b
                          "paediatrics", "obstetrics", "mental_health")
 # Emergency-department status after OASIS EDXL-HAVE (DOMAIN.md section 4).
 FACILITY_STATUSES = ("normal", "diverting", "closed")
+# Fixes in one batched position report (docs/dispatch.md): a tracker flushing its buffer sends at most this many.
+MAX_FIXES_PER_REPORT = 500
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -6,7 +6,7 @@ from datetime import timezone
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from casevac.fleet_models import (ASSET_CAPABILITIES, ASSET_KINDS, ASSET_STATUSES, FACILITY_CAPABILITIES,
-                                  FACILITY_LEVELS, FACILITY_STATUSES)
+                                  FACILITY_LEVELS, FACILITY_STATUSES, MAX_FIXES_PER_REPORT)
 from core.pagination import PageArgs, page_schema
 
 
@@ -119,6 +119,13 @@ class PositionIn(Schema):
                                        metadata={"description": "when the fix was taken; default: on receipt"})
 
 
+class PositionBatchIn(Schema):
+    fixes = fields.List(fields.Nested(PositionIn), required=True,
+                        validate=validate.Length(min=1, max=MAX_FIXES_PER_REPORT),
+                        metadata={"description": f"1 to {MAX_FIXES_PER_REPORT} fixes in any order (a tracker's "
+                                                 "buffer); the newest by reported_at becomes the latest position"})
+
+
 class PositionAccepted(Schema):
     asset_id = fields.String()
     lat = fields.Float()
@@ -128,6 +135,16 @@ class PositionAccepted(Schema):
     reported_at = fields.DateTime()
     latest = fields.Boolean(metadata={"description": "false when a newer report was already in: kept in the "
                                                      "track only"})
+
+
+class PositionBatchAccepted(Schema):
+    asset_id = fields.String()
+    accepted = fields.Integer(metadata={"description": "fixes stored in the track (all of the batch)"})
+    latest = fields.Boolean(metadata={"description": "whether the batch's newest fix became the asset's latest "
+                                                     "position (false when a newer report was already in)"})
+    latest_index = fields.Integer(allow_none=True, metadata={
+        "description": "index in `fixes` of the fix now the latest position (the newest by reported_at, the "
+                       "later one on a tie); null when latest is false"})
 
 
 class TrackArgs(PageArgs):

@@ -4,6 +4,11 @@ Live positions: with Redis (`REDIS_URL`), a report is one Lua call that keeps th
 set for the map and a hash with the details, newer fixes only) and appends the fix to a stream; the sweeper
 task `fleet.track_flush` moves the stream into the `asset_positions` table (the track) and the assets' rows.
 Without Redis the report goes to the database directly. Either way every process reads the same positions.
+
+A report carries one fix or a batch (a tracker that buffered fixes over a poor link): one Lua call, or one
+database transaction, for the whole batch. With Redis, a device report is authorised in that same Lua call
+against the device-token hashes kept in Redis (written there before the database on issue and revocation),
+so a report reads nothing from the database and a revocation holds at once in every process.
 """
 from __future__ import annotations
 
@@ -17,10 +22,11 @@ import secrets
 import socket
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, cast, select, update
+from redis.exceptions import RedisError
+from sqlalchemy import String, bindparam, cast, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from casevac.fleet_models import Asset, AssetPosition, Facility
+from casevac.fleet_models import MAX_FIXES_PER_REPORT, Asset, AssetPosition, Facility
 from core import audit, clock
 from core.auth import ensure_mission
 from core.errors import ApiError, conflict, forbidden, invalid, not_found
@@ -195,10 +201,11 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_device_token(session, *, user: User, asset_id: str) -> dict:
+def issue_device_token(session, *, user: User, asset_id: str, redis=None, prefix: str = "") -> dict:
     """A new per-asset secret (the previous one stops working); only its hash is stored."""
     asset = get_asset(session, user=user, asset_id=asset_id)
     token = f"{asset.id}.{secrets.token_urlsafe(32)}"
+    _set_credential(redis, prefix, asset.id, _token_hash(token))
     asset.device_token_hash = _token_hash(token)
     audit.record(session, actor=user, action="asset.device_token.issue", subject_type="asset",
                  subject_id=asset.id, mission_id=asset.mission_id)
@@ -206,24 +213,122 @@ def issue_device_token(session, *, user: User, asset_id: str) -> dict:
     return {"asset_id": asset.id, "device_token": token}
 
 
-def revoke_device_token(session, *, user: User, asset_id: str) -> None:
+def revoke_device_token(session, *, user: User, asset_id: str, redis=None, prefix: str = "") -> None:
     asset = get_asset(session, user=user, asset_id=asset_id)
+    _set_credential(redis, prefix, asset.id, None)
     asset.device_token_hash = None
     audit.record(session, actor=user, action="asset.device_token.revoke", subject_type="asset",
                  subject_id=asset.id, mission_id=asset.mission_id)
     session.commit()
 
 
+def _bad_device_token() -> ApiError:
+    return ApiError(401, "invalid device token")
+
+
 def device_asset(session, *, token: str, asset_id: str) -> Asset:
-    """The asset a device token belongs to: 401 for a bad token, 403 for another asset's URL."""
+    """The asset a device token belongs to (checked against the database): 401 for a bad token, 403 for
+    another asset's URL."""
     owner_id, _, secret = token.partition(".")
     owner = session.get(Asset, owner_id) if secret and is_id(owner_id) else None
     if owner is None or owner.device_token_hash is None or not hmac.compare_digest(
             owner.device_token_hash, _token_hash(token)):
-        raise ApiError(401, "invalid device token")
+        raise _bad_device_token()
     if owner.id != asset_id:
         raise forbidden("a device token reports its own asset's position only")
     return owner
+
+
+# With Redis, the device-token hashes live in one Redis hash as well (asset id -> SHA-256 hex, or "-" for
+# none): the report's Lua call checks the token there. Issue and revocation write Redis first and the
+# database second, so a failure between the two can only refuse a token, never keep a revoked one working.
+# A hash missing from Redis (a restart without persistence) is copied from the database with HSETNX, which
+# never overwrites: a report that read the row just before a revocation cannot bring the old hash back.
+NO_CREDENTIAL = "-"
+
+
+def _credentials_key(prefix: str) -> str:
+    return f"{prefix}:fleet:device-tokens"
+
+
+def _live_store_unavailable(exc: Exception) -> ApiError:
+    # A tracker keeps its buffer and retries on 503; an unreachable Redis is not the caller's fault.
+    log.warning("the live position store (Redis) failed: %s", exc)
+    return ApiError(503, "the live position store is unavailable; retry shortly")
+
+
+def _set_credential(redis, prefix: str, asset_id: str, token_hash: str | None) -> None:
+    """Before the database commit: if Redis cannot take it, nothing changes (503)."""
+    if redis is None:
+        return
+    try:
+        redis.hset(_credentials_key(prefix), asset_id, token_hash or NO_CREDENTIAL)
+    except RedisError as exc:
+        raise _live_store_unavailable(exc) from None
+
+
+def _prime_credential(redis, prefix: str, asset: Asset) -> None:
+    try:
+        redis.hsetnx(_credentials_key(prefix), asset.id, asset.device_token_hash or NO_CREDENTIAL)
+    except RedisError as exc:
+        raise _live_store_unavailable(exc) from None
+
+
+# Asset id -> mission id, per process. An asset never changes mission and is never deleted (no endpoint
+# does either), so this cannot go stale; it only saves a database read per device report.
+_asset_missions: dict[str, str] = {}
+_ASSET_MISSIONS_MAX = 100_000
+
+
+def _remember_mission(asset: Asset) -> str:
+    if len(_asset_missions) >= _ASSET_MISSIONS_MAX:
+        _asset_missions.clear()
+    _asset_missions[asset.id] = asset.mission_id
+    return asset.mission_id
+
+
+def asset_mission(session, *, user: User, asset_id: str) -> str:
+    """The mission of an asset `user` may see (404 otherwise, as get_asset), from the per-process memory when
+    known: a coordinator's position report needs no asset read."""
+    mission_id = _asset_missions.get(asset_id)
+    if mission_id is None:
+        return _remember_mission(get_asset(session, user=user, asset_id=asset_id))
+    ensure_mission(user, mission_id, "asset")
+    return mission_id
+
+
+def report_as_device(session, *, token: str, asset_id: str, fixes: list[dict], batch: bool, redis=None,
+                     prefix: str = "") -> dict:
+    """Fixes reported by the asset's own device (`Authorization: Device <token>`): 401 for a bad or revoked
+    token, 403 for another asset's URL. With Redis, one Lua call checks the token and stores the fixes."""
+    owner_id, _, secret = token.partition(".")
+    if not secret or not is_id(owner_id):
+        raise _bad_device_token()
+    if redis is None or owner_id != asset_id:
+        asset = device_asset(session, token=token, asset_id=asset_id)
+        return report_positions(session, asset_id=asset.id, mission_id=asset.mission_id, source="device",
+                                fixes=fixes, batch=batch, redis=redis, prefix=prefix)
+    mission_id = _asset_missions.get(asset_id)
+    if mission_id is None:
+        asset = session.get(Asset, asset_id)
+        if asset is None:
+            raise _bad_device_token()
+        _prime_credential(redis, prefix, asset)
+        mission_id = _remember_mission(asset)
+    report = dict(session=session, asset_id=asset_id, mission_id=mission_id, source="device", fixes=fixes,
+                  batch=batch, redis=redis, prefix=prefix, credential=_token_hash(token))
+    try:
+        return report_positions(**report)
+    except _UnknownCredential:
+        _prime_credential(redis, prefix, session.get(Asset, asset_id))
+    try:
+        return report_positions(**report)
+    except _UnknownCredential as exc:  # primed a moment ago: only a flush of Redis in between gets here
+        raise _live_store_unavailable(exc) from None
+
+
+class _UnknownCredential(Exception):
+    """Redis holds no device-token hash for the asset (yet): copy it from the database and try again."""
 
 
 # ---------------------------------------------------------------- positions
@@ -236,21 +341,33 @@ def _stream(prefix: str) -> str:
     return f"{prefix}:fleet:track"
 
 
-# Keep the newest fix per asset (reports arrive out of order over field links) and append every fix to the
-# track stream, in one round trip. KEYS: geo, pos, stream. ARGV: asset, lon, lat, t (micros), json, maxlen,
-# in_geo (1 when the latitude can be indexed), then the stream fields.
+# Keep the newest fix per asset (reports arrive out of order over field links) and append every fix of the
+# report to the track stream, in one round trip. With a credential (a device report), first check it against
+# the device-token hash stored for the asset: -1 none stored (prime it from the database and retry), -2 wrong
+# or revoked. Otherwise 1 when the report's newest fix became the asset's latest, 0 when a newer one was in.
+# Comparing SHA-256 digests (not the secrets) leaks nothing useful through timing.
+# KEYS: geo, pos, stream, credentials. ARGV: asset, mission, credential ('' when already authorised), newest t
+# (micros), newest json, newest lon, newest lat, in_geo (1 when the latitude can be indexed), stream maxlen,
+# received (micros), source; then 5 per fix: lat, lon, heading, speed, t.
 _REPORT_LUA = """
+if ARGV[3] ~= '' then
+  local stored = redis.call('HGET', KEYS[4], ARGV[1])
+  if not stored then return -1 end
+  if stored ~= ARGV[3] then return -2 end
+end
 local newest = 1
 local current = redis.call('HGET', KEYS[2], ARGV[1])
 if current and tonumber(cjson.decode(current)['t']) > tonumber(ARGV[4]) then newest = 0 end
 if newest == 1 then
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[5])
-  if ARGV[7] == '1' then redis.call('GEOADD', KEYS[1], ARGV[2], ARGV[3], ARGV[1])
+  if ARGV[8] == '1' then redis.call('GEOADD', KEYS[1], ARGV[6], ARGV[7], ARGV[1])
   else redis.call('ZREM', KEYS[1], ARGV[1]) end
 end
-local fields = {}
-for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', unpack(fields))
+for i = 12, #ARGV, 5 do
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[9], '*', 'a', ARGV[1], 'm', ARGV[2], 'lat', ARGV[i],
+             'lon', ARGV[i + 1], 'h', ARGV[i + 2], 's', ARGV[i + 3], 't', ARGV[i + 4], 'r', ARGV[10],
+             'src', ARGV[11])
+end
 return newest
 """
 _scripts: dict = {}
@@ -260,51 +377,96 @@ def _micros(at: datetime) -> int:
     return int(clock.as_utc(at).timestamp() * 1_000_000)
 
 
+def _fix(lat: float, lon: float, heading: float | None = None, speed_kmh: float | None = None,
+         reported_at: datetime | None = None) -> dict:
+    return {"lat": lat, "lon": lon, "heading": heading, "speed_kmh": speed_kmh, "reported_at": reported_at}
+
+
 def report_position(session, *, asset: Asset, source: str, lat: float, lon: float, heading: float | None = None,
                     speed_kmh: float | None = None, reported_at: datetime | None = None, redis=None,
                     prefix: str = "") -> dict:
     """Accept one fix for `asset` (already authorised); returns it with `latest` (newer than any before)."""
+    fixes = [_fix(lat, lon, heading, speed_kmh, reported_at)]
+    result = report_positions(session, asset_id=asset.id, mission_id=asset.mission_id, source=source,
+                              fixes=fixes, batch=False, redis=redis, prefix=prefix)
+    return single_fix_view(result, fixes)
+
+
+def single_fix_view(result: dict, fixes: list[dict]) -> dict:
+    """PositionAccepted (the single-fix form of API.md) from report_positions' result for one fix."""
+    return {"asset_id": result["asset_id"], **fixes[0], "latest": result["latest"]}
+
+
+def report_positions(session, *, asset_id: str, mission_id: str, source: str, fixes: list[dict], batch: bool,
+                     redis=None, prefix: str = "", credential: str | None = None) -> dict:
+    """Accept a report of one or more fixes for an asset (authorised by the caller, or, with Redis, by the
+    device-token hash `credential` checked in the same Lua call). `batch`: the body was {"fixes": [...]}
+    (errors name `fixes.<index>.<field>`). Fixes without `reported_at` are stamped on receipt (completed in
+    place). Returns {asset_id, accepted, latest, latest_index}: `latest_index` is the
+    fix that became the asset's latest position (the newest of the report, the later one on a tie), or None
+    when a newer fix was already in."""
+    if not 1 <= len(fixes) <= MAX_FIXES_PER_REPORT:
+        raise invalid("fixes", f"Length must be between 1 and {MAX_FIXES_PER_REPORT}.")
     received = clock.now()
-    reported_at = clock.as_utc(reported_at) if reported_at is not None else received
-    if reported_at > received + FUTURE_TOLERANCE:
-        raise invalid("reported_at", "in the future: check the device clock")
-    fix = {"lat": lat, "lon": lon, "heading": heading, "speed_kmh": speed_kmh, "reported_at": reported_at}
-    mission_id, asset_id = asset.mission_id, asset.id
+    for index, fix in enumerate(fixes):
+        at = fix.get("reported_at")
+        fix["reported_at"] = at = clock.as_utc(at) if at is not None else received
+        if at > received + FUTURE_TOLERANCE:
+            raise invalid(f"fixes.{index}.reported_at" if batch else "reported_at",
+                          "in the future: check the device clock")
+    newest = max(range(len(fixes)), key=lambda i: (fixes[i]["reported_at"], i))
     if redis is not None:
-        # No database write: the read transaction that loaded the asset ends with the request.
-        latest = _report_to_redis(redis, prefix, mission_id, asset_id, source, fix, received)
+        # No database write: a read transaction (the asset or the user) ends with the request.
+        latest = _report_to_redis(redis, prefix, mission_id, asset_id, source, fixes, newest, received, credential)
     else:
-        session.add(AssetPosition(asset_id=asset_id, mission_id=mission_id, source=source, received_at=received,
-                                  **fix))
+        session.execute(insert(AssetPosition), [
+            {"asset_id": asset_id, "mission_id": mission_id, "source": source, "received_at": received, **fix}
+            for fix in fixes])
+        top = fixes[newest]
         latest = bool(session.execute(
             update(Asset).where(Asset.id == asset_id, (Asset.position_reported_at.is_(None))
-                                | (Asset.position_reported_at <= reported_at))
-            .values(lat=lat, lon=lon, heading=heading, speed_kmh=speed_kmh, position_reported_at=reported_at)
+                                | (Asset.position_reported_at <= top["reported_at"]))
+            .values(lat=top["lat"], lon=top["lon"], heading=top["heading"], speed_kmh=top["speed_kmh"],
+                    position_reported_at=top["reported_at"])
             .execution_options(synchronize_session=False)
         ).rowcount)
         session.commit()
     if latest:
+        # One live event per report: the newest fix (a batch's older fixes are history, not news).
         events.emit_volatile("asset.position", audience.coordinators(mission_id),
-                             {"asset_id": asset_id, **_event_data(fix)}, coalesce_key=asset_id)
-    return {"asset_id": asset_id, **fix, "latest": latest}
+                             {"asset_id": asset_id, **_event_data(fixes[newest])}, coalesce_key=asset_id)
+    return {"asset_id": asset_id, "accepted": len(fixes), "latest": latest,
+            "latest_index": newest if latest else None}
 
 
-def _report_to_redis(redis, prefix, mission_id, asset_id, source, fix, received) -> bool:
+def _optional(value) -> str:
+    return "" if value is None else repr(value)
+
+
+def _report_to_redis(redis, prefix, mission_id, asset_id, source, fixes, newest, received, credential) -> bool:
     script = _scripts.get(id(redis))
     if script is None:
         script = _scripts[id(redis)] = redis.register_script(_REPORT_LUA)
-    t = _micros(fix["reported_at"])
-    latest_json = json.dumps({"lat": fix["lat"], "lon": fix["lon"], "heading": fix["heading"],
-                              "speed_kmh": fix["speed_kmh"], "t": t}, separators=(",", ":"))
-    stream_fields = ["a", asset_id, "m", mission_id, "lat", repr(fix["lat"]), "lon", repr(fix["lon"]),
-                     "h", "" if fix["heading"] is None else repr(fix["heading"]),
-                     "s", "" if fix["speed_kmh"] is None else repr(fix["speed_kmh"]),
-                     "t", str(t), "r", str(_micros(received)), "src", source]
+    top = fixes[newest]
+    t = _micros(top["reported_at"])
+    latest_json = json.dumps({"lat": top["lat"], "lon": top["lon"], "heading": top["heading"],
+                              "speed_kmh": top["speed_kmh"], "t": t}, separators=(",", ":"))
+    args = [asset_id, mission_id, credential or "", str(t), latest_json, repr(top["lon"]), repr(top["lat"]),
+            "1" if abs(top["lat"]) <= REDIS_GEO_MAX_LAT else "0", str(TRACK_STREAM_MAXLEN),
+            str(_micros(received)), source]
+    for fix in fixes:
+        args += [repr(fix["lat"]), repr(fix["lon"]), _optional(fix["heading"]), _optional(fix["speed_kmh"]),
+                 str(_micros(fix["reported_at"]))]
     geo, pos = _keys(prefix, mission_id)
-    in_geo = "1" if abs(fix["lat"]) <= REDIS_GEO_MAX_LAT else "0"
-    return bool(script(keys=[geo, pos, _stream(prefix)],
-                       args=[asset_id, repr(fix["lon"]), repr(fix["lat"]), str(t), latest_json,
-                             str(TRACK_STREAM_MAXLEN), in_geo, *stream_fields]))
+    try:
+        outcome = script(keys=[geo, pos, _stream(prefix), _credentials_key(prefix)], args=args)
+    except RedisError as exc:
+        raise _live_store_unavailable(exc) from None
+    if outcome == -1:
+        raise _UnknownCredential()
+    if outcome == -2:
+        raise _bad_device_token()
+    return outcome == 1
 
 
 def _from_micros(value) -> datetime:
@@ -386,25 +548,28 @@ def _store_entries(session, entries) -> None:
             newest[row["asset_id"]] = row
     known = set(session.execute(select(Asset.id).where(Asset.id.in_(list(newest)))).scalars())
     rows = [r for r in rows if r["asset_id"] in known]  # an asset deleted meanwhile: drop its fixes
+    # executemany with one statement each: compiled once and cached, however many fixes the batch holds.
     if rows:
-        session.execute(_insert_ignoring_duplicates(session, rows))
-    for asset_id, row in newest.items():
-        if asset_id in known:
-            session.execute(
-                update(Asset).where(Asset.id == asset_id, (Asset.position_reported_at.is_(None))
-                                    | (Asset.position_reported_at <= row["reported_at"]))
-                .values(lat=row["lat"], lon=row["lon"], heading=row["heading"], speed_kmh=row["speed_kmh"],
-                        position_reported_at=row["reported_at"])
-                .execution_options(synchronize_session=False))
+        session.execute(_insert_ignoring_duplicates(session), rows)
+    updates = [{"asset": asset_id, "at": row["reported_at"], "lat": row["lat"], "lon": row["lon"],
+                "heading": row["heading"], "speed_kmh": row["speed_kmh"]}
+               for asset_id, row in newest.items() if asset_id in known]
+    if updates:
+        assets = Asset.__table__
+        session.execute(
+            update(assets).where(assets.c.id == bindparam("asset"), (assets.c.position_reported_at.is_(None))
+                                 | (assets.c.position_reported_at <= bindparam("at")))
+            .values(lat=bindparam("lat"), lon=bindparam("lon"), heading=bindparam("heading"),
+                    speed_kmh=bindparam("speed_kmh"), position_reported_at=bindparam("at")), updates)
     session.commit()
 
 
-def _insert_ignoring_duplicates(session, rows):
+def _insert_ignoring_duplicates(session):
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(AssetPosition).values(rows).on_conflict_do_nothing(index_elements=["stream_id"])
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(AssetPosition).on_conflict_do_nothing(index_elements=["stream_id"])
 
 
 def track_flush_task(session, *, now, settings) -> int:

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
+from marshmallow import ValidationError, missing
 
 from casevac import fleet_service
 from casevac.fleet_schemas import (AssetIn, AssetListArgs, AssetOut, AssetPage, AssetPatch, DeviceTokenOut,
                                    FacilityIn, FacilityListArgs, FacilityOut, FacilityPage, FacilityPatch,
-                                   PositionAccepted, PositionIn, TrackArgs, TrackOut)
+                                   PositionAccepted, PositionBatchAccepted, PositionBatchIn, PositionIn, TrackArgs,
+                                   TrackOut)
 from config.extensions import db
 from core import auth
 
@@ -58,22 +60,53 @@ class AssetById(MethodView):
         return fleet_service.update_asset(db.session, user=user, asset_id=asset_id, **body, **_live())
 
 
+_POSITION_SINGLE, _POSITION_BATCH = PositionIn(), PositionBatchIn()
+_SINGLE_OUT, _BATCH_OUT = PositionAccepted(), PositionBatchAccepted()
+
+
+def _one_of(*schemas) -> dict:
+    return {"content": {"application/json": {"schema": {"oneOf": list(schemas)}}}}
+
+
+def _position_report() -> tuple[list[dict], bool]:
+    """The body of a position report: one fix (API.md) or {"fixes": [...]}; -> (fixes, batch). Parsed here,
+    not by @blp.arguments, because the body is one of two schemas (documented as oneOf on the view)."""
+    # The JSON as flask-smorest's own parser reads it: an empty body is an empty object (422 naming the missing
+    # fields), malformed JSON is 400, exactly as on every other endpoint.
+    data = blp.ARGUMENTS_PARSER.load_json(request, _POSITION_SINGLE)
+    data = {} if data is missing else data
+    batch = isinstance(data, dict) and "fixes" in data
+    try:
+        body = (_POSITION_BATCH if batch else _POSITION_SINGLE).load(data)
+    except ValidationError as err:
+        abort(422, messages={"json": err.messages})
+    return (body["fixes"] if batch else [body]), batch
+
+
 @blp.route("/assets/<asset_id>/positions")
 class AssetPositions(MethodView):
-    @blp.arguments(PositionIn)
-    @blp.response(202, PositionAccepted)
+    @blp.doc(requestBody={"required": True, **_one_of(PositionIn, PositionBatchIn)},
+             responses={"202": {"description": "one fix: the fix and `latest`; a batch: the counts and which "
+                                               "fix became the latest position",
+                                **_one_of(PositionAccepted, PositionBatchAccepted)}})
+    @blp.response(202)
     @blp.alt_response(401, description="no bearer token and no valid device token")
     @blp.alt_response(403, description="a device token of another asset")
-    def post(self, body, asset_id):
-        """Report a live position: a coordinator (bearer token) or the asset itself with its device token
-        (`Authorization: Device <token>`), which may do nothing else."""
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def post(self, asset_id):
+        """Report a live position, or a batch of buffered fixes: a coordinator (bearer token) or the asset itself
+        with its device token (`Authorization: Device <token>`), which may do nothing else."""
+        fixes, batch = _position_report()
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme == fleet_service.DEVICE_SCHEME:
-            asset, source = fleet_service.device_asset(db.session, token=token.strip(), asset_id=asset_id), "device"
+            result = fleet_service.report_as_device(db.session, token=token.strip(), asset_id=asset_id,
+                                                    fixes=fixes, batch=batch, **_live())
         else:
             user = auth.current_user(roles={"coordinator"})
-            asset, source = fleet_service.get_asset(db.session, user=user, asset_id=asset_id), "coordinator"
-        return fleet_service.report_position(db.session, asset=asset, source=source, **body, **_live())
+            mission_id = fleet_service.asset_mission(db.session, user=user, asset_id=asset_id)
+            result = fleet_service.report_positions(db.session, asset_id=asset_id, mission_id=mission_id,
+                                                    source="coordinator", fixes=fixes, batch=batch, **_live())
+        return _BATCH_OUT.dump(result) if batch else _SINGLE_OUT.dump(fleet_service.single_fix_view(result, fixes))
 
     @blp.arguments(TrackArgs, location="query")
     @blp.response(200, TrackOut)
@@ -89,13 +122,13 @@ class AssetDeviceToken(MethodView):
     def post(self, asset_id):
         """Issue the asset's device token (shown once; replaces any previous one). Coordinator or admin."""
         user = auth.current_user(roles=WRITERS)
-        return fleet_service.issue_device_token(db.session, user=user, asset_id=asset_id)
+        return fleet_service.issue_device_token(db.session, user=user, asset_id=asset_id, **_live())
 
     @blp.response(204)
     def delete(self, asset_id):
         """Revoke the asset's device token."""
         user = auth.current_user(roles=WRITERS)
-        fleet_service.revoke_device_token(db.session, user=user, asset_id=asset_id)
+        fleet_service.revoke_device_token(db.session, user=user, asset_id=asset_id, **_live())
 
 
 @blp.route("/facilities")

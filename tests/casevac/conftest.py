@@ -69,3 +69,22 @@ def pg_make_user(pg_app):
         return UserFactory(role=role, mission_id=(mission_ or mission).id, **fields)
 
     return _make
+
+
+@pytest.fixture
+def live_redis(app, redis_url):
+    """Switch the app to Redis live positions for one test (keys under the run's prefix, removed after)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    prefix = app.extensions["settings"].REDIS_PREFIX
+
+    def clean():
+        for key in client.scan_iter(f"{prefix}:fleet:*"):
+            client.delete(key)
+
+    clean()
+    app.extensions["redis"] = client
+    yield client
+    app.extensions["redis"] = None
+    clean()

@@ -21,25 +21,6 @@ def coordinator(make_user):
     return make_user("coordinator")
 
 
-@pytest.fixture
-def live_redis(app, redis_url):
-    """Switch the app to Redis live positions for one test (keys under the run's prefix, removed after)."""
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    prefix = app.extensions["settings"].REDIS_PREFIX
-
-    def clean():
-        for key in client.scan_iter(f"{prefix}:fleet:*"):
-            client.delete(key)
-
-    clean()
-    app.extensions["redis"] = client
-    yield client
-    app.extensions["redis"] = None
-    clean()
-
-
 def events_of(type_: str) -> list[Event]:
     return list(db.session.execute(db.select(Event).where(Event.type == type_).order_by(Event.id)).scalars())
 
