@@ -124,10 +124,9 @@ def _normalise_db_url(url: str) -> str:
 def _redis_client(settings: Settings):
     if not settings.REDIS_URL:
         return None
-    import redis
+    from config.extensions import redis_client
 
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2,
-                                health_check_interval=10)
+    return redis_client(settings.REDIS_URL)
 
 
 _pragmas_installed = False

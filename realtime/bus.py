@@ -21,9 +21,10 @@ class Bus:
     def __init__(self, redis_url: str, prefix: str):
         import redis
 
+        from config.extensions import redis_client
+
         self._redis = redis
-        self.client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=1,
-                                           health_check_interval=10)
+        self.client = redis_client(redis_url)
         self.wake_channel = f"{prefix}-relay"
         self.volatile_channel = f"{prefix}-volatile"
         self._down_until = 0.0
