@@ -5,6 +5,7 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import ValidationError, missing
+from werkzeug.exceptions import HTTPException
 
 from casevac import fleet_service
 from casevac.fleet_schemas import (AssetIn, AssetListArgs, AssetOut, AssetPage, AssetPatch, DeviceTokenOut,
@@ -96,8 +97,15 @@ class AssetPositions(MethodView):
     def post(self, asset_id):
         """Report a live position, or a batch of buffered fixes: a coordinator (bearer token) or the asset itself
         with its device token (`Authorization: Device <token>`), which may do nothing else."""
-        fixes, batch = _position_report()
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        try:
+            fixes, batch = _position_report()
+        except HTTPException:
+            if scheme == fleet_service.DEVICE_SCHEME:
+                # Only on this error path (the valid path checks the token with the write, in one Redis call):
+                # a bad device token is 401 and another asset's is 403, before anything about the body.
+                fleet_service.device_asset(db.session, token=token.strip(), asset_id=asset_id)
+            raise
         if scheme == fleet_service.DEVICE_SCHEME:
             result = fleet_service.report_as_device(db.session, token=token.strip(), asset_id=asset_id,
                                                     fixes=fixes, batch=batch, **_live())

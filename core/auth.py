@@ -93,9 +93,10 @@ _PUBLIC_BLUEPRINTS = {"api-docs"}
 def register(app: Flask) -> None:
     @app.before_request
     def _token_first():
-        """No token, no further look: 401 before the body is validated (a 422 would tell an anonymous caller
-        about the endpoint). Views still authenticate with current_user(); a header that is present (a JWT,
-        or a device token on the endpoints that take one) is theirs to judge."""
+        """No valid token, no further look: 401 before the body is validated (a 422 would tell an anonymous
+        caller about the endpoint). A bearer token is authenticated here (the view's current_user() reuses
+        the result and checks the role); another scheme (a device token on the endpoints that take one) is
+        the view's to judge."""
         from core.http import view_handler
 
         if request.method == "OPTIONS" or request.routing_exception is not None or request.endpoint is None:
@@ -105,8 +106,11 @@ def register(app: Flask) -> None:
         handler = view_handler(app)
         if handler is None or getattr(handler, "_public", False):
             return None
-        if not request.headers.get("Authorization"):
+        header = request.headers.get("Authorization")
+        if not header:
             return _error(401, "missing bearer token: send Authorization: Bearer <access_token>")
+        if header.partition(" ")[0] == "Bearer":
+            current_user()  # a bad, expired or disabled user's token is 401 here, before the body is validated
         return None
 
     @jwt.unauthorized_loader

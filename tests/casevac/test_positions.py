@@ -248,3 +248,20 @@ def test_an_empty_or_malformed_body_answers_as_on_every_other_endpoint(client, c
         assert_error(client.post(_url(asset.id), headers=headers(coordinator), **extra), 422, ("lat",))
     malformed = client.post(_url(asset.id), headers=headers(coordinator), data="{", content_type="application/json")
     assert assert_error(malformed, 400)["errors"] == {"json": ["Invalid JSON body."]}
+
+
+def test_credentials_are_judged_before_the_body(client, coordinator, headers, store):
+    # A caller without valid credentials learns nothing about the body's schema: 401/403, never 422.
+    asset = AssetFactory(mission_id=coordinator.mission_id)
+    other = AssetFactory(mission_id=coordinator.mission_id)
+    device = _device_token(client, headers, coordinator, asset)
+    bad = {"fixes": [{"lat": 999}]}
+    assert_error(client.post(_url(asset.id), json=bad, headers={"Authorization": "Bearer nonsense"}), 401)
+    assert_error(client.post(_url(asset.id), json=bad, headers={"Authorization": f"Device {asset.id}.wrong"}), 401)
+    assert_error(client.post(_url(other.id), json=bad, headers=device), 403)
+    assert_error(client.post(_url(asset.id), data="{not json", content_type="application/json",
+                             headers={"Authorization": "Device nonsense"}), 401)
+    # With valid credentials the same body is a 422 naming the field.
+    body = assert_error(client.post(_url(asset.id), json=bad, headers=device), 422)
+    assert "fixes" in json.dumps(body["errors"])
+    assert_error(client.post(_url(asset.id), json=bad, headers=headers(coordinator)), 422)

@@ -90,3 +90,11 @@ def test_token_lifetime_is_jwt_expires_minutes(client, make_user):
     assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     claims = pyjwt.decode(token, options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == 12 * 60 * 60
+
+
+def test_a_bad_bearer_token_is_401_before_the_body_is_validated(client, make_user):
+    admin = make_user("admin")
+    invalid_body = {"username": ""}
+    assert_error(client.post("/api/v1/users", json=invalid_body, headers={"Authorization": "Bearer nonsense"}), 401)
+    token = login(client, admin.username).get_json()["access_token"]
+    assert_error(client.post("/api/v1/users", json=invalid_body, headers={"Authorization": f"Bearer {token}"}), 422)
