@@ -189,8 +189,16 @@ class Relay:
 
     # -- the background loop -------------------------------------------------------------------------
     def wake(self) -> None:
-        """After a commit that published events, or when another process announces new ones."""
+        """When another process announces new events, or to stop: the loop runs at its next turn."""
         self._wake.set()
+
+    def wake_now(self) -> None:
+        """After a commit that published events: wake the loop and yield to it at once, so that under gevent it
+        starts sequencing while the request goes on (else it would wait until the request blocks on I/O,
+        after building its response). Under threads the yield is a plain sleep(0)."""
+        self._wake.set()
+        if self.running:
+            socketio.sleep(0)
 
     def loop(self, app) -> None:
         self.app = app

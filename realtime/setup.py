@@ -32,7 +32,7 @@ def init_app(app) -> None:
     sockets.register()
 
     settings = app.extensions["settings"]
-    events.on_commit(relay.wake)
+    events.on_commit(relay.wake_now)
     relay.poll_seconds = settings.RELAY_POLL_SECONDS
     if settings.REDIS_URL:
         from realtime.bus import Bus
