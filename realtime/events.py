@@ -33,25 +33,29 @@ def publish(session, type: str, audience: list[str], data: dict, *, mission_id: 
 
 
 def _arm(session) -> None:
-    # db.session is a scoped_session: listen on the real Session behind it.
+    # db.session is a scoped_session: listen on the real Session behind it. The two listeners are added once
+    # per Session (SQLAlchemy's once=True never removes a listener, so adding them per transaction piled them
+    # up); the flag says whether the transaction that ends published anything.
     target = session.registry() if hasattr(session, "registry") else session
-    if target.info.get("events_armed"):
-        return
     target.info["events_armed"] = True
+    if not target.info.get("events_listening"):
+        target.info["events_listening"] = True
+        sa_event.listen(target, "after_commit", _fire)
+        sa_event.listen(target, "after_rollback", _clear)
 
-    def _fire(sess):
-        sess.info.pop("events_armed", None)
-        for callback in list(_after_commit):
-            try:
-                callback()
-            except Exception:  # noqa: BLE001 - delivery failures never undo a committed change
-                log.exception("after-commit event callback failed")
 
-    def _clear(sess):
-        sess.info.pop("events_armed", None)
+def _fire(session) -> None:
+    if not session.info.pop("events_armed", None):
+        return
+    for callback in list(_after_commit):
+        try:
+            callback()
+        except Exception:  # noqa: BLE001 - delivery failures never undo a committed change
+            log.exception("after-commit event callback failed")
 
-    sa_event.listen(target, "after_commit", _fire, once=True)
-    sa_event.listen(target, "after_rollback", _clear, once=True)
+
+def _clear(session) -> None:
+    session.info.pop("events_armed", None)
 
 
 def emit_volatile(type: str, audience: list[str], data: dict, *, coalesce_key: str | None = None) -> None:

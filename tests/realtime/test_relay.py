@@ -209,3 +209,28 @@ def test_a_failing_after_commit_callback_does_not_undo_the_commit(app, mission):
     finally:
         events._after_commit.remove(explode)
     assert db.session.execute(select(Event)).scalar_one().type == "probe"
+
+
+def test_the_after_commit_callbacks_run_once_per_commit_that_published(app, mission):
+    calls = []
+
+    def count():
+        calls.append(1)
+
+    events.on_commit(count)
+    try:
+        session = db.session()
+        for _ in range(3):
+            events.publish(db.session, "probe", audience.coordinators(mission.id), {}, mission_id=mission.id)
+            db.session.commit()
+        assert len(calls) == 3
+        events.publish(db.session, "probe", audience.coordinators(mission.id), {}, mission_id=mission.id)
+        db.session.rollback()  # nothing published survives: no wake-up, and none carried over
+        db.session.commit()
+        assert len(calls) == 3
+        events.publish(db.session, "probe", audience.coordinators(mission.id), {}, mission_id=mission.id)
+        db.session.commit()
+        assert len(calls) == 4
+        assert db.session() is session  # the same Session throughout
+    finally:
+        events._after_commit.remove(count)
