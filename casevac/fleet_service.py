@@ -377,21 +377,6 @@ def _micros(at: datetime) -> int:
     return int(clock.as_utc(at).timestamp() * 1_000_000)
 
 
-def _fix(lat: float, lon: float, heading: float | None = None, speed_kmh: float | None = None,
-         reported_at: datetime | None = None) -> dict:
-    return {"lat": lat, "lon": lon, "heading": heading, "speed_kmh": speed_kmh, "reported_at": reported_at}
-
-
-def report_position(session, *, asset: Asset, source: str, lat: float, lon: float, heading: float | None = None,
-                    speed_kmh: float | None = None, reported_at: datetime | None = None, redis=None,
-                    prefix: str = "") -> dict:
-    """Accept one fix for `asset` (already authorised); returns it with `latest` (newer than any before)."""
-    fixes = [_fix(lat, lon, heading, speed_kmh, reported_at)]
-    result = report_positions(session, asset_id=asset.id, mission_id=asset.mission_id, source=source,
-                              fixes=fixes, batch=False, redis=redis, prefix=prefix)
-    return single_fix_view(result, fixes)
-
-
 def single_fix_view(result: dict, fixes: list[dict]) -> dict:
     """PositionAccepted (the single-fix form of API.md) from report_positions' result for one fix."""
     return {"asset_id": result["asset_id"], **fixes[0], "latest": result["latest"]}

@@ -278,8 +278,9 @@ def test_positions_through_redis_are_shared_and_flushed_to_the_track(client, coo
 def test_a_redelivered_stream_entry_is_stored_once(app, coordinator, live_redis):
     asset = AssetFactory(mission_id=coordinator.mission_id)
     prefix = app.extensions["settings"].REDIS_PREFIX
-    fleet_service.report_position(db.session, asset=asset, source="device", lat=4.1, lon=18.1, redis=live_redis,
-                                  prefix=prefix)
+    fix = {"lat": 4.1, "lon": 18.1, "heading": None, "speed_kmh": None}
+    fleet_service.report_positions(db.session, asset_id=asset.id, mission_id=asset.mission_id, source="device",
+                                   fixes=[fix], batch=False, redis=live_redis, prefix=prefix)
     entries = live_redis.xrange(f"{prefix}:fleet:track")
     fleet_service._store_entries(db.session, entries)
     fleet_service._store_entries(db.session, entries)  # as after a crash between commit and acknowledgement
@@ -330,8 +331,9 @@ def test_the_sweeper_moves_redis_fixes_into_the_track(app, coordinator, live_red
     asset = AssetFactory(mission_id=coordinator.mission_id)
     prefix = app.extensions["settings"].REDIS_PREFIX
     for i in range(3):
-        fleet_service.report_position(db.session, asset=asset, source="device", lat=4.0 + i / 10, lon=18.0,
-                                      redis=live_redis, prefix=prefix)
+        fix = {"lat": 4.0 + i / 10, "lon": 18.0, "heading": None, "speed_kmh": None}
+        fleet_service.report_positions(db.session, asset_id=asset.id, mission_id=asset.mission_id, source="device",
+                                       fixes=[fix], batch=False, redis=live_redis, prefix=prefix)
     effects = sweeper.run_once(db.session, now=T0, settings=app.extensions["settings"])
     assert effects["fleet.track_flush"] == 3
     assert sweeper.run_once(db.session, now=T0, settings=app.extensions["settings"])["fleet.track_flush"] == 0
