@@ -7,6 +7,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from casevac.fleet_models import (ASSET_CAPABILITIES, ASSET_KINDS, ASSET_STATUSES, FACILITY_CAPABILITIES,
                                   FACILITY_LEVELS, FACILITY_STATUSES, MAX_FIXES_PER_REPORT)
+from core.fields import Text
 from core.pagination import PageArgs, page_schema
 
 
@@ -36,13 +37,13 @@ class LocationSchema(Schema):
 
 
 class BaseSchema(Schema):
-    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    name = Text(load_default=None, allow_none=True, validate=validate.Length(max=200))
     lat = _lat(required=True)
     lon = _lon(required=True)
 
 
 class AssetIn(Schema):
-    callsign = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    callsign = Text(required=True, validate=validate.Length(min=1, max=64))
     kind = fields.String(required=True, validate=validate.OneOf(ASSET_KINDS))
     capabilities = fields.List(fields.String(validate=validate.OneOf(ASSET_CAPABILITIES)), load_default=list,
                                validate=_unique)
@@ -174,7 +175,7 @@ class DeviceTokenOut(Schema):
 
 
 class FacilityIn(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
     level = fields.String(required=True, validate=validate.OneOf(FACILITY_LEVELS))
     capabilities = fields.List(fields.String(validate=validate.OneOf(FACILITY_CAPABILITIES)),
                                load_default=list, validate=_unique)

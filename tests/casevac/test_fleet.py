@@ -80,6 +80,8 @@ def test_asset_list_is_paginated_and_filtered(client, coordinator, headers):
     ({"base": {"lat": "NaN", "lon": 18}}, ("base", "lat")),
     ({"base": None}, ("base",)),
     ({"callsign": ""}, ("callsign",)),
+    ({"callsign": "HELO\u00001"}, ("callsign",)),
+    ({"name": "Puma \ud800"}, ("name",)),
 ])
 def test_bad_asset_fields_are_422_naming_the_field(client, coordinator, headers, change, field):
     body = {**ASSET_BODY, **change}
@@ -165,6 +167,7 @@ def test_facility_crud_and_availability_events(client, coordinator, headers):
     ({"location": {"lat": 4}}, ("location", "lon")),
     ({"location": {"lat": -90.01, "lon": 0}}, ("location", "lat")),
     ({"location": "4.3,18.5"}, ("location",)),
+    ({"name": "Level 2\u0000"}, ("name",)),
 ])
 def test_bad_facility_fields_are_422(client, coordinator, headers, change, field):
     assert_error(client.post("/api/v1/facilities", json={**FACILITY_BODY, **change}, headers=headers(coordinator)),
