@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from casevac.geo import distance_km
+from casevac.models import FINAL_STATUSES, PRECEDENCES
+from casevac.service import BEFORE_DISPATCH
+from casevac.ten_one_two import LEGS
 from core.clock import as_utc as clock_utc
 
-# Most urgent first (DOMAIN.md section 1, line 3). Urgent and urgent-surgical share the 1 h deadline.
-PRECEDENCE_ORDER = ("urgent", "urgent_surgical", "priority", "routine", "convenience")
 # Plan tiers: a more urgent tier is served before a less urgent one is considered (API.md /plan).
 PLAN_TIERS = (("urgent", "urgent_surgical"), ("priority",), ("routine", "convenience"))
 EQUIPMENT_CAPABILITY = {"hoist": "hoist", "extraction": "extraction", "ventilator": "ventilator"}
@@ -34,9 +35,10 @@ GROUND_LEG_MINUTES = 20.0
 DIVERTING_PENALTY_MINUTES = 30.0
 SPARE_EQUIPMENT_PENALTY_MINUTES = 3.0
 SCARCE_CAPABILITIES = ("hoist", "extraction", "ventilator")
-# 10-1-2 (DOMAIN.md section 3): resuscitation within 1 h of injury, damage-control surgery within 2 h.
-RESUSCITATION_DUE = timedelta(hours=1)
-SURGERY_DUE = timedelta(hours=2)
+# 10-1-2 (DOMAIN.md section 3), as casevac.ten_one_two defines it: resuscitation within 1 h of injury,
+# damage-control surgery within 2 h.
+RESUSCITATION_DUE = LEGS[1].window
+SURGERY_DUE = LEGS[2].window
 # Night for flying: the sun more than 6 degrees below the horizon (end of civil twilight).
 NIGHT_SUN_ELEVATION_DEG = -6.0
 # Spherical (mean radius) vs WGS-84 geodesic distance: under 0.6 % apart; 1 % leaves a margin.
@@ -73,7 +75,7 @@ class EvacuationNeed:
 
     @property
     def precedence(self) -> str | None:
-        for precedence in PRECEDENCE_ORDER:
+        for precedence in PRECEDENCES:
             if self.patients.get(precedence, 0) > 0:
                 return precedence
         return None
@@ -479,7 +481,7 @@ def plan(needs: Sequence[EvacuationNeed], assets: Sequence[AssetState], faciliti
             unserved.append({"request_id": need.request_id, "reason": "no patients on line 3"})
     for tier in PLAN_TIERS:
         tier_needs = sorted((n for n in needs if n.precedence in tier),
-                            key=lambda n: (PRECEDENCE_ORDER.index(n.precedence), n.filed_at, n.request_id or ""))
+                            key=lambda n: (PRECEDENCES.index(n.precedence), n.filed_at, n.request_id or ""))
         if not tier_needs:
             continue
         remaining = [a for a in available if a.id not in used]
@@ -489,11 +491,11 @@ def plan(needs: Sequence[EvacuationNeed], assets: Sequence[AssetState], faciliti
         for r, need in enumerate(tier_needs):
             night = is_night(need.pickup, now)
             clock = _clock(need, now)
-            fit_everywhere = [a for a in available if not asset_exclusions(need, a, night=night)]
-            cols = [c for c, a in enumerate(remaining) if not asset_exclusions(need, a, night=night)]
+            fit_ids = {a.id for a in available if not asset_exclusions(need, a, night=night)}
+            cols = [c for c, a in enumerate(remaining) if a.id in fit_ids]
             fit_facilities = [f for f in facilities if not facility_exclusions(need, f) and beds[f.id] >= need.total]
             context.append((night, clock, fit_facilities))
-            if not fit_everywhere:
+            if not fit_ids:
                 excluded = [{"reasons": asset_exclusions(need, a, night=night)} for a in available]
                 unserved.append({"request_id": need.request_id, "reason": _summary(excluded, "available asset can fly it")})
                 continue
@@ -553,8 +555,6 @@ def plan(needs: Sequence[EvacuationNeed], assets: Sequence[AssetState], faciliti
 
 # ---------------------------------------------------------------- service: load, recommend, assign, plan
 
-AWAITING_DISPATCH = ("requested", "acknowledged")
-FINAL = ("delivered", "cancelled")
 
 
 def asset_states(session, *, mission_id: str, redis=None, prefix: str = "") -> list[AssetState]:
@@ -627,7 +627,7 @@ def recommend_for_request(session, *, user, request_id: str, limit: int, setting
     from core.errors import conflict
 
     request = _visible_request(session, user=user, request_id=request_id)
-    if request.status in FINAL:
+    if request.status in FINAL_STATUSES:
         raise conflict(f"the request is {request.status}: nothing left to evacuate", status=request.status)
     now = clock.now()
     result = recommend(need_from_request(request),
@@ -656,9 +656,9 @@ def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, r
         raise not_found("asset")
     if facility.mission_id != request.mission_id:
         raise not_found("facility")
-    if request.status not in AWAITING_DISPATCH:
+    if request.status not in BEFORE_DISPATCH:
         raise conflict(f"the request is {request.status}, not awaiting dispatch", status=request.status,
-                       allowed_from=list(AWAITING_DISPATCH))
+                       allowed_from=list(BEFORE_DISPATCH))
     need = need_from_request(request)
     now = clock.now()
     position = fleet_service.latest_positions(session, mission_id=asset.mission_id, assets=[asset], redis=redis,
@@ -728,7 +728,7 @@ def plan_for_requests(session, *, user, request_ids: list[str] | None, settings,
 
         requests = list(session.execute(
             select(CasevacRequest).where(CasevacRequest.mission_id == user.mission_id,
-                                         CasevacRequest.status.in_(AWAITING_DISPATCH))
+                                         CasevacRequest.status.in_(BEFORE_DISPATCH))
             .order_by(CasevacRequest.precedence_rank, CasevacRequest.created_at, CasevacRequest.id)).scalars())
     else:
         requests = []
@@ -736,7 +736,7 @@ def plan_for_requests(session, *, user, request_ids: list[str] | None, settings,
             request = casevac_service.get_visible(session, user=user, request_id=request_id)
             if request.mission_id != user.mission_id:  # a superadmin's view of another mission: not its fleet
                 unserved.append({"request_id": request.id, "reason": "another mission's request: plan it there"})
-            elif request.status in AWAITING_DISPATCH:
+            elif request.status in BEFORE_DISPATCH:
                 requests.append(request)
             else:
                 unserved.append({"request_id": request.id, "reason": f"not awaiting dispatch ({request.status})"})

@@ -6,7 +6,7 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from casevac import dispatch
+from casevac import dispatch, fleet_service
 from casevac.fleet_schemas import DispatchIn, PlanIn, PlanOut, RecommendationArgs, RecommendationsOut
 from casevac.schemas import RequestOut
 from config.extensions import db
@@ -19,10 +19,6 @@ COORDINATORS = {"coordinator", "admin"}
 dispatch.register_release_hook()
 
 
-def _live() -> dict:
-    return {"redis": current_app.extensions.get("redis"), "prefix": current_app.extensions["settings"].REDIS_PREFIX}
-
-
 @blp.route("/requests/<request_id>/recommendations")
 class Recommendations(MethodView):
     @blp.arguments(RecommendationArgs, location="query")
@@ -33,7 +29,7 @@ class Recommendations(MethodView):
         and why each excluded asset or facility was left out."""
         user = auth.current_user(roles=COORDINATORS)
         return dispatch.recommend_for_request(db.session, user=user, request_id=request_id, limit=args["limit"],
-                                              settings=current_app.extensions["settings"], **_live())
+                                              settings=current_app.extensions["settings"], **fleet_service.live_store())
 
 
 @blp.route("/requests/<request_id>/dispatch")
@@ -45,7 +41,7 @@ class Dispatch(MethodView):
     def post(self, body, request_id):
         """Dispatch an asset to a facility: the request becomes dispatched and the asset tasked, atomically."""
         user = auth.current_user(roles=COORDINATORS)
-        return dispatch.assign(db.session, user=user, request_id=request_id, **body, **_live())
+        return dispatch.assign(db.session, user=user, request_id=request_id, **body, **fleet_service.live_store())
 
 
 @blp.route("/plan")
@@ -57,4 +53,4 @@ class Plan(MethodView):
         minimising the total time to delivery (surgery, for urgent-surgical cases). Changes nothing."""
         user = auth.current_user(roles=COORDINATORS)
         return dispatch.plan_for_requests(db.session, user=user, request_ids=body.get("request_ids"),
-                                          settings=current_app.extensions["settings"], **_live())
+                                          settings=current_app.extensions["settings"], **fleet_service.live_store())

@@ -20,8 +20,9 @@ import os
 import re
 import secrets
 import socket
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
+from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import String, bindparam, cast, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -59,8 +60,7 @@ def is_id(value) -> bool:
 def asset_view(asset: Asset, position: dict | None = None) -> dict:
     """AssetOut for one asset; `position` is the live fix (Redis) when known, else the row's."""
     if position is None and asset.position_reported_at is not None:
-        position = {"lat": asset.lat, "lon": asset.lon, "heading": asset.heading, "speed_kmh": asset.speed_kmh,
-                    "reported_at": asset.position_reported_at}
+        position = _row_fix(asset)
     return {
         "id": asset.id, "mission_id": asset.mission_id, "callsign": asset.callsign, "kind": asset.kind,
         "capabilities": list(asset.capabilities or []), "litter_capacity": asset.litter_capacity,
@@ -455,8 +455,6 @@ def _report_to_redis(redis, prefix, mission_id, asset_id, source, fixes, newest,
 
 
 def _from_micros(value) -> datetime:
-    from datetime import timezone
-
     return datetime.fromtimestamp(int(value) / 1_000_000, tz=timezone.utc)
 
 
@@ -557,14 +555,18 @@ def _insert_ignoring_duplicates(session):
     return dialect_insert(AssetPosition).on_conflict_do_nothing(index_elements=["stream_id"])
 
 
+def live_store() -> dict:
+    """The Redis client and key prefix for live positions (redis None: the database holds them), as the
+    keyword arguments of the functions here."""
+    return {"redis": current_app.extensions.get("redis"), "prefix": current_app.extensions["settings"].REDIS_PREFIX}
+
+
 def track_flush_task(session, *, now, settings) -> int:
     """Sweeper task: drain the Redis track stream (nothing to do without Redis)."""
-    from flask import current_app
-
-    redis = current_app.extensions.get("redis")
-    if redis is None:
+    live = live_store()
+    if live["redis"] is None:
         return 0
-    return flush_track(session, redis=redis, prefix=settings.REDIS_PREFIX)
+    return flush_track(session, **live)
 
 
 def track(session, *, user: User, asset_id: str, limit: int, cursor: str | None, since: datetime | None,

@@ -1,7 +1,7 @@
 """Assets and facilities: /api/v1/assets, /api/v1/facilities (API.md "Assets, facilities, dispatch")."""
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import ValidationError, missing
@@ -21,11 +21,6 @@ READERS = {"admin", "coordinator", "medic"}
 WRITERS = {"admin", "coordinator"}
 
 
-def _live() -> dict:
-    """The Redis client and key prefix for live positions (None: the database holds them)."""
-    return {"redis": current_app.extensions.get("redis"), "prefix": current_app.extensions["settings"].REDIS_PREFIX}
-
-
 @blp.route("/assets")
 class Assets(MethodView):
     @blp.arguments(AssetListArgs, location="query")
@@ -33,7 +28,7 @@ class Assets(MethodView):
     def get(self, args):
         """The mission's evacuation assets with their latest positions, by callsign."""
         user = auth.current_user(roles=READERS)
-        return fleet_service.list_assets(db.session, user=user, **args, **_live())
+        return fleet_service.list_assets(db.session, user=user, **args, **fleet_service.live_store())
 
     @blp.arguments(AssetIn)
     @blp.response(201, AssetOut)
@@ -41,7 +36,7 @@ class Assets(MethodView):
     def post(self, body):
         """Register an asset (coordinator or admin)."""
         user = auth.current_user(roles=WRITERS)
-        return fleet_service.create_asset(db.session, user=user, **body, **_live())
+        return fleet_service.create_asset(db.session, user=user, **body, **fleet_service.live_store())
 
 
 @blp.route("/assets/<asset_id>")
@@ -50,7 +45,7 @@ class AssetById(MethodView):
     def get(self, asset_id):
         """One asset with its latest position."""
         user = auth.current_user(roles=READERS)
-        return fleet_service.get_asset_view(db.session, user=user, asset_id=asset_id, **_live())
+        return fleet_service.get_asset_view(db.session, user=user, asset_id=asset_id, **fleet_service.live_store())
 
     @blp.arguments(AssetPatch(partial=True))
     @blp.response(200, AssetOut)
@@ -58,7 +53,8 @@ class AssetById(MethodView):
     def patch(self, body, asset_id):
         """Change an asset (coordinator or admin); status available, maintenance or offline."""
         user = auth.current_user(roles=WRITERS)
-        return fleet_service.update_asset(db.session, user=user, asset_id=asset_id, **body, **_live())
+        return fleet_service.update_asset(db.session, user=user, asset_id=asset_id, **body,
+                                          **fleet_service.live_store())
 
 
 _POSITION_SINGLE, _POSITION_BATCH = PositionIn(), PositionBatchIn()
@@ -108,12 +104,13 @@ class AssetPositions(MethodView):
             raise
         if scheme == fleet_service.DEVICE_SCHEME:
             result = fleet_service.report_as_device(db.session, token=token.strip(), asset_id=asset_id,
-                                                    fixes=fixes, batch=batch, **_live())
+                                                    fixes=fixes, batch=batch, **fleet_service.live_store())
         else:
             user = auth.current_user(roles={"coordinator"})
             mission_id = fleet_service.asset_mission(db.session, user=user, asset_id=asset_id)
             result = fleet_service.report_positions(db.session, asset_id=asset_id, mission_id=mission_id,
-                                                    source="coordinator", fixes=fixes, batch=batch, **_live())
+                                                    source="coordinator", fixes=fixes, batch=batch,
+                                                    **fleet_service.live_store())
         return _BATCH_OUT.dump(result) if batch else _SINGLE_OUT.dump(fleet_service.single_fix_view(result, fixes))
 
     @blp.arguments(TrackArgs, location="query")
@@ -121,7 +118,7 @@ class AssetPositions(MethodView):
     def get(self, args, asset_id):
         """The asset's track (every accepted fix), oldest first."""
         user = auth.current_user(roles=READERS)
-        return fleet_service.track(db.session, user=user, asset_id=asset_id, **args, **_live())
+        return fleet_service.track(db.session, user=user, asset_id=asset_id, **args, **fleet_service.live_store())
 
 
 @blp.route("/assets/<asset_id>/device-token")
@@ -130,13 +127,13 @@ class AssetDeviceToken(MethodView):
     def post(self, asset_id):
         """Issue the asset's device token (shown once; replaces any previous one). Coordinator or admin."""
         user = auth.current_user(roles=WRITERS)
-        return fleet_service.issue_device_token(db.session, user=user, asset_id=asset_id, **_live())
+        return fleet_service.issue_device_token(db.session, user=user, asset_id=asset_id, **fleet_service.live_store())
 
     @blp.response(204)
     def delete(self, asset_id):
         """Revoke the asset's device token."""
         user = auth.current_user(roles=WRITERS)
-        fleet_service.revoke_device_token(db.session, user=user, asset_id=asset_id, **_live())
+        fleet_service.revoke_device_token(db.session, user=user, asset_id=asset_id, **fleet_service.live_store())
 
 
 @blp.route("/facilities")

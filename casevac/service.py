@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import re
 import json
-import logging
 import statistics
 from datetime import datetime, timedelta
 from typing import Callable
@@ -22,13 +21,12 @@ from casevac import geo, ten_one_two
 from casevac.models import (ACTIVE_STATUSES, FINAL_STATUSES, PRECEDENCE_RANK, PRECEDENCES, STATUSES, Casualty,
                             CasevacRequest, SignsReading, StatusChange)
 from core import audit, clock
-from core.db import commit_keeping_loaded
 from core.auth import can_see_mission
+from core.db import commit_keeping_loaded
 from core.errors import conflict, forbidden, invalid, not_found
 from core.pagination import Key, encode_cursor, paginate
 from realtime import audience, events, sweeper
 
-log = logging.getLogger(__name__)
 
 # Evacuation deadlines by precedence (DOMAIN.md section 1, ATP 4-02.2); convenience has none.
 DEADLINES = {
@@ -356,8 +354,8 @@ def export_request(session, *, user, request_id: str) -> CasevacRequest:
     request = get_visible(session, user=user, request_id=request_id)
     audit.record(session, actor=user, action="casevac.export.cot", subject_type="casevac_request",
                  subject_id=request.id, mission_id=request.mission_id)
-    session.commit()
-    return get_visible(session, user=user, request_id=request_id)
+    commit_keeping_loaded(session)  # the audit row changes nothing the export shows
+    return request
 
 
 def update_casualty(session, *, user, casualty_id: str, changes: dict) -> Casualty:

@@ -1,8 +1,6 @@
 """create_app: the table of contents of the application."""
 from __future__ import annotations
 
-import logging
-
 from flask import Flask
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
@@ -10,8 +8,6 @@ from sqlalchemy.engine import Engine
 from config import logging as app_logging
 from config.extensions import api, db, jwt, limiter, migrate, socketio
 from config.settings import ROOT, Settings
-
-log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
