@@ -709,9 +709,8 @@ def release_asset(session, request) -> None:
         .values(status="available", tasked_request_id=None, updated_at=clock.now())
         .execution_options(synchronize_session=False)).rowcount
     if freed:
-        asset = session.get(Asset, asset_id)
-        session.refresh(asset)
-        fleet_service.publish_asset(session, asset)
+        asset = session.get(Asset, asset_id, populate_existing=True)
+        fleet_service.publish_asset(session, asset, **fleet_service.live_store())
 
 
 def plan_for_requests(session, *, user, request_ids: list[str] | None, settings, redis=None,

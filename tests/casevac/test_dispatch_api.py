@@ -232,3 +232,18 @@ def test_plan_input_errors(client, coordinator, medic, headers, file_request, fl
     assert dispatch(client, request["id"], fleet["hoist"], fleet["level2"], h).status_code == 200
     plan = client.post(f"{API}/plan", json={"request_ids": [request["id"]]}, headers=h).get_json()
     assert plan["unserved"] == [{"request_id": request["id"], "reason": "not awaiting dispatch (dispatched)"}]
+
+
+def test_the_freed_asset_event_carries_its_live_position(client, coordinator, headers, file_request, fleet,
+                                                         live_redis):
+    h = headers(coordinator)
+    request = file_request()
+    assert dispatch(client, request["id"], fleet["hoist"], fleet["level2"], h).status_code == 200
+    assert client.post(f"/api/v1/assets/{fleet['hoist'].id}/positions", json={"lat": 4.25, "lon": 18.75},
+                       headers=h).status_code == 202  # held in Redis, not yet flushed to the row
+    assert client.post(f"{API}/requests/{request['id']}/status", json={"status": "cancelled", "note": "stood down"},
+                       headers=h).status_code == 200
+    freed = db.session.execute(db.select(Event).where(Event.type == "asset.updated")
+                               .order_by(Event.id.desc())).scalars().first()
+    assert freed.data["status"] == "available"
+    assert (freed.data["position"]["lat"], freed.data["position"]["lon"]) == (4.25, 18.75)
