@@ -9,7 +9,7 @@ from flask import Flask, request
 from flask_jwt_extended import create_access_token, decode_token, get_jwt_identity, verify_jwt_in_request
 
 from config.extensions import db, jwt
-from core.errors import ApiError, forbidden, not_found
+from core.errors import ApiError, forbidden, not_found, respond
 from core.models import User
 
 _hasher = PasswordHasher()
@@ -131,11 +131,4 @@ def register(app: Flask) -> None:
 
 
 def _error(code, message):
-    from flask import jsonify
-
-    from core.errors import payload
-
-    response = jsonify(payload(code, message))
-    response.status_code = code
-    response.headers["WWW-Authenticate"] = "Bearer"
-    return response
+    return respond(code, message, headers={"WWW-Authenticate": "Bearer"})

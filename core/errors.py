@@ -54,7 +54,8 @@ def payload(code: int, message: str | None = None, errors: dict | None = None, *
     return body
 
 
-def _respond(code: int, message: str | None, errors=None, headers=None, **extra):
+def respond(code: int, message: str | None, errors=None, headers=None, **extra):
+    """The API.md error body as a response."""
     response = jsonify(payload(code, message, errors, **extra))
     response.status_code = code
     for key, value in (headers or {}).items():
@@ -65,7 +66,7 @@ def _respond(code: int, message: str | None, errors=None, headers=None, **extra)
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return _respond(exc.code, exc.message, exc.errors, **exc.extra)
+        return respond(exc.code, exc.message, exc.errors, **exc.extra)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
@@ -86,7 +87,7 @@ def register(app: Flask) -> None:
         headers = dict(data.get("headers") or {})
         if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
             headers["Allow"] = ", ".join(exc.valid_methods)
-        return _respond(exc.code or 500, message, errors, headers)
+        return respond(exc.code or 500, message, errors, headers)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
@@ -101,8 +102,8 @@ def register(app: Flask) -> None:
         except Exception:  # noqa: BLE001 - the database may be the failure
             log.warning("rollback after error failed", exc_info=True)
         if _is_database_unavailable(exc):
-            return _respond(503, "the database is unavailable; retry shortly", request_id=request_id)
-        return _respond(500, "internal error; the request id identifies it in the logs", request_id=request_id)
+            return respond(503, "the database is unavailable; retry shortly", request_id=request_id)
+        return respond(500, "internal error; the request id identifies it in the logs", request_id=request_id)
 
 
 def _is_database_unavailable(exc: Exception) -> bool:
