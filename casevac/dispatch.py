@@ -16,12 +16,20 @@ from datetime import datetime
 from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sqlalchemy import select, update
 
+from casevac import fleet_service
+from casevac import service as casevac_service
+from casevac.fleet_models import Asset, Facility
 from casevac.geo import distance_km
-from casevac.models import FINAL_STATUSES, PRECEDENCES
+from casevac.models import FINAL_STATUSES, PRECEDENCES, CasevacRequest
 from casevac.service import BEFORE_DISPATCH
 from casevac.ten_one_two import LEGS
+from core import audit
+from core import clock as core_clock
 from core.clock import as_utc as clock_utc
+from core.errors import conflict, not_found
 
 # Plan tiers: a more urgent tier is served before a less urgent one is considered (API.md /plan).
 PLAN_TIERS = (("urgent", "urgent_surgical"), ("priority",), ("routine", "convenience"))
@@ -469,7 +477,6 @@ def plan(needs: Sequence[EvacuationNeed], assets: Sequence[AssetState], faciliti
     surgery; missing the deadline or 10-1-2 costs more than any delay, so as many requests as possible are
     served in time. Each asset serves one request; beds are consumed as requests are placed.
     """
-    from scipy.optimize import linear_sum_assignment
 
     available = [a for a in assets if a.status == "available"]
     used: set[str] = set()
@@ -556,14 +563,8 @@ def plan(needs: Sequence[EvacuationNeed], assets: Sequence[AssetState], faciliti
 # ---------------------------------------------------------------- service: load, recommend, assign, plan
 
 
-
 def asset_states(session, *, mission_id: str, redis=None, prefix: str = "") -> list[AssetState]:
     """The mission's assets as value objects, each at its latest reported position (else its base)."""
-    from casevac import fleet_service
-    from casevac.fleet_models import Asset
-
-    from sqlalchemy import select
-
     # Plain rows, not ORM objects: a thousand assets load several times faster.
     columns = (Asset.id, Asset.callsign, Asset.kind, Asset.capabilities, Asset.litter_capacity,
                Asset.ambulatory_capacity, Asset.cruise_speed_kmh, Asset.readiness_minutes, Asset.status,
@@ -584,9 +585,6 @@ def _asset_state(asset, position: dict | None) -> AssetState:
 
 
 def facility_states(session, *, mission_id: str) -> list[FacilityState]:
-    from casevac.fleet_models import Facility
-    from sqlalchemy import select
-
     columns = (Facility.id, Facility.name, Facility.level, Facility.capabilities, Facility.status,
                Facility.beds_available, Facility.helipad, Facility.lat, Facility.lon)
     return [_facility_state(f) for f in session.execute(select(*columns).where(Facility.mission_id == mission_id))]
@@ -610,26 +608,12 @@ def need_from_request(request) -> EvacuationNeed:
                           security=request.security, request_id=request.id)
 
 
-def _visible_request(session, *, user, request_id):
-    """casevac.service.get_visible, answering 404 for a malformed id without asking the database."""
-    from casevac import fleet_service
-    from casevac import service as casevac_service
-    from core.errors import not_found
-
-    if not fleet_service.is_id(request_id):
-        raise not_found("casevac request")
-    return casevac_service.get_visible(session, user=user, request_id=request_id)
-
-
 def recommend_for_request(session, *, user, request_id: str, limit: int, settings, redis=None,
                           prefix: str = "") -> dict:
-    from core import clock
-    from core.errors import conflict
-
-    request = _visible_request(session, user=user, request_id=request_id)
+    request = casevac_service.get_visible(session, user=user, request_id=request_id)
     if request.status in FINAL_STATUSES:
         raise conflict(f"the request is {request.status}: nothing left to evacuate", status=request.status)
-    now = clock.now()
+    now = core_clock.now()
     result = recommend(need_from_request(request),
                        asset_states(session, mission_id=request.mission_id, redis=redis, prefix=prefix),
                        facility_states(session, mission_id=request.mission_id), now=now,
@@ -641,15 +625,7 @@ def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, r
     """Dispatch: the asset available -> tasked and the request -> dispatched, in one transaction, each by a
     conditional update, so of two coordinators racing for one asset or one request exactly one wins and
     the other gets 409 with the reason (ARCHITECTURE.md: the database decides races)."""
-    from sqlalchemy import update
-
-    from casevac import fleet_service
-    from casevac import service as casevac_service
-    from casevac.fleet_models import Asset
-    from core import audit, clock
-    from core.errors import conflict, not_found
-
-    request = _visible_request(session, user=user, request_id=request_id)
+    request = casevac_service.get_visible(session, user=user, request_id=request_id)
     asset = fleet_service.get_asset(session, user=user, asset_id=asset_id)
     facility = fleet_service.get_facility(session, user=user, facility_id=facility_id)
     if asset.mission_id != request.mission_id:
@@ -660,7 +636,7 @@ def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, r
         raise conflict(f"the request is {request.status}, not awaiting dispatch", status=request.status,
                        allowed_from=list(BEFORE_DISPATCH))
     need = need_from_request(request)
-    now = clock.now()
+    now = core_clock.now()
     position = fleet_service.latest_positions(session, mission_id=asset.mission_id, assets=[asset], redis=redis,
                                               prefix=prefix).get(asset.id)
     state = _asset_state(asset, position)
@@ -695,18 +671,12 @@ def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, r
 
 def release_asset(session, request) -> None:
     """RELEASE_HOOKS: a delivered or cancelled request frees its asset (only if it still serves it)."""
-    from sqlalchemy import update
-
-    from casevac import fleet_service
-    from casevac.fleet_models import Asset
-    from core import clock
-
     asset_id = getattr(request, "asset_id", None)
     if not asset_id:
         return
     freed = session.execute(
         update(Asset).where(Asset.id == asset_id, Asset.status == "tasked", Asset.tasked_request_id == request.id)
-        .values(status="available", tasked_request_id=None, updated_at=clock.now())
+        .values(status="available", tasked_request_id=None, updated_at=core_clock.now())
         .execution_options(synchronize_session=False)).rowcount
     if freed:
         asset = session.get(Asset, asset_id, populate_existing=True)
@@ -716,15 +686,8 @@ def release_asset(session, request) -> None:
 def plan_for_requests(session, *, user, request_ids: list[str] | None, settings, redis=None,
                       prefix: str = "") -> dict:
     """The mass-casualty plan over the given requests (default: all awaiting dispatch); reads only."""
-    from casevac import service as casevac_service
-    from core import clock
-
     unserved: list[dict] = []
     if request_ids is None:
-        from sqlalchemy import select
-
-        from casevac.models import CasevacRequest
-
         requests = list(session.execute(
             select(CasevacRequest).where(CasevacRequest.mission_id == user.mission_id,
                                          CasevacRequest.status.in_(BEFORE_DISPATCH))
@@ -739,7 +702,7 @@ def plan_for_requests(session, *, user, request_ids: list[str] | None, settings,
                 requests.append(request)
             else:
                 unserved.append({"request_id": request.id, "reason": f"not awaiting dispatch ({request.status})"})
-    now = clock.now()
+    now = core_clock.now()
     result = plan([need_from_request(r) for r in requests],
                   asset_states(session, mission_id=user.mission_id, redis=redis, prefix=prefix),
                   facility_states(session, mission_id=user.mission_id), now=now, road_factor=settings.ROAD_FACTOR)
@@ -748,9 +711,6 @@ def plan_for_requests(session, *, user, request_ids: list[str] | None, settings,
             "late": result["late"]}
 
 
-def register_release_hook() -> None:
-    """Cancelling or delivering a request frees its asset (casevac.service calls the hooks in its transaction)."""
-    from casevac import service as casevac_service
-
-    if release_asset not in casevac_service.RELEASE_HOOKS:
-        casevac_service.RELEASE_HOOKS.append(release_asset)
+# Cancelling or delivering a request frees its asset (casevac.service calls the hooks in its transaction).
+if release_asset not in casevac_service.RELEASE_HOOKS:
+    casevac_service.RELEASE_HOOKS.append(release_asset)

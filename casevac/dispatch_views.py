@@ -16,7 +16,6 @@ blp = Blueprint("dispatch", __name__, url_prefix="/api/v1/casevac",
                 description="Evacuation recommendations, dispatch and the mass-casualty plan")
 
 COORDINATORS = {"coordinator", "admin"}
-dispatch.register_release_hook()
 
 
 @blp.route("/requests/<request_id>/recommendations")
