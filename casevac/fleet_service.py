@@ -87,12 +87,15 @@ def _event_data(view: dict) -> dict:
     return json.loads(json.dumps(view, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)))
 
 
-def publish_asset(session, asset: Asset, *, redis=None, prefix: str = "") -> None:
-    """asset.updated to the mission's coordinators, in the caller's transaction (API.md, Real-time)."""
+def publish_asset(session, asset: Asset, *, redis=None, prefix: str = "") -> dict:
+    """asset.updated to the mission's coordinators, in the caller's transaction (API.md, Real-time); returns
+    the asset's view (AssetOut), which the event summarises."""
     position = latest_positions(session, mission_id=asset.mission_id, assets=[asset], redis=redis,
                                 prefix=prefix).get(asset.id)
-    events.publish(session, "asset.updated", audience.coordinators(asset.mission_id),
-                   _event_data(asset_view(asset, position)), mission_id=asset.mission_id)
+    view = asset_view(asset, position)
+    events.publish(session, "asset.updated", audience.coordinators(asset.mission_id), _event_data(view),
+                   mission_id=asset.mission_id)
+    return view
 
 
 # ---------------------------------------------------------------- assets
@@ -152,9 +155,9 @@ def create_asset(session, *, user: User, redis=None, prefix: str = "", **fields)
         raise conflict(f"an asset with callsign {fields['callsign']} already exists in this mission") from None
     audit.record(session, actor=user, action="asset.create", subject_type="asset", subject_id=asset.id,
                  mission_id=asset.mission_id)
-    publish_asset(session, asset, redis=redis, prefix=prefix)
+    view = publish_asset(session, asset, redis=redis, prefix=prefix)
     session.commit()
-    return asset_view(asset)
+    return view
 
 
 def update_asset(session, *, user: User, asset_id: str, redis=None, prefix: str = "", **fields) -> dict:
@@ -188,9 +191,9 @@ def update_asset(session, *, user: User, asset_id: str, redis=None, prefix: str 
     changed = sorted(set(fields) | ({"status"} if status is not None else set()))
     audit.record(session, actor=user, action="asset.update", subject_type="asset", subject_id=asset.id,
                  mission_id=asset.mission_id, detail={"fields": changed})
-    publish_asset(session, asset, redis=redis, prefix=prefix)
+    view = publish_asset(session, asset, redis=redis, prefix=prefix)
     session.commit()
-    return get_asset_view(session, user=user, asset_id=asset.id, redis=redis, prefix=prefix)
+    return view  # built in the transaction, from what it wrote: no second read of the asset and its position
 
 
 # ---------------------------------------------------------------- device tokens
