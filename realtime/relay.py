@@ -42,12 +42,9 @@ BATCH = 500
 ANNOUNCE_MAX = 50
 
 
-def envelope(event: Event | dict) -> dict:
-    """The wire format of every logged event (API.md, Real-time)."""
-    if isinstance(event, Mapping):
-        return {"seq": event["seq"], "type": event["type"], "at": clock.as_utc(event["at"]).isoformat(),
-                "data": event["data"]}
-    return {"seq": event.seq, "type": event.type, "at": clock.as_utc(event.at).isoformat(), "data": event.data}
+def envelope(row: Mapping) -> dict:
+    """The wire format of every logged event (API.md, Real-time), from an event-log row mapping."""
+    return {"seq": row["seq"], "type": row["type"], "at": clock.as_utc(row["at"]).isoformat(), "data": row["data"]}
 
 
 @contextmanager
