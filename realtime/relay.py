@@ -111,7 +111,6 @@ class Relay:
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self.running = False
-        self.app = None
         self.poll_seconds = 1.0
         # callable(events: list of {"envelope", "rooms"} or None) set by realtime.setup when Redis is configured
         self.notify_others = None
@@ -198,7 +197,6 @@ class Relay:
             socketio.sleep(0)
 
     def loop(self, app) -> None:
-        self.app = app
         self.running = True
         with app.app_context():
             while self.running:
