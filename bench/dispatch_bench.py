@@ -27,6 +27,7 @@ from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench import cpu_model, percentile  # noqa: E402
 from casevac import dispatch  # noqa: E402
 from casevac.dispatch import AssetState, Casualty, EvacuationNeed, FacilityState  # noqa: E402
 from casevac.geo import distance_km  # noqa: E402
@@ -67,11 +68,6 @@ def make_need(i=0):
     return EvacuationNeed(pickup=point(), patients={precedence: 1}, litter=1, ambulatory=0, filed_at=NOW,
                           deadline=NOW + timedelta(hours={"priority": 4, "routine": 24}.get(precedence, 1)),
                           casualties=(Casualty(precedence, NOW - timedelta(minutes=10)),), request_id=f"R{i}")
-
-
-def percentile(values, q):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def bare_geodesics(count):
@@ -470,9 +466,7 @@ def main():
     args = parser.parse_args()
     import platform
 
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
-    print(f"machine: {os.cpu_count()} cores, {cpu}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
+    print(f"machine: {os.cpu_count()} cores, {cpu_model()}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
           f"Python {platform.python_version()}")
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if args.only is None:
