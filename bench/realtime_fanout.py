@@ -168,6 +168,8 @@ def main() -> None:
                     break
                 except requests.RequestException:
                     time.sleep(0.1)
+            else:
+                raise RuntimeError(f"the baseline server {url} did not answer GET /healthz after 300 tries")
         bare_fleet = ClientFleet(args.client_procs)
         report = bare_fleet.connect([(url, None) for _, url in bare for _ in range(per_process)])
         if report["errors"]:
@@ -214,10 +216,14 @@ def main() -> None:
                 {"type": "casevac.updated", "rooms": [f"mission:{mission_id}:role:coordinator"],
                  "data": {"id": str(n), "status": "acknowledged", "precedence": "urgent"},
                  "mission_id": mission_id, "at": clock.now()} for n in range(args.missed)])
+        deadline = time.monotonic() + 120
         while True:  # the relays sequence them
             with engine.connect() as conn:
                 if conn.execute(text("SELECT count(*) FROM events WHERE seq IS NULL")).scalar() == 0:
                     break
+            if time.monotonic() > deadline:
+                engine.dispose()
+                raise RuntimeError("the relays did not sequence the missed events within 120 s")
             time.sleep(0.2)
         engine.dispose()
         for done in live_done:
