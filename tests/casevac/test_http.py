@@ -3,29 +3,14 @@ burst of identical retries makes one request; gzip bodies and ETag polling work 
 import gzip
 import json
 import threading
-import uuid
 
 import pytest
 import requests
 
 from tests.casevac.conftest import CASUALTY, body
-from tests.conftest import PG_URL, _libpq, _pg_error, require_service
-from tests.e2e.conftest import start_server  # noqa: F401 - the fixture
+from tests.e2e.conftest import pg_database, start_server  # noqa: F401 - the fixtures
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def pg_database():
-    require_service("PostgreSQL", _pg_error())
-    import psycopg
-
-    name = f"casevac_http_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_libpq(PG_URL), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield PG_URL.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(_libpq(PG_URL), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def login(server, username):
