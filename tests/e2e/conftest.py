@@ -191,11 +191,6 @@ def pg_database_url():
 
 
 @pytest.fixture
-def private_redis(tmp_path):
-    yield from private_redis_server(tmp_path)
-
-
-@pytest.fixture
 def pg_database():
     yield from pg_database_url()
 
