@@ -8,16 +8,14 @@ import pytest
 import requests
 
 from tests.casevac.conftest import CASUALTY, body
+from tests.e2e.conftest import login as e2e_login
 from tests.e2e.conftest import pg_database, start_server  # noqa: F401 - the fixtures
 
 pytestmark = pytest.mark.e2e
 
 
 def login(server, username):
-    response = requests.post(server.url + "/api/v1/auth/login",
-                             json={"username": username, "password": "demo-password-123"}, timeout=10)
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    return {"Authorization": f"Bearer {e2e_login(server, username)}"}
 
 
 def test_twenty_parallel_http_retries_make_one_request(start_server, pg_database):  # noqa: F811
