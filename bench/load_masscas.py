@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import threading
@@ -32,19 +31,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import cpu_model, percentile  # noqa: E402
+
 SECRET_KEY = "bench-secret-key-that-is-long-enough-0123456789"
 DEMO_PASSWORD = "bench-password-123"
 BANGUI = (4.3947, 18.5582)
 PRECEDENCES = ("urgent", "urgent_surgical", "priority", "routine")
 POSITION_REPORTERS = 4
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def ms(ns: float) -> float:
@@ -352,10 +345,8 @@ def run(args) -> dict:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
     return f"{os.cpu_count()} cores ({subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} " \
-           f"usable), {cpu}, Python {platform.python_version()}"
+           f"usable), {cpu_model()}, Python {platform.python_version()}"
 
 
 def main() -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import socketio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import cpu_model, percentile  # noqa: E402
 from bench.clientfleet import ClientFleet  # noqa: E402
 from tests.casevac.conftest import body  # noqa: E402
 from tests.e2e.conftest import (PrivateRedis, Server, free_port, pg_database_url,  # noqa: E402
@@ -42,11 +42,6 @@ def serving_env(mode: str, clients_per_process: int) -> dict:
     if mode == "gevent":
         return {"WORKER_CLASS": "gevent", "SOCKETIO_ASYNC_MODE": "gevent"}
     return {"WORKER_CLASS": "gthread", "THREADS": str(clients_per_process + 50)}
-
-
-def percentile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
 def rss_kb(pid: int) -> int:
@@ -173,6 +168,8 @@ def main() -> None:
                     break
                 except requests.RequestException:
                     time.sleep(0.1)
+            else:
+                raise RuntimeError(f"the baseline server {url} did not answer GET /healthz after 300 tries")
         bare_fleet = ClientFleet(args.client_procs)
         report = bare_fleet.connect([(url, None) for _, url in bare for _ in range(per_process)])
         if report["errors"]:
@@ -219,10 +216,14 @@ def main() -> None:
                 {"type": "casevac.updated", "rooms": [f"mission:{mission_id}:role:coordinator"],
                  "data": {"id": str(n), "status": "acknowledged", "precedence": "urgent"},
                  "mission_id": mission_id, "at": clock.now()} for n in range(args.missed)])
+        deadline = time.monotonic() + 120
         while True:  # the relays sequence them
             with engine.connect() as conn:
                 if conn.execute(text("SELECT count(*) FROM events WHERE seq IS NULL")).scalar() == 0:
                     break
+            if time.monotonic() > deadline:
+                engine.dispose()
+                raise RuntimeError("the relays did not sequence the missed events within 120 s")
             time.sleep(0.2)
         engine.dispose()
         for done in live_done:
@@ -243,9 +244,7 @@ def main() -> None:
         catch_up = time.perf_counter() - started
         late.disconnect()
 
-        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name")), platform.processor())
-        print(f"machine: nproc={os.cpu_count()} cpu={cpu} load={os.getloadavg()[0]:.1f} "
+        print(f"machine: nproc={os.cpu_count()} cpu={cpu_model()} load={os.getloadavg()[0]:.1f} "
               f"date={time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} mode={args.mode} "
               f"client processes={args.client_procs}")
         print(f"fan-out, {2 * per_process} coordinator clients on 2 processes + Redis, {args.filings} filings:")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
+import sys
 import threading
 import time
 import uuid
@@ -19,15 +19,14 @@ from datetime import datetime, timedelta, timezone
 
 import psycopg
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench import percentile  # noqa: E402
+
 UTC = timezone.utc
 ZONES = ["Africa/Bangui", "Europe/Oslo", "Asia/Kathmandu", "America/New_York", "Pacific/Auckland",
          "Africa/Nairobi", "Asia/Tokyo", "America/Los_Angeles"]
 SPECIALTIES = ["general_medicine", "radiology", "trauma_surgery", "dermatology", "psychiatry", "paediatrics"]
-
-
-def percentile(values, p):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def timed(fn, runs):

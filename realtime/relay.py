@@ -42,12 +42,9 @@ BATCH = 500
 ANNOUNCE_MAX = 50
 
 
-def envelope(event: Event | dict) -> dict:
-    """The wire format of every logged event (API.md, Real-time)."""
-    if isinstance(event, Mapping):
-        return {"seq": event["seq"], "type": event["type"], "at": clock.as_utc(event["at"]).isoformat(),
-                "data": event["data"]}
-    return {"seq": event.seq, "type": event.type, "at": clock.as_utc(event.at).isoformat(), "data": event.data}
+def envelope(row: Mapping) -> dict:
+    """The wire format of every logged event (API.md, Real-time), from an event-log row mapping."""
+    return {"seq": row["seq"], "type": row["type"], "at": clock.as_utc(row["at"]).isoformat(), "data": row["data"]}
 
 
 @contextmanager
@@ -114,7 +111,6 @@ class Relay:
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self.running = False
-        self.app = None
         self.poll_seconds = 1.0
         # callable(events: list of {"envelope", "rooms"} or None) set by realtime.setup when Redis is configured
         self.notify_others = None
@@ -201,7 +197,6 @@ class Relay:
             socketio.sleep(0)
 
     def loop(self, app) -> None:
-        self.app = app
         self.running = True
         with app.app_context():
             while self.running:

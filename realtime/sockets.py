@@ -9,6 +9,7 @@ from flask import request
 from flask_socketio import ConnectionRefusedError, disconnect, join_room
 
 from config.extensions import db, socketio
+from core import errors
 from core.auth import user_from_token
 from core.models import User
 from realtime import audience, replay
@@ -68,29 +69,25 @@ def on_disconnect(*args):
         _connections.pop(request.sid, None)
 
 
-def _error(code: int, status: str, message: str, field: str | None = None) -> dict:
-    body = {"code": code, "status": status, "message": message}
-    if field:
-        body["errors"] = {field: [message]}
-    return body
-
-
 def on_sync(payload=None):
     """Ack {"events": [envelopes with seq > since, oldest first], "last_seq", "more"}."""
     if not isinstance(payload, dict):
-        return _error(422, "Unprocessable Entity", "send {\"since\": <last seq seen, 0 at first>}", "since")
+        message = "send {\"since\": <last seq seen, 0 at first>}"
+        return errors.payload(422, message, {"since": [message]})
     since, limit = payload.get("since", 0), payload.get("limit", replay.PAGE)
     if isinstance(since, bool) or not isinstance(since, int) or since < 0:
-        return _error(422, "Unprocessable Entity", "since must be an integer >= 0", "since")
+        message = "since must be an integer >= 0"
+        return errors.payload(422, message, {"since": [message]})
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= replay.MAX_PAGE:
-        return _error(422, "Unprocessable Entity", f"limit must be an integer from 1 to {replay.MAX_PAGE}", "limit")
+        message = f"limit must be an integer from 1 to {replay.MAX_PAGE}"
+        return errors.payload(422, message, {"limit": [message]})
     with _connections_lock:
         user_id = _connections.get(request.sid)
     # Authorised again at replay: the user as they are now (disabled users get nothing).
     user = db.session.get(User, user_id) if user_id else None
     if user is None or not user.active:
         disconnect()
-        return _error(401, "Unauthorized", "the connection's user no longer exists or is disabled")
+        return errors.payload(401, "the connection's user no longer exists or is disabled")
     return replay.events_since(db.session, user=user, rooms=rooms_for(user), since=since, limit=limit)
 
 

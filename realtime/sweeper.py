@@ -42,7 +42,6 @@ class Sweeper:
 
     def __init__(self):
         self._stop = threading.Event()
-        self.running = False
 
     def loop(self, app, interval: float | None = None) -> None:
         from config.extensions import db
@@ -50,7 +49,6 @@ class Sweeper:
 
         settings = app.extensions["settings"]
         interval = settings.SWEEPER_INTERVAL_SECONDS if interval is None else interval
-        self.running = True
         self._stop.clear()
         while not self._stop.is_set():
             with app.app_context():
@@ -61,7 +59,6 @@ class Sweeper:
                 finally:
                     db.session.remove()
             self._stop.wait(interval)
-        self.running = False
 
     def stop(self) -> None:
         self._stop.set()

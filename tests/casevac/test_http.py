@@ -3,36 +3,19 @@ burst of identical retries makes one request; gzip bodies and ETag polling work 
 import gzip
 import json
 import threading
-import uuid
 
 import pytest
 import requests
 
 from tests.casevac.conftest import CASUALTY, body
-from tests.conftest import PG_URL, _libpq, _pg_error, require_service
-from tests.e2e.conftest import start_server  # noqa: F401 - the fixture
+from tests.e2e.conftest import login as e2e_login
+from tests.e2e.conftest import pg_database, start_server  # noqa: F401 - the fixtures
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def pg_database():
-    require_service("PostgreSQL", _pg_error())
-    import psycopg
-
-    name = f"casevac_http_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_libpq(PG_URL), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield PG_URL.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(_libpq(PG_URL), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def login(server, username):
-    response = requests.post(server.url + "/api/v1/auth/login",
-                             json={"username": username, "password": "demo-password-123"}, timeout=10)
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    return {"Authorization": f"Bearer {e2e_login(server, username)}"}
 
 
 def test_twenty_parallel_http_retries_make_one_request(start_server, pg_database):  # noqa: F811

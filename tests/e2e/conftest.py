@@ -12,6 +12,8 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
+# The password bin/serve gives the seeded demo users (DEMO_PASSWORD in server_env).
+DEMO_PASSWORD = "demo-password-123"
 
 
 def free_port() -> int:
@@ -77,12 +79,21 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
+def login(server, username: str, password: str | None = None) -> str:
+    """The access token of a user on a real server; the demo users' password by default."""
+    response = requests.post(f"{server.url}/api/v1/auth/login",
+                             json={"username": username, "password": DEMO_PASSWORD if password is None else password},
+                             timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
 def server_env(tmp_path: Path, **env_overrides) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update({
         "PORT": str(free_port()), "BIND": "127.0.0.1", "APP_ENV": "production",
         "SECRET_KEY": "e2e-secret-key-that-is-long-enough-0123456789",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.db'}", "DEMO_PASSWORD": "demo-password-123",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.db'}", "DEMO_PASSWORD": DEMO_PASSWORD,
         "VENV": str(ROOT / ".venv"), "THREADS": "20", "LOG_LEVEL": "INFO",
     })
     env.update({k: str(v) for k, v in env_overrides.items()})
@@ -188,11 +199,6 @@ def pg_database_url():
     finally:
         with psycopg.connect(_libpq(PG_URL), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    yield from private_redis_server(tmp_path)
 
 
 @pytest.fixture

@@ -107,21 +107,3 @@ class PrivateRedis:
             self.process.send_signal(sig)
             self.process.wait(timeout=10)
         self.process = None
-
-
-@pytest.fixture
-def private_postgres():
-    pg = PrivatePostgres()
-    try:
-        yield pg
-    finally:
-        pg.destroy()
-
-
-@pytest.fixture
-def private_redis():
-    server = PrivateRedis()
-    try:
-        yield server
-    finally:
-        server.stop()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.conftest import ROOT, Server, free_port
+from tests.e2e.conftest import ROOT, Server, free_port, login
 from tests.e2e.faults import PrivatePostgres, PrivateRedis
 
 pytestmark = pytest.mark.e2e
@@ -50,13 +50,6 @@ def cluster(tmp_path_factory):
         yield c
     finally:
         c.close()
-
-
-def _token(server, username="demo-coordinator") -> str:
-    response = requests.post(server.url + "/api/v1/auth/login",
-                             json={"username": username, "password": DEMO_PASSWORD}, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
 
 
 def _wait_for(predicate, timeout: float, what: str):
@@ -160,7 +153,7 @@ def _burst(urls: list[str], token: str, count: int, seconds: float, during=None)
 
 def test_redis_down_for_10_s_during_a_burst_fails_no_filing_and_loses_no_event(cluster):
     first, second = cluster.servers
-    coordinator, medic = _token(first), _token(first, "demo-medic")
+    coordinator, medic = login(first, "demo-coordinator"), login(first, "demo-medic")
     _require_realtime(first, coordinator)
     clients = [Coordinator(first.url, coordinator), Coordinator(second.url, coordinator)]
     try:
@@ -185,7 +178,7 @@ def test_redis_down_for_10_s_during_a_burst_fails_no_filing_and_loses_no_event(c
 
 def test_sigkill_during_a_burst_loses_no_201_and_no_event(cluster):
     victim, survivor = cluster.servers
-    coordinator, medic = _token(survivor), _token(survivor, "demo-medic")
+    coordinator, medic = login(survivor, "demo-coordinator"), login(survivor, "demo-medic")
     _require_realtime(survivor, coordinator)
     on_victim, on_survivor = Coordinator(victim.url, coordinator), Coordinator(survivor.url, coordinator)
     try:
@@ -213,7 +206,7 @@ def test_sigkill_during_a_burst_loses_no_201_and_no_event(cluster):
 def test_postgres_restart_reports_degraded_503_and_recovers_without_a_restart(cluster):
     server = cluster.servers[0]
     pid = server.process.pid
-    auth = {"Authorization": f"Bearer {_token(server)}"}
+    auth = {"Authorization": f"Bearer {login(server, 'demo-coordinator')}"}
     ready = requests.get(server.url + "/readyz", timeout=5)
     assert ready.status_code == 200 and ready.json()["database"] == "ok"
 
@@ -231,14 +224,14 @@ def test_postgres_restart_reports_degraded_503_and_recovers_without_a_restart(cl
             assert me.status_code == 503, (me.status_code, me.text)
             assert me.json()["code"] == 503 and "database" in me.json()["message"]
             assert time.monotonic() - started < 10
-            login = requests.post(server.url + "/api/v1/auth/login",
-                                  json={"username": "demo-medic", "password": DEMO_PASSWORD}, timeout=15)
-            assert login.status_code == 503, (login.status_code, login.text)
+            refused = requests.post(server.url + "/api/v1/auth/login",
+                                    json={"username": "demo-medic", "password": DEMO_PASSWORD}, timeout=15)
+            assert refused.status_code == 503, (refused.status_code, refused.text)
     finally:
         cluster.pg.start()
     # Recovers by itself: the same process, stale pooled connections replaced (pool_pre_ping).
     _wait_for(lambda: requests.get(server.url + "/readyz", timeout=5).status_code == 200, 30, "recovery")
     assert requests.get(server.url + "/api/v1/auth/me", headers=auth, timeout=5).status_code == 200
-    assert _token(server, "demo-medic")
+    assert login(server, "demo-medic")
     assert server.process.pid == pid and server.process.poll() is None
     assert '" 500 ' not in server.logs()

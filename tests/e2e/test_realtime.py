@@ -13,20 +13,13 @@ from sqlalchemy import create_engine, insert
 from core import clock
 from realtime.models import Event
 from tests.casevac.conftest import body
-from tests.e2e.conftest import pg_database_url, private_redis_server, start_servers, stop_servers
+from tests.e2e.conftest import login, pg_database_url, private_redis_server, start_servers, stop_servers
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "demo-password-123"
 # Logins per account are rate limited; these tests log in often.
 SERVER_ENV = {"LOGIN_LIMIT_PER_ACCOUNT": "1000 per minute", "LOGIN_LIMIT_PER_ADDRESS": "1000 per minute"}
-
-
-def login(server, username: str, password: str = PASSWORD) -> str:
-    response = requests.post(f"{server.url}/api/v1/auth/login", json={"username": username, "password": password},
-                             timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
 
 
 def file_request(server, token: str, **overrides) -> dict:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.conftest import ROOT, Server, free_port
+from tests.e2e.conftest import ROOT, Server, free_port, login
 
 pytestmark = pytest.mark.e2e
 
@@ -55,17 +55,10 @@ def fuzz_server(tmp_path_factory):
         server.stop()
 
 
-def _login(server, username: str) -> str:
-    response = requests.post(server.url + "/api/v1/auth/login",
-                             json={"username": username, "password": DEMO_PASSWORD}, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
-
-
 @pytest.fixture(scope="module")
 def tokens(fuzz_server):
     """A token per role; demo-admin is a superadmin, so a plain admin is created for "admin"."""
-    superadmin = _login(fuzz_server, "demo-admin")
+    superadmin = login(fuzz_server, "demo-admin")
     me = requests.get(fuzz_server.url + "/api/v1/auth/me", headers={"Authorization": f"Bearer {superadmin}"},
                       timeout=10).json()
     created = requests.post(fuzz_server.url + "/api/v1/users", headers={"Authorization": f"Bearer {superadmin}"},
@@ -73,9 +66,9 @@ def tokens(fuzz_server):
                                   "mission_id": me["mission_id"]}, timeout=10)
     assert created.status_code == 201, created.text
     return {
-        "superadmin": superadmin, "admin": _login(fuzz_server, "fuzz-admin"),
-        "coordinator": _login(fuzz_server, "demo-coordinator"), "medic": _login(fuzz_server, "demo-medic"),
-        "clinician": _login(fuzz_server, "demo-psychiatrist"), "member": _login(fuzz_server, "demo-member"),
+        "superadmin": superadmin, "admin": login(fuzz_server, "fuzz-admin"),
+        "coordinator": login(fuzz_server, "demo-coordinator"), "medic": login(fuzz_server, "demo-medic"),
+        "clinician": login(fuzz_server, "demo-psychiatrist"), "member": login(fuzz_server, "demo-member"),
         "anon": None,
     }
 

@@ -7,18 +7,9 @@ import time
 import pytest
 import requests
 
-from tests.e2e.conftest import listen, start_server  # noqa: F401 - the e2e fixtures
+from tests.e2e.conftest import listen, login, start_server  # noqa: F401 - the e2e fixtures
 
 pytestmark = pytest.mark.e2e
-
-PASSWORD = "demo-password-123"
-
-
-def login(server, username: str) -> str:
-    resp = requests.post(f"{server.url}/api/v1/auth/login", json={"username": username, "password": PASSWORD},
-                         timeout=10)
-    assert resp.status_code == 200, resp.text
-    return resp.json()["access_token"]
 
 
 def alerts(envelopes: list[dict], screening_id: str) -> list[dict]:
