@@ -518,19 +518,19 @@ def reschedule(session, *, actor: User, consultation_id: str, start: datetime) -
                 exclude_consultation_id=consultation.id)
     old_start = consultation.start
     end = start + timedelta(minutes=consultation.duration_minutes)
-    result = session.execute(
-        update(Consultation).where(Consultation.id == consultation.id, Consultation.status == "booked")
-        .values(start=start, end=end, block_start=start,
-                block_end=end + timedelta(minutes=clinician.buffer_minutes), reminded_at=None,
-                updated_at=clock.now())
-        .execution_options(synchronize_session=False))
+    try:
+        # On PostgreSQL the exclusion constraint fires on this UPDATE (it is not deferred).
+        result = session.execute(
+            update(Consultation).where(Consultation.id == consultation.id, Consultation.status == "booked")
+            .values(start=start, end=end, block_start=start,
+                    block_end=end + timedelta(minutes=clinician.buffer_minutes), reminded_at=None,
+                    updated_at=clock.now())
+            .execution_options(synchronize_session=False))
+    except IntegrityError:
+        raise _integrity_conflict(session) from None
     if result.rowcount != 1:
         session.rollback()
         raise conflict("the consultation is no longer booked", allowed=[])
-    try:
-        session.flush()
-    except IntegrityError:
-        raise _integrity_conflict(session) from None
     consultation = _load(session, actor, consultation_id)
     _history(consultation, "booked", actor, start=start.isoformat(), reason="rescheduled")
     audit.record(session, actor=actor, action="telemed.consultation.reschedule", subject_type="consultation",
