@@ -21,14 +21,13 @@ from core.pagination import Key, paginate
 from realtime import audience, events
 from telemed import availability, screening as instruments, service as telemed_service
 from telemed.mental_models import Screening, ScreeningAlert, SelfReferral
-from telemed.models import Consultation
+from telemed.models import MENTAL_HEALTH_SPECIALTIES, Consultation
 
 # Smallest group a metric may describe (k-anonymity): smaller counts could point at a person.
 MIN_GROUP_SIZE = 5
 # Offered slots: the earliest few within this horizon.
 SLOT_HORIZON_DAYS = 14
 SLOTS_OFFERED = 3
-MENTAL_HEALTH_SPECIALTIES = ("psychiatry", "psychology")
 
 
 # Mental-health consultations are telemed's "consultation" rows of kind mental_health: their audit rows are as
