@@ -22,6 +22,7 @@ from realtime import audience, events
 from telemed import availability, screening as instruments, service as telemed_service
 from telemed.mental_models import Screening, ScreeningAlert, SelfReferral
 from telemed.models import MENTAL_HEALTH_SPECIALTIES, Consultation
+from telemed.service import is_mental_health_clinician
 
 # Smallest group a metric may describe (k-anonymity): smaller counts could point at a person.
 MIN_GROUP_SIZE = 5
@@ -37,11 +38,6 @@ audit.register_confidential("consultation", lambda: db.select(Consultation.id).w
 
 
 # Who may see what -----------------------------------------------------------------------------------------
-
-def is_mental_health_clinician(session, user: User) -> bool:
-    """A clinician with a mental-health specialty (API.md: psychiatry or psychology); telemed decides."""
-    return telemed_service.is_mental_health_clinician(session, user)
-
 
 def _by_id(session, model, record_id: str):
     """The record with this id, or None; an id no record can have (too long, NUL, lone surrogate) is simply
