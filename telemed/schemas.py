@@ -84,17 +84,6 @@ class ClinicianPatch(Schema):
     active = fields.Boolean()
 
 
-class WeeklyWindow(Schema):
-    day = Text(required=True, validate=validate.OneOf(DAYS))
-    start = Text(required=True, validate=validate.Regexp(HHMM, error="HH:MM, 00:00 to 23:59"))
-    end = Text(required=True, validate=validate.Regexp(HHMM, error="HH:MM, 00:01 to 24:00"))
-
-    @validates_schema
-    def _order(self, data, **kwargs):
-        if HHMM.match(data.get("start", "")) and HHMM.match(data.get("end", "")) and data["end"] <= data["start"]:
-            raise ValidationError("must be after start", field_name="end")
-
-
 class Window(Schema):
     start = Text(required=True, validate=validate.Regexp(HHMM, error="HH:MM, 00:00 to 23:59"))
     end = Text(required=True, validate=validate.Regexp(HHMM, error="HH:MM, 00:01 to 24:00"))
@@ -103,6 +92,10 @@ class Window(Schema):
     def _order(self, data, **kwargs):
         if HHMM.match(data.get("start", "")) and HHMM.match(data.get("end", "")) and data["end"] <= data["start"]:
             raise ValidationError("must be after start", field_name="end")
+
+
+class WeeklyWindow(Window):
+    day = Text(required=True, validate=validate.OneOf(DAYS))
 
 
 class Override(Schema):
