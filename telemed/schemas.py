@@ -183,7 +183,7 @@ class ClinicianListArgs(PageArgs):
 # Slots
 
 
-class SlotArgs(Schema):
+class SlotArgs(PageArgs):
     specialty = fields.String(validate=validate.OneOf(SPECIALTIES))
     language = Text(validate=_validate_language)
     kind = fields.String(validate=validate.OneOf(KINDS))
@@ -192,8 +192,6 @@ class SlotArgs(Schema):
     duration = fields.Integer(validate=validate.Range(min=5, max=480),
                               metadata={"description": "minutes; default: each clinician's slot length"})
     clinician_id = Text(validate=validate.Length(max=36))
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.String()
     format = Text(load_default="json", validate=validate.OneOf(("json", "fhir")))
 
 
@@ -203,9 +201,7 @@ class SlotOut(Schema):
     end = fields.DateTime()
 
 
-class SlotPage(Schema):
-    items = fields.List(fields.Nested(SlotOut), required=True)
-    next_cursor = Text(allow_none=True, required=True)
+SlotPage = page_schema(SlotOut, "SlotPage")
 
 
 # ---------------------------------------------------------------------------------------------------
