@@ -9,6 +9,7 @@ from core.fields import Text
 from core.pagination import PageArgs, page_schema
 from telemed import screening
 from telemed.mental_models import INSTRUMENT_CODES, REFERRAL_STATUSES
+from telemed.schemas import Time
 
 
 
@@ -43,7 +44,7 @@ class OfferedSlotOut(Schema):
 
 class ReferralBookIn(Schema):
     clinician_id = Text(required=True, validate=validate.Length(max=36))
-    start = fields.AwareDateTime(required=True, metadata={"description": "one of the offered slots' start"})
+    start = Time(required=True, metadata={"description": "one of the offered slots' start"})
     modality = fields.String(load_default="video", validate=validate.OneOf(["video", "audio", "chat"]))
     duration_minutes = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=5, max=240))
 

@@ -21,14 +21,14 @@ from core.pagination import Key, paginate
 from realtime import audience, events
 from telemed import availability, screening as instruments, service as telemed_service
 from telemed.mental_models import Screening, ScreeningAlert, SelfReferral
-from telemed.models import Consultation
+from telemed.models import MENTAL_HEALTH_SPECIALTIES, Consultation
+from telemed.service import is_mental_health_clinician
 
 # Smallest group a metric may describe (k-anonymity): smaller counts could point at a person.
 MIN_GROUP_SIZE = 5
 # Offered slots: the earliest few within this horizon.
 SLOT_HORIZON_DAYS = 14
 SLOTS_OFFERED = 3
-MENTAL_HEALTH_SPECIALTIES = ("psychiatry", "psychology")
 
 
 # Mental-health consultations are telemed's "consultation" rows of kind mental_health: their audit rows are as
@@ -38,11 +38,6 @@ audit.register_confidential("consultation", lambda: db.select(Consultation.id).w
 
 
 # Who may see what -----------------------------------------------------------------------------------------
-
-def is_mental_health_clinician(session, user: User) -> bool:
-    """A clinician with a mental-health specialty (API.md: psychiatry or psychology); telemed decides."""
-    return telemed_service.is_mental_health_clinician(session, user)
-
 
 def _by_id(session, model, record_id: str):
     """The record with this id, or None; an id no record can have (too long, NUL, lone surrogate) is simply
@@ -70,11 +65,6 @@ def _member_of_mission(session, *, member_id: str, mission_id: str) -> User:
     if member is None or member.mission_id != mission_id or member.role != "member":
         raise invalid("member_id", "unknown member of your mission")
     return member
-
-
-def _read(session, actor: User, *, subject_type: str, subject_id: str, mission_id: str, action: str) -> None:
-    audit.record(session, actor=actor, action=action, subject_type=subject_type, subject_id=subject_id,
-                 mission_id=mission_id)
 
 
 # Screenings ---------------------------------------------------------------------------------------------
@@ -176,8 +166,8 @@ def _visible_screening(session, actor: User, screening_id: str) -> Screening:
 
 def get_screening(session, *, actor: User, screening_id: str) -> dict:
     record = _visible_screening(session, actor, screening_id)
-    _read(session, actor, subject_type="screening", subject_id=record.id, mission_id=record.mission_id,
-          action="screening.read")
+    audit.record(session, actor=actor, action="screening.read", subject_type="screening",
+                 subject_id=record.id, mission_id=record.mission_id)
     session.commit()
     return screening_view(record, _alerts_for(session, [record.id]).get(record.id))
 
@@ -201,8 +191,8 @@ def list_screenings(session, *, actor: User, limit: int, cursor: str | None, mem
     page = paginate(query, [Key(Screening.created_at, descending=True), Key(Screening.id, descending=True)],
                     limit=limit, cursor=cursor, session=session)
     for record in page["items"]:
-        _read(session, actor, subject_type="screening", subject_id=record.id, mission_id=record.mission_id,
-              action="screening.read")
+        audit.record(session, actor=actor, action="screening.read", subject_type="screening",
+                     subject_id=record.id, mission_id=record.mission_id)
     session.commit()
     alerts = _alerts_for(session, [r.id for r in page["items"]])
     return {"items": [screening_view(r, alerts.get(r.id)) for r in page["items"]],
@@ -223,8 +213,8 @@ def list_alerts(session, *, actor: User, limit: int, cursor: str | None, state: 
                     session=session)
     members = _users(session, {a.member_id for a in page["items"]})
     for alert in page["items"]:
-        _read(session, actor, subject_type="screening", subject_id=alert.screening_id, mission_id=alert.mission_id,
-              action="screening.alert_read")
+        audit.record(session, actor=actor, action="screening.alert_read", subject_type="screening",
+                     subject_id=alert.screening_id, mission_id=alert.mission_id)
     session.commit()
     return {"items": [alert_item(a, members.get(a.member_id)) for a in page["items"]],
             "next_cursor": page["next_cursor"]}
@@ -327,8 +317,8 @@ def trend(session, *, actor: User, member_id: str, instrument: str, limit: int =
     points = []
     previous = None
     for record in rows:
-        _read(session, actor, subject_type="screening", subject_id=record.id, mission_id=record.mission_id,
-              action="screening.trend_read")
+        audit.record(session, actor=actor, action="screening.trend_read", subject_type="screening",
+                     subject_id=record.id, mission_id=record.mission_id)
         point = {"screening_id": record.id, "at": record.created_at, "score": record.score,
                  "severity": record.severity, "positive": record.positive, "flags": record.flags,
                  "change": None, "reliable_change": None}
@@ -383,8 +373,8 @@ def get_self_referral(session, *, actor: User, referral_id: str) -> dict:
     if referral is None or not _visible(session, actor, member_id=referral.member_id,
                                         mission_id=referral.mission_id):
         raise not_found("self-referral")
-    _read(session, actor, subject_type="self_referral", subject_id=referral.id, mission_id=referral.mission_id,
-          action="self_referral.read")
+    audit.record(session, actor=actor, action="self_referral.read", subject_type="self_referral",
+                 subject_id=referral.id, mission_id=referral.mission_id)
     session.commit()
     slots, consultation = [], None
     if referral.status == "open":
@@ -407,8 +397,8 @@ def list_self_referrals(session, *, actor: User, limit: int, cursor: str | None,
     page = paginate(query, [Key(SelfReferral.created_at, descending=True), Key(SelfReferral.id, descending=True)],
                     limit=limit, cursor=cursor, session=session)
     for referral in page["items"]:
-        _read(session, actor, subject_type="self_referral", subject_id=referral.id, mission_id=referral.mission_id,
-              action="self_referral.read")
+        audit.record(session, actor=actor, action="self_referral.read", subject_type="self_referral",
+                     subject_id=referral.id, mission_id=referral.mission_id)
     session.commit()
     return {"items": [referral_view(r) for r in page["items"]], "next_cursor": page["next_cursor"]}
 

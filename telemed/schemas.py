@@ -84,17 +84,6 @@ class ClinicianPatch(Schema):
     active = fields.Boolean()
 
 
-class WeeklyWindow(Schema):
-    day = Text(required=True, validate=validate.OneOf(DAYS))
-    start = Text(required=True, validate=validate.Regexp(HHMM, error="HH:MM, 00:00 to 23:59"))
-    end = Text(required=True, validate=validate.Regexp(HHMM, error="HH:MM, 00:01 to 24:00"))
-
-    @validates_schema
-    def _order(self, data, **kwargs):
-        if HHMM.match(data.get("start", "")) and HHMM.match(data.get("end", "")) and data["end"] <= data["start"]:
-            raise ValidationError("must be after start", field_name="end")
-
-
 class Window(Schema):
     start = Text(required=True, validate=validate.Regexp(HHMM, error="HH:MM, 00:00 to 23:59"))
     end = Text(required=True, validate=validate.Regexp(HHMM, error="HH:MM, 00:01 to 24:00"))
@@ -103,6 +92,10 @@ class Window(Schema):
     def _order(self, data, **kwargs):
         if HHMM.match(data.get("start", "")) and HHMM.match(data.get("end", "")) and data["end"] <= data["start"]:
             raise ValidationError("must be after start", field_name="end")
+
+
+class WeeklyWindow(Window):
+    day = Text(required=True, validate=validate.OneOf(DAYS))
 
 
 class Override(Schema):
@@ -190,7 +183,7 @@ class ClinicianListArgs(PageArgs):
 # Slots
 
 
-class SlotArgs(Schema):
+class SlotArgs(PageArgs):
     specialty = fields.String(validate=validate.OneOf(SPECIALTIES))
     language = Text(validate=_validate_language)
     kind = fields.String(validate=validate.OneOf(KINDS))
@@ -199,8 +192,6 @@ class SlotArgs(Schema):
     duration = fields.Integer(validate=validate.Range(min=5, max=480),
                               metadata={"description": "minutes; default: each clinician's slot length"})
     clinician_id = Text(validate=validate.Length(max=36))
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.String()
     format = Text(load_default="json", validate=validate.OneOf(("json", "fhir")))
 
 
@@ -210,9 +201,7 @@ class SlotOut(Schema):
     end = fields.DateTime()
 
 
-class SlotPage(Schema):
-    items = fields.List(fields.Nested(SlotOut), required=True)
-    next_cursor = Text(allow_none=True, required=True)
+SlotPage = page_schema(SlotOut, "SlotPage")
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -148,10 +148,6 @@ class Result:
         return bool(self.flags)
 
 
-def instrument(code: str) -> Instrument:
-    return INSTRUMENTS[code]
-
-
 def validate_answers(inst: Instrument, answers) -> list[int]:
     """Exact count, integers (not booleans, floats, strings or null) within the item range."""
     if not isinstance(answers, (list, tuple)):

@@ -29,8 +29,8 @@ from core.models import User
 from core.pagination import Key, paginate
 from realtime import audience, events
 from telemed import availability
-from telemed.models import (MENTAL_HEALTH_SPECIALTIES, Attachment, ClinicalNote, Clinician, Consultation,
-                            PsychotherapyNote, Reply)
+from telemed.models import (MENTAL_HEALTH_SPECIALTIES, RELEASED_STATUSES, Attachment, ClinicalNote, Clinician,
+                            Consultation, PsychotherapyNote, Reply)
 
 # API.md "Telemedicine" lifecycle (FHIR R4 Appointment, DOMAIN.md section 5).
 TRANSITIONS = {
@@ -477,10 +477,10 @@ def change_status(session, *, actor: User, consultation_id: str, status: str,
         raise forbidden(f"only the consultation's clinician marks it {status}")
     if actor.id not in participants(consultation) and actor.role not in ("coordinator", "admin"):
         raise forbidden("only a participant changes a consultation")
-    if status in ("cancelled", "noshow") and not reason:
+    if status in RELEASED_STATUSES and not reason:
         raise invalid("reason", f"required when the status becomes {status}")
     values = {"status": status, "updated_at": clock.now()}
-    if status in ("cancelled", "noshow"):
+    if status in RELEASED_STATUSES:
         # Releasing the block frees the time for other bookings.
         values.update(status_reason=reason, block_start=None, block_end=None)
     # Conditional update: of two racing changes from the same state, one wins and the other gets 409.
@@ -518,19 +518,19 @@ def reschedule(session, *, actor: User, consultation_id: str, start: datetime) -
                 exclude_consultation_id=consultation.id)
     old_start = consultation.start
     end = start + timedelta(minutes=consultation.duration_minutes)
-    result = session.execute(
-        update(Consultation).where(Consultation.id == consultation.id, Consultation.status == "booked")
-        .values(start=start, end=end, block_start=start,
-                block_end=end + timedelta(minutes=clinician.buffer_minutes), reminded_at=None,
-                updated_at=clock.now())
-        .execution_options(synchronize_session=False))
+    try:
+        # On PostgreSQL the exclusion constraint fires on this UPDATE (it is not deferred).
+        result = session.execute(
+            update(Consultation).where(Consultation.id == consultation.id, Consultation.status == "booked")
+            .values(start=start, end=end, block_start=start,
+                    block_end=end + timedelta(minutes=clinician.buffer_minutes), reminded_at=None,
+                    updated_at=clock.now())
+            .execution_options(synchronize_session=False))
+    except IntegrityError:
+        raise _integrity_conflict(session) from None
     if result.rowcount != 1:
         session.rollback()
         raise conflict("the consultation is no longer booked", allowed=[])
-    try:
-        session.flush()
-    except IntegrityError:
-        raise _integrity_conflict(session) from None
     consultation = _load(session, actor, consultation_id)
     _history(consultation, "booked", actor, start=start.isoformat(), reason="rescheduled")
     audit.record(session, actor=actor, action="telemed.consultation.reschedule", subject_type="consultation",
@@ -644,7 +644,7 @@ def add_reply(session, *, actor: User, consultation_id: str, text: str) -> Reply
     consultation = _load(session, actor, consultation_id)
     if actor.id not in participants(consultation):
         raise forbidden("only the consultation's participants write in it")
-    if consultation.status in ("cancelled", "noshow"):
+    if consultation.status in RELEASED_STATUSES:
         raise conflict(f"the consultation is {consultation.status}", allowed=[])
     now = clock.now()
     reply = Reply(consultation_id=consultation.id, author_id=actor.id, text=text, created_at=now)
@@ -803,7 +803,7 @@ def ics(session, *, actor: User, consultation_id: str) -> bytes:
     cal = icalendar.Calendar()
     cal.add("prodid", "-//Field medical coordination//telemed//EN")
     cal.add("version", "2.0")
-    cal.add("method", "CANCEL" if consultation.status in ("cancelled", "noshow") else "REQUEST")
+    cal.add("method", "CANCEL" if consultation.status in RELEASED_STATUSES else "REQUEST")
     event = icalendar.Event()
     event.add("uid", f"{consultation.id}@telemed")
     event.add("dtstamp", clock.now())
@@ -816,7 +816,7 @@ def ics(session, *, actor: User, consultation_id: str) -> bytes:
                              f"{_fhir_instant(consultation.start)} to {_fhir_instant(consultation.end)} UTC "
                              f"({consultation.clinician.timezone} for the clinician). Join from the app, "
                              f"from 15 minutes before the start.")
-    event.add("status", "CANCELLED" if consultation.status in ("cancelled", "noshow") else "CONFIRMED")
+    event.add("status", "CANCELLED" if consultation.status in RELEASED_STATUSES else "CONFIRMED")
     event.add("sequence", sum(1 for h in consultation.history or [] if h.get("reason") == "rescheduled"))
     cal.add_component(event)
     cal.add_missing_timezones()
@@ -853,7 +853,7 @@ def fhir_appointment(session, *, actor: User, consultation_id: str) -> dict:
     }
     if consultation.kind != "mental_health":
         resource["description"] = consultation.reason
-    if consultation.status in ("cancelled", "noshow") and consultation.status_reason:
+    if consultation.status in RELEASED_STATUSES and consultation.status_reason:
         resource["cancelationReason"] = {"text": consultation.status_reason}
     return resource
 

@@ -98,3 +98,23 @@ def test_exclusion_constraint_refuses_overlap_written_around_the_service(app, ma
     with pytest.raises(IntegrityError):
         db.session.commit()
     db.session.rollback()
+
+
+def test_reschedule_onto_a_held_time_past_the_check_is_a_409_from_the_constraint(app, make_clinician, make_user,
+                                                                                  book, headers, client,
+                                                                                  now_frozen, monkeypatch):
+    # The exclusion constraint fires on the UPDATE that moves the row: with the service's own check skipped
+    # (as when a racing booking commits between the check and the move), the answer is still a 409.
+    from telemed import service
+
+    clinician = make_clinician()
+    medic = make_user("medic")
+    book(medic, clinician, at("2026-12-01T09:00"))
+    moving = book(medic, clinician, at("2026-12-01T11:00")).get_json()["id"]
+    monkeypatch.setattr(service, "_check_time", lambda *args, **kwargs: None)
+    resp = client.post(f"{API}/consultations/{moving}/reschedule", json={"start": "2026-12-01T09:10:00Z"},
+                       headers=headers(medic))
+    assert resp.status_code == 409, resp.get_json()
+    assert resp.get_json()["reason"] == "overlaps_booking"
+    db.session.remove()
+    assert db.session.get(Consultation, moving).start.strftime("%H:%M") == "11:00"

@@ -96,6 +96,18 @@ def test_book_validation(app, client, headers, member, now_frozen):
                              headers=headers(member)), 422, ("clinician_id",))
 
 
+def test_book_start_outside_2000_to_2100_is_a_422_not_a_500(app, client, headers, member, make_mh_clinician,
+                                                            now_frozen):
+    # Near year 1 or 9999 the busy-time arithmetic overflowed (a 500); the start is bounded like telemed's own.
+    make_mh_clinician()
+    referral = client.post(f"{BASE}/self-referrals", json={"reason": "r"}, headers=headers(member)).get_json()
+    url = f"{BASE}/self-referrals/{referral['id']}/book"
+    clinician_id = referral["offered_slots"][0]["clinician_id"]
+    for start in ("0001-01-01T00:00:00Z", "9999-12-31T23:00:00Z"):
+        assert_error(client.post(url, json={"clinician_id": clinician_id, "start": start}, headers=headers(member)),
+                     422, ("start",))
+
+
 def test_admins_audit_list_hides_mental_health_consultations_but_not_diagnostic_ones(
         app, client, headers, member, make_user, make_clinician, make_mh_clinician, book, now_frozen):
     psychiatrist = make_mh_clinician()
