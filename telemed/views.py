@@ -80,10 +80,16 @@ class Availability(MethodView):
         return _availability(service.set_availability(db.session, actor=user, clinician_id=clinician_id, **body))
 
 
+# A FHIR R4 resource answered as application/fhir+json (documented as such, beside any JSON form).
+_FHIR_CONTENT = {"application/fhir+json": {"schema": {"type": "object", "description": "a FHIR R4 resource"}}}
+
+
 @blp.route("/slots")
 class Slots(MethodView):
     @blp.arguments(SlotArgs, location="query")
     @blp.response(200, SlotPage)
+    @blp.doc(responses={"200": {"description": "a page of slots, or with ?format=fhir a FHIR R4 Bundle of Slot",
+                                "content": {"application/json": {"schema": SlotPage}, **_FHIR_CONTENT}}})
     def get(self, args):
         """Free slots in UTC, sorted by start, across the mission's clinicians matching the filters
         (`?format=fhir`: a FHIR R4 Bundle of Slot)."""
@@ -238,7 +244,8 @@ class Invitation(MethodView):
 
 @blp.route("/consultations/<consultation_id>/fhir")
 class FhirAppointment(MethodView):
-    @blp.response(200, description="a FHIR R4 Appointment (application/fhir+json)")
+    @blp.response(200)
+    @blp.doc(responses={"200": {"description": "a FHIR R4 Appointment", "content": _FHIR_CONTENT}})
     def get(self, consultation_id):
         """The consultation as a FHIR R4 Appointment."""
         user = auth.current_user()
