@@ -38,7 +38,7 @@ from __future__ import annotations
 import struct
 from datetime import datetime, timezone
 
-from casevac.models import PRECEDENCES
+from casevac.requests.models import PRECEDENCES
 
 MAGIC = 0x91
 KIND_NEW = 0x01
@@ -69,7 +69,7 @@ class SbdError(ValueError):
 
 
 def _vocabularies():
-    from casevac.schemas import MECHANISMS, NATIONALITY_CATEGORIES, TREATMENTS
+    from casevac.requests.schemas import MECHANISMS, NATIONALITY_CATEGORIES, TREATMENTS
 
     return MECHANISMS, NATIONALITY_CATEGORIES, TREATMENTS
 

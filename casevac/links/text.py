@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 from casevac import geo
-from casevac.models import PRECEDENCES
+from casevac.requests.models import PRECEDENCES
 
 # Line 3 codes (DOMAIN.md section 1): A urgent, B urgent-surgical, C priority, D routine, E convenience.
 PRECEDENCE_CODES = dict(zip("ABCDE", PRECEDENCES))
@@ -79,7 +79,7 @@ def parse(text: str, *, nationality_categories: list[str] | tuple[str, ...] | No
     """The API body of the lines the text carries (keys as in POST /casevac/requests), plus `lines`: the
     line numbers read. Raises TextError."""
     if nationality_categories is None:
-        from casevac.schemas import NATIONALITY_CATEGORIES as nationality_categories
+        from casevac.requests.schemas import NATIONALITY_CATEGORIES as nationality_categories
     tokens = _tokens(text)
     while tokens and not tokens[0].quoted and tokens[0].text.upper() in PREAMBLE:
         tokens.pop(0)
@@ -383,7 +383,7 @@ def encode(request: dict, *, lines: tuple[int, ...] | list[int] | None = None,
     """A request (an API body or a request view: the keys of POST /casevac/requests) as 9-line text.
     `lines`: which lines to write (default: 1-5 and those of 6-9 the request has)."""
     if nationality_categories is None:
-        from casevac.schemas import NATIONALITY_CATEGORIES as nationality_categories
+        from casevac.requests.schemas import NATIONALITY_CATEGORIES as nationality_categories
     wanted = list(lines) if lines is not None else [1, 2, 3, 4, 5] + [
         n for n, present in ((6, _has(request, "security", "wounds")), (7, _has(request, "marking")),
                              (8, _has(request, "nationality")), (9, _has(request, "cbrn", "terrain"))) if present]

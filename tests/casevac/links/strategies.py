@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from casevac import geo, schemas
-from casevac.models import PRECEDENCES
+from casevac import geo
+from casevac.requests import schemas
+from casevac.requests.models import PRECEDENCES
 
 # Any text a JSON body can carry and the database store (core.fields.Text refuses NUL and lone surrogates).
 TEXT_CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")

@@ -2,7 +2,8 @@
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from casevac import geo, schemas
+from casevac import geo
+from casevac.requests import schemas
 from casevac.links import sbd
 from casevac.links.sbd import SbdError
 from tests.casevac.links.strategies import carried, requests

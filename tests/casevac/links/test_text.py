@@ -2,7 +2,7 @@
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from casevac import schemas
+from casevac.requests import schemas
 from casevac.links import text
 from casevac.links.text import TextError
 from tests.casevac.links.strategies import carried, requests, same_place
