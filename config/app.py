@@ -59,6 +59,7 @@ def _register_models() -> None:
     import casevac.fleet.models  # noqa: F401
     import telemed.scheduling.models  # noqa: F401
     import telemed.mental.models  # noqa: F401
+    import casevac.links.models  # noqa: F401
 
 
 def _register_blueprints() -> None:

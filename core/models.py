@@ -38,6 +38,10 @@ class User(db.Model):
     mission_id: Mapped[str] = mapped_column(ForeignKey("missions.id"), index=True)
     superadmin: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Field links (casevac.links): the SMS number (E.164) and the satellite messenger (IMEI) a medic files
+    # from; each names one user only.
+    phone: Mapped[str | None] = mapped_column(String(16), unique=True, nullable=True)
+    imei: Mapped[str | None] = mapped_column(String(15), unique=True, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
     def __repr__(self) -> str:  # never show the hash

@@ -17,6 +17,8 @@ class UserOut(Schema):
     mission_id = fields.String()
     superadmin = fields.Boolean()
     active = fields.Boolean()
+    phone = fields.String(allow_none=True, metadata={"description": "E.164: the SMS sender of this user"})
+    imei = fields.String(allow_none=True, metadata={"description": "the satellite messenger of this user"})
     created_at = fields.DateTime()
 
 
@@ -36,6 +38,17 @@ class UserIn(Schema):
     mission_id = fields.String(required=True, validate=validate.Length(max=36))
     display_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     superadmin = fields.Boolean(load_default=False)
+
+
+class UserPatch(Schema):
+    """Change a user (admin of that mission). `phone` (E.164: + and 7 to 15 digits; spaces, dots, dashes
+    and brackets are dropped) and `imei` (15 digits) register the user's SMS and satellite-messenger
+    senders; null removes one."""
+
+    display_name = fields.String(allow_none=True, validate=validate.Length(max=200))
+    phone = fields.String(allow_none=True, validate=validate.Length(max=32),
+                          metadata={"example": "+23670123456"})
+    imei = fields.String(allow_none=True, validate=validate.Length(max=32), metadata={"example": "300234010753370"})
 
 
 class UserListArgs(PageArgs):

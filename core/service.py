@@ -1,6 +1,7 @@
 """Accounts: missions and users (plain functions, explicit session, keyword-only)."""
 from __future__ import annotations
 
+import re
 from zoneinfo import available_timezones
 
 from sqlalchemy.exc import IntegrityError
@@ -78,6 +79,57 @@ def get_user(session, *, actor: User, user_id: str) -> User:
     if user is None or not (actor.superadmin or (actor.role == "admin" and user.mission_id == actor.mission_id)
                             or actor.id == user.id):
         raise not_found("user")
+    return user
+
+
+PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
+IMEI = re.compile(r"^\d{15}$")
+
+
+def normalise_phone(value: str) -> str | None:
+    """E.164 (+ and 7-15 digits), with the spaces, dots, dashes and brackets people write dropped; None
+    when it is not one."""
+    phone = re.sub(r"[\s.\-()]", "", str(value))
+    if phone.startswith("00"):
+        phone = "+" + phone[2:]
+    return phone if PHONE.match(phone) else None
+
+
+def update_user(session, *, actor: User, user_id: str, changes: dict) -> User:
+    """PATCH /users/{id} (admin of that mission): display name, SMS phone, satellite IMEI; audited with the
+    names of the fields changed."""
+    user = session.get(User, user_id) if isinstance(user_id, str) else None
+    if user is None or not (actor.superadmin or user.mission_id == actor.mission_id):
+        raise not_found("user")
+    if actor.role != "admin" and not actor.superadmin:
+        raise forbidden("only an admin of the mission changes users")
+    changes = dict(changes)
+    if changes.get("phone") is not None:
+        phone = normalise_phone(changes["phone"])
+        if phone is None:
+            raise invalid("phone", "an E.164 number: + then the country code and number, 7 to 15 digits "
+                                   "(e.g. +23670123456)")
+        changes["phone"] = phone
+    if changes.get("imei") is not None:
+        imei = re.sub(r"[\s\-]", "", changes["imei"])
+        if not IMEI.match(imei):
+            raise invalid("imei", "15 digits (e.g. 300234010753370)")
+        changes["imei"] = imei
+    changed = sorted(name for name, value in changes.items() if getattr(user, name) != value)
+    if not changed:
+        return user
+    for name in changed:
+        setattr(user, name, changes[name])
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        taken = [name for name in ("phone", "imei") if name in changed]
+        raise conflict(f"this {' or '.join(taken)} is registered to another user: remove it there first",
+                       fields=taken) from None
+    audit.record(session, actor=actor, action="user.update", subject_type="user", subject_id=user.id,
+                 mission_id=user.mission_id, detail={"fields": changed})
+    session.commit()
     return user
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from config.extensions import db, limiter
 from core import auth, service
 from core.schemas import (AuditArgs, AuditPage, LoginIn, LoginOut, MissionIn, MissionOut, MissionPage,
-                          ReadyOut, UserIn, UserListArgs, UserOut, UserPage)
+                          ReadyOut, UserIn, UserListArgs, UserOut, UserPage, UserPatch)
 from core.pagination import PageArgs
 
 blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts, missions, audit")
@@ -104,6 +104,14 @@ class UserById(MethodView):
     def get(self, user_id):
         user = auth.current_user()
         return service.get_user(db.session, actor=user, user_id=user_id)
+
+    @blp.arguments(UserPatch)
+    @blp.response(200, UserOut)
+    @blp.alt_response(409, description="the phone or IMEI is registered to another user")
+    def patch(self, body, user_id):
+        """Change a user of the admin's mission: display name, SMS phone (E.164), satellite IMEI."""
+        user = auth.current_user(roles={"admin"})
+        return service.update_user(db.session, actor=user, user_id=user_id, changes=body)
 
 
 @blp.route("/audit")
