@@ -72,6 +72,7 @@ def _register_blueprints() -> None:
         api.register_blueprint(blueprint)
     from casevac.fleet.views import blp as fleet_blp; api.register_blueprint(fleet_blp)  # noqa: E702
     from casevac.dispatch.views import blp as dispatch_blp; api.register_blueprint(dispatch_blp)  # noqa: E702
+    from casevac.links.views import register as register_links; register_links(api)  # noqa: E702
 
 
 def _flask_config(settings: Settings) -> dict:

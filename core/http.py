@@ -22,6 +22,13 @@ def accepts_multipart(view):
     return view
 
 
+def accepts_form(view):
+    """Mark a view that also takes application/x-www-form-urlencoded (the web hooks of SMS gateways and
+    satellite relays post forms)."""
+    view._accepts_form = True
+    return view
+
+
 def view_handler(app: Flask):
     """The function that will answer this request (a MethodView's method, or a plain view), or None."""
     view = app.view_functions.get(request.endpoint) if request.endpoint else None
@@ -115,6 +122,9 @@ def register(app: Flask, settings) -> None:
         if handler is not None and getattr(handler, "_accepts_multipart", False):
             if request.mimetype != "multipart/form-data":
                 raise UnsupportedMediaType("unsupported content type: send multipart/form-data")
+            return None
+        if handler is not None and getattr(handler, "_accepts_form", False) and \
+                request.mimetype == "application/x-www-form-urlencoded":
             return None
         if request.mimetype not in JSON_TYPES and not request.mimetype.endswith("+json"):
             raise UnsupportedMediaType("unsupported content type: send application/json")

@@ -234,6 +234,9 @@ MATRIX: list[Row] = [
     Row("GET", "/api/v1/users/<user_id>",
         (200, 404, 200, 404, 404, 200, 401), (404, 404, 404, 404, 404, 200, 401), _user_in_a),
     Row("GET", "/api/v1/audit", ADMIN_200, ADMIN_200),
+    Row("PATCH", "/api/v1/users/<user_id>",
+        (200, 403, 403, 403, 403, 200, 401), (404, 403, 403, 403, 403, 200, 401),
+        lambda w: Req(path={"user_id": w.users[("own", "medic")].id}, json={"display_name": unique("Cpl ")})),
 ]
 
 C = "/api/v1/casevac"
@@ -429,6 +432,29 @@ FLEET: list[Row] = [
         lambda w: Req(json={})),
 ]
 MATRIX += FLEET
+
+
+def _gateway(w: World) -> Req:
+    body = w.api("POST", "/api/v1/casevac/gateways", "admin", json={"name": unique("gw-"), "kind": "sms"})
+    return Req(path={"gateway_id": body["id"]})
+
+
+# Field links (casevac.links): admins issue and revoke gateway secrets; the intake endpoints take a gateway
+# secret, never a user's token (401 for every role; tests/casevac/links/test_intake.py covers the secrets).
+GATEWAY_401 = (401,) * 7
+LINKS = [
+    Row("POST", f"{C}/gateways", (201, 403, 403, 403, 403, 201, 401), (201, 403, 403, 403, 403, 201, 401),
+        lambda w: Req(json={"name": unique("gw-"), "kind": "sms"})),
+    Row("GET", f"{C}/gateways", ADMIN_200, ADMIN_200),
+    Row("DELETE", f"{C}/gateways/<gateway_id>", (204, 403, 403, 403, 403, 204, 401),
+        (404, 403, 403, 403, 403, 204, 401), _gateway),
+    Row("POST", f"{C}/sms", GATEWAY_401, GATEWAY_401,
+        lambda w: Req(json={"from": "+23670123456", "text": "1", "message_id": unique("m")})),
+    Row("POST", f"{C}/sms/twilio", GATEWAY_401, GATEWAY_401),
+    Row("POST", f"{C}/sms/smssync", GATEWAY_401, GATEWAY_401),
+    Row("POST", f"{C}/sbd", GATEWAY_401, GATEWAY_401),
+]
+MATRIX += LINKS
 
 # Areas: a row waits (is skipped) while no route of its area is registered yet.
 AREAS = ("/api/v1/casevac", "/api/v1/assets", "/api/v1/facilities", "/api/v1/telemed")

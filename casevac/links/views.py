@@ -1,0 +1,260 @@
+"""Field-link endpoints (API.md "Added in the second wave"): message gateways, SMS intake (a generic JSON
+form and the form posts of Twilio and SMSSync, each answered in its own format) and Iridium SBD intake
+(RockBLOCK's web hook). The intake endpoints authenticate the gateway by its secret, not a user token."""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from xml.sax.saxutils import escape
+
+from flask import Response, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate
+
+from casevac.links import service
+from casevac.links.models import KINDS
+from config.extensions import db
+from core import auth
+from core.errors import ApiError
+from core.fields import Text
+from core.http import accepts_form
+
+blp = Blueprint("casevac-links", __name__, url_prefix="/api/v1/casevac",
+                description="Field links: SMS and satellite (Iridium SBD) intake of 9-lines, message gateways")
+
+SECRET_DOC = ("Authorization: Bearer <gateway secret> (also accepted: HTTP Basic with the secret as password, "
+              "for Twilio's credentials-in-URL; a `secret` form field, for SMSSync; `?secret=`, for RockBLOCK)")
+
+
+class GatewayIn(Schema):
+    name = Text(required=True, validate=validate.Length(min=1, max=80))
+    kind = Text(required=True, validate=validate.OneOf(KINDS))
+
+
+class GatewayOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    kind = fields.String()
+    created_at = fields.DateTime()
+    revoked_at = fields.DateTime(allow_none=True)
+
+
+class GatewayCreatedOut(GatewayOut):
+    secret = fields.String(metadata={"description": "shown once: only its hash is stored"})
+
+
+class GatewayList(Schema):
+    items = fields.List(fields.Nested(GatewayOut))
+
+
+class SmsIn(Schema):
+    from_ = Text(required=True, data_key="from", validate=validate.Length(min=1, max=32),
+                 metadata={"description": "the sender, E.164", "example": "+23670123456"})
+    text = Text(required=True, validate=validate.Length(max=2000))
+    message_id = Text(required=True, validate=validate.Length(min=1, max=64))
+
+
+class SmsOut(Schema):
+    reply = fields.String(allow_none=True, metadata={"description": "the text to send back to the sender"})
+    request_id = fields.String(allow_none=True)
+
+
+class SbdIn(Schema):
+    imei = Text(required=True, validate=validate.Regexp(r"^\d{15}$", error="15 digits"))
+    momsn = fields.Integer(required=True, validate=validate.Range(min=0, max=65535))
+    data = Text(required=True, validate=validate.Length(max=2 * 340 + 200),
+                metadata={"description": "the message, hex-encoded (casevac.links.sbd format)"})
+
+
+# ---- gateways (admin) -----------------------------------------------------------------------------
+
+@blp.route("/gateways")
+class Gateways(MethodView):
+    @blp.arguments(GatewayIn)
+    @blp.response(201, GatewayCreatedOut)
+    @blp.alt_response(409, description="a gateway of that name exists in the mission")
+    def post(self, body):
+        """Issue a message gateway secret (admin): `sms` for SMS gateways, `sbd` for satellite relays."""
+        user = auth.current_user(roles={"admin"})
+        gateway, secret = service.create_gateway(db.session, actor=user, **body)
+        return {"id": gateway.id, "name": gateway.name, "kind": gateway.kind, "created_at": gateway.created_at,
+                "revoked_at": None, "secret": secret}
+
+    @blp.response(200, GatewayList)
+    def get(self):
+        """The mission's gateways (admin), revoked ones included; never a secret."""
+        user = auth.current_user(roles={"admin"})
+        return {"items": service.list_gateways(db.session, actor=user)}
+
+
+@blp.route("/gateways/<gateway_id>")
+class GatewayById(MethodView):
+    @blp.response(204)
+    def delete(self, gateway_id):
+        """Revoke a gateway's secret (admin): refused at once on every intake endpoint."""
+        user = auth.current_user(roles={"admin"})
+        service.revoke_gateway(db.session, actor=user, gateway_id=gateway_id)
+        return None
+
+
+# ---- intake ---------------------------------------------------------------------------------------
+
+def _secret() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme == "Bearer" and value.strip():
+        return value.strip()
+    if scheme == "Basic" and value.strip():
+        try:
+            return base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[2] or None
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+    if request.mimetype == "application/x-www-form-urlencoded" and request.form.get("secret"):
+        return request.form["secret"]
+    return request.args.get("secret") or None
+
+
+def _load(schema: Schema, data) -> dict:
+    try:
+        return schema.load(data if isinstance(data, dict) else {})
+    except ValidationError as exc:
+        location = "form" if request.mimetype == "application/x-www-form-urlencoded" else "json"
+        raise ApiError(422, "invalid message fields", errors={location: exc.messages}) from None
+
+
+def _form_or_json() -> dict:
+    if request.mimetype == "application/x-www-form-urlencoded":
+        return request.form.to_dict()
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else {}
+
+
+def _body_doc(schema, form_fields: dict | None = None, json_too: bool = True) -> dict:
+    content = {}
+    if json_too:
+        content["application/json"] = {"schema": schema}
+    if form_fields:
+        content["application/x-www-form-urlencoded"] = {"schema": {"type": "object", "properties": form_fields}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+@blp.route("/sms")
+class Sms(MethodView):
+    @blp.doc(security=[{"gatewaySecret": []}], description=SECRET_DOC, **_body_doc(SmsIn))
+    @blp.response(200, SmsOut)
+    @blp.alt_response(401, description="no, unknown or revoked gateway secret")
+    @blp.alt_response(403, description="the sender is not registered (refused, logged, never filed)")
+    @auth.public
+    def post(self):
+        """An SMS through a gateway (generic JSON form): file a text 9-line as its sender, complete lines 6-9,
+        or answer STATUS; the same message_id again answers the same."""
+        gateway = service.authenticate(db.session, secret=_secret(), kind="sms")
+        body = _load(SmsIn(), request.get_json(silent=True))
+        answer = service.receive_sms(db.session, gateway=gateway, channel="sms", sender=body["from_"],
+                                     message=body["text"], message_id=body["message_id"])
+        if answer.refused:
+            raise ApiError(403, "the sender is not registered: an admin adds its phone to a user "
+                                "(PATCH /api/v1/users/{id})")
+        return {"reply": answer.reply, "request_id": answer.request_id}
+
+
+class TwilioIn(Schema):
+    From = Text(required=True, validate=validate.Length(min=1, max=32))
+    Body = Text(required=True, validate=validate.Length(max=2000))
+    MessageSid = Text(required=True, validate=validate.Length(min=1, max=64))
+
+    class Meta:
+        unknown = "exclude"  # Twilio posts about twenty more fields (To, AccountSid, NumMedia, FromCity, ...)
+
+
+@blp.route("/sms/twilio")
+class TwilioSms(MethodView):
+    @blp.doc(security=[{"gatewaySecret": []}], description=SECRET_DOC + ". Answers TwiML.",
+             responses={"200": {"description": "TwiML: <Response><Message>reply</Message></Response> (an empty "
+                                               "<Response/> for an unregistered sender)",
+                                "content": {"text/xml": {"schema": {"type": "string"}}}}},
+             **_body_doc(None, {"From": {"type": "string"}, "Body": {"type": "string"},
+                                "MessageSid": {"type": "string"}}, json_too=False))
+    @accepts_form
+    @auth.public
+    def post(self):
+        """Twilio's incoming-message web hook (form post: From, Body, MessageSid)."""
+        gateway = service.authenticate(db.session, secret=_secret(), kind="sms")
+        body = _load(TwilioIn(), _form_or_json())
+        answer = service.receive_sms(db.session, gateway=gateway, channel="twilio", sender=body["From"],
+                                     message=body["Body"], message_id=body["MessageSid"])
+        xml = '<?xml version="1.0" encoding="UTF-8"?>'
+        xml += f"<Response><Message>{escape(answer.reply)}</Message></Response>" if answer.reply else "<Response/>"
+        return Response(xml, mimetype="text/xml")
+
+
+class SmsSyncIn(Schema):
+    from_ = Text(required=True, data_key="from", validate=validate.Length(min=1, max=32))
+    message = Text(required=True, validate=validate.Length(max=2000))
+    message_id = Text(required=True, validate=validate.Length(min=1, max=64))
+
+    class Meta:
+        unknown = "exclude"  # sent_to, secret, device_id, sent_timestamp
+
+
+@blp.route("/sms/smssync")
+class SmsSyncSms(MethodView):
+    @blp.doc(security=[{"gatewaySecret": []}], description=SECRET_DOC + ". Answers SMSSync's JSON.",
+             responses={"200": {"description": 'SMSSync: {"payload": {"success": true, "error": null, "task": '
+                                               '"send", "messages": [{"to", "message", "uuid"}]}}',
+                                "content": {"application/json": {"schema": {"type": "object"}}}}},
+             **_body_doc(None, {"from": {"type": "string"}, "message": {"type": "string"},
+                                "message_id": {"type": "string"}, "secret": {"type": "string"},
+                                "sent_to": {"type": "string"}, "device_id": {"type": "string"},
+                                "sent_timestamp": {"type": "string"}}, json_too=False))
+    @accepts_form
+    @auth.public
+    def post(self):
+        """SMSSync's (Ushahidi's Android SMS gateway) sync URL (form post: from, message, message_id, secret)."""
+        gateway = service.authenticate(db.session, secret=_secret(), kind="sms")
+        body = _load(SmsSyncIn(), _form_or_json())
+        answer = service.receive_sms(db.session, gateway=gateway, channel="smssync", sender=body["from_"],
+                                     message=body["message"], message_id=body["message_id"])
+        payload = {"success": True, "error": None}
+        if answer.reply:
+            # The uuid is derived from the message id, so a retried sync gets the same reply uuid.
+            reply_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{gateway.id}/{body['message_id']}"))
+            payload.update(task="send", messages=[{"to": body["from_"], "message": answer.reply, "uuid": reply_id}])
+        return Response(json.dumps({"payload": payload}, separators=(",", ":")), mimetype="application/json")
+
+
+@blp.route("/sbd")
+class Sbd(MethodView):
+    @blp.doc(security=[{"gatewaySecret": []}], description=SECRET_DOC,
+             **_body_doc(SbdIn, {"imei": {"type": "string"}, "momsn": {"type": "integer"},
+                                 "data": {"type": "string", "description": "hex"},
+                                 "serial": {"type": "string"}, "transmit_time": {"type": "string"},
+                                 "iridium_latitude": {"type": "number"}, "iridium_longitude": {"type": "number"},
+                                 "iridium_cep": {"type": "number"}}))
+    @blp.response(200, SmsOut)
+    @blp.alt_response(401, description="no, unknown or revoked gateway secret")
+    @accepts_form
+    @auth.public
+    def post(self):
+        """An Iridium short-burst message relayed by a RockBLOCK-style web hook (imei, momsn, hex data; form
+        or JSON): the binary 9-line of docs/casevac.md, idempotent by (imei, momsn). Always 200 once
+        authenticated (RockBLOCK retries anything else); an unregistered IMEI is refused: no reply."""
+        gateway = service.authenticate(db.session, secret=_secret(), kind="sbd")
+        fields_ = {k: v for k, v in _form_or_json().items() if k in ("imei", "momsn", "data")}
+        body = _load(SbdIn(), fields_)
+        try:
+            data = bytes.fromhex("".join(body["data"].split()))
+        except ValueError:
+            raise ApiError(422, "invalid message fields", errors={"form": {"data": ["not hexadecimal"]}}) from None
+        answer = service.receive_sbd(db.session, gateway=gateway, imei=body["imei"], momsn=body["momsn"], data=data)
+        return {"reply": answer.reply, "request_id": answer.request_id}
+
+
+def register(api) -> None:
+    """Register the blueprint and the gateway secret's security scheme (one call from config/app.py)."""
+    api.spec.components.security_scheme("gatewaySecret", {
+        "type": "http", "scheme": "bearer", "description": "a message gateway secret (POST /casevac/gateways)"})
+    api.register_blueprint(blp)
