@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     cli.register(app)
     _register_models()
     _register_blueprints()
+    from casevac.links import answers as small_answers; small_answers.init_app(app)  # noqa: E702
 
     from realtime import setup as realtime_setup
 

@@ -13,6 +13,7 @@ from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
+from werkzeug.exceptions import Unauthorized
 
 from casevac.links import service
 from casevac.links.models import KINDS
@@ -117,6 +118,16 @@ def _secret() -> str | None:
     return request.args.get("secret") or None
 
 
+def _gateway(kind: str):
+    """The authenticated gateway of that kind, else 401 with WWW-Authenticate (as for a user token)."""
+    try:
+        return service.authenticate(db.session, secret=_secret(), kind=kind)
+    except ApiError as exc:
+        error = Unauthorized(exc.message)
+        error.data = {"message": exc.message, "headers": {"WWW-Authenticate": "Bearer"}}
+        raise error from None
+
+
 def _load(schema: Schema, data) -> dict:
     try:
         return schema.load(data if isinstance(data, dict) else {})
@@ -151,7 +162,7 @@ class Sms(MethodView):
     def post(self):
         """An SMS through a gateway (generic JSON form): file a text 9-line as its sender, complete lines 6-9,
         or answer STATUS; the same message_id again answers the same."""
-        gateway = service.authenticate(db.session, secret=_secret(), kind="sms")
+        gateway = _gateway("sms")
         body = _load(SmsIn(), request.get_json(silent=True))
         answer = service.receive_sms(db.session, gateway=gateway, channel="sms", sender=body["from_"],
                                      message=body["text"], message_id=body["message_id"])
@@ -182,7 +193,7 @@ class TwilioSms(MethodView):
     @auth.public
     def post(self):
         """Twilio's incoming-message web hook (form post: From, Body, MessageSid)."""
-        gateway = service.authenticate(db.session, secret=_secret(), kind="sms")
+        gateway = _gateway("sms")
         body = _load(TwilioIn(), _form_or_json())
         answer = service.receive_sms(db.session, gateway=gateway, channel="twilio", sender=body["From"],
                                      message=body["Body"], message_id=body["MessageSid"])
@@ -214,7 +225,7 @@ class SmsSyncSms(MethodView):
     @auth.public
     def post(self):
         """SMSSync's (Ushahidi's Android SMS gateway) sync URL (form post: from, message, message_id, secret)."""
-        gateway = service.authenticate(db.session, secret=_secret(), kind="sms")
+        gateway = _gateway("sms")
         body = _load(SmsSyncIn(), _form_or_json())
         answer = service.receive_sms(db.session, gateway=gateway, channel="smssync", sender=body["from_"],
                                      message=body["message"], message_id=body["message_id"])
@@ -242,7 +253,7 @@ class Sbd(MethodView):
         """An Iridium short-burst message relayed by a RockBLOCK-style web hook (imei, momsn, hex data; form
         or JSON): the binary 9-line of docs/casevac.md, idempotent by (imei, momsn). Always 200 once
         authenticated (RockBLOCK retries anything else); an unregistered IMEI is refused: no reply."""
-        gateway = service.authenticate(db.session, secret=_secret(), kind="sbd")
+        gateway = _gateway("sbd")
         fields_ = {k: v for k, v in _form_or_json().items() if k in ("imei", "momsn", "data")}
         body = _load(SbdIn(), fields_)
         try:
