@@ -9,6 +9,7 @@ from flask import Flask, request
 from flask_jwt_extended import create_access_token, decode_token, get_jwt_identity, verify_jwt_in_request
 
 from config.extensions import db, jwt
+from core import device_tokens
 from core.errors import ApiError, forbidden, not_found, respond
 from core.models import User
 
@@ -46,7 +47,10 @@ def issue_token(user: User, expires_minutes: int) -> str:
 
 
 def user_from_token(token: str) -> User | None:
-    """For sockets: the active user a raw token names, or None (bad, expired, unknown)."""
+    """For sockets: the active user a raw token (a JWT or a device token) names, or None (bad, expired,
+    revoked, unknown)."""
+    if device_tokens.is_device_token(token):
+        return device_tokens.user_for(db.session, token)
     try:
         claims = decode_token(token)
     except Exception:  # noqa: BLE001 - any decoding failure means "not authenticated"
@@ -59,6 +63,12 @@ def current_user(roles: set[str] | frozenset[str] | None = None) -> User:
     """The authenticated user (401 otherwise); 403 when roles is given and theirs is not in it."""
     # Cached per request (not on g: tests keep one app context across requests).
     user = request.environ.get("medevac.user")
+    token = bearer_token()
+    if user is None and device_tokens.is_device_token(token):
+        user = device_tokens.user_for(db.session, token)
+        if user is None:
+            raise _unauthorized("invalid, expired or revoked device token: log in again")
+        request.environ["medevac.user"] = user
     if user is None:
         verify_jwt_in_request()
         user = db.session.get(User, get_jwt_identity())
@@ -68,6 +78,19 @@ def current_user(roles: set[str] | frozenset[str] | None = None) -> User:
     if roles is not None and user.role not in roles:
         raise forbidden(f"this needs one of the roles: {', '.join(sorted(roles))}")
     return user
+
+
+def bearer_token() -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() or None if scheme == "Bearer" else None
+
+
+def _unauthorized(message: str):
+    from werkzeug.exceptions import Unauthorized
+
+    error = Unauthorized(message)
+    error.data = {"message": message, "headers": {"WWW-Authenticate": "Bearer"}}
+    return error
 
 
 def can_see_mission(user: User, mission_id: str | None) -> bool:

@@ -48,6 +48,23 @@ class User(db.Model):
         return f"<User {self.username} {self.role}>"
 
 
+class DeviceSession(db.Model):
+    """A short bearer token for a field device (core.device_tokens), exchanged at login: 26 characters
+    instead of a 460-character JWT on every request over 2G. Stored as its sha256; bound to the user's
+    mission at issue; expires like the JWT; revoked by DELETE /auth/device-token."""
+
+    __tablename__ = "device_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    mission_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    def __repr__(self) -> str:  # never show the hash
+        return f"<DeviceSession {self.user_id}>"
+
+
 class AuditEntry(db.Model):
     """Append-only (a database trigger refuses UPDATE and DELETE): who did what to which record."""
 

@@ -7,6 +7,8 @@ from core.pagination import PageArgs, page_schema
 class LoginIn(Schema):
     username = fields.String(required=True, validate=validate.Length(min=1, max=80))
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
+    device = fields.Boolean(load_default=False, metadata={
+        "description": "also issue a short device token (26 characters) for field devices on thin links"})
 
 
 class UserOut(Schema):
@@ -26,6 +28,8 @@ class LoginOut(Schema):
     access_token = fields.String()
     token_type = fields.String()
     expires_in = fields.Integer(metadata={"description": "seconds"})
+    device_token = fields.String(metadata={"description": "with device: true: a bearer token of 26 characters, "
+                                                          "same lifetime, mission-bound, revocable"})
     user = fields.Nested(UserOut)
 
 

@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import text
 
 from config.extensions import db, limiter
-from core import auth, service
+from core import auth, device_tokens, service
 from core.schemas import (AuditArgs, AuditPage, LoginIn, LoginOut, MissionIn, MissionOut, MissionPage,
                           ReadyOut, UserIn, UserListArgs, UserOut, UserPage, UserPatch)
 from core.pagination import PageArgs
@@ -44,8 +44,23 @@ class Login(MethodView):
         """Exchange a username and password for a bearer token."""
         user = auth.authenticate(db.session, username=body["username"], password=body["password"])
         minutes = _settings().JWT_EXPIRES_MINUTES
-        return {"access_token": auth.issue_token(user, minutes), "token_type": "Bearer",
-                "expires_in": minutes * 60, "user": user}
+        answer = {"access_token": auth.issue_token(user, minutes), "token_type": "Bearer",
+                  "expires_in": minutes * 60, "user": user}
+        if body.get("device"):
+            answer["device_token"], _ = device_tokens.issue(db.session, user=user, minutes=minutes)
+            db.session.commit()
+        return answer
+
+
+@blp.route("/auth/device-token")
+class DeviceToken(MethodView):
+    @blp.response(204)
+    def delete(self):
+        """Revoke the device token this request carries (with a JWT: every device token of the user)."""
+        user = auth.current_user()
+        token = auth.bearer_token()
+        device_tokens.revoke(db.session, user=user, token=token if device_tokens.is_device_token(token) else None)
+        return None
 
 
 @blp.route("/auth/me")

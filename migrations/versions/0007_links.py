@@ -1,4 +1,4 @@
-"""links: users phone and imei, message gateways, inbound messages
+"""links: users phone and imei, message gateways, inbound messages, device sessions
 
 Revision ID: 0007_links
 Revises: 0003_fleet
@@ -67,6 +67,20 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_casevac_inbound_messages_request_id'), ['request_id'], unique=False)
         batch_op.create_index('ix_casevac_inbound_messages_user_received', ['user_id', 'received_at'], unique=False)
 
+    op.create_table('device_sessions',
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.String(length=36), nullable=False),
+    sa.Column('mission_id', sa.String(length=36), nullable=False),
+    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_device_sessions_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('token_hash', name=op.f('pk_device_sessions'))
+    )
+    with op.batch_alter_table('device_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_device_sessions_expires_at'), ['expires_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_device_sessions_user_id'), ['user_id'], unique=False)
+
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('phone', sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column('imei', sa.String(length=15), nullable=True))
@@ -84,6 +98,11 @@ def downgrade():
         batch_op.drop_column('imei')
         batch_op.drop_column('phone')
 
+    with op.batch_alter_table('device_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_device_sessions_user_id'))
+        batch_op.drop_index(batch_op.f('ix_device_sessions_expires_at'))
+
+    op.drop_table('device_sessions')
     with op.batch_alter_table('casevac_inbound_messages', schema=None) as batch_op:
         batch_op.drop_index('ix_casevac_inbound_messages_user_received')
         batch_op.drop_index(batch_op.f('ix_casevac_inbound_messages_request_id'))

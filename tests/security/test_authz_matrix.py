@@ -221,6 +221,8 @@ MATRIX: list[Row] = [
     Row("POST", "/api/v1/auth/login", ALL_200, ALL_200, _login),
     # Accounts (core).
     Row("GET", "/api/v1/auth/me", AUTH_200, AUTH_200),
+    # Revokes the caller's own device tokens (tests/core/test_device_tokens.py).
+    Row("DELETE", "/api/v1/auth/device-token", (204,) * 6 + (401,), (204,) * 6 + (401,)),
     Row("GET", "/api/v1/missions", AUTH_200, AUTH_200),
     Row("POST", "/api/v1/missions",
         (403, 403, 403, 403, 403, 201, 401), (403, 403, 403, 403, 403, 201, 401),

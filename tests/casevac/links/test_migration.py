@@ -56,7 +56,7 @@ def test_0007_links_up_and_down_with_data(empty_database):
                     f"VALUES ('u{n}', 'user{n}', 'x', 'medic', 'm1', false, true, CURRENT_TIMESTAMP)"))
         flask_db(url, "upgrade", "0007_links")
         inspector = sa.inspect(db)
-        assert {"casevac_gateways", "casevac_inbound_messages"} <= set(inspector.get_table_names())
+        assert {"casevac_gateways", "casevac_inbound_messages", "device_sessions"} <= set(inspector.get_table_names())
         assert {"phone", "imei"} <= {c["name"] for c in inspector.get_columns("users")}
         with db.begin() as conn:
             conn.execute(sa.text("UPDATE users SET phone = '+23670000001', imei = '300234010753370' WHERE id = 'u1'"))
@@ -76,7 +76,7 @@ def test_0007_links_up_and_down_with_data(empty_database):
         db.dispose()
         flask_db(url, "downgrade", "0003_fleet")
         inspector = sa.inspect(db)
-        assert not {"casevac_gateways", "casevac_inbound_messages"} & set(inspector.get_table_names())
+        assert not {"casevac_gateways", "casevac_inbound_messages", "device_sessions"} & set(inspector.get_table_names())
         assert not {"phone", "imei"} & {c["name"] for c in inspector.get_columns("users")}
         with db.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM users")).scalar() == 2
