@@ -4,3 +4,19 @@
 - `sbd`: a compact binary 9-line for Iridium short-burst data (RockBLOCK-class devices);
 - the gateways that carry them (SMS, satellite) and their endpoints are in the modules beside these.
 """
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Wire the field links into an app: the gateways and intake blueprint (with its security scheme), the
+    small-answer hooks on the CASEVAC endpoints, the device tokens' sweeper task."""
+    from casevac.links import answers, models, views  # noqa: F401 - models: for Alembic and create_all
+    from config.extensions import api
+    from core import device_tokens
+    from realtime import sweeper
+
+    views.register(api)
+    answers.init_app(app)
+    # Field devices' short tokens (core.device_tokens, issued at login) expire; the sweeper drops old ones.
+    sweeper.register("core.device_tokens.purge", device_tokens.purge_expired)

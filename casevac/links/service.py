@@ -287,7 +287,7 @@ def reply_for(session, request: CasevacRequest, *, received_lines: list[int] | N
 
 def _dispatched_reply(session, request: CasevacRequest, ref: str) -> str:
     from casevac.fleet.models import Asset
-    from casevac.fleet.service import latest_positions, live_store
+    from casevac.fleet.positions import latest_positions, live_store
 
     asset = session.get(Asset, request.asset_id)
     if asset is None:

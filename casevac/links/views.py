@@ -18,14 +18,10 @@ from werkzeug.exceptions import Unauthorized
 from casevac.links import service
 from casevac.links.models import KINDS
 from config.extensions import db
-from core import auth, device_tokens
+from core import auth
 from core.errors import ApiError
 from core.fields import Text
 from core.http import accepts_form
-from realtime import sweeper
-
-# Field devices' short tokens (core.device_tokens, issued at login) expire; the sweeper drops old ones.
-sweeper.register("core.device_tokens.purge", device_tokens.purge_expired)
 
 blp = Blueprint("casevac-links", __name__, url_prefix="/api/v1/casevac",
                 description="Field links: SMS and satellite (Iridium SBD) intake of 9-lines, message gateways")
