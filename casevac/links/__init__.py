@@ -11,12 +11,15 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Wire the field links into an app: the gateways and intake blueprint (with its security scheme), the
     small-answer hooks on the CASEVAC endpoints, the device tokens' sweeper task."""
-    from casevac.links import answers, models, views  # noqa: F401 - models: for Alembic and create_all
+    from casevac.links import answers, corrections, models, views  # noqa: F401 - models: for Alembic
+    from casevac.requests import service as requests_service
     from config.extensions import api
     from core import device_tokens
     from realtime import sweeper
 
     views.register(api)
     answers.init_app(app)
+    if corrections.tell_asset not in requests_service.CORRECTION_HOOKS:
+        requests_service.CORRECTION_HOOKS.append(corrections.tell_asset)
     # Field devices' short tokens (core.device_tokens, issued at login) expire; the sweeper drops old ones.
     sweeper.register("core.device_tokens.purge", device_tokens.purge_expired)

@@ -196,8 +196,11 @@ class RequestIn(_Lines6to9):
 
 
 class RequestPatch(_Lines6to9):
-    """Complete or correct line 2, lines 4-9 and remarks (line 5 must still equal line 3)."""
+    """Complete or correct lines 1-9 and remarks: `location` (line 1) and `patients` (line 3, replaced
+    whole: a category left out is 0) with `litter` and `ambulatory`; line 3 must still equal line 5."""
 
+    location = fields.Nested(PickupLocationIn)
+    patients = fields.Nested(PatientsIn)
     callsign = Text(validate=validate.Length(min=1, max=64))
     frequency = Text(validate=validate.Length(min=1, max=32))
     suffix = _text(16, allow_none=True)

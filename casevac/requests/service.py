@@ -251,31 +251,67 @@ def _with_casualty_counts(session, page: dict) -> dict:
 # ---- changing lines and casualties ---------------------------------------------------------------
 
 def update_request(session, *, user, request_id: str, changes: dict) -> CasevacRequest:
-    """Complete or correct line 2, lines 4-9 and remarks: the filing medic before dispatch, or a
-    coordinator while the request is active."""
+    """Complete or correct lines 1-9 and remarks: the filing medic before dispatch, or a coordinator while
+    the request is active. A corrected line 1 or line 3 of a dispatched request is told to its asset
+    (casevac.corrected, casevac/links/corrections.py)."""
     request = _lock(session, user=user, request_id=request_id)
     _ensure_may_edit(user, request)
     if not changes:
         return request
+    changes = dict(changes)
+    location_body, patients = changes.pop("location", None), changes.pop("patients", None)
+    total = sum(patients.values()) if patients is not None else request.patients_total
     litter = changes.get("litter", request.litter)
     ambulatory = changes.get("ambulatory", request.ambulatory)
-    if litter + ambulatory != request.patients_total:
-        # DOMAIN.md section 1: line 5 must keep equalling line 3 (which is not corrected here).
+    if patients is not None and total < 1:
+        raise invalid("patients", "at least one patient")
+    if litter + ambulatory != total:
+        # DOMAIN.md section 1, consistency rule: line 5 must keep equalling line 3.
+        if patients is not None and "litter" not in changes and "ambulatory" not in changes:
+            raise invalid("patients", f"the sum of patients ({total}) must equal litter + ambulatory "
+                                      f"({litter + ambulatory}): send litter and ambulatory with it")
         field = "litter" if "litter" in changes else "ambulatory"
-        raise invalid(field, f"litter + ambulatory must equal the patients of line 3 ({request.patients_total})")
+        raise invalid(field, f"litter + ambulatory ({litter + ambulatory}) must equal the patients of line 3 ({total})")
+    if patients is not None and len(request.casualties) > total:
+        raise invalid("patients", f"fewer patients ({total}) than the request's casualties ({len(request.casualties)})")
     if "equipment" in changes:
         changes = {**changes, "equipment": _equipment(changes["equipment"] or [])}
     changed = sorted(name for name, value in changes.items() if getattr(request, name) != value)
-    if not changed:
-        return request
     for name in changed:
         setattr(request, name, changes[name])
+    if location_body is not None:
+        location = _location(location_body)
+        text = (location_body.get("mgrs") or location_body.get("text")) if location.source != "latlon" else None
+        if (request.lat, request.lon, request.location_source, request.location_text) != \
+                (location.lat, location.lon, location.source, text):
+            request.lat, request.lon, request.mgrs = location.lat, location.lon, location.mgrs
+            request.location_source, request.location_text = location.source, text
+            changed.append("location")
+    if patients is not None and patients != request.patients:
+        for name in PRECEDENCES:
+            setattr(request, f"patients_{name}", patients.get(name, 0))
+        precedence = precedence_of(patients)
+        if precedence != request.precedence:
+            request.precedence, request.precedence_rank = precedence, PRECEDENCE_RANK[precedence]
+            request.deadline = request.created_at + DEADLINES[precedence] if DEADLINES[precedence] else None
+            changed.append("precedence")
+        changed.append("patients")
+    if not changed:
+        return request
+    changed.sort()
     request.updated_at = clock.now()
     audit.record(session, actor=user, action="casevac.update", subject_type="casevac_request",
                  subject_id=request.id, mission_id=request.mission_id, detail={"fields": changed})
     publish(session, "casevac.updated", request, change="lines", fields=changed)
+    for hook in list(CORRECTION_HOOKS):
+        hook(session, request, changed)
     session.commit()
     return reload(session, request)
+
+
+# Called as hook(session, request, fields changed) in the transaction of a PATCH (casevac.links tells the
+# assigned asset of a corrected pickup site or patient count).
+CORRECTION_HOOKS: list = []
 
 
 def add_casualty(session, *, user, request_id: str, body: dict) -> Casualty:
