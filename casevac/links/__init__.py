@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
 
     views.register(api)
     answers.init_app(app)
+    answers.document(api)
     if corrections.tell_asset not in requests_service.CORRECTION_HOOKS:
         requests_service.CORRECTION_HOOKS.append(corrections.tell_asset)
     # Field devices' short tokens (core.device_tokens, issued at login) expire; the sweeper drops old ones.

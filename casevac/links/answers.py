@@ -114,6 +114,35 @@ def latest_seq(request_id: str, mission_id: str, since) -> int | None:
     return found[1] if found else None
 
 
+PREFER_DOC = {"in": "header", "name": "Prefer", "required": False, "schema": {"type": "string"},
+              "description": "return=minimal (RFC 7240): the answer is {id, status, precedence, seq} only, with "
+                             "Preference-Applied: return=minimal"}
+QUEUE_DOCS = [
+    {"in": "query", "name": "fields", "required": False, "schema": {"type": "string"},
+     "description": "comma-separated fields of the queue entry to keep (e.g. id,status,precedence)"},
+    {"in": "query", "name": "view", "required": False, "schema": {"type": "string", "enum": ["compact"]},
+     "description": "compact: id, status, precedence, lat, lon, patients (total), litter, ambulatory, equipment, "
+                    "callsign, missing_lines, updated_at, deadline, asset_id, escalated_at (docs/casevac.md)"},
+]
+
+
+def document(api) -> None:
+    """Add the Prefer header and the queue's fields/view to the OpenAPI operations these hooks change (the
+    views themselves are casevac.requests'; this runs after their blueprint is registered)."""
+    paths = getattr(api.spec, "_paths", {})
+
+    def add(rule: str, method: str, parameters: list[dict]) -> None:
+        operation = paths.get(rule.replace("<request_id>", "{request_id}"), {}).get(method.lower())
+        if operation is not None:
+            names = {(p.get("in"), p.get("name")) for p in operation.get("parameters", []) if isinstance(p, dict)}
+            operation.setdefault("parameters", []).extend(
+                p for p in parameters if (p["in"], p["name"]) not in names)
+
+    for method, rule in MINIMAL_ROUTES:
+        add(rule, method, [PREFER_DOC])
+    add(QUEUE[1], QUEUE[0], QUEUE_DOCS)
+
+
 def init_app(app: Flask) -> None:
     @app.before_request
     def _validate_projection():
