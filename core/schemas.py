@@ -1,5 +1,7 @@
 from marshmallow import Schema, fields, validate
 
+from core.fields import Text
+
 from core.models import ROLES
 from core.pagination import PageArgs, page_schema
 
@@ -49,10 +51,9 @@ class UserPatch(Schema):
     and brackets are dropped) and `imei` (15 digits) register the user's SMS and satellite-messenger
     senders; null removes one."""
 
-    display_name = fields.String(allow_none=True, validate=validate.Length(max=200))
-    phone = fields.String(allow_none=True, validate=validate.Length(max=32),
-                          metadata={"example": "+23670123456"})
-    imei = fields.String(allow_none=True, validate=validate.Length(max=32), metadata={"example": "300234010753370"})
+    display_name = Text(allow_none=True, validate=validate.Length(max=200))
+    phone = Text(allow_none=True, validate=validate.Length(max=32), metadata={"example": "+23670123456"})
+    imei = Text(allow_none=True, validate=validate.Length(max=32), metadata={"example": "300234010753370"})
 
 
 class UserListArgs(PageArgs):

@@ -40,7 +40,8 @@ def test_phone_and_imei_are_unique(client, make_user, headers):
 
 @pytest.mark.parametrize("field,value", [("phone", "070123456"), ("phone", "+0123456789"), ("phone", "+12"),
                                          ("phone", "+1234567890123456"), ("imei", "30023401075337"),
-                                         ("imei", "30023401075337x"), ("phone", 12345678), ("display_name", "x" * 201)])
+                                         ("imei", "30023401075337x"), ("phone", 12345678), ("display_name", "x" * 201),
+                                         ("display_name", "nul\x00"), ("phone", "+2367\x0001")])
 def test_bad_values_are_422_naming_the_field(client, make_user, headers, field, value):
     admin, medic = make_user("admin"), make_user("medic")
     assert_error(client.patch(url(medic), json={field: value}, headers=headers(admin)), 422, (field,))
