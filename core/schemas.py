@@ -1,7 +1,6 @@
 from marshmallow import Schema, fields, validate
 
 from core.fields import Text
-
 from core.models import ROLES
 from core.pagination import PageArgs, page_schema
 
