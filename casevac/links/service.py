@@ -219,6 +219,7 @@ def _validation_reply(exc: ValidationError) -> str:
 def _act(session, row: InboundMessage, user: User, body: dict, lines: list[int], *, client_ref: str,
          new: bool) -> Answer:
     row.user_id = user.id
+    latest = None
     try:
         if new:
             loaded = request_schemas.RequestIn().load(body)
@@ -238,6 +239,11 @@ def _act(session, row: InboundMessage, user: User, body: dict, lines: list[int],
         return _reject(session, row, user, _validation_reply(exc), line=None)
     except ApiError as exc:
         session.rollback()
+        if latest is not None and exc.code == 409:
+            # Lines 6-9 after dispatch are the coordinator's to change: say so, and where the asset is.
+            session.refresh(latest)
+            return _reject(session, row, user, f"NOT CHANGED: {exc.message}. {reply_for(session, latest)}",
+                           line=None)
         return _reject(session, row, user, f"NOT FILED: {exc.message}", line=None)
     row.outcome, row.request_id = outcome, request.id
     row.reply = reply_for(session, request, received_lines=lines if outcome == "completed" else None)

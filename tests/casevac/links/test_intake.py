@@ -245,4 +245,4 @@ def test_status_and_the_dispatched_reply_name_the_asset_and_eta(client, headers,
     status = client.post(SMS, json={"from": PHONE, "text": "status", "message_id": "s-2"}, headers=bearer(secret)).get_json()
     assert "DISPATCHED DUSTOFF-1 ETA " in status["reply"] and status["reply"].endswith(" MIN)")
     late = client.post(SMS, json={"from": PHONE, "text": "6 P", "message_id": "s-3"}, headers=bearer(secret)).get_json()
-    assert late["reply"].startswith("NOT FILED: the request is dispatched")
+    assert late["reply"].startswith("NOT CHANGED: the request is dispatched") and "DUSTOFF-1 ETA" in late["reply"]
