@@ -117,7 +117,8 @@ def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, r
         raise conflict(f"asset {current.callsign} is not available ({current.status})", asset_status=current.status,
                        tasked_request_id=current.tasked_request_id)
     if not lifecycle.mark_dispatched(session, user=user, request=request, asset_id=asset.id,
-                                           facility_id=facility.id):
+                                     facility_id=facility.id, medical_crew="medical_crew" in state.capabilities,
+                                     surgery_at_destination="damage_control_surgery" in (facility.capabilities or ())):
         session.rollback()
         current = service.get_visible(session, user=user, request_id=request_id)
         raise conflict(f"the request is {current.status}: another dispatch or change came first",
