@@ -162,8 +162,7 @@ class FacilityById(MethodView):
     def get(self, facility_id):
         """One facility."""
         user = auth.current_user(roles=policy.FLEET_READERS)
-        return facilities.facility_view(facilities.get_facility(db.session, user=user,
-                                                                      facility_id=facility_id))
+        return facilities.get_facility(db.session, user=user, facility_id=facility_id)
 
     @blp.arguments(FacilityPatch(partial=True))
     @blp.response(200, FacilityOut)
