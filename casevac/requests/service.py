@@ -238,6 +238,15 @@ def list_requests(session, *, user, limit: int, cursor: str | None = None, statu
     return _with_casualty_counts(session, {"items": found, "next_cursor": next_cursor})
 
 
+def awaiting_dispatch(session, *, mission_id: str) -> list[CasevacRequest]:
+    """The mission's requests awaiting dispatch, most urgent first, then oldest (the plan's default input)."""
+    return list(session.execute(
+        select(CasevacRequest).where(CasevacRequest.mission_id == mission_id,
+                                     CasevacRequest.status.in_(policy.BEFORE_DISPATCH))
+        .order_by(CasevacRequest.precedence_rank, CasevacRequest.created_at, CasevacRequest.id)
+        .options(selectinload(CasevacRequest.casualties))).scalars())
+
+
 def _with_casualty_counts(session, page: dict) -> dict:
     """One grouped count for the page instead of loading every casualty of every queue entry."""
     ids = [request.id for request in page["items"]]

@@ -1,0 +1,249 @@
+"""Recommendations, dispatch, release and the plan over HTTP, on real CASEVAC requests."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from geographiclib.geodesic import Geodesic
+
+from casevac.fleet.models import Asset
+from config.extensions import db
+from realtime.models import Event
+from tests.casevac.fleet.factories import AssetFactory, FacilityFactory
+from tests.factories import MissionFactory
+from tests.helpers import assert_error
+
+DAY = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
+PICKUP = (4.3612, 18.5550)  # the CASEVAC test body's location
+MPOKO = (4.3985, 18.5188)
+API = "/api/v1/casevac"
+OPTION_FIELDS = {"asset_id", "facility_id", "pickup_eta_minutes", "delivery_eta_minutes", "distance_km",
+                 "meets_deadline", "meets_ten_one_two", "reasons"}
+
+
+def km(a, b):
+    return Geodesic.WGS84.Inverse(a[0], a[1], b[0], b[1], Geodesic.DISTANCE)["s12"] / 1000
+
+
+@pytest.fixture
+def fleet(coordinator, frozen_clock):
+    frozen_clock(DAY)
+    mission_id = coordinator.mission_id
+    return {
+        "hoist": AssetFactory(mission_id=mission_id, callsign="MEDEVAC-1", cruise_speed_kmh=220, readiness_minutes=15,
+                              capabilities=["hoist", "night", "medical_crew"], base_lat=MPOKO[0], base_lon=MPOKO[1]),
+        "plain": AssetFactory(mission_id=mission_id, callsign="MEDEVAC-2", capabilities=["medical_crew"]),
+        "ambulance": AssetFactory(mission_id=mission_id, callsign="AMB-1", kind="ground_ambulance",
+                                  cruise_speed_kmh=50, capabilities=["medical_crew"]),
+        "level2": FacilityFactory(mission_id=mission_id, name="Level 2", lat=4.37, lon=18.56),
+        "level1": FacilityFactory(mission_id=mission_id, name="Level 1", level="1", capabilities=[], lat=4.365,
+                                  lon=18.556),
+        "closed": FacilityFactory(mission_id=mission_id, name="Level 3 closed", level="3", status="closed"),
+    }
+
+
+def dispatch(client, request_id, asset, facility, hdrs):
+    return client.post(f"{API}/requests/{request_id}/dispatch",
+                       json={"asset_id": getattr(asset, "id", asset), "facility_id": getattr(facility, "id", facility)},
+                       headers=hdrs)
+
+
+def asset_row(asset_id) -> Asset:
+    db.session.expire_all()
+    return db.session.get(Asset, asset_id)
+
+
+def test_recommendations_rank_exclude_and_explain(client, coordinator, headers, file_request, fleet):
+    request = file_request()  # urgent + urgent-surgical, hoist, 2 litters
+    response = client.get(f"{API}/requests/{request['id']}/recommendations", headers=headers(coordinator))
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert [(o["asset_id"], o["facility_id"]) for o in body["options"]] == [(fleet["hoist"].id, fleet["level2"].id)]
+    option = body["options"][0]
+    assert OPTION_FIELDS <= set(option)
+    # ETA = readiness + geodesic distance at cruise speed (220 km/h).
+    to_pickup, to_facility = km(MPOKO, PICKUP), km(PICKUP, (4.37, 18.56))
+    assert option["pickup_eta_minutes"] == pytest.approx(15 + to_pickup / 220 * 60, abs=0.05)
+    assert option["delivery_eta_minutes"] == pytest.approx(15 + (to_pickup + to_facility) / 220 * 60, abs=0.05)
+    assert option["distance_km"] == pytest.approx(to_pickup + to_facility, abs=0.01)
+    assert option["meets_deadline"] is True
+    excluded = {e["callsign"]: e["reasons"] for e in body["excluded_assets"]}
+    assert excluded == {"MEDEVAC-2": ["no hoist (asked for on line 4)"], "AMB-1": ["no hoist (asked for on line 4)"]}
+    facilities = {e["name"]: e["reasons"] for e in body["excluded_facilities"]}
+    assert facilities == {"Level 1": ["no damage-control surgery for the urgent-surgical casualty"],
+                          "Level 3 closed": ["closed"]}
+    assert body["night"] is False
+
+
+def test_recommendations_without_special_needs_list_every_pair_best_first(client, coordinator, headers,
+                                                                          file_request, fleet):
+    request = file_request(equipment=[], patients={"priority": 1}, litter=1)
+    options = client.get(f"{API}/requests/{request['id']}/recommendations?limit=100",
+                         headers=headers(coordinator)).get_json()["options"]
+    assert len(options) == 3 * 2  # three assets x two open facilities
+    ranked = [(not (o["meets_deadline"] and o["meets_ten_one_two"]), o["score_minutes"]) for o in options]
+    assert ranked == sorted(ranked)
+
+
+def test_dispatch_tasks_the_asset_and_cancel_frees_it(client, coordinator, headers, file_request, fleet):
+    h = headers(coordinator)
+    request = file_request()
+    response = dispatch(client, request["id"], fleet["hoist"], fleet["level2"], h)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["status"] == "dispatched"
+    assert (body["asset_id"], body["facility_id"]) == (fleet["hoist"].id, fleet["level2"].id)
+    row = asset_row(fleet["hoist"].id)
+    assert (row.status, row.tasked_request_id) == ("tasked", request["id"])
+    statuses = [e.data["status"] for e in db.session.execute(
+        db.select(Event).where(Event.type == "asset.updated").order_by(Event.id)).scalars()]
+    assert statuses[-1] == "tasked"
+
+    # The asset is taken: another request cannot have it; this request cannot be dispatched twice.
+    other = file_request()
+    taken = assert_error(dispatch(client, other["id"], fleet["hoist"], fleet["level2"], h), 409)
+    assert taken["asset_status"] == "tasked" and "not available" in taken["message"]
+    again = assert_error(dispatch(client, request["id"], fleet["plain"], fleet["level2"], h), 409)
+    assert again["status"] == "dispatched"
+    assert asset_row(fleet["plain"].id).status == "available"
+
+    cancelled = client.post(f"{API}/requests/{request['id']}/status", json={"status": "cancelled",
+                                                                         "note": "casualty walked out"}, headers=h)
+    assert cancelled.status_code == 200, cancelled.get_json()
+    row = asset_row(fleet["hoist"].id)
+    assert (row.status, row.tasked_request_id) == ("available", None)
+    assert dispatch(client, other["id"], fleet["hoist"], fleet["level2"], h).status_code == 200
+
+
+def test_delivery_frees_the_asset(client, coordinator, headers, file_request, fleet):
+    h = headers(coordinator)
+    request = file_request()
+    assert dispatch(client, request["id"], fleet["hoist"], fleet["level2"], h).status_code == 200
+    for status in ("at_pickup", "in_transit"):
+        assert client.post(f"{API}/requests/{request['id']}/status", json={"status": status},
+                           headers=h).status_code == 200
+        assert asset_row(fleet["hoist"].id).status == "tasked"
+    assert client.post(f"{API}/requests/{request['id']}/status", json={"status": "delivered"},
+                       headers=h).status_code == 200
+    assert asset_row(fleet["hoist"].id).status == "available"
+
+
+def test_an_asset_tasked_elsewhere_is_not_freed_by_another_request(app, coordinator, fleet):
+    from casevac.dispatch import service as dispatch_service
+
+    class Finished:
+        id, asset_id = "some-other-request", fleet["hoist"].id
+
+    db.session.execute(db.update(Asset).where(Asset.id == fleet["hoist"].id)
+                       .values(status="tasked", tasked_request_id="the-real-request"))
+    dispatch_service.release_asset(db.session, Finished())
+    db.session.commit()
+    assert asset_row(fleet["hoist"].id).tasked_request_id == "the-real-request"
+
+
+def test_an_unfit_choice_is_refused_with_reasons_and_changes_nothing(client, coordinator, headers, file_request,
+                                                                     fleet):
+    h = headers(coordinator)
+    request = file_request()
+    body = assert_error(dispatch(client, request["id"], fleet["plain"], fleet["level1"], h), 409)
+    assert body["reasons"] == ["no hoist (asked for on line 4)",
+                               "no damage-control surgery for the urgent-surgical casualty"]
+    assert_error(dispatch(client, request["id"], fleet["hoist"], fleet["closed"], h), 409)
+    assert asset_row(fleet["plain"].id).status == "available"
+    assert client.get(f"{API}/requests/{request['id']}", headers=h).get_json()["status"] == "requested"
+
+
+def test_dispatch_and_recommendations_errors(client, coordinator, medic, headers, file_request, fleet):
+    h = headers(coordinator)
+    request = file_request()
+    rid = request["id"]
+    assert_error(dispatch(client, "no-such-request", fleet["hoist"], fleet["level2"], h), 404)
+    assert_error(dispatch(client, rid, "no-such-asset", fleet["level2"], h), 404)
+    assert_error(dispatch(client, rid, fleet["hoist"], "no-such-facility", h), 404)
+    other_mission = MissionFactory()
+    foreign_asset = AssetFactory(mission_id=other_mission.id, capabilities=["hoist", "night", "medical_crew"])
+    foreign_facility = FacilityFactory(mission_id=other_mission.id)
+    assert_error(dispatch(client, rid, foreign_asset, fleet["level2"], h), 404)
+    assert_error(dispatch(client, rid, fleet["hoist"], foreign_facility, h), 404)
+    assert_error(client.post(f"{API}/requests/{rid}/dispatch", json={"facility_id": fleet["level2"].id}, headers=h),
+                 422, ("asset_id",))
+    assert_error(client.post(f"{API}/requests/{rid}/dispatch", json={"asset_id": 7, "facility_id": None},
+                             headers=h), 422, ("asset_id",))
+    # NUL bytes and other non-ids: PostgreSQL would refuse them in a query; they are 422 in bodies, 404 in paths.
+    assert_error(dispatch(client, rid, "a\x00b", fleet["level2"], h), 422, ("asset_id",))
+    assert_error(client.post(f"{API}/plan", json={"request_ids": ["\x00"]}, headers=h), 422, ("request_ids",))
+    assert_error(client.get(f"{API}/requests/%00/recommendations", headers=h), 404)
+    assert_error(client.get("/api/v1/assets/%00", headers=h), 404)
+    assert_error(client.post("/api/v1/assets/x/positions", json={"lat": 1, "lon": 1},
+                             headers={"Authorization": "Device \x01.secret"}), 401)
+    assert_error(dispatch(client, rid, fleet["hoist"], fleet["level2"], headers(medic)), 403)
+    assert_error(client.get(f"{API}/requests/{rid}/recommendations", headers=headers(medic)), 403)
+    assert_error(client.get(f"{API}/requests/nope/recommendations", headers=h), 404)
+    assert_error(client.get(f"{API}/requests/{rid}/recommendations?limit=0", headers=h), 422, ("limit",), "query")
+    # Another mission's coordinator sees neither the request nor its recommendations.
+    from tests.factories import UserFactory
+
+    outsider = UserFactory(role="coordinator", mission_id=other_mission.id)
+    assert_error(client.get(f"{API}/requests/{rid}/recommendations", headers=headers(outsider)), 404)
+    assert_error(dispatch(client, rid, foreign_asset, foreign_facility, headers(outsider)), 404)
+    client.post(f"{API}/requests/{rid}/status", json={"status": "cancelled", "note": "duplicate"}, headers=h)
+    assert_error(client.get(f"{API}/requests/{rid}/recommendations", headers=h), 409)
+    assert_error(dispatch(client, rid, fleet["hoist"], fleet["level2"], h), 409)
+
+
+def test_plan_serves_urgent_first_explains_and_changes_nothing(client, coordinator, headers, file_request, fleet):
+    h = headers(coordinator)
+    routine = file_request(equipment=[], patients={"routine": 1}, litter=1)
+    urgent = file_request(equipment=[], patients={"urgent": 1}, litter=1, location={"lat": 4.40, "lon": 18.60})
+    hoist_needed = file_request()  # only MEDEVAC-1 can fly it
+    db.session.execute(db.update(Asset).where(Asset.id == fleet["ambulance"].id).values(status="maintenance"))
+    db.session.commit()
+    events_before = db.session.execute(db.select(db.func.count()).select_from(Event)).scalar()
+
+    response = client.post(f"{API}/plan", json={}, headers=h)
+    assert response.status_code == 200, response.get_json()
+    plan = response.get_json()
+    assigned = {a["request_id"]: a for a in plan["assignments"]}
+    assert set(assigned) == {urgent["id"], hoist_needed["id"]}
+    assert assigned[hoist_needed["id"]]["asset_id"] == fleet["hoist"].id
+    assert assigned[urgent["id"]]["asset_id"] == fleet["plain"].id
+    assert all({"request_id", "asset_id", "facility_id", "delivery_eta_minutes", "reasons"} <= set(a)
+               for a in plan["assignments"])
+    assert plan["unserved"] == [{"request_id": routine["id"],
+                                 "reason": "every asset that can fly it is assigned to a more urgent request"}]
+    # Without side effects: no status, asset or event changed.
+    assert {a.status for a in db.session.execute(db.select(Asset)).scalars()} == {"available", "maintenance"}
+    assert client.get(f"{API}/requests/{urgent['id']}", headers=h).get_json()["status"] == "requested"
+    assert db.session.execute(db.select(db.func.count()).select_from(Event)).scalar() == events_before
+
+    only = client.post(f"{API}/plan", json={"request_ids": [routine["id"]]}, headers=h).get_json()
+    assert [a["request_id"] for a in only["assignments"]] == [routine["id"]]
+
+
+def test_plan_input_errors(client, coordinator, medic, headers, file_request, fleet):
+    h = headers(coordinator)
+    request = file_request()
+    assert_error(client.post(f"{API}/plan", json={"request_ids": []}, headers=h), 422, ("request_ids",))
+    assert_error(client.post(f"{API}/plan", json={"request_ids": "all"}, headers=h), 422, ("request_ids",))
+    assert_error(client.post(f"{API}/plan", json={"request_ids": [request["id"], request["id"]]}, headers=h), 422,
+                 ("request_ids",))
+    assert_error(client.post(f"{API}/plan", json={"request_ids": ["nope"]}, headers=h), 404)
+    assert_error(client.post(f"{API}/plan", json={}, headers=headers(medic)), 403)
+    assert dispatch(client, request["id"], fleet["hoist"], fleet["level2"], h).status_code == 200
+    plan = client.post(f"{API}/plan", json={"request_ids": [request["id"]]}, headers=h).get_json()
+    assert plan["unserved"] == [{"request_id": request["id"], "reason": "not awaiting dispatch (dispatched)"}]
+
+
+def test_the_freed_asset_event_carries_its_live_position(client, coordinator, headers, file_request, fleet,
+                                                         live_redis):
+    h = headers(coordinator)
+    request = file_request()
+    assert dispatch(client, request["id"], fleet["hoist"], fleet["level2"], h).status_code == 200
+    assert client.post(f"/api/v1/assets/{fleet['hoist'].id}/positions", json={"lat": 4.25, "lon": 18.75},
+                       headers=h).status_code == 202  # held in Redis, not yet flushed to the row
+    assert client.post(f"{API}/requests/{request['id']}/status", json={"status": "cancelled", "note": "stood down"},
+                       headers=h).status_code == 200
+    freed = db.session.execute(db.select(Event).where(Event.type == "asset.updated")
+                               .order_by(Event.id.desc())).scalars().first()
+    assert freed.data["status"] == "available"
+    assert (freed.data["position"]["lat"], freed.data["position"]["lon"]) == (4.25, 18.75)
