@@ -292,13 +292,14 @@ def reply_for(session, request: CasevacRequest, *, received_lines: list[int] | N
 
 
 def _dispatched_reply(session, request: CasevacRequest, ref: str) -> str:
+    from casevac.fleet.assets import latest_position
     from casevac.fleet.models import Asset
-    from casevac.fleet.positions import latest_positions, live_store
+    from casevac.fleet.positions import live_store
 
     asset = session.get(Asset, request.asset_id)
     if asset is None:
         return f"CASEVAC {ref} {request.status.upper()}"
-    fix = latest_positions(session, mission_id=asset.mission_id, assets=[asset], **live_store()).get(asset.id)
+    fix = latest_position(session, asset, store=live_store())
     here = (fix["lat"], fix["lon"]) if fix else (asset.base_lat, asset.base_lon)
     now = clock.now()
     launch = max(now, (request.dispatched_at or now) + timedelta(minutes=asset.readiness_minutes))

@@ -1,7 +1,7 @@
 """links: users phone and imei, message gateways, inbound messages, device sessions
 
 Revision ID: 0007_links
-Revises: 0003_fleet
+Revises: 0004_evacuation_care
 Create Date: 2026-12-01 13:18:03.157858
 
 """
@@ -15,7 +15,7 @@ import core.db  # noqa: F401 - UTCDateTime columns
 
 # revision identifiers, used by Alembic.
 revision = '0007_links'
-down_revision = '0003_fleet'
+down_revision = '0004_evacuation_care'
 branch_labels = None
 depends_on = None
 

@@ -3,7 +3,7 @@ holds; the filing medic before dispatch, a coordinator until a final state; the 
 from config.extensions import db
 from realtime.models import Event
 from tests.casevac.conftest import body
-from tests.casevac.fleet_factories import AssetFactory, FacilityFactory
+from tests.casevac.fleet.factories import AssetFactory, FacilityFactory
 from tests.helpers import assert_error
 
 URL = "/api/v1/casevac/requests"

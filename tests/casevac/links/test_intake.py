@@ -232,7 +232,7 @@ def test_rockblock_web_hook_files_a_binary_9_line(client, headers, gateway, medi
 
 
 def test_status_and_the_dispatched_reply_name_the_asset_and_eta(client, headers, gateway, medic, make_user):
-    from tests.casevac.fleet_factories import AssetFactory, FacilityFactory
+    from tests.casevac.fleet.factories import AssetFactory, FacilityFactory
 
     secret = gateway()["secret"]
     filed = client.post(SMS, json={"from": PHONE, "text": LINES_1_5, "message_id": "s-1"}, headers=bearer(secret)).get_json()

@@ -44,7 +44,7 @@ def engine(url):
 
 def test_0007_links_up_and_down_with_data(empty_database):
     url = empty_database
-    flask_db(url, "upgrade", "0003_fleet")
+    flask_db(url, "upgrade", "0004_evacuation_care")
     db = engine(url)
     try:
         with db.begin() as conn:
@@ -74,7 +74,7 @@ def test_0007_links_up_and_down_with_data(empty_database):
                 with db.begin() as conn:
                     conn.execute(sa.text(statement))
         db.dispose()
-        flask_db(url, "downgrade", "0003_fleet")
+        flask_db(url, "downgrade", "0004_evacuation_care")
         inspector = sa.inspect(db)
         assert not {"casevac_gateways", "casevac_inbound_messages", "device_sessions"} & set(inspector.get_table_names())
         assert not {"phone", "imei"} & {c["name"] for c in inspector.get_columns("users")}
