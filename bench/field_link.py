@@ -379,6 +379,7 @@ def main():
     parser.add_argument("--filings", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument("--only-filings", action="store_true", help="bytes per filing and the filing runs only")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-field-link-"))
     print(f"machine: {platform.node()} {cpu_model()} {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
@@ -423,6 +424,8 @@ def main():
                       + f"  cuts {cuts}/{len(link.connections)}  duplicates {duplicates(port, tokens, refs)}"
                       + f"  p95 {p95 / baseline[cut_p]:.2f}x baseline")
 
+        if args.only_filings:
+            return
         print("\n# the queue, default page of 50 active requests, as the coordinator")
         queue = {}
         for name, path, headers in (
