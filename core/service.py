@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from zoneinfo import available_timezones
 
-
 from config.extensions import db
 from core import audit
 from core.auth import ensure_mission, hash_password
