@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 from zoneinfo import available_timezones
 
-
 from config.extensions import db
 from core import audit
 from core.auth import ensure_mission, hash_password

@@ -3,24 +3,25 @@ transaction, each by a conditional update) and the mass-casualty plan. The rules
 this module loads their inputs (through the fleet's and the requests' services) and holds the transactions."""
 from __future__ import annotations
 
-
-
-from casevac.fleet import assets
-from casevac.fleet import facilities
-from casevac.fleet import positions
+from casevac.dispatch.plan import plan
+from casevac.dispatch.rules import (
+    AssetState,
+    CasualtyClock,
+    EvacuationNeed,
+    FacilityState,
+    asset_exclusions,
+    facility_exclusions,
+    recommend,
+)
+from casevac.fleet import assets, facilities, positions
 from casevac.fleet.positions import DATABASE_ONLY, LiveStore
-from casevac.requests import lifecycle
-from casevac.requests import service
 from casevac.geo import is_night
 from casevac.policy import BEFORE_DISPATCH, FINAL_STATUSES
+from casevac.requests import lifecycle, service
 from core import audit
-from core.db import commit_keeping_loaded
 from core import clock as core_clock
+from core.db import commit_keeping_loaded
 from core.errors import conflict, not_found
-
-from casevac.dispatch.plan import plan
-from casevac.dispatch.rules import (AssetState, CasualtyClock, EvacuationNeed, FacilityState, asset_exclusions,
-                                    facility_exclusions, recommend)
 
 
 def asset_states(session, *, mission_id: str, store: LiveStore = DATABASE_ONLY) -> list[AssetState]:

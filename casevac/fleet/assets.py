@@ -6,16 +6,16 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from casevac.fleet.schemas import AssetOut
-from casevac.fleet.models import Asset, AssetPosition, has_capability
 from casevac.fleet import positions
+from casevac.fleet.models import Asset, AssetPosition, has_capability
 from casevac.fleet.positions import DATABASE_ONLY, LiveStore
+from casevac.fleet.schemas import AssetOut
 from core import audit, clock
 from core.db import commit_keeping_loaded
-from core.records import flush_or_conflict, get_in_mission
 from core.errors import conflict, invalid
 from core.models import User
 from core.pagination import Key, paginate
+from core.records import flush_or_conflict, get_in_mission
 from realtime import audience, events
 
 log = logging.getLogger(__name__)

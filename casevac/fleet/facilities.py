@@ -5,13 +5,13 @@ import logging
 
 from sqlalchemy import select
 
-from casevac.fleet.schemas import FacilityOut
 from casevac.fleet.models import Facility, has_capability
+from casevac.fleet.schemas import FacilityOut
 from core import audit, clock
 from core.db import commit_keeping_loaded
-from core.records import flush_or_conflict, get_in_mission
 from core.models import User
 from core.pagination import Key, paginate
+from core.records import flush_or_conflict, get_in_mission
 from realtime import audience, events
 
 log = logging.getLogger(__name__)

@@ -3,13 +3,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (cast, BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String,
-                        UniqueConstraint)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    cast,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from config.extensions import db
 from core import clock
-from core.db import one_of, IdColumn, JSONType, UTCDateTime
+from core.db import IdColumn, JSONType, UTCDateTime, one_of
 
 ASSET_KINDS = ("rotary_wing", "fixed_wing", "ground_ambulance")
 ASSET_CAPABILITIES = ("hoist", "extraction", "ventilator", "night", "armored", "medical_crew")

@@ -1,10 +1,9 @@
 """Clinician profiles and their availability (who takes which consultations, where and when)."""
 from __future__ import annotations
 
-
 from config.extensions import db
 from core import audit
-from core.auth import can_see_mission, is_admin, ensure_mission
+from core.auth import can_see_mission, ensure_mission, is_admin
 from core.db import is_id
 from core.errors import forbidden, invalid, not_found
 from core.models import User
