@@ -8,7 +8,8 @@ The link is a TCP proxy on loopback (asyncio, this process): per direction 50 kb
 plus one round trip for the TCP handshake of each new connection, a 1 s stall (a retransmission timeout)
 on 5 % of segments, and a share of connections (10 % or 50 %) cut (both sides reset) after a random
 byte of the exchange (uniform over the size of that profile's clean exchange, measured first), so a cut
-falls before the request arrived, while it is processed, or while the answer comes back. The server is the real one (bin/serve: gunicorn, gevent, SQLite file, demo data).
+falls before the request arrived, while it is processed, or while the answer comes back. The server is
+the real one (bin/serve: gunicorn, gevent, SQLite file, demo data).
 
 A cut is a reset (both ends see it) or, for half of them, silent (nothing more arrives either way; the
 client notices by its timeout). The client files lines 1-5 with one of two strategies, always with the

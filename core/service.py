@@ -111,13 +111,9 @@ def update_user(session, *, actor: User, user_id: str, changes: dict) -> User:
         return user
     for name in changed:
         setattr(user, name, changes[name])
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        taken = [name for name in ("phone", "imei") if name in changed]
-        raise conflict(f"this {' or '.join(taken)} is registered to another user: remove it there first",
-                       fields=taken) from None
+    taken = [name for name in ("phone", "imei") if name in changed]
+    flush_or_conflict(session, f"this {' or '.join(taken)} is registered to another user: remove it there first",
+                      fields=taken)
     audit.record(session, actor=actor, action="user.update", subject_type="user", subject_id=user.id,
                  mission_id=user.mission_id, detail={"fields": changed})
     session.commit()

@@ -1,7 +1,8 @@
 """The 9-line as a compact binary message for Iridium short-burst data (RockBLOCK-class devices: 340 bytes
 mobile-originated at most, billed by 50-byte credits). Lines 1-5 take 30 bytes for a typical request, and at
-most 50 whenever frequency, call sign and suffix take at most 29 bytes of UTF-8 together; lines 6-9 and MIST-AT casualties follow
-when room allows. Byte by byte in docs/casevac.md ("Satellite messages"); all integers big-endian.
+most 50 whenever frequency, call sign and suffix take at most 29 bytes of UTF-8 together; lines 6-9 and
+MIST-AT casualties follow when room allows. Byte by byte in docs/casevac.md ("Satellite messages"); all
+integers big-endian.
 
     0   1  0x91: the 9-line (9), format version 1
     1   1  kind: 0x01 a new request (lines 1-5, then optional sections); 0x02 completes the sender's latest

@@ -21,11 +21,12 @@ from sqlalchemy.exc import IntegrityError
 from casevac import geo
 from casevac.links import sbd, text
 from casevac.links.models import InboundMessage, MessageGateway
-from casevac.requests import schemas as request_schemas, service as requests
+from casevac.requests import schemas as request_schemas
+from casevac.requests import service as requests
 from casevac.requests.models import ACTIVE_STATUSES, CasevacRequest
 from core import audit, clock
 from core.auth import can_see_mission
-from core.errors import ApiError, conflict, forbidden, invalid, not_found
+from core.errors import ApiError, conflict, forbidden, not_found
 from core.models import User
 from core.service import normalise_phone
 

@@ -22,7 +22,7 @@ from casevac import geo
 from casevac.requests.models import PRECEDENCES
 
 # Line 3 codes (DOMAIN.md section 1): A urgent, B urgent-surgical, C priority, D routine, E convenience.
-PRECEDENCE_CODES = dict(zip("ABCDE", PRECEDENCES))
+PRECEDENCE_CODES = dict(zip("ABCDE", PRECEDENCES, strict=False))
 PRECEDENCE_WORDS = {"URGENT": "urgent", "URG": "urgent", "SURGICAL": "urgent_surgical", "SURG": "urgent_surgical",
                     "URGENT-SURGICAL": "urgent_surgical", "URGENT_SURGICAL": "urgent_surgical",
                     "PRIORITY": "priority", "PRI": "priority", "ROUTINE": "routine", "ROU": "routine",
@@ -37,7 +37,7 @@ TYPE_WORDS = {"LITTER": "litter", "LIT": "litter", "AMBULATORY": "ambulatory", "
 # Line 6 (wartime): N no enemy, P possible enemy, E enemy in area, X armed escort required.
 SECURITY = ("N", "P", "E", "X")
 # Line 7: A panels, B pyrotechnic, C smoke, D none, E other.
-MARKING_CODES = dict(zip("ABCDE", ("panels", "pyrotechnic", "smoke", "none", "other")))
+MARKING_CODES = dict(zip("ABCDE", ("panels", "pyrotechnic", "smoke", "none", "other"), strict=False))
 MARKING_WORDS = {"PANELS": "panels", "PANEL": "panels", "PYROTECHNIC": "pyrotechnic", "PYRO": "pyrotechnic",
                  "FLARE": "pyrotechnic", "SMOKE": "smoke", "NONE": "none", "OTHER": "other"}
 # Line 9 (wartime): C chemical, B biological, R radiological, N nuclear; NONE (or 0) for no contamination.
@@ -79,7 +79,9 @@ def parse(text: str, *, nationality_categories: list[str] | tuple[str, ...] | No
     """The API body of the lines the text carries (keys as in POST /casevac/requests), plus `lines`: the
     line numbers read. Raises TextError."""
     if nationality_categories is None:
-        from casevac.requests.schemas import NATIONALITY_CATEGORIES as nationality_categories
+        from casevac.requests import schemas
+
+        nationality_categories = schemas.NATIONALITY_CATEGORIES
     tokens = _tokens(text)
     while tokens and not tokens[0].quoted and tokens[0].text.upper() in PREAMBLE:
         tokens.pop(0)
@@ -234,7 +236,7 @@ def _line2(body, values, number, categories):
     if len(values) > 3:
         raise TextError(number, f"expected {_EXPECTS[2]}: {len(values)} items; quote a call sign with spaces "
                                 f"(\"BRAVO 2 6\")")
-    for token, name, limit in zip(values, ("frequency", "callsign", "suffix"), (32, 64, 16)):
+    for token, name, limit in zip(values, ("frequency", "callsign", "suffix"), (32, 64, 16), strict=False):
         if not token.text or len(token.text) > limit:
             raise TextError(number, f"the {name.replace('callsign', 'call sign')} must be 1 to {limit} characters")
     body["frequency"], body["callsign"] = values[0].text, values[1].text
@@ -383,7 +385,9 @@ def encode(request: dict, *, lines: tuple[int, ...] | list[int] | None = None,
     """A request (an API body or a request view: the keys of POST /casevac/requests) as 9-line text.
     `lines`: which lines to write (default: 1-5 and those of 6-9 the request has)."""
     if nationality_categories is None:
-        from casevac.requests.schemas import NATIONALITY_CATEGORIES as nationality_categories
+        from casevac.requests import schemas
+
+        nationality_categories = schemas.NATIONALITY_CATEGORIES
     wanted = list(lines) if lines is not None else [1, 2, 3, 4, 5] + [
         n for n, present in ((6, _has(request, "security", "wounds")), (7, _has(request, "marking")),
                              (8, _has(request, "nationality")), (9, _has(request, "cbrn", "terrain"))) if present]

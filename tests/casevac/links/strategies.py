@@ -54,7 +54,7 @@ def patients_and_types(draw):
     counts = draw(st.lists(st.integers(0, 99), min_size=5, max_size=5).filter(lambda c: 1 <= sum(c) <= 99 * 2))
     total = sum(counts)
     litter = draw(st.integers(max(0, total - 99), min(99, total)))
-    return dict(zip(PRECEDENCES, counts)), litter, total - litter
+    return dict(zip(PRECEDENCES, counts, strict=False)), litter, total - litter
 
 
 @st.composite
@@ -133,7 +133,8 @@ def carried(body: dict, *, marking_detail_needs_marking: bool = False) -> dict:
         "marking_detail": blank(body.get("marking_detail")),
         "nationality": body.get("nationality"),
         # Line 9 CBRN is a set of contaminations (the binary form is a bit mask, in the DOMAIN.md order).
-        "cbrn": None if body.get("cbrn") is None else [c for c in schemas.CBRN if c in body["cbrn"]], "terrain": blank(body.get("terrain")),
+        "cbrn": None if body.get("cbrn") is None else [c for c in schemas.CBRN if c in body["cbrn"]],
+        "terrain": blank(body.get("terrain")),
     }
     if marking_detail_needs_marking and out["marking"] is None:
         out["marking_detail"] = None

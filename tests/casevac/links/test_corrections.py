@@ -22,7 +22,8 @@ def test_the_medic_corrects_location_and_patients_before_dispatch(client, header
     moved = client.patch(url, json={"location": {"mgrs": "34N BK 34978 87318"}}, headers=headers(medic))
     assert moved.status_code == 200, moved.get_json()
     location = moved.get_json()["location"]
-    assert location["source"] == "mgrs" and location["text"] == "34N BK 34978 87318" and location["mgrs"] == "34NBK3497887318"
+    assert location["source"] == "mgrs" and location["text"] == "34N BK 34978 87318"
+    assert location["mgrs"] == "34NBK3497887318"
     recounted = client.patch(url, json={"patients": THREE, "litter": 1, "ambulatory": 2}, headers=headers(medic))
     answer = recounted.get_json()
     assert recounted.status_code == 200 and answer["patients"] == THREE and answer["precedence"] == "priority"
@@ -30,7 +31,8 @@ def test_the_medic_corrects_location_and_patients_before_dispatch(client, header
     # The deadline follows the new precedence, from the filing time (4 h for priority).
     from datetime import datetime, timedelta
 
-    assert datetime.fromisoformat(answer["deadline"]) - datetime.fromisoformat(answer["created_at"]) == timedelta(hours=4)
+    deadline = datetime.fromisoformat(answer["deadline"])
+    assert deadline - datetime.fromisoformat(answer["created_at"]) == timedelta(hours=4)
     event = db.session.execute(db.select(Event).where(Event.type == "casevac.updated").order_by(Event.id.desc())
                                ).scalars().first()
     assert event.data["fields"] == ["ambulatory", "litter", "patients", "precedence"]

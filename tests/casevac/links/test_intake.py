@@ -96,7 +96,8 @@ def test_a_wrong_line_answers_the_parsers_error_and_files_nothing(client, gatewa
     totals = client.post(SMS, json={"from": PHONE, "text": LINES_1_5.replace("5 2L", "5 1L"), "message_id": "w-2"},
                          headers=bearer(secret)).get_json()
     assert totals["reply"].startswith("NOT FILED: line 5:") and "line 3 counts 2" in totals["reply"]
-    orphan = client.post(SMS, json={"from": PHONE, "text": "6 N", "message_id": "w-3"}, headers=bearer(secret)).get_json()
+    orphan = client.post(SMS, json={"from": PHONE, "text": "6 N", "message_id": "w-3"},
+                         headers=bearer(secret)).get_json()
     assert orphan["reply"] == "NOT FILED: no open request to complete: send lines 1-5 first"
 
 
@@ -110,7 +111,8 @@ def test_an_unknown_sender_is_refused_logged_and_never_filed(client, gateway, me
     assert requests_in_db() == []
     assert "refused a sms message from the unregistered sender +2369999****" in caplog.text
     assert "+23699999999" not in caplog.text
-    refused = db.session.execute(db.select(AuditEntry).where(AuditEntry.action == "casevac.link.refused")).scalars().all()
+    refused = db.session.execute(db.select(AuditEntry).where(AuditEntry.action == "casevac.link.refused")
+                                 ).scalars().all()
     assert len(refused) == 2 and refused[0].detail == {"channel": "sms", "sender": "+2369999****"}
     # A registered phone of a user who may not file (a clinician), or of a disabled medic: refused too.
     make_user("clinician", phone="+23670000077")
@@ -235,14 +237,16 @@ def test_status_and_the_dispatched_reply_name_the_asset_and_eta(client, headers,
     from tests.casevac.fleet.factories import AssetFactory, FacilityFactory
 
     secret = gateway()["secret"]
-    filed = client.post(SMS, json={"from": PHONE, "text": LINES_1_5, "message_id": "s-1"}, headers=bearer(secret)).get_json()
+    filed = client.post(SMS, json={"from": PHONE, "text": LINES_1_5, "message_id": "s-1"},
+                        headers=bearer(secret)).get_json()
     coordinator = make_user("coordinator")
     asset = AssetFactory(mission_id=medic.mission_id, callsign="DUSTOFF-1", capabilities=["hoist", "medical_crew"])
     facility = FacilityFactory(mission_id=medic.mission_id)
     dispatched = client.post(f"/api/v1/casevac/requests/{filed['request_id']}/dispatch",
                              json={"asset_id": asset.id, "facility_id": facility.id}, headers=headers(coordinator))
     assert dispatched.status_code == 200, dispatched.get_json()
-    status = client.post(SMS, json={"from": PHONE, "text": "status", "message_id": "s-2"}, headers=bearer(secret)).get_json()
+    status = client.post(SMS, json={"from": PHONE, "text": "status", "message_id": "s-2"},
+                         headers=bearer(secret)).get_json()
     assert "DISPATCHED DUSTOFF-1 ETA " in status["reply"] and status["reply"].endswith(" MIN)")
     late = client.post(SMS, json={"from": PHONE, "text": "6 P", "message_id": "s-3"}, headers=bearer(secret)).get_json()
     assert late["reply"].startswith("NOT CHANGED: the request is dispatched") and "DUSTOFF-1 ETA" in late["reply"]

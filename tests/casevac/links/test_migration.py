@@ -63,7 +63,8 @@ def test_0007_links_up_and_down_with_data(empty_database):
             conn.execute(sa.text("INSERT INTO casevac_gateways (id, mission_id, name, kind, secret_hash, created_at) "
                                  "VALUES ('g1', 'm1', 'sms', 'sms', 'h', CURRENT_TIMESTAMP)"))
             conn.execute(sa.text("INSERT INTO casevac_inbound_messages (gateway_id, channel, message_id, sender, "
-                                 "outcome, received_at) VALUES ('g1', 'sms', 'SM1', '+1', 'refused', CURRENT_TIMESTAMP)"))
+                                 "outcome, received_at) "
+                                 "VALUES ('g1', 'sms', 'SM1', '+1', 'refused', CURRENT_TIMESTAMP)"))
         for statement in ("UPDATE users SET phone = '+23670000001' WHERE id = 'u2'",
                           "UPDATE users SET imei = '300234010753370' WHERE id = 'u2'",
                           "INSERT INTO casevac_inbound_messages (gateway_id, channel, message_id, sender, outcome, "
@@ -76,7 +77,8 @@ def test_0007_links_up_and_down_with_data(empty_database):
         db.dispose()
         flask_db(url, "downgrade", "0004_evacuation_care")
         inspector = sa.inspect(db)
-        assert not {"casevac_gateways", "casevac_inbound_messages", "device_sessions"} & set(inspector.get_table_names())
+        added = {"casevac_gateways", "casevac_inbound_messages", "device_sessions"}
+        assert not added & set(inspector.get_table_names())
         assert not {"phone", "imei"} & {c["name"] for c in inspector.get_columns("users")}
         with db.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM users")).scalar() == 2

@@ -3,9 +3,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from casevac import geo
-from casevac.requests import schemas
 from casevac.links import sbd
 from casevac.links.sbd import SbdError
+from casevac.requests import schemas
 from tests.casevac.links.strategies import carried, requests
 
 TYPICAL = {"location": {"lat": 4.3612, "lon": 18.555}, "frequency": "38.90", "callsign": "BRAVO26",

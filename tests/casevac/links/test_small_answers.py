@@ -81,7 +81,8 @@ def test_prefer_return_minimal_on_filing_patch_and_status(client, headers, medic
                        headers=headers(coordinator, Prefer="return=representation"))
     assert "Preference-Applied" not in full.headers and "history" in full.get_json()
     # Errors are never shortened.
-    assert_error(client.post(f"{url}/status", json={"status": "requested"}, headers=headers(coordinator, **MINIMAL)), 409)
+    assert_error(client.post(f"{url}/status", json={"status": "requested"},
+                             headers=headers(coordinator, **MINIMAL)), 409)
 
 
 def test_the_seq_is_the_one_the_event_stream_carries(app, client, headers, medic):

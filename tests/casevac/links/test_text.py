@@ -2,9 +2,9 @@
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from casevac.requests import schemas
 from casevac.links import text
 from casevac.links.text import TextError
+from casevac.requests import schemas
 from tests.casevac.links.strategies import carried, requests, same_place
 
 TWO_URGENT = {"urgent": 1, "urgent_surgical": 1, "priority": 0, "routine": 0, "convenience": 0}
@@ -104,7 +104,8 @@ def test_encoding_the_issue_example_and_the_sms_length_of_a_realistic_request():
     body = {**EXPECTED}
     body.pop("lines")
     assert text.encode(body) == ISSUE_EXAMPLE
-    realistic = {"location": {"lat": -4.36123, "lon": 18.55501}, "frequency": "138.925", "callsign": "MINUSCA-ZAMBIA-26",
+    realistic = {"location": {"lat": -4.36123, "lon": 18.55501}, "frequency": "138.925",
+                 "callsign": "MINUSCA-ZAMBIA-26",
                  "suffix": "ALPHA", "patients": {"urgent": 2, "urgent_surgical": 3, "priority": 4, "routine": 5,
                                                  "convenience": 6},
                  "equipment": ["hoist", "extraction", "ventilator"], "litter": 11, "ambulatory": 9}
