@@ -23,6 +23,7 @@ Profiles:
 Duplicates: requests in the queue per client_ref beyond the first (expected 0: the database decides).
 Not part of make test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,8 +59,19 @@ SEGMENT = 1460
 class Link:
     """The emulated 2G link: a TCP proxy from a loopback port to the server's, in its own event loop."""
 
-    def __init__(self, upstream: int, *, rate_bps=50_000, rtt=0.5, stall_p=0.05, stall_s=1.0, cut_p=0.0,
-                 silent_share=0.5, cut_span=2500, seed=16):
+    def __init__(
+        self,
+        upstream: int,
+        *,
+        rate_bps=50_000,
+        rtt=0.5,
+        stall_p=0.05,
+        stall_s=1.0,
+        cut_p=0.0,
+        silent_share=0.5,
+        cut_span=2500,
+        seed=16,
+    ):
         self.upstream, self.rate, self.rtt = upstream, rate_bps, rtt
         self.cut_span = cut_span
         self.silent_share = silent_share
@@ -153,6 +165,7 @@ class Link:
 
 # ---- the server ----------------------------------------------------------------------------------
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -162,14 +175,25 @@ def free_port() -> int:
 def start_server(tmp: Path, **env_overrides) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-    env.update({"PORT": str(port), "BIND": "127.0.0.1", "APP_ENV": "production",
-                "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
-                "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}", "DEMO_PASSWORD": PASSWORD,
-                "VENV": str(ROOT / ".venv"), "THREADS": "40", "LOG_LEVEL": "WARNING",
-                "ESCALATE_AFTER_SECONDS": "100000", **env_overrides})
+    env.update(
+        {
+            "PORT": str(port),
+            "BIND": "127.0.0.1",
+            "APP_ENV": "production",
+            "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
+            "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",
+            "DEMO_PASSWORD": PASSWORD,
+            "VENV": str(ROOT / ".venv"),
+            "THREADS": "40",
+            "LOG_LEVEL": "WARNING",
+            "ESCALATE_AFTER_SECONDS": "100000",
+            **env_overrides,
+        }
+    )
     log = open(tmp / f"server-{port}.log", "ab")
-    process = subprocess.Popen([str(ROOT / "bin" / "serve")], cwd=ROOT, env=env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [str(ROOT / "bin" / "serve")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -207,18 +231,29 @@ def direct(port, method, path, body=None, headers=None, timeout=15):
 
 # ---- the client ----------------------------------------------------------------------------------
 
+
 def nine_line(n: int, client_ref: str) -> dict:
-    return {"client_ref": client_ref, "location": {"mgrs": "34NBK2863382493"}, "callsign": f"BRAVO-{n}",
-            "frequency": "38.90", "patients": {"urgent": 1, "urgent_surgical": 1, "priority": 0, "routine": 0,
-                                               "convenience": 0},
-            "equipment": ["hoist"], "litter": 2, "ambulatory": 0}
+    return {
+        "client_ref": client_ref,
+        "location": {"mgrs": "34NBK2863382493"},
+        "callsign": f"BRAVO-{n}",
+        "frequency": "38.90",
+        "patients": {"urgent": 1, "urgent_surgical": 1, "priority": 0, "routine": 0, "convenience": 0},
+        "equipment": ["hoist"],
+        "litter": 2,
+        "ambulatory": 0,
+    }
 
 
 def profile_headers(profile: str, tokens: dict) -> dict:
     if profile == "old":
         return {"Authorization": f"Bearer {tokens['jwt']}", "Content-Type": "application/json"}
-    return {"Authorization": f"Bearer {tokens['device']}", "Content-Type": "application/json",
-            "Prefer": "return=minimal", "Accept-Encoding": "gzip"}
+    return {
+        "Authorization": f"Bearer {tokens['device']}",
+        "Content-Type": "application/json",
+        "Prefer": "return=minimal",
+        "Accept-Encoding": "gzip",
+    }
 
 
 def file_with_retries(link: Link, body: dict, headers: dict, deadline_s: float = 120.0, timeout: float = 10.0) -> dict:
@@ -280,7 +315,8 @@ def file_hedged(link: Link, body: dict, headers: dict, *, hedge_after=2.5, in_fl
         now = time.monotonic()
         with lock:
             may_start = state["running"] < in_flight and (
-                state["attempts"] == 0 or state["failed"].is_set() or now - last_start >= hedge_after)
+                state["attempts"] == 0 or state["failed"].is_set() or now - last_start >= hedge_after
+            )
             if may_start:
                 state["attempts"] += 1
                 state["running"] += 1
@@ -295,8 +331,9 @@ def file_hedged(link: Link, body: dict, headers: dict, *, hedge_after=2.5, in_fl
     return {"seconds": seconds, "attempts": state["attempts"], "status": 201 if done.is_set() else None}
 
 
-def run_filings(server_port, tokens, profile, *, filings, concurrency, cut_p, seed, run_id, strategy="retry",
-                cut_span=2500):
+def run_filings(
+    server_port, tokens, profile, *, filings, concurrency, cut_p, seed, run_id, strategy="retry", cut_span=2500
+):
     link = Link(server_port, cut_p=cut_p, seed=seed, cut_span=cut_span)
     headers = profile_headers(profile, tokens)
     refs = [f"{run_id}-{profile}-{strategy}-{int(cut_p * 100)}-{n}" for n in range(filings)]
@@ -322,8 +359,12 @@ def duplicates(server_port, tokens, refs) -> int:
     wanted = set(refs)
     counts: dict[str, int] = {}
     for request_id in seen:
-        _, request, _ = direct(server_port, "GET", f"/api/v1/casevac/requests/{request_id}",
-                               headers={"Authorization": f"Bearer {tokens['jwt']}"})
+        _, request, _ = direct(
+            server_port,
+            "GET",
+            f"/api/v1/casevac/requests/{request_id}",
+            headers={"Authorization": f"Bearer {tokens['jwt']}"},
+        )
         if request["client_ref"] in wanted:
             counts[request["client_ref"]] = counts.get(request["client_ref"], 0) + 1
     missing = len(wanted - set(counts))
@@ -345,8 +386,15 @@ def one_exchange(link: Link, method, path, headers, body=None) -> dict:
     stats = link.connections[before]
     body_size = len(raw)
     plain = gzip.decompress(raw) if response.getheader("Content-Encoding") == "gzip" else raw
-    return {"status": status, "up": stats["up"], "down": stats["down"], "body": body_size,
-            "identity_body": len(plain), "etag": etag, "header_bytes_up": stats["up"] - len(data or b"")}
+    return {
+        "status": status,
+        "up": stats["up"],
+        "down": stats["down"],
+        "body": body_size,
+        "identity_body": len(plain),
+        "etag": etag,
+        "header_bytes_up": stats["up"] - len(data or b""),
+    }
 
 
 def socketio_connect(url: str, token: str, transports, wait_timeout: float) -> float:
@@ -371,8 +419,10 @@ def summary(name, results) -> str:
     ok = [s for s in seconds if s != float("inf")]
     within = sum(1 for s in seconds if s <= 25) / len(seconds) * 100
     retried = sum(1 for r in results if r["attempts"] > 1)
-    return (f"{name:<24} p50 {statistics.median(ok):5.2f} s  p95 {percentile(ok, 95):5.2f} s  max {max(ok):5.2f} s  "
-            f"within 25 s {within:5.1f} %  retried {retried}/{len(results)}")
+    return (
+        f"{name:<24} p50 {statistics.median(ok):5.2f} s  p95 {percentile(ok, 95):5.2f} s  max {max(ok):5.2f} s  "
+        f"within 25 s {within:5.1f} %  retried {retried}/{len(results)}"
+    )
 
 
 def main():
@@ -383,16 +433,20 @@ def main():
     parser.add_argument("--only-filings", action="store_true", help="bytes per filing and the filing runs only")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-field-link-"))
-    print(f"machine: {platform.node()} {cpu_model()} {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(
+        f"machine: {platform.node()} {cpu_model()} {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    )
     process, port = start_server(tmp)
     try:
-        status, login, _ = direct(port, "POST", "/api/v1/auth/login",
-                                  {"username": "demo-medic", "password": PASSWORD, "device": True})
+        status, login, _ = direct(
+            port, "POST", "/api/v1/auth/login", {"username": "demo-medic", "password": PASSWORD, "device": True}
+        )
         assert status == 200, login
         tokens = {"jwt": login["access_token"], "device": login["device_token"]}
-        _, coordinator, _ = direct(port, "POST", "/api/v1/auth/login",
-                                   {"username": "demo-coordinator", "password": PASSWORD, "device": True})
+        _, coordinator, _ = direct(
+            port, "POST", "/api/v1/auth/login", {"username": "demo-coordinator", "password": PASSWORD, "device": True}
+        )
         print(f"bearer token: JWT {len(tokens['jwt'])} characters, device token {len(tokens['device'])}")
         run_id = uuid.uuid4().hex[:6]
 
@@ -400,13 +454,22 @@ def main():
         clean = Link(port, cut_p=0.0, stall_p=0.0, seed=args.seed)
         sizes = {}
         for profile in ("old", "new"):
-            sizes[profile] = one_exchange(clean, "POST", "/api/v1/casevac/requests", profile_headers(profile, tokens),
-                                          nine_line(0, f"{run_id}-bytes-{profile}"))
+            sizes[profile] = one_exchange(
+                clean,
+                "POST",
+                "/api/v1/casevac/requests",
+                profile_headers(profile, tokens),
+                nine_line(0, f"{run_id}-bytes-{profile}"),
+            )
             s = sizes[profile]
-            print(f"{profile} profile: up {s['up']} B (headers {s['header_bytes_up']} B), down {s['down']} B "
-                  f"(body {s['body']} B on the wire, {s['identity_body']} B as JSON), status {s['status']}")
-        print(f"ratio new/old: up {sizes['new']['up'] / sizes['old']['up']:.2f}, "
-              f"down {sizes['new']['down'] / sizes['old']['down']:.2f}")
+            print(
+                f"{profile} profile: up {s['up']} B (headers {s['header_bytes_up']} B), down {s['down']} B "
+                f"(body {s['body']} B on the wire, {s['identity_body']} B as JSON), status {s['status']}"
+            )
+        print(
+            f"ratio new/old: up {sizes['new']['up'] / sizes['old']['up']:.2f}, "
+            f"down {sizes['new']['down'] / sizes['old']['down']:.2f}"
+        )
 
         print("\n# lines 1-5 accepted, through the link (old profile, one attempt at a time = baseline);")
         print("# a connection drawn for a cut is cut at a random byte of its exchange (the clean exchange's size")
@@ -414,28 +477,48 @@ def main():
         baseline = {}
         for cut_p in (0.10, 0.50):
             for profile, strategy in (("old", "retry"), ("new", "retry"), ("new", "hedge")):
-                results, refs, link = run_filings(port, tokens, profile, filings=args.filings,
-                                                  concurrency=args.concurrency, cut_p=cut_p, seed=args.seed,
-                                                  run_id=run_id, strategy=strategy,
-                                                  cut_span=sizes[profile]["up"] + sizes[profile]["down"])
+                results, refs, link = run_filings(
+                    port,
+                    tokens,
+                    profile,
+                    filings=args.filings,
+                    concurrency=args.concurrency,
+                    cut_p=cut_p,
+                    seed=args.seed,
+                    run_id=run_id,
+                    strategy=strategy,
+                    cut_span=sizes[profile]["up"] + sizes[profile]["down"],
+                )
                 cuts = sum(1 for c in link.connections if c["cut"])
                 p95 = percentile([r["seconds"] for r in results], 95)
                 baseline.setdefault(cut_p, p95)
-                print(summary(f"{profile}, {strategy}, {int(cut_p * 100)} % cut", results)
-                      + f"  cuts {cuts}/{len(link.connections)}  duplicates {duplicates(port, tokens, refs)}"
-                      + f"  p95 {p95 / baseline[cut_p]:.2f}x baseline")
+                print(
+                    summary(f"{profile}, {strategy}, {int(cut_p * 100)} % cut", results)
+                    + f"  cuts {cuts}/{len(link.connections)}  duplicates {duplicates(port, tokens, refs)}"
+                    + f"  p95 {p95 / baseline[cut_p]:.2f}x baseline"
+                )
 
         if args.only_filings:
             return
         print("\n# the queue, default page of 50 active requests, as the coordinator")
         queue = {}
         for name, path, headers in (
-                ("old: JWT, no compression", "/api/v1/casevac/requests?active=true",
-                 {"Authorization": f"Bearer {coordinator['access_token']}"}),
-                ("new: device token, gzip", "/api/v1/casevac/requests?active=true",
-                 {"Authorization": f"Bearer {coordinator['device_token']}", "Accept-Encoding": "gzip"}),
-                ("new: device token, gzip, view=compact", "/api/v1/casevac/requests?active=true&view=compact",
-                 {"Authorization": f"Bearer {coordinator['device_token']}", "Accept-Encoding": "gzip"})):
+            (
+                "old: JWT, no compression",
+                "/api/v1/casevac/requests?active=true",
+                {"Authorization": f"Bearer {coordinator['access_token']}"},
+            ),
+            (
+                "new: device token, gzip",
+                "/api/v1/casevac/requests?active=true",
+                {"Authorization": f"Bearer {coordinator['device_token']}", "Accept-Encoding": "gzip"},
+            ),
+            (
+                "new: device token, gzip, view=compact",
+                "/api/v1/casevac/requests?active=true&view=compact",
+                {"Authorization": f"Bearer {coordinator['device_token']}", "Accept-Encoding": "gzip"},
+            ),
+        ):
             queue[name] = one_exchange(clean, "GET", path, headers)
             q = queue[name]
             print(f"{name:<40} body {q['body']:6d} B on the wire ({q['identity_body']} B JSON), down {q['down']} B")
@@ -452,22 +535,28 @@ def main():
         from core.http import API_HEADERS, SECURITY_HEADERS
 
         trimmed = {k: v for k, v in SECURITY_HEADERS.items() if k not in API_HEADERS}
-        print(f"page-only security headers no longer on JSON answers: {len(trimmed)} headers, "
-              f"{sum(len(f'{k}: {v}') + 2 for k, v in trimmed.items())} B per answer")
+        print(
+            f"page-only security headers no longer on JSON answers: {len(trimmed)} headers, "
+            f"{sum(len(f'{k}: {v}') + 2 for k, v in trimmed.items())} B per answer"
+        )
 
         print("\n# Socket.IO connect through the link (python-socketio client)")
         url = f"http://127.0.0.1:{clean.port}"
         for transports, wait in ((None, 1.0), (["websocket"], 1.0), (["websocket"], 10.0)):
             times = [socketio_connect(url, tokens["device"], transports, wait) for _ in range(3)]
             label = "polling then websocket" if transports is None else "websocket only"
-            print(f"500 ms RTT, {label:<22} wait_timeout {wait:4.1f} s: "
-                  + ", ".join("failed" if t != t else f"{t:.2f} s" for t in times))
+            print(
+                f"500 ms RTT, {label:<22} wait_timeout {wait:4.1f} s: "
+                + ", ".join("failed" if t != t else f"{t:.2f} s" for t in times)
+            )
         satellite = Link(port, rtt=1.2, cut_p=0.0, stall_p=0.0, seed=args.seed)
         url = f"http://127.0.0.1:{satellite.port}"
         for transports, wait in ((["websocket"], 1.0), (["websocket"], 10.0)):
             times = [socketio_connect(url, tokens["device"], transports, wait) for _ in range(3)]
-            print(f"1.2 s RTT, websocket only           wait_timeout {wait:4.1f} s: "
-                  + ", ".join("failed" if t != t else f"{t:.2f} s" for t in times))
+            print(
+                f"1.2 s RTT, websocket only           wait_timeout {wait:4.1f} s: "
+                + ", ".join("failed" if t != t else f"{t:.2f} s" for t in times)
+            )
 
         print("\n# keep-alive: a follow-up request 3 s after the first, on the same connection")
         for keepalive in ("2", "75"):
@@ -491,9 +580,11 @@ def main():
                     conn.getresponse().read()
                     reused = False
                 conn.close()
-                print(f"KEEPALIVE_SECONDS={keepalive:>2}: follow-up {time.monotonic() - start:.2f} s, "
-                      f"{'same connection' if reused else 'the server had closed it: a new connection'}, "
-                      f"connections opened {len(link.connections)}")
+                print(
+                    f"KEEPALIVE_SECONDS={keepalive:>2}: follow-up {time.monotonic() - start:.2f} s, "
+                    f"{'same connection' if reused else 'the server had closed it: a new connection'}, "
+                    f"connections opened {len(link.connections)}"
+                )
             finally:
                 stop_server(other)
     finally:

@@ -1,5 +1,6 @@
 """gunicorn settings read by bin/serve (`--config python:config.gunicorn`): start the real-time
 background tasks (relay, sweeper, Redis listener) in the worker, never in CLI commands or tests."""
+
 import os
 
 # Keep idle client connections 75 s (gunicorn's default is 2 s): a field device's follow-up request over

@@ -6,6 +6,7 @@ headers over 2G. The same security properties as the JWT, checked on every use:
   user's tokens stop at once (the user is read on every request, as for the JWT);
 - mission binding: the mission at issue; a user moved to another mission must log in again.
 Stored as sha256 (256-bit-class random secrets: a fast hash, looked up by its hash), never logged."""
+
 from __future__ import annotations
 
 import hashlib
@@ -32,8 +33,15 @@ def issue(session, *, user: User, minutes: int) -> tuple[str, int]:
     """A new device token for the user (committed by the caller); returns (token, seconds valid)."""
     token = PREFIX + secrets.token_urlsafe(18)
     now = clock.now()
-    session.add(DeviceSession(token_hash=_hash(token), user_id=user.id, mission_id=user.mission_id,
-                              created_at=now, expires_at=now + timedelta(minutes=minutes)))
+    session.add(
+        DeviceSession(
+            token_hash=_hash(token),
+            user_id=user.id,
+            mission_id=user.mission_id,
+            created_at=now,
+            expires_at=now + timedelta(minutes=minutes),
+        )
+    )
     return token, minutes * 60
 
 
@@ -55,8 +63,7 @@ def revoke(session, *, user: User, token: str | None) -> int:
     query = update(DeviceSession).where(DeviceSession.user_id == user.id, DeviceSession.revoked_at.is_(None))
     if token is not None:
         query = query.where(DeviceSession.token_hash == _hash(token))
-    count = session.execute(query.values(revoked_at=clock.now()).execution_options(synchronize_session=False)
-                            ).rowcount
+    count = session.execute(query.values(revoked_at=clock.now()).execution_options(synchronize_session=False)).rowcount
     session.commit()
     return count
 
@@ -64,8 +71,9 @@ def revoke(session, *, user: User, token: str | None) -> int:
 def purge_expired(session, *, now, settings) -> int:
     """Sweeper task: drop tokens expired (or revoked) more than a day ago."""
     cutoff = now - timedelta(days=1)
-    return session.execute(delete(DeviceSession).where(
-        (DeviceSession.expires_at < cutoff) | (DeviceSession.revoked_at < cutoff))).rowcount
+    return session.execute(
+        delete(DeviceSession).where((DeviceSession.expires_at < cutoff) | (DeviceSession.revoked_at < cutoff))
+    ).rowcount
 
 
 def current_token_row(session, token: str) -> DeviceSession | None:

@@ -8,8 +8,10 @@ from core.pagination import PageArgs, page_schema
 class LoginIn(Schema):
     username = fields.String(required=True, validate=validate.Length(min=1, max=80))
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
-    device = fields.Boolean(load_default=False, metadata={
-        "description": "also issue a short device token (26 characters) for field devices on thin links"})
+    device = fields.Boolean(
+        load_default=False,
+        metadata={"description": "also issue a short device token (26 characters) for field devices on thin links"},
+    )
 
 
 class UserOut(Schema):
@@ -29,16 +31,22 @@ class LoginOut(Schema):
     access_token = fields.String()
     token_type = fields.String()
     expires_in = fields.Integer(metadata={"description": "seconds"})
-    device_token = fields.String(metadata={"description": "with device: true: a bearer token of 26 characters, "
-                                                          "same lifetime, mission-bound, revocable"})
+    device_token = fields.String(
+        metadata={
+            "description": "with device: true: a bearer token of 26 characters, same lifetime, mission-bound, revocable"
+        }
+    )
     user = fields.Nested(UserOut)
 
 
 class UserIn(Schema):
-    username = fields.String(required=True, validate=validate.Regexp(
-        r"^[A-Za-z0-9._-]{3,80}$", error="3-80 characters: letters, digits, '.', '_' or '-'"))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(
-        min=10, max=1024, error="at least 10 characters"))
+    username = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[A-Za-z0-9._-]{3,80}$", error="3-80 characters: letters, digits, '.', '_' or '-'"),
+    )
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=10, max=1024, error="at least 10 characters")
+    )
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     mission_id = fields.String(required=True, validate=validate.Length(max=36))
     display_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
@@ -64,8 +72,10 @@ UserPage = page_schema(UserOut, "UserPage")
 
 
 class MissionIn(Schema):
-    code = fields.String(required=True, validate=validate.Regexp(r"^[A-Z0-9-]{2,32}$",
-                         error="2-32 characters: upper-case letters, digits or '-'"))
+    code = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[A-Z0-9-]{2,32}$", error="2-32 characters: upper-case letters, digits or '-'"),
+    )
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     lat = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=-90, max=90))
     lon = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=-180, max=180))

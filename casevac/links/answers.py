@@ -7,6 +7,7 @@
 - `GET /casevac/requests?fields=a,b,c`: the queue entries with those fields only, and `?view=compact`: a
   documented compact entry (below) for polling clients.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,11 @@ from sqlalchemy import select
 from core.errors import ApiError
 
 PREFIX = "/api/v1/casevac"
-MINIMAL_ROUTES = {("POST", f"{PREFIX}/requests"), ("PATCH", f"{PREFIX}/requests/<request_id>"),
-                  ("POST", f"{PREFIX}/requests/<request_id>/status")}
+MINIMAL_ROUTES = {
+    ("POST", f"{PREFIX}/requests"),
+    ("PATCH", f"{PREFIX}/requests/<request_id>"),
+    ("POST", f"{PREFIX}/requests/<request_id>/status"),
+}
 QUEUE = ("GET", f"{PREFIX}/requests")
 MINIMAL_FIELDS = ("id", "status", "precedence")
 
@@ -55,16 +59,22 @@ def _requested_fields() -> tuple[str, ...] | None:
     if view is not None and view != "compact":
         raise ApiError(422, "invalid query parameter 'view'", errors={"query": {"view": ["Must be one of: compact."]}})
     if view is not None and raw is not None:
-        raise ApiError(422, "give ?fields= or ?view=compact, not both",
-                       errors={"query": {"fields": ["not with view=compact"]}})
+        raise ApiError(
+            422, "give ?fields= or ?view=compact, not both", errors={"query": {"fields": ["not with view=compact"]}}
+        )
     if view == "compact":
         return ("compact",)
     allowed = summary_fields()
     names = tuple(dict.fromkeys(name.strip() for name in raw.split(",") if name.strip()))
     unknown = [name for name in names if name not in allowed]
     if unknown or not names:
-        raise ApiError(422, "invalid query parameter 'fields'", errors={"query": {"fields": [
-            f"unknown: {', '.join(unknown) or '(none given)'}; allowed: {', '.join(allowed)}"]}})
+        raise ApiError(
+            422,
+            "invalid query parameter 'fields'",
+            errors={
+                "query": {"fields": [f"unknown: {', '.join(unknown) or '(none given)'}; allowed: {', '.join(allowed)}"]}
+            },
+        )
     return names
 
 
@@ -80,13 +90,20 @@ def compact_entry(item: dict) -> dict:
     location as lat/lon to 5 decimals (1.1 m), line 3 as its total."""
     location = item.get("location") or {}
     return {
-        "id": item["id"], "status": item["status"], "precedence": item["precedence"],
+        "id": item["id"],
+        "status": item["status"],
+        "precedence": item["precedence"],
         "lat": round(location["lat"], 5) if location.get("lat") is not None else None,
         "lon": round(location["lon"], 5) if location.get("lon") is not None else None,
-        "patients": sum((item.get("patients") or {}).values()), "litter": item.get("litter"),
-        "ambulatory": item.get("ambulatory"), "equipment": item.get("equipment"), "callsign": item.get("callsign"),
-        "missing_lines": item.get("missing_lines"), "updated_at": _seconds(item.get("updated_at")),
-        "deadline": _seconds(item.get("deadline")), "asset_id": item.get("asset_id"),
+        "patients": sum((item.get("patients") or {}).values()),
+        "litter": item.get("litter"),
+        "ambulatory": item.get("ambulatory"),
+        "equipment": item.get("equipment"),
+        "callsign": item.get("callsign"),
+        "missing_lines": item.get("missing_lines"),
+        "updated_at": _seconds(item.get("updated_at")),
+        "deadline": _seconds(item.get("deadline")),
+        "asset_id": item.get("asset_id"),
         "escalated_at": _seconds(item.get("escalated_at")),
     }
 
@@ -100,9 +117,11 @@ def latest_seq(request_id: str, mission_id: str, since) -> int | None:
 
     def find():
         rows = db.session.execute(
-            select(Event.id, Event.seq, Event.data).where(Event.mission_id == mission_id, Event.at >= since,
-                                                          Event.type.like("casevac.%"))
-            .order_by(Event.id.desc()).limit(50)).all()
+            select(Event.id, Event.seq, Event.data)
+            .where(Event.mission_id == mission_id, Event.at >= since, Event.type.like("casevac.%"))
+            .order_by(Event.id.desc())
+            .limit(50)
+        ).all()
         return next(((row.id, row.seq) for row in rows if (row.data or {}).get("id") == request_id), None)
 
     found = find()
@@ -114,15 +133,30 @@ def latest_seq(request_id: str, mission_id: str, since) -> int | None:
     return found[1] if found else None
 
 
-PREFER_DOC = {"in": "header", "name": "Prefer", "required": False, "schema": {"type": "string"},
-              "description": "return=minimal (RFC 7240): the answer is {id, status, precedence, seq} only, with "
-                             "Preference-Applied: return=minimal"}
+PREFER_DOC = {
+    "in": "header",
+    "name": "Prefer",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "return=minimal (RFC 7240): the answer is {id, status, precedence, seq} only, with "
+    "Preference-Applied: return=minimal",
+}
 QUEUE_DOCS = [
-    {"in": "query", "name": "fields", "required": False, "schema": {"type": "string"},
-     "description": "comma-separated fields of the queue entry to keep (e.g. id,status,precedence)"},
-    {"in": "query", "name": "view", "required": False, "schema": {"type": "string", "enum": ["compact"]},
-     "description": "compact: id, status, precedence, lat, lon, patients (total), litter, ambulatory, equipment, "
-                    "callsign, missing_lines, updated_at, deadline, asset_id, escalated_at (docs/casevac.md)"},
+    {
+        "in": "query",
+        "name": "fields",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "comma-separated fields of the queue entry to keep (e.g. id,status,precedence)",
+    },
+    {
+        "in": "query",
+        "name": "view",
+        "required": False,
+        "schema": {"type": "string", "enum": ["compact"]},
+        "description": "compact: id, status, precedence, lat, lon, patients (total), litter, ambulatory, equipment, "
+        "callsign, missing_lines, updated_at, deadline, asset_id, escalated_at (docs/casevac.md)",
+    },
 ]
 
 
@@ -135,8 +169,7 @@ def document(api) -> None:
         operation = paths.get(rule.replace("<request_id>", "{request_id}"), {}).get(method.lower())
         if operation is not None:
             names = {(p.get("in"), p.get("name")) for p in operation.get("parameters", []) if isinstance(p, dict)}
-            operation.setdefault("parameters", []).extend(
-                p for p in parameters if (p["in"], p["name"]) not in names)
+            operation.setdefault("parameters", []).extend(p for p in parameters if (p["in"], p["name"]) not in names)
 
     for method, rule in MINIMAL_ROUTES:
         add(rule, method, [PREFER_DOC])
@@ -160,7 +193,7 @@ def init_app(app: Flask) -> None:
             from config.extensions import db
 
             row = db.session.get(CasevacRequest, body["id"])
-            since = (row.updated_at if row is not None else None)
+            since = row.updated_at if row is not None else None
             minimal = {name: body.get(name) for name in MINIMAL_FIELDS}
             minimal["seq"] = latest_seq(body["id"], body["mission_id"], since - timedelta(seconds=1)) if since else None
             response.set_data(json.dumps(minimal, separators=(",", ":")))

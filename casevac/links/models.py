@@ -1,6 +1,7 @@
 """Message gateways (an SMS gateway or a satellite messenger relay, each with its own secret) and the
 messages they delivered: one row per inbound message, unique per (gateway, message id) and per
 (IMEI, MOMSN), so a gateway's retry is answered from the row instead of acting twice."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -34,6 +34,7 @@ integers big-endian.
     7 SpO2 1 | 6 systolic 2 | 5 diastolic 1 | 4 GCS 1 | 3 AVPU 1 (A, V, P, U) | 2 temperature 2 (tenths of
     a degree C) | 1 treatments 1+m (m codes: index in TREATMENTS) | 0 injuries 1+m texts (1+n each)
 """
+
 from __future__ import annotations
 
 import struct
@@ -55,8 +56,24 @@ SEXES = ("M", "F", "U")
 TAG_SECURITY, TAG_WOUNDS, TAG_MARKING, TAG_MARKING_DETAIL = 0x06, 0x16, 0x07, 0x17
 TAG_NATIONALITY, TAG_CBRN, TAG_TERRAIN, TAG_CASUALTY, TAG_REMARKS = 0x08, 0x09, 0x19, 0x0C, 0x0E
 # Casualty presence bits, most significant first.
-CASUALTY_FIELDS = ("zap", "age", "sex", "mechanism", "precedence", "time_of_injury", "pulse", "resp_rate", "spo2",
-                   "sbp", "dbp", "gcs", "avpu", "temp_c", "treatments", "injuries")
+CASUALTY_FIELDS = (
+    "zap",
+    "age",
+    "sex",
+    "mechanism",
+    "precedence",
+    "time_of_injury",
+    "pulse",
+    "resp_rate",
+    "spo2",
+    "sbp",
+    "dbp",
+    "gcs",
+    "avpu",
+    "temp_c",
+    "treatments",
+    "injuries",
+)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -76,6 +93,7 @@ def _vocabularies():
 
 
 # ---- encoding -------------------------------------------------------------------------------------
+
 
 def encode(body: dict, *, kind: int = KIND_NEW, max_bytes: int = MAX_BYTES) -> bytes:
     """A request body (the keys of POST /casevac/requests) as an SBD message. Lines 6-9 and remarks must
@@ -198,6 +216,7 @@ def _casualty(casualty: dict) -> bytes:
 
 # ---- decoding -------------------------------------------------------------------------------------
 
+
 class _Reader:
     def __init__(self, data: bytes):
         self.data = data
@@ -205,9 +224,10 @@ class _Reader:
 
     def take(self, count: int, where: str) -> bytes:
         if self.pos + count > len(self.data):
-            raise SbdError(where, f"the message ends at byte {len(self.data)}: {count} more expected at byte "
-                                  f"{self.pos}")
-        chunk = self.data[self.pos:self.pos + count]
+            raise SbdError(
+                where, f"the message ends at byte {len(self.data)}: {count} more expected at byte {self.pos}"
+            )
+        chunk = self.data[self.pos : self.pos + count]
         self.pos += count
         return chunk
 
@@ -253,8 +273,11 @@ def decode(data: bytes) -> dict:
         if body["litter"] > 99 or body["ambulatory"] > 99:
             raise SbdError("line 5", "counts 0 to 99")
         if sum(patients.values()) != body["litter"] + body["ambulatory"]:
-            raise SbdError("line 5", f"litter + ambulatory ({body['litter'] + body['ambulatory']}) must equal "
-                                     f"the patients of line 3 ({sum(patients.values())})")
+            raise SbdError(
+                "line 5",
+                f"litter + ambulatory ({body['litter'] + body['ambulatory']}) must equal "
+                f"the patients of line 3 ({sum(patients.values())})",
+            )
         if not patients or sum(patients.values()) < 1:
             raise SbdError("line 3", "at least one patient")
         body["frequency"] = reader.text("line 2 frequency")

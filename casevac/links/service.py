@@ -6,6 +6,7 @@ queue, console, metrics, events, escalation. Idempotent twice over: the inbound 
 The answer is a reply text for the gateway to send back: acknowledged, the asset and ETA once dispatched,
 or the parser's error. A message from an unknown sender is refused, logged and audited, never filed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,6 +54,7 @@ class Answer:
 
 # ---- gateways -------------------------------------------------------------------------------------
 
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -62,16 +64,29 @@ def create_gateway(session, *, actor: User, name: str, kind: str) -> tuple[Messa
     if actor.role != "admin":
         raise forbidden("only an admin issues gateway secrets")
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-    gateway = MessageGateway(mission_id=actor.mission_id, name=name, kind=kind, secret_hash=_hash(secret),
-                             created_by=actor.id, created_at=clock.now())
+    gateway = MessageGateway(
+        mission_id=actor.mission_id,
+        name=name,
+        kind=kind,
+        secret_hash=_hash(secret),
+        created_by=actor.id,
+        created_at=clock.now(),
+    )
     session.add(gateway)
     try:
         session.flush()
     except IntegrityError:
         session.rollback()
         raise conflict(f"a gateway named {name!r} exists in this mission: revoke it or choose another name") from None
-    audit.record(session, actor=actor, action="casevac.gateway.create", subject_type="casevac_gateway",
-                 subject_id=gateway.id, mission_id=gateway.mission_id, detail={"kind": kind})
+    audit.record(
+        session,
+        actor=actor,
+        action="casevac.gateway.create",
+        subject_type="casevac_gateway",
+        subject_id=gateway.id,
+        mission_id=gateway.mission_id,
+        detail={"kind": kind},
+    )
     session.commit()
     return gateway, secret
 
@@ -79,8 +94,13 @@ def create_gateway(session, *, actor: User, name: str, kind: str) -> tuple[Messa
 def list_gateways(session, *, actor: User) -> list[MessageGateway]:
     if actor.role != "admin":
         raise forbidden("only an admin sees the gateways")
-    return list(session.execute(select(MessageGateway).where(MessageGateway.mission_id == actor.mission_id)
-                                .order_by(MessageGateway.created_at, MessageGateway.id)).scalars())
+    return list(
+        session.execute(
+            select(MessageGateway)
+            .where(MessageGateway.mission_id == actor.mission_id)
+            .order_by(MessageGateway.created_at, MessageGateway.id)
+        ).scalars()
+    )
 
 
 def revoke_gateway(session, *, actor: User, gateway_id: str) -> None:
@@ -94,8 +114,15 @@ def revoke_gateway(session, *, actor: User, gateway_id: str) -> None:
         gateway.revoked_at = clock.now()
         # Free the name for a replacement; the row stays (its messages refer to it).
         gateway.name = f"{gateway.name[:40]} (revoked {gateway.id[:8]})"
-        audit.record(session, actor=actor, action="casevac.gateway.revoke", subject_type="casevac_gateway",
-                     subject_id=gateway.id, mission_id=gateway.mission_id, detail={"kind": gateway.kind})
+        audit.record(
+            session,
+            actor=actor,
+            action="casevac.gateway.revoke",
+            subject_type="casevac_gateway",
+            subject_id=gateway.id,
+            mission_id=gateway.mission_id,
+            detail={"kind": gateway.kind},
+        )
         session.commit()
 
 
@@ -104,8 +131,9 @@ def authenticate(session, *, secret: str | None, kind: str) -> MessageGateway:
     wrong-kind secrets)."""
     gateway = None
     if secret and secret.startswith(SECRET_PREFIX) and len(secret) <= 128:
-        gateway = session.execute(select(MessageGateway).where(MessageGateway.secret_hash == _hash(secret))
-                                  ).scalar_one_or_none()
+        gateway = session.execute(
+            select(MessageGateway).where(MessageGateway.secret_hash == _hash(secret))
+        ).scalar_one_or_none()
     if gateway is None or gateway.revoked_at is not None or gateway.kind != kind:
         raise ApiError(401, f"unknown or revoked {kind} gateway secret")
     return gateway
@@ -113,16 +141,19 @@ def authenticate(session, *, secret: str | None, kind: str) -> MessageGateway:
 
 # ---- intake ---------------------------------------------------------------------------------------
 
-def receive_sms(session, *, gateway: MessageGateway, channel: str, sender: str, message: str,
-                message_id: str) -> Answer:
+
+def receive_sms(
+    session, *, gateway: MessageGateway, channel: str, sender: str, message: str, message_id: str
+) -> Answer:
     """One SMS: file it, complete the sender's open request, answer a STATUS, or say what is wrong."""
     found = _seen(session, gateway_id=gateway.id, message_id=message_id)
     if found is not None:
         return found
     phone = normalise_phone(sender) if isinstance(sender, str) else None
     user = _sender(session, gateway, User.phone == phone) if phone else None
-    row = InboundMessage(gateway_id=gateway.id, channel=channel, message_id=message_id,
-                         sender=(phone or str(sender))[:32])
+    row = InboundMessage(
+        gateway_id=gateway.id, channel=channel, message_id=message_id, sender=(phone or str(sender))[:32]
+    )
     if user is None:
         return _refuse(session, row, gateway)
     if message.strip().upper() in STATUS_WORDS:
@@ -130,8 +161,9 @@ def receive_sms(session, *, gateway: MessageGateway, channel: str, sender: str, 
     try:
         parsed = text.parse(message)
     except text.TextError as exc:
-        return _reject(session, row, user, f"NOT FILED: {exc}. Format: 1 <grid> 2 <freq> <callsign> 3 1A 4 A 5 1L",
-                       line=exc.line)
+        return _reject(
+            session, row, user, f"NOT FILED: {exc}. Format: 1 <grid> 2 <freq> <callsign> 3 1A 4 A 5 1L", line=exc.line
+        )
     lines = parsed.pop("lines")
     client_ref = "sms-" + hashlib.sha256(f"{gateway.id}:{message_id}".encode()).hexdigest()[:32]
     return _act(session, row, user, parsed, lines, client_ref=client_ref, new=1 in lines)
@@ -174,19 +206,36 @@ def _masked(sender: str) -> str:
 
 
 def _refuse(session, row: InboundMessage, gateway: MessageGateway) -> Answer:
-    log.warning("casevac.links: refused a %s message from the unregistered sender %s (gateway %s): not filed",
-                row.channel, _masked(row.sender), gateway.id)
+    log.warning(
+        "casevac.links: refused a %s message from the unregistered sender %s (gateway %s): not filed",
+        row.channel,
+        _masked(row.sender),
+        gateway.id,
+    )
     row.outcome, row.reply = "refused", None
-    audit.record(session, actor=None, action="casevac.link.refused", subject_type="casevac_gateway",
-                 subject_id=gateway.id, mission_id=gateway.mission_id,
-                 detail={"channel": row.channel, "sender": _masked(row.sender)})
+    audit.record(
+        session,
+        actor=None,
+        action="casevac.link.refused",
+        subject_type="casevac_gateway",
+        subject_id=gateway.id,
+        mission_id=gateway.mission_id,
+        detail={"channel": row.channel, "sender": _masked(row.sender)},
+    )
     return _store(session, row)
 
 
 def _reject(session, row: InboundMessage, user: User, reply: str, *, line: int | None) -> Answer:
     row.user_id, row.outcome, row.reply = user.id, "rejected", reply
-    audit.record(session, actor=user, action="casevac.link.rejected", subject_type="user", subject_id=user.id,
-                 mission_id=user.mission_id, detail={"channel": row.channel, "line": line})
+    audit.record(
+        session,
+        actor=user,
+        action="casevac.link.rejected",
+        subject_type="user",
+        subject_id=user.id,
+        mission_id=user.mission_id,
+        detail={"channel": row.channel, "line": line},
+    )
     return _store(session, row)
 
 
@@ -198,8 +247,11 @@ def _store(session, row: InboundMessage) -> Answer:
         session.commit()
     except IntegrityError:
         session.rollback()
-        key = ({"gateway_id": row.gateway_id, "message_id": row.message_id} if row.message_id is not None
-               else {"imei": row.imei, "momsn": row.momsn})
+        key = (
+            {"gateway_id": row.gateway_id, "message_id": row.message_id}
+            if row.message_id is not None
+            else {"imei": row.imei, "momsn": row.momsn}
+        )
         found = _seen(session, **key)
         if found is None:
             raise
@@ -214,26 +266,29 @@ def _validation_reply(exc: ValidationError) -> str:
                 yield from flatten(value, f"{prefix}{key}." if key != "_schema" else prefix)
         elif isinstance(node, list):
             yield f"{prefix.rstrip('.')}: {'; '.join(str(m) for m in node if not isinstance(m, (dict, list)))}"
+
     return "NOT FILED: " + " | ".join(flatten(exc.messages))
 
 
-def _act(session, row: InboundMessage, user: User, body: dict, lines: list[int], *, client_ref: str,
-         new: bool) -> Answer:
+def _act(
+    session, row: InboundMessage, user: User, body: dict, lines: list[int], *, client_ref: str, new: bool
+) -> Answer:
     row.user_id = user.id
     latest = None
     try:
         if new:
             loaded = request_schemas.RequestIn().load(body)
             loaded["client_ref"] = client_ref
-            filed, _created = requests.file_request(session, user=user, body=loaded)
+            filed, _created = requests.file_request(session, actor=user, body=loaded)
             request, outcome = filed, "filed"
         else:
             changes = request_schemas.RequestPatch().load(body)
             latest = _latest_open(session, user)
             if latest is None:
-                return _reject(session, row, user, "NOT FILED: no open request to complete: send lines 1-5 first",
-                               line=None)
-            request = requests.update_request(session, user=user, request_id=latest.id, changes=changes)
+                return _reject(
+                    session, row, user, "NOT FILED: no open request to complete: send lines 1-5 first", line=None
+                )
+            request = requests.update_request(session, actor=user, request_id=latest.id, changes=changes)
             outcome = "completed"
     except ValidationError as exc:
         session.rollback()
@@ -243,28 +298,38 @@ def _act(session, row: InboundMessage, user: User, body: dict, lines: list[int],
         if latest is not None and exc.code == 409:
             # Lines 6-9 after dispatch are the coordinator's to change: say so, and where the asset is.
             session.refresh(latest)
-            return _reject(session, row, user, f"NOT CHANGED: {exc.message}. {reply_for(session, latest)}",
-                           line=None)
+            return _reject(session, row, user, f"NOT CHANGED: {exc.message}. {reply_for(session, latest)}", line=None)
         return _reject(session, row, user, f"NOT FILED: {exc.message}", line=None)
     row.outcome, row.request_id = outcome, request.id
     row.reply = reply_for(session, request, received_lines=lines if outcome == "completed" else None)
-    audit.record(session, actor=user, action=f"casevac.link.{outcome}", subject_type="casevac_request",
-                 subject_id=request.id, mission_id=request.mission_id,
-                 detail={"channel": row.channel, "gateway_id": row.gateway_id, "lines": lines})
+    audit.record(
+        session,
+        actor=user,
+        action=f"casevac.link.{outcome}",
+        subject_type="casevac_request",
+        subject_id=request.id,
+        mission_id=request.mission_id,
+        detail={"channel": row.channel, "gateway_id": row.gateway_id, "lines": lines},
+    )
     return _store(session, row)
 
 
 def _latest_open(session, user: User) -> CasevacRequest | None:
-    return session.execute(select(CasevacRequest).where(CasevacRequest.filed_by == user.id,
-                                                        CasevacRequest.status.in_(ACTIVE_STATUSES))
-                           .order_by(CasevacRequest.created_at.desc(), CasevacRequest.id.desc()).limit(1)
-                           ).scalar_one_or_none()
+    return session.execute(
+        select(CasevacRequest)
+        .where(CasevacRequest.filed_by == user.id, CasevacRequest.status.in_(ACTIVE_STATUSES))
+        .order_by(CasevacRequest.created_at.desc(), CasevacRequest.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
 
 
 def _status(session, row: InboundMessage, user: User) -> Answer:
-    latest = session.execute(select(CasevacRequest).where(CasevacRequest.filed_by == user.id)
-                             .order_by(CasevacRequest.created_at.desc(), CasevacRequest.id.desc()).limit(1)
-                             ).scalar_one_or_none()
+    latest = session.execute(
+        select(CasevacRequest)
+        .where(CasevacRequest.filed_by == user.id)
+        .order_by(CasevacRequest.created_at.desc(), CasevacRequest.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
     row.user_id, row.outcome = user.id, "status"
     row.request_id = latest.id if latest else None
     row.reply = reply_for(session, latest) if latest else "NO REQUEST on file from this number"
@@ -272,6 +337,7 @@ def _status(session, row: InboundMessage, user: User) -> Answer:
 
 
 # ---- replies --------------------------------------------------------------------------------------
+
 
 def short_ref(request_id: str) -> str:
     return request_id.replace("-", "")[:6].upper()
@@ -282,8 +348,10 @@ def reply_for(session, request: CasevacRequest, *, received_lines: list[int] | N
     ref = short_ref(request.id)
     if request.status in DISPATCHED and request.asset_id:
         return _dispatched_reply(session, request, ref)
-    head = f"CASEVAC {ref} {request.status.upper()} {request.precedence.upper().replace('_', '-')} " \
-           f"{request.patients_total} PAX"
+    head = (
+        f"CASEVAC {ref} {request.status.upper()} {request.precedence.upper().replace('_', '-')} "
+        f"{request.patients_total} PAX"
+    )
     if received_lines is not None:
         head += f", LINES {','.join(map(str, received_lines))} IN"
     missing = request.missing_lines

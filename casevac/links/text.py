@@ -13,6 +13,7 @@ with a space, line 6 wounds, line 9 terrain) goes in double quotes, `""` for a q
 `encode` writes a request (an API body or view) back in the same form; `parse(encode(x))` gives back the
 lines it carries (hypothesis checks it in tests/casevac/links/test_text.py).
 """
+
 from __future__ import annotations
 
 import re
@@ -23,14 +24,30 @@ from casevac.requests.models import PRECEDENCES
 
 # Line 3 codes (DOMAIN.md section 1): A urgent, B urgent-surgical, C priority, D routine, E convenience.
 PRECEDENCE_CODES = dict(zip("ABCDE", PRECEDENCES, strict=False))
-PRECEDENCE_WORDS = {"URGENT": "urgent", "URG": "urgent", "SURGICAL": "urgent_surgical", "SURG": "urgent_surgical",
-                    "URGENT-SURGICAL": "urgent_surgical", "URGENT_SURGICAL": "urgent_surgical",
-                    "PRIORITY": "priority", "PRI": "priority", "ROUTINE": "routine", "ROU": "routine",
-                    "CONVENIENCE": "convenience", "CONV": "convenience"}
+PRECEDENCE_WORDS = {
+    "URGENT": "urgent",
+    "URG": "urgent",
+    "SURGICAL": "urgent_surgical",
+    "SURG": "urgent_surgical",
+    "URGENT-SURGICAL": "urgent_surgical",
+    "URGENT_SURGICAL": "urgent_surgical",
+    "PRIORITY": "priority",
+    "PRI": "priority",
+    "ROUTINE": "routine",
+    "ROU": "routine",
+    "CONVENIENCE": "convenience",
+    "CONV": "convenience",
+}
 # Line 4: A none, B hoist, C extraction equipment, D ventilator.
 EQUIPMENT_CODES = {"A": None, "B": "hoist", "C": "extraction", "D": "ventilator"}
-EQUIPMENT_WORDS = {"NONE": None, "HOIST": "hoist", "EXTRACTION": "extraction", "EXTRACT": "extraction",
-                   "VENTILATOR": "ventilator", "VENT": "ventilator"}
+EQUIPMENT_WORDS = {
+    "NONE": None,
+    "HOIST": "hoist",
+    "EXTRACTION": "extraction",
+    "EXTRACT": "extraction",
+    "VENTILATOR": "ventilator",
+    "VENT": "ventilator",
+}
 # Line 5: L litter, A ambulatory.
 TYPE_CODES = {"L": "litter", "A": "ambulatory"}
 TYPE_WORDS = {"LITTER": "litter", "LIT": "litter", "AMBULATORY": "ambulatory", "AMB": "ambulatory"}
@@ -38,14 +55,32 @@ TYPE_WORDS = {"LITTER": "litter", "LIT": "litter", "AMBULATORY": "ambulatory", "
 SECURITY = ("N", "P", "E", "X")
 # Line 7: A panels, B pyrotechnic, C smoke, D none, E other.
 MARKING_CODES = dict(zip("ABCDE", ("panels", "pyrotechnic", "smoke", "none", "other"), strict=False))
-MARKING_WORDS = {"PANELS": "panels", "PANEL": "panels", "PYROTECHNIC": "pyrotechnic", "PYRO": "pyrotechnic",
-                 "FLARE": "pyrotechnic", "SMOKE": "smoke", "NONE": "none", "OTHER": "other"}
+MARKING_WORDS = {
+    "PANELS": "panels",
+    "PANEL": "panels",
+    "PYROTECHNIC": "pyrotechnic",
+    "PYRO": "pyrotechnic",
+    "FLARE": "pyrotechnic",
+    "SMOKE": "smoke",
+    "NONE": "none",
+    "OTHER": "other",
+}
 # Line 9 (wartime): C chemical, B biological, R radiological, N nuclear; NONE (or 0) for no contamination.
 CBRN_CODES = {"C": "chemical", "B": "biological", "R": "radiological", "N": "nuclear"}
 CBRN_NONE = ("NONE", "0", "-", "NIL")
 # Words a medic may put before line 1.
-PREAMBLE = {"9LINE", "9-LINE", "NINE-LINE", "NINELINE", "MEDEVAC", "CASEVAC", "MEDEVAC:", "CASEVAC:", "9LINE:",
-            "9-LINE:"}
+PREAMBLE = {
+    "9LINE",
+    "9-LINE",
+    "NINE-LINE",
+    "NINELINE",
+    "MEDEVAC",
+    "CASEVAC",
+    "MEDEVAC:",
+    "CASEVAC:",
+    "9LINE:",
+    "9-LINE:",
+}
 SEPARATORS = ",;/|"
 SMS_LENGTH = 160
 
@@ -75,6 +110,7 @@ class _Token:
 
 # ---- parsing --------------------------------------------------------------------------------------
 
+
 def parse(text: str, *, nationality_categories: list[str] | tuple[str, ...] | None = None) -> dict:
     """The API body of the lines the text carries (keys as in POST /casevac/requests), plus `lines`: the
     line numbers read. Raises TextError."""
@@ -96,8 +132,11 @@ def parse(text: str, *, nationality_categories: list[str] | tuple[str, ...] | No
         total3 = sum(body["patients"].values())
         total5 = body["litter"] + body["ambulatory"]
         if total3 != total5:  # DOMAIN.md section 1, consistency rule: line 3 total equals line 5 total.
-            raise TextError(5, f"{body['litter']} litter + {body['ambulatory']} ambulatory = {total5}, "
-                               f"but line 3 counts {total3} patients: the totals must be equal")
+            raise TextError(
+                5,
+                f"{body['litter']} litter + {body['ambulatory']} ambulatory = {total5}, "
+                f"but line 3 counts {total3} patients: the totals must be equal",
+            )
     body["lines"] = numbers
     return body
 
@@ -117,7 +156,7 @@ def _tokens(text: str) -> list[_Token]:
             chunk, i = [], i + 1
             while True:
                 if i >= n:
-                    raise TextError(None, "a quote is not closed: end quoted text with \"")
+                    raise TextError(None, 'a quote is not closed: end quoted text with "')
                 if text[i] in '"\u201c\u201d':
                     if i + 1 < n and text[i + 1] == text[i]:
                         chunk.append(text[i])
@@ -164,8 +203,7 @@ def _split_lines(tokens: list[_Token]) -> list[tuple[int, list[_Token]]]:
     if first is None:
         raise TextError(None, f"start with a line number (1, L1 or LINE 1:), not {tokens[0].text!r}")
     if 2 <= first[0] <= 5:
-        raise TextError(1, "lines 1-5 come together: start with line 1 (or send lines 6-9 alone to "
-                           "complete a request)")
+        raise TextError(1, "lines 1-5 come together: start with line 1 (or send lines 6-9 alone to complete a request)")
     lines: list[tuple[int, list[_Token]]] = [(first[0], [])]
     i = first[1]
     while i < len(tokens):
@@ -192,11 +230,10 @@ _EXPECTS = {
     1: "the pickup site: an MGRS grid (34NBK3497887318) or lat lon (4.3612 18.5550)",
     2: "frequency, call sign and optional suffix (38.90 BRAVO26)",
     3: "patients by precedence as count and code (1A 2C): A urgent, B urgent-surgical, C priority, D routine, "
-       "E convenience",
+    "E convenience",
     4: "special equipment: A none, B hoist, C extraction, D ventilator (e.g. A, or B D)",
     5: "patients by type as count and code (2L 1A): L litter, A ambulatory",
-    6: "security N (no enemy), P (possible enemy), E (enemy in area) or X (armed escort), and/or the wounds "
-       "as text",
+    6: "security N (no enemy), P (possible enemy), E (enemy in area) or X (armed escort), and/or the wounds as text",
     7: "marking A panels, B pyrotechnic, C smoke, D none or E other (then optional detail)",
     8: "nationality as count and code (2A)",
     9: "CBRN codes C, B, R, N (or NONE), and/or the terrain as text",
@@ -234,8 +271,9 @@ def _line2(body, values, number, categories):
     if len(values) < 2:
         raise TextError(number, f"expected {_EXPECTS[2]}, got {_words(values)!r}")
     if len(values) > 3:
-        raise TextError(number, f"expected {_EXPECTS[2]}: {len(values)} items; quote a call sign with spaces "
-                                f"(\"BRAVO 2 6\")")
+        raise TextError(
+            number, f'expected {_EXPECTS[2]}: {len(values)} items; quote a call sign with spaces ("BRAVO 2 6")'
+        )
     for token, name, limit in zip(values, ("frequency", "callsign", "suffix"), (32, 64, 16), strict=False):
         if not token.text or len(token.text) > limit:
             raise TextError(number, f"the {name.replace('callsign', 'call sign')} must be 1 to {limit} characters")
@@ -263,8 +301,9 @@ def _count_pairs(item: str, codes: dict, words: dict) -> list[tuple[str, int]] |
     vocabulary = {**codes, **words}
     # count first: 1A, 1A2C, 2URGENT, 1XA, 1*A
     pairs, pos = [], 0
-    pattern = re.compile(r"(\d{1,2})[X*:]?(" + "|".join(sorted(map(re.escape, vocabulary), key=len, reverse=True))
-                         + r")")
+    pattern = re.compile(
+        r"(\d{1,2})[X*:]?(" + "|".join(sorted(map(re.escape, vocabulary), key=len, reverse=True)) + r")"
+    )
     while pos < len(item):
         match = pattern.match(item, pos)
         if not match:
@@ -275,8 +314,9 @@ def _count_pairs(item: str, codes: dict, words: dict) -> list[tuple[str, int]] |
         return pairs
     # code first: A1, A1C2, A-1, A:1
     pairs, pos = [], 0
-    pattern = re.compile(r"(" + "|".join(sorted(map(re.escape, vocabulary), key=len, reverse=True))
-                         + r")[X*:-]?(\d{1,2})")
+    pattern = re.compile(
+        r"(" + "|".join(sorted(map(re.escape, vocabulary), key=len, reverse=True)) + r")[X*:-]?(\d{1,2})"
+    )
     while pos < len(item):
         match = pattern.match(item, pos)
         if not match:
@@ -363,8 +403,13 @@ def _line9(body, values, number, categories):
         body["cbrn"] = []
         rest = rest[1:]
     else:
-        while rest and not rest[0].quoted and rest[0].text and all(c in CBRN_CODES for c in rest[0].text.upper()) \
-                and len(codes + rest[0].text) <= 4:
+        while (
+            rest
+            and not rest[0].quoted
+            and rest[0].text
+            and all(c in CBRN_CODES for c in rest[0].text.upper())
+            and len(codes + rest[0].text) <= 4
+        ):
             codes += rest.pop(0).text.upper()
         if codes:
             body["cbrn"] = [CBRN_CODES[char] for char in codes]
@@ -374,23 +419,39 @@ def _line9(body, values, number, categories):
             raise TextError(number, "the terrain text is longer than 500 characters")
 
 
-_LINE_READERS = {1: _line1, 2: _line2, 3: _line3, 4: _line4, 5: _line5, 6: _line6, 7: _line7, 8: _line8,
-                 9: _line9}
+_LINE_READERS = {1: _line1, 2: _line2, 3: _line3, 4: _line4, 5: _line5, 6: _line6, 7: _line7, 8: _line8, 9: _line9}
 
 
 # ---- encoding -------------------------------------------------------------------------------------
 
-def encode(request: dict, *, lines: tuple[int, ...] | list[int] | None = None,
-           nationality_categories: list[str] | tuple[str, ...] | None = None) -> str:
+
+def encode(
+    request: dict,
+    *,
+    lines: tuple[int, ...] | list[int] | None = None,
+    nationality_categories: list[str] | tuple[str, ...] | None = None,
+) -> str:
     """A request (an API body or a request view: the keys of POST /casevac/requests) as 9-line text.
     `lines`: which lines to write (default: 1-5 and those of 6-9 the request has)."""
     if nationality_categories is None:
         from casevac.requests import schemas
 
         nationality_categories = schemas.NATIONALITY_CATEGORIES
-    wanted = list(lines) if lines is not None else [1, 2, 3, 4, 5] + [
-        n for n, present in ((6, _has(request, "security", "wounds")), (7, _has(request, "marking")),
-                             (8, _has(request, "nationality")), (9, _has(request, "cbrn", "terrain"))) if present]
+    wanted = (
+        list(lines)
+        if lines is not None
+        else [1, 2, 3, 4, 5]
+        + [
+            n
+            for n, present in (
+                (6, _has(request, "security", "wounds")),
+                (7, _has(request, "marking")),
+                (8, _has(request, "nationality")),
+                (9, _has(request, "cbrn", "terrain")),
+            )
+            if present
+        ]
+    )
     parts: list[str] = []
     for number in wanted:
         parts.append(str(number))
@@ -408,9 +469,14 @@ def quote(text: str) -> str:
 
 def _free(text: str) -> str:
     """A word as it is when the parser reads it back unchanged, else quoted."""
-    if (not text or any(char.isspace() or char in SEPARATORS or char in '"\u201c\u201d' for char in text)
-            or _MARKER.match(text) or _MARKER_GLUED.match(text) or _LINE_WORD.match(text)
-            or text.upper() in PREAMBLE):
+    if (
+        not text
+        or any(char.isspace() or char in SEPARATORS or char in '"\u201c\u201d' for char in text)
+        or _MARKER.match(text)
+        or _MARKER_GLUED.match(text)
+        or _LINE_WORD.match(text)
+        or text.upper() in PREAMBLE
+    ):
         return quote(text)
     return text
 
@@ -472,8 +538,7 @@ def _encode8(request, categories):
     items = [(name, count) for name, count in (request.get("nationality") or {}).items()]
     if not items:
         return "NONE"
-    return " ".join(f"{count}{letters[name]}" if name in letters else f"{count}{name.upper()}"
-                    for name, count in items)
+    return " ".join(f"{count}{letters[name]}" if name in letters else f"{count}{name.upper()}" for name, count in items)
 
 
 def _encode9(request, categories):
@@ -486,5 +551,14 @@ def _encode9(request, categories):
     return " ".join(parts)
 
 
-_ENCODERS = {1: _encode1, 2: _encode2, 3: _encode3, 4: _encode4, 5: _encode5, 6: _encode6, 7: _encode7,
-             8: _encode8, 9: _encode9}
+_ENCODERS = {
+    1: _encode1,
+    2: _encode2,
+    3: _encode3,
+    4: _encode4,
+    5: _encode5,
+    6: _encode6,
+    7: _encode7,
+    8: _encode8,
+    9: _encode9,
+}

@@ -1,6 +1,7 @@
 """Field-link endpoints (API.md "Added in the second wave"): message gateways, SMS intake (a generic JSON
 form and the form posts of Twilio and SMSSync, each answered in its own format) and Iridium SBD intake
 (RockBLOCK's web hook). The intake endpoints authenticate the gateway by its secret, not a user token."""
+
 from __future__ import annotations
 
 import base64
@@ -23,11 +24,17 @@ from core.errors import ApiError
 from core.fields import Text
 from core.http import accepts_form
 
-blp = Blueprint("casevac-links", __name__, url_prefix="/api/v1/casevac",
-                description="Field links: SMS and satellite (Iridium SBD) intake of 9-lines, message gateways")
+blp = Blueprint(
+    "casevac-links",
+    __name__,
+    url_prefix="/api/v1/casevac",
+    description="Field links: SMS and satellite (Iridium SBD) intake of 9-lines, message gateways",
+)
 
-SECRET_DOC = ("Authorization: Bearer <gateway secret> (also accepted: HTTP Basic with the secret as password, "
-              "for Twilio's credentials-in-URL; a `secret` form field, for SMSSync; `?secret=`, for RockBLOCK)")
+SECRET_DOC = (
+    "Authorization: Bearer <gateway secret> (also accepted: HTTP Basic with the secret as password, "
+    "for Twilio's credentials-in-URL; a `secret` form field, for SMSSync; `?secret=`, for RockBLOCK)"
+)
 
 
 class GatewayIn(Schema):
@@ -52,8 +59,12 @@ class GatewayList(Schema):
 
 
 class SmsIn(Schema):
-    from_ = Text(required=True, data_key="from", validate=validate.Length(min=1, max=32),
-                 metadata={"description": "the sender, E.164", "example": "+23670123456"})
+    from_ = Text(
+        required=True,
+        data_key="from",
+        validate=validate.Length(min=1, max=32),
+        metadata={"description": "the sender, E.164", "example": "+23670123456"},
+    )
     text = Text(required=True, validate=validate.Length(max=2000))
     message_id = Text(required=True, validate=validate.Length(min=1, max=64))
 
@@ -66,11 +77,15 @@ class SmsOut(Schema):
 class SbdIn(Schema):
     imei = Text(required=True, validate=validate.Regexp(r"^\d{15}$", error="15 digits"))
     momsn = fields.Integer(required=True, validate=validate.Range(min=0, max=65535))
-    data = Text(required=True, validate=validate.Length(max=2 * 340 + 200),
-                metadata={"description": "the message, hex-encoded (casevac.links.sbd format)"})
+    data = Text(
+        required=True,
+        validate=validate.Length(max=2 * 340 + 200),
+        metadata={"description": "the message, hex-encoded (casevac.links.sbd format)"},
+    )
 
 
 # ---- gateways (admin) -----------------------------------------------------------------------------
+
 
 @blp.route("/gateways")
 class Gateways(MethodView):
@@ -81,8 +96,14 @@ class Gateways(MethodView):
         """Issue a message gateway secret (admin): `sms` for SMS gateways, `sbd` for satellite relays."""
         user = auth.current_user(roles={"admin"})
         gateway, secret = service.create_gateway(db.session, actor=user, **body)
-        return {"id": gateway.id, "name": gateway.name, "kind": gateway.kind, "created_at": gateway.created_at,
-                "revoked_at": None, "secret": secret}
+        return {
+            "id": gateway.id,
+            "name": gateway.name,
+            "kind": gateway.kind,
+            "created_at": gateway.created_at,
+            "revoked_at": None,
+            "secret": secret,
+        }
 
     @blp.response(200, GatewayList)
     def get(self):
@@ -102,6 +123,7 @@ class GatewayById(MethodView):
 
 
 # ---- intake ---------------------------------------------------------------------------------------
+
 
 def _secret() -> str | None:
     header = request.headers.get("Authorization", "")
@@ -164,11 +186,18 @@ class Sms(MethodView):
         or answer STATUS; the same message_id again answers the same."""
         gateway = _gateway("sms")
         body = _load(SmsIn(), request.get_json(silent=True))
-        answer = service.receive_sms(db.session, gateway=gateway, channel="sms", sender=body["from_"],
-                                     message=body["text"], message_id=body["message_id"])
+        answer = service.receive_sms(
+            db.session,
+            gateway=gateway,
+            channel="sms",
+            sender=body["from_"],
+            message=body["text"],
+            message_id=body["message_id"],
+        )
         if answer.refused:
-            raise ApiError(403, "the sender is not registered: an admin adds its phone to a user "
-                                "(PATCH /api/v1/users/{id})")
+            raise ApiError(
+                403, "the sender is not registered: an admin adds its phone to a user (PATCH /api/v1/users/{id})"
+            )
         return {"reply": answer.reply, "request_id": answer.request_id}
 
 
@@ -183,20 +212,36 @@ class TwilioIn(Schema):
 
 @blp.route("/sms/twilio")
 class TwilioSms(MethodView):
-    @blp.doc(security=[{"gatewaySecret": []}], description=SECRET_DOC + ". Answers TwiML.",
-             responses={"200": {"description": "TwiML: <Response><Message>reply</Message></Response> (an empty "
-                                               "<Response/> for an unregistered sender)",
-                                "content": {"text/xml": {"schema": {"type": "string"}}}}},
-             **_body_doc(None, {"From": {"type": "string"}, "Body": {"type": "string"},
-                                "MessageSid": {"type": "string"}}, json_too=False))
+    @blp.doc(
+        security=[{"gatewaySecret": []}],
+        description=SECRET_DOC + ". Answers TwiML.",
+        responses={
+            "200": {
+                "description": "TwiML: <Response><Message>reply</Message></Response> (an empty "
+                "<Response/> for an unregistered sender)",
+                "content": {"text/xml": {"schema": {"type": "string"}}},
+            }
+        },
+        **_body_doc(
+            None,
+            {"From": {"type": "string"}, "Body": {"type": "string"}, "MessageSid": {"type": "string"}},
+            json_too=False,
+        ),
+    )
     @accepts_form
     @auth.public
     def post(self):
         """Twilio's incoming-message web hook (form post: From, Body, MessageSid)."""
         gateway = _gateway("sms")
         body = _load(TwilioIn(), _form_or_json())
-        answer = service.receive_sms(db.session, gateway=gateway, channel="twilio", sender=body["From"],
-                                     message=body["Body"], message_id=body["MessageSid"])
+        answer = service.receive_sms(
+            db.session,
+            gateway=gateway,
+            channel="twilio",
+            sender=body["From"],
+            message=body["Body"],
+            message_id=body["MessageSid"],
+        )
         xml = '<?xml version="1.0" encoding="UTF-8"?>'
         xml += f"<Response><Message>{escape(answer.reply)}</Message></Response>" if answer.reply else "<Response/>"
         return Response(xml, mimetype="text/xml")
@@ -213,22 +258,44 @@ class SmsSyncIn(Schema):
 
 @blp.route("/sms/smssync")
 class SmsSyncSms(MethodView):
-    @blp.doc(security=[{"gatewaySecret": []}], description=SECRET_DOC + ". Answers SMSSync's JSON.",
-             responses={"200": {"description": 'SMSSync: {"payload": {"success": true, "error": null, "task": '
-                                               '"send", "messages": [{"to", "message", "uuid"}]}}',
-                                "content": {"application/json": {"schema": {"type": "object"}}}}},
-             **_body_doc(None, {"from": {"type": "string"}, "message": {"type": "string"},
-                                "message_id": {"type": "string"}, "secret": {"type": "string"},
-                                "sent_to": {"type": "string"}, "device_id": {"type": "string"},
-                                "sent_timestamp": {"type": "string"}}, json_too=False))
+    @blp.doc(
+        security=[{"gatewaySecret": []}],
+        description=SECRET_DOC + ". Answers SMSSync's JSON.",
+        responses={
+            "200": {
+                "description": 'SMSSync: {"payload": {"success": true, "error": null, "task": '
+                '"send", "messages": [{"to", "message", "uuid"}]}}',
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
+        },
+        **_body_doc(
+            None,
+            {
+                "from": {"type": "string"},
+                "message": {"type": "string"},
+                "message_id": {"type": "string"},
+                "secret": {"type": "string"},
+                "sent_to": {"type": "string"},
+                "device_id": {"type": "string"},
+                "sent_timestamp": {"type": "string"},
+            },
+            json_too=False,
+        ),
+    )
     @accepts_form
     @auth.public
     def post(self):
         """SMSSync's (Ushahidi's Android SMS gateway) sync URL (form post: from, message, message_id, secret)."""
         gateway = _gateway("sms")
         body = _load(SmsSyncIn(), _form_or_json())
-        answer = service.receive_sms(db.session, gateway=gateway, channel="smssync", sender=body["from_"],
-                                     message=body["message"], message_id=body["message_id"])
+        answer = service.receive_sms(
+            db.session,
+            gateway=gateway,
+            channel="smssync",
+            sender=body["from_"],
+            message=body["message"],
+            message_id=body["message_id"],
+        )
         payload = {"success": True, "error": None}
         if answer.reply:
             # The uuid is derived from the message id, so a retried sync gets the same reply uuid.
@@ -239,12 +306,23 @@ class SmsSyncSms(MethodView):
 
 @blp.route("/sbd")
 class Sbd(MethodView):
-    @blp.doc(security=[{"gatewaySecret": []}], description=SECRET_DOC,
-             **_body_doc(SbdIn, {"imei": {"type": "string"}, "momsn": {"type": "integer"},
-                                 "data": {"type": "string", "description": "hex"},
-                                 "serial": {"type": "string"}, "transmit_time": {"type": "string"},
-                                 "iridium_latitude": {"type": "number"}, "iridium_longitude": {"type": "number"},
-                                 "iridium_cep": {"type": "number"}}))
+    @blp.doc(
+        security=[{"gatewaySecret": []}],
+        description=SECRET_DOC,
+        **_body_doc(
+            SbdIn,
+            {
+                "imei": {"type": "string"},
+                "momsn": {"type": "integer"},
+                "data": {"type": "string", "description": "hex"},
+                "serial": {"type": "string"},
+                "transmit_time": {"type": "string"},
+                "iridium_latitude": {"type": "number"},
+                "iridium_longitude": {"type": "number"},
+                "iridium_cep": {"type": "number"},
+            },
+        ),
+    )
     @blp.response(200, SmsOut)
     @blp.alt_response(401, description="no, unknown or revoked gateway secret")
     @accepts_form
@@ -266,6 +344,8 @@ class Sbd(MethodView):
 
 def register(api) -> None:
     """Register the blueprint and the gateway secret's security scheme (one call from config/app.py)."""
-    api.spec.components.security_scheme("gatewaySecret", {
-        "type": "http", "scheme": "bearer", "description": "a message gateway secret (POST /casevac/gateways)"})
+    api.spec.components.security_scheme(
+        "gatewaySecret",
+        {"type": "http", "scheme": "bearer", "description": "a message gateway secret (POST /casevac/gateways)"},
+    )
     api.register_blueprint(blp)

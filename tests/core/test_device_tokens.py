@@ -1,5 +1,6 @@
 """Short device tokens (core.device_tokens): exchanged at login, 26 characters, and the JWT's security
 properties: expiry, revocation, a disabled user, mission binding; sockets take them too."""
+
 from datetime import timedelta
 
 from config.extensions import db
@@ -28,9 +29,18 @@ def test_login_issues_a_short_device_token_that_works_everywhere(client, make_us
     assert token.startswith("d_") and len(token) == 26 and len(answer["access_token"]) > 400
     me = client.get("/api/v1/auth/me", headers=bearer(token))
     assert me.status_code == 200 and me.get_json()["id"] == medic.id
-    filed = client.post("/api/v1/casevac/requests", headers=bearer(token), json={
-        "location": {"lat": 4.36, "lon": 18.55}, "callsign": "B26", "frequency": "38.90",
-        "patients": {"urgent": 1}, "litter": 1, "ambulatory": 0})
+    filed = client.post(
+        "/api/v1/casevac/requests",
+        headers=bearer(token),
+        json={
+            "location": {"lat": 4.36, "lon": 18.55},
+            "callsign": "B26",
+            "frequency": "38.90",
+            "patients": {"urgent": 1},
+            "litter": 1,
+            "ambulatory": 0,
+        },
+    )
     assert filed.status_code == 201 and filed.get_json()["filed_by"] == medic.id
     # The role is the user's: a medic's device token is still a medic's.
     assert_error(client.get("/api/v1/users", headers=bearer(token)), 403)

@@ -1,5 +1,6 @@
 """Hypothesis strategies: every 9-line the API accepts (RequestIn loads each one), and how to compare the
 lines a codec carries."""
+
 from __future__ import annotations
 
 from hypothesis import strategies as st
@@ -61,17 +62,31 @@ def patients_and_types(draw):
 def casualties(draw):
     casualty = {}
     optional = {
-        "zap": text(0, 32), "age": st.integers(0, 120), "sex": st.sampled_from(schemas.SEXES),
-        "mechanism": st.sampled_from(schemas.MECHANISMS), "precedence": st.sampled_from(PRECEDENCES),
+        "zap": text(0, 32),
+        "age": st.integers(0, 120),
+        "sex": st.sampled_from(schemas.SEXES),
+        "mechanism": st.sampled_from(schemas.MECHANISMS),
+        "precedence": st.sampled_from(PRECEDENCES),
         "time_of_injury": st.integers(0, 20_000_000).map(
-            lambda m: __import__("datetime").datetime.fromtimestamp(m * 60, __import__("datetime").timezone.utc)
-            .isoformat().replace("+00:00", "Z")),
+            lambda m: __import__("datetime")
+            .datetime.fromtimestamp(m * 60, __import__("datetime").timezone.utc)
+            .isoformat()
+            .replace("+00:00", "Z")
+        ),
         "injuries": st.lists(text(0, 40), max_size=3),
         "treatments": st.lists(st.sampled_from(schemas.TREATMENTS).map(lambda c: {"code": c}), max_size=4),
-        "signs": st.fixed_dictionaries({}, optional={
-            "pulse": st.integers(0, 300), "resp_rate": st.integers(0, 99), "spo2": st.integers(0, 100),
-            "sbp": st.integers(0, 300), "dbp": st.integers(0, 250), "gcs": st.integers(3, 15),
-            "avpu": st.sampled_from(schemas.AVPU), "temp_c": st.integers(200, 450).map(lambda t: t / 10)}
+        "signs": st.fixed_dictionaries(
+            {},
+            optional={
+                "pulse": st.integers(0, 300),
+                "resp_rate": st.integers(0, 99),
+                "spo2": st.integers(0, 100),
+                "sbp": st.integers(0, 300),
+                "dbp": st.integers(0, 250),
+                "gcs": st.integers(3, 15),
+                "avpu": st.sampled_from(schemas.AVPU),
+                "temp_c": st.integers(200, 450).map(lambda t: t / 10),
+            },
         ).filter(bool),
     }
     for name, strategy in optional.items():
@@ -85,17 +100,24 @@ def requests(draw, with_casualties=False):
     patients, litter, ambulatory = draw(patients_and_types())
     body = {
         "location": draw(locations()),
-        "frequency": draw(text(1, 32)), "callsign": draw(text(1, 64)),
-        "patients": patients, "litter": litter, "ambulatory": ambulatory,
+        "frequency": draw(text(1, 32)),
+        "callsign": draw(text(1, 64)),
+        "patients": patients,
+        "litter": litter,
+        "ambulatory": ambulatory,
         "equipment": draw(st.one_of(st.just(["none"]), st.lists(st.sampled_from(schemas.EQUIPMENT), max_size=4))),
     }
     optional = {
         "suffix": text(0, 16),
-        "security": st.sampled_from(schemas.SECURITY), "wounds": text(0, 80),
-        "marking": st.sampled_from(schemas.MARKING), "marking_detail": text(0, 60),
-        "nationality": st.dictionaries(st.sampled_from(schemas.DEFAULT_NATIONALITY_CATEGORIES), st.integers(0, 99),
-                                       max_size=4),
-        "cbrn": st.lists(st.sampled_from(schemas.CBRN), max_size=4), "terrain": text(0, 80),
+        "security": st.sampled_from(schemas.SECURITY),
+        "wounds": text(0, 80),
+        "marking": st.sampled_from(schemas.MARKING),
+        "marking_detail": text(0, 60),
+        "nationality": st.dictionaries(
+            st.sampled_from(schemas.DEFAULT_NATIONALITY_CATEGORIES), st.integers(0, 99), max_size=4
+        ),
+        "cbrn": st.lists(st.sampled_from(schemas.CBRN), max_size=4),
+        "terrain": text(0, 80),
         "remarks": text(0, 80),
     }
     for name, strategy in optional.items():
@@ -124,12 +146,17 @@ def carried(body: dict, *, marking_detail_needs_marking: bool = False) -> dict:
     text as absent; lines 4 and 9 as sets); line 1 is compared with same_place."""
     equipment = body.get("equipment") or []
     out = {
-        "frequency": body["frequency"], "callsign": body["callsign"], "suffix": blank(body.get("suffix")),
+        "frequency": body["frequency"],
+        "callsign": body["callsign"],
+        "suffix": blank(body.get("suffix")),
         "patients": {name: body["patients"].get(name, 0) for name in PRECEDENCES},
         # Line 4 is a set of equipment (the binary form is a bit mask, in the DOMAIN.md order).
         "equipment": [e for e in schemas.EQUIPMENT if e in equipment],
-        "litter": body["litter"], "ambulatory": body["ambulatory"],
-        "security": body.get("security"), "wounds": blank(body.get("wounds")), "marking": body.get("marking"),
+        "litter": body["litter"],
+        "ambulatory": body["ambulatory"],
+        "security": body.get("security"),
+        "wounds": blank(body.get("wounds")),
+        "marking": body.get("marking"),
         "marking_detail": blank(body.get("marking_detail")),
         "nationality": body.get("nationality"),
         # Line 9 CBRN is a set of contaminations (the binary form is a bit mask, in the DOMAIN.md order).

@@ -1,5 +1,6 @@
 """PATCH /casevac/requests/{id} corrects line 1 (location) and line 3 (patients): line 3 = line 5 still
 holds; the filing medic before dispatch, a coordinator until a final state; the assigned asset is told."""
+
 from config.extensions import db
 from realtime.models import Event
 from tests.casevac.conftest import body
@@ -33,8 +34,11 @@ def test_the_medic_corrects_location_and_patients_before_dispatch(client, header
 
     deadline = datetime.fromisoformat(answer["deadline"])
     assert deadline - datetime.fromisoformat(answer["created_at"]) == timedelta(hours=4)
-    event = db.session.execute(db.select(Event).where(Event.type == "casevac.updated").order_by(Event.id.desc())
-                               ).scalars().first()
+    event = (
+        db.session.execute(db.select(Event).where(Event.type == "casevac.updated").order_by(Event.id.desc()))
+        .scalars()
+        .first()
+    )
     assert event.data["fields"] == ["ambulatory", "litter", "patients", "precedence"]
     # A partial line 3 replaces it whole (the categories left out are 0).
     partial = client.patch(url, json={"patients": {"routine": 3}}, headers=headers(medic)).get_json()
@@ -46,16 +50,26 @@ def test_line_3_must_still_equal_line_5(client, headers, medic):
     url = f"{URL}/{request['id']}"
     assert_error(client.patch(url, json={"patients": THREE}, headers=headers(medic)), 422, ("patients",))
     assert_error(client.patch(url, json={"patients": THREE, "litter": 2}, headers=headers(medic)), 422, ("litter",))
-    assert_error(client.patch(url, json={"patients": {"urgent": 0}, "litter": 0, "ambulatory": 0},
-                              headers=headers(medic)), 422, ("patients",))
-    assert_error(client.patch(url, json={"location": {"lat": 95, "lon": 0}}, headers=headers(medic)), 422,
-                 ("location", "lat"))
-    assert_error(client.patch(url, json={"location": {"mgrs": "nowhere"}}, headers=headers(medic)), 422,
-                 ("location", "mgrs"))
+    assert_error(
+        client.patch(url, json={"patients": {"urgent": 0}, "litter": 0, "ambulatory": 0}, headers=headers(medic)),
+        422,
+        ("patients",),
+    )
+    assert_error(
+        client.patch(url, json={"location": {"lat": 95, "lon": 0}}, headers=headers(medic)), 422, ("location", "lat")
+    )
+    assert_error(
+        client.patch(url, json={"location": {"mgrs": "nowhere"}}, headers=headers(medic)), 422, ("location", "mgrs")
+    )
     assert_error(client.patch(url, json={"location": {}}, headers=headers(medic)), 422, ("location",))
     with_casualties = filed(client, headers, medic, client_ref="c", casualties=[{"zap": "A"}, {"zap": "B"}])
-    assert_error(client.patch(f"{URL}/{with_casualties['id']}", json={"patients": {"urgent": 1}, "litter": 1},
-                              headers=headers(medic)), 422, ("patients",))
+    assert_error(
+        client.patch(
+            f"{URL}/{with_casualties['id']}", json={"patients": {"urgent": 1}, "litter": 1}, headers=headers(medic)
+        ),
+        422,
+        ("patients",),
+    )
     unchanged = client.get(url, headers=headers(medic)).get_json()
     assert unchanged["patients"] == request["patients"] and unchanged["location"] == request["location"]
 
@@ -65,11 +79,18 @@ def test_after_dispatch_only_the_coordinator_and_the_asset_is_told(client, heade
     url = f"{URL}/{request['id']}"
     asset = AssetFactory(mission_id=medic.mission_id, capabilities=["hoist", "medical_crew"])
     facility = FacilityFactory(mission_id=medic.mission_id)
-    assert client.post(f"{url}/dispatch", json={"asset_id": asset.id, "facility_id": facility.id},
-                       headers=headers(coordinator)).status_code == 200
+    assert (
+        client.post(
+            f"{url}/dispatch", json={"asset_id": asset.id, "facility_id": facility.id}, headers=headers(coordinator)
+        ).status_code
+        == 200
+    )
     assert_error(client.patch(url, json={"location": {"lat": 4.4, "lon": 18.6}}, headers=headers(medic)), 409)
-    corrected = client.patch(url, json={"location": {"lat": 4.4, "lon": 18.6},
-                                        "patients": {"urgent": 3}, "litter": 3}, headers=headers(coordinator))
+    corrected = client.patch(
+        url,
+        json={"location": {"lat": 4.4, "lon": 18.6}, "patients": {"urgent": 3}, "litter": 3},
+        headers=headers(coordinator),
+    )
     assert corrected.status_code == 200, corrected.get_json()
     told = db.session.execute(db.select(Event).where(Event.type == "casevac.corrected")).scalar_one()
     assert f"asset:{asset.id}" in told.rooms and f"mission:{medic.mission_id}:role:coordinator" in told.rooms
@@ -77,14 +98,26 @@ def test_after_dispatch_only_the_coordinator_and_the_asset_is_told(client, heade
     assert told.data["patients"]["urgent"] == 3 and told.data["asset_id"] == asset.id
     # A change of another line tells the asset nothing.
     client.patch(url, json={"marking": "smoke"}, headers=headers(coordinator))
-    assert db.session.execute(db.select(db.func.count()).select_from(Event).where(Event.type == "casevac.corrected")
-                              ).scalar() == 1
-    assert client.post(f"{url}/status", json={"status": "cancelled", "note": "x"},
-                       headers=headers(coordinator)).status_code == 200
+    assert (
+        db.session.execute(
+            db.select(db.func.count()).select_from(Event).where(Event.type == "casevac.corrected")
+        ).scalar()
+        == 1
+    )
+    assert (
+        client.post(
+            f"{url}/status", json={"status": "cancelled", "note": "x"}, headers=headers(coordinator)
+        ).status_code
+        == 200
+    )
     assert_error(client.patch(url, json={"patients": {"urgent": 2}, "litter": 2}, headers=headers(coordinator)), 409)
 
 
 def test_another_medic_cannot(client, headers, medic, make_user):
     request = filed(client, headers, medic)
-    assert_error(client.patch(f"{URL}/{request['id']}", json={"location": {"lat": 4.4, "lon": 18.6}},
-                              headers=headers(make_user("medic"))), 404)
+    assert_error(
+        client.patch(
+            f"{URL}/{request['id']}", json={"location": {"lat": 4.4, "lon": 18.6}}, headers=headers(make_user("medic"))
+        ),
+        404,
+    )

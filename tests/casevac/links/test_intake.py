@@ -1,6 +1,7 @@
 """SMS and satellite intake over HTTP: gateway secrets (issue, revoke), the generic JSON form, Twilio's and
 SMSSync's form posts answered in their own formats, RockBLOCK's web hook; unknown senders refused and
 logged, duplicates answered the same, wrong lines answered with the parser's error."""
+
 import base64
 import logging
 import xml.etree.ElementTree as ET
@@ -34,10 +35,12 @@ def medic(make_user):
 @pytest.fixture
 def gateway(client, headers, admin):
     def _make(kind="sms", name=None):
-        response = client.post("/api/v1/casevac/gateways", json={"name": name or f"{kind}-gw", "kind": kind},
-                               headers=headers(admin))
+        response = client.post(
+            "/api/v1/casevac/gateways", json={"name": name or f"{kind}-gw", "kind": kind}, headers=headers(admin)
+        )
         assert response.status_code == 201, response.get_json()
         return response.get_json()
+
     return _make
 
 
@@ -62,8 +65,9 @@ def test_a_text_9_line_is_filed_as_the_medic_and_completed_later(client, headers
     assert filed["client_ref"].startswith("sms-")
     # First-class: the coordinators' event went out like for any filing.
     assert db.session.execute(db.select(Event).where(Event.type == "casevac.created")).scalars().all()
-    later = client.post(SMS, json={"from": PHONE, "text": "6 P 7 C 8 2A 9 NONE", "message_id": "m-2"},
-                        headers=bearer(secret)).get_json()
+    later = client.post(
+        SMS, json={"from": PHONE, "text": "6 P 7 C 8 2A 9 NONE", "message_id": "m-2"}, headers=bearer(secret)
+    ).get_json()
     assert later["request_id"] == request_id and "LINES 6,7,8,9 IN" in later["reply"] and "SEND" not in later["reply"]
     done = client.get(f"/api/v1/casevac/requests/{request_id}", headers=headers(medic)).get_json()
     assert done["lines_complete"] and done["security"] == "P" and done["nationality"] == {"un_military": 2}
@@ -93,11 +97,15 @@ def test_a_wrong_line_answers_the_parsers_error_and_files_nothing(client, gatewa
     body = answer.get_json()
     assert body["request_id"] is None and body["reply"].startswith("NOT FILED: line 3: '1Q' is not a count and code")
     assert requests_in_db() == []
-    totals = client.post(SMS, json={"from": PHONE, "text": LINES_1_5.replace("5 2L", "5 1L"), "message_id": "w-2"},
-                         headers=bearer(secret)).get_json()
+    totals = client.post(
+        SMS,
+        json={"from": PHONE, "text": LINES_1_5.replace("5 2L", "5 1L"), "message_id": "w-2"},
+        headers=bearer(secret),
+    ).get_json()
     assert totals["reply"].startswith("NOT FILED: line 5:") and "line 3 counts 2" in totals["reply"]
-    orphan = client.post(SMS, json={"from": PHONE, "text": "6 N", "message_id": "w-3"},
-                         headers=bearer(secret)).get_json()
+    orphan = client.post(
+        SMS, json={"from": PHONE, "text": "6 N", "message_id": "w-3"}, headers=bearer(secret)
+    ).get_json()
     assert orphan["reply"] == "NOT FILED: no open request to complete: send lines 1-5 first"
 
 
@@ -105,23 +113,28 @@ def test_an_unknown_sender_is_refused_logged_and_never_filed(client, gateway, me
     secret = gateway()["secret"]
     caplog.set_level(logging.WARNING, logger="casevac.links.service")
     for sender in ("+23699999999", "070123456"):
-        response = client.post(SMS, json={"from": sender, "text": LINES_1_5, "message_id": f"u-{sender}"},
-                               headers=bearer(secret))
+        response = client.post(
+            SMS, json={"from": sender, "text": LINES_1_5, "message_id": f"u-{sender}"}, headers=bearer(secret)
+        )
         assert_error(response, 403)
     assert requests_in_db() == []
     assert "refused a sms message from the unregistered sender +2369999****" in caplog.text
     assert "+23699999999" not in caplog.text
-    refused = db.session.execute(db.select(AuditEntry).where(AuditEntry.action == "casevac.link.refused")
-                                 ).scalars().all()
+    refused = (
+        db.session.execute(db.select(AuditEntry).where(AuditEntry.action == "casevac.link.refused")).scalars().all()
+    )
     assert len(refused) == 2 and refused[0].detail == {"channel": "sms", "sender": "+2369999****"}
     # A registered phone of a user who may not file (a clinician), or of a disabled medic: refused too.
     make_user("clinician", phone="+23670000077")
-    assert_error(client.post(SMS, json={"from": "+23670000077", "text": LINES_1_5, "message_id": "u-c"},
-                             headers=bearer(secret)), 403)
+    assert_error(
+        client.post(SMS, json={"from": "+23670000077", "text": LINES_1_5, "message_id": "u-c"}, headers=bearer(secret)),
+        403,
+    )
     medic.active = False
     db.session.commit()
-    assert_error(client.post(SMS, json={"from": PHONE, "text": LINES_1_5, "message_id": "u-d"},
-                             headers=bearer(secret)), 403)
+    assert_error(
+        client.post(SMS, json={"from": PHONE, "text": LINES_1_5, "message_id": "u-d"}, headers=bearer(secret)), 403
+    )
     assert requests_in_db() == []
 
 
@@ -130,8 +143,9 @@ def test_a_phone_of_another_mission_is_unknown_to_this_missions_gateway(client, 
 
     make_user("medic", MissionFactory(), phone=PHONE)
     secret = gateway()["secret"]
-    assert_error(client.post(SMS, json={"from": PHONE, "text": LINES_1_5, "message_id": "x-1"},
-                             headers=bearer(secret)), 403)
+    assert_error(
+        client.post(SMS, json={"from": PHONE, "text": LINES_1_5, "message_id": "x-1"}, headers=bearer(secret)), 403
+    )
 
 
 def test_gateway_secrets_authenticate_and_revoke(client, headers, gateway, admin, medic, make_user):
@@ -150,13 +164,21 @@ def test_gateway_secrets_authenticate_and_revoke(client, headers, gateway, admin
     assert {g["kind"] for g in listed} == {"sms", "sbd"} and all("secret" not in g for g in listed)
     assert "secret_hash" not in str(listed)
     for role in ("coordinator", "medic"):
-        assert_error(client.post("/api/v1/casevac/gateways", json={"name": "x", "kind": "sms"},
-                                 headers=headers(make_user(role))), 403)
+        assert_error(
+            client.post(
+                "/api/v1/casevac/gateways", json={"name": "x", "kind": "sms"}, headers=headers(make_user(role))
+            ),
+            403,
+        )
         assert_error(client.delete(f"/api/v1/casevac/gateways/{created['id']}", headers=headers(make_user(role))), 403)
-    assert_error(client.post("/api/v1/casevac/gateways", json={"name": "sms-gw", "kind": "sms"},
-                             headers=headers(admin)), 409)
-    assert_error(client.post("/api/v1/casevac/gateways", json={"name": "x", "kind": "fax"},
-                             headers=headers(admin)), 422, ("kind",))
+    assert_error(
+        client.post("/api/v1/casevac/gateways", json={"name": "sms-gw", "kind": "sms"}, headers=headers(admin)), 409
+    )
+    assert_error(
+        client.post("/api/v1/casevac/gateways", json={"name": "x", "kind": "fax"}, headers=headers(admin)),
+        422,
+        ("kind",),
+    )
     assert client.delete(f"/api/v1/casevac/gateways/{created['id']}", headers=headers(admin)).status_code == 204
     assert_error(client.post(SMS, json=message, headers=bearer(created["secret"])), 401)
     assert client.delete(f"/api/v1/casevac/gateways/{created['id']}", headers=headers(admin)).status_code == 204
@@ -169,8 +191,15 @@ def test_gateway_secrets_authenticate_and_revoke(client, headers, gateway, admin
 def test_twilio_form_post_answers_twiml(client, gateway, medic):
     secret = gateway()["secret"]
     basic = {"Authorization": "Basic " + base64.b64encode(f"twilio:{secret}".encode()).decode()}
-    form = {"MessageSid": "SM" + "a" * 32, "AccountSid": "AC" + "b" * 32, "From": PHONE, "To": "+15005550006",
-            "Body": LINES_1_5, "NumMedia": "0", "FromCountry": "CF"}
+    form = {
+        "MessageSid": "SM" + "a" * 32,
+        "AccountSid": "AC" + "b" * 32,
+        "From": PHONE,
+        "To": "+15005550006",
+        "Body": LINES_1_5,
+        "NumMedia": "0",
+        "FromCountry": "CF",
+    }
     response = client.post(SMS + "/twilio", data=form, headers=basic)
     assert response.status_code == 200 and response.mimetype == "text/xml"
     message = ET.fromstring(response.data).find("Message")
@@ -186,8 +215,15 @@ def test_twilio_form_post_answers_twiml(client, gateway, medic):
 
 def test_smssync_form_post_answers_smssync_json(client, gateway, medic):
     secret = gateway()["secret"]
-    form = {"from": PHONE, "message": LINES_1_5, "message_id": "abc-1", "sent_to": "+23670999999",
-            "secret": secret, "device_id": "1", "sent_timestamp": "1764590000000"}
+    form = {
+        "from": PHONE,
+        "message": LINES_1_5,
+        "message_id": "abc-1",
+        "sent_to": "+23670999999",
+        "secret": secret,
+        "device_id": "1",
+        "sent_timestamp": "1764590000000",
+    }
     response = client.post(SMS + "/smssync", data=form)
     assert response.status_code == 200
     payload = response.get_json()["payload"]
@@ -202,13 +238,28 @@ def test_smssync_form_post_answers_smssync_json(client, gateway, medic):
 
 def test_rockblock_web_hook_files_a_binary_9_line(client, headers, gateway, medic):
     secret = gateway("sbd")["secret"]
-    body = {"location": {"lat": 4.3612, "lon": 18.555}, "frequency": "38.90", "callsign": "BRAVO26",
-            "patients": {"urgent": 1, "urgent_surgical": 1, "priority": 0, "routine": 0, "convenience": 0},
-            "equipment": ["hoist"], "litter": 2, "ambulatory": 0, "security": "N",
-            "casualties": [{"zap": "A-1", "mechanism": "blast", "signs": {"pulse": 128}}]}
+    body = {
+        "location": {"lat": 4.3612, "lon": 18.555},
+        "frequency": "38.90",
+        "callsign": "BRAVO26",
+        "patients": {"urgent": 1, "urgent_surgical": 1, "priority": 0, "routine": 0, "convenience": 0},
+        "equipment": ["hoist"],
+        "litter": 2,
+        "ambulatory": 0,
+        "security": "N",
+        "casualties": [{"zap": "A-1", "mechanism": "blast", "signs": {"pulse": 128}}],
+    }
     data = sbd.encode(body).hex()
-    form = {"imei": IMEI, "serial": "12345", "momsn": "17", "transmit_time": "26-12-01 10:41:50",
-            "iridium_latitude": "4.36", "iridium_longitude": "18.55", "iridium_cep": "8", "data": data}
+    form = {
+        "imei": IMEI,
+        "serial": "12345",
+        "momsn": "17",
+        "transmit_time": "26-12-01 10:41:50",
+        "iridium_latitude": "4.36",
+        "iridium_longitude": "18.55",
+        "iridium_cep": "8",
+        "data": data,
+    }
     url = f"/api/v1/casevac/sbd?secret={secret}"
     response = client.post(url, data=form)
     assert response.status_code == 200, response.get_json()
@@ -219,8 +270,9 @@ def test_rockblock_web_hook_files_a_binary_9_line(client, headers, gateway, medi
     assert client.post(url, data=form).get_json() == answer and len(requests_in_db()) == 1
     # RockBLOCK's JSON delivery works the same; a completion message fills lines 7-9.
     completion = sbd.encode({"marking": "smoke", "nationality": {"un_military": 2}, "cbrn": []}, kind=sbd.KIND_COMPLETE)
-    done = client.post("/api/v1/casevac/sbd", json={"imei": IMEI, "momsn": 18, "data": completion.hex()},
-                       headers=bearer(secret)).get_json()
+    done = client.post(
+        "/api/v1/casevac/sbd", json={"imei": IMEI, "momsn": 18, "data": completion.hex()}, headers=bearer(secret)
+    ).get_json()
     assert done["request_id"] == answer["request_id"] and "LINES 7,8,9 IN" in done["reply"]
     broken = client.post(url, data={**form, "momsn": "19", "data": "9101ff"}).get_json()
     assert broken["request_id"] is None and broken["reply"].startswith("NOT FILED: line 1:")
@@ -237,16 +289,21 @@ def test_status_and_the_dispatched_reply_name_the_asset_and_eta(client, headers,
     from tests.casevac.fleet.factories import AssetFactory, FacilityFactory
 
     secret = gateway()["secret"]
-    filed = client.post(SMS, json={"from": PHONE, "text": LINES_1_5, "message_id": "s-1"},
-                        headers=bearer(secret)).get_json()
+    filed = client.post(
+        SMS, json={"from": PHONE, "text": LINES_1_5, "message_id": "s-1"}, headers=bearer(secret)
+    ).get_json()
     coordinator = make_user("coordinator")
     asset = AssetFactory(mission_id=medic.mission_id, callsign="DUSTOFF-1", capabilities=["hoist", "medical_crew"])
     facility = FacilityFactory(mission_id=medic.mission_id)
-    dispatched = client.post(f"/api/v1/casevac/requests/{filed['request_id']}/dispatch",
-                             json={"asset_id": asset.id, "facility_id": facility.id}, headers=headers(coordinator))
+    dispatched = client.post(
+        f"/api/v1/casevac/requests/{filed['request_id']}/dispatch",
+        json={"asset_id": asset.id, "facility_id": facility.id},
+        headers=headers(coordinator),
+    )
     assert dispatched.status_code == 200, dispatched.get_json()
-    status = client.post(SMS, json={"from": PHONE, "text": "status", "message_id": "s-2"},
-                         headers=bearer(secret)).get_json()
+    status = client.post(
+        SMS, json={"from": PHONE, "text": "status", "message_id": "s-2"}, headers=bearer(secret)
+    ).get_json()
     assert "DISPATCHED DUSTOFF-1 ETA " in status["reply"] and status["reply"].endswith(" MIN)")
     late = client.post(SMS, json={"from": PHONE, "text": "6 P", "message_id": "s-3"}, headers=bearer(secret)).get_json()
     assert late["reply"].startswith("NOT CHANGED: the request is dispatched") and "DUSTOFF-1 ETA" in late["reply"]

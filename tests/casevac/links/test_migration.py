@@ -1,5 +1,6 @@
 """Migration 0007_links up and down on both databases, with data: users keep their rows, the new unique
 constraints hold, the downgrade removes only what it added."""
+
 import os
 import subprocess
 import sys
@@ -15,8 +16,14 @@ from tests.core.test_migrations import ROOT
 def flask_db(url, *args):
     env = {**os.environ, "DATABASE_URL": url, "APP_ENV": "test", "PYTHONPATH": str(ROOT)}
     env.pop("REDIS_URL", None)
-    result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", *args], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "db", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -48,29 +55,47 @@ def test_0007_links_up_and_down_with_data(empty_database):
     db = engine(url)
     try:
         with db.begin() as conn:
-            conn.execute(sa.text("INSERT INTO missions (id, code, name, timezone, created_at) "
-                                 "VALUES ('m1', 'M1', 'Mission', 'UTC', CURRENT_TIMESTAMP)"))
+            conn.execute(
+                sa.text(
+                    "INSERT INTO missions (id, code, name, timezone, created_at) "
+                    "VALUES ('m1', 'M1', 'Mission', 'UTC', CURRENT_TIMESTAMP)"
+                )
+            )
             for n in (1, 2):
-                conn.execute(sa.text(
-                    "INSERT INTO users (id, username, password_hash, role, mission_id, superadmin, active, created_at) "
-                    f"VALUES ('u{n}', 'user{n}', 'x', 'medic', 'm1', false, true, CURRENT_TIMESTAMP)"))
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO users (id, username, password_hash, role, mission_id, superadmin, active, "
+                        "created_at) "
+                        f"VALUES ('u{n}', 'user{n}', 'x', 'medic', 'm1', false, true, CURRENT_TIMESTAMP)"
+                    )
+                )
         flask_db(url, "upgrade", "0007_links")
         inspector = sa.inspect(db)
         assert {"casevac_gateways", "casevac_inbound_messages", "device_sessions"} <= set(inspector.get_table_names())
         assert {"phone", "imei"} <= {c["name"] for c in inspector.get_columns("users")}
         with db.begin() as conn:
             conn.execute(sa.text("UPDATE users SET phone = '+23670000001', imei = '300234010753370' WHERE id = 'u1'"))
-            conn.execute(sa.text("INSERT INTO casevac_gateways (id, mission_id, name, kind, secret_hash, created_at) "
-                                 "VALUES ('g1', 'm1', 'sms', 'sms', 'h', CURRENT_TIMESTAMP)"))
-            conn.execute(sa.text("INSERT INTO casevac_inbound_messages (gateway_id, channel, message_id, sender, "
-                                 "outcome, received_at) "
-                                 "VALUES ('g1', 'sms', 'SM1', '+1', 'refused', CURRENT_TIMESTAMP)"))
-        for statement in ("UPDATE users SET phone = '+23670000001' WHERE id = 'u2'",
-                          "UPDATE users SET imei = '300234010753370' WHERE id = 'u2'",
-                          "INSERT INTO casevac_inbound_messages (gateway_id, channel, message_id, sender, outcome, "
-                          "received_at) VALUES ('g1', 'sms', 'SM1', '+1', 'refused', CURRENT_TIMESTAMP)",
-                          "INSERT INTO casevac_inbound_messages (gateway_id, channel, sender, outcome, received_at) "
-                          "VALUES ('g1', 'sms', '+1', 'refused', CURRENT_TIMESTAMP)"):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO casevac_gateways (id, mission_id, name, kind, secret_hash, created_at) "
+                    "VALUES ('g1', 'm1', 'sms', 'sms', 'h', CURRENT_TIMESTAMP)"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO casevac_inbound_messages (gateway_id, channel, message_id, sender, "
+                    "outcome, received_at) "
+                    "VALUES ('g1', 'sms', 'SM1', '+1', 'refused', CURRENT_TIMESTAMP)"
+                )
+            )
+        for statement in (
+            "UPDATE users SET phone = '+23670000001' WHERE id = 'u2'",
+            "UPDATE users SET imei = '300234010753370' WHERE id = 'u2'",
+            "INSERT INTO casevac_inbound_messages (gateway_id, channel, message_id, sender, outcome, "
+            "received_at) VALUES ('g1', 'sms', 'SM1', '+1', 'refused', CURRENT_TIMESTAMP)",
+            "INSERT INTO casevac_inbound_messages (gateway_id, channel, sender, outcome, received_at) "
+            "VALUES ('g1', 'sms', '+1', 'refused', CURRENT_TIMESTAMP)",
+        ):
             with pytest.raises(sa.exc.IntegrityError):
                 with db.begin() as conn:
                     conn.execute(sa.text(statement))

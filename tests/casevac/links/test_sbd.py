@@ -1,4 +1,5 @@
 """The binary 9-line for Iridium SBD (casevac.links.sbd): the documented layout, sizes, errors, round trips."""
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 
@@ -8,34 +9,64 @@ from casevac.links.sbd import SbdError
 from casevac.requests import schemas
 from tests.casevac.links.strategies import carried, requests
 
-TYPICAL = {"location": {"lat": 4.3612, "lon": 18.555}, "frequency": "38.90", "callsign": "BRAVO26",
-           "patients": {"urgent": 1, "urgent_surgical": 1, "priority": 0, "routine": 0, "convenience": 0},
-           "equipment": ["hoist"], "litter": 2, "ambulatory": 0}
+TYPICAL = {
+    "location": {"lat": 4.3612, "lon": 18.555},
+    "frequency": "38.90",
+    "callsign": "BRAVO26",
+    "patients": {"urgent": 1, "urgent_surgical": 1, "priority": 0, "routine": 0, "convenience": 0},
+    "equipment": ["hoist"],
+    "litter": 2,
+    "ambulatory": 0,
+}
 
 
 def test_the_layout_byte_by_byte():
     data = sbd.encode(TYPICAL)
-    assert data.hex(" ") == ("91 01 00 42 8b f0 01 1b 20 78 "  # magic, kind, lat 4361200, lon 18555000
-                             "c4 01 01 02 00 "                # A+B present, hoist; 1 A, 1 B; 2 litter, 0 amb.
-                             "05 33 38 2e 39 30 07 42 52 41 56 4f 32 36 00")  # "38.90", "BRAVO26", no suffix
+    assert data.hex(" ") == (
+        "91 01 00 42 8b f0 01 1b 20 78 "  # magic, kind, lat 4361200, lon 18555000
+        "c4 01 01 02 00 "  # A+B present, hoist; 1 A, 1 B; 2 litter, 0 amb.
+        "05 33 38 2e 39 30 07 42 52 41 56 4f 32 36 00"
+    )  # "38.90", "BRAVO26", no suffix
     assert len(data) == 30
     decoded = sbd.decode(data)
     assert decoded == {**TYPICAL, "kind": "new", "lines": [1, 2, 3, 4, 5]}
 
 
 def test_lines_1_to_5_fit_in_50_bytes_with_29_bytes_of_line_2():
-    every = {**TYPICAL, "patients": {"urgent": 2, "urgent_surgical": 3, "priority": 4, "routine": 5, "convenience": 6},
-             "litter": 11, "ambulatory": 9, "equipment": ["hoist", "extraction", "ventilator"],
-             "frequency": "138.925", "callsign": "MINUSCA-ZAMBIA-26", "suffix": "A7"}  # 26 bytes of line 2
+    every = {
+        **TYPICAL,
+        "patients": {"urgent": 2, "urgent_surgical": 3, "priority": 4, "routine": 5, "convenience": 6},
+        "litter": 11,
+        "ambulatory": 9,
+        "equipment": ["hoist", "extraction", "ventilator"],
+        "frequency": "138.925",
+        "callsign": "MINUSCA-ZAMBIA-26",
+        "suffix": "A7",
+    }  # 26 bytes of line 2
     assert len(sbd.encode(every)) <= sbd.LINES_1_TO_5_BUDGET
 
 
 def test_lines_6_to_9_and_casualties_when_room_allows():
-    full = {**TYPICAL, "security": "P", "marking": "smoke", "nationality": {"un_military": 2}, "cbrn": [],
-            "casualties": [{"zap": "A-1", "age": 27, "mechanism": "blast", "precedence": "urgent_surgical",
-                            "time_of_injury": "2026-11-28T09:12:00Z", "injuries": ["left leg amputation"],
-                            "signs": {"pulse": 128, "resp_rate": 26, "spo2": 91, "sbp": 85, "avpu": "V"},
-                            "treatments": [{"code": "tourniquet"}]}] * 2}
+    full = {
+        **TYPICAL,
+        "security": "P",
+        "marking": "smoke",
+        "nationality": {"un_military": 2},
+        "cbrn": [],
+        "casualties": [
+            {
+                "zap": "A-1",
+                "age": 27,
+                "mechanism": "blast",
+                "precedence": "urgent_surgical",
+                "time_of_injury": "2026-11-28T09:12:00Z",
+                "injuries": ["left leg amputation"],
+                "signs": {"pulse": 128, "resp_rate": 26, "spo2": 91, "sbp": 85, "avpu": "V"},
+                "treatments": [{"code": "tourniquet"}],
+            }
+        ]
+        * 2,
+    }
     data = sbd.encode(full)
     decoded = sbd.decode(data)
     assert decoded["lines"] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
@@ -52,21 +83,24 @@ def test_a_completion_carries_only_sections():
     assert sbd.decode(data) == {"security": "N", "terrain": "open ground", "kind": "complete", "lines": [6, 9]}
 
 
-@pytest.mark.parametrize("data,where", [
-    (b"", "header"),
-    (b"\x90\x01", "header"),
-    (b"\x91\x07", "kind"),
-    (bytes.fromhex("9101 00428bf0 011b2078 c4 01"), "line 3"),
-    (bytes.fromhex("9101 00428bf0 011b2078 c4 0101 0300 00 00 00"), "line 5"),
-    (bytes.fromhex("9101 00428bf0 011b2078 00 00 00 00 00 00"), "line 3"),
-    (bytes.fromhex("9101 7fffffff 011b2118 80 01 0100 00 00 00"), "line 1"),
-    (bytes.fromhex("9101 00428bf0 011b2078 80 01 0100 05 3338 0000"), "line 2 frequency"),
-    (bytes.fromhex("9102 0651"), "line 6 security"),
-    (bytes.fromhex("9102 0709"), "line 7 marking"),
-    (bytes.fromhex("9102 ff"), "section"),
-    (bytes.fromhex("9102 0c 1000 ff"), "casualty 1 mechanism"),
-    (bytes.fromhex("9102 16 02 ffff"), "line 6 wounds"),
-])
+@pytest.mark.parametrize(
+    "data,where",
+    [
+        (b"", "header"),
+        (b"\x90\x01", "header"),
+        (b"\x91\x07", "kind"),
+        (bytes.fromhex("9101 00428bf0 011b2078 c4 01"), "line 3"),
+        (bytes.fromhex("9101 00428bf0 011b2078 c4 0101 0300 00 00 00"), "line 5"),
+        (bytes.fromhex("9101 00428bf0 011b2078 00 00 00 00 00 00"), "line 3"),
+        (bytes.fromhex("9101 7fffffff 011b2118 80 01 0100 00 00 00"), "line 1"),
+        (bytes.fromhex("9101 00428bf0 011b2078 80 01 0100 05 3338 0000"), "line 2 frequency"),
+        (bytes.fromhex("9102 0651"), "line 6 security"),
+        (bytes.fromhex("9102 0709"), "line 7 marking"),
+        (bytes.fromhex("9102 ff"), "section"),
+        (bytes.fromhex("9102 0c 1000 ff"), "casualty 1 mechanism"),
+        (bytes.fromhex("9102 16 02 ffff"), "line 6 wounds"),
+    ],
+)
 def test_errors_name_the_part(data, where):
     with pytest.raises(SbdError) as raised:
         sbd.decode(data)

@@ -1,5 +1,6 @@
 """Small answers (issue 16): gzip when accepted, Prefer: return=minimal, the queue's ?fields= and
 ?view=compact, ETag/304 polling, JSON answers without the page-only headers."""
+
 import gzip
 import json
 
@@ -69,20 +70,25 @@ def test_prefer_return_minimal_on_filing_patch_and_status(client, headers, medic
     retry = client.post(URL, json=body(client_ref="m-1"), headers=headers(medic, **MINIMAL))
     assert retry.status_code == 200 and retry.get_json() == minimal
     url = f"{URL}/{minimal['id']}"
-    patched = client.patch(url, json={"security": "N"},
-                           headers=headers(medic, Prefer='respond-async, return="minimal"; x=1'))
+    patched = client.patch(
+        url, json={"security": "N"}, headers=headers(medic, Prefer='respond-async, return="minimal"; x=1')
+    )
     assert patched.headers["Preference-Applied"] == "return=minimal"
     assert patched.get_json()["seq"] > minimal["seq"]
     moved = client.post(f"{url}/status", json={"status": "acknowledged"}, headers=headers(coordinator, **MINIMAL))
     assert moved.status_code == 200
     assert moved.get_json()["status"] == "acknowledged" and moved.get_json()["seq"] > patched.get_json()["seq"]
     # Without the preference (or with return=representation) the whole request, as before.
-    full = client.post(f"{url}/status", json={"status": "cancelled", "note": "x"},
-                       headers=headers(coordinator, Prefer="return=representation"))
+    full = client.post(
+        f"{url}/status",
+        json={"status": "cancelled", "note": "x"},
+        headers=headers(coordinator, Prefer="return=representation"),
+    )
     assert "Preference-Applied" not in full.headers and "history" in full.get_json()
     # Errors are never shortened.
-    assert_error(client.post(f"{url}/status", json={"status": "requested"},
-                             headers=headers(coordinator, **MINIMAL)), 409)
+    assert_error(
+        client.post(f"{url}/status", json={"status": "requested"}, headers=headers(coordinator, **MINIMAL)), 409
+    )
 
 
 def test_the_seq_is_the_one_the_event_stream_carries(app, client, headers, medic):
@@ -105,8 +111,12 @@ def test_queue_fields_and_compact_view(client, headers, medic, coordinator):
     assert first["patients"] == 2 and first["lat"] == 4.3612 and first["updated_at"].endswith("Z")
     assert first["updated_at"][:19] == full["items"][0]["updated_at"][:19]
     assert len(json.dumps(compact)) < len(json.dumps(full)) / 2
-    for query, field in (("?fields=id,nope", "fields"), ("?fields=", "fields"), ("?view=tiny", "view"),
-                         ("?view=compact&fields=id", "fields")):
+    for query, field in (
+        ("?fields=id,nope", "fields"),
+        ("?fields=", "fields"),
+        ("?view=tiny", "view"),
+        ("?view=compact&fields=id", "fields"),
+    ):
         assert_error(client.get(URL + query, headers=headers(coordinator)), 422, (field,), location="query")
 
 
