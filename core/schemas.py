@@ -1,5 +1,6 @@
 from marshmallow import Schema, fields, validate
 
+from core.fields import Text
 from core.models import ROLES
 from core.pagination import PageArgs, page_schema
 
@@ -36,6 +37,14 @@ class UserIn(Schema):
     mission_id = fields.String(required=True, validate=validate.Length(max=36))
     display_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     superadmin = fields.Boolean(load_default=False)
+
+
+class UserAccessPatch(Schema):
+    """PATCH /users/{id}: the access part (active, role, display_name). Phone and IMEI are another schema's."""
+
+    active = fields.Boolean(truthy={True}, falsy={False})  # JSON true or false only, not "no" or 0
+    role = fields.String(validate=validate.OneOf(ROLES))
+    display_name = Text(allow_none=True, validate=validate.Length(max=200))
 
 
 class UserListArgs(PageArgs):

@@ -109,3 +109,51 @@ def list_audit(session, *, actor: User, limit: int, cursor: str | None, subject_
     if action:
         query = query.where(AuditEntry.action == action)
     return paginate(query, [Key(AuditEntry.id, descending=True)], limit=limit, cursor=cursor, session=session)
+
+
+# -- PATCH /users/{id}: access (active, role, display_name) ---------------------------------------------------
+
+# Called in the same transaction when a user's access changes: callback(session, *, user, reason), reason
+# "user_disabled" or "role_changed". The real-time layer registers the one that ends the user's open sockets.
+ACCESS_CHANGED: list = []
+
+
+def on_access_changed(callback) -> None:
+    if callback not in ACCESS_CHANGED:
+        ACCESS_CHANGED.append(callback)
+
+
+def update_user_access(session, *, actor: User, user_id: str, **changes) -> User:
+    """An admin of the user's mission (or a superadmin) enables or disables a user, changes their role or
+    display name; audited. Disabling or a new role takes effect at once: the next request with any of the
+    user's tokens is 401 (core.auth checks `active` on every request) or sees the new role, and their open
+    sockets are ended (ACCESS_CHANGED)."""
+    user = session.get(User, user_id)
+    if user is None or not (actor.superadmin or (actor.role == "admin" and user.mission_id == actor.mission_id)):
+        raise not_found("user")
+    if user.superadmin and not actor.superadmin:
+        raise forbidden("only a superadmin changes a superadmin")
+    if user.id == actor.id and (changes.get("active") is False or changes.get("role", user.role) != user.role):
+        raise conflict("you cannot disable yourself or change your own role: another admin of the mission can")
+    reasons, changed = [], {}
+    if "active" in changes and changes["active"] != user.active:
+        changed["active"] = changes["active"]
+        if not changes["active"]:
+            reasons.append("user_disabled")
+    if "role" in changes and changes["role"] != user.role:
+        changed["role"] = changes["role"]
+        reasons.append("role_changed")
+    if "display_name" in changes and changes["display_name"] != user.display_name:
+        changed["display_name"] = changes["display_name"]
+    for name, value in changed.items():
+        setattr(user, name, value)
+    if changed:
+        detail = {"fields": sorted(changed)}
+        detail.update({k: changed[k] for k in ("active", "role") if k in changed})
+        audit.record(session, actor=actor, action="user.update", subject_type="user", subject_id=user.id,
+                     mission_id=user.mission_id, detail=detail)
+        for reason in reasons[:1]:  # disabled wins over a role change made in the same call
+            for callback in list(ACCESS_CHANGED):
+                callback(session, user=user, reason=reason)
+        session.commit()
+    return user

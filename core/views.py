@@ -9,7 +9,7 @@ from sqlalchemy import text
 from config.extensions import db, limiter
 from core import auth, service
 from core.schemas import (AuditArgs, AuditPage, LoginIn, LoginOut, MissionIn, MissionOut, MissionPage,
-                          ReadyOut, UserIn, UserListArgs, UserOut, UserPage)
+                          ReadyOut, UserAccessPatch, UserIn, UserListArgs, UserOut, UserPage)
 from core.pagination import PageArgs
 
 blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts, missions, audit")
@@ -104,6 +104,21 @@ class UserById(MethodView):
     def get(self, user_id):
         user = auth.current_user()
         return service.get_user(db.session, actor=user, user_id=user_id)
+
+    @blp.arguments(UserAccessPatch)
+    @blp.response(200, UserOut)
+    @blp.alt_response(404, description="no such user in the admin's mission")
+    @blp.alt_response(409, description="an admin cannot disable themself or change their own role")
+    def patch(self, body, user_id):
+        """Change a user (admin of the user's mission): `active: false` disables them at once (their tokens
+        and open sockets stop working), `role`, `display_name`."""
+        user = auth.current_user(roles={"admin"})
+        return patch_user_access(user, user_id, body)
+
+
+def patch_user_access(actor, user_id: str, body: dict):
+    """The access fields of PATCH /users/{id} (active, role, display_name)."""
+    return service.update_user_access(db.session, actor=actor, user_id=user_id, **body)
 
 
 @blp.route("/audit")

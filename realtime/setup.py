@@ -30,6 +30,10 @@ def init_app(app) -> None:
     from realtime import sockets
 
     sockets.register()
+    from core import service as accounts
+    from realtime import authority
+
+    accounts.on_access_changed(authority.on_access_changed)
 
     settings = app.extensions["settings"]
     events.on_commit(relay.wake_now)

@@ -10,9 +10,9 @@ from flask_socketio import ConnectionRefusedError, disconnect, join_room
 
 from config.extensions import db, socketio
 from core import errors
-from core.auth import user_from_token
+from core.auth import token_expiry, user_from_token
 from core.models import User
-from realtime import audience, replay
+from realtime import audience, authority, replay
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ def on_connect(auth=None):
         join_room(room)
     with _connections_lock:
         _connections[request.sid] = user.id
+    authority.track(request.sid, user.id, token_expiry(token))
     return True
 
 
@@ -67,6 +68,7 @@ def on_disconnect(*args):
     # Rooms are left by the server itself; this forgets the user bound to the connection.
     with _connections_lock:
         _connections.pop(request.sid, None)
+    authority.forget(request.sid)
 
 
 def on_sync(payload=None):
@@ -87,7 +89,11 @@ def on_sync(payload=None):
     user = db.session.get(User, user_id) if user_id else None
     if user is None or not user.active:
         disconnect()
-        return errors.payload(401, "the connection's user no longer exists or is disabled")
+        return errors.payload(401, "the connection's user no longer exists or is disabled",
+                              reason="user_disabled")
+    if authority.expired(request.sid):
+        authority.end(request.sid, "token_expired")
+        return errors.payload(401, authority.MESSAGES["token_expired"], reason="token_expired")
     return replay.events_since(db.session, user=user, rooms=rooms_for(user), since=since, limit=limit)
 
 
