@@ -39,34 +39,62 @@ class GzipRequestMiddleware:
 
     def __call__(self, environ, start_response):
         encoding = environ.get("HTTP_CONTENT_ENCODING", "").strip().lower()
-        if encoding in ("gzip", "x-gzip", "deflate"):
-            try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
-            raw = environ["wsgi.input"].read(min(length, self.max_bytes + 1)) if length else b""
-            try:
-                if encoding == "deflate":
-                    inflater = zlib.decompressobj()
-                    body = inflater.decompress(raw, self.max_bytes + 1)
-                else:
-                    with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
-                        body = stream.read(self.max_bytes + 1)
-            except (OSError, EOFError, zlib.error):
-                return _plain_error(start_response, 400, "the body is not valid gzip")
-            if len(body) > self.max_bytes:
-                return _plain_error(start_response, 413, "request body too large once decompressed")
-            environ["wsgi.input"] = io.BytesIO(body)
-            environ["CONTENT_LENGTH"] = str(len(body))
-            environ.pop("HTTP_CONTENT_ENCODING", None)
+        if encoding in ("", "identity"):
+            return self.wsgi_app(environ, start_response)
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if encoding not in ("gzip", "x-gzip", "deflate"):
+            if not length and not chunked:
+                return self.wsgi_app(environ, start_response)  # no body for the encoding to apply to
+            return _plain_error(start_response, 415, f"unsupported Content-Encoding {encoding[:40]!r}: "
+                                                     "send gzip, deflate or an uncompressed body")
+        if length > self.max_bytes:
+            return _plain_error(start_response, 413, "request body too large (compressed)")
+        # With Content-Length, read that much; chunked (no length), read to the end of the stream: either
+        # way at most one byte above the cap, which is refused.
+        raw = _read(environ["wsgi.input"], min(length, self.max_bytes + 1) if length else self.max_bytes + 1) \
+            if length or chunked else b""
+        if len(raw) > self.max_bytes:
+            return _plain_error(start_response, 413, "request body too large (compressed)")
+        try:
+            if encoding == "deflate":
+                inflater = zlib.decompressobj()
+                body = inflater.decompress(raw, self.max_bytes + 1)
+            else:
+                with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+                    body = stream.read(self.max_bytes + 1)
+        except (OSError, EOFError, zlib.error):
+            return _plain_error(start_response, 400, "the body is not valid gzip")
+        if len(body) > self.max_bytes:
+            return _plain_error(start_response, 413, "request body too large once decompressed")
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ.pop("HTTP_CONTENT_ENCODING", None)
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        environ["wsgi.input_terminated"] = False
         return self.wsgi_app(environ, start_response)
+
+
+def _read(stream, limit: int) -> bytes:
+    """Up to `limit` bytes of a WSGI input stream (read() may return less than asked before the end)."""
+    chunks, size = [], 0
+    while size < limit:
+        chunk = stream.read(min(65536, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _plain_error(start_response, code: int, message: str):
     import json
 
     body = json.dumps(payload(code, message)).encode()
-    reason = {400: "BAD REQUEST", 413: "REQUEST ENTITY TOO LARGE"}[code]
+    reason = {400: "BAD REQUEST", 413: "REQUEST ENTITY TOO LARGE", 415: "UNSUPPORTED MEDIA TYPE"}[code]
     # Answered before Flask runs, so the security headers are added here too.
     start_response(f"{code} {reason}", [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                                         *SECURITY_HEADERS.items()])
@@ -136,6 +164,10 @@ def register(app: Flask, settings) -> None:
             response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, Idempotency-Key"
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"
         return response
+
+    from core import inputs
+
+    inputs.register(app, settings)
 
     @app.after_request
     def _etag(response):

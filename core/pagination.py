@@ -6,6 +6,7 @@ or repeat items (unlike OFFSET).
 from __future__ import annotations
 
 import base64
+import math
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,14 +16,19 @@ from sqlalchemy import and_, or_
 from sqlalchemy.types import TypeDecorator
 
 from core.errors import invalid
+from core.fields import UNSTORABLE
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+# A cursor this list issued is a few sort keys: a longer one is forged.
+MAX_CURSOR = 1024
+# Integer sort keys are 64-bit in the database; a forged one beyond would fail there (a 500), not here.
+INT64 = 2 ** 63
 
 
 class PageArgs(Schema):
     limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT))
-    cursor = fields.String(load_default=None)
+    cursor = fields.String(load_default=None, validate=validate.Length(max=MAX_CURSOR))
 
 
 def page_schema(item_schema, name: str | None = None):
@@ -61,7 +67,7 @@ def decode_cursor(cursor: str, size: int) -> list:
         if not isinstance(values, list) or len(values) != size:
             raise ValueError
         return [_decode_value(v) for v in values]
-    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError, RecursionError, OverflowError):
         raise invalid("cursor", "not a cursor returned by this list", location="query") from None
 
 
@@ -113,6 +119,21 @@ def _check_cursor_value(key: Key, value) -> None:
         return
     if value is None or not isinstance(value, expected) or (isinstance(value, datetime) and value.tzinfo is None):
         raise invalid("cursor", "not a cursor returned by this list", location="query")
+    if isinstance(value, bool) and expected is not bool:
+        raise invalid("cursor", "not a cursor returned by this list", location="query")
+    if isinstance(value, int) and not isinstance(value, bool) and not -INT64 <= value < INT64:
+        raise invalid("cursor", "not a cursor returned by this list", location="query")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise invalid("cursor", "not a cursor returned by this list", location="query")
+    if isinstance(value, str) and UNSTORABLE.search(value):
+        raise invalid("cursor", "not a cursor returned by this list", location="query")
+    if isinstance(value, datetime):
+        from core.inputs import check_time
+
+        try:
+            check_time(value)
+        except ValidationError:
+            raise invalid("cursor", "not a cursor returned by this list", location="query") from None
 
 
 __all__ = ["PageArgs", "page_schema", "paginate", "Key", "ValidationError"]

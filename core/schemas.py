@@ -6,8 +6,8 @@ from core.pagination import PageArgs, page_schema
 
 
 class LoginIn(Schema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=80))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
+    username = Text(required=True, validate=validate.Length(min=1, max=80))
+    password = Text(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
 
 
 class UserOut(Schema):
@@ -29,13 +29,13 @@ class LoginOut(Schema):
 
 
 class UserIn(Schema):
-    username = fields.String(required=True, validate=validate.Regexp(
+    username = Text(required=True, validate=validate.Regexp(
         r"^[A-Za-z0-9._-]{3,80}$", error="3-80 characters: letters, digits, '.', '_' or '-'"))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(
+    password = Text(required=True, load_only=True, validate=validate.Length(
         min=10, max=1024, error="at least 10 characters"))
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
-    mission_id = fields.String(required=True, validate=validate.Length(max=36))
-    display_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    mission_id = Text(required=True, validate=validate.Length(max=36))
+    display_name = Text(load_default=None, allow_none=True, validate=validate.Length(max=200))
     superadmin = fields.Boolean(load_default=False)
 
 
@@ -49,19 +49,19 @@ class UserAccessPatch(Schema):
 
 class UserListArgs(PageArgs):
     role = fields.String(validate=validate.OneOf(ROLES))
-    mission_id = fields.String()
+    mission_id = Text(validate=validate.Length(max=36))
 
 
 UserPage = page_schema(UserOut, "UserPage")
 
 
 class MissionIn(Schema):
-    code = fields.String(required=True, validate=validate.Regexp(r"^[A-Z0-9-]{2,32}$",
+    code = Text(required=True, validate=validate.Regexp(r"^[A-Z0-9-]{2,32}$",
                          error="2-32 characters: upper-case letters, digits or '-'"))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
     lat = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=-90, max=90))
     lon = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=-180, max=180))
-    timezone = fields.String(load_default="UTC", validate=validate.Length(max=64))
+    timezone = Text(load_default="UTC", validate=validate.Length(max=64))
 
 
 class MissionOut(Schema):
@@ -78,9 +78,9 @@ MissionPage = page_schema(MissionOut, "MissionPage")
 
 
 class AuditArgs(PageArgs):
-    subject_id = fields.String()
-    actor_id = fields.String()
-    action = fields.String()
+    subject_id = Text(validate=validate.Length(max=64))
+    actor_id = Text(validate=validate.Length(max=36))
+    action = Text(validate=validate.Length(max=64))
 
 
 class AuditOut(Schema):

@@ -77,8 +77,8 @@ def on_sync(payload=None):
         message = "send {\"since\": <last seq seen, 0 at first>}"
         return errors.payload(422, message, {"since": [message]})
     since, limit = payload.get("since", 0), payload.get("limit", replay.PAGE)
-    if isinstance(since, bool) or not isinstance(since, int) or since < 0:
-        message = "since must be an integer >= 0"
+    if isinstance(since, bool) or not isinstance(since, int) or not 0 <= since < 2 ** 63:
+        message = "since must be an integer from 0 to 2^63 - 1"
         return errors.payload(422, message, {"since": [message]})
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= replay.MAX_PAGE:
         message = f"limit must be an integer from 1 to {replay.MAX_PAGE}"
