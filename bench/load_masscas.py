@@ -161,7 +161,8 @@ def run(args) -> dict:
         started.append(redis_server.stop)
         base_env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
         base_env.update({
-            "BIND": "127.0.0.1", "APP_ENV": "production", "SECRET_KEY": SECRET_KEY,
+            # APP_ENV=test: as production, with the demo seeded (bin/serve refuses to seed in production).
+            "BIND": "127.0.0.1", "APP_ENV": "test", "SECRET_KEY": SECRET_KEY,
             "DATABASE_URL": pg.url, "REDIS_URL": redis_server.url, "REDIS_PREFIX": "bench",
             "DEMO_PASSWORD": DEMO_PASSWORD, "VENV": str(ROOT / ".venv"), "LOG_LEVEL": "WARNING",
             # Each websocket holds a thread of the gunicorn worker.

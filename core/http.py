@@ -111,8 +111,49 @@ SECURITY_HEADERS = {
 }
 
 
+class TransportHeadersMiddleware:
+    """The outermost layer: every answer carries the security headers, also those Flask never sees (the
+    Socket.IO transport's, engine.io's), and an engine.io error (400 "Bad Request" in text/plain) is turned
+    into the API.md error body. A websocket upgrade (101) is left alone."""
+
+    def __init__(self, wsgi_app, socketio_path: str = "/socket.io"):
+        self.wsgi_app = wsgi_app
+        self.socketio_path = socketio_path.rstrip("/") + "/"
+
+    def __call__(self, environ, start_response):
+        transport = (environ.get("PATH_INFO") or "").startswith(self.socketio_path)
+        replaced: dict = {}
+
+        def _start(status, headers, exc_info=None):
+            code = int(status.split(" ", 1)[0]) if status[:3].isdigit() else 0
+            if code == 101:
+                return start_response(status, headers, exc_info)
+            names = {name.lower() for name, _ in headers}
+            headers = list(headers) + [(k, v) for k, v in SECURITY_HEADERS.items() if k.lower() not in names]
+            content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+            if transport and code >= 400 and "json" not in content_type:
+                import json
+
+                replaced["body"] = json.dumps(payload(code, _engineio_message(code))).encode()
+                headers = [(k, v) for k, v in headers if k.lower() not in ("content-type", "content-length")]
+                headers += [("Content-Type", "application/json"), ("Content-Length", str(len(replaced["body"])))]
+            return start_response(status, headers, exc_info)
+
+        result = self.wsgi_app(environ, _start)
+        if "body" in replaced:
+            if hasattr(result, "close"):
+                result.close()
+            return [replaced["body"]]
+        return result
+
+
+def _engineio_message(code: int) -> str:
+    return {400: "bad Socket.IO transport request: unknown or expired session id, or a malformed packet",
+            403: "the Socket.IO connection was refused (origin not allowed)"}.get(code, "Socket.IO transport error")
+
+
 def register(app: Flask, settings) -> None:
-    app.wsgi_app = GzipRequestMiddleware(app.wsgi_app, settings.MAX_BODY_KB * 1024)
+    app.wsgi_app = TransportHeadersMiddleware(GzipRequestMiddleware(app.wsgi_app, settings.MAX_BODY_KB * 1024))
     allowed_origins = {o.strip() for o in settings.CORS_ORIGINS.split(",") if o.strip()}
 
     @app.before_request

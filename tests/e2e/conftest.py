@@ -91,7 +91,9 @@ def login(server, username: str, password: str | None = None) -> str:
 def server_env(tmp_path: Path, **env_overrides) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update({
-        "PORT": str(free_port()), "BIND": "127.0.0.1", "APP_ENV": "production",
+        # APP_ENV=test: production's behaviour (JSON logs, the given SECRET_KEY) with the demo seeded, which
+        # bin/serve refuses in production.
+        "PORT": str(free_port()), "BIND": "127.0.0.1", "APP_ENV": "test",
         "SECRET_KEY": "e2e-secret-key-that-is-long-enough-0123456789",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.db'}", "DEMO_PASSWORD": DEMO_PASSWORD,
         "VENV": str(ROOT / ".venv"), "THREADS": "20", "LOG_LEVEL": "INFO",

@@ -26,7 +26,8 @@ class Cluster:
         self.pg.create_database()
         self.redis = PrivateRedis().start()
         env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-        env.update({"BIND": "127.0.0.1", "APP_ENV": "production", "VENV": str(ROOT / ".venv"),
+        # APP_ENV=test: as production, with the demo seeded (which bin/serve refuses in production).
+        env.update({"BIND": "127.0.0.1", "APP_ENV": "test", "VENV": str(ROOT / ".venv"),
                     "SECRET_KEY": "e2e-secret-key-that-is-long-enough-0123456789", "DEMO_PASSWORD": DEMO_PASSWORD,
                     "DATABASE_URL": self.pg.url, "REDIS_URL": self.redis.url, "REDIS_PREFIX": "faults",
                     "THREADS": "40", "LOG_LEVEL": "INFO"})

@@ -40,7 +40,8 @@ def fuzz_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz")
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update({
-        "PORT": str(free_port()), "BIND": "127.0.0.1", "APP_ENV": "production",
+        # APP_ENV=test: as production, with the demo seeded (which bin/serve refuses in production).
+        "PORT": str(free_port()), "BIND": "127.0.0.1", "APP_ENV": "test",
         "SECRET_KEY": "e2e-secret-key-that-is-long-enough-0123456789",
         "DATABASE_URL": os.environ.get("FUZZ_DATABASE_URL", f"sqlite:///{tmp / 'fuzz.db'}"),
         "DEMO_PASSWORD": DEMO_PASSWORD, "VENV": str(ROOT / ".venv"), "THREADS": "8", "LOG_LEVEL": "INFO",
