@@ -14,9 +14,10 @@ expires. Each of these takes effect at once, on every process of a deployment:
   ones on every turn (at least every RELAY_POLL_SECONDS) and before every emit; `sync` refuses them.
 
 The client is told why, before the disconnect: an event `session.revoked` with
-`{"reason": "user_disabled" | "role_changed" | "access_changed" | "token_expired", "message"}`.
-token_expired: log in again and reconnect; role_changed and access_changed: reconnect (the rooms are
-computed anew); user_disabled: stop.
+`{"reason": "user_disabled" | "role_changed" | "access_changed" | "token_expired" | "rate_limited",
+"message"}`. token_expired: log in again and reconnect; role_changed and access_changed: reconnect (the rooms
+are computed anew); rate_limited: reconnect after a pause, emitting less (realtime.limits); user_disabled:
+stop.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ MESSAGES = {
     "role_changed": "your role changed: reconnect to receive the events of your new role",
     "access_changed": "what you may see changed: reconnect",
     "token_expired": "your token expired: log in again and reconnect",
+    "rate_limited": "too many events from this connection: slow down, then reconnect",
 }
 
 # sid -> (user id, token expiry as a POSIX time) of this process's sockets.

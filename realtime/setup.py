@@ -34,6 +34,10 @@ def init_app(app) -> None:
     from realtime import authority
 
     accounts.on_access_changed(authority.on_access_changed)
+    from realtime import limits
+
+    settings_ = app.extensions["settings"]
+    limits.install(socketio.server, settings_.SOCKET_EVENTS_PER_SECOND, settings_.SOCKET_EVENTS_BURST)
 
     settings = app.extensions["settings"]
     events.on_commit(relay.wake_now)

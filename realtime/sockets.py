@@ -69,6 +69,9 @@ def on_disconnect(*args):
     with _connections_lock:
         _connections.pop(request.sid, None)
     authority.forget(request.sid)
+    from realtime.limits import buckets
+
+    buckets.forget(request.sid)
 
 
 def on_sync(payload=None):
