@@ -38,6 +38,10 @@ def init_app(app) -> None:
 
     settings_ = app.extensions["settings"]
     limits.install(socketio.server, settings_.SOCKET_EVENTS_PER_SECOND, settings_.SOCKET_EVENTS_BURST)
+    from realtime import retention
+    from realtime import sweeper as sweeper_tasks
+
+    sweeper_tasks.register("realtime.retention", retention.retention_task)
 
     settings = app.extensions["settings"]
     events.on_commit(relay.wake_now)

@@ -12,7 +12,7 @@ from config.extensions import db, socketio
 from core import errors
 from core.auth import token_expiry, user_from_token
 from core.models import User
-from realtime import audience, authority, replay
+from realtime import audience, authority, replay, retention
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,14 @@ def on_connect(auth=None):
     with _connections_lock:
         _connections[request.sid] = user.id
     authority.track(request.sid, user.id, token_expiry(token))
+    retention.set_floor(request.sid, _current_seq())
     return True
+
+
+def _current_seq() -> int:
+    from realtime.relay import last_seq, relay
+
+    return relay.cursor if relay.cursor is not None else last_seq(db.engine)
 
 
 def on_disconnect(*args):
@@ -69,6 +76,7 @@ def on_disconnect(*args):
     with _connections_lock:
         _connections.pop(request.sid, None)
     authority.forget(request.sid)
+    retention.forget(request.sid)
     from realtime.limits import buckets
 
     buckets.forget(request.sid)
@@ -97,7 +105,14 @@ def on_sync(payload=None):
     if authority.expired(request.sid):
         authority.end(request.sid, "token_expired")
         return errors.payload(401, authority.MESSAGES["token_expired"], reason="token_expired")
-    return replay.events_since(db.session, user=user, rooms=rooms_for(user), since=since, limit=limit)
+    answer = replay.events_since(db.session, user=user, rooms=rooms_for(user), since=since, limit=limit)
+    # Paging: the client needs what follows `since`; caught up: what follows the watermark.
+    retention.set_floor(request.sid, since if answer["more"] else answer["last_seq"])
+    oldest = retention.retained_from(db.session)
+    if oldest is not None and since < oldest - 1:
+        # Events between `since` and the oldest one kept were deleted by the retention task.
+        answer.update(truncated=True, retained_from=oldest)
+    return answer
 
 
 def register() -> None:
