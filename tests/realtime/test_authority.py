@@ -103,7 +103,7 @@ def test_the_revocation_is_in_the_event_log_and_replayed_by_sync(app, client, mi
 
 def test_losing_the_mental_health_specialty_ends_the_socket_before_the_next_alert(
         app, client, make_user, make_mh_clinician, headers, connect, publish, fresh_relay):
-    from telemed.models import Clinician
+    from telemed.scheduling.models import Clinician
 
     psychiatrist, colleague = make_mh_clinician(), make_mh_clinician()
     admin = make_user("admin")
