@@ -61,14 +61,47 @@ def encode_cursor(values: list) -> str:
 
 
 def decode_cursor(cursor: str, size: int) -> list:
+    """The `size` values of a cursor this code issued; a forged one is a 422 naming `cursor`. Each value is a
+    scalar the database can compare: an aware time within the accepted range, a storable string, a 64-bit
+    integer, a finite float, a boolean or null (lists that use decode_cursor themselves get this too)."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(values, list) or len(values) != size:
             raise ValueError
-        return [_decode_value(v) for v in values]
+        decoded = [_decode_value(v) for v in values]
     except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError, RecursionError, OverflowError):
-        raise invalid("cursor", "not a cursor returned by this list", location="query") from None
+        raise _forged() from None
+    for value in decoded:
+        if not _plausible(value):
+            raise _forged()
+    return decoded
+
+
+def _forged():
+    return invalid("cursor", "not a cursor returned by this list", location="query")
+
+
+def _plausible(value) -> bool:
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -INT64 <= value < INT64
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, str):
+        return not UNSTORABLE.search(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return False
+        from core.inputs import check_time
+
+        try:
+            check_time(value)
+        except ValidationError:
+            return False
+        return True
+    return False  # a list or an object: no sort key is one
 
 
 @dataclass
@@ -117,23 +150,8 @@ def _check_cursor_value(key: Key, value) -> None:
         expected = column_type.python_type
     except (AttributeError, NotImplementedError):
         return
-    if value is None or not isinstance(value, expected) or (isinstance(value, datetime) and value.tzinfo is None):
-        raise invalid("cursor", "not a cursor returned by this list", location="query")
-    if isinstance(value, bool) and expected is not bool:
-        raise invalid("cursor", "not a cursor returned by this list", location="query")
-    if isinstance(value, int) and not isinstance(value, bool) and not -INT64 <= value < INT64:
-        raise invalid("cursor", "not a cursor returned by this list", location="query")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise invalid("cursor", "not a cursor returned by this list", location="query")
-    if isinstance(value, str) and UNSTORABLE.search(value):
-        raise invalid("cursor", "not a cursor returned by this list", location="query")
-    if isinstance(value, datetime):
-        from core.inputs import check_time
-
-        try:
-            check_time(value)
-        except ValidationError:
-            raise invalid("cursor", "not a cursor returned by this list", location="query") from None
+    if value is None or not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
+        raise _forged()
 
 
 __all__ = ["PageArgs", "page_schema", "paginate", "Key", "ValidationError"]

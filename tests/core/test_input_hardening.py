@@ -119,6 +119,7 @@ FORGED = [
     _cursor(["M0001", 2 ** 70]), _cursor([2 ** 70]), _cursor(["a\u0000b", "x"]), _cursor(["\ud800", "x"]),
     _cursor([{"t": "0001-01-01T00:00:00+05:00"}, "x"]), _cursor([{"t": "9999-12-31T23:59:59-05:00"}]),
     _cursor([True, "x"]), _cursor([1e400, "x"]), _cursor(["x"] * 3), _cursor([]), _cursor({"a": 1}),
+    _cursor([{"t": "2026-12-01T10:00:00"}, "x"]), _cursor([{"t": "2026-12-01T10:00:00"}]), _cursor([[1], "x"]),
     base64.urlsafe_b64encode(_deep(5000).encode()).decode(), "A" * 5000, "%%%", "\u00e9t\u00e9",
 ]
 
@@ -127,7 +128,8 @@ FORGED = [
 def test_forged_cursors_are_422_on_every_kind_of_sort_key(app, client, make_user, headers, cursor):
     admin, coordinator = make_user("admin"), make_user("coordinator")
     for path, user in [("/api/v1/missions", admin), ("/api/v1/users", admin), ("/api/v1/audit", admin),
-                       ("/api/v1/casevac/requests", coordinator), ("/api/v1/assets", coordinator)]:
+                       ("/api/v1/casevac/requests", coordinator), ("/api/v1/assets", coordinator),
+                       ("/api/v1/telemed/slots", coordinator), ("/api/v1/telemed/consultations", coordinator)]:
         response = client.get(path, query_string={"cursor": cursor}, headers=headers(user))
         assert_error(response, 422, ("cursor",), location="query")
 
