@@ -78,8 +78,9 @@ def _integrity_conflict(session) -> ApiError:
 
 
 def book(session, *, actor: User, kind: str, clinician_id: str, start: datetime | None, modality: str,
-         reason: str, patient: dict, duration_minutes: int | None = None) -> Consultation:
-    """POST /consultations: 201, or 409 when the time is not free with that clinician."""
+         reason: str, patient: dict, duration_minutes: int | None = None, commit: bool = True) -> Consultation:
+    """POST /consultations: 201, or 409 when the time is not free with that clinician. commit=False leaves the
+    booking in the caller's transaction (a self-referral claims its referral in the same one)."""
     if not policy.may_book(actor, kind):
         raise forbidden(f"a {actor.role} may not book a {kind} consultation")
     clinician = session.get(Clinician, clinician_id) if is_id(clinician_id) else None
@@ -129,7 +130,8 @@ def book(session, *, actor: User, kind: str, clinician_id: str, start: datetime 
     audit.record(session, actor=actor, action="telemed.consultation.book", subject_type="consultation",
                  subject_id=consultation.id, mission_id=consultation.mission_id, detail={"kind": kind})
     access.publish(session, consultation, "consult.booked")
-    session.commit()
+    if commit:
+        session.commit()
     return consultation
 
 
