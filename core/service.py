@@ -6,7 +6,7 @@ from zoneinfo import available_timezones
 from config.extensions import db
 from core import audit
 from core.auth import ensure_mission, hash_password
-from core.errors import forbidden, invalid, not_found
+from core.errors import conflict, forbidden, invalid, not_found
 from core.models import AuditEntry, Mission, User
 from core.pagination import Key, paginate
 from core.records import flush_or_conflict

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.casevac.conftest import body as casevac_body
-from tests.casevac.fleet_factories import AssetFactory
+from tests.casevac.fleet.factories import AssetFactory
 from tests.helpers import assert_error
 from tests.realtime.conftest import token_of
 

@@ -16,7 +16,7 @@ from tests.factories import MissionFactory
 from tests.helpers import assert_error
 from tests.realtime.conftest import received
 from tests.telemed.conftest import make_clinician  # noqa: F401 - fixture
-from tests.telemed.mental_fixtures import make_mh_clinician  # noqa: F401 - fixture
+from tests.telemed.mental.fixtures import make_mh_clinician  # noqa: F401 - fixture
 
 
 def _patch(client, actor_headers, user_id, **body):

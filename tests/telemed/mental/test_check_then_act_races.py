@@ -12,7 +12,7 @@ from telemed.mental.models import SelfReferral
 from telemed.scheduling.models import Consultation
 from tests.casevac.conftest import body as casevac_body
 from tests.telemed.conftest import make_clinician, now_frozen, race  # noqa: F401 - fixtures
-from tests.telemed.mental_fixtures import make_mh_clinician, member  # noqa: F401 - fixtures
+from tests.telemed.mental.fixtures import make_mh_clinician, member  # noqa: F401 - fixtures
 
 BASE = "/api/v1/telemed"
 
