@@ -9,12 +9,14 @@ them are stopped here, once, for every endpoint of every domain.
   instead of an exception, and the request is still counted.
 - Body size without Content-Length (`Transfer-Encoding: chunked`): a JSON body is read with the JSON limit
   (MAX_BODY_KB), not the upload limit, and is refused with 413 above it.
+- Numbers: in a JSON body a number must be a JSON number (a numeric string is a 422), for every field.
 - Times: every marshmallow DateTime (AwareDateTime, NaiveDateTime) refuses a time that falls outside
   EARLIEST..LATEST once converted to UTC (0001-01-01T00:00:00+05:00 and 9999-12-31T23:59:59-05:00
   overflowed in the conversion or in the arithmetic after it).
 """
 from __future__ import annotations
 
+import contextvars
 from datetime import datetime, timezone
 
 from flask import Flask, request
@@ -110,9 +112,39 @@ def check_time(moment: datetime) -> None:
 _guard_datetimes()
 
 
+# One rule for numbers: in a JSON document a number is a JSON number. "4.36" for location.lat is refused like
+# "2" for a count always was (a 422 naming the field). Only what comes as text by nature (query strings,
+# path segments, forms, headers) is parsed from strings: the parser below clears this while it loads them.
+_JSON_DOCUMENT: contextvars.ContextVar[bool] = contextvars.ContextVar("medevac_json_document", default=True)
+
+
+def _guard_numbers() -> None:
+    if getattr(fields.Number, "_json_number_guard", False):
+        return
+    original = fields.Number._validated
+
+    def _validated(self, value):
+        if isinstance(value, str) and _JSON_DOCUMENT.get():
+            raise self.make_error("invalid", input=value)
+        return original(self, value)
+
+    fields.Number._validated = _validated
+    fields.Number._json_number_guard = True
+
+
+_guard_numbers()
+
+
 class Parser(FlaskParser):
     """flask-smorest's body parser (every @blp.arguments body, and the views that call load_json), with
     check_document applied. It runs inside the view, after the rate limiter has counted the request."""
+
+    def parse(self, argmap, req=None, *, location=None, **kwargs):
+        token = _JSON_DOCUMENT.set((location or self.location) == "json")
+        try:
+            return super().parse(argmap, req, location=location, **kwargs)
+        finally:
+            _JSON_DOCUMENT.reset(token)
 
     def _raw_load_json(self, req):
         if not is_json(req.mimetype):

@@ -63,7 +63,7 @@ def need_from_request(request) -> EvacuationNeed:
 def recommend_for_request(session, *, user, request_id: str, limit: int, settings, store: LiveStore = DATABASE_ONLY) -> dict:
     request = service.get_visible(session, user=user, request_id=request_id)
     if request.status in FINAL_STATUSES:
-        raise conflict(f"the request is {request.status}: nothing left to evacuate", status=request.status)
+        raise conflict(f"the request is {request.status}: nothing left to evacuate", current=request.status)
     now = core_clock.now()
     result = recommend(need_from_request(request),
                        asset_states(session, mission_id=request.mission_id, store=store),
@@ -84,7 +84,7 @@ def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, s
     if facility.mission_id != request.mission_id:
         raise not_found("facility")
     if request.status not in BEFORE_DISPATCH:
-        raise conflict(f"the request is {request.status}, not awaiting dispatch", status=request.status,
+        raise conflict(f"the request is {request.status}, not awaiting dispatch", current=request.status,
                        allowed_from=list(BEFORE_DISPATCH))
     need = need_from_request(request)
     now = core_clock.now()
@@ -107,7 +107,7 @@ def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, s
         session.rollback()
         current = service.get_visible(session, user=user, request_id=request_id)
         raise conflict(f"the request is {current.status}: another dispatch or change came first",
-                       status=current.status)
+                       current=current.status)
     audit.record(session, actor=user, action="asset.task", subject_type="asset", subject_id=asset.id,
                  mission_id=asset.mission_id, detail={"request_id": request.id, "facility_id": facility.id})
     session.refresh(asset)

@@ -39,8 +39,11 @@ def event(request) -> str:
         "version": "2.0", "uid": f"medevac-{request.id}", "type": COT_TYPE, "how": "h-g-i-g-o",
         "time": _time(now), "start": _time(request.created_at), "stale": _time(max(stale, now)),
     })
+    # ce: the circular error (m). Known for an MGRS pickup: the half-diagonal of its square around the centre.
+    precision = request.location_precision_m
+    ce = f"{precision / 2 ** 0.5:.1f}" if request.location_source == "mgrs" else UNKNOWN
     ET.SubElement(root, "point", {"lat": f"{request.lat:.7f}", "lon": f"{request.lon:.7f}", "hae": UNKNOWN,
-                                  "ce": UNKNOWN, "le": UNKNOWN})
+                                  "ce": ce, "le": UNKNOWN})
     detail = ET.SubElement(root, "detail")
     ET.SubElement(detail, "contact", {"callsign": request.callsign})
     equipment = set(request.equipment or [])

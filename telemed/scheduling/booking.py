@@ -103,6 +103,13 @@ def book(session, *, actor: User, kind: str, clinician_id: str, start: datetime 
         patient_user = session.get(User, patient["user_id"]) if is_id(patient["user_id"]) else None
         if patient_user is None or patient_user.mission_id != clinician.mission_id:
             raise invalid("patient.user_id", "unknown user")
+    if patient.get("casualty_id"):
+        from casevac.requests import service as casevac_requests
+
+        if not casevac_requests.casualty_in_mission(session, casualty_id=patient["casualty_id"],
+                                                    mission_id=clinician.mission_id):
+            raise invalid("patient.casualty_id", "unknown casualty: the id of a casualty of a CASEVAC request "
+                                                 "of this mission")
     if not any(patient.get(k) for k in ("name", "user_id", "casualty_id")):
         raise invalid("patient", "give at least one of name, user_id, casualty_id")
     duration = duration_minutes or clinician.slot_minutes

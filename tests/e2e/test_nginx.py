@@ -280,3 +280,38 @@ def test_uploads_above_the_json_cap_pass_nginx_to_the_application(front):
                             timeout=30)
     assert too_big.status_code == 413 and too_big.json()["code"] == 413
     assert too_big.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_disabling_a_user_on_one_process_ends_their_socket_on_the_other(front):
+    """Authority follows the user on every process (issue 17, item 1): the PATCH goes to one process, the
+    user's socket is on the other."""
+    from tests.e2e.conftest import Listener
+
+    nginx, servers = front
+    admin = login(servers[0], "demo-admin")
+    username = f"medic-{uuid.uuid4().hex[:8]}"
+    me = requests.get(f"{servers[0].url}/api/v1/auth/me", headers={"Authorization": f"Bearer {admin}"},
+                      timeout=10).json()
+    created = requests.post(f"{servers[0].url}/api/v1/users", json={"username": username, "password": DEMO_PASSWORD,
+                                                                    "role": "medic", "mission_id": me["mission_id"]},
+                            headers={"Authorization": f"Bearer {admin}"}, timeout=10)
+    assert created.status_code == 201, created.text
+    token = login(servers[1], username)
+    listener = Listener(servers[1].url, token)
+    try:
+        response = requests.patch(f"{servers[0].url}/api/v1/users/{created.json()['id']}", json={"active": False},
+                                  headers={"Authorization": f"Bearer {admin}"}, timeout=10)
+        assert response.status_code == 200 and response.json()["active"] is False
+        [revoked] = [e for e in listener.wait_for(
+            lambda events: any(e.get("type") == "session.revoked" for e in events), timeout=15)
+            if e.get("type") == "session.revoked"]
+        assert revoked["data"]["reason"] == "user_disabled"
+        deadline = time.monotonic() + 10
+        while listener.client.connected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not listener.client.connected
+        me_again = requests.get(f"{servers[1].url}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"},
+                                timeout=10)
+        assert me_again.status_code == 401
+    finally:
+        listener.close()
