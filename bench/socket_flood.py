@@ -8,6 +8,7 @@ fast as it can. Run with the per-socket limit (SOCKET_EVENTS_BURST=20, 5 per sec
 without it (a bucket too large to matter), on a new server each. Prints p50/p95 of the others' latency per phase
 and the ratio to the baseline.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,8 +75,17 @@ def _measure(server, tokens, seconds: float, flood: int | None, flood_token: str
 def run(mode: str, limited: bool, flood: int, others: int, seconds: float) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="flood-"))
     extra = {} if limited else {"SOCKET_EVENTS_BURST": "100000000", "SOCKET_EVENTS_PER_SECOND": "100000000"}
-    server = Server(server_env(tmp, WORKER_CLASS=mode, THREADS="100", LOG_LEVEL="WARNING",
-                               LOGIN_LIMIT_PER_ACCOUNT="1000 per minute", **extra), tmp / "server.log").start()
+    server = Server(
+        server_env(
+            tmp,
+            WORKER_CLASS=mode,
+            THREADS="100",
+            LOG_LEVEL="WARNING",
+            LOGIN_LIMIT_PER_ACCOUNT="1000 per minute",
+            **extra,
+        ),
+        tmp / "server.log",
+    ).start()
     try:
         tokens = [login(server, "demo-admin") for _ in range(others)]
         flood_token = login(server, "demo-coordinator")
@@ -99,9 +109,11 @@ def main() -> None:
         base50, base95 = percentile(result["baseline"], 50), percentile(result["baseline"], 95)
         f50, f95 = percentile(result["flooded"], 50), percentile(result["flooded"], 95)
         label = "with the per-socket limit" if limited else "without it"
-        print(f"{label:28s} baseline p50 {base50 * 1000:7.1f} ms p95 {base95 * 1000:7.1f} ms | "
-              f"during the flood p50 {f50 * 1000:7.1f} ms p95 {f95 * 1000:7.1f} ms | "
-              f"ratio p50 {f50 / base50:5.1f}x p95 {f95 / base95:5.1f}x (n={len(result['flooded'])})")
+        print(
+            f"{label:28s} baseline p50 {base50 * 1000:7.1f} ms p95 {base95 * 1000:7.1f} ms | "
+            f"during the flood p50 {f50 * 1000:7.1f} ms p95 {f95 * 1000:7.1f} ms | "
+            f"ratio p50 {f50 / base50:5.1f}x p95 {f95 / base95:5.1f}x (n={len(result['flooded'])})"
+        )
 
 
 if __name__ == "__main__":

@@ -70,8 +70,10 @@ def coarse_location_warning(precision_m: float) -> str | None:
     if precision_m <= COARSE_PRECISION_M:
         return None
     size = f"{precision_m / 1000:g} km" if precision_m >= 1000 else f"{precision_m:g} m"
-    return (f"location: the MGRS reference names a {size} square; the pickup point is its centre, known only to "
-            f"within {precision_m / 2 ** 0.5:,.0f} m: send more digits (8 or 10) when you have them")
+    return (
+        f"location: the MGRS reference names a {size} square; the pickup point is its centre, known only to "
+        f"within {precision_m / 2**0.5:,.0f} m: send more digits (8 or 10) when you have them"
+    )
 
 
 def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -108,6 +110,15 @@ def from_mgrs(text: str) -> Location:
             "not an MGRS grid reference: zone (1-60) + band letter, 100 km square, "
             "then an even number of digits (e.g. 34NBK2863382493 or 34N BK 28633 82493)",
         )
+    if reference[0] in "ABYZ":
+        raise LocationError("mgrs", "polar (UPS) grid references are not accepted: give lat and lon instead")
+    prefix_length = len(reference) - len(re.search(r"\d*$", reference).group())
+    digits = reference[prefix_length:]
+    half = len(digits) // 2
+    centre = reference
+    if half < MGRS_PRECISION:
+        # The centre of the square: one more digit, 5, on each axis.
+        centre = reference[:prefix_length] + digits[:half] + "5" + digits[half:] + "5"
     try:
         lat, lon = _MGRS.toLatLon(centre)
     except Exception:  # noqa: BLE001 - the C library reports every bad reference the same way
@@ -116,8 +127,9 @@ def from_mgrs(text: str) -> Location:
         raise LocationError("mgrs", "this grid reference does not exist")
     lon = -180.0 if lon >= 180.0 else lon
     precision = mgrs_precision_m(reference)
-    return Location(lat=lat, lon=lon, mgrs=reference if precision > 1 else to_mgrs(lat, lon), source="mgrs",
-                    precision_m=precision)
+    return Location(
+        lat=lat, lon=lon, mgrs=reference if precision > 1 else to_mgrs(lat, lon), source="mgrs", precision_m=precision
+    )
 
 
 def from_text(text: str) -> Location:

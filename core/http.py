@@ -50,14 +50,20 @@ class GzipRequestMiddleware:
         if encoding not in ("gzip", "x-gzip", "deflate"):
             if not length and not chunked:
                 return self.wsgi_app(environ, start_response)  # no body for the encoding to apply to
-            return _plain_error(start_response, 415, f"unsupported Content-Encoding {encoding[:40]!r}: "
-                                                     "send gzip, deflate or an uncompressed body")
+            return _plain_error(
+                start_response,
+                415,
+                f"unsupported Content-Encoding {encoding[:40]!r}: send gzip, deflate or an uncompressed body",
+            )
         if length > self.max_bytes:
             return _plain_error(start_response, 413, "request body too large (compressed)")
         # With Content-Length, read that much; chunked (no length), read to the end of the stream: either
         # way at most one byte above the cap, which is refused.
-        raw = _read(environ["wsgi.input"], min(length, self.max_bytes + 1) if length else self.max_bytes + 1) \
-            if length or chunked else b""
+        raw = (
+            _read(environ["wsgi.input"], min(length, self.max_bytes + 1) if length else self.max_bytes + 1)
+            if length or chunked
+            else b""
+        )
         if len(raw) > self.max_bytes:
             return _plain_error(start_response, 413, "request body too large (compressed)")
         try:
@@ -151,8 +157,10 @@ class TransportHeadersMiddleware:
 
 
 def _engineio_message(code: int) -> str:
-    return {400: "bad Socket.IO transport request: unknown or expired session id, or a malformed packet",
-            403: "the Socket.IO connection was refused (origin not allowed)"}.get(code, "Socket.IO transport error")
+    return {
+        400: "bad Socket.IO transport request: unknown or expired session id, or a malformed packet",
+        403: "the Socket.IO connection was refused (origin not allowed)",
+    }.get(code, "Socket.IO transport error")
 
 
 def register(app: Flask, settings) -> None:

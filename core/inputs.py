@@ -14,6 +14,7 @@ them are stopped here, once, for every endpoint of every domain.
   EARLIEST..LATEST once converted to UTC (0001-01-01T00:00:00+05:00 and 9999-12-31T23:59:59-05:00
   overflowed in the conversion or in the arithmetic after it).
 """
+
 from __future__ import annotations
 
 import contextvars

@@ -7,8 +7,8 @@ or repeat items (unlike OFFSET).
 from __future__ import annotations
 
 import base64
-import math
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,7 +24,7 @@ MAX_LIMIT = 500
 # A cursor this list issued is a few sort keys: a longer one is forged.
 MAX_CURSOR = 1024
 # Integer sort keys are 64-bit in the database; a forged one beyond would fail there (a 500), not here.
-INT64 = 2 ** 63
+INT64 = 2**63
 
 
 class PageArgs(Schema):

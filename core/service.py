@@ -181,8 +181,15 @@ def update_user_access(session, *, actor: User, user_id: str, **changes) -> User
     if changed:
         detail = {"fields": sorted(changed)}
         detail.update({k: changed[k] for k in ("active", "role") if k in changed})
-        audit.record(session, actor=actor, action="user.update", subject_type="user", subject_id=user.id,
-                     mission_id=user.mission_id, detail=detail)
+        audit.record(
+            session,
+            actor=actor,
+            action="user.update",
+            subject_type="user",
+            subject_id=user.id,
+            mission_id=user.mission_id,
+            detail=detail,
+        )
         for reason in reasons[:1]:  # disabled wins over a role change made in the same call
             for callback in list(ACCESS_CHANGED):
                 callback(session, user=user, reason=reason)

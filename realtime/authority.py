@@ -19,6 +19,7 @@ The client is told why, before the disconnect: an event `session.revoked` with
 are computed anew); rate_limited: reconnect after a pause, emitting less (realtime.limits); user_disabled:
 stop.
 """
+
 from __future__ import annotations
 
 import logging
@@ -74,8 +75,12 @@ def sids_of(user_id: str) -> list[str]:
 
 def envelope(reason: str) -> dict:
     """A live-only notice (seq null) for the expiry and the per-emit check."""
-    return {"seq": None, "type": EVENT, "at": clock.now().isoformat(),
-            "data": {"reason": reason, "message": MESSAGES[reason]}}
+    return {
+        "seq": None,
+        "type": EVENT,
+        "at": clock.now().isoformat(),
+        "data": {"reason": reason, "message": MESSAGES[reason]},
+    }
 
 
 def end(sid: str, reason: str, *, notice: dict | None = None) -> None:
@@ -91,13 +96,19 @@ def end(sid: str, reason: str, *, notice: dict | None = None) -> None:
 
 # -- writing: called by the service that changes a user's authority -----------------------------------------
 
+
 def revoke(session, *, user_id: str, mission_id: str | None, reason: str) -> None:
     """Publish `session.revoked` for a user in the caller's transaction: on commit every process ends the
     user's open sockets (and `sync` replays the notice to a client that was away)."""
     from realtime import audience, events
 
-    events.publish(session, EVENT, [audience.user(user_id)],
-                   {"user_id": user_id, "reason": reason, "message": MESSAGES[reason]}, mission_id=mission_id)
+    events.publish(
+        session,
+        EVENT,
+        [audience.user(user_id)],
+        {"user_id": user_id, "reason": reason, "message": MESSAGES[reason]},
+        mission_id=mission_id,
+    )
 
 
 def on_access_changed(session, *, user, reason: str) -> None:
@@ -106,6 +117,7 @@ def on_access_changed(session, *, user, reason: str) -> None:
 
 
 # -- enforcing: called by the relay around every emit -------------------------------------------------------
+
 
 def expire_due(now: float | None = None) -> int:
     """Disconnect this process's sockets whose token has expired; returns how many."""

@@ -8,6 +8,7 @@ per event: an event over the limit is answered at once (its acknowledgement, whe
 SOCKET_EVENTS_PER_SECOND (default 5) refills the bucket; SOCKET_EVENTS_BURST (default 20) is its size and the
 number of refused events in a row after which the client is disconnected.
 """
+
 from __future__ import annotations
 
 import threading
@@ -67,10 +68,12 @@ def install(server, rate: float, burst: int) -> None:
         if allowed:
             return original(eio_sid, namespace, id, data)
         if id is not None:
-            answer = errors.payload(429, f"too many events: at most {buckets.rate:g} per second "
-                                         f"(bursts of {buckets.burst})", retry_after=round(retry_after, 3))
-            server._send_packet(eio_sid, server.packet_class(packet.ACK, namespace=namespace, id=id,
-                                                             data=[answer]))
+            answer = errors.payload(
+                429,
+                f"too many events: at most {buckets.rate:g} per second (bursts of {buckets.burst})",
+                retry_after=round(retry_after, 3),
+            )
+            server._send_packet(eio_sid, server.packet_class(packet.ACK, namespace=namespace, id=id, data=[answer]))
         if refused >= buckets.burst:
             buckets.forget(sid)
             authority.end(sid, "rate_limited")

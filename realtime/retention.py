@@ -13,6 +13,7 @@ Only a contiguous prefix of seqs is deleted, so the retained range is `min(seq).
 `sync` from before it answers `"truncated": true` with `"retained_from"` (the oldest seq kept): the client
 missed events that no longer exist and reloads the state it shows over HTTP (docs/realtime.md).
 """
+
 from __future__ import annotations
 
 import logging
@@ -95,8 +96,9 @@ def prune(session, *, now, days: float, floor: int | None, batch: int = BATCH) -
         return 0
     limit = newest - 1 if floor is None else min(newest - 1, floor)
     cutoff = now - timedelta(days=days)
-    rows = session.execute(select(Event.seq, Event.at).where(Event.seq.is_not(None), Event.seq <= limit)
-                           .order_by(Event.seq).limit(batch)).all()
+    rows = session.execute(
+        select(Event.seq, Event.at).where(Event.seq.is_not(None), Event.seq <= limit).order_by(Event.seq).limit(batch)
+    ).all()
     last = None
     for seq, at in rows:
         if clock.as_utc(at) >= cutoff:

@@ -92,7 +92,7 @@ def on_sync(payload=None):
         message = 'send {"since": <last seq seen, 0 at first>}'
         return errors.payload(422, message, {"since": [message]})
     since, limit = payload.get("since", 0), payload.get("limit", replay.PAGE)
-    if isinstance(since, bool) or not isinstance(since, int) or not 0 <= since < 2 ** 63:
+    if isinstance(since, bool) or not isinstance(since, int) or not 0 <= since < 2**63:
         message = "since must be an integer from 0 to 2^63 - 1"
         return errors.payload(422, message, {"since": [message]})
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= replay.MAX_PAGE:
@@ -104,8 +104,7 @@ def on_sync(payload=None):
     user = db.session.get(User, user_id) if user_id else None
     if user is None or not user.active:
         disconnect()
-        return errors.payload(401, "the connection's user no longer exists or is disabled",
-                              reason="user_disabled")
+        return errors.payload(401, "the connection's user no longer exists or is disabled", reason="user_disabled")
     if authority.expired(request.sid):
         authority.end(request.sid, "token_expired")
         return errors.payload(401, authority.MESSAGES["token_expired"], reason="token_expired")

@@ -146,8 +146,13 @@ class CasevacRequest(db.Model):
 
     @property
     def location(self) -> dict:
-        out = {"lat": self.lat, "lon": self.lon, "mgrs": self.mgrs, "source": self.location_source,
-               "precision_m": self.location_precision_m}
+        out = {
+            "lat": self.lat,
+            "lon": self.lon,
+            "mgrs": self.mgrs,
+            "source": self.location_source,
+            "precision_m": self.location_precision_m,
+        }
         if self.location_text:
             out["text"] = self.location_text
         return out

@@ -203,8 +203,10 @@ class _Lines6to9(Schema):
         errors = {}
         for wartime, peacetime, line in LINE_FORMS:
             if data.get(wartime) and data.get(peacetime):
-                errors[peacetime] = [f"line {line} is either {wartime} (wartime) or {peacetime} (peacetime), "
-                                     f"not both: send {wartime}: null to switch"]
+                errors[peacetime] = [
+                    f"line {line} is either {wartime} (wartime) or {peacetime} (peacetime), "
+                    f"not both: send {wartime}: null to switch"
+                ]
         if errors:
             raise ValidationError(errors)
 
@@ -305,8 +307,9 @@ class PickupLocationOut(Schema):
     mgrs = fields.String()
     source = fields.String(metadata={"description": "latlon | mgrs | text: the form that was sent"})
     text = fields.String()
-    precision_m = fields.Float(metadata={"description": "side of the MGRS square the point is the centre of "
-                                                        "(1 for lat/lon and text)"})
+    precision_m = fields.Float(
+        metadata={"description": "side of the MGRS square the point is the centre of (1 for lat/lon and text)"}
+    )
 
 
 class SignsOut(Schema):
@@ -430,8 +433,10 @@ class RequestOut(RequestSummaryOut):
     terrain = fields.String(allow_none=True)
     remarks = fields.String(allow_none=True)
     surgery_escalated_at = fields.DateTime(allow_none=True)
-    warnings = fields.List(fields.String(), metadata={
-        "description": "what the server accepted but the sender should know (a coarse MGRS square)"})
+    warnings = fields.List(
+        fields.String(),
+        metadata={"description": "what the server accepted but the sender should know (a coarse MGRS square)"},
+    )
     history = fields.List(fields.Nested(StatusChangeOut))
     casualties = fields.List(fields.Nested(CasualtyOut))
 

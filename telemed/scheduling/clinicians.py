@@ -108,7 +108,7 @@ def create_clinician(
         raise forbidden("an admin of the mission or the clinician themself creates a profile")
     if user.role != "clinician":
         raise invalid("user_id", "the user's role is not clinician")
-    _guard_credentials(actor, specialties)
+    _guard_credentials(actor, specialties, kinds=kinds or _default_kinds(specialties))
     clinician = Clinician(
         user_id=user.id,
         mission_id=user.mission_id,
@@ -160,8 +160,13 @@ def update_clinician(session, *, actor: User, clinician_id: str, **changes) -> C
     clinician = get_clinician(session, actor=actor, clinician_id=clinician_id)
     if not policy.may_edit_clinician(actor, clinician):
         raise forbidden("an admin of the mission or the clinician themself edits a profile")
-    _guard_credentials(actor, changes.get("specialties"), was=clinician.specialties, kinds=changes.get("kinds"),
-                       had_kinds=clinician.kinds)
+    _guard_credentials(
+        actor,
+        changes.get("specialties"),
+        was=clinician.specialties,
+        kinds=changes.get("kinds"),
+        had_kinds=clinician.kinds,
+    )
     if "active" in changes and not policy.may_grant_credentials(actor):
         raise forbidden("only an admin activates or deactivates a clinician")
     for name in ("specialties", "languages", "kinds"):

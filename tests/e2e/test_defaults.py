@@ -2,6 +2,7 @@
 real gunicorn servers: production never seeds the demo; development listens on the loopback interface only
 unless BIND says otherwise; gunicorn's own 414/431 answers and the Socket.IO transport's answers are JSON
 with the security headers."""
+
 from __future__ import annotations
 
 import socket
@@ -30,21 +31,29 @@ def _external_address() -> str | None:
 def test_production_never_seeds_the_demo(tmp_path):
     server = Server(server_env(tmp_path, APP_ENV="production"), tmp_path / "prod.log").start()
     try:
-        response = requests.post(f"{server.url}/api/v1/auth/login",
-                                 json={"username": "demo-admin", "password": DEMO_PASSWORD}, timeout=10)
+        response = requests.post(
+            f"{server.url}/api/v1/auth/login", json={"username": "demo-admin", "password": DEMO_PASSWORD}, timeout=10
+        )
         assert response.status_code == 401, response.text
         assert "demo password" not in server.logs() and "demo mission" not in server.logs()
     finally:
         server.stop()
     # Asked explicitly, bin/serve refuses to start at all.
     env = server_env(tmp_path, APP_ENV="production", SEED_DEMO="1", MIGRATE="0")
-    result = subprocess.run([str(ROOT / "bin" / "serve")], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [str(ROOT / "bin" / "serve")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2 and "SEED_DEMO=1 refused with APP_ENV=production" in result.stderr
     # And so does the command itself.
     env = server_env(tmp_path, APP_ENV="production")
-    result = subprocess.run([str(ROOT / ".venv" / "bin" / "flask"), "--app", "wsgi", "seed-demo"], cwd=ROOT,
-                            env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "flask"), "--app", "wsgi", "seed-demo"],
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0 and "refused with APP_ENV=production" in result.stderr
 
 
@@ -60,8 +69,10 @@ def test_development_listens_on_loopback_only_unless_bind_says_otherwise(tmp_pat
                 requests.get(f"http://{external}:{server.port}/healthz", timeout=3)
     finally:
         server.stop()
-    opened = Server(server_env(tmp_path, APP_ENV="development", BIND="0.0.0.0", SEED_DEMO="0", MIGRATE="0"),
-                    tmp_path / "dev-open.log").start()
+    opened = Server(
+        server_env(tmp_path, APP_ENV="development", BIND="0.0.0.0", SEED_DEMO="0", MIGRATE="0"),
+        tmp_path / "dev-open.log",
+    ).start()
     try:
         assert f"Listening at: http://0.0.0.0:{opened.port}" in opened.logs()
     finally:
@@ -130,5 +141,4 @@ def test_socketio_transport_answers_carry_the_security_headers_and_errors_are_js
     code = bogus.status_code
     _assert_json_with_headers(code, bogus.headers, bogus.content, 400)
     unknown_transport = requests.get(f"{server.url}/socket.io/?EIO=4&transport=carrier-pigeon", timeout=10)
-    _assert_json_with_headers(unknown_transport.status_code, unknown_transport.headers, unknown_transport.content,
-                              400)
+    _assert_json_with_headers(unknown_transport.status_code, unknown_transport.headers, unknown_transport.content, 400)

@@ -6,6 +6,7 @@ it, and `sync`. Also real chunked bodies, through nginx and straight to gunicorn
 nginx runs as a private process: `-p <tmp>` prefix, `-c <rendered conf>`, its pid file and temp directories in
 the test's tmp directory; stopped by its PID. .ci/run installs nginx when it is missing; elsewhere a missing
 nginx is a visible skip (a failure with CI=true)."""
+
 from __future__ import annotations
 
 import gzip
@@ -26,8 +27,16 @@ import requests
 import socketio
 
 from tests.casevac.conftest import body
-from tests.e2e.conftest import (DEMO_PASSWORD, ROOT, free_port, login, pg_database_url, private_redis_server,
-                                start_servers, stop_servers)
+from tests.e2e.conftest import (
+    DEMO_PASSWORD,
+    ROOT,
+    free_port,
+    login,
+    pg_database_url,
+    private_redis_server,
+    start_servers,
+    stop_servers,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -37,17 +46,22 @@ SERVER_ENV = {"LOGIN_LIMIT_PER_ACCOUNT": "1000 per minute", "LOGIN_LIMIT_PER_ADD
 def render(conf: str, *, listen_port: int, upstream_ports: list[int], prefix: Path) -> str:
     """deploy/nginx.conf (an http-level snippet) as a whole nginx.conf for a private nginx."""
     servers = "".join(f"    server 127.0.0.1:{port};\n" for port in upstream_ports)
-    snippet, count = re.subn(r"(upstream medevac \{\n\s*ip_hash;\n)(?:\s*#?\s*server [^\n]*\n)+",
-                             lambda m: m.group(1) + servers, conf)
+    snippet, count = re.subn(
+        r"(upstream medevac \{\n\s*ip_hash;\n)(?:\s*#?\s*server [^\n]*\n)+", lambda m: m.group(1) + servers, conf
+    )
     assert count == 1, "deploy/nginx.conf: the upstream block changed shape; update render()"
     snippet, count = re.subn(r"listen 80;", f"listen 127.0.0.1:{listen_port};", snippet)
     assert count == 1, "deploy/nginx.conf: no `listen 80;` to render"
-    temp = "\n".join(f"    {kind}_temp_path {prefix / (kind + '_temp')};"
-                     for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temp = "\n".join(
+        f"    {kind}_temp_path {prefix / (kind + '_temp')};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     user = "user root;\n" if os.geteuid() == 0 else ""
-    return (f"{user}worker_processes 1;\npid {prefix / 'nginx.pid'};\nerror_log {prefix / 'error.log'} info;\n"
-            f"events {{ worker_connections 512; }}\n"
-            f"http {{\n    access_log {prefix / 'access.log'};\n{temp}\n{snippet}\n}}\n")
+    return (
+        f"{user}worker_processes 1;\npid {prefix / 'nginx.pid'};\nerror_log {prefix / 'error.log'} info;\n"
+        f"events {{ worker_connections 512; }}\n"
+        f"http {{\n    access_log {prefix / 'access.log'};\n{temp}\n{snippet}\n}}\n"
+    )
 
 
 class PrivateNginx:
@@ -56,17 +70,27 @@ class PrivateNginx:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.conf = workdir / "nginx.conf"
-        self.conf.write_text(render((ROOT / "deploy" / "nginx.conf").read_text(), listen_port=self.port,
-                                    upstream_ports=upstream_ports, prefix=workdir))
+        self.conf.write_text(
+            render(
+                (ROOT / "deploy" / "nginx.conf").read_text(),
+                listen_port=self.port,
+                upstream_ports=upstream_ports,
+                prefix=workdir,
+            )
+        )
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "PrivateNginx":
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        check = subprocess.run([nginx, "-t", "-p", str(self.workdir), "-c", str(self.conf)], capture_output=True,
-                               text=True, timeout=30)
+        check = subprocess.run(
+            [nginx, "-t", "-p", str(self.workdir), "-c", str(self.conf)], capture_output=True, text=True, timeout=30
+        )
         assert check.returncode == 0, check.stderr
-        self.process = subprocess.Popen([nginx, "-p", str(self.workdir), "-c", str(self.conf), "-g", "daemon off;"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [nginx, "-p", str(self.workdir), "-c", str(self.conf), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             try:
@@ -170,8 +194,12 @@ class Client:
 
 
 def _file(url: str, token: str) -> str:
-    response = requests.post(f"{url}/api/v1/casevac/requests", json=body(client_ref=str(uuid.uuid4())),
-                             headers={"Authorization": f"Bearer {token}"}, timeout=20)
+    response = requests.post(
+        f"{url}/api/v1/casevac/requests",
+        json=body(client_ref=str(uuid.uuid4())),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=20,
+    )
     assert response.status_code == 201, response.text
     return response.json()["id"]
 
@@ -220,7 +248,7 @@ def _chunked_post(port: int, path: str, payload: bytes, headers: dict) -> tuple[
         conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         try:
             for i in range(0, len(payload), 32768):
-                chunk = payload[i:i + 32768]
+                chunk = payload[i : i + 32768]
                 conn.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
             conn.sendall(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
@@ -243,7 +271,7 @@ def _chunked_post(port: int, path: str, payload: bytes, headers: dict) -> tuple[
             size = int(size_line.split(b";")[0] or b"0", 16)
             if size == 0:
                 break
-            decoded, rest_ = decoded + rest_[:size], rest_[size + 2:]
+            decoded, rest_ = decoded + rest_[:size], rest_[size + 2 :]
         rest = decoded
     return status, json.loads(rest) if rest.strip() else {}
 
@@ -255,8 +283,12 @@ def test_real_chunked_bodies(front, via):
     login_body = json.dumps({"username": "demo-medic", "password": DEMO_PASSWORD}).encode()
     status, answer = _chunked_post(port, "/api/v1/auth/login", login_body, {"Content-Type": "application/json"})
     assert status == 200 and answer["access_token"]
-    status, answer = _chunked_post(port, "/api/v1/auth/login", gzip.compress(login_body),
-                                   {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    status, answer = _chunked_post(
+        port,
+        "/api/v1/auth/login",
+        gzip.compress(login_body),
+        {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
     assert status == 200 and answer["access_token"], answer  # a chunked gzip body is read, not taken as empty
     for kilobytes in (600, 4 << 10, 9 << 10):
         padded = json.dumps({"username": "x", "password": "y", "pad": "p" * (kilobytes << 10)}).encode()
@@ -270,14 +302,20 @@ def test_uploads_above_the_json_cap_pass_nginx_to_the_application(front):
     nginx, _ = front
     token = login(nginx, "demo-medic")
     two_megabytes = b"\x89PNG\r\n\x1a\n" + b"0" * (2 << 20)
-    response = requests.post(f"{nginx.url}/api/v1/telemed/consultations/{uuid.uuid4()}/attachments",
-                             files={"file": ("scan.png", two_megabytes, "image/png")},
-                             headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    response = requests.post(
+        f"{nginx.url}/api/v1/telemed/consultations/{uuid.uuid4()}/attachments",
+        files={"file": ("scan.png", two_megabytes, "image/png")},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
     # The application's answer (no such consultation), not nginx's 413.
     assert response.status_code == 404 and response.json()["code"] == 404, response.text
-    too_big = requests.post(f"{nginx.url}/api/v1/casevac/requests", data=b"{" + b" " * (2 << 20) + b"}",
-                            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-                            timeout=30)
+    too_big = requests.post(
+        f"{nginx.url}/api/v1/casevac/requests",
+        data=b"{" + b" " * (2 << 20) + b"}",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        timeout=30,
+    )
     assert too_big.status_code == 413 and too_big.json()["code"] == 413
     assert too_big.headers["X-Content-Type-Options"] == "nosniff"
 
@@ -290,28 +328,41 @@ def test_disabling_a_user_on_one_process_ends_their_socket_on_the_other(front):
     nginx, servers = front
     admin = login(servers[0], "demo-admin")
     username = f"medic-{uuid.uuid4().hex[:8]}"
-    me = requests.get(f"{servers[0].url}/api/v1/auth/me", headers={"Authorization": f"Bearer {admin}"},
-                      timeout=10).json()
-    created = requests.post(f"{servers[0].url}/api/v1/users", json={"username": username, "password": DEMO_PASSWORD,
-                                                                    "role": "medic", "mission_id": me["mission_id"]},
-                            headers={"Authorization": f"Bearer {admin}"}, timeout=10)
+    me = requests.get(
+        f"{servers[0].url}/api/v1/auth/me", headers={"Authorization": f"Bearer {admin}"}, timeout=10
+    ).json()
+    created = requests.post(
+        f"{servers[0].url}/api/v1/users",
+        json={"username": username, "password": DEMO_PASSWORD, "role": "medic", "mission_id": me["mission_id"]},
+        headers={"Authorization": f"Bearer {admin}"},
+        timeout=10,
+    )
     assert created.status_code == 201, created.text
     token = login(servers[1], username)
     listener = Listener(servers[1].url, token)
     try:
-        response = requests.patch(f"{servers[0].url}/api/v1/users/{created.json()['id']}", json={"active": False},
-                                  headers={"Authorization": f"Bearer {admin}"}, timeout=10)
+        response = requests.patch(
+            f"{servers[0].url}/api/v1/users/{created.json()['id']}",
+            json={"active": False},
+            headers={"Authorization": f"Bearer {admin}"},
+            timeout=10,
+        )
         assert response.status_code == 200 and response.json()["active"] is False
-        [revoked] = [e for e in listener.wait_for(
-            lambda events: any(e.get("type") == "session.revoked" for e in events), timeout=15)
-            if e.get("type") == "session.revoked"]
+        [revoked] = [
+            e
+            for e in listener.wait_for(
+                lambda events: any(e.get("type") == "session.revoked" for e in events), timeout=15
+            )
+            if e.get("type") == "session.revoked"
+        ]
         assert revoked["data"]["reason"] == "user_disabled"
         deadline = time.monotonic() + 10
         while listener.client.connected and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not listener.client.connected
-        me_again = requests.get(f"{servers[1].url}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"},
-                                timeout=10)
+        me_again = requests.get(
+            f"{servers[1].url}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
         assert me_again.status_code == 401
     finally:
         listener.close()

@@ -1,6 +1,7 @@
 """A flood of emits from one real Socket.IO client against a real server (issue 17): the flooder gets 429
 acknowledgements, then is disconnected with a reason, and another client's `sync` keeps being answered
 throughout. The latency figures (flood vs. none, limiter on vs. off) are measured by bench/socket_flood.py."""
+
 from __future__ import annotations
 
 import threading

@@ -1,6 +1,7 @@
 """Authority follows the user on open sockets (issue 17, item 1), on SQLite and PostgreSQL: disabling, a role
 change, the loss of the mental-health specialty and token expiry end the open socket at once, with a reason,
 before any later event reaches it; and PATCH /api/v1/users/{id} (the access part)."""
+
 from __future__ import annotations
 
 import time
@@ -34,7 +35,8 @@ def _revocations(sock) -> list[dict]:
 
 
 def test_disabling_a_user_stops_their_tokens_and_ends_their_open_socket_at_once(
-        app, client, mission, make_user, headers, connect, publish, fresh_relay):
+    app, client, mission, make_user, headers, connect, publish, fresh_relay
+):
     admin, coordinator = make_user("admin"), make_user("coordinator")
     coordinator_id, mission_id = coordinator.id, mission.id
     coordinator_headers = headers(coordinator)
@@ -64,7 +66,8 @@ def test_disabling_a_user_stops_their_tokens_and_ends_their_open_socket_at_once(
 
 
 def test_a_role_change_ends_the_socket_and_a_reconnect_gets_the_new_rooms(
-        app, client, mission, make_user, headers, connect, publish, fresh_relay):
+    app, client, mission, make_user, headers, connect, publish, fresh_relay
+):
     admin, user = make_user("admin"), make_user("coordinator")
     user_id, mission_id = user.id, mission.id
     sock = connect(user)
@@ -74,18 +77,19 @@ def test_a_role_change_ends_the_socket_and_a_reconnect_gets_the_new_rooms(
     relay.run_once()
     assert not sock.is_connected()
     assert [(p["name"], p["args"][0]["data"].get("reason")) for p in _packets(sock)] == [
-        ("session.revoked", "role_changed")]
+        ("session.revoked", "role_changed")
+    ]
 
     again = connect(db.session.get(User, user_id))
-    publish("asset.updated", audience.coordinators(mission_id), {"n": "still coordinators only"},
-            mission_id=mission_id)
+    publish("asset.updated", audience.coordinators(mission_id), {"n": "still coordinators only"}, mission_id=mission_id)
     publish("casevac.created", [audience.mission_role(mission_id, "medic")], {"n": "medics"}, mission_id=mission_id)
     relay.run_once()
     assert [e["data"]["n"] for e in received(again)] == ["medics"]
 
 
-def test_the_revocation_is_in_the_event_log_and_replayed_by_sync(app, client, mission, make_user, headers,
-                                                                  connect, fresh_relay):
+def test_the_revocation_is_in_the_event_log_and_replayed_by_sync(
+    app, client, mission, make_user, headers, connect, fresh_relay
+):
     """Each process ends its own sockets when its relay reads the revocation from the log (the request does
     nothing to sockets itself), so it reaches the sockets of every process, also with Redis down."""
     from realtime.models import Event
@@ -102,7 +106,8 @@ def test_the_revocation_is_in_the_event_log_and_replayed_by_sync(app, client, mi
 
 
 def test_losing_the_mental_health_specialty_ends_the_socket_before_the_next_alert(
-        app, client, make_user, make_mh_clinician, headers, connect, publish, fresh_relay):
+    app, client, make_user, make_mh_clinician, headers, connect, publish, fresh_relay
+):
     from telemed.scheduling.models import Clinician
 
     psychiatrist, colleague = make_mh_clinician(), make_mh_clinician()
@@ -110,23 +115,29 @@ def test_losing_the_mental_health_specialty_ends_the_socket_before_the_next_aler
     mission_id = psychiatrist.mission_id
     lost, kept = connect(psychiatrist), connect(colleague)
     profile = db.session.execute(db.select(Clinician).where(Clinician.user_id == psychiatrist.id)).scalar_one()
-    response = client.patch(f"/api/v1/telemed/clinicians/{profile.id}",
-                            json={"specialties": ["general_medicine"], "kinds": ["diagnostic"]},
-                            headers=headers(admin))
+    response = client.patch(
+        f"/api/v1/telemed/clinicians/{profile.id}",
+        json={"specialties": ["general_medicine"], "kinds": ["diagnostic"]},
+        headers=headers(admin),
+    )
     assert response.status_code == 200, response.get_data(as_text=True)
 
-    publish("screening.alert", [audience.mission_mental_health(mission_id)], {"member": "Private Ada"},
-            mission_id=mission_id)
+    publish(
+        "screening.alert",
+        [audience.mission_mental_health(mission_id)],
+        {"member": "Private Ada"},
+        mission_id=mission_id,
+    )
     relay.run_once()
     assert not lost.is_connected()
     assert [(p["name"], p["args"][0]["data"].get("reason")) for p in _packets(lost)] == [
-        ("session.revoked", "access_changed")]
+        ("session.revoked", "access_changed")
+    ]
     assert [e["data"] for e in received(kept, "screening.alert")] == [{"member": "Private Ada"}]
     assert kept.is_connected()
 
 
-def test_an_expired_token_ends_the_socket_and_sync_refuses_it(app, mission, make_user, connect, publish,
-                                                              fresh_relay):
+def test_an_expired_token_ends_the_socket_and_sync_refuses_it(app, mission, make_user, connect, publish, fresh_relay):
     coordinator = make_user("coordinator")
     mission_id = mission.id
     short = create_access_token(identity=coordinator.id, expires_delta=timedelta(seconds=2))
@@ -140,8 +151,9 @@ def test_an_expired_token_ends_the_socket_and_sync_refuses_it(app, mission, make
     assert not sock.is_connected()
 
     # Live: the relay ends an expired socket before it emits.
-    late = socketio.test_client(app, auth={"token": create_access_token(identity=coordinator.id,
-                                                                        expires_delta=timedelta(seconds=2))})
+    late = socketio.test_client(
+        app, auth={"token": create_access_token(identity=coordinator.id, expires_delta=timedelta(seconds=2))}
+    )
     assert late.is_connected()
     time.sleep(2.2)
     publish("asset.updated", audience.coordinators(mission_id), {"n": 1}, mission_id=mission_id)
@@ -153,8 +165,9 @@ def test_an_expired_token_ends_the_socket_and_sync_refuses_it(app, mission, make
 
 def test_an_idle_relay_turn_ends_expired_sockets(app, make_user, fresh_relay):
     coordinator = make_user("coordinator")
-    sock = socketio.test_client(app, auth={"token": create_access_token(identity=coordinator.id,
-                                                                        expires_delta=timedelta(seconds=1))})
+    sock = socketio.test_client(
+        app, auth={"token": create_access_token(identity=coordinator.id, expires_delta=timedelta(seconds=1))}
+    )
     assert sock.is_connected()
     time.sleep(1.2)
     relay.run_once()  # no event at all

@@ -1,5 +1,6 @@
 """Per-socket limits on emitted events (issue 17): a token bucket per connection, on SQLite and PostgreSQL.
 The flood with a real Socket.IO client against a real server is in tests/e2e/test_socket_flood.py."""
+
 from __future__ import annotations
 
 import time
@@ -25,7 +26,8 @@ def test_a_flooding_socket_gets_429_acks_then_is_disconnected_and_others_are_ser
     assert len(refused) == buckets.burst and all(a["retry_after"] > 0 for a in refused)
     assert not flooder.is_connected()
     assert [p["args"][0]["data"]["reason"] for p in _packets(flooder) if p["name"] == "session.revoked"] == [
-        "rate_limited"]
+        "rate_limited"
+    ]
     assert "events" in other.emit("sync", {"since": 0}, callback=True)
 
 

@@ -1,6 +1,7 @@
 """Retention of the event log (issue 17), on SQLite and PostgreSQL: old events go, the newest seq, unsequenced
 rows and whatever a connected client (of any process) still needs stay; `sync` from before the retained
 range says so."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -21,8 +22,9 @@ def _publish_at(moment, mission_id, count=1):
     clock.freeze(moment)
     try:
         for n in range(count):
-            events.publish(db.session, "asset.updated", audience.coordinators(mission_id), {"n": n},
-                           mission_id=mission_id)
+            events.publish(
+                db.session, "asset.updated", audience.coordinators(mission_id), {"n": n}, mission_id=mission_id
+            )
         db.session.commit()
     finally:
         clock.freeze(None)
@@ -40,8 +42,8 @@ def _settings(app, **changes):
 
 def test_old_events_are_deleted_the_newest_and_recent_ones_stay(app, mission):
     now = clock.now()
-    _publish_at(now - timedelta(days=45), mission.id, 4)      # seqs 1-4: old
-    _publish_at(now - timedelta(days=1), mission.id, 2)       # seqs 5-6: recent
+    _publish_at(now - timedelta(days=45), mission.id, 4)  # seqs 1-4: old
+    _publish_at(now - timedelta(days=1), mission.id, 2)  # seqs 5-6: recent
     effects = sweeper.run_once(db.session, now=now, settings=_settings(app))
     assert effects["realtime.retention"] == 4
     assert _seqs() == [5, 6]
@@ -68,14 +70,16 @@ def test_unsequenced_events_are_never_deleted(app, mission):
 def test_zero_days_keeps_everything(app, mission):
     now = clock.now()
     _publish_at(now - timedelta(days=4000), mission.id, 3)
-    assert sweeper.run_once(db.session, now=now, settings=_settings(app, EVENTS_RETENTION_DAYS=0))[
-        "realtime.retention"] == 0
+    assert (
+        sweeper.run_once(db.session, now=now, settings=_settings(app, EVENTS_RETENTION_DAYS=0))["realtime.retention"]
+        == 0
+    )
     assert _seqs() == [1, 2, 3]
 
 
 def test_a_connected_clients_needs_are_kept_and_sync_before_the_range_says_so(app, mission, make_user, connect):
     now = clock.now()
-    _publish_at(now - timedelta(days=45), mission.id, 6)       # seqs 1-6, all old
+    _publish_at(now - timedelta(days=45), mission.id, 6)  # seqs 1-6, all old
     sock = connect(make_user("coordinator"))
     page = sock.emit("sync", {"since": 2, "limit": 2}, callback=True)
     assert [e["seq"] for e in page["events"]] == [3, 4] and page["more"] is True
@@ -125,8 +129,10 @@ def test_nothing_is_deleted_when_the_other_processes_floors_are_unknown(app, mis
     _publish_at(now - timedelta(days=45), mission.id, 4)
     dead = f"redis://127.0.0.1:{free_port()}/0"
     settings = _settings(app, REDIS_URL=dead)
-    app.extensions["redis"], saved = redis_lib.Redis.from_url(dead, socket_connect_timeout=0.5), \
-        app.extensions.get("redis")
+    app.extensions["redis"], saved = (
+        redis_lib.Redis.from_url(dead, socket_connect_timeout=0.5),
+        app.extensions.get("redis"),
+    )
     try:
         assert retention.retention_task(db.session, now=now, settings=settings) == 0
     finally:

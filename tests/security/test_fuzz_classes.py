@@ -14,6 +14,7 @@ show no 5xx. Bounded in time (FUZZ_CLASSES_SECONDS, default 45); the cases are d
 (FUZZ_SEED, as tests/security/test_fuzz.py; "random" for a new one, printed on failure). schemathesis
 (tests/security/test_fuzz.py) fuzzes the schemas themselves; this one aims the known classes at every place.
 """
+
 from __future__ import annotations
 
 import base64
@@ -36,8 +37,14 @@ SECONDS = float(os.environ.get("FUZZ_CLASSES_SECONDS", "45"))
 SEED = os.environ.get("FUZZ_SEED", "20261201")
 DEMO_PASSWORD = "demo-password-123"
 
-EXTREME_TIMES = ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00Z",
-                 "9999-12-31T23:59:59+14:00", "1899-12-31T23:59:59Z", "2200-01-01T00:00:00Z"]
+EXTREME_TIMES = [
+    "0001-01-01T00:00:00+05:00",
+    "9999-12-31T23:59:59-05:00",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59+14:00",
+    "1899-12-31T23:59:59Z",
+    "2200-01-01T00:00:00Z",
+]
 BAD_TEXT = ["a\x00b", "\x00", "\ud800", "x\udfffy", "\udbff\udbff"]
 
 
@@ -45,11 +52,25 @@ def _b64(document) -> str:
     return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
 
 
-FORGED_CURSORS = [_b64([2 ** 70]), _b64(["x", 2 ** 64]), _b64(["a\u0000b"]), _b64(["\ud800", "x"]),
-                  _b64([{"t": "0001-01-01T00:00:00+05:00"}, "x"]), _b64([{"t": "9999-12-31T23:59:59-05:00"}]),
-                  _b64([{"t": 5}]), _b64([True, None]), _b64([1e308, "x"]), _b64([]), _b64({"a": 1}),
-                  _b64(["x"] * 50), base64.urlsafe_b64encode(("[" * 3000 + "]" * 3000).encode()).decode(),
-                  "A" * 5000, "%%%", "\u00e9t\u00e9", "=="]
+FORGED_CURSORS = [
+    _b64([2**70]),
+    _b64(["x", 2**64]),
+    _b64(["a\u0000b"]),
+    _b64(["\ud800", "x"]),
+    _b64([{"t": "0001-01-01T00:00:00+05:00"}, "x"]),
+    _b64([{"t": "9999-12-31T23:59:59-05:00"}]),
+    _b64([{"t": 5}]),
+    _b64([True, None]),
+    _b64([1e308, "x"]),
+    _b64([]),
+    _b64({"a": 1}),
+    _b64(["x"] * 50),
+    base64.urlsafe_b64encode(("[" * 3000 + "]" * 3000).encode()).decode(),
+    "A" * 5000,
+    "%%%",
+    "\u00e9t\u00e9",
+    "==",
+]
 
 
 class Deep:
@@ -89,14 +110,23 @@ def server(tmp_path_factory):
     db_gen = pg_database_url()
     database_url = next(db_gen)
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-    env.update({
-        # APP_ENV=test: as production, with the demo seeded (which bin/serve refuses in production).
-        "PORT": str(free_port()), "BIND": "127.0.0.1", "APP_ENV": "test",
-        "SECRET_KEY": "e2e-secret-key-that-is-long-enough-0123456789", "DATABASE_URL": database_url,
-        "DEMO_PASSWORD": DEMO_PASSWORD, "VENV": str(ROOT / ".venv"), "THREADS": "8", "LOG_LEVEL": "INFO",
-        "LOGIN_LIMIT_PER_ADDRESS": "100000 per minute", "LOGIN_LIMIT_PER_ACCOUNT": "100000 per minute",
-        "SOCKET_EVENTS_BURST": "100000",
-    })
+    env.update(
+        {
+            # APP_ENV=test: as production, with the demo seeded (which bin/serve refuses in production).
+            "PORT": str(free_port()),
+            "BIND": "127.0.0.1",
+            "APP_ENV": "test",
+            "SECRET_KEY": "e2e-secret-key-that-is-long-enough-0123456789",
+            "DATABASE_URL": database_url,
+            "DEMO_PASSWORD": DEMO_PASSWORD,
+            "VENV": str(ROOT / ".venv"),
+            "THREADS": "8",
+            "LOG_LEVEL": "INFO",
+            "LOGIN_LIMIT_PER_ADDRESS": "100000 per minute",
+            "LOGIN_LIMIT_PER_ACCOUNT": "100000 per minute",
+            "SOCKET_EVENTS_BURST": "100000",
+        }
+    )
     server = Server(env, tmp / "fuzz-classes-server.log").start(timeout=180)
     try:
         yield server
@@ -108,15 +138,25 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tokens(server):
     superadmin = login(server, "demo-admin")
-    me = requests.get(server.url + "/api/v1/auth/me", headers={"Authorization": f"Bearer {superadmin}"},
-                      timeout=10).json()
-    created = requests.post(server.url + "/api/v1/users", headers={"Authorization": f"Bearer {superadmin}"},
-                            json={"username": "classes-admin", "password": DEMO_PASSWORD, "role": "admin",
-                                  "mission_id": me["mission_id"]}, timeout=10)
+    me = requests.get(
+        server.url + "/api/v1/auth/me", headers={"Authorization": f"Bearer {superadmin}"}, timeout=10
+    ).json()
+    created = requests.post(
+        server.url + "/api/v1/users",
+        headers={"Authorization": f"Bearer {superadmin}"},
+        json={"username": "classes-admin", "password": DEMO_PASSWORD, "role": "admin", "mission_id": me["mission_id"]},
+        timeout=10,
+    )
     assert created.status_code == 201, created.text
-    return [superadmin, login(server, "classes-admin"), login(server, "demo-coordinator"),
-            login(server, "demo-medic"), login(server, "demo-clinician"), login(server, "demo-psychiatrist"),
-            login(server, "demo-member")]
+    return [
+        superadmin,
+        login(server, "classes-admin"),
+        login(server, "demo-coordinator"),
+        login(server, "demo-medic"),
+        login(server, "demo-clinician"),
+        login(server, "demo-psychiatrist"),
+        login(server, "demo-member"),
+    ]
 
 
 class Document:
@@ -217,7 +257,7 @@ def _body_cases(doc: Document, schema: dict, rng: random.Random):
         if leaf.get("format") in ("date-time", "date") or leaf_type == "string":
             candidates.append(("extreme time", rng.choice(EXTREME_TIMES)))
         if leaf_type in ("integer", "number"):
-            candidates.append(("huge number", rng.choice([2 ** 70, -(2 ** 70), 1e308, "1e999"])))
+            candidates.append(("huge number", rng.choice([2**70, -(2**70), 1e308, "1e999"])))
         label, value = rng.choice(candidates)
         yield f"{label} at {'.'.join(map(str, path))}", _set(json.loads(_encode(base)), path, value)
     if isinstance(base, dict):
@@ -232,19 +272,27 @@ def _query_cases(doc: Document, operation: dict, rng: random.Random):
         name = parameter["name"]
         schema = doc.resolve(parameter.get("schema") or {})
         if name == "cursor":
-            yield f"forged cursor", {name: rng.choice(FORGED_CURSORS)}
+            yield "forged cursor", {name: rng.choice(FORGED_CURSORS)}
         elif schema.get("format") in ("date-time", "date"):
             yield f"extreme time in {name}", {name: rng.choice(EXTREME_TIMES)}
         elif schema.get("type") in ("integer", "number"):
-            yield f"huge number in {name}", {name: str(rng.choice([2 ** 70, -(2 ** 70), "1e999", "nan"]))}
+            yield f"huge number in {name}", {name: str(rng.choice([2**70, -(2**70), "1e999", "nan"]))}
         else:
             yield f"NUL/surrogate in {name}", {name: rng.choice(["a\x00b", "\x00", _deep_text(500)])}
 
 
 def _path_of(path: str, rng: random.Random) -> str:
     def _fill(match):
-        return rng.choice([quote("a\x00b"), "%ED%A0%80", "x" * 300, quote("00000000-0000-0000-0000-00000000000\x00"),
-                           "00000000-0000-0000-0000-000000000000"])
+        return rng.choice(
+            [
+                quote("a\x00b"),
+                "%ED%A0%80",
+                "x" * 300,
+                quote("00000000-0000-0000-0000-00000000000\x00"),
+                "00000000-0000-0000-0000-000000000000",
+            ]
+        )
+
     return re.sub(r"\{[^}]+\}", _fill, path)
 
 
@@ -257,20 +305,21 @@ def _send(server, method, path, token, *, query=None, document=None, mode="plain
         if mode == "gzip-chunked":
             compressed = gzip.compress(raw)
             headers["Content-Encoding"] = "gzip"
-            data = (compressed[i:i + 1024] for i in range(0, len(compressed), 1024))
+            data = (compressed[i : i + 1024] for i in range(0, len(compressed), 1024))
         elif mode == "chunked":
-            data = (raw[i:i + 4096] for i in range(0, len(raw), 4096))  # a generator: Transfer-Encoding: chunked
+            data = (raw[i : i + 4096] for i in range(0, len(raw), 4096))  # a generator: Transfer-Encoding: chunked
         elif mode == "br":
             headers["Content-Encoding"] = "br"
             data = raw
         else:
             data = raw
-    return requests.request(method, server.url + path, params=query, data=data, headers=headers, timeout=30,
-                            allow_redirects=False)
+    return requests.request(
+        method, server.url + path, params=query, data=data, headers=headers, timeout=30, allow_redirects=False
+    )
 
 
 def test_every_operation_against_every_class(server, tokens):
-    seed = random.SystemRandom().randrange(1, 2 ** 31) if SEED == "random" else int(SEED)
+    seed = random.SystemRandom().randrange(1, 2**31) if SEED == "random" else int(SEED)
     rng = random.Random(seed)
     doc = Document(requests.get(server.url + "/openapi.json", timeout=10).json())
     operations = list(doc.operations())
@@ -285,9 +334,9 @@ def test_every_operation_against_every_class(server, tokens):
                 break
             token = rng.choice(tokens + [None])
             url_path = _path_of(path, rng)
-            cases: list[tuple[str, dict | None, object, str]] = [("NUL in an undeclared query parameter",
-                                                                  {rng.choice(["x", "q\x00"]): "a\x00b"}, None,
-                                                                  "plain")]
+            cases: list[tuple[str, dict | None, object, str]] = [
+                ("NUL in an undeclared query parameter", {rng.choice(["x", "q\x00"]): "a\x00b"}, None, "plain")
+            ]
             for label, query in _query_cases(doc, operation, rng):
                 cases.append((label, query, None, "plain"))
             content = ((operation.get("requestBody") or {}).get("content") or {}).get("application/json")
@@ -319,8 +368,9 @@ def test_every_operation_against_every_class(server, tokens):
                     problem = f"unknown Content-Encoding answered {response.status_code}, not 415"
                 if problem:
                     failures.append(f"{method} {url_path} [{label}]: {problem}: {response.text[:200]}")
-    server_errors = [line for line in server.logs().splitlines()
-                     if re.search(r'" 5\d\d \d', line) or "unhandled error" in line]
+    server_errors = [
+        line for line in server.logs().splitlines() if re.search(r'" 5\d\d \d', line) or "unhandled error" in line
+    ]
     print(f"fuzz classes: seed {seed}, {sent} requests, {rounds} rounds over {len(operations)} operations")
     assert not failures, f"seed {seed}, {len(failures)} failures:\n" + "\n".join(failures[:40])
     assert server_errors == [], "\n".join(server_errors[:20])

@@ -1,6 +1,7 @@
 """Smaller correctness gaps (issue 17, item 7), on SQLite and PostgreSQL: one rule for numbers in JSON bodies,
 one form per 9-line line 6 and 9, 409 bodies that keep `status` for the HTTP reason phrase, a consultation's
 patient.casualty_id checked."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,10 +17,11 @@ R = "/api/v1/casevac/requests"
 
 # -- numbers -----------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("location, field", [({"lat": "4.36", "lon": 18.55}, "lat"),
-                                             ({"lat": 4.36, "lon": "18.55"}, "lon")])
-def test_a_number_sent_as_a_string_is_refused_for_coordinates_as_for_counts(client, medic, headers, location,
-                                                                             field):
+
+@pytest.mark.parametrize(
+    "location, field", [({"lat": "4.36", "lon": 18.55}, "lat"), ({"lat": 4.36, "lon": "18.55"}, "lon")]
+)
+def test_a_number_sent_as_a_string_is_refused_for_coordinates_as_for_counts(client, medic, headers, location, field):
     assert_error(client.post(R, json=body(location=location), headers=headers(medic)), 422, ("location", field))
     assert_error(client.post(R, json=body(litter="2"), headers=headers(medic)), 422, ("litter",))
 
@@ -38,12 +40,19 @@ def test_query_strings_are_still_numbers_written_as_text(client, coordinator, he
 
 # -- lines 6 and 9: one form each --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("lines, field", [({"security": "N", "wounds": "gunshot wound, left arm"}, "wounds"),
-                                          ({"cbrn": ["chemical"], "terrain": "open field"}, "terrain")])
+
+@pytest.mark.parametrize(
+    "lines, field",
+    [
+        ({"security": "N", "wounds": "gunshot wound, left arm"}, "wounds"),
+        ({"cbrn": ["chemical"], "terrain": "open field"}, "terrain"),
+    ],
+)
 def test_a_filing_with_both_forms_of_a_line_is_422(client, medic, headers, lines, field):
     assert_error(client.post(R, json=body(**lines), headers=headers(medic)), 422, (field,))
-    assert_error(client.patch(f"{R}/{_filed(client, medic, headers)}", json=lines, headers=headers(medic)), 422,
-                 (field,))
+    assert_error(
+        client.patch(f"{R}/{_filed(client, medic, headers)}", json=lines, headers=headers(medic)), 422, (field,)
+    )
 
 
 def _filed(client, user, headers, **lines) -> str:
@@ -54,43 +63,54 @@ def _filed(client, user, headers, **lines) -> str:
 
 def test_a_patch_adding_the_other_form_of_a_stored_line_is_422_unless_it_clears_it(client, medic, headers):
     request_id = _filed(client, medic, headers, security="N", cbrn=["chemical"])
-    assert_error(client.patch(f"{R}/{request_id}", json={"wounds": "burns"}, headers=headers(medic)), 422,
-                 ("wounds",))
-    assert_error(client.patch(f"{R}/{request_id}", json={"terrain": "marsh"}, headers=headers(medic)), 422,
-                 ("terrain",))
-    switched = client.patch(f"{R}/{request_id}", json={"wounds": "burns", "security": None,
-                                                       "terrain": "marsh", "cbrn": None}, headers=headers(medic))
+    assert_error(client.patch(f"{R}/{request_id}", json={"wounds": "burns"}, headers=headers(medic)), 422, ("wounds",))
+    assert_error(
+        client.patch(f"{R}/{request_id}", json={"terrain": "marsh"}, headers=headers(medic)), 422, ("terrain",)
+    )
+    switched = client.patch(
+        f"{R}/{request_id}",
+        json={"wounds": "burns", "security": None, "terrain": "marsh", "cbrn": None},
+        headers=headers(medic),
+    )
     assert switched.status_code == 200, switched.get_data(as_text=True)
     answer = switched.get_json()
-    assert (answer["wounds"], answer["security"], answer["terrain"], answer["cbrn"]) == ("burns", None, "marsh",
-                                                                                          None)
+    assert (answer["wounds"], answer["security"], answer["terrain"], answer["cbrn"]) == ("burns", None, "marsh", None)
 
 
 # -- 409 bodies: `status` is the HTTP reason phrase ---------------------------------------------------------------
 
+
 def test_409_bodies_name_the_records_state_in_current_not_in_status(client, medic, coordinator, headers):
     request_id = _filed(client, medic, headers)
     for status in ("cancelled",):
-        moved = client.post(f"{R}/{request_id}/status", json={"status": status, "note": "walked out"},
-                            headers=headers(coordinator))
+        moved = client.post(
+            f"{R}/{request_id}/status", json={"status": status, "note": "walked out"}, headers=headers(coordinator)
+        )
         assert moved.status_code == 200, moved.get_data(as_text=True)
-    for response in (client.patch(f"{R}/{request_id}", json={"callsign": "X-1"}, headers=headers(coordinator)),
-                     client.post(f"{R}/{request_id}/status", json={"status": "dispatched"},
-                                 headers=headers(coordinator))):
+    for response in (
+        client.patch(f"{R}/{request_id}", json={"callsign": "X-1"}, headers=headers(coordinator)),
+        client.post(f"{R}/{request_id}/status", json={"status": "dispatched"}, headers=headers(coordinator)),
+    ):
         conflict = assert_error(response, 409)
         assert conflict["status"] == "Conflict" and conflict["current"] == "cancelled", conflict
 
 
 def test_an_extra_field_never_replaces_code_status_or_message():
     body_ = payload(409, "taken", status="delivered", current="delivered")
-    assert (body_["code"], body_["status"], body_["message"], body_["current"]) == (409, "Conflict", "taken",
-                                                                                    "delivered")
+    assert (body_["code"], body_["status"], body_["message"], body_["current"]) == (
+        409,
+        "Conflict",
+        "taken",
+        "delivered",
+    )
 
 
 # -- a consultation's patient.casualty_id ------------------------------------------------------------------------
 
-def test_a_consultations_casualty_id_must_be_a_casualty_of_the_mission(client, medic, headers, make_clinician,
-                                                                       book, now_frozen):
+
+def test_a_consultations_casualty_id_must_be_a_casualty_of_the_mission(
+    client, medic, headers, make_clinician, book, now_frozen
+):
     from datetime import datetime, timezone
 
     from tests.factories import MissionFactory, UserFactory
@@ -102,8 +122,9 @@ def test_a_consultations_casualty_id_must_be_a_casualty_of_the_mission(client, m
     other_medic = UserFactory(role="medic", mission_id=MissionFactory().id)
     foreign = client.post(R, json=body(casualties=[dict(CASUALTY)]), headers=headers(other_medic)).get_json()
     foreign_casualty = foreign["casualties"][0]["id"]
-    assert_error(book(medic, clinician, start, patient={"casualty_id": foreign_casualty}), 422,
-                 ("patient", "casualty_id"))
+    assert_error(
+        book(medic, clinician, start, patient={"casualty_id": foreign_casualty}), 422, ("patient", "casualty_id")
+    )
     own = client.post(R, json=body(casualties=[dict(CASUALTY)]), headers=headers(medic)).get_json()
     booked = book(medic, clinician, start, patient={"casualty_id": own["casualties"][0]["id"]})
     assert booked.status_code == 201, booked.get_data(as_text=True)
@@ -111,6 +132,7 @@ def test_a_consultations_casualty_id_must_be_a_casualty_of_the_mission(client, m
 
 
 # -- MGRS: polar areas refused, a coarse square kept with its precision ------------------------------------------
+
 
 @pytest.mark.parametrize("reference", ["ZAH1234", "AAN", "Y TF 12 34", "BAN0000000000"])
 def test_polar_mgrs_references_are_refused(client, medic, headers, reference):
@@ -132,13 +154,16 @@ def test_a_100_km_square_is_kept_with_its_precision_a_warning_and_cot_ce(client,
     assert shown["location"]["precision_m"] == 100000 and shown["warnings"] == filed["warnings"]
     cot = client.get(f"{R}/{filed['id']}/cot", headers=headers(coordinator))
     point = ET.fromstring(cot.get_data()).find("point")
-    assert float(point.get("ce")) == pytest.approx(100000 / 2 ** 0.5, rel=1e-3)
+    assert float(point.get("ce")) == pytest.approx(100000 / 2**0.5, rel=1e-3)
 
 
-@pytest.mark.parametrize("reference, precision, warned", [("34NBK2882", 1000, True), ("34NBK285825", 100, False),
-                                                          ("34NBK2863382493", 1, False)])
-def test_finer_references_keep_their_precision_and_warn_only_above_100_m(client, medic, headers, reference,
-                                                                        precision, warned):
+@pytest.mark.parametrize(
+    "reference, precision, warned",
+    [("34NBK2882", 1000, True), ("34NBK285825", 100, False), ("34NBK2863382493", 1, False)],
+)
+def test_finer_references_keep_their_precision_and_warn_only_above_100_m(
+    client, medic, headers, reference, precision, warned
+):
     filed = client.post(R, json=body(location={"mgrs": reference}), headers=headers(medic)).get_json()
     assert filed["location"]["precision_m"] == precision and bool(filed["warnings"]) is warned
 

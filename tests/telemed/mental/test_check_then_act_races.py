@@ -1,5 +1,6 @@
 """Check-then-act decided by the database (issue 17, item 3): PostgreSQL with real threads. SQLite has a single
 writer, so nothing races there; its serial behaviour is covered by the domain tests."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -34,7 +35,8 @@ def _starts(count: int) -> list[str]:
 
 
 def test_ten_parallel_bookings_of_one_self_referral_at_different_starts_give_one_201(
-        app, client, headers, member, make_mh_clinician, now_frozen):
+    app, client, headers, member, make_mh_clinician, now_frozen
+):
     psychiatrist = make_mh_clinician()
     from telemed.scheduling.clinicians import clinician_of_user
 
@@ -43,21 +45,26 @@ def test_ten_parallel_bookings_of_one_self_referral_at_different_starts_give_one
     token = headers(member)
 
     def attempt(start):
-        return lambda c: c.post(f"{BASE}/self-referrals/{referral_id}/book",
-                                json={"clinician_id": clinician_id, "start": start}, headers=token).status_code
+        return lambda c: c.post(
+            f"{BASE}/self-referrals/{referral_id}/book",
+            json={"clinician_id": clinician_id, "start": start},
+            headers=token,
+        ).status_code
 
     codes = race(app, [attempt(start) for start in _starts(10)])
     assert codes == Counter({201: 1, 409: 9}), codes
     db.session.remove()
-    consultations = db.session.execute(db.select(Consultation).where(
-        Consultation.patient_user_id == member.id)).scalars().all()
+    consultations = (
+        db.session.execute(db.select(Consultation).where(Consultation.patient_user_id == member.id)).scalars().all()
+    )
     assert len(consultations) == 1
     referral = db.session.get(SelfReferral, referral_id)
     assert referral.status == "booked" and referral.consultation_id == consultations[0].id
 
 
 def test_bookings_racing_a_close_of_the_referral_leave_no_stray_consultation(
-        app, client, headers, member, make_mh_clinician, now_frozen):
+    app, client, headers, member, make_mh_clinician, now_frozen
+):
     psychiatrist = make_mh_clinician()
     from telemed.scheduling.clinicians import clinician_of_user
 
@@ -66,8 +73,11 @@ def test_bookings_racing_a_close_of_the_referral_leave_no_stray_consultation(
     token = headers(member)
 
     def book(start):
-        return lambda c: c.post(f"{BASE}/self-referrals/{referral_id}/book",
-                                json={"clinician_id": clinician_id, "start": start}, headers=token).status_code
+        return lambda c: c.post(
+            f"{BASE}/self-referrals/{referral_id}/book",
+            json={"clinician_id": clinician_id, "start": start},
+            headers=token,
+        ).status_code
 
     def close():
         return lambda c: c.post(f"{BASE}/self-referrals/{referral_id}/close", headers=token).status_code
@@ -76,8 +86,9 @@ def test_bookings_racing_a_close_of_the_referral_leave_no_stray_consultation(
     assert codes[201] <= 1 and 500 not in codes, codes
     db.session.remove()
     referral = db.session.get(SelfReferral, referral_id)
-    consultations = db.session.execute(db.select(Consultation).where(
-        Consultation.patient_user_id == member.id)).scalars().all()
+    consultations = (
+        db.session.execute(db.select(Consultation).where(Consultation.patient_user_id == member.id)).scalars().all()
+    )
     # Booked (then possibly closed): exactly the consultation it names. Closed first: none at all.
     assert [c.id for c in consultations] == ([referral.consultation_id] if referral.consultation_id else [])
     assert codes[201] == len(consultations)
@@ -86,18 +97,26 @@ def test_bookings_racing_a_close_of_the_referral_leave_no_stray_consultation(
 def test_ten_parallel_casualties_for_one_missing_patient_give_one_201(app, client, headers, make_user):
     medic = make_user("medic")
     token = headers(medic)
-    filing = casevac_body(patients={"urgent": 1, "urgent_surgical": 0, "priority": 0, "routine": 0,
-                                    "convenience": 0}, litter=1)
+    filing = casevac_body(
+        patients={"urgent": 1, "urgent_surgical": 0, "priority": 0, "routine": 0, "convenience": 0}, litter=1
+    )
     created = client.post("/api/v1/casevac/requests", json=filing, headers=token)
     assert created.status_code == 201, created.get_data(as_text=True)
     request_id = created.get_json()["id"]
 
     def add(i):
-        return lambda c: c.post(f"/api/v1/casevac/requests/{request_id}/casualties",
-                                json={"zap": f"Z-{i}", "mechanism": "blast"}, headers=token).status_code
+        return lambda c: c.post(
+            f"/api/v1/casevac/requests/{request_id}/casualties",
+            json={"zap": f"Z-{i}", "mechanism": "blast"},
+            headers=token,
+        ).status_code
 
     codes = race(app, [add(i) for i in range(10)])
     assert codes == Counter({201: 1, 409: 9}), codes
     db.session.remove()
-    assert db.session.execute(db.select(db.func.count()).select_from(Casualty)
-                              .where(Casualty.request_id == request_id)).scalar_one() == 1
+    assert (
+        db.session.execute(
+            db.select(db.func.count()).select_from(Casualty).where(Casualty.request_id == request_id)
+        ).scalar_one()
+        == 1
+    )
