@@ -28,8 +28,9 @@ test: $(VENV)/.dev-deps
 
 # Longer fuzzing than the bounded run inside `make test`: schemathesis, every role, a random seed (printed).
 fuzz: $(VENV)/.dev-deps
-	FUZZ_SECONDS=$${FUZZ_SECONDS:-120} FUZZ_SEED=$${FUZZ_SEED:-random} PYTHONPATH=$(CURDIR) \
-		$(BIN)/python -m pytest tests/security/test_fuzz.py $(PYTEST_ARGS)
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-120} FUZZ_CLASSES_SECONDS=$${FUZZ_CLASSES_SECONDS:-300} \
+		FUZZ_SEED=$${FUZZ_SEED:-random} PYTHONPATH=$(CURDIR) \
+		$(BIN)/python -m pytest tests/security/test_fuzz.py tests/security/test_fuzz_classes.py $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .

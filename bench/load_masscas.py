@@ -183,7 +183,8 @@ def run(args) -> dict:
         base_env.update(
             {
                 "BIND": "127.0.0.1",
-                "APP_ENV": "production",
+                # APP_ENV=test: as production, with the demo seeded (which bin/serve refuses in production).
+                "APP_ENV": "test",
                 "SECRET_KEY": SECRET_KEY,
                 "DATABASE_URL": pg.url,
                 "REDIS_URL": redis_server.url,

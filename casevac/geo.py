@@ -51,8 +51,29 @@ class LocationError(ValueError):
 class Location:
     lat: float
     lon: float
-    mgrs: str
+    mgrs: str  # at the precision the caller gave (an MGRS reference), else at 1 m
     source: str  # "latlon" | "mgrs" | "text": the form the caller used
+    precision_m: float = 1.0  # side of the MGRS square the point is the centre of (1 m for lat/lon, text)
+
+
+# Coarser than this (a 6-figure grid, 100 m), a pickup point is flagged in the answer (coarse_location_warning).
+COARSE_PRECISION_M = 100.0
+
+
+def mgrs_precision_m(reference: str | None) -> float:
+    """The side in metres of the square an MGRS reference names: 100 km with no digits, 1 m with ten."""
+    digits = len(re.sub(r"\D", "", re.sub(r"^\d{1,2}", "", reference or "")))
+    return float(10 ** (MGRS_PRECISION - min(digits // 2, MGRS_PRECISION)))
+
+
+def coarse_location_warning(precision_m: float) -> str | None:
+    if precision_m <= COARSE_PRECISION_M:
+        return None
+    size = f"{precision_m / 1000:g} km" if precision_m >= 1000 else f"{precision_m:g} m"
+    return (
+        f"location: the MGRS reference names a {size} square; the pickup point is its centre, known only to "
+        f"within {precision_m / 2**0.5:,.0f} m: send more digits (8 or 10) when you have them"
+    )
 
 
 def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -77,6 +98,9 @@ def from_latlon(lat, lon) -> Location:
 
 
 def from_mgrs(text: str) -> Location:
+    """An MGRS reference at any precision (0-5 digits per axis): the point is the centre of the square it
+    names, and the square's side is kept (precision_m). Polar (UPS) references are refused: no mission is
+    there, and a typing slip in the zone must not become a point at a pole."""
     reference = re.sub(r"\s+", "", str(text)).upper()
     if not reference:
         raise LocationError("mgrs", "empty grid reference")
@@ -86,14 +110,26 @@ def from_mgrs(text: str) -> Location:
             "not an MGRS grid reference: zone (1-60) + band letter, 100 km square, "
             "then an even number of digits (e.g. 34NBK2863382493 or 34N BK 28633 82493)",
         )
+    if reference[0] in "ABYZ":
+        raise LocationError("mgrs", "polar (UPS) grid references are not accepted: give lat and lon instead")
+    prefix_length = len(reference) - len(re.search(r"\d*$", reference).group())
+    digits = reference[prefix_length:]
+    half = len(digits) // 2
+    centre = reference
+    if half < MGRS_PRECISION:
+        # The centre of the square: one more digit, 5, on each axis.
+        centre = reference[:prefix_length] + digits[:half] + "5" + digits[half:] + "5"
     try:
-        lat, lon = _MGRS.toLatLon(reference)
+        lat, lon = _MGRS.toLatLon(centre)
     except Exception:  # noqa: BLE001 - the C library reports every bad reference the same way
         raise LocationError("mgrs", "this grid reference does not exist (zone, band and square disagree)") from None
     if not (math.isfinite(lat) and math.isfinite(lon)):
         raise LocationError("mgrs", "this grid reference does not exist")
     lon = -180.0 if lon >= 180.0 else lon
-    return Location(lat=lat, lon=lon, mgrs=to_mgrs(lat, lon), source="mgrs")
+    precision = mgrs_precision_m(reference)
+    return Location(
+        lat=lat, lon=lon, mgrs=reference if precision > 1 else to_mgrs(lat, lon), source="mgrs", precision_m=precision
+    )
 
 
 def from_text(text: str) -> Location:

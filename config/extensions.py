@@ -37,3 +37,8 @@ def redis_client(url: str):
     return redis.Redis.from_url(
         url, socket_timeout=2, socket_connect_timeout=1, health_check_interval=10, retry=Retry(ConstantBackoff(0.05), 1)
     )
+
+
+# Before any view module decorates with @blp.arguments (which binds flask-smorest's body parser then): the
+# parser that refuses deep JSON and unstorable strings, and the UTC range check of every DateTime field.
+from core import inputs as _inputs  # noqa: E402,F401

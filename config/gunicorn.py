@@ -1,5 +1,10 @@
 """gunicorn settings read by bin/serve (`--config python:config.gunicorn`): start the real-time
-background tasks (relay, sweeper, Redis listener) in the worker, never in CLI commands or tests."""
+background tasks (relay, sweeper, Redis listener) in the worker, never in CLI commands or tests; and answer
+gunicorn's own errors (414, 431, 400) in the API's JSON format with the security headers."""
+
+from config import server_errors
+
+server_errors.install()
 
 import os
 

@@ -66,6 +66,11 @@ class Settings:
     VIDEO_DOMAIN: str = ""
     # A flagged screening not acknowledged by a mental-health clinician within this is escalated (once).
     SCREENING_ACK_MINUTES: int = 15
+    # Per-socket limit on the events a client emits (token bucket, realtime/limits.py).
+    SOCKET_EVENTS_PER_SECOND: float = 5.0
+    SOCKET_EVENTS_BURST: int = 20
+    # Events older than this are deleted from the event log (realtime/retention.py); 0 keeps everything.
+    EVENTS_RETENTION_DAYS: float = 30.0
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -98,6 +103,9 @@ class Settings:
             VIDEO_APP_SECRET=_str("VIDEO_APP_SECRET", ""),
             VIDEO_DOMAIN=_str("VIDEO_DOMAIN", ""),
             SCREENING_ACK_MINUTES=_int("SCREENING_ACK_MINUTES", cls.SCREENING_ACK_MINUTES),
+            SOCKET_EVENTS_PER_SECOND=float(_str("SOCKET_EVENTS_PER_SECOND", "5")),
+            SOCKET_EVENTS_BURST=_int("SOCKET_EVENTS_BURST", cls.SOCKET_EVENTS_BURST),
+            EVENTS_RETENTION_DAYS=float(_str("EVENTS_RETENTION_DAYS", "30")),
         )
         values.update(overrides)
         return cls(**values).resolved()

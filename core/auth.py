@@ -72,6 +72,11 @@ def user_from_token(token: str) -> User | None:
     return user if user is not None and user.active else None
 
 
+def token_expiry(token: str) -> float:
+    """The POSIX time a valid token expires at (sockets end themselves then)."""
+    return float(decode_token(token)["exp"])
+
+
 def current_user(roles: set[str] | frozenset[str] | None = None) -> User:
     """The authenticated user (401 otherwise); 403 when roles is given and theirs is not in it."""
     # Cached per request (not on g: tests keep one app context across requests).

@@ -16,6 +16,11 @@ def register(app: Flask) -> None:
     def seed_demo_command():
         """Create the demo mission, users, assets, facilities and clinicians (idempotent)."""
         settings = current_app.extensions["settings"]
+        if settings.ENV == "production":
+            raise click.ClickException(
+                "seed-demo refused with APP_ENV=production: the demo users have known "
+                "passwords (create real users with create-user)"
+            )
         mission, users, generated = seed.seed_demo(db.session, password=settings.DEMO_PASSWORD)
         click.echo(f"demo mission {mission.code} ({mission.id}) with users: {', '.join(sorted(users))}")
         if generated:

@@ -48,10 +48,12 @@ def invalid(field: str, message: str, location: str = "json") -> ApiError:
 
 def payload(code: int, message: str | None = None, errors: dict | None = None, **extra) -> dict:
     status = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "Error"
-    body = {"code": code, "status": status, "message": message or status}
+    # code, status (the HTTP reason phrase) and message are the contract's: an extra field never replaces
+    # them (a 409 names the record's own state in e.g. request_status, never in status).
+    body = dict(extra)
+    body.update({"code": code, "status": status, "message": message or status})
     if errors:
         body["errors"] = errors
-    body.update(extra)
     return body
 
 

@@ -47,34 +47,68 @@ class GzipRequestMiddleware:
 
     def __call__(self, environ, start_response):
         encoding = environ.get("HTTP_CONTENT_ENCODING", "").strip().lower()
-        if encoding in ("gzip", "x-gzip", "deflate"):
-            try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
-            raw = environ["wsgi.input"].read(min(length, self.max_bytes + 1)) if length else b""
-            try:
-                if encoding == "deflate":
-                    inflater = zlib.decompressobj()
-                    body = inflater.decompress(raw, self.max_bytes + 1)
-                else:
-                    with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
-                        body = stream.read(self.max_bytes + 1)
-            except (OSError, EOFError, zlib.error):
-                return _plain_error(start_response, 400, "the body is not valid gzip")
-            if len(body) > self.max_bytes:
-                return _plain_error(start_response, 413, "request body too large once decompressed")
-            environ["wsgi.input"] = io.BytesIO(body)
-            environ["CONTENT_LENGTH"] = str(len(body))
-            environ.pop("HTTP_CONTENT_ENCODING", None)
+        if encoding in ("", "identity"):
+            return self.wsgi_app(environ, start_response)
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if encoding not in ("gzip", "x-gzip", "deflate"):
+            if not length and not chunked:
+                return self.wsgi_app(environ, start_response)  # no body for the encoding to apply to
+            return _plain_error(
+                start_response,
+                415,
+                f"unsupported Content-Encoding {encoding[:40]!r}: send gzip, deflate or an uncompressed body",
+            )
+        if length > self.max_bytes:
+            return _plain_error(start_response, 413, "request body too large (compressed)")
+        # With Content-Length, read that much; chunked (no length), read to the end of the stream: either
+        # way at most one byte above the cap, which is refused.
+        raw = (
+            _read(environ["wsgi.input"], min(length, self.max_bytes + 1) if length else self.max_bytes + 1)
+            if length or chunked
+            else b""
+        )
+        if len(raw) > self.max_bytes:
+            return _plain_error(start_response, 413, "request body too large (compressed)")
+        try:
+            if encoding == "deflate":
+                inflater = zlib.decompressobj()
+                body = inflater.decompress(raw, self.max_bytes + 1)
+            else:
+                with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+                    body = stream.read(self.max_bytes + 1)
+        except (OSError, EOFError, zlib.error):
+            return _plain_error(start_response, 400, "the body is not valid gzip")
+        if len(body) > self.max_bytes:
+            return _plain_error(start_response, 413, "request body too large once decompressed")
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ.pop("HTTP_CONTENT_ENCODING", None)
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        environ["wsgi.input_terminated"] = False
         return self.wsgi_app(environ, start_response)
+
+
+def _read(stream, limit: int) -> bytes:
+    """Up to `limit` bytes of a WSGI input stream (read() may return less than asked before the end)."""
+    chunks, size = [], 0
+    while size < limit:
+        chunk = stream.read(min(65536, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _plain_error(start_response, code: int, message: str):
     import json
 
     body = json.dumps(payload(code, message)).encode()
-    reason = {400: "BAD REQUEST", 413: "REQUEST ENTITY TOO LARGE"}[code]
+    reason = {400: "BAD REQUEST", 413: "REQUEST ENTITY TOO LARGE", 415: "UNSUPPORTED MEDIA TYPE"}[code]
     # Answered before Flask runs, so the security headers are added here too (a JSON answer's).
     start_response(
         f"{code} {reason}",
@@ -109,8 +143,53 @@ def _compressible(mimetype: str | None) -> bool:
     return bool(mimetype) and (mimetype in COMPRESSIBLE or mimetype.endswith("+json") or mimetype.endswith("+xml"))
 
 
+class TransportHeadersMiddleware:
+    """The outermost layer: every answer carries the security headers, also those Flask never sees (the
+    Socket.IO transport's, engine.io's), and an engine.io error (400 "Bad Request" in text/plain) is turned
+    into the API.md error body. A websocket upgrade (101) is left alone."""
+
+    def __init__(self, wsgi_app, socketio_path: str = "/socket.io"):
+        self.wsgi_app = wsgi_app
+        self.socketio_path = socketio_path.rstrip("/") + "/"
+
+    def __call__(self, environ, start_response):
+        transport = (environ.get("PATH_INFO") or "").startswith(self.socketio_path)
+        replaced: dict = {}
+
+        def _start(status, headers, exc_info=None):
+            code = int(status.split(" ", 1)[0]) if status[:3].isdigit() else 0
+            if code == 101:
+                return start_response(status, headers, exc_info)
+            names = {name.lower() for name, _ in headers}
+            content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+            # A JSON answer needs only the headers that protect an API client; anything else gets them all.
+            wanted = API_HEADERS if is_json(content_type.split(";")[0].strip()) else SECURITY_HEADERS
+            headers = list(headers) + [(k, v) for k, v in wanted.items() if k.lower() not in names]
+            if transport and code >= 400 and "json" not in content_type:
+                import json
+
+                replaced["body"] = json.dumps(payload(code, _engineio_message(code))).encode()
+                headers = [(k, v) for k, v in headers if k.lower() not in ("content-type", "content-length")]
+                headers += [("Content-Type", "application/json"), ("Content-Length", str(len(replaced["body"])))]
+            return start_response(status, headers, exc_info)
+
+        result = self.wsgi_app(environ, _start)
+        if "body" in replaced:
+            if hasattr(result, "close"):
+                result.close()
+            return [replaced["body"]]
+        return result
+
+
+def _engineio_message(code: int) -> str:
+    return {
+        400: "bad Socket.IO transport request: unknown or expired session id, or a malformed packet",
+        403: "the Socket.IO connection was refused (origin not allowed)",
+    }.get(code, "Socket.IO transport error")
+
+
 def register(app: Flask, settings) -> None:
-    app.wsgi_app = GzipRequestMiddleware(app.wsgi_app, settings.MAX_BODY_KB * 1024)
+    app.wsgi_app = TransportHeadersMiddleware(GzipRequestMiddleware(app.wsgi_app, settings.MAX_BODY_KB * 1024))
     allowed_origins = {o.strip() for o in settings.CORS_ORIGINS.split(",") if o.strip()}
 
     # Registered first, so it runs last (after the ETag is taken on the identity body, and the headers).
@@ -197,6 +276,10 @@ def register(app: Flask, settings) -> None:
             response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, Idempotency-Key"
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"
         return response
+
+    from core import inputs
+
+    inputs.register(app, settings)
 
     @app.after_request
     def _etag(response):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,14 +17,19 @@ from sqlalchemy import and_, or_
 from sqlalchemy.types import TypeDecorator
 
 from core.errors import invalid
+from core.fields import UNSTORABLE
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+# A cursor this list issued is a few sort keys: a longer one is forged.
+MAX_CURSOR = 1024
+# Integer sort keys are 64-bit in the database; a forged one beyond would fail there (a 500), not here.
+INT64 = 2**63
 
 
 class PageArgs(Schema):
     limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT))
-    cursor = fields.String(load_default=None)
+    cursor = fields.String(load_default=None, validate=validate.Length(max=MAX_CURSOR))
 
 
 def page_schema(item_schema, name: str | None = None):
@@ -56,14 +62,47 @@ def encode_cursor(values: list) -> str:
 
 
 def decode_cursor(cursor: str, size: int) -> list:
+    """The `size` values of a cursor this code issued; a forged one is a 422 naming `cursor`. Each value is a
+    scalar the database can compare: an aware time within the accepted range, a storable string, a 64-bit
+    integer, a finite float, a boolean or null (lists that use decode_cursor themselves get this too)."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(values, list) or len(values) != size:
             raise ValueError
-        return [_decode_value(v) for v in values]
-    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
-        raise invalid("cursor", "not a cursor returned by this list", location="query") from None
+        decoded = [_decode_value(v) for v in values]
+    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError, RecursionError, OverflowError):
+        raise _forged() from None
+    for value in decoded:
+        if not _plausible(value):
+            raise _forged()
+    return decoded
+
+
+def _forged():
+    return invalid("cursor", "not a cursor returned by this list", location="query")
+
+
+def _plausible(value) -> bool:
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -INT64 <= value < INT64
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, str):
+        return not UNSTORABLE.search(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return False
+        from core.inputs import check_time
+
+        try:
+            check_time(value)
+        except ValidationError:
+            return False
+        return True
+    return False  # a list or an object: no sort key is one
 
 
 @dataclass
@@ -112,8 +151,8 @@ def _check_cursor_value(key: Key, value) -> None:
         expected = column_type.python_type
     except (AttributeError, NotImplementedError):
         return
-    if value is None or not isinstance(value, expected) or (isinstance(value, datetime) and value.tzinfo is None):
-        raise invalid("cursor", "not a cursor returned by this list", location="query")
+    if value is None or not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
+        raise _forged()
 
 
 __all__ = ["PageArgs", "page_schema", "paginate", "Key", "ValidationError"]

@@ -6,8 +6,8 @@ from core.pagination import PageArgs, page_schema
 
 
 class LoginIn(Schema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=80))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
+    username = Text(required=True, validate=validate.Length(min=1, max=80))
+    password = Text(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
     device = fields.Boolean(
         load_default=False,
         metadata={"description": "also issue a short device token (26 characters) for field devices on thin links"},
@@ -40,24 +40,26 @@ class LoginOut(Schema):
 
 
 class UserIn(Schema):
-    username = fields.String(
+    username = Text(
         required=True,
         validate=validate.Regexp(r"^[A-Za-z0-9._-]{3,80}$", error="3-80 characters: letters, digits, '.', '_' or '-'"),
     )
-    password = fields.String(
+    password = Text(
         required=True, load_only=True, validate=validate.Length(min=10, max=1024, error="at least 10 characters")
     )
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
-    mission_id = fields.String(required=True, validate=validate.Length(max=36))
-    display_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    mission_id = Text(required=True, validate=validate.Length(max=36))
+    display_name = Text(load_default=None, allow_none=True, validate=validate.Length(max=200))
     superadmin = fields.Boolean(load_default=False)
 
 
 class UserPatch(Schema):
-    """Change a user (admin of that mission). `phone` (E.164: + and 7 to 15 digits; spaces, dots, dashes
-    and brackets are dropped) and `imei` (15 digits) register the user's SMS and satellite-messenger
-    senders; null removes one."""
+    """Change a user (admin of that mission). `active: false` disables the user at once (their tokens and open
+    sockets stop working); `role`; `phone` (E.164: + and 7 to 15 digits; spaces, dots, dashes and brackets are
+    dropped) and `imei` (15 digits) register the user's SMS and satellite-messenger senders; null removes one."""
 
+    active = fields.Boolean(truthy={True}, falsy={False})  # JSON true or false only, not "no" or 0
+    role = fields.String(validate=validate.OneOf(ROLES))
     display_name = Text(allow_none=True, validate=validate.Length(max=200))
     phone = Text(allow_none=True, validate=validate.Length(max=32), metadata={"example": "+23670123456"})
     imei = Text(allow_none=True, validate=validate.Length(max=32), metadata={"example": "300234010753370"})
@@ -65,21 +67,21 @@ class UserPatch(Schema):
 
 class UserListArgs(PageArgs):
     role = fields.String(validate=validate.OneOf(ROLES))
-    mission_id = fields.String()
+    mission_id = Text(validate=validate.Length(max=36))
 
 
 UserPage = page_schema(UserOut, "UserPage")
 
 
 class MissionIn(Schema):
-    code = fields.String(
+    code = Text(
         required=True,
         validate=validate.Regexp(r"^[A-Z0-9-]{2,32}$", error="2-32 characters: upper-case letters, digits or '-'"),
     )
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
     lat = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=-90, max=90))
     lon = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=-180, max=180))
-    timezone = fields.String(load_default="UTC", validate=validate.Length(max=64))
+    timezone = Text(load_default="UTC", validate=validate.Length(max=64))
 
 
 class MissionOut(Schema):
@@ -96,9 +98,9 @@ MissionPage = page_schema(MissionOut, "MissionPage")
 
 
 class AuditArgs(PageArgs):
-    subject_id = fields.String()
-    actor_id = fields.String()
-    action = fields.String()
+    subject_id = Text(validate=validate.Length(max=64))
+    actor_id = Text(validate=validate.Length(max=36))
+    action = Text(validate=validate.Length(max=64))
 
 
 class AuditOut(Schema):

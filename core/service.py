@@ -8,7 +8,7 @@ from zoneinfo import available_timezones
 from config.extensions import db
 from core import audit
 from core.auth import ensure_mission, hash_password
-from core.errors import forbidden, invalid, not_found
+from core.errors import conflict, forbidden, invalid, not_found
 from core.models import AuditEntry, Mission, User
 from core.pagination import Key, paginate
 from core.records import flush_or_conflict
@@ -117,49 +117,6 @@ def normalise_phone(value: str) -> str | None:
     return phone if PHONE.match(phone) else None
 
 
-def update_user(session, *, actor: User, user_id: str, changes: dict) -> User:
-    """PATCH /users/{id} (admin of that mission): display name, SMS phone, satellite IMEI; audited with the
-    names of the fields changed."""
-    user = session.get(User, user_id) if isinstance(user_id, str) else None
-    if user is None or not (actor.superadmin or user.mission_id == actor.mission_id):
-        raise not_found("user")
-    if actor.role != "admin" and not actor.superadmin:
-        raise forbidden("only an admin of the mission changes users")
-    changes = dict(changes)
-    if changes.get("phone") is not None:
-        phone = normalise_phone(changes["phone"])
-        if phone is None:
-            raise invalid(
-                "phone", "an E.164 number: + then the country code and number, 7 to 15 digits (e.g. +23670123456)"
-            )
-        changes["phone"] = phone
-    if changes.get("imei") is not None:
-        imei = re.sub(r"[\s\-]", "", changes["imei"])
-        if not IMEI.match(imei):
-            raise invalid("imei", "15 digits (e.g. 300234010753370)")
-        changes["imei"] = imei
-    changed = sorted(name for name, value in changes.items() if getattr(user, name) != value)
-    if not changed:
-        return user
-    for name in changed:
-        setattr(user, name, changes[name])
-    taken = [name for name in ("phone", "imei") if name in changed]
-    flush_or_conflict(
-        session, f"this {' or '.join(taken)} is registered to another user: remove it there first", fields=taken
-    )
-    audit.record(
-        session,
-        actor=actor,
-        action="user.update",
-        subject_type="user",
-        subject_id=user.id,
-        mission_id=user.mission_id,
-        detail={"fields": changed},
-    )
-    session.commit()
-    return user
-
-
 def list_users(
     session, *, actor: User, limit: int, cursor: str | None, role: str | None = None, mission_id: str | None = None
 ):
@@ -197,3 +154,74 @@ def list_audit(
     if action:
         query = query.where(AuditEntry.action == action)
     return paginate(query, [Key(AuditEntry.id, descending=True)], limit=limit, cursor=cursor, session=session)
+
+
+# -- PATCH /users/{id}: access (active, role, display_name) ---------------------------------------------------
+
+# Called in the same transaction when a user's access changes: callback(session, *, user, reason), reason
+# "user_disabled" or "role_changed". The real-time layer registers the one that ends the user's open sockets.
+ACCESS_CHANGED: list = []
+
+
+def on_access_changed(callback) -> None:
+    if callback not in ACCESS_CHANGED:
+        ACCESS_CHANGED.append(callback)
+
+
+def update_user(session, *, actor: User, user_id: str, changes: dict) -> User:
+    """PATCH /users/{id}: an admin of the user's mission (or a superadmin) enables or disables a user, changes
+    their role, display name, SMS phone or satellite IMEI; audited with the names of the fields changed.
+    Disabling or a new role takes effect at once: the next request with any of the user's tokens is 401
+    (core.auth checks `active` on every request) or sees the new role, and their open sockets are ended
+    (ACCESS_CHANGED)."""
+    user = session.get(User, user_id) if isinstance(user_id, str) else None
+    if user is None or not (actor.superadmin or (actor.role == "admin" and user.mission_id == actor.mission_id)):
+        raise not_found("user")
+    if user.superadmin and not actor.superadmin:
+        raise forbidden("only a superadmin changes a superadmin")
+    if user.id == actor.id and (changes.get("active") is False or changes.get("role", user.role) != user.role):
+        raise conflict("you cannot disable yourself or change your own role: another admin of the mission can")
+    changes = dict(changes)
+    if changes.get("phone") is not None:
+        phone = normalise_phone(changes["phone"])
+        if phone is None:
+            raise invalid(
+                "phone", "an E.164 number: + then the country code and number, 7 to 15 digits (e.g. +23670123456)"
+            )
+        changes["phone"] = phone
+    if changes.get("imei") is not None:
+        imei = re.sub(r"[\s\-]", "", changes["imei"])
+        if not IMEI.match(imei):
+            raise invalid("imei", "15 digits (e.g. 300234010753370)")
+        changes["imei"] = imei
+    changed = {name: value for name, value in changes.items() if getattr(user, name) != value}
+    if not changed:
+        return user
+    reasons = []
+    if changed.get("active") is False:
+        reasons.append("user_disabled")
+    if "role" in changed:
+        reasons.append("role_changed")
+    for name, value in changed.items():
+        setattr(user, name, value)
+    taken = [name for name in ("phone", "imei") if name in changed]
+    if taken:
+        flush_or_conflict(
+            session, f"this {' or '.join(taken)} is registered to another user: remove it there first", fields=taken
+        )
+    detail = {"fields": sorted(changed)}
+    detail.update({k: changed[k] for k in ("active", "role") if k in changed})
+    audit.record(
+        session,
+        actor=actor,
+        action="user.update",
+        subject_type="user",
+        subject_id=user.id,
+        mission_id=user.mission_id,
+        detail=detail,
+    )
+    for reason in reasons[:1]:  # disabled wins over a role change made in the same call
+        for callback in list(ACCESS_CHANGED):
+            callback(session, user=user, reason=reason)
+    session.commit()
+    return user

@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from config.extensions import db, socketio
 from core import clock
+from realtime import authority
 from realtime.models import Event
 
 log = logging.getLogger(__name__)
@@ -151,9 +152,12 @@ class Relay:
                         else None
                     )
                     announce = False
+                if not outgoing:
+                    authority.expire_due()
                 for type_, env, rooms in outgoing:
-                    # Local only: every process delivers the log to its own clients (see module docstring).
-                    socketio.emit(type_, env, to=rooms, ignore_queue=True)
+                    # Local only: every process delivers the log to its own clients (see module docstring),
+                    # with the user's authority as it is now (realtime.authority).
+                    authority.emit_logged(type_, env, rooms)
                     self.cursor = env["seq"]
                 delivered += len(rows)
                 first_emits = [row["id"] for row in rows if row["emitted_at"] is None]
@@ -194,6 +198,9 @@ class Relay:
             ahead = [e for e in events if e["envelope"]["seq"] > self.cursor]
             if [e["envelope"]["seq"] for e in ahead] != list(range(self.cursor + 1, self.cursor + 1 + len(ahead))):
                 return False
+            if any(authority.needs_database(e["envelope"]["type"], e["rooms"]) for e in ahead):
+                return False  # checked against the database by the relay loop, which reads the log
+            authority.expire_due()
             for event in ahead:
                 socketio.emit(event["envelope"]["type"], event["envelope"], to=list(event["rooms"]), ignore_queue=True)
                 self.cursor = event["envelope"]["seq"]

@@ -31,6 +31,18 @@ def init_app(app) -> None:
     from realtime import sockets
 
     sockets.register()
+    from core import service as accounts
+    from realtime import authority
+
+    accounts.on_access_changed(authority.on_access_changed)
+    from realtime import limits
+
+    settings_ = app.extensions["settings"]
+    limits.install(socketio.server, settings_.SOCKET_EVENTS_PER_SECOND, settings_.SOCKET_EVENTS_BURST)
+    from realtime import retention
+    from realtime import sweeper as sweeper_tasks
+
+    sweeper_tasks.register("realtime.retention", retention.retention_task)
 
     settings = app.extensions["settings"]
     events.on_commit(relay.wake_now)

@@ -11,9 +11,9 @@ from flask_socketio import ConnectionRefusedError, disconnect, join_room
 
 from config.extensions import db, socketio
 from core import errors
-from core.auth import user_from_token
+from core.auth import token_expiry, user_from_token
 from core.models import User
-from realtime import audience, replay
+from realtime import audience, authority, replay, retention
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +64,26 @@ def on_connect(auth=None):
         join_room(room)
     with _connections_lock:
         _connections[request.sid] = user.id
+    authority.track(request.sid, user.id, token_expiry(token))
+    retention.set_floor(request.sid, _current_seq())
     return True
+
+
+def _current_seq() -> int:
+    from realtime.relay import last_seq, relay
+
+    return relay.cursor if relay.cursor is not None else last_seq(db.engine)
 
 
 def on_disconnect(*args):
     # Rooms are left by the server itself; this forgets the user bound to the connection.
     with _connections_lock:
         _connections.pop(request.sid, None)
+    authority.forget(request.sid)
+    retention.forget(request.sid)
+    from realtime.limits import buckets
+
+    buckets.forget(request.sid)
 
 
 def on_sync(payload=None):
@@ -79,8 +92,8 @@ def on_sync(payload=None):
         message = 'send {"since": <last seq seen, 0 at first>}'
         return errors.payload(422, message, {"since": [message]})
     since, limit = payload.get("since", 0), payload.get("limit", replay.PAGE)
-    if isinstance(since, bool) or not isinstance(since, int) or since < 0:
-        message = "since must be an integer >= 0"
+    if isinstance(since, bool) or not isinstance(since, int) or not 0 <= since < 2**63:
+        message = "since must be an integer from 0 to 2^63 - 1"
         return errors.payload(422, message, {"since": [message]})
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= replay.MAX_PAGE:
         message = f"limit must be an integer from 1 to {replay.MAX_PAGE}"
@@ -91,8 +104,18 @@ def on_sync(payload=None):
     user = db.session.get(User, user_id) if user_id else None
     if user is None or not user.active:
         disconnect()
-        return errors.payload(401, "the connection's user no longer exists or is disabled")
-    return replay.events_since(db.session, user=user, rooms=rooms_for(user), since=since, limit=limit)
+        return errors.payload(401, "the connection's user no longer exists or is disabled", reason="user_disabled")
+    if authority.expired(request.sid):
+        authority.end(request.sid, "token_expired")
+        return errors.payload(401, authority.MESSAGES["token_expired"], reason="token_expired")
+    answer = replay.events_since(db.session, user=user, rooms=rooms_for(user), since=since, limit=limit)
+    # Paging: the client needs what follows `since`; caught up: what follows the watermark.
+    retention.set_floor(request.sid, since if answer["more"] else answer["last_seq"])
+    oldest = retention.retained_from(db.session)
+    if oldest is not None and since < oldest - 1:
+        # Events between `since` and the oldest one kept were deleted by the retention task.
+        answer.update(truncated=True, retained_from=oldest)
+    return answer
 
 
 def register() -> None:

@@ -90,7 +90,7 @@ def recommend_for_request(
 ) -> dict:
     request = service.get_visible(session, actor=actor, request_id=request_id)
     if request.status in FINAL_STATUSES:
-        raise conflict(f"the request is {request.status}: nothing left to evacuate", status=request.status)
+        raise conflict(f"the request is {request.status}: nothing left to evacuate", current=request.status)
     now = core_clock.now()
     result = recommend(
         need_from_request(request),
@@ -117,7 +117,7 @@ def assign(session, *, actor, request_id: str, asset_id: str, facility_id: str, 
     if request.status not in BEFORE_DISPATCH:
         raise conflict(
             f"the request is {request.status}, not awaiting dispatch",
-            status=request.status,
+            current=request.status,
             allowed_from=list(BEFORE_DISPATCH),
         )
     need = need_from_request(request)
@@ -148,7 +148,9 @@ def assign(session, *, actor, request_id: str, asset_id: str, facility_id: str, 
     ):
         session.rollback()
         current = service.get_visible(session, actor=actor, request_id=request_id)
-        raise conflict(f"the request is {current.status}: another dispatch or change came first", status=current.status)
+        raise conflict(
+            f"the request is {current.status}: another dispatch or change came first", current=current.status
+        )
     audit.record(
         session,
         actor=actor,

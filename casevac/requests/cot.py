@@ -53,10 +53,13 @@ def event(request) -> str:
             "stale": _time(max(stale, now)),
         },
     )
+    # ce: the circular error (m). Known for an MGRS pickup: the half-diagonal of its square around the centre.
+    precision = request.location_precision_m
+    ce = f"{precision / 2**0.5:.1f}" if request.location_source == "mgrs" else UNKNOWN
     ET.SubElement(
         root,
         "point",
-        {"lat": f"{request.lat:.7f}", "lon": f"{request.lon:.7f}", "hae": UNKNOWN, "ce": UNKNOWN, "le": UNKNOWN},
+        {"lat": f"{request.lat:.7f}", "lon": f"{request.lon:.7f}", "hae": UNKNOWN, "ce": ce, "le": UNKNOWN},
     )
     detail = ET.SubElement(root, "detail")
     ET.SubElement(detail, "contact", {"callsign": request.callsign})

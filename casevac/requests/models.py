@@ -146,10 +146,30 @@ class CasevacRequest(db.Model):
 
     @property
     def location(self) -> dict:
-        out = {"lat": self.lat, "lon": self.lon, "mgrs": self.mgrs, "source": self.location_source}
+        out = {
+            "lat": self.lat,
+            "lon": self.lon,
+            "mgrs": self.mgrs,
+            "source": self.location_source,
+            "precision_m": self.location_precision_m,
+        }
         if self.location_text:
             out["text"] = self.location_text
         return out
+
+    @property
+    def location_precision_m(self) -> float:
+        """An MGRS pickup keeps the reference as given: its digits say how precise the point is."""
+        from casevac.geo import mgrs_precision_m
+
+        return mgrs_precision_m(self.mgrs) if self.location_source == "mgrs" else 1.0
+
+    @property
+    def warnings(self) -> list[str]:
+        from casevac.geo import coarse_location_warning
+
+        warning = coarse_location_warning(self.location_precision_m)
+        return [warning] if warning else []
 
     @property
     def missing_lines(self) -> list[int]:

@@ -198,6 +198,22 @@ class _Lines6to9(Schema):
     terrain = _text(500, allow_none=True, metadata={"description": "line 9 in peacetime"})
     remarks = _text(2000, allow_none=True)
 
+    @validates_schema
+    def _one_form_per_line(self, data, **kwargs):
+        errors = {}
+        for wartime, peacetime, line in LINE_FORMS:
+            if data.get(wartime) and data.get(peacetime):
+                errors[peacetime] = [
+                    f"line {line} is either {wartime} (wartime) or {peacetime} (peacetime), "
+                    f"not both: send {wartime}: null to switch"
+                ]
+        if errors:
+            raise ValidationError(errors)
+
+
+# Lines 6 and 9 have a wartime and a peacetime form (DOMAIN.md section 1): one of the two, never both.
+LINE_FORMS = (("security", "wounds", 6), ("cbrn", "terrain", 9))
+
 
 class RequestIn(_Lines6to9):
     """A 9-line MEDEVAC request: lines 1-5 required, 6-9 optional (completed later with PATCH)."""
@@ -294,6 +310,9 @@ class PickupLocationOut(Schema):
     mgrs = fields.String()
     source = fields.String(metadata={"description": "latlon | mgrs | text: the form that was sent"})
     text = fields.String()
+    precision_m = fields.Float(
+        metadata={"description": "side of the MGRS square the point is the centre of (1 for lat/lon and text)"}
+    )
 
 
 class SignsOut(Schema):
@@ -417,6 +436,10 @@ class RequestOut(RequestSummaryOut):
     terrain = fields.String(allow_none=True)
     remarks = fields.String(allow_none=True)
     surgery_escalated_at = fields.DateTime(allow_none=True)
+    warnings = fields.List(
+        fields.String(),
+        metadata={"description": "what the server accepted but the sender should know (a coarse MGRS square)"},
+    )
     history = fields.List(fields.Nested(StatusChangeOut))
     casualties = fields.List(fields.Nested(CasualtyOut))
 

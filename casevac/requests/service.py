@@ -26,6 +26,7 @@ from casevac.requests.models import (
     SignsReading,
     StatusChange,
 )
+from casevac.requests.schemas import LINE_FORMS
 from core import audit, clock
 from core.db import commit_keeping_loaded
 from core.errors import conflict, forbidden, invalid, not_found
@@ -348,6 +349,15 @@ def update_request(session, *, actor, request_id: str, changes: dict) -> Casevac
         raise invalid("patients", f"fewer patients ({total}) than the request's casualties ({len(request.casualties)})")
     if "equipment" in changes:
         changes = {**changes, "equipment": _equipment(changes["equipment"] or [])}
+    for wartime, peacetime, line in LINE_FORMS:
+        # With what the request already holds: a peacetime line over a wartime one needs the other cleared.
+        if changes.get(wartime, getattr(request, wartime)) and changes.get(peacetime, getattr(request, peacetime)):
+            field = peacetime if peacetime in changes else wartime
+            raise invalid(
+                field,
+                f"line {line} already holds {wartime if field == peacetime else peacetime}: "
+                f"send it as null in the same change to switch",
+            )
     changed = sorted(name for name, value in changes.items() if getattr(request, name) != value)
     for name in changed:
         setattr(request, name, changes[name])
@@ -425,6 +435,19 @@ def get_casualty(session, *, actor, casualty_id: str) -> Casualty:
     if casualty is None or not policy.may_see_request(actor, casualty.request):
         raise not_found("casualty")
     return casualty
+
+
+def casualty_in_mission(session, *, casualty_id: str, mission_id: str) -> bool:
+    """For other domains (a consultation's patient.casualty_id): whether this casualty is of a request of the
+    mission. Existence only: seeing the record is still the CASEVAC policy's to decide."""
+    if not isinstance(casualty_id, str) or not casualty_id:
+        return False
+    query = (
+        select(Casualty.id)
+        .join(CasevacRequest, Casualty.request_id == CasevacRequest.id)
+        .where(Casualty.id == casualty_id, CasevacRequest.mission_id == mission_id)
+    )
+    return session.execute(query).first() is not None
 
 
 def read_casualty(session, *, actor, casualty_id: str) -> Casualty:
@@ -509,9 +532,9 @@ def _ensure_may_edit(actor, request: CasevacRequest, allow_after_dispatch_for_fi
     if policy.may_edit_request(actor, request, vitals=allow_after_dispatch_for_filer):
         return
     if request.status in FINAL_STATUSES:
-        raise conflict(f"the request is {request.status}: it can no longer be changed", status=request.status)
+        raise conflict(f"the request is {request.status}: it can no longer be changed", current=request.status)
     if policy.is_filer(actor, request):
-        raise conflict("the request is dispatched: ask the coordinator to change it", status=request.status)
+        raise conflict("the request is dispatched: ask the coordinator to change it", current=request.status)
     raise forbidden("only the filing medic or a coordinator changes a request")
 
 

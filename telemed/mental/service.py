@@ -698,9 +698,9 @@ def book_self_referral(
     modality: str = "video",
     duration_minutes: int | None = None,
 ) -> dict:
-    """The member books a mental_health consultation for themself through telemed's booking (the database
-    decides races: 409 when the time is taken), then the referral becomes `booked` and names it.
-    If the member closed the referral meanwhile, the consultation they booked stands."""
+    """The member books a mental_health consultation for themself through telemed's booking, and the referral
+    becomes `booked` and names it, in one transaction: the database decides races (409 when the time is
+    taken, or when another booking or a close of the referral came first)."""
     referral = _by_id(session, SelfReferral, referral_id)
     if referral is None or referral.member_id != actor.id:
         raise not_found("self-referral")
@@ -708,21 +708,41 @@ def book_self_referral(
         raise conflict(
             f"a {referral.status} self-referral cannot be booked", allowed=list(REFERRAL_TRANSITIONS[referral.status])
         )
-    consultation = booking.book(
-        session,
-        actor=actor,
-        kind="mental_health",
-        clinician_id=clinician_id,
-        start=start,
-        modality=modality,
-        reason=referral.reason,
-        patient={"user_id": actor.id},
-        duration_minutes=duration_minutes,
-    )
-    session.execute(
+    # The referral is claimed first, in the booking's own transaction: of racing bookings of one referral the
+    # database lets one through (the others wait on the row, then find it no longer open), and a booking that
+    # fails (time taken, invalid) rolls the claim back. The status check above only spares a needless claim.
+    claimed = session.execute(
         update(SelfReferral)
         .where(SelfReferral.id == referral.id, SelfReferral.status == "open")
-        .values(status="booked", consultation_id=consultation.id, updated_at=clock.now())
+        .values(status="booked", updated_at=clock.now())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not claimed:
+        session.rollback()
+        session.refresh(referral)
+        raise conflict(
+            f"a {referral.status} self-referral cannot be booked", allowed=list(REFERRAL_TRANSITIONS[referral.status])
+        )
+    try:
+        consultation = booking.book(
+            session,
+            actor=actor,
+            kind="mental_health",
+            clinician_id=clinician_id,
+            start=start,
+            modality=modality,
+            reason=referral.reason,
+            patient={"user_id": actor.id},
+            duration_minutes=duration_minutes,
+            commit=False,
+        )
+    except Exception:
+        session.rollback()
+        raise
+    session.execute(
+        update(SelfReferral)
+        .where(SelfReferral.id == referral.id)
+        .values(consultation_id=consultation.id)
         .execution_options(synchronize_session=False)
     )
     audit.record(

@@ -101,8 +101,10 @@ def book(
     reason: str,
     patient: dict,
     duration_minutes: int | None = None,
+    commit: bool = True,
 ) -> Consultation:
-    """POST /consultations: 201, or 409 when the time is not free with that clinician."""
+    """POST /consultations: 201, or 409 when the time is not free with that clinician. commit=False leaves the
+    booking in the caller's transaction (a self-referral claims its referral in the same one)."""
     if not policy.may_book(actor, kind):
         raise forbidden(f"a {actor.role} may not book a {kind} consultation")
     clinician = session.get(Clinician, clinician_id) if is_id(clinician_id) else None
@@ -125,6 +127,15 @@ def book(
         patient_user = session.get(User, patient["user_id"]) if is_id(patient["user_id"]) else None
         if patient_user is None or patient_user.mission_id != clinician.mission_id:
             raise invalid("patient.user_id", "unknown user")
+    if patient.get("casualty_id"):
+        from casevac.requests import service as casevac_requests
+
+        if not casevac_requests.casualty_in_mission(
+            session, casualty_id=patient["casualty_id"], mission_id=clinician.mission_id
+        ):
+            raise invalid(
+                "patient.casualty_id", "unknown casualty: the id of a casualty of a CASEVAC request of this mission"
+            )
     if not any(patient.get(k) for k in ("name", "user_id", "casualty_id")):
         raise invalid("patient", "give at least one of name, user_id, casualty_id")
     duration = duration_minutes or clinician.slot_minutes
@@ -172,7 +183,8 @@ def book(
         detail={"kind": kind},
     )
     access.publish(session, consultation, "consult.booked")
-    session.commit()
+    if commit:
+        session.commit()
     return consultation
 
 

@@ -73,12 +73,21 @@ def mental_health_clinicians(session, *, mission_id: str) -> list[User]:
     ]
 
 
-def _guard_credentials(actor: User, specialties, *, was=()) -> None:
-    """A mental-health specialty opens confidential records (screenings, referrals, the mental-health
-    room): only an admin grants it; a clinician cannot give it to themself."""
-    added = set(specialties or ()) - set(was)
-    if not policy.may_grant_credentials(actor) and added & set(MENTAL_HEALTH_SPECIALTIES):
+# The credentials of a profile only an admin grants (docs/telemed.md, "Credentials"), on every path that sets
+# them (create_clinician, update_clinician): a mental-health specialty opens confidential records
+# (screenings, referrals, the mental-health room); the mental_health kind lets the clinician be booked for
+# mental-health consultations; `active` puts a profile in or out of every search and room.
+ADMIN_ONLY_KINDS = frozenset({"mental_health"})
+
+
+def _guard_credentials(actor: User, specialties=None, *, was=(), kinds=None, had_kinds=()) -> None:
+    """A clinician cannot give themself what only an admin grants."""
+    if policy.may_grant_credentials(actor):
+        return
+    if (set(specialties or ()) - set(was)) & set(MENTAL_HEALTH_SPECIALTIES):
         raise forbidden("only an admin grants the psychiatry or psychology specialty")
+    if (set(kinds or ()) - set(had_kinds)) & ADMIN_ONLY_KINDS:
+        raise forbidden("only an admin lets a clinician take mental_health consultations")
 
 
 def create_clinician(
@@ -99,7 +108,7 @@ def create_clinician(
         raise forbidden("an admin of the mission or the clinician themself creates a profile")
     if user.role != "clinician":
         raise invalid("user_id", "the user's role is not clinician")
-    _guard_credentials(actor, specialties)
+    _guard_credentials(actor, specialties, kinds=kinds or _default_kinds(specialties))
     clinician = Clinician(
         user_id=user.id,
         mission_id=user.mission_id,
@@ -151,8 +160,13 @@ def update_clinician(session, *, actor: User, clinician_id: str, **changes) -> C
     clinician = get_clinician(session, actor=actor, clinician_id=clinician_id)
     if not policy.may_edit_clinician(actor, clinician):
         raise forbidden("an admin of the mission or the clinician themself edits a profile")
-    if "specialties" in changes:
-        _guard_credentials(actor, changes["specialties"], was=clinician.specialties)
+    _guard_credentials(
+        actor,
+        changes.get("specialties"),
+        was=clinician.specialties,
+        kinds=changes.get("kinds"),
+        had_kinds=clinician.kinds,
+    )
     if "active" in changes and not policy.may_grant_credentials(actor):
         raise forbidden("only an admin activates or deactivates a clinician")
     for name in ("specialties", "languages", "kinds"):

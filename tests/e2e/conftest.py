@@ -103,7 +103,8 @@ def server_env(tmp_path: Path, **env_overrides) -> dict:
         {
             "PORT": str(free_port()),
             "BIND": "127.0.0.1",
-            "APP_ENV": "production",
+            # APP_ENV=test: as production, with the demo seeded (which bin/serve refuses in production).
+            "APP_ENV": "test",
             "SECRET_KEY": "e2e-secret-key-that-is-long-enough-0123456789",
             "DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.db'}",
             "DEMO_PASSWORD": DEMO_PASSWORD,

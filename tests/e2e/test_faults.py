@@ -30,7 +30,8 @@ class Cluster:
         env.update(
             {
                 "BIND": "127.0.0.1",
-                "APP_ENV": "production",
+                # APP_ENV=test: as production, with the demo seeded (which bin/serve refuses in production).
+                "APP_ENV": "test",
                 "VENV": str(ROOT / ".venv"),
                 "SECRET_KEY": "e2e-secret-key-that-is-long-enough-0123456789",
                 "DEMO_PASSWORD": DEMO_PASSWORD,

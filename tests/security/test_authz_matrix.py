@@ -334,6 +334,13 @@ MATRIX: list[Row] = [
         (404, 404, 404, 404, 404, 200, 401),
         _user_in_a,
     ),
+    Row(
+        "PATCH",
+        "/api/v1/users/<user_id>",
+        ADMIN_200,
+        (404, 403, 403, 403, 403, 200, 401),
+        lambda w: Req(path=_user_in_a(w).path, json={"display_name": unique("Medic ")}),
+    ),
     Row("GET", "/api/v1/audit", ADMIN_200, ADMIN_200),
     Row(
         "PATCH",

@@ -44,7 +44,8 @@ def fuzz_server(tmp_path_factory):
         {
             "PORT": str(free_port()),
             "BIND": "127.0.0.1",
-            "APP_ENV": "production",
+            # APP_ENV=test: as production, with the demo seeded (which bin/serve refuses in production).
+            "APP_ENV": "test",
             "SECRET_KEY": "e2e-secret-key-that-is-long-enough-0123456789",
             "DATABASE_URL": os.environ.get("FUZZ_DATABASE_URL", f"sqlite:///{tmp / 'fuzz.db'}"),
             "DEMO_PASSWORD": DEMO_PASSWORD,

@@ -134,7 +134,7 @@ def test_dispatch_tasks_the_asset_and_cancel_frees_it(client, coordinator, heade
     taken = assert_error(dispatch(client, other["id"], fleet["hoist"], fleet["level2"], h), 409)
     assert taken["asset_status"] == "tasked" and "not available" in taken["message"]
     again = assert_error(dispatch(client, request["id"], fleet["plain"], fleet["level2"], h), 409)
-    assert again["status"] == "dispatched"
+    assert again["status"] == "Conflict" and again["current"] == "dispatched"
     assert asset_row(fleet["plain"].id).status == "available"
 
     cancelled = client.post(

@@ -20,7 +20,13 @@ def test_lines_1_to_5_alone_are_accepted_and_6_to_9_completed_later(client, head
     filed = file_request()
     assert filed["status"] == "requested" and filed["lines_complete"] is False
     assert filed["missing_lines"] == [6, 7, 8, 9]
-    assert filed["location"] == {"lat": 4.3612, "lon": 18.555, "mgrs": "34NBK2863382493", "source": "latlon"}
+    assert filed["location"] == {
+        "lat": 4.3612,
+        "lon": 18.555,
+        "mgrs": "34NBK2863382493",
+        "source": "latlon",
+        "precision_m": 1.0,
+    }
     assert filed["precedence"] == "urgent" and filed["filed_by"] == medic.id and filed["mission_id"] == medic.mission_id
     assert filed["asset_id"] is None and filed["facility_id"] is None
     assert [h["status"] for h in filed["history"]] == ["requested"]
