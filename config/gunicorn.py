@@ -2,11 +2,11 @@
 background tasks (relay, sweeper, Redis listener) in the worker, never in CLI commands or tests; and answer
 gunicorn's own errors (414, 431, 400) in the API's JSON format with the security headers."""
 
+import os
+
 from config import server_errors
 
 server_errors.install()
-
-import os
 
 # Keep idle client connections 75 s (gunicorn's default is 2 s): a field device's follow-up request over
 # 2G reuses its connection instead of paying a new TCP handshake (a 500 ms round trip) each time (issue 16).
