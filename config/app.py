@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from realtime import setup as realtime_setup
 
     realtime_setup.init_app(app)
+    from casevac import tak; tak.init_app(app)  # noqa: E702 - the TAK gateway (models, CLI, /readyz)
     return app
 
 

@@ -65,6 +65,18 @@ class Settings:
     VIDEO_DOMAIN: str = ""
     # A flagged screening not acknowledged by a mental-health clinician within this is escalated (once).
     SCREENING_ACK_MINUTES: int = 15
+    # The TAK gateway (docs/tak.md): server (tcp://host:8087 or tls://host:8089), the mission's code, for
+    # tls:// the client certificate, its key and the CA that signed the server's certificate (PEM paths),
+    # the gateway's callsign and uid on the TAK network (default: MEDEVAC-<mission>, medevac-gateway-<mission>).
+    TAK_URL: str = ""
+    TAK_MISSION: str = ""
+    TAK_CERT: str = ""
+    TAK_KEY: str = ""
+    TAK_CA: str = ""
+    TAK_CALLSIGN: str = ""
+    TAK_UID: str = ""
+    # Longest wait between reconnection attempts (the backoff doubles from 1 s up to this).
+    TAK_RECONNECT_MAX_SECONDS: float = 30.0
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -97,6 +109,9 @@ class Settings:
             VIDEO_APP_SECRET=_str("VIDEO_APP_SECRET", ""),
             VIDEO_DOMAIN=_str("VIDEO_DOMAIN", ""),
             SCREENING_ACK_MINUTES=_int("SCREENING_ACK_MINUTES", cls.SCREENING_ACK_MINUTES),
+            **{name: _str(name, "") for name in ("TAK_URL", "TAK_MISSION", "TAK_CERT", "TAK_KEY", "TAK_CA",
+                                                  "TAK_CALLSIGN", "TAK_UID")},
+            TAK_RECONNECT_MAX_SECONDS=float(_str("TAK_RECONNECT_MAX_SECONDS", "30")),
         )
         values.update(overrides)
         return cls(**values).resolved()
