@@ -64,6 +64,11 @@ VITAL_LABELS = (("pulse", "HR"), ("resp_rate", "RR"), ("spo2", "SpO2"), ("sbp", 
 _VITAL_ALIASES = {"hr": "pulse", "pulse": "pulse", "p": "pulse", "rr": "resp_rate", "resp": "resp_rate",
                   "spo2": "spo2", "sao2": "spo2", "o2": "spo2", "sbp": "sbp", "bp": "bp", "dbp": "dbp",
                   "gcs": "gcs", "avpu": "avpu", "t": "temp_c", "temp": "temp_c"}
+# What medics type for a mechanism (MIST "M") -> casevac.schemas.MECHANISMS.
+_MECHANISM_WORDS = {"gsw": "gunshot", "gunshot": "gunshot", "ied": "blast", "blast": "blast", "mine": "blast",
+                    "frag": "fragmentation", "shrapnel": "fragmentation", "mva": "vehicle_collision",
+                    "rta": "vehicle_collision", "rtc": "vehicle_collision", "fall": "fall", "burn": "burn",
+                    "burns": "burn", "stab": "stab", "knife": "stab", "crush": "crush", "drowning": "drowning"}
 _VITAL_RANGES = {"pulse": (0, 300), "resp_rate": (0, 99), "spo2": (0, 100), "sbp": (0, 300), "dbp": (0, 250),
                  "gcs": (3, 15), "temp_c": (20, 45)}
 # Characters XML 1.0 cannot carry, even escaped: replaced by U+FFFD on the way out.
@@ -94,8 +99,6 @@ class StreamSplitter:
             if start < 0:
                 # Keep a possible "<eve" split across reads; the rest (declarations, whitespace) is noise.
                 keep = self.buffer[-6:]
-                if len(self.buffer) > self.max_bytes:
-                    self.dropped += 1
                 self.buffer = keep if b"<" in keep else b""
                 return out
             if start:
@@ -103,8 +106,10 @@ class StreamSplitter:
             end = _event_end(self.buffer)
             if end is None:
                 if len(self.buffer) > self.max_bytes:
+                    # Oversized or never closed: skip to the next event start (or what comes next).
                     self.dropped += 1
-                    self.buffer = self.buffer[6:]
+                    following = self.buffer.find(b"<event", 6)
+                    self.buffer = self.buffer[following:] if following > 0 else b""
                     continue
                 return out
             out.append(self.buffer[:end])
@@ -274,17 +279,19 @@ def nine_line(event: Event, *, categories=tuple(NATIONALITY_TO_ATAK)) -> NineLin
     body: dict = {"location": {"lat": event.lat, "lon": event.lon}}
 
     # Line 2
-    callsign = event.callsign or event.sender_callsign or _clean(a.get("title"))
+    contact = event.element.find("detail/contact")
+    raw_callsign = contact.get("callsign") if contact is not None else None
+    callsign = raw_callsign or event.sender_callsign or _clean(a.get("title"))
     if not callsign:
         callsign = f"TAK-{event.uid[:8]}"
         notes.append(f"line 2 callsign missing: {callsign} used")
     body["callsign"] = callsign[:64]
-    frequency = _clean(a.get("freq"))
+    frequency = a.get("freq") or None
     if frequency is None:
         frequency = "not given"
         notes.append("line 2 frequency missing")
     body["frequency"] = frequency[:32]
-    if ext.get("suffix"):
+    if "suffix" in ext:
         body["suffix"] = ext["suffix"][:16]
 
     # Lines 3 and 5
@@ -298,6 +305,9 @@ def nine_line(event: Event, *, categories=tuple(NATIONALITY_TO_ATAK)) -> NineLin
     # Line 4
     equipment = [code for name, code in EQUIPMENT.items() if _true(a.get(name))]
     body["equipment"] = list(dict.fromkeys(equipment))
+    ordered = [item for item in (ext.get("equipment") or "").split(",") if item]
+    if sorted(ordered) == sorted(body["equipment"]):
+        body["equipment"] = ordered  # the order the medic gave (ours); ATAK's flags decide what is in it
     extra_remarks = []
     if _true(a.get("equipment_other")) or _clean(a.get("equipment_detail")):
         extra_remarks.append(f"Line 4 other: {_clean(a.get('equipment_detail')) or 'not specified'}")
@@ -308,18 +318,20 @@ def nine_line(event: Event, *, categories=tuple(NATIONALITY_TO_ATAK)) -> NineLin
         if security is None:
             notes.append(f"line 6 security {a.get('security')!r} not understood: left open")
         body["security"] = security
-    if ext.get("wounds"):
+    if "wounds" in ext:
         body["wounds"] = ext["wounds"][:500]
 
     # Line 7
     marking, detail_text = a.get("hlz_marking"), _clean(a.get("hlz_other"))
-    if marking is not None or detail_text:
+    if marking is not None or (detail_text and "marking_detail" not in ext):
         code = _marking(marking) if marking is not None else "other"
         if code is None:
             notes.append(f"line 7 marking {marking!r} not understood: left open")
         body["marking"] = code
         if detail_text:
             body["marking_detail"] = detail_text[:200]
+    if "marking_detail" in ext:
+        body["marking_detail"] = ext["marking_detail"][:200]
 
     # Line 8
     if "nationality" in ext:
@@ -329,6 +341,8 @@ def nine_line(event: Event, *, categories=tuple(NATIONALITY_TO_ATAK)) -> NineLin
         for name, category in ATAK_TO_NATIONALITY.items():
             if name in a:
                 count = _count(a.get(name), name, notes)
+                if not count:
+                    continue
                 if category in categories:
                     counts[category] = min(counts.get(category, 0) + count, MAX_PER_CATEGORY)
                 elif count:
@@ -364,7 +378,7 @@ def nine_line(event: Event, *, categories=tuple(NATIONALITY_TO_ATAK)) -> NineLin
                                                  ("winds_are_from", "winds from"), ("friendlies", "friendlies:"),
                                                  ("enemy", "enemy:"), ("hlz_remarks", "HLZ remarks:"))
            if (value := _clean(a.get(name)))]
-    parts = [a["medline_remarks"]] if a.get("medline_remarks") else []
+    parts = [a["medline_remarks"]] if "medline_remarks" in a else []
     if hlz:
         parts.append("HLZ: " + "; ".join(hlz))
     parts += extra_remarks
@@ -373,7 +387,7 @@ def nine_line(event: Event, *, categories=tuple(NATIONALITY_TO_ATAK)) -> NineLin
     remarks = "\n".join(parts)
     if len(remarks) > MAX_REMARKS:
         remarks = remarks[:MAX_REMARKS - 12] + " [truncated]"
-    if remarks:
+    if parts:
         body["remarks"] = remarks
     return NineLine(body=body, notes=notes)
 
@@ -509,9 +523,14 @@ def _casualty(mist: ET.Element, notes: list[str]) -> dict:
         treatments = _treatments(mist.get("t") or "")
         if treatments:
             out["treatments"] = treatments[:50]
-    for name in ("age", "sex", "time_of_injury", "precedence"):
+    for name in ("zap", "mechanism", "mechanism_detail", "injuries", "age", "sex", "time_of_injury", "precedence"):
         if name in exact:
             out[name] = exact[name]
+    for name in ("zap", "mechanism", "mechanism_detail", "injuries"):
+        if name in out and name not in exact and exact.get("exact"):
+            del out[name]
+    if "signs_taken_at" in exact and "signs" in out:
+        out["signs"]["taken_at"] = exact["signs_taken_at"]
     return out
 
 
@@ -527,6 +546,9 @@ def _mechanism(text: str) -> tuple[str | None, str | None]:
     word = text.lower().replace(" ", "_")
     if word in MECHANISMS:
         return word, None
+    first = re.split(r"[\s,;:/_-]+", text.lower(), maxsplit=1)[0]
+    if first in _MECHANISM_WORDS:
+        return _MECHANISM_WORDS[first], text
     for mechanism in MECHANISMS:
         if word.startswith(mechanism):
             return mechanism, text
@@ -670,7 +692,7 @@ def medevac(lines: dict, *, uid: str, time: datetime, stale: datetime, status_te
         a["security"] = str(SECURITY.index(lines["security"]))
     if lines.get("marking"):
         a["hlz_marking"] = str(MARKING.index(lines["marking"]))
-    if lines.get("marking_detail"):
+    if lines.get("marking_detail") is not None:
         a["hlz_other"] = _xml_text(lines["marking_detail"])
     counts: dict[str, int] = {}
     for category, count in (lines.get("nationality") or {}).items():
@@ -682,7 +704,7 @@ def medevac(lines: dict, *, uid: str, time: datetime, stale: datetime, status_te
         a.update({"terrain_other": "true", "terrain_other_detail": _xml_text(lines["terrain"])})
     elif lines.get("cbrn") is not None:
         a["terrain_none"] = "true"
-    if lines.get("remarks"):
+    if lines.get("remarks") is not None:
         a["medline_remarks"] = _xml_text(lines["remarks"])
     med = ET.SubElement(detail, "_medevac_", a)
     if lines.get("casualties"):
@@ -690,8 +712,10 @@ def medevac(lines: dict, *, uid: str, time: datetime, stale: datetime, status_te
         for position, casualty in enumerate(lines["casualties"]):
             ET.SubElement(mists, "zMist", _mist(casualty, position))
     ext = {}
-    for name in ("suffix", "wounds", "terrain"):
-        if lines.get(name):
+    if len(equipment) > 1:
+        ext["equipment"] = ",".join(lines["equipment"])
+    for name in ("suffix", "wounds", "terrain", "marking_detail"):
+        if lines.get(name) is not None:
             ext[name] = _xml_text(lines[name])
     if "cbrn" in lines:
         ext["cbrn"] = ",".join(lines["cbrn"]) if lines["cbrn"] is not None else "-"
@@ -722,9 +746,12 @@ def _mist(casualty: dict, position: int) -> dict:
     mechanism = casualty.get("mechanism") or ""
     if casualty.get("mechanism_detail") is not None:
         mechanism = f"{mechanism or 'other'}: {casualty['mechanism_detail']}"
-    exact = {name: casualty[name] for name in ("age", "sex", "time_of_injury", "precedence") if name in casualty}
-    if treatments:
-        exact["treatments"] = treatments
+    # Exactly what the API holds, for our own round trip (ATAK shows and edits z, m, i, s and t).
+    exact = {name: casualty[name] for name in ("zap", "mechanism", "mechanism_detail", "injuries", "age", "sex",
+                                               "time_of_injury", "precedence", "treatments") if name in casualty}
+    exact["exact"] = True
+    if signs.get("taken_at") is not None:
+        exact["signs_taken_at"] = signs["taken_at"]
     out = {
         "title": _xml_text(casualty.get("zap") or f"casualty {position + 1}"),
         "z": _xml_text(casualty.get("zap") or ""),
@@ -734,8 +761,12 @@ def _mist(casualty: dict, position: int) -> dict:
         "t": _xml_text(_join(t["code"] + (f" {str(t['at'])[11:16]}Z" if t.get("at") else "") for t in treatments)),
     }
     if exact:
-        out["un"] = _xml_text(json.dumps(exact, separators=(",", ":"), default=str, ensure_ascii=False))
+        out["un"] = _xml_text(json.dumps(exact, separators=(",", ":"), default=_iso, ensure_ascii=False))
     return out
+
+
+def _iso(value) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def delete(uid: str, *, time: datetime) -> bytes:
