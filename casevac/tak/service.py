@@ -123,6 +123,10 @@ def handle(session, ctx: Context, raw: bytes, *, live: dict | None = None) -> st
         return _counted(ctx, "malformed")
     try:
         outcome = _dispatch(session, ctx, event, live or {"redis": None, "prefix": ""})
+    except codec.CotError as exc:
+        session.rollback()
+        log.warning("TAK %s %s refused: %s", event.type, event.uid, exc)
+        outcome = "malformed"
     except ApiError as exc:
         session.rollback()
         log.warning("TAK %s %s refused: %s %s", event.type, event.uid, exc.status_code, exc.message)
@@ -223,7 +227,7 @@ def _update(session, ctx: Context, link: TakRequestLink, body: dict, event: code
     if request.status in FINAL_STATUSES:
         return "update_ignored"
     user = _user(session, ctx)
-    outcome = "unchanged"
+    outcome = "duplicate"  # the same event again: nothing to change
     changes = {name: body[name] for name in PATCHABLE if name in body and getattr(request, name) != body[name]}
     if changes.get("litter", request.litter) + changes.get("ambulatory", request.ambulatory) != request.patients_total:
         changes.pop("litter", None)
