@@ -7,3 +7,8 @@ def init_app(app) -> None:
     from casevac.tak import cli, models  # noqa: F401
 
     cli.register(app)
+    from casevac.tak.service import readiness
+    from core.views import READINESS_EXTRAS
+
+    if readiness not in READINESS_EXTRAS:
+        READINESS_EXTRAS.append(readiness)

@@ -833,7 +833,7 @@ def presence(*, uid: str, callsign: str, time: datetime, stale: datetime, lat: f
     has described itself with takv, contact and __group."""
     root, detail = _root(uid=uid, type_="a-f-G-U-C", time=time, stale=stale, lat=lat, lon=lon, how="h-e")
     ET.SubElement(detail, "takv", {"os": "linux", "device": "server", "version": "1", "platform": "medevac"})
-    ET.SubElement(detail, "contact", {"callsign": _xml_text(callsign)})
+    ET.SubElement(detail, "contact", {"callsign": _xml_text(callsign), "endpoint": "*:-1:stcp"})
     ET.SubElement(detail, "__group", {"name": "Cyan", "role": "HQ"})
     return _done(root, detail, time)
 

@@ -602,3 +602,27 @@ def asset_positions(session, ctx: Context, *, live: dict) -> dict:
     positions = fleet_service.latest_positions(session, mission_id=ctx.mission_id, assets=assets, **live)
     out = {a.id: (positions[a.id]["reported_at"], a) for a in assets if a.id in positions}
     return out
+
+
+def readiness() -> dict:
+    """/readyz: each gateway's connection, from its state row (a gateway silent for 2 minutes is "silent")."""
+    from config.extensions import db as _db
+
+    try:
+        rows = _db.session.execute(select(Mission.code, TakGatewayState.server, TakGatewayState.connected,
+                                          TakGatewayState.heartbeat_at)
+                                   .join(Mission, Mission.id == TakGatewayState.mission_id)).all()
+        _db.session.rollback()
+    except Exception:  # noqa: BLE001 - informative only
+        _db.session.rollback()
+        return {}
+    if not rows:
+        return {}
+    now = clock.now()
+    out = {}
+    for code, server, connected, heartbeat in rows:
+        if heartbeat is None or now - heartbeat > timedelta(minutes=2):
+            out[f"{code} {server}"] = "silent"
+        else:
+            out[f"{code} {server}"] = "connected" if connected else "disconnected"
+    return {"tak": out}

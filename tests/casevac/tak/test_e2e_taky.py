@@ -1,0 +1,174 @@
+"""End to end against a real TAK server (taky from PyPI): a scripted ATAK client, the web server, the
+gateway process. A 9-line sent three times is filed once; the acknowledgement comes back as GeoChat;
+dispatch updates the marker; the gateway killed mid-stream and the TAK server restarted lose nothing and
+duplicate nothing."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.casevac.tak import taky_server
+from tests.casevac.tak.atak_client import AtakClient, chat_id, medevac_event
+from tests.e2e.conftest import ROOT, login, start_server  # noqa: F401 - the fixture
+
+API = "/api/v1/casevac"
+
+
+@pytest.fixture(scope="module")
+def taky_binary():
+    try:
+        return taky_server.install()
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"taky {taky_server.TAKY_VERSION} could not be installed from PyPI: {exc}")
+
+
+class GatewayProcess:
+    def __init__(self, env: dict, log: Path):
+        self.env, self.log_path = env, log
+        self.process = None
+
+    def start(self) -> "GatewayProcess":
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([str(ROOT / ".venv" / "bin" / "python"), "-m", "flask", "--app", "wsgi",
+                                         "tak-gateway"], cwd=ROOT, env=self.env, stdout=self.log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.log.close()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return
+        self.log.close()
+
+
+def wait_until(check, timeout=30, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not reached within {timeout}s")
+
+
+def test_atak_medic_is_filed_once_answered_and_followed_through_restarts(taky_binary, start_server, tmp_path):
+    taky = taky_server.Taky(tmp_path).start()
+    server = start_server()
+    env = {**server.env, "TAK_URL": f"tcp://127.0.0.1:{taky.port}", "TAK_MISSION": "DEMO",
+           "TAK_RECONNECT_MAX_SECONDS": "1", "PYTHONPATH": str(ROOT)}
+    gateway = GatewayProcess(env, tmp_path / "gateway.log").start()
+    client = AtakClient(taky.port)
+    try:
+        client.connect()
+        # The gateway is on the network once its own SA reaches the client (and taky knows it).
+        client.wait_for(lambda e: e.uid == "medevac-gateway-demo", timeout=60, what="the gateway's SA")
+        token = login(server, "demo-coordinator")
+        auth = {"Authorization": f"Bearer {token}"}
+
+        def tak_requests():
+            items = requests.get(f"{server.url}{API}/requests", params={"active": "true", "limit": 500},
+                                 headers=auth, timeout=10).json()["items"]
+            return [r for r in items if r["callsign"] == "BRAVO-2-6"]
+
+        # 1. The same 9-line three times: one request.
+        event_uid = str(uuid.uuid4())
+        nine_line = medevac_event(event_uid, client.uid)
+        for _ in range(3):
+            client.send(nine_line)
+        filed = wait_until(tak_requests, what="the filed request")
+        time.sleep(2)
+        assert len(tak_requests()) == 1
+        request = filed[0]
+        assert request["patients"]["urgent"] == 2 and request["litter"] == 2 and request["ambulatory"] == 1
+        detail = requests.get(f"{server.url}{API}/requests/{request['id']}", headers=auth, timeout=10).json()
+        assert len(detail["casualties"]) == 2 and detail["filed_by"] != ""
+
+        # 2. The coordinator acknowledges: GeoChat to the medic's device.
+        ack = requests.post(f"{server.url}{API}/requests/{request['id']}/status", json={"status": "acknowledged"},
+                            headers=auth, timeout=10)
+        assert ack.status_code == 200, ack.text
+        chat = client.wait_for(lambda e: e.kind == "chat" and chat_id(e) == f"medevac-{request['id']}-acknowledged",
+                               what="the acknowledgement GeoChat")
+        assert chat.element.find("detail/__chat").get("id") == client.uid
+        assert "acknowledged" in chat.element.find("detail/remarks").text
+
+        # 3. Dispatch: the medic's own marker (same uid) now says so, with the asset; and a GeoChat.
+        options = requests.get(f"{server.url}{API}/requests/{request['id']}/recommendations", headers=auth,
+                               timeout=10).json()["options"]
+        best = options[0]
+        dispatched = requests.post(f"{server.url}{API}/requests/{request['id']}/dispatch",
+                                   json={"asset_id": best["asset_id"], "facility_id": best["facility_id"]},
+                                   headers=auth, timeout=10)
+        assert dispatched.status_code == 200, dispatched.text
+        asset = requests.get(f"{server.url}/api/v1/assets/{best['asset_id']}", headers=auth, timeout=10).json()
+        marker = client.wait_for(lambda e: e.uid == event_uid and e.kind == "medevac"
+                                 and "DISPATCHED" in (e.element.findtext("detail/remarks") or ""),
+                                 what="the dispatched marker")
+        assert asset["callsign"] in marker.element.findtext("detail/remarks")
+        chat = client.wait_for(lambda e: chat_id(e) == f"medevac-{request['id']}-dispatched", what="dispatch GeoChat")
+        assert asset["callsign"] in chat.element.findtext("detail/remarks")
+        assert "pickup ETA" in chat.element.findtext("detail/remarks")
+
+        # 4. The gateway killed mid-stream; a change while it is down arrives after its restart.
+        gateway.kill()
+        at_pickup = requests.post(f"{server.url}{API}/requests/{request['id']}/status", json={"status": "at_pickup"},
+                                  headers=auth, timeout=10)
+        assert at_pickup.status_code == 200
+        gateway = GatewayProcess(env, tmp_path / "gateway-2.log").start()
+        client.wait_for(lambda e: chat_id(e) == f"medevac-{request['id']}-at_pickup", timeout=60,
+                        what="the at-pickup GeoChat after the gateway restart")
+
+        # 5. The TAK server restarted: the gateway reconnects; a change made meanwhile is delivered.
+        client.close()
+        taky.stop()
+        moved = requests.post(f"{server.url}{API}/requests/{request['id']}/status", json={"status": "in_transit"},
+                              headers=auth, timeout=10)
+        assert moved.status_code == 200
+        taky = taky_server.Taky(tmp_path, port=taky.port).start()
+        old_events = client.events
+        client = AtakClient(taky.port)
+        client.events = old_events  # one record of everything the medic's device received
+        client.connect()
+        client.wait_for(lambda e: e.uid == "medevac-gateway-demo", timeout=60, what="the gateway back on TAK")
+        client.wait_for(lambda e: e.uid == event_uid and "IN TRANSIT" in (e.element.findtext("detail/remarks") or ""),
+                        timeout=60, what="the in-transit marker sent while TAK was down")
+        delivered = requests.post(f"{server.url}{API}/requests/{request['id']}/status", json={"status": "delivered"},
+                                  headers=auth, timeout=10)
+        assert delivered.status_code == 200
+        client.wait_for(lambda e: chat_id(e) == f"medevac-{request['id']}-delivered", what="the delivered GeoChat")
+        client.wait_for(lambda e: e.kind == "delete" and e.target_uid == event_uid, what="the marker removed")
+
+        # Nothing lost, nothing that ATAK would show twice: each GeoChat message once (a re-send after a
+        # crash would be the same uid and time, which ATAK shows once).
+        chats = client.seen(lambda e: e.kind == "chat")
+        by_message: dict = {}
+        for e in chats:
+            by_message.setdefault(chat_id(e), set()).add((e.uid, e.element.get("time")))
+        assert sorted(by_message) == sorted(f"medevac-{request['id']}-{s}" for s in
+                                            ("acknowledged", "dispatched", "at_pickup", "delivered"))
+        assert all(len(versions) == 1 for versions in by_message.values()), by_message
+        readyz = requests.get(f"{server.url}/readyz", timeout=10).json()
+        assert readyz["tak"] == {f"DEMO 127.0.0.1:{taky.port}": "connected"}
+    finally:
+        client.close()
+        gateway.stop()
+        taky.stop()
