@@ -28,8 +28,8 @@ from datetime import datetime, timedelta, timezone
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import cpu_model, percentile  # noqa: E402
-from casevac import dispatch  # noqa: E402
-from casevac.dispatch import AssetState, Casualty, EvacuationNeed, FacilityState  # noqa: E402
+from casevac.dispatch import rules as dispatch  # noqa: E402
+from casevac.dispatch.rules import AssetState, Casualty, EvacuationNeed, FacilityState  # noqa: E402
 from casevac.geo import distance_km  # noqa: E402
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
@@ -135,8 +135,8 @@ def bench_positions(redis_url, count, batch_size):
     client = redis_lib.Redis.from_url(redis_url)
     with app.app_context():
         upgrade()
-        from casevac import fleet_service
-        from casevac.fleet_models import Asset
+        from casevac.fleet import service as fleet_service
+        from casevac.fleet.models import Asset
         from core.models import Mission, User
 
         mission = Mission(code="BENCH", name="bench")
@@ -401,7 +401,7 @@ def bench_recommend_service(runs):
     app = create_app(settings)
     with app.app_context():
         upgrade()
-        from casevac.fleet_models import Asset, Facility
+        from casevac.fleet.models import Asset, Facility
         from core.auth import issue_token
         from core.models import Mission, User
 

@@ -54,24 +54,24 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _register_models() -> None:
     # Every model module, so Alembic and create_all see the whole schema.
-    import casevac.models  # noqa: F401
+    import casevac.requests.models  # noqa: F401
     import core.models  # noqa: F401
     import realtime.models  # noqa: F401
-    import casevac.fleet_models  # noqa: F401
-    import telemed.models  # noqa: F401
-    import telemed.mental_models  # noqa: F401
+    import casevac.fleet.models  # noqa: F401
+    import telemed.scheduling.models  # noqa: F401
+    import telemed.mental.models  # noqa: F401
 
 
 def _register_blueprints() -> None:
-    from casevac.views import blp as casevac_blp
+    from casevac.requests.views import blp as casevac_blp
     from core.views import blp as accounts_blp, health as health_blp
-    from telemed.mental_views import blp as mental_health_blp
-    from telemed.views import blp as telemed_blp
+    from telemed.mental.views import blp as mental_health_blp
+    from telemed.scheduling.views import blp as telemed_blp
 
     for blueprint in (health_blp, accounts_blp, casevac_blp, telemed_blp, mental_health_blp):
         api.register_blueprint(blueprint)
-    from casevac.fleet_views import blp as fleet_blp; api.register_blueprint(fleet_blp)  # noqa: E702
-    from casevac.dispatch_views import blp as dispatch_blp; api.register_blueprint(dispatch_blp)  # noqa: E702
+    from casevac.fleet.views import blp as fleet_blp; api.register_blueprint(fleet_blp)  # noqa: E702
+    from casevac.dispatch.views import blp as dispatch_blp; api.register_blueprint(dispatch_blp)  # noqa: E702
 
 
 def _flask_config(settings: Settings) -> dict:

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from geographiclib.geodesic import Geodesic
 
-from casevac import dispatch
-from casevac.dispatch import AssetState, Casualty, EvacuationNeed, FacilityState
+from casevac.dispatch import rules as dispatch
+from casevac.dispatch.rules import AssetState, Casualty, EvacuationNeed, FacilityState
 
 DAY = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)  # morning in the Central African Republic
 NIGHT = datetime(2026, 11, 28, 22, 0, tzinfo=timezone.utc)

@@ -2,8 +2,8 @@
 import threading
 from datetime import datetime, timedelta, timezone
 
-from casevac import service
-from casevac.models import PRECEDENCES, CasevacRequest
+from casevac.requests import service
+from casevac.requests.models import PRECEDENCES, CasevacRequest
 from config.extensions import db
 from realtime import sweeper
 from realtime.models import Event

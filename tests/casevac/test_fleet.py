@@ -5,8 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from casevac import fleet_service
-from casevac.fleet_models import Asset, AssetPosition
+from casevac.fleet import service as fleet_service
+from casevac.fleet.models import Asset, AssetPosition
 from config.extensions import db
 from realtime.models import Event
 from tests.casevac.fleet_factories import ASSET_BODY, FACILITY_BODY, AssetFactory, FacilityFactory
@@ -292,7 +292,7 @@ def test_a_redelivered_stream_entry_is_stored_once(app, coordinator, live_redis)
 
 def test_demo_seed_is_idempotent_and_realistic(app, mission):
     from casevac import seed as fleet_seed
-    from casevac.fleet_models import Facility
+    from casevac.fleet.models import Facility
     from core import seed
 
     assert "casevac.seed:seed_demo" in seed.DEMO_SEEDERS

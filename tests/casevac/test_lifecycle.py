@@ -3,8 +3,8 @@ import threading
 
 import pytest
 
-from casevac import service
-from casevac.models import STATUSES, CasevacRequest, StatusChange
+from casevac.requests import service
+from casevac.requests.models import STATUSES, CasevacRequest, StatusChange
 from config.extensions import db
 from core.models import AuditEntry
 from realtime.models import Event

@@ -2,8 +2,8 @@
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
-from casevac import service
-from casevac.models import PRECEDENCES, CasevacRequest
+from casevac.requests import service
+from casevac.requests.models import PRECEDENCES, CasevacRequest
 from config.extensions import db
 from tests.casevac.conftest import body
 from tests.helpers import assert_error

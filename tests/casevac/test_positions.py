@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from casevac import fleet_service
-from casevac.fleet_models import MAX_FIXES_PER_REPORT, Asset, AssetPosition
+from casevac.fleet import service as fleet_service
+from casevac.fleet.models import MAX_FIXES_PER_REPORT, Asset, AssetPosition
 from config.extensions import db
 from tests.casevac.fleet_factories import AssetFactory
 from tests.factories import MissionFactory, UserFactory

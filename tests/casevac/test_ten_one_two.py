@@ -59,8 +59,8 @@ def test_timeline_follows_treatment_and_the_lifecycle(client, headers, medic, co
     assert first_aid == {"due": (T + timedelta(minutes=10)).isoformat(),
                          "met_at": (T + timedelta(minutes=10)).isoformat(), "state": "met"}
 
-    from casevac import service
-    from casevac.models import CasevacRequest
+    from casevac.requests import service
+    from casevac.requests.models import CasevacRequest
     from config.extensions import db
 
     frozen_clock(T + timedelta(minutes=20))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from config.extensions import db
 from realtime.models import Event
-from telemed.models import Consultation
+from telemed.scheduling.models import Consultation
 from tests.helpers import assert_error
 from tests.telemed.conftest import at, iso
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from config.extensions import db
-from telemed.models import Consultation
+from telemed.scheduling.models import Consultation
 from tests.telemed.conftest import at, race as _race
 
 API = "/api/v1/telemed"
@@ -105,7 +105,7 @@ def test_reschedule_onto_a_held_time_past_the_check_is_a_409_from_the_constraint
                                                                                   now_frozen, monkeypatch):
     # The exclusion constraint fires on the UPDATE that moves the row: with the service's own check skipped
     # (as when a racing booking commits between the check and the move), the answer is still a 409.
-    from telemed import service
+    from telemed.scheduling import service
 
     clinician = make_clinician()
     medic = make_user("medic")

@@ -9,8 +9,8 @@ from config.extensions import db
 from core.models import AuditEntry
 from realtime.models import Event
 from realtime.sockets import rooms_for
-from telemed import service
-from telemed.availability import find_slots
+from telemed.scheduling import service
+from telemed.scheduling.availability import find_slots
 from tests.helpers import assert_error
 from tests.telemed.conftest import at
 

@@ -189,7 +189,7 @@ _cards: dict[str, Card] = {}
 def load_cards(session, *, mission_id: str, clinician_id: str | None = None) -> list[Card]:
     """The mission's active clinicians, sorted by id: one narrow query for (id, version), then the full
     profile only for clinicians this process has not seen at that version."""
-    from telemed.models import Clinician
+    from telemed.scheduling.models import Clinician
 
     table = Clinician.__table__
     query = db.select(table.c.id, table.c.profile_version).where(table.c.mission_id == mission_id,
@@ -293,7 +293,7 @@ def load_busy(session, clinician_ids: list[str], start: int, end: int, *, missio
     block_start)) rather than by a long IN list."""
     from sqlalchemy import BigInteger, cast, func
 
-    from telemed.models import Consultation
+    from telemed.scheduling.models import Consultation
 
     busy: dict[str, list[tuple[int, int]]] = {cid: [] for cid in clinician_ids}
     if not clinician_ids:

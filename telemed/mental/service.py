@@ -19,10 +19,12 @@ from core.fields import UNSTORABLE
 from core.models import AuditEntry, User
 from core.pagination import Key, paginate
 from realtime import audience, events
-from telemed import availability, screening as instruments, service as telemed_service
-from telemed.mental_models import Screening, ScreeningAlert, SelfReferral
-from telemed.models import MENTAL_HEALTH_SPECIALTIES, Consultation
-from telemed.service import is_mental_health_clinician
+from telemed.scheduling import availability
+from telemed.mental import screening as instruments
+from telemed.scheduling import service as telemed_service
+from telemed.mental.models import Screening, ScreeningAlert, SelfReferral
+from telemed.scheduling.models import MENTAL_HEALTH_SPECIALTIES, Consultation
+from telemed.scheduling.service import is_mental_health_clinician
 
 # Smallest group a metric may describe (k-anonymity): smaller counts could point at a person.
 MIN_GROUP_SIZE = 5

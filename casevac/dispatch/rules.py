@@ -19,12 +19,12 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sqlalchemy import select, update
 
-from casevac import fleet_service
-from casevac import service as casevac_service
-from casevac.fleet_models import Asset, Facility
+from casevac.fleet import service as fleet_service
+from casevac.requests import service as casevac_service
+from casevac.fleet.models import Asset, Facility
 from casevac.geo import distance_km
-from casevac.models import FINAL_STATUSES, PRECEDENCES, CasevacRequest
-from casevac.service import BEFORE_DISPATCH
+from casevac.requests.models import FINAL_STATUSES, PRECEDENCES, CasevacRequest
+from casevac.requests.service import BEFORE_DISPATCH
 from casevac.ten_one_two import LEGS
 from core import audit
 from core import clock as core_clock
@@ -711,6 +711,6 @@ def plan_for_requests(session, *, user, request_ids: list[str] | None, settings,
             "late": result["late"]}
 
 
-# Cancelling or delivering a request frees its asset (casevac.service calls the hooks in its transaction).
+# Cancelling or delivering a request frees its asset (casevac.requests.service calls the hooks in its transaction).
 if release_asset not in casevac_service.RELEASE_HOOKS:
     casevac_service.RELEASE_HOOKS.append(release_asset)

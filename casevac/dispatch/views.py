@@ -6,9 +6,10 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from casevac import dispatch, fleet_service
-from casevac.fleet_schemas import DispatchIn, PlanIn, PlanOut, RecommendationArgs, RecommendationsOut
-from casevac.schemas import RequestOut
+from casevac.dispatch import rules as dispatch
+from casevac.fleet import service as fleet_service
+from casevac.fleet.schemas import DispatchIn, PlanIn, PlanOut, RecommendationArgs, RecommendationsOut
+from casevac.requests.schemas import RequestOut
 from config.extensions import db
 from core import auth
 

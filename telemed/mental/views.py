@@ -1,5 +1,5 @@
 """Mental-health endpoints (API.md, Telemedicine: screenings and self-referrals): thin views over
-telemed.mental_service, which holds every confidentiality rule."""
+telemed.mental.service, which holds every confidentiality rule."""
 from __future__ import annotations
 
 from flask import current_app
@@ -10,8 +10,9 @@ from config.extensions import db
 from core import auth
 from core.pagination import PageArgs
 from realtime import sweeper
-from telemed import mental_service as service, screening
-from telemed.mental_schemas import (AccessLogPage, AlertListArgs, AlertOut, AlertPage, InstrumentList, MentalHealthMetricsArgs, ReferralBookIn,
+from telemed.mental import service
+from telemed.mental import screening
+from telemed.mental.schemas import (AccessLogPage, AlertListArgs, AlertOut, AlertPage, InstrumentList, MentalHealthMetricsArgs, ReferralBookIn,
                                     MentalHealthMetricsOut, ScreeningCreatedOut, ScreeningIn, ScreeningListArgs, ScreeningOut,
                                     ScreeningPage, SelfReferralDetailOut, SelfReferralIn, SelfReferralListArgs,
                                     SelfReferralPage, TrendArgs, TrendOut)

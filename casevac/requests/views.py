@@ -7,7 +7,10 @@ from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from casevac import cot, geojson, schemas, service
+from casevac.requests import cot
+from casevac.requests import geojson
+from casevac.requests import schemas
+from casevac.requests import service
 from config.extensions import db
 from core import auth
 

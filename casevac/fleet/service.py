@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import String, bindparam, cast, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from casevac.fleet_models import MAX_FIXES_PER_REPORT, Asset, AssetPosition, Facility
+from casevac.fleet.models import MAX_FIXES_PER_REPORT, Asset, AssetPosition, Facility
 from core import audit, clock
 from core.auth import ensure_mission
 from core.errors import ApiError, conflict, forbidden, invalid, not_found

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from casevac import geo, ten_one_two
-from casevac.models import (ACTIVE_STATUSES, FINAL_STATUSES, PRECEDENCE_RANK, PRECEDENCES, STATUSES, Casualty,
+from casevac.requests.models import (ACTIVE_STATUSES, FINAL_STATUSES, PRECEDENCE_RANK, PRECEDENCES, STATUSES, Casualty,
                             CasevacRequest, SignsReading, StatusChange)
 from core import audit, clock
 from core.auth import can_see_mission

@@ -1,7 +1,7 @@
 """Telemedicine: clinician profiles with their availability, consultations, notes, replies, attachments.
 
 Shapes follow HL7 FHIR R4 Schedule / Slot / Appointment (DOMAIN.md section 5). Slots are not stored:
-they are computed from the availability and the booked intervals (telemed.availability).
+they are computed from the availability and the booked intervals (telemed.scheduling.availability).
 """
 from __future__ import annotations
 

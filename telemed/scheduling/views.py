@@ -8,8 +8,8 @@ from flask_smorest import Blueprint
 from config.extensions import db
 from core import auth
 from core.http import accepts_multipart
-from telemed import service
-from telemed.schemas import (AttachmentList, AttachmentOut, AvailabilityIn, AvailabilityOut, ClinicianIn,
+from telemed.scheduling import service
+from telemed.scheduling.schemas import (AttachmentList, AttachmentOut, AvailabilityIn, AvailabilityOut, ClinicianIn,
                              ClinicianListArgs, ClinicianOut, ClinicianPage, ClinicianPatch, ConsultationIn,
                              ConsultationListArgs, ConsultationOut, ConsultationPage, JoinOut, MetricsArgs,
                              MetricsOut, NoteIn, NoteList, NoteOut, ReplyIn, ReplyList, ReplyOut, RescheduleIn,

@@ -5,7 +5,7 @@ from datetime import timezone
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from casevac.fleet_models import (ASSET_CAPABILITIES, ASSET_KINDS, ASSET_STATUSES, FACILITY_CAPABILITIES,
+from casevac.fleet.models import (ASSET_CAPABILITIES, ASSET_KINDS, ASSET_STATUSES, FACILITY_CAPABILITIES,
                                   FACILITY_LEVELS, FACILITY_STATUSES, MAX_FIXES_PER_REPORT)
 from core.fields import Text
 from core.pagination import PageArgs, page_schema
@@ -214,7 +214,7 @@ class FacilityListArgs(PageArgs):
     capability = fields.String(validate=validate.OneOf(FACILITY_CAPABILITIES))
 
 
-# ---------------------------------------------------------------- dispatch (casevac.dispatch_views)
+# ---------------------------------------------------------------- dispatch (casevac.dispatch.views)
 
 class RecommendationArgs(Schema):
     limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))

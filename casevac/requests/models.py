@@ -79,7 +79,7 @@ class CasevacRequest(db.Model):
     # Line 7: marking method.
     marking: Mapped[str | None] = mapped_column(String(16), nullable=True)
     marking_detail: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    # Line 8: {category: count}, categories configurable (casevac.service.NATIONALITY_CATEGORIES).
+    # Line 8: {category: count}, categories configurable (casevac.requests.service.NATIONALITY_CATEGORIES).
     nationality: Mapped[dict | None] = mapped_column(JSONType, nullable=True)
     # Line 9: CBRN contamination (wartime) or terrain description (peacetime).
     cbrn: Mapped[list | None] = mapped_column(JSONType, nullable=True)
@@ -93,7 +93,7 @@ class CasevacRequest(db.Model):
     deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     status: Mapped[str] = mapped_column(String(20), default="requested")
-    # Set by dispatch (casevac.dispatch); no foreign key here: the asset and facility tables are its own.
+    # Set by dispatch (casevac.dispatch.rules); no foreign key here: the asset and facility tables are its own.
     asset_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     facility_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 

@@ -7,8 +7,8 @@ from flask_smorest import Blueprint, abort
 from marshmallow import ValidationError, missing
 from werkzeug.exceptions import HTTPException
 
-from casevac import fleet_service
-from casevac.fleet_schemas import (AssetIn, AssetListArgs, AssetOut, AssetPage, AssetPatch, DeviceTokenOut,
+from casevac.fleet import service as fleet_service
+from casevac.fleet.schemas import (AssetIn, AssetListArgs, AssetOut, AssetPage, AssetPatch, DeviceTokenOut,
                                    FacilityIn, FacilityListArgs, FacilityOut, FacilityPage, FacilityPatch,
                                    PositionAccepted, PositionBatchAccepted, PositionBatchIn, PositionIn, TrackArgs,
                                    TrackOut)

@@ -28,8 +28,8 @@ from core.errors import ApiError, conflict, forbidden, invalid, not_found
 from core.models import User
 from core.pagination import Key, paginate
 from realtime import audience, events
-from telemed import availability
-from telemed.models import (MENTAL_HEALTH_SPECIALTIES, RELEASED_STATUSES, Attachment, ClinicalNote, Clinician,
+from telemed.scheduling import availability
+from telemed.scheduling.models import (MENTAL_HEALTH_SPECIALTIES, RELEASED_STATUSES, Attachment, ClinicalNote, Clinician,
                             Consultation, PsychotherapyNote, Reply)
 
 # API.md "Telemedicine" lifecycle (FHIR R4 Appointment, DOMAIN.md section 5).
@@ -210,7 +210,7 @@ def set_availability(session, *, actor: User, clinician_id: str, weekly: list[di
     clinician.min_notice_minutes = min_notice_minutes
     clinician.horizon_days = horizon_days
     clinician.profile_version = Clinician.profile_version + 1
-    audit.record(session, actor=actor, action="telemed.availability.set", subject_type="clinician",
+    audit.record(session, actor=actor, action="telemed.scheduling.availability.set", subject_type="clinician",
                  subject_id=clinician.id, mission_id=clinician.mission_id)
     session.commit()
     return clinician
