@@ -58,13 +58,13 @@ ATAK_TO_NATIONALITY = {"us_military": "un_military", "us_civilian": "un_civilian
                        "child": "child"}
 EQUIPMENT = {"hoist": "hoist", "extraction_equipment": "extraction", "extraction": "extraction",
              "ventilator": "ventilator"}
-# zMist "s": label <-> vital sign (casevac.models.SignsReading.VITALS).
+# zMist "s": label <-> vital sign (casevac.requests.models.SignsReading.VITALS).
 VITAL_LABELS = (("pulse", "HR"), ("resp_rate", "RR"), ("spo2", "SpO2"), ("sbp", "SBP"), ("dbp", "DBP"),
                 ("gcs", "GCS"), ("avpu", "AVPU"), ("temp_c", "T"))
 _VITAL_ALIASES = {"hr": "pulse", "pulse": "pulse", "p": "pulse", "rr": "resp_rate", "resp": "resp_rate",
                   "spo2": "spo2", "sao2": "spo2", "o2": "spo2", "sbp": "sbp", "bp": "bp", "dbp": "dbp",
                   "gcs": "gcs", "avpu": "avpu", "t": "temp_c", "temp": "temp_c"}
-# What medics type for a mechanism (MIST "M") -> casevac.schemas.MECHANISMS.
+# What medics type for a mechanism (MIST "M") -> casevac.requests.schemas.MECHANISMS.
 _MECHANISM_WORDS = {"gsw": "gunshot", "gunshot": "gunshot", "ied": "blast", "blast": "blast", "mine": "blast",
                     "frag": "fragmentation", "shrapnel": "fragmentation", "mva": "vehicle_collision",
                     "rta": "vehicle_collision", "rtc": "vehicle_collision", "fall": "fall", "burn": "burn",
@@ -535,7 +535,7 @@ def _casualty(mist: ET.Element, notes: list[str]) -> dict:
 
 
 def _mechanism(text: str) -> tuple[str | None, str | None]:
-    from casevac.schemas import MECHANISMS
+    from casevac.requests.schemas import MECHANISMS
 
     text = text.strip()
     if not text:
@@ -625,7 +625,7 @@ _TREATMENT = re.compile(r"^(?P<code>[a-z_]+)(?: (?P<hh>\d\d):(?P<mm>\d\d)Z)?$")
 
 
 def _treatments(text: str) -> list[dict]:
-    from casevac.schemas import TREATMENTS
+    from casevac.requests.schemas import TREATMENTS
 
     out = []
     for item in _split(text):

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
-from casevac import fleet_service
+from casevac.fleet import service as fleet_service
 from casevac.tak import codec, service
 from config.extensions import db
 from core import clock

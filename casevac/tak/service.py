@@ -29,10 +29,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from casevac import dispatch, schemas, service
-from casevac import fleet_service
-from casevac.fleet_models import Asset, Facility
-from casevac.models import FINAL_STATUSES, Casualty, CasevacRequest
+from casevac.dispatch import rules as dispatch
+from casevac.requests import schemas, service
+from casevac.fleet import service as fleet_service
+from casevac.fleet.models import Asset, Facility
+from casevac.requests.models import FINAL_STATUSES, Casualty, CasevacRequest
 from casevac.tak import codec
 from casevac.tak.models import TakEmergency, TakGatewayState, TakRequestLink
 from core import audit, clock

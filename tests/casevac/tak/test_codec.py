@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from marshmallow import ValidationError
 
-from casevac import schemas, service
+from casevac.requests import schemas, service
 from casevac.tak import codec
 
 GOLDEN = Path(__file__).parent / "golden"

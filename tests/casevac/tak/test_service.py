@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from casevac import dispatch, service as casevac_service
-from casevac.fleet_models import Asset, AssetPosition
-from casevac.models import CasevacRequest
+from casevac.dispatch import rules as dispatch
+from casevac.requests import service as casevac_service
+from casevac.fleet.models import Asset, AssetPosition
+from casevac.requests.models import CasevacRequest
 from casevac.tak import codec, service
 from casevac.tak.models import TakEmergency, TakRequestLink
 from config.extensions import db
