@@ -10,8 +10,10 @@ from casevac.tak import codec
 
 
 class AtakClient:
-    def __init__(self, port: int, *, uid: str = "ANDROID-e2e-0001", callsign: str = "BRAVO-2-6 MEDIC"):
-        self.port, self.uid, self.callsign = port, uid, callsign
+    def __init__(self, port: int, *, uid: str = "ANDROID-e2e-0001", callsign: str = "BRAVO-2-6 MEDIC",
+                 tls=None):
+        """`tls`: an ssl.SSLContext with the client certificate (TAK's 8089), or None for plain TCP (8087)."""
+        self.port, self.uid, self.callsign, self.tls = port, uid, callsign, tls
         self.events: list[codec.Event] = []
         self.lock = threading.Lock()
         self.sock: socket.socket | None = None
@@ -22,6 +24,8 @@ class AtakClient:
         while True:
             try:
                 self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+                if self.tls is not None:
+                    self.sock = self.tls.wrap_socket(self.sock, server_hostname="127.0.0.1")
                 break
             except OSError:
                 if time.monotonic() > deadline:

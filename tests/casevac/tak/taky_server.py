@@ -37,16 +37,64 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# A CA, a server certificate for 127.0.0.1 and client certificates, made with the cryptography package
+# that taky's venv holds (no openssl binary needed on a clean machine).
+_CERTS = r"""
+import datetime, ipaddress, sys
+from pathlib import Path
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+out = Path(sys.argv[1])
+now = datetime.datetime.now(datetime.timezone.utc)
+def name(cn): return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+def save(stem, key, cert):
+    (out / f"{stem}.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (out / f"{stem}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+ca_key = ec.generate_private_key(ec.SECP256R1())
+ca = (x509.CertificateBuilder().subject_name(name("medevac test CA")).issuer_name(name("medevac test CA"))
+      .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+      .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=2))
+      .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
+save("ca", ca_key, ca)
+for stem in sys.argv[2:]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (x509.CertificateBuilder().subject_name(name(stem)).issuer_name(ca.subject)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=2)))
+    if stem == "server":
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+    save(stem, key, builder.sign(ca_key, hashes.SHA256()))
+"""
+
+
+def make_certs(directory: Path, *clients: str) -> Path:
+    """ca.pem, server.pem/.key and <client>.pem/.key for each client name, in `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(VENV / "bin" / "python"), "-c", _CERTS, str(directory), "server", *clients], check=True,
+                   timeout=60)
+    return directory
+
+
 class Taky:
-    def __init__(self, workdir: Path, port: int | None = None):
+    def __init__(self, workdir: Path, port: int | None = None, certs: Path | None = None):
         self.workdir = workdir
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None
         self.config = workdir / "taky.conf"
+        ssl_section = "[ssl]\nenabled = false\n"
+        if certs is not None:
+            ssl_section = (f"[ssl]\nenabled = true\nclient_cert_required = true\nca = {certs / 'ca.pem'}\n"
+                           f"cert = {certs / 'server.pem'}\nkey = {certs / 'server.key'}\n"
+                           f"cert_db = {certs / 'cert-db.txt'}\n")
         self.config.write_text(
             "[taky]\nhostname = localhost\nnode_id = MEDEVAC-TEST\nbind_ip = 127.0.0.1\n"
             f"root_dir = {workdir}\n\n[cot_server]\nport = {self.port}\nmax_persist_ttl = -1\n\n"
-            f"[dp_server]\nupload_path = {workdir / 'dp'}\n\n[ssl]\nenabled = false\n")
+            f"[dp_server]\nupload_path = {workdir / 'dp'}\n\n{ssl_section}")
 
     def start(self, timeout: float = 30) -> "Taky":
         self.log = open(self.workdir / f"taky-{self.port}.log", "ab")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -168,6 +169,53 @@ def test_atak_medic_is_filed_once_answered_and_followed_through_restarts(taky_bi
         assert all(len(versions) == 1 for versions in by_message.values()), by_message
         readyz = requests.get(f"{server.url}/readyz", timeout=10).json()
         assert readyz["tak"] == {f"DEMO 127.0.0.1:{taky.port}": "connected"}
+    finally:
+        client.close()
+        gateway.stop()
+        taky.stop()
+
+
+def test_tls_with_client_certificates(taky_binary, start_server, tmp_path):
+    """tls://: the gateway and the ATAK client present certificates from the TAK server's CA (8089-style)."""
+    import ssl
+
+    certs = taky_server.make_certs(tmp_path / "certs", "gateway", "medic")
+    taky = taky_server.Taky(tmp_path, certs=certs).start()
+    server = start_server()
+    env = {**server.env, "TAK_URL": f"tls://127.0.0.1:{taky.port}", "TAK_MISSION": "DEMO",
+           "TAK_CERT": str(certs / "gateway.pem"), "TAK_KEY": str(certs / "gateway.key"),
+           "TAK_CA": str(certs / "ca.pem"), "TAK_RECONNECT_MAX_SECONDS": "1", "PYTHONPATH": str(ROOT)}
+    gateway = GatewayProcess(env, tmp_path / "gateway.log").start()
+    context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    context.load_cert_chain(str(certs / "medic.pem"), str(certs / "medic.key"))
+    client = AtakClient(taky.port, uid="ANDROID-tls-0002", tls=context)
+    try:
+        client.connect()
+        client.wait_for(lambda e: e.uid == "medevac-gateway-demo", timeout=60, what="the gateway's SA over TLS")
+        auth = {"Authorization": f"Bearer {login(server, 'demo-coordinator')}"}
+        event_uid = str(uuid.uuid4())
+        client.send(medevac_event(event_uid, client.uid))
+
+        def filed():
+            items = requests.get(f"{server.url}{API}/requests", params={"active": "true"}, headers=auth,
+                                 timeout=10).json()["items"]
+            return [r for r in items if r["callsign"] == "BRAVO-2-6"]
+
+        request = wait_until(filed, what="the request filed over TLS")[0]
+        assert requests.post(f"{server.url}{API}/requests/{request['id']}/status", json={"status": "acknowledged"},
+                             headers=auth, timeout=10).status_code == 200
+        client.wait_for(lambda e: chat_id(e) == f"medevac-{request['id']}-acknowledged", what="GeoChat over TLS")
+        # The same server refuses a client without a certificate: the channel really is mutual TLS.
+        anonymous = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+        refused = False
+        try:
+            with anonymous.wrap_socket(socket.create_connection(("127.0.0.1", taky.port), timeout=5),
+                                       server_hostname="127.0.0.1") as sock:
+                sock.sendall(b"<event uid='x' type='t-x-c-t'/>")
+                refused = sock.recv(1024) == b""
+        except (ssl.SSLError, OSError):
+            refused = True
+        assert refused
     finally:
         client.close()
         gateway.stop()
