@@ -33,7 +33,7 @@ log = logging.getLogger("casevac.tak")
 POSITION_POLL_SECONDS = 2.0
 PRESENCE_SECONDS = 30.0
 HEALTH_SECONDS = 60.0
-TICK_SECONDS = 0.2
+TICK_SECONDS = 0.05
 
 
 class GatewayConfigError(RuntimeError):
@@ -64,6 +64,7 @@ class Gateway:
         self.sock: socket.socket | None = None
         self.running = False
         self.ctx: service.Context | None = None
+        self.cursor: int | None = None  # the last seq sent on this connection
 
     @classmethod
     def from_app(cls, app: Flask) -> "Gateway":
@@ -154,6 +155,7 @@ class Gateway:
         settings = self.app.extensions["settings"]
         live = fleet_service.live_store()
         splitter = codec.StreamSplitter()
+        self.cursor = None  # re-read from the saved mark: the picture, then what came after it
         self._presence()
         service.set_connected(db.session, self.ctx, self.server, True)
         log.info("TAK %s connected: sending the current picture", self.server)
@@ -204,14 +206,20 @@ class Gateway:
         # The gateway's own writes (filings from TAK) are sequenced here too, whether or not a web process
         # runs its relay: sequencing is serialized in the database, any process may do it.
         relay.sequence(db.engine)
-        row = service.state(db.session, self.ctx, self.server)
-        since = row.last_seq
-        db.session.rollback()
+        newest = relay.last_seq(db.engine)
+        if self.cursor is None:
+            self.cursor = service.state(db.session, self.ctx, self.server).last_seq
+            db.session.rollback()
+        if newest <= self.cursor:
+            return
         while True:
-            rows, last = service.pending(db.session, self.ctx, since)
-            for entry in rows:
+            rows, last = service.pending(db.session, self.ctx, self.cursor)
+            # One marker per request per batch (its current state), at its last event; every GeoChat.
+            last_of = {(r["data"] or {}).get("id"): i for i, r in enumerate(rows) if r["type"].startswith("casevac.")}
+            for index, entry in enumerate(rows):
+                marker = not entry["type"].startswith("casevac.") or last_of.get((entry["data"] or {}).get("id")) == index
                 try:
-                    cots = service.outbound(db.session, self.ctx, entry, settings=settings, live=live)
+                    cots = service.outbound(db.session, self.ctx, entry, settings=settings, live=live, marker=marker)
                 except Exception:  # noqa: BLE001 - one event that cannot be shown never blocks the rest
                     db.session.rollback()
                     log.exception("TAK: event %s (%s) could not be turned into CoT", entry["seq"], entry["type"])
@@ -220,12 +228,14 @@ class Gateway:
                 for cot in cots:
                     self.send(cot)
                 db.session.rollback()
-                service.save_seq(db.session, self.ctx, self.server, entry["seq"])
-            if last > since:
+            # Saved once the batch is on the socket: a crash re-sends at most this batch, event for event the
+            # same CoT (same uid, same time), which ATAK shows once.
+            if last > self.cursor:
                 service.save_seq(db.session, self.ctx, self.server, last)
-            if not rows or last == since:
+            done = not rows or last == self.cursor
+            self.cursor = last
+            if done or len(rows) < 200:
                 return
-            since = last
 
     def _positions(self, known: dict, live: dict) -> None:
         """asset.position is live-only (not in the event log): poll the latest fixes and send what moved."""

@@ -210,15 +210,15 @@ def _by_client_ref(session, ctx: Context, uid: str) -> CasevacRequest:
 
 
 def _ensure_link(session, ctx: Context, request: CasevacRequest, event: codec.Event, sender_uid) -> None:
-    if _link(session, ctx, event.uid) is not None:
-        return
-    try:
-        with session.begin_nested():
-            session.add(TakRequestLink(request_id=request.id, mission_id=ctx.mission_id, event_uid=event.uid[:200],
-                                       sender_uid=sender_uid, sender_callsign=(event.sender_callsign
-                                                                               or event.callsign or "")[:64] or None))
-    except IntegrityError:
-        pass  # the other gateway linked it first
+    """INSERT ... ON CONFLICT DO NOTHING: of two gateways linking the same uid, one row (no savepoint)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    session.execute(dialect_insert(TakRequestLink).values(
+        request_id=request.id, mission_id=ctx.mission_id, event_uid=event.uid[:200], sender_uid=sender_uid,
+        sender_callsign=(event.sender_callsign or event.callsign or "")[:64] or None, created_at=clock.now(),
+    ).on_conflict_do_nothing())
 
 
 def _update(session, ctx: Context, link: TakRequestLink, body: dict, event: codec.Event) -> str:
@@ -416,14 +416,17 @@ def set_connected(session, ctx: Context, server: str, connected: bool, error: st
     session.commit()
 
 
-def outbound(session, ctx: Context, row: dict, *, settings, live: dict) -> list[bytes]:
-    """The CoT events one logged event turns into."""
+def outbound(session, ctx: Context, row: dict, *, settings, live: dict, marker: bool = True) -> list[bytes]:
+    """The CoT events one logged event turns into. `marker` False: a later event of the same batch re-sends
+    the request's marker anyway (it shows the current state), so only its GeoChat is due here."""
     data, type_ = row["data"] or {}, row["type"]
     if type_.startswith("casevac."):
+        if not marker and not (type_ == "casevac.updated" and data.get("change") == "status"):
+            return []
         request = _full_request(session, data.get("id"))
         if request is None:
             return []
-        out = [request_marker(session, ctx, request, settings=settings, live=live)]
+        out = [request_marker(session, ctx, request, settings=settings, live=live)] if marker else []
         if type_ == "casevac.updated" and data.get("change") == "status" and data.get("status") in CHAT_STATUSES:
             message = status_chat(session, ctx, request, status=data["status"], at=clock.as_utc(row["at"]),
                                   settings=settings, live=live)
