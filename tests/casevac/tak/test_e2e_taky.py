@@ -10,14 +10,16 @@ import socket
 import subprocess
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import requests
 
+from casevac.tak import codec
 from tests.casevac.tak import taky_server
 from tests.casevac.tak.atak_client import AtakClient, chat_id, medevac_event
-from tests.e2e.conftest import ROOT, login, start_server  # noqa: F401 - the fixture
+from tests.e2e.conftest import ROOT, listen, login, start_server  # noqa: F401 - the fixtures
 
 API = "/api/v1/casevac"
 
@@ -71,7 +73,8 @@ def wait_until(check, timeout=30, what="condition"):
     raise AssertionError(f"{what} not reached within {timeout}s")
 
 
-def test_atak_medic_is_filed_once_answered_and_followed_through_restarts(taky_binary, start_server, tmp_path):
+def test_atak_medic_is_filed_once_answered_and_followed_through_restarts(taky_binary, start_server, listen,
+                                                                          tmp_path):
     taky = taky_server.Taky(tmp_path).start()
     server = start_server()
     env = {**server.env, "TAK_URL": f"tcp://127.0.0.1:{taky.port}", "TAK_MISSION": "DEMO",
@@ -102,6 +105,35 @@ def test_atak_medic_is_filed_once_answered_and_followed_through_restarts(taky_bi
         assert request["patients"]["urgent"] == 2 and request["litter"] == 2 and request["ambulatory"] == 1
         detail = requests.get(f"{server.url}{API}/requests/{request['id']}", headers=auth, timeout=10).json()
         assert len(detail["casualties"]) == 2 and detail["filed_by"] != ""
+
+        # 1b. An emergency beacon reaches the coordinators live (Socket.IO), once, and its cancellation;
+        # an ATAK device with an asset's callsign moves that asset.
+        coordinator = listen(server, token)
+        now = codec.cot_time(datetime.now(timezone.utc))
+        beacon = (f'<event version="2.0" uid="{client.uid}-9-1-1" type="b-a-o-tbl" how="h-e" time="{now}" '
+                  f'start="{now}" stale="{now[:2]}99{now[4:]}">'
+                  f'<point lat="4.37" lon="18.56" hae="0" ce="10" le="10"/><detail>'
+                  f'<link uid="{client.uid}" relation="p-p" type="a-f-G-U-C"/>'
+                  '<contact callsign="BRAVO-2-6-Alert"/><emergency type="911 Alert">BRAVO-2-6</emergency></detail>'
+                  '</event>').encode()
+        client.send(beacon + beacon)
+        coordinator.wait_for(lambda envs: any(e["type"] == "emergency" for e in envs), timeout=30)
+        client.send(beacon.replace(b"b-a-o-tbl", b"b-a-o-can").replace(b'type="911 Alert"', b'cancel="true"'))
+        coordinator.wait_for(lambda envs: any(e["type"] == "emergency.cancelled" for e in envs), timeout=30)
+        alerts = [e for e in coordinator.events() if e["type"] == "emergency"]
+        assert len(alerts) == 1 and alerts[0]["data"]["kind"] == "911" and alerts[0]["data"]["callsign"] == "BRAVO-2-6"
+        assets = requests.get(f"{server.url}/api/v1/assets", params={"limit": 500}, headers=auth, timeout=10).json()
+        ambulance = next(a for a in assets["items"] if a["callsign"] == "AMB-BOUAR-1")
+        crew = AtakClient(taky.port, uid="ANDROID-amb-bouar", callsign="AMB-BOUAR-1").connect()
+        crew.send_sa(lat=5.95, lon=15.61)
+
+        def moved():
+            position = requests.get(f"{server.url}/api/v1/assets/{ambulance['id']}", headers=auth,
+                                    timeout=10).json()["position"]
+            return position if position and position["lat"] == 5.95 else None
+
+        assert wait_until(moved, what="the ambulance's position from TAK")["lon"] == 15.61
+        crew.close()
 
         # 2. The coordinator acknowledges: GeoChat to the medic's device.
         ack = requests.post(f"{server.url}{API}/requests/{request['id']}/status", json={"status": "acknowledged"},
