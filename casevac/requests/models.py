@@ -4,24 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (CheckConstraint, ForeignKey, Index, Integer, SmallInteger, String, Text,
+from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, Integer, SmallInteger, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from casevac.precedence import PRECEDENCES
 from config.extensions import db
 from core import clock
-from core.db import IdColumn, JSONType, UTCDateTime
+from core.db import one_of, IdColumn, JSONType, UTCDateTime
 
 # Line 3 categories, most urgent first (ATP 4-02.2; NATO STANAG 3204 dropped "convenience": accepted).
-PRECEDENCES = ("urgent", "urgent_surgical", "priority", "routine", "convenience")
-PRECEDENCE_RANK = {name: rank for rank, name in enumerate(PRECEDENCES)}
 STATUSES = ("requested", "acknowledged", "dispatched", "at_pickup", "in_transit", "delivered", "cancelled")
 FINAL_STATUSES = ("delivered", "cancelled")
 ACTIVE_STATUSES = tuple(s for s in STATUSES if s not in FINAL_STATUSES)
 
-
-def _in(column: str, values) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class CasevacRequest(db.Model):
@@ -29,8 +25,8 @@ class CasevacRequest(db.Model):
     __table_args__ = (
         # Idempotent filing over a poor link: one request per (medic, client_ref), decided by the database.
         UniqueConstraint("filed_by", "client_ref", name="uq_casevac_requests_filed_by_client_ref"),
-        CheckConstraint(_in("status", STATUSES), name="status"),
-        CheckConstraint(_in("precedence", PRECEDENCES), name="precedence"),
+        CheckConstraint(one_of("status", STATUSES), name="status"),
+        CheckConstraint(one_of("precedence", PRECEDENCES), name="precedence"),
         CheckConstraint("patients_urgent >= 0 AND patients_urgent_surgical >= 0 AND patients_priority >= 0 "
                         "AND patients_routine >= 0 AND patients_convenience >= 0", name="patients_non_negative"),
         CheckConstraint("litter >= 0 AND ambulatory >= 0", name="types_non_negative"),
@@ -96,6 +92,10 @@ class CasevacRequest(db.Model):
     # Set by dispatch (casevac.dispatch.rules); no foreign key here: the asset and facility tables are its own.
     asset_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     facility_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # Recorded at dispatch (casevac.ten_one_two): the asset had a medical crew; the destination had
+    # damage-control surgery. None before dispatch.
+    medical_crew: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    surgery_at_destination: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
@@ -177,7 +177,7 @@ class Casualty(db.Model):
 
     __tablename__ = "casevac_casualties"
     __table_args__ = (
-        CheckConstraint(_in("precedence", PRECEDENCES) + " OR precedence IS NULL", name="precedence"),
+        CheckConstraint(one_of("precedence", PRECEDENCES) + " OR precedence IS NULL", name="precedence"),
         CheckConstraint("age IS NULL OR (age >= 0 AND age <= 120)", name="age"),
     )
     id: Mapped[str] = IdColumn()

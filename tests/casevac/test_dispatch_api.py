@@ -129,14 +129,14 @@ def test_delivery_frees_the_asset(client, coordinator, headers, file_request, fl
 
 
 def test_an_asset_tasked_elsewhere_is_not_freed_by_another_request(app, coordinator, fleet):
-    from casevac.dispatch import rules
+    from casevac.dispatch import service as dispatch_service
 
     class Finished:
         id, asset_id = "some-other-request", fleet["hoist"].id
 
     db.session.execute(db.update(Asset).where(Asset.id == fleet["hoist"].id)
                        .values(status="tasked", tasked_request_id="the-real-request"))
-    rules.release_asset(db.session, Finished())
+    dispatch_service.release_asset(db.session, Finished())
     db.session.commit()
     assert asset_row(fleet["hoist"].id).tasked_request_id == "the-real-request"
 

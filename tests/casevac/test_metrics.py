@@ -2,7 +2,7 @@
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
-from casevac.requests import service
+from casevac.requests import lifecycle
 from casevac.requests.models import PRECEDENCES, CasevacRequest
 from config.extensions import db
 from tests.casevac.conftest import body
@@ -20,8 +20,9 @@ def run(client, headers, coordinator, frozen_clock, request_id, steps):
     for minute, status in steps:
         frozen_clock(T + timedelta(minutes=minute))
         if status == "dispatched":
-            service.mark_dispatched(db.session, user=coordinator, request=db.session.get(CasevacRequest, request_id),
-                                    asset_id="a", facility_id="f")
+            lifecycle.mark_dispatched(db.session, user=coordinator, request=db.session.get(CasevacRequest, request_id),
+                                      asset_id="a", facility_id="f", medical_crew=True,
+                                      surgery_at_destination=True)
             db.session.commit()
         else:
             note = {"note": "stood down"} if status == "cancelled" else {}

@@ -177,12 +177,13 @@ def test_patch_rules(client, headers, medic, coordinator, frozen_clock):
     swapped = client.patch(url, json={"litter": 0, "ambulatory": 1, "equipment": ["none"], "callsign": "C-9"},
                            headers=headers(medic)).get_json()
     assert swapped["ambulatory"] == 1 and swapped["equipment"] == [] and swapped["callsign"] == "C-9"
-    from casevac.requests import service
+    from casevac.requests import lifecycle
     from casevac.requests.models import CasevacRequest
     from config.extensions import db
 
     request = db.session.get(CasevacRequest, request_id)
-    service.mark_dispatched(db.session, user=coordinator, request=request, asset_id="a", facility_id="f")
+    lifecycle.mark_dispatched(db.session, user=coordinator, request=request, asset_id="a", facility_id="f", medical_crew=True,
+            surgery_at_destination=True)
     db.session.commit()
     assert_error(client.patch(url, json={"marking": "smoke"}, headers=headers(medic)), 409)
     assert client.patch(url, json={"marking": "smoke"}, headers=headers(coordinator)).status_code == 200

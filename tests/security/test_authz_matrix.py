@@ -271,7 +271,7 @@ CASEVAC: list[Row] = [
 ]
 
 T = "/api/v1/telemed"
-# Consultation access (telemed.scheduling.service._visible, participants): a diagnostic one is seen by its clinician, the
+# Consultation access (telemed.scheduling.access.may_see, participants): a diagnostic one is seen by its clinician, the
 # medic who booked it and the mission's coordinators and admins; a mental-health one by its clinician and its
 # patient only, whatever the role (DOMAIN.md section 6). Only participants join, reschedule, write and read
 # replies and attachments; notes are written by the consultation's clinician.
