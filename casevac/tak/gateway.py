@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
-from casevac.fleet import service as fleet_service
+from casevac.fleet import positions as fleet_positions
 from casevac.tak import codec, service
 from config.extensions import db
 from core import clock
@@ -153,7 +153,7 @@ class Gateway:
 
     def _session(self, once: bool) -> None:
         settings = self.app.extensions["settings"]
-        live = fleet_service.live_store()
+        live = fleet_positions.live_store()
         splitter = codec.StreamSplitter()
         self.cursor = None  # re-read from the saved mark: the picture, then what came after it
         self._presence()
@@ -188,7 +188,7 @@ class Gateway:
         self.send(codec.presence(uid=self.ctx.uid, callsign=self.ctx.callsign, time=now,
                                  stale=now + clock_timedelta(PRESENCE_SECONDS * 4)))
 
-    def _drain(self, splitter: codec.StreamSplitter, live: dict, *, wait: float) -> None:
+    def _drain(self, splitter: codec.StreamSplitter, live, *, wait: float) -> None:
         readable, _, _ = select.select([self.sock], [], [], wait)
         if not readable and not (isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()):
             return
@@ -202,7 +202,7 @@ class Gateway:
             log.warning("TAK stream: %d oversized or unterminated event(s) dropped", splitter.dropped)
             splitter.dropped = 0
 
-    def _outbound(self, settings, live: dict) -> None:
+    def _outbound(self, settings, live) -> None:
         # The gateway's own writes (filings from TAK) are sequenced here too, whether or not a web process
         # runs its relay: sequencing is serialized in the database, any process may do it.
         relay.sequence(db.engine)
@@ -237,7 +237,7 @@ class Gateway:
             if done or len(rows) < 200:
                 return
 
-    def _positions(self, known: dict, live: dict) -> None:
+    def _positions(self, known: dict, live) -> None:
         """asset.position is live-only (not in the event log): poll the latest fixes and send what moved."""
         for asset_id, (at, asset) in service.asset_positions(db.session, self.ctx, live=live).items():
             if known.get(asset_id) != at:

@@ -29,9 +29,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from casevac.dispatch import rules as dispatch
-from casevac.requests import schemas, service
-from casevac.fleet import service as fleet_service
+from casevac import policy
+from casevac.dispatch import rules as dispatch_rules
+from casevac.dispatch import service as dispatch
+from casevac.fleet import positions as fleet_positions
+from casevac.fleet.positions import DATABASE_ONLY, LiveStore
+from casevac.requests import lifecycle, schemas, service
 from casevac.fleet.models import Asset, Facility
 from casevac.requests.models import FINAL_STATUSES, Casualty, CasevacRequest
 from casevac.tak import codec
@@ -113,7 +116,7 @@ def client_ref(uid: str) -> str:
 
 # ---------------------------------------------------------------- inbound
 
-def handle(session, ctx: Context, raw: bytes, *, live: dict | None = None) -> str:
+def handle(session, ctx: Context, raw: bytes, *, live: LiveStore = DATABASE_ONLY) -> str:
     """One event from TAK; returns what happened (a counter name). Never raises: a malformed event is
     logged and counted, a failure rolls back and is logged and counted."""
     ctx.count("received")
@@ -123,7 +126,7 @@ def handle(session, ctx: Context, raw: bytes, *, live: dict | None = None) -> st
         log.warning("TAK event refused: %s", exc)
         return _counted(ctx, "malformed")
     try:
-        outcome = _dispatch(session, ctx, event, live or {"redis": None, "prefix": ""})
+        outcome = _dispatch(session, ctx, event, live)
     except codec.CotError as exc:
         session.rollback()
         log.warning("TAK %s %s refused: %s", event.type, event.uid, exc)
@@ -144,7 +147,7 @@ def _counted(ctx: Context, outcome: str) -> str:
     return outcome
 
 
-def _dispatch(session, ctx: Context, event: codec.Event, live: dict) -> str:
+def _dispatch(session, ctx: Context, event: codec.Event, live: LiveStore) -> str:
     if event.sender_uid and event.callsign and event.kind == "position":
         ctx.contacts[event.callsign.lower()] = event.uid
     if event.own or event.uid == ctx.uid:
@@ -235,7 +238,7 @@ def _update(session, ctx: Context, link: TakRequestLink, body: dict, event: code
         changes.pop("ambulatory", None)
         log.info("TAK update of %s changes the patient count: not applied (line 3 is corrected by the coordinator)",
                  request.id)
-    if changes and request.status in service.BEFORE_DISPATCH:
+    if changes and request.status in policy.BEFORE_DISPATCH:
         service.update_request(session, user=user, request_id=request.id, changes=changes)
         outcome = "updated"
     elif changes:
@@ -247,7 +250,7 @@ def _update(session, ctx: Context, link: TakRequestLink, body: dict, event: code
         current = existing.get(casualty.get("zap")) or (request.casualties[position]
                                                         if position < len(request.casualties) else None)
         if current is None:
-            if len(request.casualties) < request.patients_total and request.status in service.BEFORE_DISPATCH:
+            if len(request.casualties) < request.patients_total and request.status in policy.BEFORE_DISPATCH:
                 service.add_casualty(session, user=user, request_id=request.id, body=casualty)
                 session.refresh(request)
                 outcome = "updated"
@@ -272,9 +275,9 @@ def on_delete(session, ctx: Context, event: codec.Event) -> str:
     if request.status in FINAL_STATUSES:
         return "ignored"
     who = event.callsign or link.sender_callsign or "ATAK"
-    if request.status in service.BEFORE_DISPATCH:
+    if request.status in policy.BEFORE_DISPATCH:
         try:
-            service.transition(session, user=_user(session, ctx), request_id=request.id, status="cancelled",
+            lifecycle.transition(session, user=_user(session, ctx), request_id=request.id, status="cancelled",
                                note=f"cancelled from TAK: {who} deleted the MEDEVAC marker")
         except ApiError as exc:
             if exc.status_code != 409:
@@ -296,7 +299,7 @@ def on_delete(session, ctx: Context, event: codec.Event) -> str:
     return "noted"
 
 
-def on_position(session, ctx: Context, event: codec.Event, live: dict) -> str:
+def on_position(session, ctx: Context, event: codec.Event, live: LiveStore) -> str:
     asset_id = session.execute(select(Asset.id).where(Asset.mission_id == ctx.mission_id,
                                                       func.lower(Asset.callsign) == event.callsign.lower())
                                ).scalar_one_or_none()
@@ -305,8 +308,8 @@ def on_position(session, ctx: Context, event: codec.Event, live: dict) -> str:
         return "contact"
     fix = {"lat": event.lat, "lon": event.lon, "heading": event.course, "speed_kmh": event.speed_kmh,
            "reported_at": event.time}
-    fleet_service.report_positions(session, asset_id=asset_id, mission_id=ctx.mission_id, source="tak",
-                                   fixes=[fix], batch=False, **live)
+    fleet_positions.report_positions(session, asset_id=asset_id, mission_id=ctx.mission_id, source="tak",
+                                   fixes=[fix], batch=False, store=live)
     return "position"
 
 
@@ -416,7 +419,7 @@ def set_connected(session, ctx: Context, server: str, connected: bool, error: st
     session.commit()
 
 
-def outbound(session, ctx: Context, row: dict, *, settings, live: dict, marker: bool = True) -> list[bytes]:
+def outbound(session, ctx: Context, row: dict, *, settings, live: LiveStore, marker: bool = True) -> list[bytes]:
     """The CoT events one logged event turns into. `marker` False: a later event of the same batch re-sends
     the request's marker anyway (it shows the current state), so only its GeoChat is due here."""
     data, type_ = row["data"] or {}, row["type"]
@@ -488,7 +491,7 @@ def _casualty_lines(casualty: Casualty) -> dict:
     return out
 
 
-def request_marker(session, ctx: Context, request: CasevacRequest, *, settings, live: dict) -> bytes:
+def request_marker(session, ctx: Context, request: CasevacRequest, *, settings, live: LiveStore) -> bytes:
     uid, link = marker_uid(session, request)
     time = clock.as_utc(request.updated_at)
     if request.status in FINAL_STATUSES:
@@ -498,22 +501,22 @@ def request_marker(session, ctx: Context, request: CasevacRequest, *, settings, 
                          sender_uid=link.sender_uid if link else None)
 
 
-def _eta(session, request: CasevacRequest, *, settings, live: dict) -> tuple[Asset | None, datetime | None]:
+def _eta(session, request: CasevacRequest, *, settings, live: LiveStore) -> tuple[Asset | None, datetime | None]:
     if not request.asset_id:
         return None, None
     asset = session.get(Asset, request.asset_id)
     facility = session.get(Facility, request.facility_id) if request.facility_id else None
     if asset is None or facility is None or request.status != "dispatched":
         return asset, None
-    position = fleet_service.latest_positions(session, mission_id=request.mission_id, assets=[asset],
-                                              **live).get(asset.id)
-    option = dispatch.evaluate(dispatch.need_from_request(request), dispatch._asset_state(asset, position),
+    position = fleet_positions.latest_positions(session, mission_id=request.mission_id, assets=[asset],
+                                              store=live).get(asset.id)
+    option = dispatch_rules.evaluate(dispatch.need_from_request(request), dispatch._asset_state(asset, position),
                                dispatch._facility_state(facility), now=clock.now(),
                                road_factor=settings.ROAD_FACTOR)
     return asset, clock.as_utc(request.dispatched_at or clock.now()) + timedelta(minutes=option.pickup_eta_minutes)
 
 
-def status_text(session, request: CasevacRequest, *, settings, live: dict) -> str:
+def status_text(session, request: CasevacRequest, *, settings, live: LiveStore) -> str:
     parts = [f"{request.status.upper().replace('_', ' ')}: {request.precedence.replace('_', ' ')}, "
              f"{request.patients_total} patient(s)"]
     asset, eta = _eta(session, request, settings=settings, live=live)
@@ -532,7 +535,7 @@ def status_text(session, request: CasevacRequest, *, settings, live: dict) -> st
 
 
 def status_chat(session, ctx: Context, request: CasevacRequest, *, status: str, at: datetime, settings,
-                live: dict) -> bytes | None:
+                live: LiveStore) -> bytes | None:
     """GeoChat to the filing callsign: to the device that filed it from TAK, else to a TAK contact seen
     with the request's callsign; None when neither is known."""
     link = session.get(TakRequestLink, request.id)
@@ -561,9 +564,9 @@ def status_chat(session, ctx: Context, request: CasevacRequest, *, status: str, 
                       message_id=f"medevac-{request.id}-{status}", text=text, time=at)
 
 
-def asset_marker(session, ctx: Context, asset: Asset, *, live: dict) -> bytes:
-    position = fleet_service.latest_positions(session, mission_id=asset.mission_id, assets=[asset],
-                                              **live).get(asset.id)
+def asset_marker(session, ctx: Context, asset: Asset, *, live: LiveStore) -> bytes:
+    position = fleet_positions.latest_positions(session, mission_id=asset.mission_id, assets=[asset],
+                                              store=live).get(asset.id)
     lat, lon = (position["lat"], position["lon"]) if position else (asset.base_lat, asset.base_lon)
     at = clock.as_utc(position["reported_at"]) if position else clock.as_utc(asset.updated_at)
     time = max(at, clock.as_utc(asset.updated_at))
@@ -584,7 +587,7 @@ def facility_marker(facility: Facility) -> bytes:
                           capabilities=list(facility.capabilities or []))
 
 
-def picture(session, ctx: Context, *, settings, live: dict) -> list[bytes]:
+def picture(session, ctx: Context, *, settings, live: LiveStore) -> list[bytes]:
     """Everything current: active requests, assets, facilities (after every (re)connection)."""
     out = []
     requests = session.execute(select(CasevacRequest).where(CasevacRequest.mission_id == ctx.mission_id,
@@ -600,10 +603,10 @@ def picture(session, ctx: Context, *, settings, live: dict) -> list[bytes]:
     return out
 
 
-def asset_positions(session, ctx: Context, *, live: dict) -> dict:
+def asset_positions(session, ctx: Context, *, live: LiveStore) -> dict:
     """asset id -> (reported_at, marker) for the live-position poll (asset.position is not logged)."""
     assets = session.execute(select(Asset).where(Asset.mission_id == ctx.mission_id)).scalars().all()
-    positions = fleet_service.latest_positions(session, mission_id=ctx.mission_id, assets=assets, **live)
+    positions = fleet_positions.latest_positions(session, mission_id=ctx.mission_id, assets=assets, store=live)
     out = {a.id: (positions[a.id]["reported_at"], a) for a in assets if a.id in positions}
     return out
 

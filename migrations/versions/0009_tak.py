@@ -1,7 +1,7 @@
 """tak: the TAK gateway's state (last seq sent per server), TAK-filed request links, emergencies
 
 Revision ID: 0009_tak
-Revises: 0003_fleet
+Revises: 0004_evacuation_care (re-chained after merging main, which added 0004 on 0003_fleet)
 Create Date: 2026-12-01 13:15:15.372517
 
 """
@@ -15,7 +15,7 @@ import core.db  # noqa: F401 - UTCDateTime columns
 
 # revision identifiers, used by Alembic.
 revision = '0009_tak'
-down_revision = '0003_fleet'
+down_revision = '0004_evacuation_care'
 branch_labels = None
 depends_on = None
 

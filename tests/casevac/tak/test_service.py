@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from casevac.dispatch import rules as dispatch
-from casevac.requests import service as casevac_service
+from casevac.dispatch import service as dispatch
+from casevac.fleet.positions import DATABASE_ONLY
+from casevac.requests import lifecycle
 from casevac.fleet.models import Asset, AssetPosition
 from casevac.requests.models import CasevacRequest
 from casevac.tak import codec, service
@@ -102,7 +103,7 @@ def test_our_own_echo_changes_nothing(app, ctx):
     service.handle(db.session, ctx, ATAK)
     request = db.session.execute(select(CasevacRequest)).scalar_one()
     marker = service.request_marker(db.session, ctx, request, settings=app.extensions["settings"],
-                                    live={"redis": None, "prefix": ""})
+                                    live=DATABASE_ONLY)
     assert service.handle(db.session, ctx, marker) == "own"
 
 
@@ -148,12 +149,12 @@ def test_malformed_events_are_counted_never_fatal(app, ctx, raw):
 
 
 def test_outbound_markers_and_geochat_follow_the_event_log(app, ctx, coordinator):
-    settings, live = app.extensions["settings"], {"redis": None, "prefix": ""}
+    settings, live = app.extensions["settings"], DATABASE_ONLY
     server = "tak.test:8087"
     service.state(db.session, ctx, server)
     service.handle(db.session, ctx, ATAK)
     request = db.session.execute(select(CasevacRequest)).scalar_one()
-    casevac_service.transition(db.session, user=coordinator, request_id=request.id, status="acknowledged")
+    lifecycle.transition(db.session, user=coordinator, request_id=request.id, status="acknowledged")
     asset = AssetFactory(mission_id=ctx.mission_id, callsign="DUSTOFF-7", capabilities=["hoist", "ventilator", "night", "armored", "medical_crew"])
     facility = FacilityFactory(mission_id=ctx.mission_id, name="Role 2 Bangui", lat=4.37, lon=18.56)
     dispatch.assign(db.session, user=coordinator, request_id=request.id, asset_id=asset.id, facility_id=facility.id)
@@ -176,7 +177,7 @@ def test_outbound_markers_and_geochat_follow_the_event_log(app, ctx, coordinator
     assert service.pending(db.session, ctx, service.state(db.session, ctx, server).last_seq)[0] == []
     # Final: the marker is removed.
     for status in ("at_pickup", "in_transit", "delivered"):
-        casevac_service.transition(db.session, user=coordinator, request_id=request.id, status=status)
+        lifecycle.transition(db.session, user=coordinator, request_id=request.id, status=status)
     relay.sequence(db.engine)
     rows, _ = service.pending(db.session, ctx, last)
     out = [codec.classify(codec.parse(cot)) for entry in rows
@@ -191,5 +192,5 @@ def test_picture_has_active_requests_assets_and_facilities(app, ctx):
     AssetFactory(mission_id=ctx.mission_id)
     FacilityFactory(mission_id=ctx.mission_id, name="Role 1")
     kinds = [codec.classify(codec.parse(cot)).type for cot in
-             service.picture(db.session, ctx, settings=app.extensions["settings"], live={"redis": None, "prefix": ""})]
+             service.picture(db.session, ctx, settings=app.extensions["settings"], live=DATABASE_ONLY)]
     assert kinds == ["b-r-f-h-c", "a-f-A-M-H-H", codec.FACILITY_TYPE]
