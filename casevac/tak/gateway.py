@@ -122,7 +122,7 @@ class Gateway:
                 finally:
                     self._close()
                 if once:
-                    return
+                    break
                 if self.running:
                     self._sleep(backoff)
             service.set_connected(db.session, self.ctx, self.server, False, "stopped")

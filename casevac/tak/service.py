@@ -13,7 +13,7 @@ filing at once; `tak_request_links` (unique per mission and uid) remembers the u
 
 Assets: a position report moves the asset of the mission whose callsign equals the report's
 `<contact callsign>` (case-insensitive): register a TAK device on an asset by giving it the asset's
-callsign. The fix goes through fleet_service.report_positions (source "tak"), like a device report.
+callsign. The fix goes through casevac.fleet.positions.report_positions (source "tak"), like a device report.
 """
 from __future__ import annotations
 

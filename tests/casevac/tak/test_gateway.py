@@ -53,3 +53,60 @@ def test_the_seq_mark_only_moves_forward(app, mission):
     service.save_seq(db.session, ctx, "s:1", start + 10)
     service.save_seq(db.session, ctx, "s:1", start + 5)  # a slower copy of the gateway
     assert service.state(db.session, ctx, "s:1").last_seq == start + 10
+
+
+def test_one_pass_sends_its_sa_then_the_picture_and_records_the_connection(app, mission):
+    """The connection loop itself, against a plain TCP listener standing in for the TAK server."""
+    import socket
+    import threading
+
+    from casevac.tak import codec
+    from casevac.tak.models import TakGatewayState
+    from tests.casevac.fleet_factories import AssetFactory
+    from tests.casevac.tak.test_service import ATAK
+
+    ctx = service.ensure_context(db.session, mission_code=mission.code)
+    service.handle(db.session, ctx, ATAK)
+    AssetFactory(mission_id=mission.id, callsign="DUSTOFF-9")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    received = bytearray()
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            while chunk := conn.recv(65536):
+                received.extend(chunk)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    Gateway(app, url=f"tcp://127.0.0.1:{port}", mission_code=mission.code).run(once=True)
+    thread.join(5)
+    listener.close()
+    events = [codec.classify(codec.parse(raw)) for raw in codec.StreamSplitter().feed(bytes(received))]
+    assert events[0].uid == ctx.uid and events[0].element.find("detail/takv") is not None
+    # The picture, then the log after the saved mark: the filing (not yet sequenced when the mark was set)
+    # comes again, as the same marker (same uid, same time: ATAK shows it once).
+    assert [e.type for e in events[1:]] == ["b-r-f-h-c", "a-f-A-M-H-H", "b-r-f-h-c"]
+    assert (events[3].uid, events[3].time) == (events[1].uid, events[1].time)
+    assert all(e.own for e in events)
+    row = db.session.query(TakGatewayState).filter_by(server=f"127.0.0.1:{port}").one()
+    db.session.refresh(row)
+    assert row.connected is False and row.last_error == "stopped" and row.connected_at is not None
+
+
+def test_a_refused_connection_is_recorded(app, mission):
+    import socket
+
+    from casevac.tak.models import TakGatewayState
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there
+    with pytest.raises(ConnectionRefusedError):
+        Gateway(app, url=f"tcp://127.0.0.1:{port}", mission_code=mission.code).run(once=True)
+    row = db.session.query(TakGatewayState).filter_by(server=f"127.0.0.1:{port}").one()
+    assert row.connected is False and row.last_error.startswith("connect failed")
