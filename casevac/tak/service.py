@@ -133,7 +133,7 @@ def handle(session, ctx: Context, raw: bytes, *, live: LiveStore = DATABASE_ONLY
         outcome = "malformed"
     except ApiError as exc:
         session.rollback()
-        log.warning("TAK %s %s refused: %s %s", event.type, event.uid, exc.status_code, exc.message)
+        log.warning("TAK %s %s refused: %s %s", event.type, event.uid, exc.code, exc.message)
         outcome = "refused"
     except Exception:  # noqa: BLE001 - one bad event never stops the gateway
         session.rollback()
@@ -180,10 +180,13 @@ def on_medevac(session, ctx: Context, event: codec.Event) -> str:
         try:
             request, created = service.file_request(session, user=user, body={**body, "client_ref": client_ref(event.uid)})
         except ApiError as exc:
-            if exc.status_code != 409:
+            if exc.code != 409:
                 raise
             session.rollback()  # same uid, another body: filed by a gateway that had not linked it yet
-            request, created = _by_client_ref(session, ctx, event.uid), False
+            request = _by_client_ref(session, ctx, event.uid)
+            _ensure_link(session, ctx, request, event, sender_uid)
+            session.commit()
+            return _update(session, ctx, _link(session, ctx, event.uid), body, event)
         _ensure_link(session, ctx, request, event, sender_uid)
         if created:
             audit.record(session, actor=user, action="tak.file", subject_type="casevac_request",
@@ -280,7 +283,7 @@ def on_delete(session, ctx: Context, event: codec.Event) -> str:
             lifecycle.transition(session, user=_user(session, ctx), request_id=request.id, status="cancelled",
                                note=f"cancelled from TAK: {who} deleted the MEDEVAC marker")
         except ApiError as exc:
-            if exc.status_code != 409:
+            if exc.code != 409:
                 raise
             session.rollback()  # dispatched meanwhile: fall through to the note
         else:

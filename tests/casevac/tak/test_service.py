@@ -64,6 +64,11 @@ def test_two_gateways_at_once_file_one_request(app, mission, ctx):
     db.session.commit()
     assert service.handle(db.session, other, ATAK) == "duplicate"
     assert requests_count() == 1 and db.session.query(TakRequestLink).count() == 1
+    # Unlinked again, and the event changed meanwhile: the change is applied to the one request.
+    db.session.query(TakRequestLink).delete()
+    db.session.commit()
+    assert service.handle(db.session, other, ATAK.replace(b"security='1'", b"security='2'")) == "updated"
+    assert requests_count() == 1 and db.session.execute(select(CasevacRequest.security)).scalar_one() == "E"
 
 
 def test_a_later_event_updates_lines_and_appends_signs(app, ctx):
@@ -118,6 +123,8 @@ def test_position_reports_move_the_asset_with_that_callsign(app, ctx):
     assert (fix.lat, fix.lon, fix.heading, fix.speed_kmh, fix.source) == (4.41, 18.52, 270.5, 180.0, "tak")
     db.session.refresh(asset)
     assert asset.lat == 4.41
+    future = sa.replace(codec.cot_time(at).encode(), codec.cot_time(at + timedelta(hours=1)).encode())
+    assert service.handle(db.session, ctx, future) == "refused"  # the device-report rules: a clock fault
     stranger = sa.replace(b"dustoff-1", b"SOMEONE")
     assert service.handle(db.session, ctx, stranger) == "contact"
     assert ctx.contacts["someone"] == "ANDROID-heli"
@@ -194,3 +201,34 @@ def test_picture_has_active_requests_assets_and_facilities(app, ctx):
     kinds = [codec.classify(codec.parse(cot)).type for cot in
              service.picture(db.session, ctx, settings=app.extensions["settings"], live=DATABASE_ONLY)]
     assert kinds == ["b-r-f-h-c", "a-f-A-M-H-H", codec.FACILITY_TYPE]
+
+
+def test_gateways_racing_on_one_event_file_it_once(pg_app):
+    """Eight gateways receive the same MEDEVAC at the same moment (PostgreSQL, real concurrent writers): the
+    unique (filed_by, client_ref) and the link's unique (mission, uid) decide."""
+    import threading
+
+    from tests.factories import MissionFactory
+
+    mission = MissionFactory()
+    service.ensure_context(db.session, mission_code=mission.code)
+    barrier = threading.Barrier(8)
+    outcomes = []
+
+    def gateway():
+        with pg_app.app_context():
+            ctx = service.ensure_context(db.session, mission_code=mission.code)
+            barrier.wait()
+            outcomes.append(service.handle(db.session, ctx, ATAK))
+            db.session.remove()
+
+    threads = [threading.Thread(target=gateway) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == ["duplicate"] * 7 + ["filed"], outcomes
+    db.session.expire_all()
+    assert requests_count() == 1 and db.session.query(TakRequestLink).count() == 1
+    assert db.session.execute(select(func.count()).select_from(AuditEntry)
+                              .where(AuditEntry.action == "tak.file")).scalar_one() == 1
