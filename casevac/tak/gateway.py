@@ -119,6 +119,13 @@ class Gateway:
                     self._disconnected(f"connection lost: {exc}")
                     if once:
                         raise
+                except Exception as exc:  # noqa: BLE001 - the database away, a bug: reconnect, never exit
+                    db.session.rollback()
+                    log.exception("TAK gateway step failed; reconnecting")
+                    self._disconnected(f"failed: {type(exc).__name__}")
+                    if once:
+                        raise
+                    backoff = min(backoff * 2, self.max_backoff)
                 finally:
                     self._close()
                 if once:
