@@ -104,7 +104,8 @@ def main() -> None:
               f"({gateway_rate:.1f} events/s); ratio gateway/relay {gateway_rate / relay_rate:.3f}")
         print(f"acknowledgement -> GeoChat at the medic's client ({len(latencies)}): "
               f"p50 {percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms; of which the POST "
-              f"itself (baseline: the API's answer) p50 {percentile(posts, 50):.1f} ms, p99 {percentile(posts, 99):.1f} ms")
+              f"itself (baseline: the API's answer) p50 {percentile(posts, 50):.1f} ms, "
+              f"p99 {percentile(posts, 99):.1f} ms")
     finally:
         sender.close()
         watcher.close()

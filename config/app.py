@@ -7,6 +7,7 @@ from sqlalchemy.engine import Engine
 
 import casevac
 import telemed
+from casevac import tak as tak_gateway
 from config import logging as app_logging
 from config.extensions import api, db, jwt, limiter, migrate, socketio
 from config.settings import ROOT, Settings
@@ -52,7 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     casevac.init_app(app)
     telemed.init_app(app)
     realtime_setup.init_app(app)
-    from casevac import tak; tak.init_app(app)  # noqa: E702 - the TAK gateway (models, CLI, /readyz)
+    tak_gateway.init_app(app)  # the TAK gateway: its models, `flask tak-gateway`, its /readyz line
     return app
 
 

@@ -119,7 +119,7 @@ class Gateway:
                     self._disconnected(f"connection lost: {exc}")
                     if once:
                         raise
-                except Exception as exc:  # noqa: BLE001 - the database away, a bug: reconnect, never exit
+                except Exception as exc:
                     db.session.rollback()
                     log.exception("TAK gateway step failed; reconnecting")
                     self._disconnected(f"failed: {type(exc).__name__}")
@@ -224,10 +224,11 @@ class Gateway:
             # One marker per request per batch (its current state), at its last event; every GeoChat.
             last_of = {(r["data"] or {}).get("id"): i for i, r in enumerate(rows) if r["type"].startswith("casevac.")}
             for index, entry in enumerate(rows):
-                marker = not entry["type"].startswith("casevac.") or last_of.get((entry["data"] or {}).get("id")) == index
+                request_id = (entry["data"] or {}).get("id")
+                marker = not entry["type"].startswith("casevac.") or last_of.get(request_id) == index
                 try:
                     cots = service.outbound(db.session, self.ctx, entry, settings=settings, live=live, marker=marker)
-                except Exception:  # noqa: BLE001 - one event that cannot be shown never blocks the rest
+                except Exception:
                     db.session.rollback()
                     log.exception("TAK: event %s (%s) could not be turned into CoT", entry["seq"], entry["type"])
                     self.ctx.count("outbound_failed")

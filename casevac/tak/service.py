@@ -33,10 +33,10 @@ from casevac import policy
 from casevac.dispatch import rules as dispatch_rules
 from casevac.dispatch import service as dispatch
 from casevac.fleet import positions as fleet_positions
+from casevac.fleet.models import Asset, Facility
 from casevac.fleet.positions import DATABASE_ONLY, LiveStore
 from casevac.requests import lifecycle, schemas, service
-from casevac.fleet.models import Asset, Facility
-from casevac.requests.models import FINAL_STATUSES, Casualty, CasevacRequest
+from casevac.requests.models import FINAL_STATUSES, CasevacRequest, Casualty
 from casevac.tak import codec
 from casevac.tak.models import TakEmergency, TakGatewayState, TakRequestLink
 from core import audit, clock
@@ -135,7 +135,7 @@ def handle(session, ctx: Context, raw: bytes, *, live: LiveStore = DATABASE_ONLY
         session.rollback()
         log.warning("TAK %s %s refused: %s %s", event.type, event.uid, exc.code, exc.message)
         outcome = "refused"
-    except Exception:  # noqa: BLE001 - one bad event never stops the gateway
+    except Exception:
         session.rollback()
         log.exception("TAK %s %s failed", event.type, event.uid)
         outcome = "failed"
@@ -178,7 +178,8 @@ def on_medevac(session, ctx: Context, event: codec.Event) -> str:
     if link is None:
         user = _user(session, ctx)
         try:
-            request, created = service.file_request(session, user=user, body={**body, "client_ref": client_ref(event.uid)})
+            request, created = service.file_request(session, user=user,
+                                                    body={**body, "client_ref": client_ref(event.uid)})
         except ApiError as exc:
             if exc.code != 409:
                 raise
@@ -296,7 +297,8 @@ def on_delete(session, ctx: Context, event: codec.Event) -> str:
     session.refresh(request)
     audit.record(session, actor=ctx.user_id, action="tak.delete_after_dispatch", subject_type="casevac_request",
                  subject_id=request.id, mission_id=ctx.mission_id, detail={"status": request.status})
-    events.publish(session, "casevac.updated", audience.coordinators(ctx.mission_id) + [audience.user(request.filed_by)],
+    events.publish(session, "casevac.updated",
+                   audience.coordinators(ctx.mission_id) + [audience.user(request.filed_by)],
                    service.event_data(request, change="lines", fields=["remarks"]), mission_id=ctx.mission_id)
     session.commit()
     return "noted"

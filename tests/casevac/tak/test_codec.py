@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 from casevac.requests import schemas, service
@@ -147,7 +148,8 @@ def nine_lines(draw):
     assume(1 <= total <= 198)
     litter = draw(st.integers(max(0, total - 99), min(99, total)))
     body = {
-        "location": {"lat": draw(st.floats(-90, 90, allow_nan=False)), "lon": draw(st.floats(-180, 180, allow_nan=False))},
+        "location": {"lat": draw(st.floats(-90, 90, allow_nan=False)),
+                     "lon": draw(st.floats(-180, 180, allow_nan=False))},
         "callsign": draw(_TEXT.filter(lambda s: 1 <= len(s) <= 64)),
         "frequency": draw(_TEXT.filter(lambda s: 1 <= len(s) <= 32)),
         "patients": patients, "litter": litter, "ambulatory": total - litter,

@@ -62,7 +62,7 @@ def test_one_pass_sends_its_sa_then_the_picture_and_records_the_connection(app, 
 
     from casevac.tak import codec
     from casevac.tak.models import TakGatewayState
-    from tests.casevac.fleet_factories import AssetFactory
+    from tests.casevac.fleet.factories import AssetFactory
     from tests.casevac.tak.test_service import ATAK
 
     ctx = service.ensure_context(db.session, mission_code=mission.code)

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from casevac.dispatch import service as dispatch
+from casevac.fleet.models import AssetPosition
 from casevac.fleet.positions import DATABASE_ONLY
 from casevac.requests import lifecycle
-from casevac.fleet.models import Asset, AssetPosition
 from casevac.requests.models import CasevacRequest
 from casevac.tak import codec, service
 from casevac.tak.models import TakEmergency, TakRequestLink
@@ -19,11 +19,13 @@ from core import clock
 from core.models import AuditEntry, User
 from realtime import relay
 from realtime.models import Event
-from tests.casevac.fleet_factories import AssetFactory, FacilityFactory
+from tests.casevac.fleet.factories import AssetFactory, FacilityFactory
 
 GOLDEN = Path(__file__).parent / "golden"
 ATAK = (GOLDEN / "atak_civ.xml").read_bytes()
 UID = "0b6c3f5e-5d0c-4b8e-9a51-2f2b1f6c9d11"
+# What the golden 9-line asks for (hoist, ventilator, possible enemy): an asset that can serve it.
+CAPABLE = ["hoist", "ventilator", "night", "armored", "medical_crew"]
 
 
 @pytest.fixture
@@ -39,7 +41,8 @@ def test_the_gateway_user_is_one_medic_per_mission(app, mission, ctx):
     again = service.ensure_context(db.session, mission_code=mission.code)
     assert again.user_id == ctx.user_id
     user = db.session.get(User, ctx.user_id)
-    assert user.role == "medic" and user.mission_id == mission.id and user.username == f"tak-gateway-{mission.code.lower()}"
+    assert user.role == "medic" and user.mission_id == mission.id
+    assert user.username == f"tak-gateway-{mission.code.lower()}"
 
 
 def test_a_medevac_sent_three_times_is_filed_once_with_the_tak_callsign_and_audited(app, ctx):
@@ -95,7 +98,7 @@ def test_delete_cancels_before_dispatch_and_notes_after(app, ctx, coordinator):
     second = ATAK.replace(UID.encode(), b"second-uid")
     service.handle(db.session, ctx, second)
     filed = db.session.execute(select(CasevacRequest).where(CasevacRequest.client_ref == "second-uid")).scalar_one()
-    asset = AssetFactory(mission_id=ctx.mission_id, capabilities=["hoist", "ventilator", "night", "armored", "medical_crew"], litter_capacity=4)
+    asset = AssetFactory(mission_id=ctx.mission_id, capabilities=CAPABLE, litter_capacity=4)
     facility = FacilityFactory(mission_id=ctx.mission_id, lat=4.37, lon=18.56)
     dispatch.assign(db.session, user=coordinator, request_id=filed.id, asset_id=asset.id, facility_id=facility.id)
     gone = codec.delete("second-uid", time=clock.now()).replace(codec.FLOW_TAG.encode(), b"x-other")
@@ -162,7 +165,7 @@ def test_outbound_markers_and_geochat_follow_the_event_log(app, ctx, coordinator
     service.handle(db.session, ctx, ATAK)
     request = db.session.execute(select(CasevacRequest)).scalar_one()
     lifecycle.transition(db.session, user=coordinator, request_id=request.id, status="acknowledged")
-    asset = AssetFactory(mission_id=ctx.mission_id, callsign="DUSTOFF-7", capabilities=["hoist", "ventilator", "night", "armored", "medical_crew"])
+    asset = AssetFactory(mission_id=ctx.mission_id, callsign="DUSTOFF-7", capabilities=CAPABLE)
     facility = FacilityFactory(mission_id=ctx.mission_id, name="Role 2 Bangui", lat=4.37, lon=18.56)
     dispatch.assign(db.session, user=coordinator, request_id=request.id, asset_id=asset.id, facility_id=facility.id)
     relay.sequence(db.engine)
