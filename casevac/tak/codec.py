@@ -379,11 +379,12 @@ def nine_line(event: Event, *, categories=tuple(NATIONALITY_TO_ATAK)) -> NineLin
                                                  ("enemy", "enemy:"), ("hlz_remarks", "HLZ remarks:"))
            if (value := _clean(a.get(name)))]
     parts = [a["medline_remarks"]] if "medline_remarks" in a else []
-    if hlz:
-        parts.append("HLZ: " + "; ".join(hlz))
-    parts += extra_remarks
+    added = (["HLZ: " + "; ".join(hlz)] if hlz else []) + extra_remarks
     if notes:
-        parts.append("[TAK gateway] " + "; ".join(notes))
+        added.append("[TAK gateway] " + "; ".join(notes))
+    # A marker the gateway sent back already has these in its remarks (ATAK keeps the HLZ fields on the
+    # marker and re-sends both when the medic edits it): never append them twice.
+    parts += [part for part in added if part not in (a.get("medline_remarks") or "")]
     remarks = "\n".join(parts)
     if len(remarks) > MAX_REMARKS:
         remarks = remarks[:MAX_REMARKS - 12] + " [truncated]"

@@ -235,3 +235,18 @@ def test_gateways_racing_on_one_event_file_it_once(pg_app):
     assert requests_count() == 1 and db.session.query(TakRequestLink).count() == 1
     assert db.session.execute(select(func.count()).select_from(AuditEntry)
                               .where(AuditEntry.action == "tak.file")).scalar_one() == 1
+
+
+def test_a_medic_editing_the_marker_sent_back_does_not_repeat_the_hlz_brief(app, ctx):
+    """ATAK keeps the HLZ fields of the first event on the marker; the marker we send back carries the remarks
+    we stored (with the HLZ line); a re-send by the medic has both: the line is not appended again."""
+    service.handle(db.session, ctx, ATAK)
+    request = db.session.execute(select(CasevacRequest)).scalar_one()
+    stored = request.remarks
+    assert stored.count("HLZ: ") == 1
+    echoed = ATAK.replace(b"medline_remarks='Hot LZ, approach from south'",
+                          b"medline_remarks='" + stored.replace("\n", "&#10;").encode() + b"'")
+    for _ in range(2):
+        service.handle(db.session, ctx, echoed.replace(b"security='1'", b"security='2'"))
+    db.session.refresh(request)
+    assert request.security == "E" and request.remarks == stored
