@@ -14,7 +14,6 @@ def register(app: Flask) -> None:
         from casevac.tak.gateway import Gateway, GatewayConfigError
 
         try:
-            gateway = Gateway.from_app(app)
+            Gateway.from_app(app).run(once=once)
         except GatewayConfigError as exc:
             raise click.ClickException(str(exc)) from None
-        gateway.run(once=once)

@@ -96,8 +96,11 @@ class Gateway:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop())
         with self.app.app_context():
-            self.ctx = service.ensure_context(db.session, mission_code=self.mission_code, uid=self.uid,
-                                              callsign=self.callsign)
+            try:
+                self.ctx = service.ensure_context(db.session, mission_code=self.mission_code, uid=self.uid,
+                                                  callsign=self.callsign)
+            except LookupError as exc:
+                raise GatewayConfigError(f"TAK_MISSION={self.mission_code}: {exc}") from None
             service.state(db.session, self.ctx, self.server)
             log.info("TAK gateway for %s as %s (%s) -> %s://%s", self.ctx.mission_code, self.ctx.callsign,
                      self.ctx.uid, self.scheme, self.server)

@@ -99,6 +99,9 @@ def ensure_context(session, *, mission_code: str, uid: str = "", callsign: str =
             user = session.execute(select(User).where(User.username == username)).scalar_one()
     if user.mission_id != mission.id or user.role != "medic":
         raise LookupError(f"user {username} exists but is not this mission's gateway user")
+    if not user.active:
+        raise LookupError(f"the gateway user {username} is disabled (PATCH /api/v1/users/{user.id} "
+                          '{"active": true} to let the gateway file requests again)')
     session.commit()
     return Context(mission_id=mission.id, mission_code=mission.code, user_id=user.id,
                    uid=uid or f"medevac-gateway-{mission.code.lower()}", callsign=callsign or f"MEDEVAC-{mission.code}")

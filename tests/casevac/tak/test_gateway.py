@@ -110,3 +110,16 @@ def test_a_refused_connection_is_recorded(app, mission):
         Gateway(app, url=f"tcp://127.0.0.1:{port}", mission_code=mission.code).run(once=True)
     row = db.session.query(TakGatewayState).filter_by(server=f"127.0.0.1:{port}").one()
     assert row.connected is False and row.last_error.startswith("connect failed")
+
+
+def test_an_unknown_mission_or_a_disabled_gateway_user_stops_the_command_with_a_message(app, mission):
+    gateway = Gateway(app, url="tcp://127.0.0.1:9", mission_code="NOSUCH")
+    with pytest.raises(GatewayConfigError, match="no mission with code 'NOSUCH'"):
+        gateway.run(once=True)
+    ctx = service.ensure_context(db.session, mission_code=mission.code)
+    from core.models import User
+
+    db.session.get(User, ctx.user_id).active = False
+    db.session.commit()
+    with pytest.raises(GatewayConfigError, match="is disabled"):
+        Gateway(app, url="tcp://127.0.0.1:9", mission_code=mission.code).run(once=True)
