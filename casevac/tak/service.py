@@ -41,7 +41,7 @@ from casevac.tak import codec
 from casevac.tak.models import TakEmergency, TakGatewayState, TakRequestLink
 from core import audit, clock
 from core.auth import hash_password
-from core.errors import ApiError
+from core.errors import ApiError, forbidden
 from core.models import Mission, User
 from realtime import audience, events
 from realtime.models import Event
@@ -108,7 +108,10 @@ def ensure_context(session, *, mission_code: str, uid: str = "", callsign: str =
 
 
 def _user(session, ctx: Context) -> User:
-    return session.get(User, ctx.user_id)
+    user = session.get(User, ctx.user_id)
+    if not user.active:  # disabled by an admin while the gateway runs: nothing more is filed in its name
+        raise forbidden("the TAK gateway user is disabled")
+    return user
 
 
 def client_ref(uid: str) -> str:

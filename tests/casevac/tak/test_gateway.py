@@ -121,5 +121,8 @@ def test_an_unknown_mission_or_a_disabled_gateway_user_stops_the_command_with_a_
 
     db.session.get(User, ctx.user_id).active = False
     db.session.commit()
+    from tests.casevac.tak.test_service import ATAK
+
+    assert service.handle(db.session, ctx, ATAK) == "refused"  # a running gateway stops filing at once
     with pytest.raises(GatewayConfigError, match="is disabled"):
         Gateway(app, url="tcp://127.0.0.1:9", mission_code=mission.code).run(once=True)
