@@ -250,3 +250,23 @@ def test_a_medic_editing_the_marker_sent_back_does_not_repeat_the_hlz_brief(app,
         service.handle(db.session, ctx, echoed.replace(b"security='1'", b"security='2'"))
     db.session.refresh(request)
     assert request.security == "E" and request.remarks == stored
+
+
+def test_with_redis_a_tak_position_is_live_at_once_and_reaches_the_track_on_flush(app, ctx, live_redis):
+    from casevac.fleet import positions
+
+    asset = AssetFactory(mission_id=ctx.mission_id, callsign="DUSTOFF-2")
+    at = clock.now() - timedelta(seconds=3)
+    sa = (f'<event version="2.0" uid="ANDROID-heli-2" type="a-f-A-M-H" time="{codec.cot_time(at)}" how="m-g">'
+          '<point lat="4.42" lon="18.53" hae="300" ce="10" le="10"/><detail><contact callsign="DUSTOFF-2"/>'
+          '</detail></event>').encode()
+    store = positions.live_store()
+    assert store.redis is not None
+    assert service.handle(db.session, ctx, sa, live=store) == "position"
+    live = positions.latest_positions(db.session, mission_id=ctx.mission_id, assets=[asset], store=store)
+    assert (live[asset.id]["lat"], live[asset.id]["lon"]) == (4.42, 18.53)
+    marker = codec.classify(codec.parse(service.asset_marker(db.session, ctx, asset, live=store)))
+    assert (marker.lat, marker.lon) == (4.42, 18.53)  # the asset marker shows the live position
+    positions.flush_track(db.session, store=store)
+    fix = db.session.execute(select(AssetPosition).where(AssetPosition.asset_id == asset.id)).scalar_one()
+    assert fix.source == "tak"
