@@ -1,4 +1,5 @@
 """Medical facilities: level, capabilities, status and beds (what dispatch chooses a destination from)."""
+
 from __future__ import annotations
 
 import logging
@@ -21,8 +22,16 @@ log = logging.getLogger(__name__)
 _FACILITY_OUT = FacilityOut()
 
 
-def list_facilities(session, *, user: User, limit: int, cursor: str | None, status: str | None = None,
-                    level: str | None = None, capability: str | None = None) -> dict:
+def list_facilities(
+    session,
+    *,
+    user: User,
+    limit: int,
+    cursor: str | None,
+    status: str | None = None,
+    level: str | None = None,
+    capability: str | None = None,
+) -> dict:
     query = select(Facility).where(Facility.mission_id == user.mission_id)
     if status:
         query = query.where(Facility.status == status)
@@ -38,8 +47,17 @@ def get_facility(session, *, user: User, facility_id: str) -> Facility:
     return get_in_mission(session, Facility, facility_id, actor=user, what="facility")
 
 
-_SNAPSHOT = (Facility.id, Facility.name, Facility.level, Facility.capabilities, Facility.status, Facility.beds_available,
-             Facility.helipad, Facility.lat, Facility.lon)
+_SNAPSHOT = (
+    Facility.id,
+    Facility.name,
+    Facility.level,
+    Facility.capabilities,
+    Facility.status,
+    Facility.beds_available,
+    Facility.helipad,
+    Facility.lat,
+    Facility.lon,
+)
 
 
 def snapshot(session, *, mission_id: str) -> list:
@@ -57,11 +75,23 @@ def _apply_facility_fields(facility: Facility, fields: dict) -> None:
 
 def _save_facility(session, *, user: User, facility: Facility, action: str, changed: list[str]) -> dict:
     flush_or_conflict(session, f"a facility named {facility.name} already exists in this mission")
-    audit.record(session, actor=user, action=action, subject_type="facility", subject_id=facility.id,
-                 mission_id=facility.mission_id, detail={"fields": changed} if changed else None)
+    audit.record(
+        session,
+        actor=user,
+        action=action,
+        subject_type="facility",
+        subject_id=facility.id,
+        mission_id=facility.mission_id,
+        detail={"fields": changed} if changed else None,
+    )
     # Every availability change is an event (issue 4): coordinators' boards update live.
-    events.publish(session, "facility.updated", audience.coordinators(facility.mission_id),
-                   _FACILITY_OUT.dump(facility), mission_id=facility.mission_id)
+    events.publish(
+        session,
+        "facility.updated",
+        audience.coordinators(facility.mission_id),
+        _FACILITY_OUT.dump(facility),
+        mission_id=facility.mission_id,
+    )
     commit_keeping_loaded(session)
     return facility
 

@@ -1,4 +1,5 @@
 """Assets and facilities: /api/v1/assets, /api/v1/facilities (API.md "Assets, facilities, dispatch")."""
+
 from __future__ import annotations
 
 from flask import request
@@ -34,7 +35,6 @@ from core import auth
 blp = Blueprint("fleet", __name__, url_prefix="/api/v1", description="Evacuation assets and medical facilities")
 
 
-
 @blp.route("/assets")
 class Assets(MethodView):
     @blp.arguments(AssetListArgs, location="query")
@@ -67,8 +67,7 @@ class AssetById(MethodView):
     def patch(self, body, asset_id):
         """Change an asset (coordinator or admin); status available, maintenance or offline."""
         user = auth.current_user(roles=policy.FLEET_WRITERS)
-        return assets.update_asset(db.session, user=user, asset_id=asset_id, **body,
-                                          store=positions.live_store())
+        return assets.update_asset(db.session, user=user, asset_id=asset_id, **body, store=positions.live_store())
 
 
 _POSITION_SINGLE, _POSITION_BATCH = PositionIn(), PositionBatchIn()
@@ -96,10 +95,16 @@ def _position_report() -> tuple[list[dict], bool]:
 
 @blp.route("/assets/<asset_id>/positions")
 class AssetPositions(MethodView):
-    @blp.doc(requestBody={"required": True, **_one_of(PositionIn, PositionBatchIn)},
-             responses={"202": {"description": "one fix: the fix and `latest`; a batch: the counts and which "
-                                               "fix became the latest position",
-                                **_one_of(PositionAccepted, PositionBatchAccepted)}})
+    @blp.doc(
+        requestBody={"required": True, **_one_of(PositionIn, PositionBatchIn)},
+        responses={
+            "202": {
+                "description": "one fix: the fix and `latest`; a batch: the counts and which "
+                "fix became the latest position",
+                **_one_of(PositionAccepted, PositionBatchAccepted),
+            }
+        },
+    )
     @blp.response(202)
     @blp.alt_response(401, description="no bearer token and no valid device token")
     @blp.alt_response(403, description="a device token of another asset")
@@ -117,14 +122,26 @@ class AssetPositions(MethodView):
                 device_tokens.device_asset(db.session, token=token.strip(), asset_id=asset_id)
             raise
         if scheme == device_tokens.DEVICE_SCHEME:
-            result = device_tokens.report_as_device(db.session, token=token.strip(), asset_id=asset_id,
-                                                    fixes=fixes, batch=batch, store=positions.live_store())
+            result = device_tokens.report_as_device(
+                db.session,
+                token=token.strip(),
+                asset_id=asset_id,
+                fixes=fixes,
+                batch=batch,
+                store=positions.live_store(),
+            )
         else:
             user = auth.current_user(roles={"coordinator"})
             mission_id = device_tokens.asset_mission(db.session, user=user, asset_id=asset_id)
-            result = positions.report_positions(db.session, asset_id=asset_id, mission_id=mission_id,
-                                                    source="coordinator", fixes=fixes, batch=batch,
-                                                    store=positions.live_store())
+            result = positions.report_positions(
+                db.session,
+                asset_id=asset_id,
+                mission_id=mission_id,
+                source="coordinator",
+                fixes=fixes,
+                batch=batch,
+                store=positions.live_store(),
+            )
         return _BATCH_OUT.dump(result) if batch else _SINGLE_OUT.dump(positions.single_fix_view(result, fixes))
 
     @blp.arguments(TrackArgs, location="query")

@@ -1,4 +1,5 @@
 """CASEVAC endpoints (API.md, CASEVAC requests): thin views, parse -> service -> respond."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,12 @@ from casevac.requests import cot, geojson, lifecycle, metrics, schemas, service
 from config.extensions import db
 from core import auth
 
-blp = Blueprint("casevac", __name__, url_prefix="/api/v1/casevac",
-                description="CASEVAC: 9-line MEDEVAC requests, casualties (MIST-AT), lifecycle, 10-1-2, metrics")
+blp = Blueprint(
+    "casevac",
+    __name__,
+    url_prefix="/api/v1/casevac",
+    description="CASEVAC: 9-line MEDEVAC requests, casualties (MIST-AT), lifecycle, 10-1-2, metrics",
+)
 
 GEOJSON = "application/geo+json"
 COT_XML = "application/xml"
@@ -23,26 +28,51 @@ COT_XML = "application/xml"
 class Requests(MethodView):
     @blp.arguments(schemas.RequestIn)
     @blp.response(201, schemas.RequestOut)
-    @blp.alt_response(200, schema=schemas.RequestOut,
-                      description="a retry: the same client_ref (or Idempotency-Key) with the same body")
+    @blp.alt_response(
+        200,
+        schema=schemas.RequestOut,
+        description="a retry: the same client_ref (or Idempotency-Key) with the same body",
+    )
     @blp.alt_response(409, description="the same client_ref with a different body")
-    @blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
-                          "schema": {"type": "string", "maxLength": 64},
-                          "description": "acts as client_ref when the body has none"}])
+    @blp.doc(
+        parameters=[
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 64},
+                "description": "acts as client_ref when the body has none",
+            }
+        ]
+    )
     def post(self, body):
         """File a 9-line MEDEVAC request (lines 1-5 required, 6-9 optional); idempotent by client_ref."""
         user = auth.current_user(roles=policy.FILERS)
-        filed, created = service.file_request(db.session, user=user, body=body,
-                                              idempotency_key=request.headers.get("Idempotency-Key"))
+        filed, created = service.file_request(
+            db.session, user=user, body=body, idempotency_key=request.headers.get("Idempotency-Key")
+        )
         return filed, (201 if created else 200)
 
     @blp.arguments(schemas.RequestListArgs, location="query")
     @blp.response(200, schemas.RequestPage)
-    @blp.doc(responses={"200": {"description": "the queue, one page", "content": {
-        "application/json": {"schema": {"$ref": "#/components/schemas/CasevacRequestPage"}},
-        GEOJSON: {"schema": {
-        "type": "object", "description": "with Accept: application/geo+json or ?format=geojson: an RFC 7946 "
-        "FeatureCollection of Points (longitude first), properties as in the JSON list, plus next_cursor"}}}}})
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "the queue, one page",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/CasevacRequestPage"}},
+                    GEOJSON: {
+                        "schema": {
+                            "type": "object",
+                            "description": "with Accept: application/geo+json or ?format=geojson: an RFC 7946 "
+                            "FeatureCollection of Points (longitude first), properties as in the JSON list, "
+                            "plus next_cursor",
+                        }
+                    },
+                },
+            }
+        }
+    )
     def get(self, args):
         """The coordinator's queue (most urgent first, then oldest); a medic's own requests."""
         user = auth.current_user(roles=policy.REQUEST_READERS)
@@ -73,8 +103,14 @@ class RequestById(MethodView):
 
 @blp.route("/requests/<request_id>/cot")
 class RequestCursorOnTarget(MethodView):
-    @blp.doc(responses={"200": {"description": "a Cursor-on-Target event (type b-r-f-h-c) for ATAK / WinTAK",
-                                "content": {COT_XML: {"schema": {"type": "string"}}}}})
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "a Cursor-on-Target event (type b-r-f-h-c) for ATAK / WinTAK",
+                "content": {COT_XML: {"schema": {"type": "string"}}},
+            }
+        }
+    )
     def get(self, request_id):
         """The request as a Cursor-on-Target 9-line (DOMAIN.md section 7)."""
         user = auth.current_user(roles=policy.REQUEST_READERS)
