@@ -10,6 +10,7 @@ database is polled until the gateway has committed all N requests (the gateway's
 acknowledges requests one at a time; the latency is from the start of POST .../status to the GeoChat
 reaching the filing client.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,11 +47,21 @@ def main() -> None:
     url = next(pg) if pg else f"sqlite:///{tmp / 'bench.db'}"
     taky = taky_server.Taky(tmp).start()
     server = Server(server_env(tmp, DATABASE_URL=url), tmp / "server.log").start()
-    env = {**server.env, "TAK_URL": f"tcp://127.0.0.1:{taky.port}", "TAK_MISSION": "DEMO", "PYTHONPATH": str(ROOT),
-           "LOG_LEVEL": "WARNING"}
-    gateway = subprocess.Popen([str(ROOT / ".venv" / "bin" / "python"), "-m", "flask", "--app", "wsgi", "tak-gateway"],
-                               cwd=ROOT, env=env, stdout=open(tmp / "gateway.log", "ab"), stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    env = {
+        **server.env,
+        "TAK_URL": f"tcp://127.0.0.1:{taky.port}",
+        "TAK_MISSION": "DEMO",
+        "PYTHONPATH": str(ROOT),
+        "LOG_LEVEL": "WARNING",
+    }
+    gateway = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", "flask", "--app", "wsgi", "tak-gateway"],
+        cwd=ROOT,
+        env=env,
+        stdout=open(tmp / "gateway.log", "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     sender = AtakClient(taky.port, uid="ANDROID-bench-sender", callsign="BENCH-MEDIC")
     watcher = AtakClient(taky.port, uid="ANDROID-bench-watcher", callsign="BENCH-WATCH")
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
@@ -64,8 +75,12 @@ def main() -> None:
 
         def committed() -> int:
             with engine.connect() as conn:
-                return conn.execute(sa.text("SELECT count(*) FROM casevac_requests r JOIN users u ON u.id = r.filed_by "
-                                            "WHERE u.username = 'tak-gateway-demo'")).scalar_one()
+                return conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM casevac_requests r JOIN users u ON u.id = r.filed_by "
+                        "WHERE u.username = 'tak-gateway-demo'"
+                    )
+                ).scalar_one()
 
         before = committed()
         start = time.perf_counter()
@@ -82,30 +97,42 @@ def main() -> None:
             raise RuntimeError(f"not all events arrived: relay {relay_done}, gateway {gateway_done}")
 
         auth = {"Authorization": f"Bearer {login(server, 'demo-coordinator')}"}
-        items = requests.get(f"{server.url}/api/v1/casevac/requests", params={"active": "true", "limit": 500},
-                             headers=auth, timeout=30).json()["items"]
-        ids = [r["id"] for r in items if r["status"] == "requested"][:args.acks]
+        items = requests.get(
+            f"{server.url}/api/v1/casevac/requests", params={"active": "true", "limit": 500}, headers=auth, timeout=30
+        ).json()["items"]
+        ids = [r["id"] for r in items if r["status"] == "requested"][: args.acks]
         latencies, posts = [], []
         for request_id in ids:
             t0 = time.perf_counter()
-            response = requests.post(f"{server.url}/api/v1/casevac/requests/{request_id}/status",
-                                     json={"status": "acknowledged"}, headers=auth, timeout=30)
+            response = requests.post(
+                f"{server.url}/api/v1/casevac/requests/{request_id}/status",
+                json={"status": "acknowledged"},
+                headers=auth,
+                timeout=30,
+            )
             assert response.status_code == 200, response.text
             posts.append((time.perf_counter() - t0) * 1000)
-            sender.wait_for(lambda e, rid=request_id: chat_id(e) == f"medevac-{rid}-acknowledged", timeout=60,
-                            what="GeoChat")
+            sender.wait_for(
+                lambda e, rid=request_id: chat_id(e) == f"medevac-{rid}-acknowledged", timeout=60, what="GeoChat"
+            )
             latencies.append((time.perf_counter() - t0) * 1000)
 
         gateway_rate, relay_rate = args.events / gateway_done, args.events / relay_done
-        print(f"machine: {cpu_model()}, {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}; db {args.db}; "
-              f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC")
-        print(f"{args.events} MEDEVAC events: taky relayed them to another client in {relay_done:.2f} s "
-              f"({relay_rate:.0f} events/s); the gateway committed them as requests in {gateway_done:.2f} s "
-              f"({gateway_rate:.1f} events/s); ratio gateway/relay {gateway_rate / relay_rate:.3f}")
-        print(f"acknowledgement -> GeoChat at the medic's client ({len(latencies)}): "
-              f"p50 {percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms; of which the POST "
-              f"itself (baseline: the API's answer) p50 {percentile(posts, 50):.1f} ms, "
-              f"p99 {percentile(posts, 99):.1f} ms")
+        print(
+            f"machine: {cpu_model()}, {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}; db {args.db}; "
+            f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC"
+        )
+        print(
+            f"{args.events} MEDEVAC events: taky relayed them to another client in {relay_done:.2f} s "
+            f"({relay_rate:.0f} events/s); the gateway committed them as requests in {gateway_done:.2f} s "
+            f"({gateway_rate:.1f} events/s); ratio gateway/relay {gateway_rate / relay_rate:.3f}"
+        )
+        print(
+            f"acknowledgement -> GeoChat at the medic's client ({len(latencies)}): "
+            f"p50 {percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms; of which the POST "
+            f"itself (baseline: the API's answer) p50 {percentile(posts, 50):.1f} ms, "
+            f"p99 {percentile(posts, 99):.1f} ms"
+        )
     finally:
         sender.close()
         watcher.close()

@@ -110,8 +110,10 @@ class Settings:
             VIDEO_APP_SECRET=_str("VIDEO_APP_SECRET", ""),
             VIDEO_DOMAIN=_str("VIDEO_DOMAIN", ""),
             SCREENING_ACK_MINUTES=_int("SCREENING_ACK_MINUTES", cls.SCREENING_ACK_MINUTES),
-            **{name: _str(name, "") for name in ("TAK_URL", "TAK_MISSION", "TAK_CERT", "TAK_KEY", "TAK_CA",
-                                                  "TAK_CALLSIGN", "TAK_UID")},
+            **{
+                name: _str(name, "")
+                for name in ("TAK_URL", "TAK_MISSION", "TAK_CERT", "TAK_KEY", "TAK_CA", "TAK_CALLSIGN", "TAK_UID")
+            },
             TAK_RECONNECT_MAX_SECONDS=float(_str("TAK_RECONNECT_MAX_SECONDS", "30")),
         )
         values.update(overrides)

@@ -1,4 +1,5 @@
 """The TAK gateway (docs/tak.md): this backend as a member of the mission's TAK network, both ways."""
+
 from __future__ import annotations
 
 

@@ -17,6 +17,7 @@ suffix, line 6 wounds, line 9 CBRN, the exact UN line-8 categories, a casualty's
 precedence and treatment times) rides in our own `<__medevac_un>` element and `un` attribute of `<zMist>`,
 which ATAK keeps on the marker and other TAK software ignores; a human-readable copy goes in `<remarks>`.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,34 +44,110 @@ PRECEDENCES = ("urgent", "urgent_surgical", "priority", "routine", "convenience"
 # Lines 6 and 7: ATAK writes the index into its list (arrays.xml "security" and "hlz_marking").
 SECURITY = ("N", "P", "E", "X")
 MARKING = ("panels", "pyrotechnic", "smoke", "none", "other")
-_SECURITY_WORDS = {"no enemy": "N", "none": "N", "possible": "P", "possible enemy": "P", "enemy": "E",
-                   "enemy in area": "E", "caution": "E", "escort": "X", "armed escort": "X"}
-_MARKING_WORDS = {"panel": "panels", "panels": "panels", "pyro": "pyrotechnic", "pyrotechnic": "pyrotechnic",
-                  "pyrotechnic signal": "pyrotechnic", "smoke": "smoke", "none": "none", "other": "other"}
+_SECURITY_WORDS = {
+    "no enemy": "N",
+    "none": "N",
+    "possible": "P",
+    "possible enemy": "P",
+    "enemy": "E",
+    "enemy in area": "E",
+    "caution": "E",
+    "escort": "X",
+    "armed escort": "X",
+}
+_MARKING_WORDS = {
+    "panel": "panels",
+    "panels": "panels",
+    "pyro": "pyrotechnic",
+    "pyrotechnic": "pyrotechnic",
+    "pyrotechnic signal": "pyrotechnic",
+    "smoke": "smoke",
+    "none": "none",
+    "other": "other",
+}
 # Line 8: UN categories -> ATAK's (docs/casevac.md), and back (the first UN category of each ATAK field).
 NATIONALITY_TO_ATAK = {
-    "un_military": "us_military", "un_police": "us_military", "un_civilian": "us_civilian",
-    "host_nation_forces": "nonus_military", "civilian": "nonus_civilian", "detainee": "epw", "child": "child",
+    "un_military": "us_military",
+    "un_police": "us_military",
+    "un_civilian": "us_civilian",
+    "host_nation_forces": "nonus_military",
+    "civilian": "nonus_civilian",
+    "detainee": "epw",
+    "child": "child",
 }
-ATAK_TO_NATIONALITY = {"us_military": "un_military", "us_civilian": "un_civilian",
-                       "nonus_military": "host_nation_forces", "non_us_military": "host_nation_forces",
-                       "nonus_civilian": "civilian", "non_us_civilian": "civilian", "epw": "detainee",
-                       "child": "child"}
-EQUIPMENT = {"hoist": "hoist", "extraction_equipment": "extraction", "extraction": "extraction",
-             "ventilator": "ventilator"}
+ATAK_TO_NATIONALITY = {
+    "us_military": "un_military",
+    "us_civilian": "un_civilian",
+    "nonus_military": "host_nation_forces",
+    "non_us_military": "host_nation_forces",
+    "nonus_civilian": "civilian",
+    "non_us_civilian": "civilian",
+    "epw": "detainee",
+    "child": "child",
+}
+EQUIPMENT = {
+    "hoist": "hoist",
+    "extraction_equipment": "extraction",
+    "extraction": "extraction",
+    "ventilator": "ventilator",
+}
 # zMist "s": label <-> vital sign (casevac.requests.models.SignsReading.VITALS).
-VITAL_LABELS = (("pulse", "HR"), ("resp_rate", "RR"), ("spo2", "SpO2"), ("sbp", "SBP"), ("dbp", "DBP"),
-                ("gcs", "GCS"), ("avpu", "AVPU"), ("temp_c", "T"))
-_VITAL_ALIASES = {"hr": "pulse", "pulse": "pulse", "p": "pulse", "rr": "resp_rate", "resp": "resp_rate",
-                  "spo2": "spo2", "sao2": "spo2", "o2": "spo2", "sbp": "sbp", "bp": "bp", "dbp": "dbp",
-                  "gcs": "gcs", "avpu": "avpu", "t": "temp_c", "temp": "temp_c"}
+VITAL_LABELS = (
+    ("pulse", "HR"),
+    ("resp_rate", "RR"),
+    ("spo2", "SpO2"),
+    ("sbp", "SBP"),
+    ("dbp", "DBP"),
+    ("gcs", "GCS"),
+    ("avpu", "AVPU"),
+    ("temp_c", "T"),
+)
+_VITAL_ALIASES = {
+    "hr": "pulse",
+    "pulse": "pulse",
+    "p": "pulse",
+    "rr": "resp_rate",
+    "resp": "resp_rate",
+    "spo2": "spo2",
+    "sao2": "spo2",
+    "o2": "spo2",
+    "sbp": "sbp",
+    "bp": "bp",
+    "dbp": "dbp",
+    "gcs": "gcs",
+    "avpu": "avpu",
+    "t": "temp_c",
+    "temp": "temp_c",
+}
 # What medics type for a mechanism (MIST "M") -> casevac.requests.schemas.MECHANISMS.
-_MECHANISM_WORDS = {"gsw": "gunshot", "gunshot": "gunshot", "ied": "blast", "blast": "blast", "mine": "blast",
-                    "frag": "fragmentation", "shrapnel": "fragmentation", "mva": "vehicle_collision",
-                    "rta": "vehicle_collision", "rtc": "vehicle_collision", "fall": "fall", "burn": "burn",
-                    "burns": "burn", "stab": "stab", "knife": "stab", "crush": "crush", "drowning": "drowning"}
-_VITAL_RANGES = {"pulse": (0, 300), "resp_rate": (0, 99), "spo2": (0, 100), "sbp": (0, 300), "dbp": (0, 250),
-                 "gcs": (3, 15), "temp_c": (20, 45)}
+_MECHANISM_WORDS = {
+    "gsw": "gunshot",
+    "gunshot": "gunshot",
+    "ied": "blast",
+    "blast": "blast",
+    "mine": "blast",
+    "frag": "fragmentation",
+    "shrapnel": "fragmentation",
+    "mva": "vehicle_collision",
+    "rta": "vehicle_collision",
+    "rtc": "vehicle_collision",
+    "fall": "fall",
+    "burn": "burn",
+    "burns": "burn",
+    "stab": "stab",
+    "knife": "stab",
+    "crush": "crush",
+    "drowning": "drowning",
+}
+_VITAL_RANGES = {
+    "pulse": (0, 300),
+    "resp_rate": (0, 99),
+    "spo2": (0, 100),
+    "sbp": (0, 300),
+    "dbp": (0, 250),
+    "gcs": (3, 15),
+    "temp_c": (20, 45),
+}
 # Characters XML 1.0 cannot carry, even escaped: replaced by U+FFFD on the way out.
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
@@ -80,6 +157,7 @@ class CotError(ValueError):
 
 
 # ---------------------------------------------------------------- the stream
+
 
 class StreamSplitter:
     """Cuts a TAK XML stream into events. `feed(bytes)` returns the complete events received so far (bytes,
@@ -121,7 +199,7 @@ def _event_end(buffer: bytes) -> int | None:
     head_end = buffer.find(b">")
     if head_end < 0:
         return None
-    if buffer[head_end - 1:head_end] == b"/":
+    if buffer[head_end - 1 : head_end] == b"/":
         return head_end + 1
     close = buffer.find(b"</event>", head_end)
     return None if close < 0 else close + len(b"</event>")
@@ -143,6 +221,7 @@ def parse(data: bytes | str) -> ET.Element:
 
 
 # ---------------------------------------------------------------- reading events
+
 
 @dataclass
 class Event:
@@ -177,11 +256,19 @@ def classify(root: ET.Element) -> Event:
     contact = detail.find("contact")
     link = _sender_link(detail)
     flow = detail.find("_flow-tags_")
-    event = Event(uid=uid, type=type_, time=_parse_time(root.get("time")), lat=lat, lon=lon,
-                  callsign=_clean(contact.get("callsign")) if contact is not None else None,
-                  sender_uid=_clean(link.get("uid")) if link is not None else None,
-                  sender_callsign=_clean(link.get("parent_callsign")) if link is not None else None,
-                  kind="other", own=flow is not None and FLOW_TAG in flow.attrib, element=root)
+    event = Event(
+        uid=uid,
+        type=type_,
+        time=_parse_time(root.get("time")),
+        lat=lat,
+        lon=lon,
+        callsign=_clean(contact.get("callsign")) if contact is not None else None,
+        sender_uid=_clean(link.get("uid")) if link is not None else None,
+        sender_callsign=_clean(link.get("parent_callsign")) if link is not None else None,
+        kind="other",
+        own=flow is not None and FLOW_TAG in flow.attrib,
+        element=root,
+    )
     if type_.startswith(MEDEVAC) and (detail.find("_medevac_") is not None or type_ == MEDEVAC):
         event.kind = "medevac"
     elif type_ == DELETE:
@@ -194,7 +281,7 @@ def classify(root: ET.Element) -> Event:
         if beacon is not None and (beacon.text or "").strip():
             event.callsign = beacon.text.strip()
         elif event.callsign and event.callsign.endswith("-Alert"):
-            event.callsign = event.callsign[:-len("-Alert")]
+            event.callsign = event.callsign[: -len("-Alert")]
     elif type_ == EMERGENCY_CANCEL:
         event.kind = "emergency_cancel"
         beacon = detail.find("emergency")
@@ -255,6 +342,7 @@ def _parse_time(value) -> datetime | None:
 
 
 # ---------------------------------------------------------------- MEDEVAC -> 9-line
+
 
 @dataclass
 class NineLine:
@@ -366,18 +454,27 @@ def nine_line(event: Event, *, categories=tuple(NATIONALITY_TO_ATAK)) -> NineLin
     if len(mists) > total:
         notes.append(f"{len(mists)} casualty cards for {total} patients: the first {total} kept")
         for mist in mists[total:]:
-            extra_remarks.append("Casualty " + " / ".join(f"{k.upper()}: {v}" for k in "zmist"
-                                                           if (v := _clean(mist.get(k)))))
+            extra_remarks.append(
+                "Casualty " + " / ".join(f"{k.upper()}: {v}" for k in "zmist" if (v := _clean(mist.get(k))))
+            )
         mists = mists[:total]
     body["casualties"] = [_casualty(mist, notes) for mist in mists]
 
     # Remarks: the medic's, the HLZ brief, then what the gateway assumed.
-    hlz = [f"{label} {value}" for name, label in (("zone_protected_coord", "zone protected:"),
-                                                 ("zone_prot_marker", "protected marker:"),
-                                                 ("marked_by", "marked by"), ("obstacles", "obstacles:"),
-                                                 ("winds_are_from", "winds from"), ("friendlies", "friendlies:"),
-                                                 ("enemy", "enemy:"), ("hlz_remarks", "HLZ remarks:"))
-           if (value := _clean(a.get(name)))]
+    hlz = [
+        f"{label} {value}"
+        for name, label in (
+            ("zone_protected_coord", "zone protected:"),
+            ("zone_prot_marker", "protected marker:"),
+            ("marked_by", "marked by"),
+            ("obstacles", "obstacles:"),
+            ("winds_are_from", "winds from"),
+            ("friendlies", "friendlies:"),
+            ("enemy", "enemy:"),
+            ("hlz_remarks", "HLZ remarks:"),
+        )
+        if (value := _clean(a.get(name)))
+    ]
     parts = [a["medline_remarks"]] if "medline_remarks" in a else []
     added = (["HLZ: " + "; ".join(hlz)] if hlz else []) + extra_remarks
     if notes:
@@ -387,7 +484,7 @@ def nine_line(event: Event, *, categories=tuple(NATIONALITY_TO_ATAK)) -> NineLin
     parts += [part for part in added if part not in (a.get("medline_remarks") or "")]
     remarks = "\n".join(parts)
     if len(remarks) > MAX_REMARKS:
-        remarks = remarks[:MAX_REMARKS - 12] + " [truncated]"
+        remarks = remarks[: MAX_REMARKS - 12] + " [truncated]"
     if parts:
         body["remarks"] = remarks
     return NineLine(body=body, notes=notes)
@@ -421,8 +518,9 @@ def _reconcile(patients: dict, litter: int, ambulatory: int, notes: list[str]) -
         return {**patients, "urgent": 1}, 1, 0
     if line3 < line5:
         extra = min(line5 - line3, MAX_PER_CATEGORY - patients["urgent"])
-        notes.append(f"line 3 counts {line3} patients, line 5 {line5}: {line5 - line3} of unknown precedence "
-                     "counted urgent")
+        notes.append(
+            f"line 3 counts {line3} patients, line 5 {line5}: {line5 - line3} of unknown precedence counted urgent"
+        )
         patients = {**patients, "urgent": patients["urgent"] + extra}
         line3 = sum(patients.values())
         if line3 < line5:  # urgent was full: drop the remainder from line 5
@@ -575,8 +673,11 @@ def _split(text: str) -> list[str]:
     if escaped:
         current.append("\\")
     items.append("".join(current))
-    return [item[1:] if item.startswith(" ") and index else item for index, item in enumerate(items)
-            if item.strip() or len(items) == 1]
+    return [
+        item[1:] if item.startswith(" ") and index else item
+        for index, item in enumerate(items)
+        if item.strip() or len(items) == 1
+    ]
 
 
 def _join(items) -> str:
@@ -644,6 +745,7 @@ def _treatments(text: str) -> list[dict]:
 
 # ---------------------------------------------------------------- writing events
 
+
 def cot_time(value: datetime) -> str:
     value = value.astimezone(timezone.utc)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
@@ -653,12 +755,32 @@ def _xml_text(value) -> str:
     return _XML_FORBIDDEN.sub("\ufffd", str(value))
 
 
-def _root(*, uid: str, type_: str, time: datetime, stale: datetime, lat: float, lon: float,
-          how: str = "h-g-i-g-o", hae: str = UNKNOWN) -> tuple[ET.Element, ET.Element]:
-    root = ET.Element("event", {"version": "2.0", "uid": _xml_text(uid), "type": type_, "how": how,
-                                "time": cot_time(time), "start": cot_time(time), "stale": cot_time(stale)})
-    ET.SubElement(root, "point", {"lat": repr(float(lat)), "lon": repr(float(lon)), "hae": hae, "ce": UNKNOWN,
-                                  "le": UNKNOWN})
+def _root(
+    *,
+    uid: str,
+    type_: str,
+    time: datetime,
+    stale: datetime,
+    lat: float,
+    lon: float,
+    how: str = "h-g-i-g-o",
+    hae: str = UNKNOWN,
+) -> tuple[ET.Element, ET.Element]:
+    root = ET.Element(
+        "event",
+        {
+            "version": "2.0",
+            "uid": _xml_text(uid),
+            "type": type_,
+            "how": how,
+            "time": cot_time(time),
+            "start": cot_time(time),
+            "stale": cot_time(stale),
+        },
+    )
+    ET.SubElement(
+        root, "point", {"lat": repr(float(lat)), "lon": repr(float(lon)), "hae": hae, "ce": UNKNOWN, "le": UNKNOWN}
+    )
     detail = ET.SubElement(root, "detail")
     return root, detail
 
@@ -668,8 +790,15 @@ def _done(root: ET.Element, detail: ET.Element, flow_time: datetime) -> bytes:
     return ET.tostring(root, encoding="utf-8")
 
 
-def medevac(lines: dict, *, uid: str, time: datetime, stale: datetime, status_text: str | None = None,
-            sender_uid: str | None = None) -> bytes:
+def medevac(
+    lines: dict,
+    *,
+    uid: str,
+    time: datetime,
+    stale: datetime,
+    status_text: str | None = None,
+    sender_uid: str | None = None,
+) -> bytes:
     """The MEDEVAC marker of a 9-line (a dict shaped like the API's request: location lat/lon, callsign,
     frequency, patients, equipment, litter, ambulatory, lines 6-9, remarks, casualties). `status_text` goes
     in <remarks> (status, asset, ETA), so medline_remarks stays the medic's own remarks."""
@@ -677,18 +806,32 @@ def medevac(lines: dict, *, uid: str, time: datetime, stale: datetime, status_te
     root, detail = _root(uid=uid, type_=MEDEVAC, time=time, stale=stale, lat=location["lat"], lon=location["lon"])
     ET.SubElement(detail, "contact", {"callsign": _xml_text(lines["callsign"])})
     if sender_uid:
-        ET.SubElement(detail, "link", {"uid": _xml_text(sender_uid), "relation": "p-p", "type": "a-f-G-U-C",
-                                       "parent_callsign": _xml_text(lines["callsign"])})
+        ET.SubElement(
+            detail,
+            "link",
+            {
+                "uid": _xml_text(sender_uid),
+                "relation": "p-p",
+                "type": "a-f-G-U-C",
+                "parent_callsign": _xml_text(lines["callsign"]),
+            },
+        )
     patients = lines["patients"]
     equipment = set(lines.get("equipment") or [])
     precedence = next((name for name in PRECEDENCES if patients.get(name, 0) > 0), "urgent")
-    a = {"title": _xml_text(f"{lines['callsign']} {precedence}"), "casevac": "false",
-         "freq": _xml_text(lines["frequency"]), "zone_prot_selection": "0",
-         **{name: str(patients.get(name, 0)) for name in PRECEDENCES},
-         "equipment_none": "true" if not equipment else "false",
-         "hoist": _bool("hoist" in equipment), "extraction_equipment": _bool("extraction" in equipment),
-         "ventilator": _bool("ventilator" in equipment),
-         "litter": str(lines["litter"]), "ambulatory": str(lines["ambulatory"])}
+    a = {
+        "title": _xml_text(f"{lines['callsign']} {precedence}"),
+        "casevac": "false",
+        "freq": _xml_text(lines["frequency"]),
+        "zone_prot_selection": "0",
+        **{name: str(patients.get(name, 0)) for name in PRECEDENCES},
+        "equipment_none": "true" if not equipment else "false",
+        "hoist": _bool("hoist" in equipment),
+        "extraction_equipment": _bool("extraction" in equipment),
+        "ventilator": _bool("ventilator" in equipment),
+        "litter": str(lines["litter"]),
+        "ambulatory": str(lines["ambulatory"]),
+    }
     if lines.get("security"):
         a["security"] = str(SECURITY.index(lines["security"]))
     if lines.get("marking"):
@@ -721,8 +864,9 @@ def medevac(lines: dict, *, uid: str, time: datetime, stale: datetime, status_te
     if "cbrn" in lines:
         ext["cbrn"] = ",".join(lines["cbrn"]) if lines["cbrn"] is not None else "-"
     if "nationality" in lines:
-        ext["nationality"] = (",".join(f"{k}:{v}" for k, v in lines["nationality"].items())
-                              if lines["nationality"] is not None else "-")
+        ext["nationality"] = (
+            ",".join(f"{k}:{v}" for k, v in lines["nationality"].items()) if lines["nationality"] is not None else "-"
+        )
     if ext:
         ET.SubElement(detail, "__medevac_un", ext)
     summary = [status_text] if status_text else []
@@ -741,15 +885,31 @@ def _bool(value: bool) -> str:
 
 def _mist(casualty: dict, position: int) -> dict:
     signs = casualty.get("signs") or {}
-    vitals = [f"{label} {signs[key]!r}" if key == "temp_c" else f"{label} {signs[key]}"
-              for key, label in VITAL_LABELS if key in signs]
+    vitals = [
+        f"{label} {signs[key]!r}" if key == "temp_c" else f"{label} {signs[key]}"
+        for key, label in VITAL_LABELS
+        if key in signs
+    ]
     treatments = casualty.get("treatments") or []
     mechanism = casualty.get("mechanism") or ""
     if casualty.get("mechanism_detail") is not None:
         mechanism = f"{mechanism or 'other'}: {casualty['mechanism_detail']}"
     # Exactly what the API holds, for our own round trip (ATAK shows and edits z, m, i, s and t).
-    exact = {name: casualty[name] for name in ("zap", "mechanism", "mechanism_detail", "injuries", "age", "sex",
-                                               "time_of_injury", "precedence", "treatments") if name in casualty}
+    exact = {
+        name: casualty[name]
+        for name in (
+            "zap",
+            "mechanism",
+            "mechanism_detail",
+            "injuries",
+            "age",
+            "sex",
+            "time_of_injury",
+            "precedence",
+            "treatments",
+        )
+        if name in casualty
+    }
     exact["exact"] = True
     if signs.get("taken_at") is not None:
         exact["signs_taken_at"] = signs["taken_at"]
@@ -772,27 +932,63 @@ def _iso(value) -> str:
 
 def delete(uid: str, *, time: datetime) -> bytes:
     """t-x-d-d: the marker `uid` is gone (ATAK's own form: a link to it and a forced delete)."""
-    root, detail = _root(uid=f"{uid}-delete", type_=DELETE, time=time, stale=time + timedelta(minutes=5),
-                         lat=0.0, lon=0.0, how="h-g-i-g-o")
+    root, detail = _root(
+        uid=f"{uid}-delete",
+        type_=DELETE,
+        time=time,
+        stale=time + timedelta(minutes=5),
+        lat=0.0,
+        lon=0.0,
+        how="h-g-i-g-o",
+    )
     ET.SubElement(detail, "link", {"uid": _xml_text(uid), "relation": "none", "type": "none"})
     ET.SubElement(detail, "__forcedelete")
     return _done(root, detail, time)
 
 
-def chat(*, sender_uid: str, sender_callsign: str, to_uid: str, to_callsign: str, message_id: str, text: str,
-         time: datetime, lat: float = 0.0, lon: float = 0.0) -> bytes:
+def chat(
+    *,
+    sender_uid: str,
+    sender_callsign: str,
+    to_uid: str,
+    to_callsign: str,
+    message_id: str,
+    text: str,
+    time: datetime,
+    lat: float = 0.0,
+    lon: float = 0.0,
+) -> bytes:
     """A direct GeoChat message, as ATAK's GeoChatService writes one. The uid is deterministic
     (GeoChat.<sender>.<recipient>.<message id>), so a message re-sent after a crash is the same message."""
-    root, detail = _root(uid=f"GeoChat.{sender_uid}.{to_uid}.{message_id}", type_=CHAT, time=time,
-                         stale=time + timedelta(days=1), lat=lat, lon=lon)
-    chat_el = ET.SubElement(detail, "__chat", {"parent": "RootContactGroup", "groupOwner": "false",
-                                               "messageId": _xml_text(message_id), "chatroom": _xml_text(to_callsign),
-                                               "id": _xml_text(to_uid), "senderCallsign": _xml_text(sender_callsign)})
-    ET.SubElement(chat_el, "chatgrp", {"uid0": _xml_text(sender_uid), "uid1": _xml_text(to_uid),
-                                       "id": _xml_text(to_uid)})
+    root, detail = _root(
+        uid=f"GeoChat.{sender_uid}.{to_uid}.{message_id}",
+        type_=CHAT,
+        time=time,
+        stale=time + timedelta(days=1),
+        lat=lat,
+        lon=lon,
+    )
+    chat_el = ET.SubElement(
+        detail,
+        "__chat",
+        {
+            "parent": "RootContactGroup",
+            "groupOwner": "false",
+            "messageId": _xml_text(message_id),
+            "chatroom": _xml_text(to_callsign),
+            "id": _xml_text(to_uid),
+            "senderCallsign": _xml_text(sender_callsign),
+        },
+    )
+    ET.SubElement(
+        chat_el, "chatgrp", {"uid0": _xml_text(sender_uid), "uid1": _xml_text(to_uid), "id": _xml_text(to_uid)}
+    )
     ET.SubElement(detail, "link", {"uid": _xml_text(sender_uid), "type": "a-f-G-U-C", "relation": "p-p"})
-    remarks = ET.SubElement(detail, "remarks", {"source": _xml_text(f"BAO.F.ATAK.{sender_uid}"),
-                                                "to": _xml_text(to_uid), "time": cot_time(time)})
+    remarks = ET.SubElement(
+        detail,
+        "remarks",
+        {"source": _xml_text(f"BAO.F.ATAK.{sender_uid}"), "to": _xml_text(to_uid), "time": cot_time(time)},
+    )
     remarks.text = _xml_text(text)
     ET.SubElement(ET.SubElement(detail, "marti"), "dest", {"callsign": _xml_text(to_callsign)})
     return _done(root, detail, time)
@@ -803,22 +999,48 @@ ASSET_TYPES = {"rotary_wing": "a-f-A-M-H-H", "fixed_wing": "a-f-A-M-F-Q", "groun
 FACILITY_TYPE = "a-f-G-U-i-m-etf"  # friendly medical treatment facility
 
 
-def asset(*, uid: str, callsign: str, kind: str, status: str, lat: float, lon: float, time: datetime,
-          stale: datetime, heading: float | None = None, speed_kmh: float | None = None,
-          remarks: str | None = None) -> bytes:
-    root, detail = _root(uid=uid, type_=ASSET_TYPES.get(kind, "a-f-G"), time=time, stale=stale, lat=lat, lon=lon,
-                         how="m-g")
+def asset(
+    *,
+    uid: str,
+    callsign: str,
+    kind: str,
+    status: str,
+    lat: float,
+    lon: float,
+    time: datetime,
+    stale: datetime,
+    heading: float | None = None,
+    speed_kmh: float | None = None,
+    remarks: str | None = None,
+) -> bytes:
+    root, detail = _root(
+        uid=uid, type_=ASSET_TYPES.get(kind, "a-f-G"), time=time, stale=stale, lat=lat, lon=lon, how="m-g"
+    )
     ET.SubElement(detail, "contact", {"callsign": _xml_text(callsign)})
     if heading is not None or speed_kmh is not None:
-        ET.SubElement(detail, "track", {"course": repr(float(heading or 0.0)),
-                                        "speed": repr(round(float(speed_kmh or 0.0) / 3.6, 3))})
+        ET.SubElement(
+            detail,
+            "track",
+            {"course": repr(float(heading or 0.0)), "speed": repr(round(float(speed_kmh or 0.0) / 3.6, 3))},
+        )
     ET.SubElement(detail, "status", {"readiness": _bool(status == "available")})
     ET.SubElement(detail, "remarks").text = _xml_text(remarks or f"{kind}, {status}")
     return _done(root, detail, time)
 
 
-def facility(*, uid: str, name: str, level: str, status: str, beds: int, lat: float, lon: float, time: datetime,
-             stale: datetime, capabilities=()) -> bytes:
+def facility(
+    *,
+    uid: str,
+    name: str,
+    level: str,
+    status: str,
+    beds: int,
+    lat: float,
+    lon: float,
+    time: datetime,
+    stale: datetime,
+    capabilities=(),
+) -> bytes:
     root, detail = _root(uid=uid, type_=FACILITY_TYPE, time=time, stale=stale, lat=lat, lon=lon, how="h-e")
     ET.SubElement(detail, "contact", {"callsign": _xml_text(name)})
     text = f"Level {level}, {status}, beds available {beds}"
@@ -828,8 +1050,7 @@ def facility(*, uid: str, name: str, level: str, status: str, beds: int, lat: fl
     return _done(root, detail, time)
 
 
-def presence(*, uid: str, callsign: str, time: datetime, stale: datetime, lat: float = 0.0,
-             lon: float = 0.0) -> bytes:
+def presence(*, uid: str, callsign: str, time: datetime, stale: datetime, lat: float = 0.0, lon: float = 0.0) -> bytes:
     """The gateway's own SA: TAK servers (taky, FreeTAKServer) route direct messages to a client only once it
     has described itself with takv, contact and __group."""
     root, detail = _root(uid=uid, type_="a-f-G-U-C", time=time, stale=stale, lat=lat, lon=lon, how="h-e")
@@ -840,6 +1061,13 @@ def presence(*, uid: str, callsign: str, time: datetime, stale: datetime, lat: f
 
 
 def ping(*, uid: str, time: datetime) -> bytes:
-    root, detail = _root(uid=f"{uid}-ping", type_="t-x-c-t", time=time, stale=time + timedelta(seconds=20),
-                         lat=0.0, lon=0.0, how="h-g-i-g-o")
+    root, detail = _root(
+        uid=f"{uid}-ping",
+        type_="t-x-c-t",
+        time=time,
+        stale=time + timedelta(seconds=20),
+        lat=0.0,
+        lon=0.0,
+        how="h-g-i-g-o",
+    )
     return ET.tostring(root, encoding="utf-8")

@@ -10,6 +10,7 @@
 - Connection lost or refused: reconnect after 1, 2, 4 ... seconds up to TAK_RECONNECT_MAX_SECONDS.
 - Connected or not: in `tak_gateway_state` (shown by /readyz) and a health line in the log every minute.
 """
+
 from __future__ import annotations
 
 import logging
@@ -48,15 +49,27 @@ def parse_url(url: str) -> tuple[str, str, int]:
 
 
 class Gateway:
-    def __init__(self, app: Flask, *, url: str, mission_code: str, cert: str = "", key: str = "", ca: str = "",
-                 uid: str = "", callsign: str = "", max_backoff: float = 30.0):
+    def __init__(
+        self,
+        app: Flask,
+        *,
+        url: str,
+        mission_code: str,
+        cert: str = "",
+        key: str = "",
+        ca: str = "",
+        uid: str = "",
+        callsign: str = "",
+        max_backoff: float = 30.0,
+    ):
         self.app = app
         self.scheme, self.host, self.port = parse_url(url)
         if not mission_code:
             raise GatewayConfigError("TAK_MISSION must name the mission's code (e.g. DEMO)")
         if self.scheme == "tls" and not (cert and key):
-            raise GatewayConfigError("tls:// needs TAK_CERT and TAK_KEY (PEM client certificate and key) "
-                                     "and usually TAK_CA")
+            raise GatewayConfigError(
+                "tls:// needs TAK_CERT and TAK_KEY (PEM client certificate and key) and usually TAK_CA"
+            )
         self.server = f"{self.host}:{self.port}"
         self.mission_code, self.cert, self.key, self.ca = mission_code, cert, key, ca
         self.uid, self.callsign = uid, callsign
@@ -69,8 +82,17 @@ class Gateway:
     @classmethod
     def from_app(cls, app: Flask) -> "Gateway":
         s = app.extensions["settings"]
-        return cls(app, url=s.TAK_URL, mission_code=s.TAK_MISSION, cert=s.TAK_CERT, key=s.TAK_KEY, ca=s.TAK_CA,
-                   uid=s.TAK_UID, callsign=s.TAK_CALLSIGN, max_backoff=s.TAK_RECONNECT_MAX_SECONDS)
+        return cls(
+            app,
+            url=s.TAK_URL,
+            mission_code=s.TAK_MISSION,
+            cert=s.TAK_CERT,
+            key=s.TAK_KEY,
+            ca=s.TAK_CA,
+            uid=s.TAK_UID,
+            callsign=s.TAK_CALLSIGN,
+            max_backoff=s.TAK_RECONNECT_MAX_SECONDS,
+        )
 
     # -- connection --------------------------------------------------------------------------------
     def connect(self) -> socket.socket:
@@ -97,13 +119,20 @@ class Gateway:
                 signal.signal(sig, lambda *_: self.stop())
         with self.app.app_context():
             try:
-                self.ctx = service.ensure_context(db.session, mission_code=self.mission_code, uid=self.uid,
-                                                  callsign=self.callsign)
+                self.ctx = service.ensure_context(
+                    db.session, mission_code=self.mission_code, uid=self.uid, callsign=self.callsign
+                )
             except LookupError as exc:
                 raise GatewayConfigError(f"TAK_MISSION={self.mission_code}: {exc}") from None
             service.state(db.session, self.ctx, self.server)
-            log.info("TAK gateway for %s as %s (%s) -> %s://%s", self.ctx.mission_code, self.ctx.callsign,
-                     self.ctx.uid, self.scheme, self.server)
+            log.info(
+                "TAK gateway for %s as %s (%s) -> %s://%s",
+                self.ctx.mission_code,
+                self.ctx.callsign,
+                self.ctx.uid,
+                self.scheme,
+                self.server,
+            )
             backoff = 1.0
             while self.running:
                 try:
@@ -190,13 +219,22 @@ class Gateway:
                 service.set_connected(db.session, self.ctx, self.server, True)
             if now >= next_health:
                 next_health = now + HEALTH_SECONDS
-                log.info("TAK gateway health: connected to %s; %s", self.server,
-                         ", ".join(f"{k}={v}" for k, v in sorted(self.ctx.stats.items())))
+                log.info(
+                    "TAK gateway health: connected to %s; %s",
+                    self.server,
+                    ", ".join(f"{k}={v}" for k, v in sorted(self.ctx.stats.items())),
+                )
 
     def _presence(self) -> None:
         now = clock.now()
-        self.send(codec.presence(uid=self.ctx.uid, callsign=self.ctx.callsign, time=now,
-                                 stale=now + clock_timedelta(PRESENCE_SECONDS * 4)))
+        self.send(
+            codec.presence(
+                uid=self.ctx.uid,
+                callsign=self.ctx.callsign,
+                time=now,
+                stale=now + clock_timedelta(PRESENCE_SECONDS * 4),
+            )
+        )
 
     def _drain(self, splitter: codec.StreamSplitter, live, *, wait: float) -> None:
         readable, _, _ = select.select([self.sock], [], [], wait)

@@ -1,4 +1,5 @@
 """What the TAK gateway keeps: its place in the event log, which TAK uid filed which request, emergencies."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -50,8 +51,10 @@ class TakEmergency(db.Model):
     and however many gateways see it (the unique constraint), cancelled once by b-a-o-can."""
 
     __tablename__ = "tak_emergencies"
-    __table_args__ = (UniqueConstraint("mission_id", "uid"),
-                      CheckConstraint("kind IN ('911', 'troops_in_contact', 'ring_the_bell')", name="kind"))
+    __table_args__ = (
+        UniqueConstraint("mission_id", "uid"),
+        CheckConstraint("kind IN ('911', 'troops_in_contact', 'ring_the_bell')", name="kind"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     mission_id: Mapped[str] = mapped_column(ForeignKey("missions.id"))
     uid: Mapped[str] = mapped_column(String(200))

@@ -15,6 +15,7 @@ Assets: a position report moves the asset of the mission whose callsign equals t
 `<contact callsign>` (case-insensitive): register a TAK device on an asset by giving it the asset's
 callsign. The fix goes through casevac.fleet.positions.report_positions (source "tak"), like a device report.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,8 +52,22 @@ log = logging.getLogger("casevac.tak")
 OUTBOUND_TYPES = ("casevac.created", "casevac.updated", "casevac.escalated", "asset.updated", "facility.updated")
 # Status moves the filing medic hears about on GeoChat.
 CHAT_STATUSES = ("acknowledged", "dispatched", "at_pickup", "delivered", "cancelled")
-PATCHABLE = ("callsign", "frequency", "suffix", "equipment", "litter", "ambulatory", "security", "wounds",
-             "marking", "marking_detail", "nationality", "cbrn", "terrain", "remarks")
+PATCHABLE = (
+    "callsign",
+    "frequency",
+    "suffix",
+    "equipment",
+    "litter",
+    "ambulatory",
+    "security",
+    "wounds",
+    "marking",
+    "marking_detail",
+    "nationality",
+    "cbrn",
+    "terrain",
+    "remarks",
+)
 MARKER_STALE = timedelta(days=1)
 _PRINTABLE = re.compile(r"[\x21-\x7e]{1,64}")
 
@@ -87,12 +102,24 @@ def ensure_context(session, *, mission_code: str, uid: str = "", callsign: str =
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     if user is None:
         try:
-            user = User(username=username, display_name=f"TAK gateway ({mission.code})", role="medic",
-                        mission_id=mission.id, password_hash=hash_password(secrets.token_urlsafe(32)))
+            user = User(
+                username=username,
+                display_name=f"TAK gateway ({mission.code})",
+                role="medic",
+                mission_id=mission.id,
+                password_hash=hash_password(secrets.token_urlsafe(32)),
+            )
             session.add(user)
             session.flush()
-            audit.record(session, actor=None, action="user.create", subject_type="user", subject_id=user.id,
-                         mission_id=mission.id, detail={"role": "medic", "service": "tak-gateway"})
+            audit.record(
+                session,
+                actor=None,
+                action="user.create",
+                subject_type="user",
+                subject_id=user.id,
+                mission_id=mission.id,
+                detail={"role": "medic", "service": "tak-gateway"},
+            )
             session.commit()
         except IntegrityError:
             session.rollback()
@@ -100,11 +127,18 @@ def ensure_context(session, *, mission_code: str, uid: str = "", callsign: str =
     if user.mission_id != mission.id or user.role != "medic":
         raise LookupError(f"user {username} exists but is not this mission's gateway user")
     if not user.active:
-        raise LookupError(f"the gateway user {username} is disabled (PATCH /api/v1/users/{user.id} "
-                          '{"active": true} to let the gateway file requests again)')
+        raise LookupError(
+            f"the gateway user {username} is disabled (PATCH /api/v1/users/{user.id} "
+            '{"active": true} to let the gateway file requests again)'
+        )
     session.commit()
-    return Context(mission_id=mission.id, mission_code=mission.code, user_id=user.id,
-                   uid=uid or f"medevac-gateway-{mission.code.lower()}", callsign=callsign or f"MEDEVAC-{mission.code}")
+    return Context(
+        mission_id=mission.id,
+        mission_code=mission.code,
+        user_id=user.id,
+        uid=uid or f"medevac-gateway-{mission.code.lower()}",
+        callsign=callsign or f"MEDEVAC-{mission.code}",
+    )
 
 
 def _user(session, ctx: Context) -> User:
@@ -121,6 +155,7 @@ def client_ref(uid: str) -> str:
 
 
 # ---------------------------------------------------------------- inbound
+
 
 def handle(session, ctx: Context, raw: bytes, *, live: LiveStore = DATABASE_ONLY) -> str:
     """One event from TAK; returns what happened (a counter name). Never raises: a malformed event is
@@ -184,8 +219,9 @@ def on_medevac(session, ctx: Context, event: codec.Event) -> str:
     if link is None:
         user = _user(session, ctx)
         try:
-            request, created = service.file_request(session, user=user,
-                                                    body={**body, "client_ref": client_ref(event.uid)})
+            request, created = service.file_request(
+                session, user=user, body={**body, "client_ref": client_ref(event.uid)}
+            )
         except ApiError as exc:
             if exc.code != 409:
                 raise
@@ -196,10 +232,20 @@ def on_medevac(session, ctx: Context, event: codec.Event) -> str:
             return _update(session, ctx, _link(session, ctx, event.uid), body, event)
         _ensure_link(session, ctx, request, event, sender_uid)
         if created:
-            audit.record(session, actor=user, action="tak.file", subject_type="casevac_request",
-                         subject_id=request.id, mission_id=ctx.mission_id,
-                         detail={"event_uid": event.uid[:200], "sender_uid": sender_uid,
-                                 "callsign": body["callsign"], "defaults": len(decoded.notes)})
+            audit.record(
+                session,
+                actor=user,
+                action="tak.file",
+                subject_type="casevac_request",
+                subject_id=request.id,
+                mission_id=ctx.mission_id,
+                detail={
+                    "event_uid": event.uid[:200],
+                    "sender_uid": sender_uid,
+                    "callsign": body["callsign"],
+                    "defaults": len(decoded.notes),
+                },
+            )
             session.commit()
             log.info("TAK MEDEVAC %s filed as request %s (%s)", event.uid, request.id, request.precedence)
             return "filed"
@@ -213,13 +259,17 @@ def _fields(messages) -> str:
 
 
 def _link(session, ctx: Context, uid: str) -> TakRequestLink | None:
-    return session.execute(select(TakRequestLink).where(TakRequestLink.mission_id == ctx.mission_id,
-                                                        TakRequestLink.event_uid == uid)).scalar_one_or_none()
+    return session.execute(
+        select(TakRequestLink).where(TakRequestLink.mission_id == ctx.mission_id, TakRequestLink.event_uid == uid)
+    ).scalar_one_or_none()
 
 
 def _by_client_ref(session, ctx: Context, uid: str) -> CasevacRequest:
-    return session.execute(select(CasevacRequest).where(CasevacRequest.filed_by == ctx.user_id,
-                                                        CasevacRequest.client_ref == client_ref(uid))).scalar_one()
+    return session.execute(
+        select(CasevacRequest).where(
+            CasevacRequest.filed_by == ctx.user_id, CasevacRequest.client_ref == client_ref(uid)
+        )
+    ).scalar_one()
 
 
 def _ensure_link(session, ctx: Context, request: CasevacRequest, event: codec.Event, sender_uid) -> None:
@@ -228,16 +278,27 @@ def _ensure_link(session, ctx: Context, request: CasevacRequest, event: codec.Ev
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    session.execute(dialect_insert(TakRequestLink).values(
-        request_id=request.id, mission_id=ctx.mission_id, event_uid=event.uid[:200], sender_uid=sender_uid,
-        sender_callsign=(event.sender_callsign or event.callsign or "")[:64] or None, created_at=clock.now(),
-    ).on_conflict_do_nothing())
+    session.execute(
+        dialect_insert(TakRequestLink)
+        .values(
+            request_id=request.id,
+            mission_id=ctx.mission_id,
+            event_uid=event.uid[:200],
+            sender_uid=sender_uid,
+            sender_callsign=(event.sender_callsign or event.callsign or "")[:64] or None,
+            created_at=clock.now(),
+        )
+        .on_conflict_do_nothing()
+    )
 
 
 def _update(session, ctx: Context, link: TakRequestLink, body: dict, event: codec.Event) -> str:
     """A later event with a filed uid: lines 2 and 4-9, remarks, casualties (new signs appended)."""
-    request = session.get(CasevacRequest, link.request_id, options=[selectinload(CasevacRequest.casualties)
-                                                                     .selectinload(Casualty.signs_history)])
+    request = session.get(
+        CasevacRequest,
+        link.request_id,
+        options=[selectinload(CasevacRequest.casualties).selectinload(Casualty.signs_history)],
+    )
     if request.status in FINAL_STATUSES:
         return "update_ignored"
     user = _user(session, ctx)
@@ -246,8 +307,10 @@ def _update(session, ctx: Context, link: TakRequestLink, body: dict, event: code
     if changes.get("litter", request.litter) + changes.get("ambulatory", request.ambulatory) != request.patients_total:
         changes.pop("litter", None)
         changes.pop("ambulatory", None)
-        log.info("TAK update of %s changes the patient count: not applied (line 3 is corrected by the coordinator)",
-                 request.id)
+        log.info(
+            "TAK update of %s changes the patient count: not applied (line 3 is corrected by the coordinator)",
+            request.id,
+        )
     if changes and request.status in policy.BEFORE_DISPATCH:
         service.update_request(session, user=user, request_id=request.id, changes=changes)
         outcome = "updated"
@@ -257,8 +320,9 @@ def _update(session, ctx: Context, link: TakRequestLink, body: dict, event: code
     session.refresh(request)
     existing = {c.zap: c for c in request.casualties if c.zap}
     for position, casualty in enumerate(body.get("casualties") or []):
-        current = existing.get(casualty.get("zap")) or (request.casualties[position]
-                                                        if position < len(request.casualties) else None)
+        current = existing.get(casualty.get("zap")) or (
+            request.casualties[position] if position < len(request.casualties) else None
+        )
         if current is None:
             if len(request.casualties) < request.patients_total and request.status in policy.BEFORE_DISPATCH:
                 service.add_casualty(session, user=user, request_id=request.id, body=casualty)
@@ -287,8 +351,13 @@ def on_delete(session, ctx: Context, event: codec.Event) -> str:
     who = event.callsign or link.sender_callsign or "ATAK"
     if request.status in policy.BEFORE_DISPATCH:
         try:
-            lifecycle.transition(session, user=_user(session, ctx), request_id=request.id, status="cancelled",
-                               note=f"cancelled from TAK: {who} deleted the MEDEVAC marker")
+            lifecycle.transition(
+                session,
+                user=_user(session, ctx),
+                request_id=request.id,
+                status="cancelled",
+                note=f"cancelled from TAK: {who} deleted the MEDEVAC marker",
+            )
         except ApiError as exc:
             if exc.code != 409:
                 raise
@@ -297,30 +366,50 @@ def on_delete(session, ctx: Context, event: codec.Event) -> str:
             return "cancelled"
         session.refresh(request)
     note = f"[TAK gateway] {who} deleted the MEDEVAC marker at {clock.now():%H:%MZ} after dispatch: not cancelled"
-    session.execute(update(CasevacRequest).where(CasevacRequest.id == request.id)
-                    .values(remarks=func.coalesce(CasevacRequest.remarks + "\n", "") + note, updated_at=clock.now())
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        update(CasevacRequest)
+        .where(CasevacRequest.id == request.id)
+        .values(remarks=func.coalesce(CasevacRequest.remarks + "\n", "") + note, updated_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
     session.refresh(request)
-    audit.record(session, actor=ctx.user_id, action="tak.delete_after_dispatch", subject_type="casevac_request",
-                 subject_id=request.id, mission_id=ctx.mission_id, detail={"status": request.status})
-    events.publish(session, "casevac.updated",
-                   audience.coordinators(ctx.mission_id) + [audience.user(request.filed_by)],
-                   service.event_data(request, change="lines", fields=["remarks"]), mission_id=ctx.mission_id)
+    audit.record(
+        session,
+        actor=ctx.user_id,
+        action="tak.delete_after_dispatch",
+        subject_type="casevac_request",
+        subject_id=request.id,
+        mission_id=ctx.mission_id,
+        detail={"status": request.status},
+    )
+    events.publish(
+        session,
+        "casevac.updated",
+        audience.coordinators(ctx.mission_id) + [audience.user(request.filed_by)],
+        service.event_data(request, change="lines", fields=["remarks"]),
+        mission_id=ctx.mission_id,
+    )
     session.commit()
     return "noted"
 
 
 def on_position(session, ctx: Context, event: codec.Event, live: LiveStore) -> str:
-    asset_id = session.execute(select(Asset.id).where(Asset.mission_id == ctx.mission_id,
-                                                      func.lower(Asset.callsign) == event.callsign.lower())
-                               ).scalar_one_or_none()
+    asset_id = session.execute(
+        select(Asset.id).where(Asset.mission_id == ctx.mission_id, func.lower(Asset.callsign) == event.callsign.lower())
+    ).scalar_one_or_none()
     session.rollback()
     if asset_id is None:
         return "contact"
-    fix = {"lat": event.lat, "lon": event.lon, "heading": event.course, "speed_kmh": event.speed_kmh,
-           "reported_at": event.time}
-    fleet_positions.report_positions(session, asset_id=asset_id, mission_id=ctx.mission_id, source="tak",
-                                   fixes=[fix], batch=False, store=live)
+    fix = {
+        "lat": event.lat,
+        "lon": event.lon,
+        "heading": event.course,
+        "speed_kmh": event.speed_kmh,
+        "reported_at": event.time,
+    }
+    fleet_positions.report_positions(
+        session, asset_id=asset_id, mission_id=ctx.mission_id, source="tak", fixes=[fix], batch=False, store=live
+    )
     return "position"
 
 
@@ -328,10 +417,15 @@ def on_emergency(session, ctx: Context, event: codec.Event) -> str:
     """Raised once per beacon uid (ATAK repeats it; several gateways may see it): the unique constraint, or
     the conditional UPDATE of a cancelled beacon raised again, decides."""
     now = clock.now()
-    values = {"kind": event.emergency, "callsign": (event.callsign or "")[:64] or None, "lat": event.lat,
-              "lon": event.lon}
-    existing = session.execute(select(TakEmergency).where(TakEmergency.mission_id == ctx.mission_id,
-                                                          TakEmergency.uid == event.uid[:200])).scalar_one_or_none()
+    values = {
+        "kind": event.emergency,
+        "callsign": (event.callsign or "")[:64] or None,
+        "lat": event.lat,
+        "lon": event.lon,
+    }
+    existing = session.execute(
+        select(TakEmergency).where(TakEmergency.mission_id == ctx.mission_id, TakEmergency.uid == event.uid[:200])
+    ).scalar_one_or_none()
     if existing is None:
         try:
             with session.begin_nested():
@@ -340,48 +434,86 @@ def on_emergency(session, ctx: Context, event: codec.Event) -> str:
             session.rollback()
             return "duplicate"
     else:
-        raised = session.execute(update(TakEmergency).where(TakEmergency.id == existing.id,
-                                                            TakEmergency.cancelled_at.is_not(None))
-                                 .values(cancelled_at=None, raised_at=now, **values)
-                                 .execution_options(synchronize_session=False)).rowcount
+        raised = session.execute(
+            update(TakEmergency)
+            .where(TakEmergency.id == existing.id, TakEmergency.cancelled_at.is_not(None))
+            .values(cancelled_at=None, raised_at=now, **values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
         if not raised:
             session.rollback()
             return "duplicate"
-    audit.record(session, actor=ctx.user_id, action="tak.emergency", subject_type="tak_emergency",
-                 subject_id=event.uid[:64], mission_id=ctx.mission_id, detail={"kind": event.emergency})
-    events.publish(session, "emergency", audience.coordinators_and_admins(ctx.mission_id),
-                   {"uid": event.uid, **values, "at": now.isoformat()}, mission_id=ctx.mission_id)
+    audit.record(
+        session,
+        actor=ctx.user_id,
+        action="tak.emergency",
+        subject_type="tak_emergency",
+        subject_id=event.uid[:64],
+        mission_id=ctx.mission_id,
+        detail={"kind": event.emergency},
+    )
+    events.publish(
+        session,
+        "emergency",
+        audience.coordinators_and_admins(ctx.mission_id),
+        {"uid": event.uid, **values, "at": now.isoformat()},
+        mission_id=ctx.mission_id,
+    )
     session.commit()
     return "emergency"
 
 
 def on_emergency_cancel(session, ctx: Context, event: codec.Event) -> str:
     now = clock.now()
-    row = session.execute(select(TakEmergency).where(TakEmergency.mission_id == ctx.mission_id,
-                                                     TakEmergency.uid == event.uid[:200])).scalar_one_or_none()
+    row = session.execute(
+        select(TakEmergency).where(TakEmergency.mission_id == ctx.mission_id, TakEmergency.uid == event.uid[:200])
+    ).scalar_one_or_none()
     if row is None:
         session.rollback()
         return "ignored"
-    cancelled = session.execute(update(TakEmergency).where(TakEmergency.id == row.id,
-                                                           TakEmergency.cancelled_at.is_(None))
-                                .values(cancelled_at=now).execution_options(synchronize_session=False)).rowcount
+    cancelled = session.execute(
+        update(TakEmergency)
+        .where(TakEmergency.id == row.id, TakEmergency.cancelled_at.is_(None))
+        .values(cancelled_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     if not cancelled:
         session.rollback()
         return "duplicate"
-    audit.record(session, actor=ctx.user_id, action="tak.emergency.cancel", subject_type="tak_emergency",
-                 subject_id=event.uid[:64], mission_id=ctx.mission_id, detail={"kind": row.kind})
-    events.publish(session, "emergency.cancelled", audience.coordinators_and_admins(ctx.mission_id),
-                   {"uid": event.uid, "kind": row.kind, "callsign": event.callsign or row.callsign, "lat": row.lat,
-                    "lon": row.lon, "at": now.isoformat()}, mission_id=ctx.mission_id)
+    audit.record(
+        session,
+        actor=ctx.user_id,
+        action="tak.emergency.cancel",
+        subject_type="tak_emergency",
+        subject_id=event.uid[:64],
+        mission_id=ctx.mission_id,
+        detail={"kind": row.kind},
+    )
+    events.publish(
+        session,
+        "emergency.cancelled",
+        audience.coordinators_and_admins(ctx.mission_id),
+        {
+            "uid": event.uid,
+            "kind": row.kind,
+            "callsign": event.callsign or row.callsign,
+            "lat": row.lat,
+            "lon": row.lon,
+            "at": now.isoformat(),
+        },
+        mission_id=ctx.mission_id,
+    )
     session.commit()
     return "emergency_cancelled"
 
 
 # ---------------------------------------------------------------- outbound
 
+
 def state(session, ctx: Context, server: str) -> TakGatewayState:
-    row = session.execute(select(TakGatewayState).where(TakGatewayState.mission_id == ctx.mission_id,
-                                                        TakGatewayState.server == server)).scalar_one_or_none()
+    row = session.execute(
+        select(TakGatewayState).where(TakGatewayState.mission_id == ctx.mission_id, TakGatewayState.server == server)
+    ).scalar_one_or_none()
     if row is None:
         try:
             with session.begin_nested():
@@ -390,8 +522,11 @@ def state(session, ctx: Context, server: str) -> TakGatewayState:
                 row = TakGatewayState(mission_id=ctx.mission_id, server=server, last_seq=last, updated_at=clock.now())
                 session.add(row)
         except IntegrityError:
-            row = session.execute(select(TakGatewayState).where(TakGatewayState.mission_id == ctx.mission_id,
-                                                                TakGatewayState.server == server)).scalar_one()
+            row = session.execute(
+                select(TakGatewayState).where(
+                    TakGatewayState.mission_id == ctx.mission_id, TakGatewayState.server == server
+                )
+            ).scalar_one()
         session.commit()
     return row
 
@@ -400,10 +535,16 @@ def pending(session, ctx: Context, since: int, limit: int = 200) -> tuple[list[d
     """Events of the mission after `since` that TAK hears about, and the seq to continue from (the log's
     watermark when nothing relevant is left: other missions' events are skipped)."""
     watermark = session.execute(select(func.coalesce(func.max(Event.seq), 0))).scalar_one()
-    rows = session.execute(select(Event.seq, Event.type, Event.at, Event.data)
-                           .where(Event.seq > since, Event.mission_id == ctx.mission_id,
-                                  Event.type.in_(OUTBOUND_TYPES))
-                           .order_by(Event.seq).limit(limit)).mappings().all()
+    rows = (
+        session.execute(
+            select(Event.seq, Event.type, Event.at, Event.data)
+            .where(Event.seq > since, Event.mission_id == ctx.mission_id, Event.type.in_(OUTBOUND_TYPES))
+            .order_by(Event.seq)
+            .limit(limit)
+        )
+        .mappings()
+        .all()
+    )
     session.rollback()
     if len(rows) == limit:
         return [dict(r) for r in rows], rows[-1]["seq"]
@@ -412,21 +553,30 @@ def pending(session, ctx: Context, since: int, limit: int = 200) -> tuple[list[d
 
 def save_seq(session, ctx: Context, server: str, seq: int) -> None:
     """Only forward: of two copies running, the slower never moves the mark back."""
-    session.execute(update(TakGatewayState).where(TakGatewayState.mission_id == ctx.mission_id,
-                                                  TakGatewayState.server == server, TakGatewayState.last_seq < seq)
-                    .values(last_seq=seq, updated_at=clock.now()).execution_options(synchronize_session=False))
+    session.execute(
+        update(TakGatewayState)
+        .where(
+            TakGatewayState.mission_id == ctx.mission_id,
+            TakGatewayState.server == server,
+            TakGatewayState.last_seq < seq,
+        )
+        .values(last_seq=seq, updated_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
 
 
 def set_connected(session, ctx: Context, server: str, connected: bool, error: str | None = None) -> None:
     now = clock.now()
-    values = {"connected": connected, "heartbeat_at": now, "updated_at": now,
-              "last_error": (error or "")[:200] or None}
+    values = {"connected": connected, "heartbeat_at": now, "updated_at": now, "last_error": (error or "")[:200] or None}
     if connected:
         values["connected_at"] = now
-    session.execute(update(TakGatewayState).where(TakGatewayState.mission_id == ctx.mission_id,
-                                                  TakGatewayState.server == server).values(**values)
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        update(TakGatewayState)
+        .where(TakGatewayState.mission_id == ctx.mission_id, TakGatewayState.server == server)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
 
 
@@ -442,8 +592,9 @@ def outbound(session, ctx: Context, row: dict, *, settings, live: LiveStore, mar
             return []
         out = [request_marker(session, ctx, request, settings=settings, live=live)] if marker else []
         if type_ == "casevac.updated" and data.get("change") == "status" and data.get("status") in CHAT_STATUSES:
-            message = status_chat(session, ctx, request, status=data["status"], at=clock.as_utc(row["at"]),
-                                  settings=settings, live=live)
+            message = status_chat(
+                session, ctx, request, status=data["status"], at=clock.as_utc(row["at"]), settings=settings, live=live
+            )
             if message:
                 out.append(message)
         return out
@@ -459,9 +610,11 @@ def outbound(session, ctx: Context, row: dict, *, settings, live: LiveStore, mar
 def _full_request(session, request_id) -> CasevacRequest | None:
     if not isinstance(request_id, str):
         return None
-    return session.execute(select(CasevacRequest).where(CasevacRequest.id == request_id)
-                           .options(selectinload(CasevacRequest.casualties).selectinload(Casualty.signs_history))
-                           ).scalar_one_or_none()
+    return session.execute(
+        select(CasevacRequest)
+        .where(CasevacRequest.id == request_id)
+        .options(selectinload(CasevacRequest.casualties).selectinload(Casualty.signs_history))
+    ).scalar_one_or_none()
 
 
 def marker_uid(session, request: CasevacRequest) -> tuple[str, TakRequestLink | None]:
@@ -472,11 +625,26 @@ def marker_uid(session, request: CasevacRequest) -> tuple[str, TakRequestLink | 
 
 def lines(request: CasevacRequest) -> dict:
     """The request as the codec's 9-line dict (the API's field names)."""
-    out = {"location": {"lat": request.lat, "lon": request.lon}, "callsign": request.callsign,
-           "frequency": request.frequency, "patients": request.patients, "equipment": list(request.equipment or []),
-           "litter": request.litter, "ambulatory": request.ambulatory}
-    for name in ("suffix", "security", "wounds", "marking", "marking_detail", "nationality", "cbrn", "terrain",
-                 "remarks"):
+    out = {
+        "location": {"lat": request.lat, "lon": request.lon},
+        "callsign": request.callsign,
+        "frequency": request.frequency,
+        "patients": request.patients,
+        "equipment": list(request.equipment or []),
+        "litter": request.litter,
+        "ambulatory": request.ambulatory,
+    }
+    for name in (
+        "suffix",
+        "security",
+        "wounds",
+        "marking",
+        "marking_detail",
+        "nationality",
+        "cbrn",
+        "terrain",
+        "remarks",
+    ):
         value = getattr(request, name)
         if value is not None:
             out[name] = value
@@ -507,9 +675,14 @@ def request_marker(session, ctx: Context, request: CasevacRequest, *, settings, 
     time = clock.as_utc(request.updated_at)
     if request.status in FINAL_STATUSES:
         return codec.delete(uid, time=time)
-    return codec.medevac(lines(request), uid=uid, time=time, stale=max(time, clock.now()) + MARKER_STALE,
-                         status_text=status_text(session, request, settings=settings, live=live),
-                         sender_uid=link.sender_uid if link else None)
+    return codec.medevac(
+        lines(request),
+        uid=uid,
+        time=time,
+        stale=max(time, clock.now()) + MARKER_STALE,
+        status_text=status_text(session, request, settings=settings, live=live),
+        sender_uid=link.sender_uid if link else None,
+    )
 
 
 def _eta(session, request: CasevacRequest, *, settings, live: LiveStore) -> tuple[Asset | None, datetime | None]:
@@ -519,17 +692,24 @@ def _eta(session, request: CasevacRequest, *, settings, live: LiveStore) -> tupl
     facility = session.get(Facility, request.facility_id) if request.facility_id else None
     if asset is None or facility is None or request.status != "dispatched":
         return asset, None
-    position = fleet_positions.latest_positions(session, mission_id=request.mission_id, assets=[asset],
-                                              store=live).get(asset.id)
-    option = dispatch_rules.evaluate(dispatch.need_from_request(request), dispatch._asset_state(asset, position),
-                               dispatch._facility_state(facility), now=clock.now(),
-                               road_factor=settings.ROAD_FACTOR)
+    position = fleet_positions.latest_positions(session, mission_id=request.mission_id, assets=[asset], store=live).get(
+        asset.id
+    )
+    option = dispatch_rules.evaluate(
+        dispatch.need_from_request(request),
+        dispatch._asset_state(asset, position),
+        dispatch._facility_state(facility),
+        now=clock.now(),
+        road_factor=settings.ROAD_FACTOR,
+    )
     return asset, clock.as_utc(request.dispatched_at or clock.now()) + timedelta(minutes=option.pickup_eta_minutes)
 
 
 def status_text(session, request: CasevacRequest, *, settings, live: LiveStore) -> str:
-    parts = [f"{request.status.upper().replace('_', ' ')}: {request.precedence.replace('_', ' ')}, "
-             f"{request.patients_total} patient(s)"]
+    parts = [
+        f"{request.status.upper().replace('_', ' ')}: {request.precedence.replace('_', ' ')}, "
+        f"{request.patients_total} patient(s)"
+    ]
     asset, eta = _eta(session, request, settings=settings, live=live)
     if asset is not None:
         parts.append(f"asset {asset.callsign}")
@@ -545,15 +725,16 @@ def status_text(session, request: CasevacRequest, *, settings, live: LiveStore) 
     return "; ".join(parts)
 
 
-def status_chat(session, ctx: Context, request: CasevacRequest, *, status: str, at: datetime, settings,
-                live: LiveStore) -> bytes | None:
+def status_chat(
+    session, ctx: Context, request: CasevacRequest, *, status: str, at: datetime, settings, live: LiveStore
+) -> bytes | None:
     """GeoChat to the filing callsign: to the device that filed it from TAK, else to a TAK contact seen
     with the request's callsign; None when neither is known."""
     link = session.get(TakRequestLink, request.id)
     to_uid = link.sender_uid if link and link.sender_uid else ctx.contacts.get(request.callsign.lower())
     if not to_uid:
         return None
-    to_callsign = (link.sender_callsign if link and link.sender_callsign else request.callsign)
+    to_callsign = link.sender_callsign if link and link.sender_callsign else request.callsign
     ref = request.id[:8]
     if status == "acknowledged":
         text = f"MEDEVAC {ref} ({request.callsign}) acknowledged by the coordination cell: an asset is being assigned."
@@ -571,40 +752,71 @@ def status_chat(session, ctx: Context, request: CasevacRequest, *, status: str, 
         text = f"MEDEVAC {ref}: patients delivered{' to ' + facility.name if facility else ''}."
     else:
         text = f"MEDEVAC {ref} cancelled."
-    return codec.chat(sender_uid=ctx.uid, sender_callsign=ctx.callsign, to_uid=to_uid, to_callsign=to_callsign,
-                      message_id=f"medevac-{request.id}-{status}", text=text, time=at)
+    return codec.chat(
+        sender_uid=ctx.uid,
+        sender_callsign=ctx.callsign,
+        to_uid=to_uid,
+        to_callsign=to_callsign,
+        message_id=f"medevac-{request.id}-{status}",
+        text=text,
+        time=at,
+    )
 
 
 def asset_marker(session, ctx: Context, asset: Asset, *, live: LiveStore) -> bytes:
-    position = fleet_positions.latest_positions(session, mission_id=asset.mission_id, assets=[asset],
-                                              store=live).get(asset.id)
+    position = fleet_positions.latest_positions(session, mission_id=asset.mission_id, assets=[asset], store=live).get(
+        asset.id
+    )
     lat, lon = (position["lat"], position["lon"]) if position else (asset.base_lat, asset.base_lon)
     at = clock.as_utc(position["reported_at"]) if position else clock.as_utc(asset.updated_at)
     time = max(at, clock.as_utc(asset.updated_at))
     remarks = f"{asset.kind.replace('_', ' ')}, {asset.status}"
     if asset.tasked_request_id:
         remarks += f" (request {asset.tasked_request_id[:8]})"
-    return codec.asset(uid=f"medevac-asset-{asset.id}", callsign=asset.callsign, kind=asset.kind,
-                       status=asset.status, lat=lat, lon=lon, time=time, stale=max(time, clock.now()) + MARKER_STALE,
-                       heading=position.get("heading") if position else None,
-                       speed_kmh=position.get("speed_kmh") if position else None, remarks=remarks)
+    return codec.asset(
+        uid=f"medevac-asset-{asset.id}",
+        callsign=asset.callsign,
+        kind=asset.kind,
+        status=asset.status,
+        lat=lat,
+        lon=lon,
+        time=time,
+        stale=max(time, clock.now()) + MARKER_STALE,
+        heading=position.get("heading") if position else None,
+        speed_kmh=position.get("speed_kmh") if position else None,
+        remarks=remarks,
+    )
 
 
 def facility_marker(facility: Facility) -> bytes:
     time = clock.as_utc(facility.updated_at)
-    return codec.facility(uid=f"medevac-facility-{facility.id}", name=facility.name, level=facility.level,
-                          status=facility.status, beds=facility.beds_available, lat=facility.lat, lon=facility.lon,
-                          time=time, stale=max(time, clock.now()) + MARKER_STALE,
-                          capabilities=list(facility.capabilities or []))
+    return codec.facility(
+        uid=f"medevac-facility-{facility.id}",
+        name=facility.name,
+        level=facility.level,
+        status=facility.status,
+        beds=facility.beds_available,
+        lat=facility.lat,
+        lon=facility.lon,
+        time=time,
+        stale=max(time, clock.now()) + MARKER_STALE,
+        capabilities=list(facility.capabilities or []),
+    )
 
 
 def picture(session, ctx: Context, *, settings, live: LiveStore) -> list[bytes]:
     """Everything current: active requests, assets, facilities (after every (re)connection)."""
     out = []
-    requests = session.execute(select(CasevacRequest).where(CasevacRequest.mission_id == ctx.mission_id,
-                                                            CasevacRequest.status.not_in(FINAL_STATUSES))
-                               .options(selectinload(CasevacRequest.casualties).selectinload(Casualty.signs_history))
-                               .order_by(CasevacRequest.created_at)).scalars().all()
+    requests = (
+        session.execute(
+            select(CasevacRequest)
+            .where(CasevacRequest.mission_id == ctx.mission_id, CasevacRequest.status.not_in(FINAL_STATUSES))
+            .options(selectinload(CasevacRequest.casualties).selectinload(Casualty.signs_history))
+            .order_by(CasevacRequest.created_at)
+        )
+        .scalars()
+        .all()
+    )
     out += [request_marker(session, ctx, r, settings=settings, live=live) for r in requests]
     assets = session.execute(select(Asset).where(Asset.mission_id == ctx.mission_id)).scalars().all()
     out += [asset_marker(session, ctx, a, live=live) for a in assets]
@@ -627,9 +839,11 @@ def readiness() -> dict:
     from config.extensions import db as _db
 
     try:
-        rows = _db.session.execute(select(Mission.code, TakGatewayState.server, TakGatewayState.connected,
-                                          TakGatewayState.heartbeat_at)
-                                   .join(Mission, Mission.id == TakGatewayState.mission_id)).all()
+        rows = _db.session.execute(
+            select(Mission.code, TakGatewayState.server, TakGatewayState.connected, TakGatewayState.heartbeat_at).join(
+                Mission, Mission.id == TakGatewayState.mission_id
+            )
+        ).all()
         _db.session.rollback()
     except Exception:  # noqa: BLE001 - informative only
         _db.session.rollback()

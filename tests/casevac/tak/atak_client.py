@@ -1,4 +1,5 @@
 """A scripted ATAK client: a plain TCP socket speaking streaming CoT XML, as ATAK does to port 8087."""
+
 from __future__ import annotations
 
 import socket
@@ -10,8 +11,7 @@ from casevac.tak import codec
 
 
 class AtakClient:
-    def __init__(self, port: int, *, uid: str = "ANDROID-e2e-0001", callsign: str = "BRAVO-2-6 MEDIC",
-                 tls=None):
+    def __init__(self, port: int, *, uid: str = "ANDROID-e2e-0001", callsign: str = "BRAVO-2-6 MEDIC", tls=None):
         """`tls`: an ssl.SSLContext with the client certificate (TAK's 8089), or None for plain TCP (8087)."""
         self.port, self.uid, self.callsign, self.tls = port, uid, callsign, tls
         self.events: list[codec.Event] = []
@@ -59,12 +59,16 @@ class AtakClient:
 
     def send_sa(self, lat: float = 4.36, lon: float = 18.55) -> None:
         now = datetime.now(timezone.utc)
-        self.send((f'<event version="2.0" uid="{self.uid}" type="a-f-G-U-C" how="m-g" time="{codec.cot_time(now)}" '
-                   f'start="{codec.cot_time(now)}" stale="{codec.cot_time(now + timedelta(minutes=5))}">'
-                   f'<point lat="{lat}" lon="{lon}" hae="350" ce="10" le="10"/><detail>'
-                   f'<takv os="34" version="4.10.0" device="SAMSUNG SM-G991B" platform="ATAK-CIV"/>'
-                   f'<contact callsign="{self.callsign}" endpoint="*:-1:stcp"/>'
-                   f'<__group name="Cyan" role="Medic"/><status battery="88"/></detail></event>').encode())
+        self.send(
+            (
+                f'<event version="2.0" uid="{self.uid}" type="a-f-G-U-C" how="m-g" time="{codec.cot_time(now)}" '
+                f'start="{codec.cot_time(now)}" stale="{codec.cot_time(now + timedelta(minutes=5))}">'
+                f'<point lat="{lat}" lon="{lon}" hae="350" ce="10" le="10"/><detail>'
+                f'<takv os="34" version="4.10.0" device="SAMSUNG SM-G991B" platform="ATAK-CIV"/>'
+                f'<contact callsign="{self.callsign}" endpoint="*:-1:stcp"/>'
+                f'<__group name="Cyan" role="Medic"/><status battery="88"/></detail></event>'
+            ).encode()
+        )
 
     def close(self) -> None:
         if self.sock is not None:

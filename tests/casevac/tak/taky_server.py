@@ -3,6 +3,7 @@ started on a free port: the real TAK server of the gateway's end-to-end test and
 
     python -m tests.casevac.tak.taky_server install   # what .ci/run does on a clean machine
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,7 @@ def install() -> Path:
         return binary()
     VENV.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, timeout=300)
-    subprocess.run([str(VENV / "bin" / "pip"), "install", "--quiet", f"taky=={TAKY_VERSION}"], check=True,
-                   timeout=900)
+    subprocess.run([str(VENV / "bin" / "pip"), "install", "--quiet", f"taky=={TAKY_VERSION}"], check=True, timeout=900)
     return binary()
 
 
@@ -75,8 +75,9 @@ for stem in sys.argv[2:]:
 def make_certs(directory: Path, *clients: str) -> Path:
     """ca.pem, server.pem/.key and <client>.pem/.key for each client name, in `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
-    subprocess.run([str(VENV / "bin" / "python"), "-c", _CERTS, str(directory), "server", *clients], check=True,
-                   timeout=60)
+    subprocess.run(
+        [str(VENV / "bin" / "python"), "-c", _CERTS, str(directory), "server", *clients], check=True, timeout=60
+    )
     return directory
 
 
@@ -88,18 +89,26 @@ class Taky:
         self.config = workdir / "taky.conf"
         ssl_section = "[ssl]\nenabled = false\n"
         if certs is not None:
-            ssl_section = (f"[ssl]\nenabled = true\nclient_cert_required = true\nca = {certs / 'ca.pem'}\n"
-                           f"cert = {certs / 'server.pem'}\nkey = {certs / 'server.key'}\n"
-                           f"cert_db = {certs / 'cert-db.txt'}\n")
+            ssl_section = (
+                f"[ssl]\nenabled = true\nclient_cert_required = true\nca = {certs / 'ca.pem'}\n"
+                f"cert = {certs / 'server.pem'}\nkey = {certs / 'server.key'}\n"
+                f"cert_db = {certs / 'cert-db.txt'}\n"
+            )
         self.config.write_text(
             "[taky]\nhostname = localhost\nnode_id = MEDEVAC-TEST\nbind_ip = 127.0.0.1\n"
             f"root_dir = {workdir}\n\n[cot_server]\nport = {self.port}\nmax_persist_ttl = -1\n\n"
-            f"[dp_server]\nupload_path = {workdir / 'dp'}\n\n{ssl_section}")
+            f"[dp_server]\nupload_path = {workdir / 'dp'}\n\n{ssl_section}"
+        )
 
     def start(self, timeout: float = 30) -> "Taky":
         self.log = open(self.workdir / f"taky-{self.port}.log", "ab")
-        self.process = subprocess.Popen([str(binary()), "-c", str(self.config), "-l", "info"], cwd=self.workdir,
-                                        stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            [str(binary()), "-c", str(self.config), "-l", "info"],
+            cwd=self.workdir,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

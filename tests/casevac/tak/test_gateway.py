@@ -1,4 +1,5 @@
 """The gateway's settings, its command and its /readyz line."""
+
 from __future__ import annotations
 
 from datetime import timedelta

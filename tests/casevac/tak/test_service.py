@@ -1,4 +1,5 @@
 """What TAK events do to the backend, and what the backend sends back, on both databases."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -76,8 +77,11 @@ def test_two_gateways_at_once_file_one_request(app, mission, ctx):
 
 def test_a_later_event_updates_lines_and_appends_signs(app, ctx):
     service.handle(db.session, ctx, ATAK)
-    changed = (ATAK.replace(b"security='1'", b"security='3'").replace(b"HR 128", b"HR 140")
-               .replace(b"Hot LZ, approach from south", b"LZ now cold"))
+    changed = (
+        ATAK.replace(b"security='1'", b"security='3'")
+        .replace(b"HR 128", b"HR 140")
+        .replace(b"Hot LZ, approach from south", b"LZ now cold")
+    )
     assert service.handle(db.session, ctx, changed) == "updated"
     request = db.session.execute(select(CasevacRequest)).scalar_one()
     db.session.refresh(request)
@@ -110,17 +114,18 @@ def test_delete_cancels_before_dispatch_and_notes_after(app, ctx, coordinator):
 def test_our_own_echo_changes_nothing(app, ctx):
     service.handle(db.session, ctx, ATAK)
     request = db.session.execute(select(CasevacRequest)).scalar_one()
-    marker = service.request_marker(db.session, ctx, request, settings=app.extensions["settings"],
-                                    live=DATABASE_ONLY)
+    marker = service.request_marker(db.session, ctx, request, settings=app.extensions["settings"], live=DATABASE_ONLY)
     assert service.handle(db.session, ctx, marker) == "own"
 
 
 def test_position_reports_move_the_asset_with_that_callsign(app, ctx):
     asset = AssetFactory(mission_id=ctx.mission_id, callsign="DUSTOFF-1")
     at = clock.now() - timedelta(seconds=5)
-    sa = (f'<event version="2.0" uid="ANDROID-heli" type="a-f-A-M-H" time="{codec.cot_time(at)}" how="m-g">'
-          '<point lat="4.41" lon="18.52" hae="300" ce="10" le="10"/><detail><contact callsign="dustoff-1"/>'
-          '<track course="270.5" speed="50"/></detail></event>').encode()
+    sa = (
+        f'<event version="2.0" uid="ANDROID-heli" type="a-f-A-M-H" time="{codec.cot_time(at)}" how="m-g">'
+        '<point lat="4.41" lon="18.52" hae="300" ce="10" le="10"/><detail><contact callsign="dustoff-1"/>'
+        '<track course="270.5" speed="50"/></detail></event>'
+    ).encode()
     assert service.handle(db.session, ctx, sa) == "position"
     fix = db.session.execute(select(AssetPosition).where(AssetPosition.asset_id == asset.id)).scalar_one()
     assert (fix.lat, fix.lon, fix.heading, fix.speed_kmh, fix.source) == (4.41, 18.52, 270.5, 180.0, "tak")
@@ -134,24 +139,33 @@ def test_position_reports_move_the_asset_with_that_callsign(app, ctx):
 
 
 def test_emergency_raised_once_to_coordinators_and_cancelled_once(app, ctx):
-    beacon = (b'<event version="2.0" uid="ANDROID-1-9-1-1" type="b-a-o-tbl" time="2026-11-28T12:00:00Z"><point '
-              b'lat="4.4" lon="18.5"/><detail><link uid="ANDROID-1" relation="p-p" type="a-f-G-U-C"/>'
-              b'<contact callsign="BRAVO-Alert"/><emergency type="911 Alert">BRAVO</emergency></detail></event>')
+    beacon = (
+        b'<event version="2.0" uid="ANDROID-1-9-1-1" type="b-a-o-tbl" time="2026-11-28T12:00:00Z"><point '
+        b'lat="4.4" lon="18.5"/><detail><link uid="ANDROID-1" relation="p-p" type="a-f-G-U-C"/>'
+        b'<contact callsign="BRAVO-Alert"/><emergency type="911 Alert">BRAVO</emergency></detail></event>'
+    )
     assert [service.handle(db.session, ctx, beacon) for _ in range(3)] == ["emergency", "duplicate", "duplicate"]
     cancel = beacon.replace(b"b-a-o-tbl", b"b-a-o-can").replace(b'type="911 Alert"', b'cancel="true"')
     assert [service.handle(db.session, ctx, cancel) for _ in range(2)] == ["emergency_cancelled", "duplicate"]
     assert service.handle(db.session, ctx, beacon) == "emergency"  # raised again after a cancel
-    logged = db.session.execute(select(Event.type, Event.data, Event.rooms).where(Event.type.like("emergency%"))
-                                .order_by(Event.id)).all()
+    logged = db.session.execute(
+        select(Event.type, Event.data, Event.rooms).where(Event.type.like("emergency%")).order_by(Event.id)
+    ).all()
     assert [e.type for e in logged] == ["emergency", "emergency.cancelled", "emergency"]
     assert logged[0].data["kind"] == "911" and logged[0].data["callsign"] == "BRAVO" and logged[0].data["lat"] == 4.4
     assert f"mission:{ctx.mission_id}:role:coordinator" in logged[0].rooms
     assert db.session.query(TakEmergency).count() == 1
 
 
-@pytest.mark.parametrize("raw", [b"<not xml", b"<event uid='a' type='b-r-f-h-c'><detail><_medevac_/></detail></event>",
-                                 b"<event uid='a' type='a-f-G' time='not a time'><point lat='1' lon='2'/><detail>"
-                                 b"<contact callsign='X'/></detail></event>"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"<not xml",
+        b"<event uid='a' type='b-r-f-h-c'><detail><_medevac_/></detail></event>",
+        b"<event uid='a' type='a-f-G' time='not a time'><point lat='1' lon='2'/><detail>"
+        b"<contact callsign='X'/></detail></event>",
+    ],
+)
 def test_malformed_events_are_counted_never_fatal(app, ctx, raw):
     outcome = service.handle(db.session, ctx, raw)
     assert outcome in ("malformed", "refused", "contact") and ctx.stats[outcome] == 1
@@ -171,11 +185,16 @@ def test_outbound_markers_and_geochat_follow_the_event_log(app, ctx, coordinator
     relay.sequence(db.engine)
     row = service.state(db.session, ctx, server)
     rows, last = service.pending(db.session, ctx, row.last_seq)
-    sent = [codec.classify(codec.parse(cot)) for entry in rows
-            for cot in service.outbound(db.session, ctx, entry, settings=settings, live=live)]
+    sent = [
+        codec.classify(codec.parse(cot))
+        for entry in rows
+        for cot in service.outbound(db.session, ctx, entry, settings=settings, live=live)
+    ]
     chats = [e for e in sent if e.kind == "chat"]
     assert [c.element.find("detail/__chat").get("messageId") for c in chats] == [
-        f"medevac-{request.id}-acknowledged", f"medevac-{request.id}-dispatched"]
+        f"medevac-{request.id}-acknowledged",
+        f"medevac-{request.id}-dispatched",
+    ]
     assert all(c.element.find("detail/__chat").get("id") == "ANDROID-3f2c9a8e7d6b5a41" for c in chats)
     dispatched = chats[1].element.find("detail/remarks").text
     assert "DUSTOFF-7" in dispatched and "pickup ETA" in dispatched and "Role 2 Bangui" in dispatched
@@ -190,19 +209,26 @@ def test_outbound_markers_and_geochat_follow_the_event_log(app, ctx, coordinator
         lifecycle.transition(db.session, user=coordinator, request_id=request.id, status=status)
     relay.sequence(db.engine)
     rows, _ = service.pending(db.session, ctx, last)
-    out = [codec.classify(codec.parse(cot)) for entry in rows
-           for cot in service.outbound(db.session, ctx, entry, settings=settings, live=live)]
+    out = [
+        codec.classify(codec.parse(cot))
+        for entry in rows
+        for cot in service.outbound(db.session, ctx, entry, settings=settings, live=live)
+    ]
     assert out[-2].kind == "delete" and out[-2].target_uid == UID
-    assert [e.element.find("detail/__chat").get("messageId").rsplit("-", 1)[-1] for e in out if e.kind == "chat"] \
-        == ["at_pickup", "delivered"]
+    assert [e.element.find("detail/__chat").get("messageId").rsplit("-", 1)[-1] for e in out if e.kind == "chat"] == [
+        "at_pickup",
+        "delivered",
+    ]
 
 
 def test_picture_has_active_requests_assets_and_facilities(app, ctx):
     service.handle(db.session, ctx, ATAK)
     AssetFactory(mission_id=ctx.mission_id)
     FacilityFactory(mission_id=ctx.mission_id, name="Role 1")
-    kinds = [codec.classify(codec.parse(cot)).type for cot in
-             service.picture(db.session, ctx, settings=app.extensions["settings"], live=DATABASE_ONLY)]
+    kinds = [
+        codec.classify(codec.parse(cot)).type
+        for cot in service.picture(db.session, ctx, settings=app.extensions["settings"], live=DATABASE_ONLY)
+    ]
     assert kinds == ["b-r-f-h-c", "a-f-A-M-H-H", codec.FACILITY_TYPE]
 
 
@@ -233,8 +259,12 @@ def test_gateways_racing_on_one_event_file_it_once(pg_app):
     assert sorted(outcomes) == ["duplicate"] * 7 + ["filed"], outcomes
     db.session.expire_all()
     assert requests_count() == 1 and db.session.query(TakRequestLink).count() == 1
-    assert db.session.execute(select(func.count()).select_from(AuditEntry)
-                              .where(AuditEntry.action == "tak.file")).scalar_one() == 1
+    assert (
+        db.session.execute(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "tak.file")
+        ).scalar_one()
+        == 1
+    )
 
 
 def test_a_medic_editing_the_marker_sent_back_does_not_repeat_the_hlz_brief(app, ctx):
@@ -244,8 +274,10 @@ def test_a_medic_editing_the_marker_sent_back_does_not_repeat_the_hlz_brief(app,
     request = db.session.execute(select(CasevacRequest)).scalar_one()
     stored = request.remarks
     assert stored.count("HLZ: ") == 1
-    echoed = ATAK.replace(b"medline_remarks='Hot LZ, approach from south'",
-                          b"medline_remarks='" + stored.replace("\n", "&#10;").encode() + b"'")
+    echoed = ATAK.replace(
+        b"medline_remarks='Hot LZ, approach from south'",
+        b"medline_remarks='" + stored.replace("\n", "&#10;").encode() + b"'",
+    )
     for _ in range(2):
         service.handle(db.session, ctx, echoed.replace(b"security='1'", b"security='2'"))
     db.session.refresh(request)
@@ -257,9 +289,11 @@ def test_with_redis_a_tak_position_is_live_at_once_and_reaches_the_track_on_flus
 
     asset = AssetFactory(mission_id=ctx.mission_id, callsign="DUSTOFF-2")
     at = clock.now() - timedelta(seconds=3)
-    sa = (f'<event version="2.0" uid="ANDROID-heli-2" type="a-f-A-M-H" time="{codec.cot_time(at)}" how="m-g">'
-          '<point lat="4.42" lon="18.53" hae="300" ce="10" le="10"/><detail><contact callsign="DUSTOFF-2"/>'
-          '</detail></event>').encode()
+    sa = (
+        f'<event version="2.0" uid="ANDROID-heli-2" type="a-f-A-M-H" time="{codec.cot_time(at)}" how="m-g">'
+        '<point lat="4.42" lon="18.53" hae="300" ce="10" le="10"/><detail><contact callsign="DUSTOFF-2"/>'
+        "</detail></event>"
+    ).encode()
     store = positions.live_store()
     assert store.redis is not None
     assert service.handle(db.session, ctx, sa, live=store) == "position"
