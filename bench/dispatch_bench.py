@@ -207,7 +207,7 @@ def bench_positions(redis_url, count, batch_size):
         tokens = {}
         for asset in assets:
             tokens[asset.id] = device_tokens.issue_device_token(
-                db.session, user=user, asset_id=asset.id, store=LiveStore(redis_client, prefix)
+                db.session, actor=user, asset_id=asset.id, store=LiveStore(redis_client, prefix)
             )["device_token"]
 
         start = time.perf_counter()
@@ -585,7 +585,7 @@ def bench_recommend_service(runs):
         for _ in range(runs):
             start = time.perf_counter()
             dispatch_service.recommend_for_request(
-                db.session, user=coordinator, request_id=request_id, limit=10, settings=settings
+                db.session, actor=coordinator, request_id=request_id, limit=10, settings=settings
             )
             service_times.append(time.perf_counter() - start)
             db.session.rollback()

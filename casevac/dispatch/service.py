@@ -86,9 +86,9 @@ def need_from_request(request) -> EvacuationNeed:
 
 
 def recommend_for_request(
-    session, *, user, request_id: str, limit: int, settings, store: LiveStore = DATABASE_ONLY
+    session, *, actor, request_id: str, limit: int, settings, store: LiveStore = DATABASE_ONLY
 ) -> dict:
-    request = service.get_visible(session, user=user, request_id=request_id)
+    request = service.get_visible(session, actor=actor, request_id=request_id)
     if request.status in FINAL_STATUSES:
         raise conflict(f"the request is {request.status}: nothing left to evacuate", status=request.status)
     now = core_clock.now()
@@ -103,13 +103,13 @@ def recommend_for_request(
     return {"request_id": request.id, "computed_at": now, **result.as_dict()}
 
 
-def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, store: LiveStore = DATABASE_ONLY):
+def assign(session, *, actor, request_id: str, asset_id: str, facility_id: str, store: LiveStore = DATABASE_ONLY):
     """Dispatch: the asset available -> tasked and the request -> dispatched, in one transaction, each by a
     conditional update, so of two coordinators racing for one asset or one request exactly one wins and
     the other gets 409 with the reason (ARCHITECTURE.md: the database decides races)."""
-    request = service.get_visible(session, user=user, request_id=request_id)
-    asset = assets.get_asset(session, user=user, asset_id=asset_id)
-    facility = facilities.get_facility(session, user=user, facility_id=facility_id)
+    request = service.get_visible(session, actor=actor, request_id=request_id)
+    asset = assets.get_asset(session, actor=actor, asset_id=asset_id)
+    facility = facilities.get_facility(session, actor=actor, facility_id=facility_id)
     if asset.mission_id != request.mission_id:
         raise not_found("asset")
     if facility.mission_id != request.mission_id:
@@ -131,7 +131,7 @@ def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, s
         raise conflict("this asset and facility cannot serve the request", reasons=reasons)
     if not assets.task(session, asset_id=asset.id, request_id=request.id, now=now):
         session.rollback()
-        current = assets.get_asset(session, user=user, asset_id=asset_id)
+        current = assets.get_asset(session, actor=actor, asset_id=asset_id)
         raise conflict(
             f"asset {current.callsign} is not available ({current.status})",
             asset_status=current.status,
@@ -139,7 +139,7 @@ def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, s
         )
     if not lifecycle.mark_dispatched(
         session,
-        user=user,
+        actor=actor,
         request=request,
         asset_id=asset.id,
         facility_id=facility.id,
@@ -147,11 +147,11 @@ def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, s
         surgery_at_destination="damage_control_surgery" in (facility.capabilities or ()),
     ):
         session.rollback()
-        current = service.get_visible(session, user=user, request_id=request_id)
+        current = service.get_visible(session, actor=actor, request_id=request_id)
         raise conflict(f"the request is {current.status}: another dispatch or change came first", status=current.status)
     audit.record(
         session,
-        actor=user,
+        actor=actor,
         action="asset.task",
         subject_type="asset",
         subject_id=asset.id,
@@ -173,17 +173,17 @@ def release_asset(session, request) -> None:
 
 
 def plan_for_requests(
-    session, *, user, request_ids: list[str] | None, settings, store: LiveStore = DATABASE_ONLY
+    session, *, actor, request_ids: list[str] | None, settings, store: LiveStore = DATABASE_ONLY
 ) -> dict:
     """The mass-casualty plan over the given requests (default: all awaiting dispatch); reads only."""
     unserved: list[dict] = []
     if request_ids is None:
-        requests = service.awaiting_dispatch(session, mission_id=user.mission_id)
+        requests = service.awaiting_dispatch(session, mission_id=actor.mission_id)
     else:
         requests = []
         for request_id in request_ids:
-            request = service.get_visible(session, user=user, request_id=request_id)
-            if request.mission_id != user.mission_id:  # a superadmin's view of another mission: not its fleet
+            request = service.get_visible(session, actor=actor, request_id=request_id)
+            if request.mission_id != actor.mission_id:  # a superadmin's view of another mission: not its fleet
                 unserved.append({"request_id": request.id, "reason": "another mission's request: plan it there"})
             elif request.status in BEFORE_DISPATCH:
                 requests.append(request)
@@ -192,8 +192,8 @@ def plan_for_requests(
     now = core_clock.now()
     result = plan(
         [need_from_request(r) for r in requests],
-        asset_states(session, mission_id=user.mission_id, store=store),
-        facility_states(session, mission_id=user.mission_id),
+        asset_states(session, mission_id=actor.mission_id, store=store),
+        facility_states(session, mission_id=actor.mission_id),
         now=now,
         road_factor=settings.ROAD_FACTOR,
     )

@@ -31,10 +31,10 @@ class Recommendations(MethodView):
     def get(self, args, request_id):
         """Feasible (asset, facility) options, best first, with ETAs, deadline and 10-1-2 checks and reasons;
         and why each excluded asset or facility was left out."""
-        user = auth.current_user(roles=policy.DRIVERS)
+        actor = auth.current_user(roles=policy.DRIVERS)
         return dispatch.recommend_for_request(
             db.session,
-            user=user,
+            actor=actor,
             request_id=request_id,
             limit=args["limit"],
             settings=current_app.extensions["settings"],
@@ -53,8 +53,8 @@ class Dispatch(MethodView):
     )
     def post(self, body, request_id):
         """Dispatch an asset to a facility: the request becomes dispatched and the asset tasked, atomically."""
-        user = auth.current_user(roles=policy.DRIVERS)
-        return dispatch.assign(db.session, user=user, request_id=request_id, **body, store=positions.live_store())
+        actor = auth.current_user(roles=policy.DRIVERS)
+        return dispatch.assign(db.session, actor=actor, request_id=request_id, **body, store=positions.live_store())
 
 
 @blp.route("/plan")
@@ -64,10 +64,10 @@ class Plan(MethodView):
     def post(self, body):
         """A joint assignment of available assets to open requests (mass-casualty mode), most urgent first,
         minimising the total time to delivery (surgery, for urgent-surgical cases). Changes nothing."""
-        user = auth.current_user(roles=policy.DRIVERS)
+        actor = auth.current_user(roles=policy.DRIVERS)
         return dispatch.plan_for_requests(
             db.session,
-            user=user,
+            actor=actor,
             request_ids=body.get("request_ids"),
             settings=current_app.extensions["settings"],
             store=positions.live_store(),

@@ -56,7 +56,7 @@ def publish_asset(session, asset: Asset, *, store: LiveStore = DATABASE_ONLY, po
 def list_assets(
     session,
     *,
-    user: User,
+    actor: User,
     limit: int,
     cursor: str | None,
     status: str | None = None,
@@ -64,7 +64,7 @@ def list_assets(
     capability: str | None = None,
     store: LiveStore = DATABASE_ONLY,
 ) -> dict:
-    query = select(Asset).where(Asset.mission_id == user.mission_id)
+    query = select(Asset).where(Asset.mission_id == actor.mission_id)
     if status:
         query = query.where(Asset.status == status)
     if kind:
@@ -72,12 +72,12 @@ def list_assets(
     if capability:
         query = query.where(has_capability(Asset.capabilities, capability))
     page = paginate(query, [Key(Asset.callsign), Key(Asset.id)], limit=limit, cursor=cursor, session=session)
-    latest = positions.latest_positions(session, mission_id=user.mission_id, assets=page["items"], store=store)
+    latest = positions.latest_positions(session, mission_id=actor.mission_id, assets=page["items"], store=store)
     return {"items": [asset_view(a, latest.get(a.id)) for a in page["items"]], "next_cursor": page["next_cursor"]}
 
 
-def get_asset(session, *, user: User, asset_id: str) -> Asset:
-    return get_in_mission(session, Asset, asset_id, actor=user, what="asset")
+def get_asset(session, *, actor: User, asset_id: str) -> Asset:
+    return get_in_mission(session, Asset, asset_id, actor=actor, what="asset")
 
 
 # What dispatch ranks: plain rows, not ORM objects (a thousand assets load several times faster).
@@ -139,8 +139,8 @@ def free(session, *, asset_id: str, request_id: str, store: LiveStore = DATABASE
     return bool(freed)
 
 
-def get_asset_view(session, *, user: User, asset_id: str, store: LiveStore = DATABASE_ONLY) -> dict:
-    asset = get_asset(session, user=user, asset_id=asset_id)
+def get_asset_view(session, *, actor: User, asset_id: str, store: LiveStore = DATABASE_ONLY) -> dict:
+    asset = get_asset(session, actor=actor, asset_id=asset_id)
     position = positions.latest_positions(session, mission_id=asset.mission_id, assets=[asset], store=store).get(
         asset.id
     )
@@ -155,14 +155,14 @@ def _apply_asset_fields(asset: Asset, fields: dict) -> None:
         setattr(asset, name, value)
 
 
-def create_asset(session, *, user: User, store: LiveStore = DATABASE_ONLY, **fields) -> dict:
-    asset = Asset(mission_id=user.mission_id, created_at=clock.now(), updated_at=clock.now())
+def create_asset(session, *, actor: User, store: LiveStore = DATABASE_ONLY, **fields) -> dict:
+    asset = Asset(mission_id=actor.mission_id, created_at=clock.now(), updated_at=clock.now())
     _apply_asset_fields(asset, dict(fields))
     session.add(asset)
     flush_or_conflict(session, f"an asset with callsign {fields['callsign']} already exists in this mission")
     audit.record(
         session,
-        actor=user,
+        actor=actor,
         action="asset.create",
         subject_type="asset",
         subject_id=asset.id,
@@ -173,8 +173,8 @@ def create_asset(session, *, user: User, store: LiveStore = DATABASE_ONLY, **fie
     return view
 
 
-def update_asset(session, *, user: User, asset_id: str, store: LiveStore = DATABASE_ONLY, **fields) -> dict:
-    asset = get_asset(session, user=user, asset_id=asset_id)
+def update_asset(session, *, actor: User, asset_id: str, store: LiveStore = DATABASE_ONLY, **fields) -> dict:
+    asset = get_asset(session, actor=actor, asset_id=asset_id)
     status = fields.pop("status", None)
     if status is not None and status != asset.status:
         # Conditional: a dispatch committing meanwhile must not be overwritten (the database decides).
@@ -204,7 +204,7 @@ def update_asset(session, *, user: User, asset_id: str, store: LiveStore = DATAB
     changed = sorted(set(fields) | ({"status"} if status is not None else set()))
     audit.record(
         session,
-        actor=user,
+        actor=actor,
         action="asset.update",
         subject_type="asset",
         subject_id=asset.id,
@@ -219,7 +219,7 @@ def update_asset(session, *, user: User, asset_id: str, store: LiveStore = DATAB
 def track(
     session,
     *,
-    user: User,
+    actor: User,
     asset_id: str,
     limit: int,
     cursor: str | None,
@@ -227,7 +227,7 @@ def track(
     store: LiveStore = DATABASE_ONLY,
 ) -> dict:
     """The asset's track, oldest first (fixes still in Redis are flushed first, so none is missing)."""
-    asset = get_asset(session, user=user, asset_id=asset_id)
+    asset = get_asset(session, actor=actor, asset_id=asset_id)
     if store.redis is not None:
         try:
             positions.flush_track(session, store=store)

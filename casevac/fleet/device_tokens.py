@@ -33,16 +33,16 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_device_token(session, *, user: User, asset_id: str, store: LiveStore = DATABASE_ONLY) -> dict:
+def issue_device_token(session, *, actor: User, asset_id: str, store: LiveStore = DATABASE_ONLY) -> dict:
     """A new per-asset secret (the previous one stops working); only its hash is stored."""
     redis, prefix = store.redis, store.prefix
-    asset = assets.get_asset(session, user=user, asset_id=asset_id)
+    asset = assets.get_asset(session, actor=actor, asset_id=asset_id)
     token = f"{asset.id}.{secrets.token_urlsafe(32)}"
     _set_credential(redis, prefix, asset.id, _token_hash(token))
     asset.device_token_hash = _token_hash(token)
     audit.record(
         session,
-        actor=user,
+        actor=actor,
         action="asset.device_token.issue",
         subject_type="asset",
         subject_id=asset.id,
@@ -52,14 +52,14 @@ def issue_device_token(session, *, user: User, asset_id: str, store: LiveStore =
     return {"asset_id": asset.id, "device_token": token}
 
 
-def revoke_device_token(session, *, user: User, asset_id: str, store: LiveStore = DATABASE_ONLY) -> None:
+def revoke_device_token(session, *, actor: User, asset_id: str, store: LiveStore = DATABASE_ONLY) -> None:
     redis, prefix = store.redis, store.prefix
-    asset = assets.get_asset(session, user=user, asset_id=asset_id)
+    asset = assets.get_asset(session, actor=actor, asset_id=asset_id)
     _set_credential(redis, prefix, asset.id, None)
     asset.device_token_hash = None
     audit.record(
         session,
-        actor=user,
+        actor=actor,
         action="asset.device_token.revoke",
         subject_type="asset",
         subject_id=asset.id,
@@ -129,13 +129,13 @@ def _remember_mission(asset: Asset) -> str:
     return asset.mission_id
 
 
-def asset_mission(session, *, user: User, asset_id: str) -> str:
-    """The mission of an asset `user` may see (404 otherwise, as get_asset), from the per-process memory when
+def asset_mission(session, *, actor: User, asset_id: str) -> str:
+    """The mission of an asset `actor` may see (404 otherwise, as get_asset), from the per-process memory when
     known: a coordinator's position report needs no asset read."""
     mission_id = _asset_missions.get(asset_id)
     if mission_id is None:
-        return _remember_mission(assets.get_asset(session, user=user, asset_id=asset_id))
-    ensure_mission(user, mission_id, "asset")
+        return _remember_mission(assets.get_asset(session, actor=actor, asset_id=asset_id))
+    ensure_mission(actor, mission_id, "asset")
     return mission_id
 
 

@@ -155,7 +155,7 @@ def report_positions(
             )
     newest = max(range(len(fixes)), key=lambda i: (fixes[i]["reported_at"], i))
     if redis is not None:
-        # No database write: a read transaction (the asset or the user) ends with the request.
+        # No database write: a read transaction (the asset or the actor) ends with the request.
         latest = _report_to_redis(redis, prefix, mission_id, asset_id, source, fixes, newest, received, credential)
     else:
         session.execute(

@@ -40,31 +40,31 @@ def add_release_hook(hook: Callable) -> None:
         RELEASE_HOOKS.append(hook)
 
 
-def allowed_next(user, request: CasevacRequest) -> list[str]:
-    """The states this user may move the request to through the status endpoint."""
-    if policy.drives_lifecycle(user):
+def allowed_next(actor, request: CasevacRequest) -> list[str]:
+    """The states this actor may move the request to through the status endpoint."""
+    if policy.drives_lifecycle(actor):
         return [s for s in NEXT[request.status] if s != VIA_DISPATCH]
-    if policy.may_cancel_as_filer(user, request):
+    if policy.may_cancel_as_filer(actor, request):
         return ["cancelled"]
     return []
 
 
-def transition(session, *, user, request_id: str, status: str, note: str | None = None) -> CasevacRequest:
+def transition(session, *, actor, request_id: str, status: str, note: str | None = None) -> CasevacRequest:
     """Move a request along the lifecycle (API.md): 409 naming the allowed next states otherwise."""
-    request = service.get_visible(session, user=user, request_id=request_id)
-    if not (policy.drives_lifecycle(user) or policy.is_filer(user, request)):
+    request = service.get_visible(session, actor=actor, request_id=request_id)
+    if not (policy.drives_lifecycle(actor) or policy.is_filer(actor, request)):
         raise forbidden("coordinators drive the lifecycle")
     note = (note or "").strip() or None
     if status == "cancelled" and not note:
         raise invalid("note", "a note is required when cancelling")
-    allowed = allowed_next(user, request)
+    allowed = allowed_next(actor, request)
     if status not in allowed:
         raise _illegal_move(request, status, allowed)
-    if not _move(session, user=user, request=request, to_status=status, note=note):
+    if not _move(session, actor=actor, request=request, to_status=status, note=note):
         # Another transaction moved it first (two coordinators acknowledging at once): report its state.
         session.rollback()
         session.refresh(request)
-        raise _illegal_move(request, status, allowed_next(user, request))
+        raise _illegal_move(request, status, allowed_next(actor, request))
     session.commit()
     return service.reload(session, request)
 
@@ -83,7 +83,7 @@ def _illegal_move(request: CasevacRequest, status: str, allowed: list[str]):
 def mark_dispatched(
     session,
     *,
-    user,
+    actor,
     request: CasevacRequest,
     asset_id: str,
     facility_id: str,
@@ -94,7 +94,7 @@ def mark_dispatched(
     commit). False when another transaction changed the request first (the caller answers 409)."""
     return _move(
         session,
-        user=user,
+        actor=actor,
         request=request,
         to_status=VIA_DISPATCH,
         note=None,
@@ -108,7 +108,7 @@ def mark_dispatched(
 
 
 def _move(
-    session, *, user, request: CasevacRequest, to_status: str, note: str | None, values: dict | None = None
+    session, *, actor, request: CasevacRequest, to_status: str, note: str | None, values: dict | None = None
 ) -> bool:
     """The conditional UPDATE ... WHERE status = <what we read>: exactly one of racing moves wins."""
     from_status = request.status
@@ -134,13 +134,13 @@ def _move(
             status=to_status,
             from_status=from_status,
             at=now,
-            by=user.id if user is not None else None,
+            by=actor.id if actor is not None else None,
             note=note,
         )
     )
     audit.record(
         session,
-        actor=user,
+        actor=actor,
         action=f"casevac.status.{to_status}",
         subject_type="casevac_request",
         subject_id=request.id,

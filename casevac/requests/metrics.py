@@ -17,8 +17,8 @@ from core.errors import invalid
 STAGES = ("acknowledged", "dispatched", "at_pickup", "delivered")
 
 
-def metrics(session, *, user, start: datetime | None = None, end: datetime | None = None) -> dict:
-    """Over requests filed in [start, end] of the user's mission: counts, median minutes from filing to
+def metrics(session, *, actor, start: datetime | None = None, end: datetime | None = None) -> dict:
+    """Over requests filed in [start, end] of the actor's mission: counts, median minutes from filing to
     each stage, share delivered within the precedence deadline, 10-1-2 compliance per leg."""
     end = end or clock.now()
     start = start or end - timedelta(days=7)
@@ -28,7 +28,7 @@ def metrics(session, *, user, start: datetime | None = None, end: datetime | Non
         session.execute(
             select(CasevacRequest)
             .where(
-                CasevacRequest.mission_id == user.mission_id,
+                CasevacRequest.mission_id == actor.mission_id,
                 CasevacRequest.created_at >= start,
                 CasevacRequest.created_at <= end,
             )

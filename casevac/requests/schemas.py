@@ -203,7 +203,7 @@ class RequestIn(_Lines6to9):
     """A 9-line MEDEVAC request: lines 1-5 required, 6-9 optional (completed later with PATCH)."""
 
     client_ref = Text(
-        validate=validate.Length(min=1, max=64), metadata={"description": "makes filing idempotent per user"}
+        validate=validate.Length(min=1, max=64), metadata={"description": "makes filing idempotent per actor"}
     )
     location = fields.Nested(PickupLocationIn, required=True)
     callsign = Text(required=True, validate=validate.Length(min=1, max=64))

@@ -42,7 +42,7 @@ _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,64}")
 # ---- filing ---------------------------------------------------------------------------------------
 
 
-def file_request(session, *, user, body: dict, idempotency_key: str | None = None) -> tuple[CasevacRequest, bool]:
+def file_request(session, *, actor, body: dict, idempotency_key: str | None = None) -> tuple[CasevacRequest, bool]:
     """File a 9-line request; returns (request, created). Same client_ref + same body: the original
     (created False); same client_ref + another body: 409. The unique constraint on (filed_by, client_ref)
     decides between racing retries."""
@@ -57,7 +57,7 @@ def file_request(session, *, user, body: dict, idempotency_key: str | None = Non
         client_ref = idempotency_key
     body_hash = canonical_hash(body)
     if client_ref is not None:
-        existing = _by_client_ref(session, user_id=user.id, client_ref=client_ref)
+        existing = _by_client_ref(session, user_id=actor.id, client_ref=client_ref)
         if existing is not None:
             return _replay(existing, body_hash), False
 
@@ -66,8 +66,8 @@ def file_request(session, *, user, body: dict, idempotency_key: str | None = Non
     patients = body["patients"]
     precedence = precedence_of(patients)
     request = CasevacRequest(
-        mission_id=user.mission_id,
-        filed_by=user.id,
+        mission_id=actor.mission_id,
+        filed_by=actor.id,
         client_ref=client_ref,
         body_hash=body_hash,
         lat=location.lat,
@@ -94,14 +94,14 @@ def file_request(session, *, user, body: dict, idempotency_key: str | None = Non
     for name in ("security", "wounds", "marking", "marking_detail", "nationality", "cbrn", "terrain", "remarks"):
         setattr(request, name, body.get(name))
     session.add(request)
-    request.history.append(StatusChange(status="requested", from_status=None, at=now, by=user.id))
+    request.history.append(StatusChange(status="requested", from_status=None, at=now, by=actor.id))
     for position, casualty_body in enumerate(body.get("casualties") or []):
-        request.casualties.append(_new_casualty(casualty_body, position=position, user=user, now=now))
+        request.casualties.append(_new_casualty(casualty_body, position=position, actor=actor, now=now))
     try:
         session.flush()
         audit.record(
             session,
-            actor=user,
+            actor=actor,
             action="casevac.file",
             subject_type="casevac_request",
             subject_id=request.id,
@@ -116,7 +116,7 @@ def file_request(session, *, user, body: dict, idempotency_key: str | None = Non
     except IntegrityError:
         # Another submission with the same client_ref won the race: answer as a retry of it.
         session.rollback()
-        existing = _by_client_ref(session, user_id=user.id, client_ref=client_ref) if client_ref else None
+        existing = _by_client_ref(session, user_id=actor.id, client_ref=client_ref) if client_ref else None
         if existing is None:
             raise
         return _replay(existing, body_hash), False
@@ -162,7 +162,7 @@ def _equipment(equipment: list[str]) -> list[str]:
     return [item for i, item in enumerate(equipment) if item != "none" and item not in equipment[:i]]
 
 
-def _new_casualty(body: dict, *, position: int, user, now: datetime) -> Casualty:
+def _new_casualty(body: dict, *, position: int, actor, now: datetime) -> Casualty:
     casualty = Casualty(
         position=position,
         zap=body.get("zap"),
@@ -178,7 +178,7 @@ def _new_casualty(body: dict, *, position: int, user, now: datetime) -> Casualty
         updated_at=now,
     )
     if body.get("signs"):
-        casualty.signs_history.append(_reading(body["signs"], user=user, now=now))
+        casualty.signs_history.append(_reading(body["signs"], actor=actor, now=now))
     return casualty
 
 
@@ -189,9 +189,9 @@ def _treatment(body: dict, now: datetime) -> dict:
     return out
 
 
-def _reading(body: dict, *, user, now: datetime) -> SignsReading:
+def _reading(body: dict, *, actor, now: datetime) -> SignsReading:
     values = {name: body[name] for name in SignsReading.VITALS if name in body}
-    return SignsReading(taken_at=_utc(body.get("taken_at")) or now, recorded_at=now, recorded_by=user.id, **values)
+    return SignsReading(taken_at=_utc(body.get("taken_at")) or now, recorded_at=now, recorded_by=actor.id, **values)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -202,11 +202,11 @@ def _utc(value: datetime | None) -> datetime | None:
 # ---- reading --------------------------------------------------------------------------------------
 
 
-def get_visible(session, *, user, request_id: str) -> CasevacRequest:
-    """The request if this user may see it (a medic: what they filed; a coordinator or admin: their
+def get_visible(session, *, actor, request_id: str) -> CasevacRequest:
+    """The request if this actor may see it (a medic: what they filed; a coordinator or admin: their
     mission's), else 404, the same for an unknown id as for another mission's (API.md, Conventions)."""
     request = session.get(CasevacRequest, request_id, options=_FULL) if isinstance(request_id, str) else None
-    if request is None or not policy.may_see_request(user, request):
+    if request is None or not policy.may_see_request(actor, request):
         raise not_found("casevac request")
     return request
 
@@ -226,7 +226,7 @@ _FULL = [
 def list_requests(
     session,
     *,
-    user,
+    actor,
     limit: int,
     cursor: str | None = None,
     status: str | None = None,
@@ -240,10 +240,10 @@ def list_requests(
     if radius_km is not None and not near:
         raise invalid("radius_km", "needs near=lat,lon", location="query")
     query = select(CasevacRequest)
-    if user.role == "medic":
-        query = query.where(CasevacRequest.filed_by == user.id)
+    if actor.role == "medic":
+        query = query.where(CasevacRequest.filed_by == actor.id)
     else:
-        query = query.where(CasevacRequest.mission_id == user.mission_id)
+        query = query.where(CasevacRequest.mission_id == actor.mission_id)
     if status:
         query = query.where(CasevacRequest.status == status)
     if precedence:
@@ -319,11 +319,11 @@ def _with_casualty_counts(session, page: dict) -> dict:
 # ---- changing lines and casualties ---------------------------------------------------------------
 
 
-def update_request(session, *, user, request_id: str, changes: dict) -> CasevacRequest:
+def update_request(session, *, actor, request_id: str, changes: dict) -> CasevacRequest:
     """Complete or correct line 2, lines 4-9 and remarks: the filing medic before dispatch, or a
     coordinator while the request is active."""
-    request = _lock(session, user=user, request_id=request_id)
-    _ensure_may_edit(user, request)
+    request = _lock(session, actor=actor, request_id=request_id)
+    _ensure_may_edit(actor, request)
     if not changes:
         return request
     litter = changes.get("litter", request.litter)
@@ -342,7 +342,7 @@ def update_request(session, *, user, request_id: str, changes: dict) -> CasevacR
     request.updated_at = clock.now()
     audit.record(
         session,
-        actor=user,
+        actor=actor,
         action="casevac.update",
         subject_type="casevac_request",
         subject_id=request.id,
@@ -354,22 +354,22 @@ def update_request(session, *, user, request_id: str, changes: dict) -> CasevacR
     return reload(session, request)
 
 
-def add_casualty(session, *, user, request_id: str, body: dict) -> Casualty:
-    request = _lock(session, user=user, request_id=request_id)
-    _ensure_may_edit(user, request)
+def add_casualty(session, *, actor, request_id: str, body: dict) -> Casualty:
+    request = _lock(session, actor=actor, request_id=request_id)
+    _ensure_may_edit(actor, request)
     if len(request.casualties) >= request.patients_total:
         raise conflict(
             f"the request has {request.patients_total} patients (line 3) and as many casualties; "
             "correct line 3 by filing again or update an existing casualty"
         )
     now = clock.now()
-    casualty = _new_casualty(body, position=len(request.casualties), user=user, now=now)
+    casualty = _new_casualty(body, position=len(request.casualties), actor=actor, now=now)
     request.casualties.append(casualty)
     request.updated_at = now
     session.flush()
     audit.record(
         session,
-        actor=user,
+        actor=actor,
         action="casevac.casualty.add",
         subject_type="casevac_casualty",
         subject_id=casualty.id,
@@ -381,20 +381,20 @@ def add_casualty(session, *, user, request_id: str, body: dict) -> Casualty:
     return casualty
 
 
-def get_casualty(session, *, user, casualty_id: str) -> Casualty:
+def get_casualty(session, *, actor, casualty_id: str) -> Casualty:
     casualty = session.get(Casualty, casualty_id) if isinstance(casualty_id, str) else None
-    if casualty is None or not policy.may_see_request(user, casualty.request):
+    if casualty is None or not policy.may_see_request(actor, casualty.request):
         raise not_found("casualty")
     return casualty
 
 
-def read_casualty(session, *, user, casualty_id: str) -> Casualty:
+def read_casualty(session, *, actor, casualty_id: str) -> Casualty:
     """A casualty's full medical record (every vital-sign reading): the read is audited. The request view,
     polled by coordinators' screens, is not: it shows the latest reading only."""
-    casualty = get_casualty(session, user=user, casualty_id=casualty_id)
+    casualty = get_casualty(session, actor=actor, casualty_id=casualty_id)
     audit.record(
         session,
-        actor=user,
+        actor=actor,
         action="casevac.casualty.read",
         subject_type="casevac_casualty",
         subject_id=casualty.id,
@@ -405,12 +405,12 @@ def read_casualty(session, *, user, casualty_id: str) -> Casualty:
     return casualty
 
 
-def export_request(session, *, user, request_id: str) -> CasevacRequest:
+def export_request(session, *, actor, request_id: str) -> CasevacRequest:
     """A request leaving the system as an interoperability document (Cursor-on-Target): audited."""
-    request = get_visible(session, user=user, request_id=request_id)
+    request = get_visible(session, actor=actor, request_id=request_id)
     audit.record(
         session,
-        actor=user,
+        actor=actor,
         action="casevac.export.cot",
         subject_type="casevac_request",
         subject_id=request.id,
@@ -420,11 +420,11 @@ def export_request(session, *, user, request_id: str) -> CasevacRequest:
     return request
 
 
-def update_casualty(session, *, user, casualty_id: str, changes: dict) -> Casualty:
+def update_casualty(session, *, actor, casualty_id: str, changes: dict) -> Casualty:
     """Correct MIST-AT fields; `signs` and `treatments` append (DOMAIN.md section 2: keep the history)."""
-    casualty = get_casualty(session, user=user, casualty_id=casualty_id)
-    request = _lock(session, user=user, request_id=casualty.request_id)
-    _ensure_may_edit(user, request, allow_after_dispatch_for_filer=True)
+    casualty = get_casualty(session, actor=actor, casualty_id=casualty_id)
+    request = _lock(session, actor=actor, request_id=casualty.request_id)
+    _ensure_may_edit(actor, request, allow_after_dispatch_for_filer=True)
     now = clock.now()
     changes = dict(changes)
     fields_changed = []
@@ -435,7 +435,7 @@ def update_casualty(session, *, user, casualty_id: str, changes: dict) -> Casual
             setattr(casualty, name, value)
             fields_changed.append(name)
     if signs:
-        casualty.signs_history.append(_reading(signs, user=user, now=now))
+        casualty.signs_history.append(_reading(signs, actor=actor, now=now))
         fields_changed.append("signs")
     if treatments:
         casualty.treatments = list(casualty.treatments or []) + [_treatment(t, now) for t in treatments]
@@ -445,7 +445,7 @@ def update_casualty(session, *, user, casualty_id: str, changes: dict) -> Casual
     casualty.updated_at = request.updated_at = now
     audit.record(
         session,
-        actor=user,
+        actor=actor,
         action="casevac.casualty.update",
         subject_type="casevac_casualty",
         subject_id=casualty.id,
@@ -457,21 +457,21 @@ def update_casualty(session, *, user, casualty_id: str, changes: dict) -> Casual
     return casualty
 
 
-def _lock(session, *, user, request_id: str) -> CasevacRequest:
+def _lock(session, *, actor, request_id: str) -> CasevacRequest:
     """The visible request, row-locked (PostgreSQL) so an edit and a status move do not interleave."""
-    request = get_visible(session, user=user, request_id=request_id)
+    request = get_visible(session, actor=actor, request_id=request_id)
     session.execute(select(CasevacRequest.id).where(CasevacRequest.id == request.id).with_for_update())
     session.refresh(request)
     return request
 
 
-def _ensure_may_edit(user, request: CasevacRequest, allow_after_dispatch_for_filer: bool = False) -> None:
+def _ensure_may_edit(actor, request: CasevacRequest, allow_after_dispatch_for_filer: bool = False) -> None:
     # The filing medic keeps updating vital signs while waiting and during the flight (allow_after_dispatch).
-    if policy.may_edit_request(user, request, vitals=allow_after_dispatch_for_filer):
+    if policy.may_edit_request(actor, request, vitals=allow_after_dispatch_for_filer):
         return
     if request.status in FINAL_STATUSES:
         raise conflict(f"the request is {request.status}: it can no longer be changed", status=request.status)
-    if policy.is_filer(user, request):
+    if policy.is_filer(actor, request):
         raise conflict("the request is dispatched: ask the coordinator to change it", status=request.status)
     raise forbidden("only the filing medic or a coordinator changes a request")
 

@@ -76,7 +76,7 @@ def test_timeline_follows_treatment_and_the_lifecycle(client, headers, medic, co
     client.post(f"{URL}/{request_id}/status", json={"status": "acknowledged"}, headers=headers(coordinator))
     lifecycle.mark_dispatched(
         db.session,
-        user=coordinator,
+        actor=coordinator,
         request=db.session.get(CasevacRequest, request_id),
         asset_id="a",
         facility_id="f",
@@ -140,7 +140,7 @@ def _evacuate(client, headers, medic, coordinator, frozen_clock, *, medical_crew
     frozen_clock(T + timedelta(minutes=20))
     lifecycle.mark_dispatched(
         db.session,
-        user=coordinator,
+        actor=coordinator,
         request=db.session.get(CasevacRequest, request_id),
         asset_id="a",
         facility_id="f",

@@ -78,7 +78,7 @@ def test_dispatched_request_escalates_again_when_surgery_is_at_risk(
         client.post(f"{URL}/{rid}/status", json={"status": "acknowledged"}, headers=headers(coordinator))
         lifecycle.mark_dispatched(
             db.session,
-            user=coordinator,
+            actor=coordinator,
             request=db.session.get(CasevacRequest, rid),
             asset_id="a",
             facility_id="f",

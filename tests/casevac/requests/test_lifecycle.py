@@ -44,7 +44,7 @@ def reach(client, headers, coordinator, file_request):
                 request = db.session.get(CasevacRequest, request_id)
                 assert lifecycle.mark_dispatched(
                     db.session,
-                    user=coordinator,
+                    actor=coordinator,
                     request=request,
                     asset_id="asset-1",
                     facility_id="facility-1",
@@ -203,7 +203,7 @@ def test_mark_dispatched_only_from_requested_or_acknowledged(coordinator, reach)
         assert (
             lifecycle.mark_dispatched(
                 db.session,
-                user=coordinator,
+                actor=coordinator,
                 request=request,
                 asset_id="a2",
                 facility_id="f2",
@@ -272,7 +272,7 @@ def test_racing_dispatch_and_cancel_one_wins(pg_app, pg_make_user, headers):
             barrier.wait()
             results["dispatch"] = lifecycle.mark_dispatched(
                 db.session,
-                user=coordinator_row,
+                actor=coordinator_row,
                 request=request,
                 asset_id="a",
                 facility_id="f",

@@ -23,7 +23,7 @@ def run(client, headers, coordinator, frozen_clock, request_id, steps):
         if status == "dispatched":
             lifecycle.mark_dispatched(
                 db.session,
-                user=coordinator,
+                actor=coordinator,
                 request=db.session.get(CasevacRequest, request_id),
                 asset_id="a",
                 facility_id="f",

@@ -204,7 +204,7 @@ def test_patch_rules(client, headers, medic, coordinator, frozen_clock):
     request = db.session.get(CasevacRequest, request_id)
     lifecycle.mark_dispatched(
         db.session,
-        user=coordinator,
+        actor=coordinator,
         request=request,
         asset_id="a",
         facility_id="f",
