@@ -220,7 +220,7 @@ def on_medevac(session, ctx: Context, event: codec.Event) -> str:
         user = _user(session, ctx)
         try:
             request, created = service.file_request(
-                session, user=user, body={**body, "client_ref": client_ref(event.uid)}
+                session, actor=user, body={**body, "client_ref": client_ref(event.uid)}
             )
         except ApiError as exc:
             if exc.code != 409:
@@ -312,7 +312,7 @@ def _update(session, ctx: Context, link: TakRequestLink, body: dict, event: code
             request.id,
         )
     if changes and request.status in policy.BEFORE_DISPATCH:
-        service.update_request(session, user=user, request_id=request.id, changes=changes)
+        service.update_request(session, actor=user, request_id=request.id, changes=changes)
         outcome = "updated"
     elif changes:
         log.info("TAK update of %s after dispatch: lines not changed (%s)", request.id, ", ".join(sorted(changes)))
@@ -325,14 +325,14 @@ def _update(session, ctx: Context, link: TakRequestLink, body: dict, event: code
         )
         if current is None:
             if len(request.casualties) < request.patients_total and request.status in policy.BEFORE_DISPATCH:
-                service.add_casualty(session, user=user, request_id=request.id, body=casualty)
+                service.add_casualty(session, actor=user, request_id=request.id, body=casualty)
                 session.refresh(request)
                 outcome = "updated"
             continue
         signs = casualty.get("signs")
         latest = current.signs
         if signs and (latest is None or any(latest.get(k) != v for k, v in signs.items())):
-            service.update_casualty(session, user=user, casualty_id=current.id, changes={"signs": signs})
+            service.update_casualty(session, actor=user, casualty_id=current.id, changes={"signs": signs})
             outcome = "updated"
     session.commit()
     return outcome
@@ -353,7 +353,7 @@ def on_delete(session, ctx: Context, event: codec.Event) -> str:
         try:
             lifecycle.transition(
                 session,
-                user=_user(session, ctx),
+                actor=_user(session, ctx),
                 request_id=request.id,
                 status="cancelled",
                 note=f"cancelled from TAK: {who} deleted the MEDEVAC marker",

@@ -104,7 +104,7 @@ def test_delete_cancels_before_dispatch_and_notes_after(app, ctx, coordinator):
     filed = db.session.execute(select(CasevacRequest).where(CasevacRequest.client_ref == "second-uid")).scalar_one()
     asset = AssetFactory(mission_id=ctx.mission_id, capabilities=CAPABLE, litter_capacity=4)
     facility = FacilityFactory(mission_id=ctx.mission_id, lat=4.37, lon=18.56)
-    dispatch.assign(db.session, user=coordinator, request_id=filed.id, asset_id=asset.id, facility_id=facility.id)
+    dispatch.assign(db.session, actor=coordinator, request_id=filed.id, asset_id=asset.id, facility_id=facility.id)
     gone = codec.delete("second-uid", time=clock.now()).replace(codec.FLOW_TAG.encode(), b"x-other")
     assert service.handle(db.session, ctx, gone) == "noted"
     db.session.refresh(filed)
@@ -178,10 +178,10 @@ def test_outbound_markers_and_geochat_follow_the_event_log(app, ctx, coordinator
     service.state(db.session, ctx, server)
     service.handle(db.session, ctx, ATAK)
     request = db.session.execute(select(CasevacRequest)).scalar_one()
-    lifecycle.transition(db.session, user=coordinator, request_id=request.id, status="acknowledged")
+    lifecycle.transition(db.session, actor=coordinator, request_id=request.id, status="acknowledged")
     asset = AssetFactory(mission_id=ctx.mission_id, callsign="DUSTOFF-7", capabilities=CAPABLE)
     facility = FacilityFactory(mission_id=ctx.mission_id, name="Role 2 Bangui", lat=4.37, lon=18.56)
-    dispatch.assign(db.session, user=coordinator, request_id=request.id, asset_id=asset.id, facility_id=facility.id)
+    dispatch.assign(db.session, actor=coordinator, request_id=request.id, asset_id=asset.id, facility_id=facility.id)
     relay.sequence(db.engine)
     row = service.state(db.session, ctx, server)
     rows, last = service.pending(db.session, ctx, row.last_seq)
@@ -206,7 +206,7 @@ def test_outbound_markers_and_geochat_follow_the_event_log(app, ctx, coordinator
     assert service.pending(db.session, ctx, service.state(db.session, ctx, server).last_seq)[0] == []
     # Final: the marker is removed.
     for status in ("at_pickup", "in_transit", "delivered"):
-        lifecycle.transition(db.session, user=coordinator, request_id=request.id, status=status)
+        lifecycle.transition(db.session, actor=coordinator, request_id=request.id, status=status)
     relay.sequence(db.engine)
     rows, _ = service.pending(db.session, ctx, last)
     out = [
