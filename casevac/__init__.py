@@ -1,11 +1,12 @@
 """CASEVAC: 9-line requests (requests/), the fleet of assets and facilities (fleet/), dispatch and the
-mass-casualty plan (dispatch/). init_app wires the domain into an app; importing a module registers nothing."""
+mass-casualty plan (dispatch/), field links for thin links (links/), the TAK gateway (tak/). init_app wires
+the domain into an app; importing a module registers nothing."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from casevac import seed
+from casevac import links, seed, tak
 from casevac.dispatch import service as dispatch_service
 from casevac.dispatch.views import blp as dispatch_blp
 from casevac.fleet import positions
@@ -29,3 +30,7 @@ def init_app(app: Flask) -> None:
     # Cancelling or delivering a request frees its asset (in the transaction that ends the request).
     lifecycle.add_release_hook(dispatch_service.release_asset)
     register_seeder(app, seed.seed_demo)
+    # Field links (SMS and satellite intake, small answers) and the TAK gateway (models, `flask tak-gateway`,
+    # its /readyz line).
+    links.init_app(app)
+    tak.init_app(app)

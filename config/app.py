@@ -8,7 +8,6 @@ from sqlalchemy.engine import Engine
 
 import casevac
 import telemed
-from casevac import links
 from config import logging as app_logging
 from config.extensions import api, db, jwt, limiter, migrate, socketio
 from config.settings import ROOT, Settings
@@ -53,8 +52,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     # One init_app per domain: blueprints, sweeper tasks, hooks and demo data (nothing registers on import).
     casevac.init_app(app)
     telemed.init_app(app)
-    # Field links (issue 16): SMS and satellite intake, small answers; the lead may move it into casevac.
-    links.init_app(app)
     realtime_setup.init_app(app)
     return app
 

@@ -71,6 +71,18 @@ class Settings:
     SOCKET_EVENTS_BURST: int = 20
     # Events older than this are deleted from the event log (realtime/retention.py); 0 keeps everything.
     EVENTS_RETENTION_DAYS: float = 30.0
+    # The TAK gateway (docs/tak.md): server (tcp://host:8087 or tls://host:8089), the mission's code, for
+    # tls:// the client certificate, its key and the CA that signed the server's certificate (PEM paths),
+    # the gateway's callsign and uid on the TAK network (default: MEDEVAC-<mission>, medevac-gateway-<mission>).
+    TAK_URL: str = ""
+    TAK_MISSION: str = ""
+    TAK_CERT: str = ""
+    TAK_KEY: str = ""
+    TAK_CA: str = ""
+    TAK_CALLSIGN: str = ""
+    TAK_UID: str = ""
+    # Longest wait between reconnection attempts (the backoff doubles from 1 s up to this).
+    TAK_RECONNECT_MAX_SECONDS: float = 30.0
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -106,6 +118,11 @@ class Settings:
             SOCKET_EVENTS_PER_SECOND=float(_str("SOCKET_EVENTS_PER_SECOND", "5")),
             SOCKET_EVENTS_BURST=_int("SOCKET_EVENTS_BURST", cls.SOCKET_EVENTS_BURST),
             EVENTS_RETENTION_DAYS=float(_str("EVENTS_RETENTION_DAYS", "30")),
+            **{
+                name: _str(name, "")
+                for name in ("TAK_URL", "TAK_MISSION", "TAK_CERT", "TAK_KEY", "TAK_CA", "TAK_CALLSIGN", "TAK_UID")
+            },
+            TAK_RECONNECT_MAX_SECONDS=float(_str("TAK_RECONNECT_MAX_SECONDS", "30")),
         )
         values.update(overrides)
         return cls(**values).resolved()

@@ -122,3 +122,11 @@ class ReadyOut(Schema):
     status = fields.String(metadata={"enum": ["ok", "degraded"]})
     database = fields.String(metadata={"enum": ["ok", "error"]})
     redis = fields.String(metadata={"enum": ["ok", "error", "disabled"]})
+    tak = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={
+            "description": "TAK gateways (docs/tak.md), mission code and server -> connected | disconnected | silent; "
+            "absent when none runs"
+        },
+    )

@@ -202,4 +202,12 @@ def readiness() -> dict:
         except Exception:  # noqa: BLE001
             redis_state = "error"
     overall = "ok" if database == "ok" and redis_state in ("ok", "disabled") else "degraded"
-    return {"status": overall, "database": database, "redis": redis_state}
+    out = {"status": overall, "database": database, "redis": redis_state}
+    for extra in READINESS_EXTRAS:  # informative lines registered by domains (the TAK gateway)
+        if database == "ok":
+            out.update(extra())
+    return out
+
+
+# Callables returning more keys for /readyz (they never change its status).
+READINESS_EXTRAS: list = []
