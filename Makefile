@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test fuzz bench lint clean
+.PHONY: run test fuzz bench lint clean vendor
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +33,8 @@ lint: $(VENV)/.dev-deps
 
 clean:
 	rm -rf $(VENV) instance/*.db
+
+# Front-end libraries (web/static/vendor, committed) rebuilt from the pinned lockfile; needs Node.js and npm,
+# which nothing else (run, test) does.
+vendor:
+	cd web/vendor-src && npm ci --ignore-scripts --no-audit --no-fund && node build.mjs
