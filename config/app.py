@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     cli.register(app)
     _register_models()
     _register_blueprints()
+    import web; web.init_app(app)  # noqa: E702 - the pages (/, /console, /field, /docs): ../shared/design/CONSOLE.md
 
     from realtime import setup as realtime_setup
 
