@@ -62,6 +62,7 @@ async function start() {
       refuse("The API refused the queue: " + e.message);
       return;
     }
+    if (e instanceof ApiError && e.status === 401) return; // back to sign-in, with the message
     throw e;
   }
   state.live = new Live({ storageKey: "medevac.console.seq", onEvent, onState: showConnection });
@@ -135,6 +136,7 @@ function fetchDetail(id) {
     state.details.set(id, request);
     if (state.queue.has(id)) state.queue.set(id, { ...state.queue.get(id), ...summaryOf(request) });
     renderQueue();
+    if ([...state.alerts.values()].some((a) => a.requestId === id)) renderAlerts();
     if (state.selected === id) renderDetail();
     return request;
   }).finally(() => detailLoads.delete(id));
@@ -421,6 +423,7 @@ function renderDetail() {
     box.replaceChildren(el("h2", { text: "Request detail" }), el("p", { class: "muted", text: "Select a request in the queue." }));
     return;
   }
+  const message = state.message && state.message.id === request.id ? state.message : null;
   const asset = request.asset_id && state.assets.get(request.asset_id);
   const facility = request.facility_id && state.facilities.get(request.facility_id);
   const nationality = request.nationality ? Object.entries(request.nationality).map(([k, v]) => `${v} ${k}`).join(", ") : null;
@@ -443,7 +446,8 @@ function renderDetail() {
       ["Asset / facility", [asset ? asset.callsign : request.asset_id, facility ? facility.name : request.facility_id].filter(Boolean).join(" to ") || null],
     ]),
     moveButtons(request),
-    el("p", { id: "detail-message", class: "message", role: "status" }),
+    el("p", { id: "detail-message", class: `message${message && message.bad ? " error" : ""}`, role: "status",
+              text: message ? message.text : "" }),
     recommendationsView(request),
     casualtiesView(request),
     historyView(request),
@@ -470,6 +474,7 @@ function move_note_needed(moves) {
 }
 
 function say(text, bad = false) {
+  state.message = { id: state.selected, text, bad };
   const node = document.getElementById("detail-message");
   if (node) {
     node.textContent = text;
@@ -596,7 +601,7 @@ function historyView(request) {
   if (!request.history) return null;
   return el("section", { class: "history", "aria-label": "Status history" }, el("h3", { text: "Status history" }),
     el("table", {}, el("tbody", {}, request.history.map((h) => el("tr", {},
-      el("td", { text: hhmm(h.at) }), el("td", { text: h.status.replace("_", " ") }), el("td", { text: h.note || "" })))));
+      el("td", { text: hhmm(h.at) }), el("td", { text: h.status.replace("_", " ") }), el("td", { text: h.note || "" }))))));
 }
 
 // ---------------------------------------------------------------- assets, facilities

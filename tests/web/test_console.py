@@ -1,0 +1,163 @@
+"""The operations console in a real browser (CONSOLE.md): sign-in by role, the live queue with the alert,
+Acknowledge and Dispatch from the page, the map, a server restart survived, a medic refused."""
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import requests
+
+from tests.casevac.conftest import body
+from tests.e2e.conftest import Server, login, server_env
+from tests.web.conftest import screenshot, sign_in
+
+pytestmark = pytest.mark.e2e
+
+
+def file_request(server, token, **overrides) -> dict:
+    response = requests.post(f"{server.url}/api/v1/casevac/requests",
+                             json=body(client_ref=str(uuid.uuid4()), **overrides),
+                             headers={"Authorization": f"Bearer {token}"}, timeout=15)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def open_console(new_context):
+    context, guard = new_context()
+    page = context.new_page()
+    sign_in(page, "demo-coordinator")
+    page.wait_for_url("**/console")
+    page.get_by_role("status").filter(has_text="live").wait_for()
+    return context, page
+
+
+def test_sign_in_sends_each_role_to_its_page_and_sign_out_clears_the_token(new_context):
+    context, _ = new_context()
+    page = context.new_page()
+    page.goto("/")
+    assert page.evaluate("document.querySelectorAll('script:not([src])').length") == 0
+    response = page.request.get("/")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert "connect-src 'self'" in response.headers["content-security-policy"]
+    page.get_by_label("Username").fill("demo-coordinator")
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("invalid username or password").wait_for()
+    for username, path in (("demo-medic", "/field"), ("demo-clinician", "/clinic"), ("demo-member", "/me"),
+                           ("demo-admin", "/console"), ("demo-coordinator", "/console")):
+        page.evaluate("sessionStorage.clear()")
+        sign_in(page, username)
+        page.wait_for_url(f"**{path}")
+        assert page.evaluate("JSON.parse(sessionStorage.getItem('medevac.session')).user.username") == username
+        assert page.evaluate("document.cookie") == ""
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(lambda url: url.endswith("/?signedout=1"))
+    assert page.evaluate("sessionStorage.getItem('medevac.session')") is None
+    # An expired (here: forged) token: the first API call answers 401 and the page returns to sign-in.
+    page.evaluate("""sessionStorage.setItem('medevac.session', JSON.stringify({token: 'not.a.token',
+        user: {id: 'x', username: 'demo-coordinator', role: 'coordinator'}, expires_at: Date.now() + 3600e3}))""")
+    page.goto("/console")
+    page.wait_for_url(lambda url: "/?expired=" in url)
+    page.get_by_text("Your session has expired").wait_for()
+
+
+def test_a_filed_request_appears_live_with_the_alert_then_acknowledge_and_dispatch_from_the_page(server, new_context):
+    context, page = open_console(new_context)
+    medic = login(server, "demo-medic")
+    assert page.locator("#connection").get_attribute("data-transport") in ("websocket", "polling")
+    callsign = f"WEB-{uuid.uuid4().hex[:4].upper()}"
+    started = time.monotonic()
+    filed = file_request(server, medic, callsign=callsign)
+    queue = page.get_by_role("table", name="Queue")
+    row = queue.get_by_role("row").filter(has_text=callsign)
+    row.wait_for(timeout=2000)
+    alert = page.get_by_role("alert").filter(has_text=callsign)
+    alert.wait_for(timeout=2000)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.0, f"the row took {elapsed:.2f} s"
+    assert page.locator("#alerts").get_attribute("data-tone") == "on"
+    assert filed["location"]["mgrs"][:3] in row.inner_text().replace(" ", "")
+    assert "missing" in row.inner_text()  # lines 6-9 not sent yet
+    screenshot(page, "console")
+
+    row.get_by_role("button", name=callsign).click()
+    detail = page.get_by_role("region", name="Request detail")
+    detail.get_by_role("heading", name=f"Request detail: {callsign}").wait_for()
+    detail.get_by_role("button", name="Acknowledge").click()
+    detail.locator("#detail-message").filter(has_text="Now acknowledged.").wait_for()
+    assert requests.get(f"{server.url}/api/v1/casevac/requests/{filed['id']}", timeout=10,
+                        headers={"Authorization": f"Bearer {medic}"}).json()["status"] == "acknowledged"
+    page.get_by_role("alert").filter(has_text=callsign).wait_for(state="detached")
+    assert page.locator("#alerts").get_attribute("data-tone") == "off"
+
+    recommendations = detail.get_by_role("region", name="Recommendations")
+    recommendations.get_by_role("button", name="Dispatch").first.wait_for()
+    first = recommendations.get_by_role("listitem").first
+    assert "ETA" in first.inner_text()
+    screenshot(page, "request-detail")
+    first.get_by_role("button", name="Dispatch").click()
+    detail.locator("#detail-message").filter(has_text="Dispatched").wait_for()
+    after = requests.get(f"{server.url}/api/v1/casevac/requests/{filed['id']}", timeout=10,
+                         headers={"Authorization": f"Bearer {medic}"}).json()
+    assert after["status"] == "dispatched" and after["asset_id"]
+    row.locator(".status-dispatched").wait_for()
+    detail.get_by_role("button", name="At pickup").wait_for()
+
+    map_region = page.get_by_role("region", name="Map")
+    map_region.locator("path.leaflet-interactive").first.wait_for()
+    assert page.locator("#map").get_attribute("data-basemap") == "world outline"
+    map_region.screenshot(path=str(screenshot_path("map")))
+
+
+def screenshot_path(name):
+    from tests.web.conftest import SCREENSHOTS
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS / f"{name}.png"
+
+
+def test_a_medic_cannot_open_the_console_data(server, new_context):
+    medic = login(server, "demo-medic")
+    refused = requests.get(f"{server.url}/api/v1/casevac/metrics", headers={"Authorization": f"Bearer {medic}"},
+                           timeout=10)
+    assert refused.status_code == 403
+    assert requests.post(f"{server.url}/api/v1/casevac/plan", json={}, timeout=10,
+                         headers={"Authorization": f"Bearer {medic}"}).status_code == 403
+    context, _ = new_context()
+    page = context.new_page()
+    sign_in(page, "demo-medic")
+    page.wait_for_url("**/field")
+    page.goto("/console")
+    page.get_by_role("alert").filter(has_text="for coordinators and admins").wait_for()
+    assert page.get_by_role("table", name="Queue").is_hidden()
+
+
+def test_the_console_survives_a_server_restart_and_shows_what_it_missed(server, new_context, tmp_path):
+    context, page = open_console(new_context)
+    medic = login(server, "demo-medic")
+    server.stop()
+    page.locator("#connection").filter(has_text="reconnecting").or_(
+        page.locator("#connection").filter(has_text="offline")).wait_for(timeout=20000)
+    # While the console's server is down, a request is filed through another process of the same deployment
+    # (same database): the console can only learn of it by `sync` when its server is back.
+    other = Server(server_env(tmp_path, DATABASE_URL=server.env["DATABASE_URL"], MIGRATE="0", SEED_DEMO="0",
+                              **{k: v for k, v in server.env.items() if k.startswith("LOGIN_LIMIT")}),
+                   tmp_path / "other.log").start()
+    try:
+        callsign = f"MISSED-{uuid.uuid4().hex[:4].upper()}"
+        missed = file_request(other, login(other, "demo-medic"), callsign=callsign)
+    finally:
+        other.stop()
+    server.start()
+    page.locator("#connection").filter(has_text="live").wait_for(timeout=30000)
+    page.get_by_role("table", name="Queue").get_by_role("row").filter(has_text=callsign).wait_for(timeout=10000)
+    page.get_by_role("alert").filter(has_text=callsign).wait_for()
+    # Shown once: the replay and any live copy of the same event are one row and one alert.
+    assert page.get_by_role("table", name="Queue").get_by_role("row").filter(has_text=callsign).count() == 1
+    assert page.get_by_role("alert").filter(has_text=callsign).count() == 1
+    # A reload shows the same queue.
+    page.reload()
+    page.get_by_role("table", name="Queue").get_by_role("row").filter(has_text=callsign).wait_for()
+    assert missed["status"] == "requested"
+    del medic
