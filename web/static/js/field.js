@@ -109,7 +109,7 @@ $("lines").addEventListener("submit", async (event) => {
       : { lat: Number(position.lat.toFixed(6)), lon: Number(position.lon.toFixed(6)) },
     callsign, frequency, patients, equipment, litter, ambulatory,
   };
-  await outbox.file(body);
+  await outbox.file(body, { lat: position.lat, lon: position.lon });
   $("lines").reset();
   gpsFix = null;
   echoLocation();

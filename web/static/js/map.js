@@ -34,6 +34,7 @@ export class ConsoleMap {
       cursorNode.textContent = `MGRS ${toMgrs(e.latlng.lat, e.latlng.lng, 4) || "-"}`;
     });
     this.map.on("moveend zoomend", () => this.drawGrid());
+    new ResizeObserver(() => this.map.invalidateSize()).observe(node);
     this._basemap();
     L.control.layers(null, { "MGRS grid": this.layers.grid, Requests: this.layers.requests,
                              Assets: this.layers.assets, Facilities: this.layers.facilities }).addTo(this.map);

@@ -96,12 +96,12 @@ export class Outbox {
   }
 
   /** Store a filing (lines 1-5) first; sending comes after, from the store. */
-  async file(body) {
+  async file(body, pickup = null) {
     const me = session();
     const item = {
       client_ref: body.client_ref, user_id: me ? me.user.id : null, created_at: new Date().toISOString(),
       callsign: body.callsign, body, status: "queued", request_id: null, attempts: 0, next_try: 0, error: null,
-      ops: [],
+      ops: [], pickup,
     };
     await this.put(item);
     this.kick();
@@ -234,6 +234,7 @@ export class Outbox {
         if (dispatched) i.dispatched_at = dispatched.at;
       }
       if (data.location) i.pickup = { lat: data.location.lat, lon: data.location.lon };
+      else if (data.lat != null && data.lon != null) i.pickup = { lat: data.lat, lon: data.lon };
     });
     if (item && item.asset_id && ["dispatched", "at_pickup"].includes(item.server_status)) {
       const eta = await this.eta(item);
