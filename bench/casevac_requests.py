@@ -107,7 +107,7 @@ def main():
     near = timed(lambda: client.get(near_url, headers=coord_auth), 100)
     describe("GET queue near=Bangui radius 60 km (geodesic filter)", near, me)
     with app.app_context():
-        from casevac.models import CasevacRequest
+        from casevac.requests.models import CasevacRequest
 
         lat_min, lat_max, ranges = geo.bounding_box(4.36, 18.55, 60)
         points = db.session.execute(db.select(CasevacRequest.lat, CasevacRequest.lon)

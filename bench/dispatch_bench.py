@@ -28,8 +28,10 @@ from datetime import datetime, timedelta, timezone
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import cpu_model, percentile  # noqa: E402
-from casevac import dispatch  # noqa: E402
-from casevac.dispatch import AssetState, Casualty, EvacuationNeed, FacilityState  # noqa: E402
+from casevac.dispatch import plan as mass_casualty
+from casevac.dispatch import rules as dispatch
+from casevac.dispatch import service as dispatch_service  # noqa: E402
+from casevac.dispatch.rules import AssetState, CasualtyClock, EvacuationNeed, FacilityState  # noqa: E402
 from casevac.geo import distance_km  # noqa: E402
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
@@ -67,7 +69,7 @@ def make_need(i=0):
     precedence = RNG.choice(["urgent_surgical", "urgent", "urgent", "priority", "routine"])
     return EvacuationNeed(pickup=point(), patients={precedence: 1}, litter=1, ambulatory=0, filed_at=NOW,
                           deadline=NOW + timedelta(hours={"priority": 4, "routine": 24}.get(precedence, 1)),
-                          casualties=(Casualty(precedence, NOW - timedelta(minutes=10)),), request_id=f"R{i}")
+                          casualties=(CasualtyClock(precedence, NOW - timedelta(minutes=10)),), request_id=f"R{i}")
 
 
 def bare_geodesics(count):
@@ -101,11 +103,11 @@ def bench_plan(runs):
     for a_i, a in enumerate(assets):  # the plan only uses available assets: make them all count
         assets[a_i] = a._replace(status="available")
     needs = [make_need(i) for i in range(50)]
-    dispatch.plan(needs, assets, facilities, now=NOW, road_factor=1.4)
+    mass_casualty.plan(needs, assets, facilities, now=NOW, road_factor=1.4)
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        result = dispatch.plan(needs, assets, facilities, now=NOW, road_factor=1.4)
+        result = mass_casualty.plan(needs, assets, facilities, now=NOW, road_factor=1.4)
         times.append(time.perf_counter() - start)
     used = [a["asset_id"] for a in result["assignments"]]
     assert len(used) == len(set(used))
@@ -135,8 +137,9 @@ def bench_positions(redis_url, count, batch_size):
     client = redis_lib.Redis.from_url(redis_url)
     with app.app_context():
         upgrade()
-        from casevac import fleet_service
-        from casevac.fleet_models import Asset
+        from casevac.fleet import device_tokens
+        from casevac.fleet import positions
+        from casevac.fleet.models import Asset
         from core.models import Mission, User
 
         mission = Mission(code="BENCH", name="bench")
@@ -151,7 +154,7 @@ def bench_positions(redis_url, count, batch_size):
         redis_client = app.extensions["redis"]
         tokens = {}
         for asset in assets:
-            tokens[asset.id] = fleet_service.issue_device_token(db.session, user=user, asset_id=asset.id,
+            tokens[asset.id] = device_tokens.issue_device_token(db.session, user=user, asset_id=asset.id,
                                                                 redis=redis_client, prefix=prefix)["device_token"]
 
         start = time.perf_counter()
@@ -163,7 +166,7 @@ def bench_positions(redis_url, count, batch_size):
         start = time.perf_counter()
         for i in range(count):
             asset = assets[i % len(assets)]
-            fleet_service.report_as_device(db.session, token=tokens[asset.id], asset_id=asset.id, batch=False,
+            device_tokens.report_as_device(db.session, token=tokens[asset.id], asset_id=asset.id, batch=False,
                                            fixes=[{"lat": 4.4 + i * 1e-6, "lon": 18.5, "heading": 90.0,
                                                    "speed_kmh": 40.0}], redis=redis_client, prefix=prefix)
         service_rate = count / (time.perf_counter() - start)
@@ -172,14 +175,14 @@ def bench_positions(redis_url, count, batch_size):
         start = time.perf_counter()
         for i in range(batches):
             asset = assets[i % len(assets)]
-            fleet_service.report_as_device(db.session, token=tokens[asset.id], asset_id=asset.id, batch=True,
+            device_tokens.report_as_device(db.session, token=tokens[asset.id], asset_id=asset.id, batch=True,
                                            fixes=[{"lat": 4.4 + j * 1e-6, "lon": 18.5, "heading": 90.0,
                                                    "speed_kmh": 40.0} for j in range(batch_size)],
                                            redis=redis_client, prefix=prefix)
         batch_rate = batches * batch_size / (time.perf_counter() - start)
 
         start = time.perf_counter()
-        flushed = fleet_service.flush_track(db.session, redis=redis_client, prefix=prefix)
+        flushed = positions.flush_track(db.session, redis=redis_client, prefix=prefix)
         flush_rate = flushed / (time.perf_counter() - start)
     for key in client.scan_iter(f"{prefix}:*"):
         client.delete(key)
@@ -401,7 +404,7 @@ def bench_recommend_service(runs):
     app = create_app(settings)
     with app.app_context():
         upgrade()
-        from casevac.fleet_models import Asset, Facility
+        from casevac.fleet.models import Asset, Facility
         from core.auth import issue_token
         from core.models import Mission, User
 
@@ -435,7 +438,7 @@ def bench_recommend_service(runs):
         service_times = []
         for _ in range(runs):
             start = time.perf_counter()
-            dispatch.recommend_for_request(db.session, user=coordinator, request_id=request_id, limit=10,
+            dispatch_service.recommend_for_request(db.session, user=coordinator, request_id=request_id, limit=10,
                                            settings=settings)
             service_times.append(time.perf_counter() - start)
             db.session.rollback()

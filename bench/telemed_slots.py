@@ -78,8 +78,8 @@ def run(url, args):
     from core import clock
     from core.auth import hash_password, issue_token
     from core.models import Mission, User
-    from telemed import availability
-    from telemed.models import Clinician, Consultation
+    from telemed.scheduling import availability
+    from telemed.scheduling.models import Clinician, Consultation
 
     app = create_app(Settings.from_env(ENV="test", DATABASE_URL=url, REDIS_URL=None, LOG_LEVEL="ERROR",
                                        SWEEPER_INTERVAL_SECONDS=3600.0))

@@ -1,0 +1,28 @@
+"""CASEVAC: 9-line requests (requests/), the fleet of assets and facilities (fleet/), dispatch and the
+mass-casualty plan (dispatch/). init_app wires the domain into an app; importing a module registers nothing."""
+from __future__ import annotations
+
+from flask import Flask
+
+from casevac import seed
+from casevac.dispatch import service as dispatch_service
+from casevac.dispatch.views import blp as dispatch_blp
+from casevac.fleet import positions
+from casevac.fleet.views import blp as fleet_blp
+from casevac.requests import lifecycle, schemas
+from casevac.requests.views import blp as requests_blp
+from config.extensions import api
+from core.seed import register_seeder
+from realtime import sweeper
+
+
+def init_app(app: Flask) -> None:
+    # Line 8 categories come from the app's settings.
+    schemas.configure(app.extensions["settings"])
+    for blueprint in (requests_blp, fleet_blp, dispatch_blp):
+        api.register_blueprint(blueprint)
+    sweeper.register("casevac.escalate", lifecycle.escalate)
+    sweeper.register("fleet.track_flush", positions.track_flush_task)
+    # Cancelling or delivering a request frees its asset (in the transaction that ends the request).
+    lifecycle.add_release_hook(dispatch_service.release_asset)
+    register_seeder(app, seed.seed_demo)

@@ -7,6 +7,7 @@ reference, so every response carries all three.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 import re
 import warnings
 from dataclasses import dataclass, replace
@@ -14,6 +15,9 @@ from dataclasses import dataclass, replace
 import mgrs as mgrs_lib
 from geopy.distance import geodesic
 from geopy.point import Point
+import numpy as np
+
+from core.clock import as_utc
 
 _MGRS = mgrs_lib.MGRS()
 # 1 m precision: five digits each for easting and northing.
@@ -179,3 +183,37 @@ def _symbolise(match: re.Match) -> str:
         return text + hemisphere
 
     return half("lat", "lat_front", "lat_back") + " " + half("lon", "lon_front", "lon_back")
+
+
+# Night for flying: the sun more than 6 degrees below the horizon (end of civil twilight).
+NIGHT_SUN_ELEVATION_DEG = -6.0
+EARTH_MEAN_RADIUS_KM = 6371.0088
+
+
+def sun_elevation_deg(lat: float, lon: float, at: datetime) -> float:
+    """Solar elevation (NOAA general solar position equations), accurate to a fraction of a degree."""
+    at = as_utc(at)
+    day_of_year = at.timetuple().tm_yday
+    hours = at.hour + at.minute / 60 + at.second / 3600
+    gamma = 2 * math.pi / 365 * (day_of_year - 1 + (hours - 12) / 24)
+    equation_of_time = 229.18 * (0.000075 + 0.001868 * math.cos(gamma) - 0.032077 * math.sin(gamma)
+                                 - 0.014615 * math.cos(2 * gamma) - 0.040849 * math.sin(2 * gamma))
+    declination = (0.006918 - 0.399912 * math.cos(gamma) + 0.070257 * math.sin(gamma)
+                   - 0.006758 * math.cos(2 * gamma) + 0.000907 * math.sin(2 * gamma)
+                   - 0.002697 * math.cos(3 * gamma) + 0.00148 * math.sin(3 * gamma))
+    true_solar_minutes = hours * 60 + equation_of_time + 4 * lon
+    hour_angle = math.radians(true_solar_minutes / 4 - 180)
+    phi = math.radians(lat)
+    cos_zenith = math.sin(phi) * math.sin(declination) + math.cos(phi) * math.cos(declination) * math.cos(hour_angle)
+    return 90 - math.degrees(math.acos(max(-1.0, min(1.0, cos_zenith))))
+
+
+def is_night(point: tuple[float, float], at: datetime) -> bool:
+    return sun_elevation_deg(point[0], point[1], at) < NIGHT_SUN_ELEVATION_DEG
+
+
+def sphere_km(lat1, lon1, lat2, lon2):
+    """Great-circle distance on the mean-radius sphere (a screen only; never reported)."""
+    lat1, lon1, lat2, lon2 = map(np.radians, (lat1, lon1, lat2, lon2))
+    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_MEAN_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from casevac.fleet_models import Asset, Facility
+from casevac.fleet.models import Asset, Facility
 from core import clock
 
 BANGUI_MPOKO = ("Bangui M'Poko airport", 4.3985, 18.5188)

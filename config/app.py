@@ -5,9 +5,16 @@ from flask import Flask
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
 
+import casevac
+import telemed
+import web
 from config import logging as app_logging
 from config.extensions import api, db, jwt, limiter, migrate, socketio
 from config.settings import ROOT, Settings
+from core import auth, cli, errors, http
+from core.views import blp as accounts_blp
+from core.views import health as health_blp
+from realtime import setup as realtime_setup
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -36,42 +43,18 @@ def create_app(settings: Settings | None = None) -> Flask:
         engineio_logger=False,
     )
 
-    from core import auth, cli, errors, http
-
     errors.register(app)
     auth.register(app)
     http.register(app, settings)
     cli.register(app)
-    _register_models()
-    _register_blueprints()
-    import web; web.init_app(app)  # noqa: E702 - the pages (/, /console, /field, /docs): ../shared/design/CONSOLE.md
-
-    from realtime import setup as realtime_setup
-
+    api.register_blueprint(health_blp)
+    api.register_blueprint(accounts_blp)
+    # One init_app per domain: blueprints, sweeper tasks, hooks and demo data (nothing registers on import).
+    casevac.init_app(app)
+    telemed.init_app(app)
+    web.init_app(app)  # the pages (/, /console, /field, /docs): ../shared/design/CONSOLE.md
     realtime_setup.init_app(app)
     return app
-
-
-def _register_models() -> None:
-    # Every model module, so Alembic and create_all see the whole schema.
-    import casevac.models  # noqa: F401
-    import core.models  # noqa: F401
-    import realtime.models  # noqa: F401
-    import casevac.fleet_models  # noqa: F401
-    import telemed.models  # noqa: F401
-    import telemed.mental_models  # noqa: F401
-
-
-def _register_blueprints() -> None:
-    from casevac.views import blp as casevac_blp
-    from core.views import blp as accounts_blp, health as health_blp
-    from telemed.mental_views import blp as mental_health_blp
-    from telemed.views import blp as telemed_blp
-
-    for blueprint in (health_blp, accounts_blp, casevac_blp, telemed_blp, mental_health_blp):
-        api.register_blueprint(blueprint)
-    from casevac.fleet_views import blp as fleet_blp; api.register_blueprint(fleet_blp)  # noqa: E702
-    from casevac.dispatch_views import blp as dispatch_blp; api.register_blueprint(dispatch_blp)  # noqa: E702
 
 
 def _flask_config(settings: Settings) -> dict:

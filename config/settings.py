@@ -56,7 +56,7 @@ class Settings:
     # "threading" (gunicorn gthread worker, the default) or "gevent" (WORKER_CLASS=gevent): see bench/.
     SOCKETIO_ASYNC_MODE: str = "threading"
     ROAD_FACTOR: float = 1.4
-    # 9-line line 8 categories (comma separated); empty: casevac.schemas.DEFAULT_NATIONALITY_CATEGORIES.
+    # 9-line line 8 categories (comma separated); empty: casevac.requests.schemas.DEFAULT_NATIONALITY_CATEGORIES.
     NATIONALITY_CATEGORIES: str = ""
     # Telemedicine video bridge (Jitsi token auth): app id, shared secret (default: derived from SECRET_KEY),
     # domain (e.g. meet.example.org; empty: no URL in join responses).

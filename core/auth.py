@@ -17,6 +17,18 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
 LOGIN_FAILED = "invalid username or password"
 
+# Named role groups: the one place a set of roles gets a name (the domains' policy modules build on them).
+ADMINS = frozenset({"admin"})
+COORDINATORS = frozenset({"coordinator", "admin"})  # run a mission's operations; admins stand in for them
+FIELD_STAFF = frozenset({"medic", "coordinator", "admin"})  # see CASEVAC requests and the fleet
+CLINICIANS = frozenset({"clinician"})
+MEMBERS = frozenset({"member"})
+
+
+def is_admin(user: User) -> bool:
+    """A mission admin or a superadmin (who administers every mission)."""
+    return user.role in ADMINS or bool(user.superadmin)
+
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)

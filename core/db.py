@@ -1,6 +1,7 @@
 """Column types and helpers shared by every domain's models."""
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timezone
 
@@ -13,6 +14,21 @@ from core import clock
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+# What an id in a path or a body may look like (UUIDs, and the shorter ids of the demo and of tests). Anything
+# else is unknown and never reaches the database: a NUL in a query parameter is a PostgreSQL error, not a 404.
+_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def is_id(value) -> bool:
+    """The one id validator: True for a string that can name a stored row."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
+def one_of(column: str, values) -> str:
+    """The SQL of a CHECK constraint: column IN ('a', 'b', ...)."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class UTCDateTime(TypeDecorator):

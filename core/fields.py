@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from marshmallow import fields
+from marshmallow import ValidationError, fields, validate
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -19,3 +19,15 @@ class Text(fields.String):
         if UNSTORABLE.search(text):
             raise self.make_error("unstorable")
         return text
+
+
+def unique(values) -> None:
+    """Validator of a list: each value at most once."""
+    if len(set(values)) != len(values):
+        raise ValidationError("each value at most once")
+
+
+def Id(**kwargs):  # noqa: N802 - reads like a field class
+    """An id field: the one id format of core.db.is_id, as a 422 naming the field otherwise."""
+    return fields.String(validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$",
+                                                  error="not an id: letters, digits, '.', '_' or '-'"), **kwargs)

@@ -1,9 +1,10 @@
 """Demo data (idempotent): a mission around Bangui with the demo users of API.md; each domain adds its
-part through DEMO_SEEDERS (a function seed_demo(session, *, mission, users))."""
+part with register_seeder(app, seed_demo) from its init_app (a function seed_demo(session, *, mission, users))."""
 from __future__ import annotations
 
-import importlib
 import secrets
+
+from flask import Flask, current_app
 
 from config.extensions import db
 from core import service
@@ -19,11 +20,18 @@ DEMO_USERS = [
     ("demo-psychiatrist", "clinician", "Demo psychiatrist"),
     ("demo-member", "member", "Demo peacekeeper"),
 ]
-# Domains append "module:function"; each is called after the mission and users exist.
-DEMO_SEEDERS: list[str] = [
-    "telemed.seed:seed_demo",
-    "casevac.seed:seed_demo",  # assets and facilities (issue 4)
-]
+SEEDERS = "demo_seeders"
+
+
+def register_seeder(app: Flask, seeder) -> None:
+    """A domain's part of the demo, called after the mission and users exist, in registration order."""
+    seeders = app.extensions.setdefault(SEEDERS, [])
+    if seeder not in seeders:
+        seeders.append(seeder)
+
+
+def seeders(app: Flask | None = None) -> list:
+    return list((app or current_app).extensions.get(SEEDERS, []))
 
 
 def seed_demo(session, *, password: str | None) -> tuple[Mission, dict[str, User], str | None]:
@@ -42,8 +50,7 @@ def seed_demo(session, *, password: str | None) -> tuple[Mission, dict[str, User
                                        mission_id=mission.id, display_name=display_name,
                                        superadmin=(username == "demo-admin"))
         users[username] = user
-    for dotted in DEMO_SEEDERS:
-        module_name, func_name = dotted.split(":")
-        getattr(importlib.import_module(module_name), func_name)(session, mission=mission, users=users)
+    for seeder in seeders():
+        seeder(session, mission=mission, users=users)
     session.commit()
     return mission, users, generated

@@ -1,0 +1,27 @@
+"""Telemedicine: clinicians, availability, booking and consultation records (scheduling/), mental-health
+screening, alerts and confidential self-referral (mental/). init_app wires the domain into an app; importing
+a module registers nothing."""
+from __future__ import annotations
+
+from flask import Flask
+
+from config.extensions import api, db
+from core import audit
+from core.seed import register_seeder
+from realtime import sockets, sweeper
+from telemed import seed
+from telemed.mental import service as mental_service
+from telemed.mental.views import blp as mental_blp
+from telemed.scheduling import booking, clinicians
+from telemed.scheduling.views import blp as scheduling_blp
+
+
+def init_app(app: Flask) -> None:
+    for blueprint in (scheduling_blp, mental_blp):
+        api.register_blueprint(blueprint)
+    sweeper.register("telemed.reminders", booking.send_reminders)
+    sweeper.register("mental.escalate_alerts", mental_service.escalate_alerts)
+    # The mental-health room of a mission: clinicians with specialty psychiatry or psychology.
+    sockets.set_mental_health_check(lambda user: clinicians.is_mental_health_clinician(db.session, user))
+    audit.register_confidential("consultation", mental_service.mental_health_consultation_ids)
+    register_seeder(app, seed.seed_demo)

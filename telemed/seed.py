@@ -6,7 +6,7 @@ from __future__ import annotations
 from config.extensions import db
 from core import audit
 from core.models import User
-from telemed.models import Clinician
+from telemed.scheduling.models import Clinician
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import factory
 
-from casevac.fleet_models import Asset, Facility
+from casevac.fleet.models import Asset, Facility
 from tests.factories import BaseFactory, MissionFactory
 
 # Bangui (the demo mission's capital) and points around it.

@@ -1,7 +1,7 @@
 """MIST-AT casualties: vital signs append to a history (never overwrite), treatments with their times."""
 from datetime import datetime, timedelta, timezone
 
-from tests.casevac.conftest import CASUALTY, body
+from tests.casevac.conftest import CASUALTY
 from tests.helpers import assert_error
 
 T0 = datetime(2026, 11, 28, 9, 20, tzinfo=timezone.utc)

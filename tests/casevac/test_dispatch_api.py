@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 from geographiclib.geodesic import Geodesic
 
-from casevac.fleet_models import Asset
+from casevac.fleet.models import Asset
 from config.extensions import db
 from realtime.models import Event
 from tests.casevac.fleet_factories import AssetFactory, FacilityFactory
@@ -129,14 +129,14 @@ def test_delivery_frees_the_asset(client, coordinator, headers, file_request, fl
 
 
 def test_an_asset_tasked_elsewhere_is_not_freed_by_another_request(app, coordinator, fleet):
-    from casevac import dispatch as rules
+    from casevac.dispatch import service as dispatch_service
 
     class Finished:
         id, asset_id = "some-other-request", fleet["hoist"].id
 
     db.session.execute(db.update(Asset).where(Asset.id == fleet["hoist"].id)
                        .values(status="tasked", tasked_request_id="the-real-request"))
-    rules.release_asset(db.session, Finished())
+    dispatch_service.release_asset(db.session, Finished())
     db.session.commit()
     assert asset_row(fleet["hoist"].id).tasked_request_id == "the-real-request"
 

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from casevac.fleet_models import Asset
-from casevac.models import CasevacRequest
+from casevac.fleet.models import Asset
+from casevac.requests.models import CasevacRequest
 from config.extensions import db
 from tests.casevac.conftest import body
 from tests.casevac.fleet_factories import AssetFactory, FacilityFactory

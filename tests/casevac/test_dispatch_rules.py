@@ -12,8 +12,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from geographiclib.geodesic import Geodesic
 
-from casevac import dispatch
-from casevac.dispatch import AssetState, Casualty, EvacuationNeed, FacilityState
+from casevac.dispatch import rules as dispatch
+from casevac import geo
+from casevac.dispatch import plan as mass_casualty
+from casevac.dispatch.rules import AssetState, CasualtyClock as Casualty, EvacuationNeed, FacilityState
 
 DAY = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)  # morning in the Central African Republic
 NIGHT = datetime(2026, 11, 28, 22, 0, tzinfo=timezone.utc)
@@ -182,11 +184,11 @@ def test_night_excludes_aircraft_without_night_capability():
 
 def test_sun_elevation_at_bangui():
     bangui = (4.3947, 18.5582)
-    assert dispatch.sun_elevation_deg(*bangui, datetime(2026, 11, 28, 10, 45, tzinfo=timezone.utc)) > 60  # noon
+    assert geo.sun_elevation_deg(*bangui, datetime(2026, 11, 28, 10, 45, tzinfo=timezone.utc)) > 60  # noon
     # Sunset about 16:35 UTC at the end of November; civil twilight ends some 22 minutes later.
-    assert dispatch.is_night(bangui, datetime(2026, 11, 28, 16, 30, tzinfo=timezone.utc)) is False
-    assert dispatch.is_night(bangui, datetime(2026, 11, 28, 17, 15, tzinfo=timezone.utc)) is True
-    assert dispatch.is_night(bangui, datetime(2026, 11, 28, 4, 0, tzinfo=timezone.utc)) is True  # before dawn
+    assert geo.is_night(bangui, datetime(2026, 11, 28, 16, 30, tzinfo=timezone.utc)) is False
+    assert geo.is_night(bangui, datetime(2026, 11, 28, 17, 15, tzinfo=timezone.utc)) is True
+    assert geo.is_night(bangui, datetime(2026, 11, 28, 4, 0, tzinfo=timezone.utc)) is True  # before dawn
 
 
 @pytest.mark.parametrize("status", ["tasked", "maintenance", "offline"])
@@ -281,7 +283,7 @@ def test_the_fast_screen_returns_exactly_the_brute_force_ranking():
 # ---------------------------------------------------------------- plan
 
 def plan(needs, assets, facilities):
-    return dispatch.plan(needs, assets, facilities, now=DAY, road_factor=ROAD)
+    return mass_casualty.plan(needs, assets, facilities, now=DAY, road_factor=ROAD)
 
 
 def test_plan_serves_urgent_before_routine_even_when_routine_is_nearer_and_older():

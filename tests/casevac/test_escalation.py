@@ -2,8 +2,8 @@
 import threading
 from datetime import datetime, timedelta, timezone
 
-from casevac import service
-from casevac.models import PRECEDENCES, CasevacRequest
+from casevac.requests import lifecycle
+from casevac.requests.models import PRECEDENCES, CasevacRequest
 from config.extensions import db
 from realtime import sweeper
 from realtime.models import Event
@@ -23,7 +23,7 @@ def escalations():
 
 
 def test_registered_with_the_sweeper():
-    assert sweeper.TASKS["casevac.escalate"] is service.escalate
+    assert sweeper.TASKS["casevac.escalate"] is lifecycle.escalate
 
 
 def test_unacknowledged_urgent_requests_escalate_once(app, client, headers, medic, coordinator, frozen_clock):
@@ -38,9 +38,9 @@ def test_unacknowledged_urgent_requests_escalate_once(app, client, headers, medi
                                headers=headers(medic)).get_json()["id"]
     client.post(f"{URL}/{acknowledged}/status", json={"status": "acknowledged"}, headers=headers(coordinator))
 
-    assert service.escalate(db.session, now=T + after - timedelta(seconds=1), settings=settings) == 0
-    assert service.escalate(db.session, now=T + after, settings=settings) == 2
-    assert service.escalate(db.session, now=T + after + timedelta(minutes=5), settings=settings) == 0
+    assert lifecycle.escalate(db.session, now=T + after - timedelta(seconds=1), settings=settings) == 0
+    assert lifecycle.escalate(db.session, now=T + after, settings=settings) == 2
+    assert lifecycle.escalate(db.session, now=T + after + timedelta(minutes=5), settings=settings) == 0
     events = escalations()
     assert sorted(e.data["id"] for e in events) == sorted([ids["urgent"], ids["urgent_surgical"]])
     event = events[0]
@@ -55,8 +55,8 @@ def test_escalation_honours_the_setting(app, client, headers, medic, frozen_cloc
     settings = app.extensions["settings"].with_(ESCALATE_AFTER_SECONDS=30)
     frozen_clock(T)
     client.post(URL, json=body(), headers=headers(medic))
-    assert service.escalate(db.session, now=T + timedelta(seconds=29), settings=settings) == 0
-    assert service.escalate(db.session, now=T + timedelta(seconds=30), settings=settings) == 1
+    assert lifecycle.escalate(db.session, now=T + timedelta(seconds=29), settings=settings) == 0
+    assert lifecycle.escalate(db.session, now=T + timedelta(seconds=30), settings=settings) == 1
 
 
 def test_dispatched_request_escalates_again_when_surgery_is_at_risk(app, client, headers, medic, coordinator,
@@ -68,15 +68,15 @@ def test_dispatched_request_escalates_again_when_surgery_is_at_risk(app, client,
     delivered_id = client.post(URL, json=body(casualties=[casualty]), headers=headers(medic)).get_json()["id"]
     for rid in (request_id, delivered_id):
         client.post(f"{URL}/{rid}/status", json={"status": "acknowledged"}, headers=headers(coordinator))
-        service.mark_dispatched(db.session, user=coordinator, request=db.session.get(CasevacRequest, rid),
+        lifecycle.mark_dispatched(db.session, user=coordinator, request=db.session.get(CasevacRequest, rid),
                                 asset_id="a", facility_id="f")
         db.session.commit()
     for status in ("at_pickup", "in_transit", "delivered"):
         client.post(f"{URL}/{delivered_id}/status", json={"status": status}, headers=headers(coordinator))
     # Surgery is due 2 h after injury; the warning margin is 30 minutes.
-    assert service.escalate(db.session, now=T + timedelta(minutes=90) - timedelta(seconds=1), settings=settings) == 0
-    assert service.escalate(db.session, now=T + timedelta(minutes=90), settings=settings) == 1
-    assert service.escalate(db.session, now=T + timedelta(minutes=100), settings=settings) == 0
+    assert lifecycle.escalate(db.session, now=T + timedelta(minutes=90) - timedelta(seconds=1), settings=settings) == 0
+    assert lifecycle.escalate(db.session, now=T + timedelta(minutes=90), settings=settings) == 1
+    assert lifecycle.escalate(db.session, now=T + timedelta(minutes=100), settings=settings) == 0
     (event,) = escalations()
     assert event.data["id"] == request_id and event.data["reason"] == "surgery_deadline"
     assert event.data["surgery_due"] == (T + timedelta(hours=2)).isoformat()
@@ -101,7 +101,7 @@ def test_three_sweepers_escalate_each_request_exactly_once(pg_app, pg_make_user,
     def sweep():
         with pg_app.app_context():
             barrier.wait()
-            counts.append(service.escalate(db.session, now=now, settings=settings))
+            counts.append(lifecycle.escalate(db.session, now=now, settings=settings))
             db.session.remove()
 
     threads = [threading.Thread(target=sweep) for _ in range(3)]

@@ -1,8 +1,8 @@
 """Filing a 9-line request: every code of every line accepted, every bad value a 422 naming the field."""
 import pytest
 
-from casevac import schemas
-from casevac.models import PRECEDENCES
+from casevac.requests import schemas
+from casevac.requests.models import PRECEDENCES
 from core.models import AuditEntry
 from realtime.models import Event
 from tests.casevac.conftest import CASUALTY, FULL_LINES, body

@@ -5,8 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from casevac import fleet_service
-from casevac.fleet_models import Asset, AssetPosition
+from casevac.fleet import positions
+from casevac.fleet.models import Asset, AssetPosition
 from config.extensions import db
 from realtime.models import Event
 from tests.casevac.fleet_factories import ASSET_BODY, FACILITY_BODY, AssetFactory, FacilityFactory
@@ -274,7 +274,7 @@ def test_positions_through_redis_are_shared_and_flushed_to_the_track(client, coo
     db.session.refresh(row)
     assert row.lat == 89.5  # the flush also brings the row up to date (the fallback when Redis is down)
     # A second flush finds nothing new: each fix is stored once.
-    assert fleet_service.flush_track(db.session, redis=live_redis, prefix=prefix) == 0
+    assert positions.flush_track(db.session, redis=live_redis, prefix=prefix) == 0
     assert db.session.execute(db.select(db.func.count()).select_from(AssetPosition)).scalar() == 3
 
 
@@ -282,20 +282,20 @@ def test_a_redelivered_stream_entry_is_stored_once(app, coordinator, live_redis)
     asset = AssetFactory(mission_id=coordinator.mission_id)
     prefix = app.extensions["settings"].REDIS_PREFIX
     fix = {"lat": 4.1, "lon": 18.1, "heading": None, "speed_kmh": None}
-    fleet_service.report_positions(db.session, asset_id=asset.id, mission_id=asset.mission_id, source="device",
+    positions.report_positions(db.session, asset_id=asset.id, mission_id=asset.mission_id, source="device",
                                    fixes=[fix], batch=False, redis=live_redis, prefix=prefix)
     entries = live_redis.xrange(f"{prefix}:fleet:track")
-    fleet_service._store_entries(db.session, entries)
-    fleet_service._store_entries(db.session, entries)  # as after a crash between commit and acknowledgement
+    positions._store_entries(db.session, entries)
+    positions._store_entries(db.session, entries)  # as after a crash between commit and acknowledgement
     assert db.session.execute(db.select(db.func.count()).select_from(AssetPosition)).scalar() == 1
 
 
 def test_demo_seed_is_idempotent_and_realistic(app, mission):
     from casevac import seed as fleet_seed
-    from casevac.fleet_models import Facility
+    from casevac.fleet.models import Facility
     from core import seed
 
-    assert "casevac.seed:seed_demo" in seed.DEMO_SEEDERS
+    assert fleet_seed.seed_demo in seed.seeders(app)
     for _ in range(2):
         fleet_seed.seed_demo(db.session, mission=mission, users={})
         db.session.commit()
@@ -335,7 +335,7 @@ def test_the_sweeper_moves_redis_fixes_into_the_track(app, coordinator, live_red
     prefix = app.extensions["settings"].REDIS_PREFIX
     for i in range(3):
         fix = {"lat": 4.0 + i / 10, "lon": 18.0, "heading": None, "speed_kmh": None}
-        fleet_service.report_positions(db.session, asset_id=asset.id, mission_id=asset.mission_id, source="device",
+        positions.report_positions(db.session, asset_id=asset.id, mission_id=asset.mission_id, source="device",
                                        fixes=[fix], batch=False, redis=live_redis, prefix=prefix)
     effects = sweeper.run_once(db.session, now=T0, settings=app.extensions["settings"])
     assert effects["fleet.track_flush"] == 3

@@ -1,7 +1,7 @@
 """Idempotent filing over a poor link: client_ref or Idempotency-Key, enforced by a unique constraint."""
 import threading
 
-from casevac.models import CasevacRequest
+from casevac.requests.models import CasevacRequest
 from config.extensions import db
 from realtime.models import Event
 from tests.casevac.conftest import CASUALTY, body

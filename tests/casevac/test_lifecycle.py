@@ -3,8 +3,8 @@ import threading
 
 import pytest
 
-from casevac import service
-from casevac.models import STATUSES, CasevacRequest, StatusChange
+from casevac.requests import lifecycle
+from casevac.requests.models import STATUSES, CasevacRequest, StatusChange
 from config.extensions import db
 from core.models import AuditEntry
 from realtime.models import Event
@@ -40,7 +40,7 @@ def reach(client, headers, coordinator, file_request):
         for step in PATH[1:PATH.index(state) + 1]:
             if step == "dispatched":
                 request = db.session.get(CasevacRequest, request_id)
-                assert service.mark_dispatched(db.session, user=coordinator, request=request,
+                assert lifecycle.mark_dispatched(db.session, user=coordinator, request=request,
                                                asset_id="asset-1", facility_id="facility-1")
                 db.session.commit()
             else:
@@ -130,7 +130,7 @@ def test_release_hooks_run_in_the_transaction_of_cancel_and_delivery(client, hea
         session.add(AuditEntry(actor_id=None, mission_id=request.mission_id, action="test.release",
                                subject_type="asset", subject_id=request.asset_id))
 
-    service.RELEASE_HOOKS.append(hook)
+    lifecycle.RELEASE_HOOKS.append(hook)
     try:
         delivered = reach("delivered")
         cancelled_id = reach("at_pickup")
@@ -138,7 +138,7 @@ def test_release_hooks_run_in_the_transaction_of_cancel_and_delivery(client, hea
                     headers=headers(coordinator))
         reach("in_transit")  # not final: no hook
     finally:
-        service.RELEASE_HOOKS.remove(hook)
+        lifecycle.RELEASE_HOOKS.remove(hook)
     assert seen == [(delivered, "delivered", "asset-1"), (cancelled_id, "cancelled", "asset-1")]
     assert db.session.execute(db.select(db.func.count()).select_from(AuditEntry)
                               .where(AuditEntry.action == "test.release")).scalar() == 2
@@ -148,7 +148,7 @@ def test_mark_dispatched_only_from_requested_or_acknowledged(coordinator, reach)
     for state, expected in (("requested", True), ("acknowledged", True), ("dispatched", False),
                             ("at_pickup", False), ("delivered", False), ("cancelled", False)):
         request = db.session.get(CasevacRequest, reach(state))
-        assert service.mark_dispatched(db.session, user=coordinator, request=request, asset_id="a2",
+        assert lifecycle.mark_dispatched(db.session, user=coordinator, request=request, asset_id="a2",
                                        facility_id="f2") is expected, state
         db.session.commit()
         if expected:
@@ -203,7 +203,7 @@ def test_racing_dispatch_and_cancel_one_wins(pg_app, pg_make_user, headers):
             request = db.session.get(CasevacRequest, request_id)
             coordinator_row = db.session.get(User, coordinator_id)
             barrier.wait()
-            results["dispatch"] = service.mark_dispatched(db.session, user=coordinator_row, request=request,
+            results["dispatch"] = lifecycle.mark_dispatched(db.session, user=coordinator_row, request=request,
                                                           asset_id="a", facility_id="f")
             db.session.commit()
             db.session.remove()

@@ -2,8 +2,8 @@
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
-from casevac import service
-from casevac.models import PRECEDENCES, CasevacRequest
+from casevac.requests import lifecycle
+from casevac.requests.models import PRECEDENCES, CasevacRequest
 from config.extensions import db
 from tests.casevac.conftest import body
 from tests.helpers import assert_error
@@ -20,7 +20,7 @@ def run(client, headers, coordinator, frozen_clock, request_id, steps):
     for minute, status in steps:
         frozen_clock(T + timedelta(minutes=minute))
         if status == "dispatched":
-            service.mark_dispatched(db.session, user=coordinator, request=db.session.get(CasevacRequest, request_id),
+            lifecycle.mark_dispatched(db.session, user=coordinator, request=db.session.get(CasevacRequest, request_id),
                                     asset_id="a", facility_id="f")
             db.session.commit()
         else:

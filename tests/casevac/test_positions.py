@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from casevac import fleet_service
-from casevac.fleet_models import MAX_FIXES_PER_REPORT, Asset, AssetPosition
+from casevac.fleet import device_tokens
+from casevac.fleet.models import MAX_FIXES_PER_REPORT, Asset, AssetPosition
 from config.extensions import db
 from tests.casevac.fleet_factories import AssetFactory
 from tests.factories import MissionFactory, UserFactory
@@ -151,7 +151,7 @@ def test_revocation_and_rotation_hold_at_once(client, coordinator, headers, stor
     assert client.delete(f"/api/v1/assets/{asset.id}/device-token", headers=headers(coordinator)).status_code == 204
     assert_error(client.post(_url(asset.id), json=fix, headers=new), 401)
     # Another process (nothing cached about this asset) refuses it too.
-    fleet_service._asset_missions.clear()
+    device_tokens._asset_missions.clear()
     assert_error(client.post(_url(asset.id), json=fix, headers=new), 401)
 
 
@@ -163,8 +163,8 @@ def test_a_report_racing_a_revocation_cannot_bring_the_old_token_back(app, clien
     assert client.delete(f"/api/v1/assets/{asset.id}/device-token", headers=headers(coordinator)).status_code == 204
     # A report that read the row before the revocation now copies what it read to Redis: it must not win.
     prefix = app.extensions["settings"].REDIS_PREFIX
-    fleet_service._prime_credential(live_redis, prefix, Asset(**stale))
-    fleet_service._asset_missions.clear()
+    device_tokens._prime_credential(live_redis, prefix, Asset(**stale))
+    device_tokens._asset_missions.clear()
     assert_error(client.post(_url(asset.id), json={"lat": 4.5, "lon": 18.4}, headers=device), 401)
 
 
@@ -181,7 +181,7 @@ def test_device_tokens_survive_a_redis_that_lost_its_data(app, client, coordinat
     # Tokens issued before Redis held them (e.g. by an earlier version) work too: copied from the database.
     legacy = AssetFactory(mission_id=coordinator.mission_id)
     token = f"{legacy.id}.legacy-secret"
-    legacy.device_token_hash = fleet_service._token_hash(token)
+    legacy.device_token_hash = device_tokens._token_hash(token)
     db.session.commit()
     assert client.post(_url(legacy.id), json={"lat": 4.5, "lon": 18.4},
                        headers={"Authorization": f"Device {token}"}).status_code == 202

@@ -1,7 +1,7 @@
 """The coordinator's queue: order, filters, distance, pagination, GeoJSON, visibility, ETag."""
 from datetime import datetime, timedelta, timezone
 
-from casevac.models import PRECEDENCES
+from casevac.requests.models import PRECEDENCES
 from tests.casevac.conftest import body
 from tests.factories import MissionFactory
 from tests.helpers import assert_error
@@ -177,12 +177,12 @@ def test_patch_rules(client, headers, medic, coordinator, frozen_clock):
     swapped = client.patch(url, json={"litter": 0, "ambulatory": 1, "equipment": ["none"], "callsign": "C-9"},
                            headers=headers(medic)).get_json()
     assert swapped["ambulatory"] == 1 and swapped["equipment"] == [] and swapped["callsign"] == "C-9"
-    from casevac import service
-    from casevac.models import CasevacRequest
+    from casevac.requests import lifecycle
+    from casevac.requests.models import CasevacRequest
     from config.extensions import db
 
     request = db.session.get(CasevacRequest, request_id)
-    service.mark_dispatched(db.session, user=coordinator, request=request, asset_id="a", facility_id="f")
+    lifecycle.mark_dispatched(db.session, user=coordinator, request=request, asset_id="a", facility_id="f")
     db.session.commit()
     assert_error(client.patch(url, json={"marking": "smoke"}, headers=headers(medic)), 409)
     assert client.patch(url, json={"marking": "smoke"}, headers=headers(coordinator)).status_code == 200

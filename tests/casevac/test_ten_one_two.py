@@ -59,13 +59,13 @@ def test_timeline_follows_treatment_and_the_lifecycle(client, headers, medic, co
     assert first_aid == {"due": (T + timedelta(minutes=10)).isoformat(),
                          "met_at": (T + timedelta(minutes=10)).isoformat(), "state": "met"}
 
-    from casevac import service
-    from casevac.models import CasevacRequest
+    from casevac.requests import lifecycle
+    from casevac.requests.models import CasevacRequest
     from config.extensions import db
 
     frozen_clock(T + timedelta(minutes=20))
     client.post(f"{URL}/{request_id}/status", json={"status": "acknowledged"}, headers=headers(coordinator))
-    service.mark_dispatched(db.session, user=coordinator, request=db.session.get(CasevacRequest, request_id),
+    lifecycle.mark_dispatched(db.session, user=coordinator, request=db.session.get(CasevacRequest, request_id),
                             asset_id="a", facility_id="f")
     db.session.commit()
     frozen_clock(T + timedelta(minutes=45))

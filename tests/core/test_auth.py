@@ -1,8 +1,6 @@
-from datetime import timedelta
 
 import jwt as pyjwt
 
-from core import clock
 from tests.factories import PASSWORD
 from tests.helpers import assert_error
 

@@ -237,7 +237,7 @@ MATRIX: list[Row] = [
 ]
 
 C = "/api/v1/casevac"
-# CASEVAC (casevac.service): medics and coordinators file; a medic sees and edits what they filed (before
+# CASEVAC (casevac.requests.service): medics and coordinators file; a medic sees and edits what they filed (before
 # dispatch), coordinators and admins their mission's requests; clinicians and members have no access.
 FILED_SEEN = ((200, 200, 200, 403, 403, 200, 401), (404, 404, 404, 403, 403, 200, 401))
 FILED_201 = ((201, 201, 201, 403, 403, 201, 401), (404, 404, 404, 403, 403, 201, 401))
@@ -271,7 +271,7 @@ CASEVAC: list[Row] = [
 ]
 
 T = "/api/v1/telemed"
-# Consultation access (telemed.service._visible, participants): a diagnostic one is seen by its clinician, the
+# Consultation access (telemed.scheduling.access.may_see, participants): a diagnostic one is seen by its clinician, the
 # medic who booked it and the mission's coordinators and admins; a mental-health one by its clinician and its
 # patient only, whatever the role (DOMAIN.md section 6). Only participants join, reschedule, write and read
 # replies and attachments; notes are written by the consultation's clinician.
@@ -333,7 +333,7 @@ TELEMED: list[Row] = [
 ]
 MATRIX += TELEMED + CASEVAC
 
-# Mental health (telemed.mental_service._visible): a screening or self-referral is seen by its member and the
+# Mental health (telemed.mental.service._visible): a screening or self-referral is seen by its member and the
 # mission's mental-health clinicians only, whatever the role; superadmin included (DOMAIN.md section 6).
 # The world's clinician has psychiatry among their specialties; mission B's clinician has no profile.
 MEMBER_OR_MH = ((404, 404, 404, 200, 200, 404, 401), (404,) * 6 + (401,))

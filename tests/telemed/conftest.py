@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 
 from config.extensions import db
-from telemed.availability import DAYS
-from telemed.models import Clinician
+from telemed.scheduling.availability import DAYS
+from telemed.scheduling.models import Clinician
 
 UTC = timezone.utc
 WORKDAY = [{"day": d, "start": "08:00", "end": "17:00"} for d in DAYS]

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings, strategies as st
 
-from telemed.availability import Plan, clinician_slots, fits, free_starts, from_epoch, naive_free_starts, to_epoch
+from telemed.scheduling.availability import Plan, clinician_slots, fits, free_starts, from_epoch, naive_free_starts, to_epoch
 
 UTC = timezone.utc
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from config.extensions import db
 from realtime.models import Event
-from telemed.models import Consultation
 from tests.helpers import assert_error
-from tests.telemed.conftest import at, iso
+from tests.telemed.conftest import at
 
 API = "/api/v1/telemed"
 

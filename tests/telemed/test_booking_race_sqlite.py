@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from config.extensions import db
-from telemed.models import Consultation
+from telemed.scheduling.models import Consultation
 from tests.telemed.conftest import race as _race
 
 API = "/api/v1/telemed"

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from config.extensions import db
-from telemed.models import Consultation
+from telemed.scheduling import booking
+from telemed.scheduling.models import Consultation
 from tests.telemed.conftest import at, race as _race
 
 API = "/api/v1/telemed"
@@ -105,13 +106,11 @@ def test_reschedule_onto_a_held_time_past_the_check_is_a_409_from_the_constraint
                                                                                   now_frozen, monkeypatch):
     # The exclusion constraint fires on the UPDATE that moves the row: with the service's own check skipped
     # (as when a racing booking commits between the check and the move), the answer is still a 409.
-    from telemed import service
-
     clinician = make_clinician()
     medic = make_user("medic")
     book(medic, clinician, at("2026-12-01T09:00"))
     moving = book(medic, clinician, at("2026-12-01T11:00")).get_json()["id"]
-    monkeypatch.setattr(service, "_check_time", lambda *args, **kwargs: None)
+    monkeypatch.setattr(booking, "_check_time", lambda *args, **kwargs: None)
     resp = client.post(f"{API}/consultations/{moving}/reschedule", json={"start": "2026-12-01T09:10:00Z"},
                        headers=headers(medic))
     assert resp.status_code == 409, resp.get_json()

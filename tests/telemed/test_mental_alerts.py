@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from config.extensions import db
 from realtime import sweeper
-from telemed import mental_service
+from telemed.mental import service as mental_service
 from tests.factories import MissionFactory, UserFactory
 from tests.helpers import assert_error
 from tests.telemed.mental_fixtures import (PHQ9_ITEM9, PHQ9_MODERATE, events_of, make_mh_clinician,  # noqa: F401
@@ -109,7 +109,7 @@ def test_the_worklist_shows_open_alerts_oldest_first(app, client, headers, scree
 
 def test_concurrent_sweepers_escalate_each_alert_exactly_once(pg_app):
     """Eight sweeper threads (own sessions, own connections) race over five overdue alerts."""
-    from telemed.mental_models import Screening, ScreeningAlert
+    from telemed.mental.models import Screening, ScreeningAlert
 
     mission = MissionFactory()
     member = UserFactory(role="member", mission_id=mission.id)

@@ -43,7 +43,7 @@ def test_self_referral_offers_slots_in_the_members_language_first(app, client, h
 
 
 def _clinician_id(user) -> str:
-    from telemed.service import clinician_of_user
+    from telemed.scheduling.clinicians import clinician_of_user
     from config.extensions import db
 
     return clinician_of_user(db.session, user.id).id
@@ -112,7 +112,7 @@ def test_admins_audit_list_hides_mental_health_consultations_but_not_diagnostic_
         app, client, headers, member, make_user, make_clinician, make_mh_clinician, book, now_frozen):
     psychiatrist = make_mh_clinician()
     doctor = make_clinician(specialties=("general_medicine",))
-    from telemed.service import clinician_of_user
+    from telemed.scheduling.clinicians import clinician_of_user
     from config.extensions import db
 
     mh = book(member, clinician_of_user(db.session, psychiatrist.id), at("2026-11-30T09:00"), kind="mental_health",

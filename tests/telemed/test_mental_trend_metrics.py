@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from telemed.mental_service import suppress
+from telemed.mental.service import suppress
 from tests.factories import MissionFactory
 from tests.helpers import assert_error
 from tests.telemed.mental_fixtures import make_mh_clinician, member, screen  # noqa: F401

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from telemed import screening
-from telemed.screening import AnswersError, score
+from telemed.mental import screening
+from telemed.mental.screening import AnswersError, score
 
 
 def spread(total: int, items: int, item_max: int, *, last_zero: bool = False) -> list[int]:

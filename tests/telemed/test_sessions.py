@@ -9,8 +9,9 @@ from config.extensions import db
 from core.models import AuditEntry
 from realtime.models import Event
 from realtime.sockets import rooms_for
-from telemed import service
-from telemed.availability import find_slots
+from telemed.scheduling import clinicians
+from telemed.scheduling import exports
+from telemed.scheduling.availability import find_slots
 from tests.helpers import assert_error
 from tests.telemed.conftest import at
 
@@ -39,7 +40,7 @@ def test_join_window_edges_and_participants_only(app, client, make_clinician, ma
     room = rooms.pop()
     assert consultation["id"] not in room and clinician.id not in room and len(room) >= 32
     assert len({t["token"] for t in tokens.values()}) == 3  # one per participant
-    secret = service._video_secret(app.extensions["settings"])
+    secret = exports._video_secret(app.extensions["settings"])
     claims = pyjwt.decode(tokens[patient.id]["token"], secret, algorithms=["HS256"], audience="jitsi",
                           options={"verify_exp": False, "verify_nbf": False, "verify_iat": False})
     assert claims["room"] == room and claims["context"]["user"]["id"] == patient.id
@@ -120,10 +121,10 @@ def test_mental_health_seams(app, make_clinician, make_user, now_frozen):
     psychologist = make_clinician(specialties=["psychology"], languages=["en"], timezone="America/New_York")
     surgeon = make_clinician(specialties=["trauma_surgery"])
     elsewhere = make_clinician(specialties=["psychiatry"], mission_=MissionFactory())
-    assert service.is_mental_health_clinician(db.session, psychiatrist.user)
-    assert not service.is_mental_health_clinician(db.session, surgeon.user)
-    assert not service.is_mental_health_clinician(db.session, make_user("member"))
-    users = service.mental_health_clinicians(db.session, mission_id=psychiatrist.mission_id)
+    assert clinicians.is_mental_health_clinician(db.session, psychiatrist.user)
+    assert not clinicians.is_mental_health_clinician(db.session, surgeon.user)
+    assert not clinicians.is_mental_health_clinician(db.session, make_user("member"))
+    users = clinicians.mental_health_clinicians(db.session, mission_id=psychiatrist.mission_id)
     assert {u.id for u in users} == {psychiatrist.user_id, psychologist.user_id}
     assert f"mission:{psychiatrist.mission_id}:mental_health" in rooms_for(psychiatrist.user)
     assert f"mission:{surgeon.mission_id}:mental_health" not in rooms_for(surgeon.user)

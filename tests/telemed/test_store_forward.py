@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from tests.helpers import assert_error
-from tests.telemed.conftest import at
 
 API = "/api/v1/telemed"
 

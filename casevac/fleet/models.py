@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String,
+from sqlalchemy import (cast, BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String,
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from config.extensions import db
 from core import clock
-from core.db import IdColumn, JSONType, UTCDateTime
+from core.db import one_of, IdColumn, JSONType, UTCDateTime
 
 ASSET_KINDS = ("rotary_wing", "fixed_wing", "ground_ambulance")
 ASSET_CAPABILITIES = ("hoist", "extraction", "ventilator", "night", "armored", "medical_crew")
@@ -24,16 +24,19 @@ FACILITY_STATUSES = ("normal", "diverting", "closed")
 MAX_FIXES_PER_REPORT = 500
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+def has_capability(column, capability: str):
+    """SQL: the JSON capability list holds this one (as text on both databases, '["hoist", "night"]':
+    portable, and the values are a closed set)."""
+    return cast(column, String).like(f'%"{capability}"%')
 
 
 class Asset(db.Model):
     __tablename__ = "assets"
     __table_args__ = (
         UniqueConstraint("mission_id", "callsign"),
-        CheckConstraint(_in("kind", ASSET_KINDS), name="kind"),
-        CheckConstraint(_in("status", ASSET_STATUSES), name="status"),
+        CheckConstraint(one_of("kind", ASSET_KINDS), name="kind"),
+        CheckConstraint(one_of("status", ASSET_STATUSES), name="status"),
         CheckConstraint("litter_capacity >= 0 AND ambulatory_capacity >= 0", name="capacity"),
         CheckConstraint("cruise_speed_kmh > 0 AND readiness_minutes >= 0", name="performance"),
         # A tasked asset always names the request it serves, and only a tasked one does.
@@ -93,8 +96,8 @@ class Facility(db.Model):
     __tablename__ = "facilities"
     __table_args__ = (
         UniqueConstraint("mission_id", "name"),
-        CheckConstraint(_in("level", FACILITY_LEVELS), name="level"),
-        CheckConstraint(_in("status", FACILITY_STATUSES), name="status"),
+        CheckConstraint(one_of("level", FACILITY_LEVELS), name="level"),
+        CheckConstraint(one_of("status", FACILITY_STATUSES), name="status"),
         CheckConstraint("beds_available >= 0", name="beds"),
     )
     id: Mapped[str] = IdColumn()

@@ -8,20 +8,16 @@ from sqlalchemy import (CheckConstraint, ForeignKey, Index, Integer, SmallIntege
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from casevac.precedence import PRECEDENCES
 from config.extensions import db
 from core import clock
-from core.db import IdColumn, JSONType, UTCDateTime
+from core.db import one_of, IdColumn, JSONType, UTCDateTime
 
 # Line 3 categories, most urgent first (ATP 4-02.2; NATO STANAG 3204 dropped "convenience": accepted).
-PRECEDENCES = ("urgent", "urgent_surgical", "priority", "routine", "convenience")
-PRECEDENCE_RANK = {name: rank for rank, name in enumerate(PRECEDENCES)}
 STATUSES = ("requested", "acknowledged", "dispatched", "at_pickup", "in_transit", "delivered", "cancelled")
 FINAL_STATUSES = ("delivered", "cancelled")
 ACTIVE_STATUSES = tuple(s for s in STATUSES if s not in FINAL_STATUSES)
 
-
-def _in(column: str, values) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class CasevacRequest(db.Model):
@@ -29,8 +25,8 @@ class CasevacRequest(db.Model):
     __table_args__ = (
         # Idempotent filing over a poor link: one request per (medic, client_ref), decided by the database.
         UniqueConstraint("filed_by", "client_ref", name="uq_casevac_requests_filed_by_client_ref"),
-        CheckConstraint(_in("status", STATUSES), name="status"),
-        CheckConstraint(_in("precedence", PRECEDENCES), name="precedence"),
+        CheckConstraint(one_of("status", STATUSES), name="status"),
+        CheckConstraint(one_of("precedence", PRECEDENCES), name="precedence"),
         CheckConstraint("patients_urgent >= 0 AND patients_urgent_surgical >= 0 AND patients_priority >= 0 "
                         "AND patients_routine >= 0 AND patients_convenience >= 0", name="patients_non_negative"),
         CheckConstraint("litter >= 0 AND ambulatory >= 0", name="types_non_negative"),
@@ -79,7 +75,7 @@ class CasevacRequest(db.Model):
     # Line 7: marking method.
     marking: Mapped[str | None] = mapped_column(String(16), nullable=True)
     marking_detail: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    # Line 8: {category: count}, categories configurable (casevac.service.NATIONALITY_CATEGORIES).
+    # Line 8: {category: count}, categories configurable (casevac.requests.service.NATIONALITY_CATEGORIES).
     nationality: Mapped[dict | None] = mapped_column(JSONType, nullable=True)
     # Line 9: CBRN contamination (wartime) or terrain description (peacetime).
     cbrn: Mapped[list | None] = mapped_column(JSONType, nullable=True)
@@ -93,7 +89,7 @@ class CasevacRequest(db.Model):
     deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     status: Mapped[str] = mapped_column(String(20), default="requested")
-    # Set by dispatch (casevac.dispatch); no foreign key here: the asset and facility tables are its own.
+    # Set by dispatch (casevac.dispatch.rules); no foreign key here: the asset and facility tables are its own.
     asset_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     facility_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
@@ -177,7 +173,7 @@ class Casualty(db.Model):
 
     __tablename__ = "casevac_casualties"
     __table_args__ = (
-        CheckConstraint(_in("precedence", PRECEDENCES) + " OR precedence IS NULL", name="precedence"),
+        CheckConstraint(one_of("precedence", PRECEDENCES) + " OR precedence IS NULL", name="precedence"),
         CheckConstraint("age IS NULL OR (age >= 0 AND age <= 120)", name="age"),
     )
     id: Mapped[str] = IdColumn()

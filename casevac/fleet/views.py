@@ -7,8 +7,12 @@ from flask_smorest import Blueprint, abort
 from marshmallow import ValidationError, missing
 from werkzeug.exceptions import HTTPException
 
-from casevac import fleet_service
-from casevac.fleet_schemas import (AssetIn, AssetListArgs, AssetOut, AssetPage, AssetPatch, DeviceTokenOut,
+from casevac import policy
+from casevac.fleet import assets
+from casevac.fleet import device_tokens
+from casevac.fleet import facilities
+from casevac.fleet import positions
+from casevac.fleet.schemas import (AssetIn, AssetListArgs, AssetOut, AssetPage, AssetPatch, DeviceTokenOut,
                                    FacilityIn, FacilityListArgs, FacilityOut, FacilityPage, FacilityPatch,
                                    PositionAccepted, PositionBatchAccepted, PositionBatchIn, PositionIn, TrackArgs,
                                    TrackOut)
@@ -17,8 +21,6 @@ from core import auth
 
 blp = Blueprint("fleet", __name__, url_prefix="/api/v1", description="Evacuation assets and medical facilities")
 
-READERS = {"admin", "coordinator", "medic"}
-WRITERS = {"admin", "coordinator"}
 
 
 @blp.route("/assets")
@@ -27,16 +29,16 @@ class Assets(MethodView):
     @blp.response(200, AssetPage)
     def get(self, args):
         """The mission's evacuation assets with their latest positions, by callsign."""
-        user = auth.current_user(roles=READERS)
-        return fleet_service.list_assets(db.session, user=user, **args, **fleet_service.live_store())
+        user = auth.current_user(roles=policy.FLEET_READERS)
+        return assets.list_assets(db.session, user=user, **args, **positions.live_store())
 
     @blp.arguments(AssetIn)
     @blp.response(201, AssetOut)
     @blp.alt_response(409, description="callsign already used in the mission")
     def post(self, body):
         """Register an asset (coordinator or admin)."""
-        user = auth.current_user(roles=WRITERS)
-        return fleet_service.create_asset(db.session, user=user, **body, **fleet_service.live_store())
+        user = auth.current_user(roles=policy.FLEET_WRITERS)
+        return assets.create_asset(db.session, user=user, **body, **positions.live_store())
 
 
 @blp.route("/assets/<asset_id>")
@@ -44,17 +46,17 @@ class AssetById(MethodView):
     @blp.response(200, AssetOut)
     def get(self, asset_id):
         """One asset with its latest position."""
-        user = auth.current_user(roles=READERS)
-        return fleet_service.get_asset_view(db.session, user=user, asset_id=asset_id, **fleet_service.live_store())
+        user = auth.current_user(roles=policy.FLEET_READERS)
+        return assets.get_asset_view(db.session, user=user, asset_id=asset_id, **positions.live_store())
 
     @blp.arguments(AssetPatch(partial=True))
     @blp.response(200, AssetOut)
     @blp.alt_response(409, description="the asset is tasked: its status follows its request")
     def patch(self, body, asset_id):
         """Change an asset (coordinator or admin); status available, maintenance or offline."""
-        user = auth.current_user(roles=WRITERS)
-        return fleet_service.update_asset(db.session, user=user, asset_id=asset_id, **body,
-                                          **fleet_service.live_store())
+        user = auth.current_user(roles=policy.FLEET_WRITERS)
+        return assets.update_asset(db.session, user=user, asset_id=asset_id, **body,
+                                          **positions.live_store())
 
 
 _POSITION_SINGLE, _POSITION_BATCH = PositionIn(), PositionBatchIn()
@@ -97,28 +99,28 @@ class AssetPositions(MethodView):
         try:
             fixes, batch = _position_report()
         except HTTPException:
-            if scheme == fleet_service.DEVICE_SCHEME:
+            if scheme == device_tokens.DEVICE_SCHEME:
                 # Only on this error path (the valid path checks the token with the write, in one Redis call):
                 # a bad device token is 401 and another asset's is 403, before anything about the body.
-                fleet_service.device_asset(db.session, token=token.strip(), asset_id=asset_id)
+                device_tokens.device_asset(db.session, token=token.strip(), asset_id=asset_id)
             raise
-        if scheme == fleet_service.DEVICE_SCHEME:
-            result = fleet_service.report_as_device(db.session, token=token.strip(), asset_id=asset_id,
-                                                    fixes=fixes, batch=batch, **fleet_service.live_store())
+        if scheme == device_tokens.DEVICE_SCHEME:
+            result = device_tokens.report_as_device(db.session, token=token.strip(), asset_id=asset_id,
+                                                    fixes=fixes, batch=batch, **positions.live_store())
         else:
             user = auth.current_user(roles={"coordinator"})
-            mission_id = fleet_service.asset_mission(db.session, user=user, asset_id=asset_id)
-            result = fleet_service.report_positions(db.session, asset_id=asset_id, mission_id=mission_id,
+            mission_id = device_tokens.asset_mission(db.session, user=user, asset_id=asset_id)
+            result = positions.report_positions(db.session, asset_id=asset_id, mission_id=mission_id,
                                                     source="coordinator", fixes=fixes, batch=batch,
-                                                    **fleet_service.live_store())
-        return _BATCH_OUT.dump(result) if batch else _SINGLE_OUT.dump(fleet_service.single_fix_view(result, fixes))
+                                                    **positions.live_store())
+        return _BATCH_OUT.dump(result) if batch else _SINGLE_OUT.dump(positions.single_fix_view(result, fixes))
 
     @blp.arguments(TrackArgs, location="query")
     @blp.response(200, TrackOut)
     def get(self, args, asset_id):
         """The asset's track (every accepted fix), oldest first."""
-        user = auth.current_user(roles=READERS)
-        return fleet_service.track(db.session, user=user, asset_id=asset_id, **args, **fleet_service.live_store())
+        user = auth.current_user(roles=policy.FLEET_READERS)
+        return assets.track(db.session, user=user, asset_id=asset_id, **args, **positions.live_store())
 
 
 @blp.route("/assets/<asset_id>/device-token")
@@ -126,14 +128,14 @@ class AssetDeviceToken(MethodView):
     @blp.response(201, DeviceTokenOut)
     def post(self, asset_id):
         """Issue the asset's device token (shown once; replaces any previous one). Coordinator or admin."""
-        user = auth.current_user(roles=WRITERS)
-        return fleet_service.issue_device_token(db.session, user=user, asset_id=asset_id, **fleet_service.live_store())
+        user = auth.current_user(roles=policy.FLEET_WRITERS)
+        return device_tokens.issue_device_token(db.session, user=user, asset_id=asset_id, **positions.live_store())
 
     @blp.response(204)
     def delete(self, asset_id):
         """Revoke the asset's device token."""
-        user = auth.current_user(roles=WRITERS)
-        fleet_service.revoke_device_token(db.session, user=user, asset_id=asset_id, **fleet_service.live_store())
+        user = auth.current_user(roles=policy.FLEET_WRITERS)
+        device_tokens.revoke_device_token(db.session, user=user, asset_id=asset_id, **positions.live_store())
 
 
 @blp.route("/facilities")
@@ -142,16 +144,16 @@ class Facilities(MethodView):
     @blp.response(200, FacilityPage)
     def get(self, args):
         """The mission's medical facilities, by name."""
-        user = auth.current_user(roles=READERS)
-        return fleet_service.list_facilities(db.session, user=user, **args)
+        user = auth.current_user(roles=policy.FLEET_READERS)
+        return facilities.list_facilities(db.session, user=user, **args)
 
     @blp.arguments(FacilityIn)
     @blp.response(201, FacilityOut)
     @blp.alt_response(409, description="name already used in the mission")
     def post(self, body):
         """Register a facility (coordinator or admin)."""
-        user = auth.current_user(roles=WRITERS)
-        return fleet_service.create_facility(db.session, user=user, **body)
+        user = auth.current_user(roles=policy.FLEET_WRITERS)
+        return facilities.create_facility(db.session, user=user, **body)
 
 
 @blp.route("/facilities/<facility_id>")
@@ -159,13 +161,13 @@ class FacilityById(MethodView):
     @blp.response(200, FacilityOut)
     def get(self, facility_id):
         """One facility."""
-        user = auth.current_user(roles=READERS)
-        return fleet_service.facility_view(fleet_service.get_facility(db.session, user=user,
+        user = auth.current_user(roles=policy.FLEET_READERS)
+        return facilities.facility_view(facilities.get_facility(db.session, user=user,
                                                                       facility_id=facility_id))
 
     @blp.arguments(FacilityPatch(partial=True))
     @blp.response(200, FacilityOut)
     def patch(self, body, facility_id):
         """Update a facility, e.g. its availability (status, beds_available): publishes facility.updated."""
-        user = auth.current_user(roles=WRITERS)
-        return fleet_service.update_facility(db.session, user=user, facility_id=facility_id, **body)
+        user = auth.current_user(roles=policy.FLEET_WRITERS)
+        return facilities.update_facility(db.session, user=user, facility_id=facility_id, **body)

@@ -6,16 +6,17 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from casevac import dispatch, fleet_service
-from casevac.fleet_schemas import DispatchIn, PlanIn, PlanOut, RecommendationArgs, RecommendationsOut
-from casevac.schemas import RequestOut
+from casevac import policy
+from casevac.dispatch import service as dispatch
+from casevac.fleet import positions
+from casevac.dispatch.schemas import DispatchIn, PlanIn, PlanOut, RecommendationArgs, RecommendationsOut
+from casevac.requests.schemas import RequestOut
 from config.extensions import db
 from core import auth
 
 blp = Blueprint("dispatch", __name__, url_prefix="/api/v1/casevac",
                 description="Evacuation recommendations, dispatch and the mass-casualty plan")
 
-COORDINATORS = {"coordinator", "admin"}
 
 
 @blp.route("/requests/<request_id>/recommendations")
@@ -26,9 +27,9 @@ class Recommendations(MethodView):
     def get(self, args, request_id):
         """Feasible (asset, facility) options, best first, with ETAs, deadline and 10-1-2 checks and reasons;
         and why each excluded asset or facility was left out."""
-        user = auth.current_user(roles=COORDINATORS)
+        user = auth.current_user(roles=policy.DRIVERS)
         return dispatch.recommend_for_request(db.session, user=user, request_id=request_id, limit=args["limit"],
-                                              settings=current_app.extensions["settings"], **fleet_service.live_store())
+                                              settings=current_app.extensions["settings"], **positions.live_store())
 
 
 @blp.route("/requests/<request_id>/dispatch")
@@ -39,8 +40,8 @@ class Dispatch(MethodView):
                                        "the asset or facility cannot serve it (reasons listed)")
     def post(self, body, request_id):
         """Dispatch an asset to a facility: the request becomes dispatched and the asset tasked, atomically."""
-        user = auth.current_user(roles=COORDINATORS)
-        return dispatch.assign(db.session, user=user, request_id=request_id, **body, **fleet_service.live_store())
+        user = auth.current_user(roles=policy.DRIVERS)
+        return dispatch.assign(db.session, user=user, request_id=request_id, **body, **positions.live_store())
 
 
 @blp.route("/plan")
@@ -50,6 +51,6 @@ class Plan(MethodView):
     def post(self, body):
         """A joint assignment of available assets to open requests (mass-casualty mode), most urgent first,
         minimising the total time to delivery (surgery, for urgent-surgical cases). Changes nothing."""
-        user = auth.current_user(roles=COORDINATORS)
+        user = auth.current_user(roles=policy.DRIVERS)
         return dispatch.plan_for_requests(db.session, user=user, request_ids=body.get("request_ids"),
-                                          settings=current_app.extensions["settings"], **fleet_service.live_store())
+                                          settings=current_app.extensions["settings"], **positions.live_store())

@@ -8,10 +8,15 @@ from zoneinfo import available_timezones
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from core.fields import Text
-
 from core.pagination import PageArgs, page_schema
-from telemed.availability import DAYS
-from telemed.models import KINDS, MODALITIES, NOTE_KINDS, SPECIALTIES, STATUSES
+from telemed.scheduling.availability import DAYS
+from telemed.scheduling.models import (
+    KINDS,
+    MODALITIES,
+    NOTE_KINDS,
+    SPECIALTIES,
+    STATUSES,
+)
 
 # ISO 639-1 (two-letter language codes).
 ISO_639_1 = frozenset("""

@@ -19,10 +19,13 @@ from core.fields import UNSTORABLE
 from core.models import AuditEntry, User
 from core.pagination import Key, paginate
 from realtime import audience, events
-from telemed import availability, screening as instruments, service as telemed_service
-from telemed.mental_models import Screening, ScreeningAlert, SelfReferral
-from telemed.models import MENTAL_HEALTH_SPECIALTIES, Consultation
-from telemed.service import is_mental_health_clinician
+from telemed.scheduling import availability
+from telemed.mental import screening as instruments
+from telemed.scheduling import booking
+from telemed.scheduling import clinicians
+from telemed.mental.models import Screening, ScreeningAlert, SelfReferral
+from telemed.scheduling.models import MENTAL_HEALTH_SPECIALTIES, Consultation
+from telemed.scheduling.clinicians import is_mental_health_clinician
 
 # Smallest group a metric may describe (k-anonymity): smaller counts could point at a person.
 MIN_GROUP_SIZE = 5
@@ -31,10 +34,10 @@ SLOT_HORIZON_DAYS = 14
 SLOTS_OFFERED = 3
 
 
-# Mental-health consultations are telemed's "consultation" rows of kind mental_health: their audit rows are as
-# confidential as a screening's (kept out of the admin's audit list).
-audit.register_confidential("consultation", lambda: db.select(Consultation.id).where(
-    Consultation.kind == "mental_health"))
+def mental_health_consultation_ids():
+    """Mental-health consultations are telemed's "consultation" rows of kind mental_health: their audit rows
+    are as confidential as a screening's (kept out of the admin's audit list)."""
+    return db.select(Consultation.id).where(Consultation.kind == "mental_health")
 
 
 # Who may see what -----------------------------------------------------------------------------------------
@@ -119,7 +122,7 @@ def raise_alert(session, alert: ScreeningAlert, *, member: User, instrument: str
     clinician of the mission told at once rather than after the acknowledgement deadline. Returns whether
     anyone can receive it."""
     rooms = [audience.mission_mental_health(alert.mission_id)]
-    receivers = bool(telemed_service.mental_health_clinicians(session, mission_id=alert.mission_id))
+    receivers = bool(clinicians.mental_health_clinicians(session, mission_id=alert.mission_id))
     if not receivers:
         rooms.append(audience.mission_role(alert.mission_id, "clinician"))
         receivers = session.execute(
@@ -444,7 +447,7 @@ def offered_slots(session, *, mission_id: str, start: datetime, language: str | 
         slots = availability.find_slots(session, **search)
     if not slots:
         return []
-    profiles = {c.id: c for c in telemed_service.matching_clinicians(session, mission_id=mission_id,
+    profiles = {c.id: c for c in clinicians.matching_clinicians(session, mission_id=mission_id,
                                                                       specialties=MENTAL_HEALTH_SPECIALTIES)}
     offered = []
     for slot in slots:
@@ -466,7 +469,7 @@ def book_self_referral(session, *, actor: User, referral_id: str, clinician_id: 
     if referral.status != "open":
         raise conflict(f"a {referral.status} self-referral cannot be booked",
                        allowed=list(REFERRAL_TRANSITIONS[referral.status]))
-    consultation = telemed_service.book(session, actor=actor, kind="mental_health", clinician_id=clinician_id,
+    consultation = booking.book(session, actor=actor, kind="mental_health", clinician_id=clinician_id,
                                         start=start, modality=modality, reason=referral.reason,
                                         patient={"user_id": actor.id}, duration_minutes=duration_minutes)
     session.execute(

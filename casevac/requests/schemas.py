@@ -8,7 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from core.fields import Text
 
 from casevac import ten_one_two
-from casevac.models import PRECEDENCES, STATUSES, SignsReading
+from casevac.requests.models import PRECEDENCES, STATUSES, SignsReading
 from core import clock
 from core.pagination import PageArgs, page_schema
 

@@ -7,18 +7,19 @@ from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from casevac import cot, geojson, schemas, service
+from casevac import policy
+from casevac.requests import cot
+from casevac.requests import geojson
+from casevac.requests import schemas
+from casevac.requests import lifecycle
+from casevac.requests import metrics
+from casevac.requests import service
 from config.extensions import db
 from core import auth
 
 blp = Blueprint("casevac", __name__, url_prefix="/api/v1/casevac",
                 description="CASEVAC: 9-line MEDEVAC requests, casualties (MIST-AT), lifecycle, 10-1-2, metrics")
-# Line 8 categories come from the settings of the app the blueprint joins.
-blp.record_once(lambda state: schemas.configure(state.app.extensions["settings"]))
 
-FILERS = {"medic", "coordinator"}
-READERS = set(service.READERS)
-DRIVERS = set(service.DRIVERS)
 GEOJSON = "application/geo+json"
 COT_XML = "application/xml"
 
@@ -35,7 +36,7 @@ class Requests(MethodView):
                           "description": "acts as client_ref when the body has none"}])
     def post(self, body):
         """File a 9-line MEDEVAC request (lines 1-5 required, 6-9 optional); idempotent by client_ref."""
-        user = auth.current_user(roles=FILERS)
+        user = auth.current_user(roles=policy.FILERS)
         filed, created = service.file_request(db.session, user=user, body=body,
                                               idempotency_key=request.headers.get("Idempotency-Key"))
         return filed, (201 if created else 200)
@@ -49,7 +50,7 @@ class Requests(MethodView):
         "FeatureCollection of Points (longitude first), properties as in the JSON list, plus next_cursor"}}}}})
     def get(self, args):
         """The coordinator's queue (most urgent first, then oldest); a medic's own requests."""
-        user = auth.current_user(roles=READERS)
+        user = auth.current_user(roles=policy.REQUEST_READERS)
         wants_geojson = args.pop("format", None) == "geojson" or _prefers_geojson()
         page = service.list_requests(db.session, user=user, **args)
         if wants_geojson:
@@ -63,7 +64,7 @@ class RequestById(MethodView):
     @blp.response(200, schemas.RequestOut)
     def get(self, request_id):
         """One request with its casualties (latest signs, 10-1-2 timeline) and status history."""
-        user = auth.current_user(roles=READERS)
+        user = auth.current_user(roles=policy.REQUEST_READERS)
         return service.get_visible(db.session, user=user, request_id=request_id)
 
     @blp.arguments(schemas.RequestPatch)
@@ -71,7 +72,7 @@ class RequestById(MethodView):
     @blp.alt_response(409, description="the request is final, or dispatched and the caller is the medic")
     def patch(self, body, request_id):
         """Complete or correct line 2, lines 4-9 and remarks."""
-        user = auth.current_user(roles=READERS)
+        user = auth.current_user(roles=policy.REQUEST_READERS)
         return service.update_request(db.session, user=user, request_id=request_id, changes=body)
 
 
@@ -81,7 +82,7 @@ class RequestCursorOnTarget(MethodView):
                                 "content": {COT_XML: {"schema": {"type": "string"}}}}})
     def get(self, request_id):
         """The request as a Cursor-on-Target 9-line (DOMAIN.md section 7)."""
-        user = auth.current_user(roles=READERS)
+        user = auth.current_user(roles=policy.REQUEST_READERS)
         found = service.export_request(db.session, user=user, request_id=request_id)
         return Response(cot.event(found), mimetype=COT_XML)
 
@@ -94,8 +95,8 @@ class RequestStatus(MethodView):
     def post(self, body, request_id):
         """Move along requested -> acknowledged -> (dispatch) -> at_pickup -> in_transit -> delivered;
         cancelled (with a note) from any state before delivered."""
-        user = auth.current_user(roles=READERS)
-        return service.transition(db.session, user=user, request_id=request_id, **body)
+        user = auth.current_user(roles=policy.REQUEST_READERS)
+        return lifecycle.transition(db.session, user=user, request_id=request_id, **body)
 
 
 @blp.route("/requests/<request_id>/casualties")
@@ -104,7 +105,7 @@ class RequestCasualties(MethodView):
     @blp.response(201, schemas.CasualtyDetailOut)
     def post(self, body, request_id):
         """Add a casualty (MIST-AT) to a request."""
-        user = auth.current_user(roles=READERS)
+        user = auth.current_user(roles=policy.REQUEST_READERS)
         return service.add_casualty(db.session, user=user, request_id=request_id, body=body)
 
 
@@ -113,14 +114,14 @@ class CasualtyById(MethodView):
     @blp.response(200, schemas.CasualtyDetailOut)
     def get(self, casualty_id):
         """One casualty with the full history of vital signs."""
-        user = auth.current_user(roles=READERS)
+        user = auth.current_user(roles=policy.REQUEST_READERS)
         return service.read_casualty(db.session, user=user, casualty_id=casualty_id)
 
     @blp.arguments(schemas.CasualtyPatch)
     @blp.response(200, schemas.CasualtyDetailOut)
     def patch(self, body, casualty_id):
         """Correct MIST-AT fields; new `signs` and `treatments` are appended, never overwritten."""
-        user = auth.current_user(roles=READERS)
+        user = auth.current_user(roles=policy.REQUEST_READERS)
         return service.update_casualty(db.session, user=user, casualty_id=casualty_id, changes=body)
 
 
@@ -130,8 +131,8 @@ class Metrics(MethodView):
     @blp.response(200, schemas.CasevacMetricsOut)
     def get(self, args):
         """Counts by precedence, median minutes per stage, share within deadline, 10-1-2 compliance."""
-        user = auth.current_user(roles=DRIVERS)
-        return service.metrics(db.session, user=user, start=args.get("from_"), end=args.get("to"))
+        user = auth.current_user(roles=policy.DRIVERS)
+        return metrics.metrics(db.session, user=user, start=args.get("from_"), end=args.get("to"))
 
 
 def _prefers_geojson() -> bool:

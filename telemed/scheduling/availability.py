@@ -25,6 +25,9 @@ from zoneinfo import ZoneInfo
 
 from config.extensions import db
 from core import clock
+from core.errors import invalid
+from core.models import User
+from core.pagination import decode_cursor, encode_cursor
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 UTC = timezone.utc
@@ -189,7 +192,7 @@ _cards: dict[str, Card] = {}
 def load_cards(session, *, mission_id: str, clinician_id: str | None = None) -> list[Card]:
     """The mission's active clinicians, sorted by id: one narrow query for (id, version), then the full
     profile only for clinicians this process has not seen at that version."""
-    from telemed.models import Clinician
+    from telemed.scheduling.models import Clinician
 
     table = Clinician.__table__
     query = db.select(table.c.id, table.c.profile_version).where(table.c.mission_id == mission_id,
@@ -293,7 +296,7 @@ def load_busy(session, clinician_ids: list[str], start: int, end: int, *, missio
     block_start)) rather than by a long IN list."""
     from sqlalchemy import BigInteger, cast, func
 
-    from telemed.models import Consultation
+    from telemed.scheduling.models import Consultation
 
     busy: dict[str, list[tuple[int, int]]] = {cid: [] for cid in clinician_ids}
     if not clinician_ids:
@@ -399,3 +402,33 @@ def naive_free_starts(windows: list[tuple[int, int]], busy: list[tuple[int, int]
             if all(t not in taken for t in range(minute, minute + duration + buffer, unit)):
                 out.append(minute)
     return out
+
+
+MAX_SEARCH_DAYS = 31
+
+
+def search_slots(session, *, actor: User, from_: datetime | None = None, to: datetime | None = None,
+                 specialty=None, language=None, kind=None, duration: int | None = None, clinician_id=None,
+                 limit: int = 50, cursor: str | None = None) -> dict:
+    """Free slots in the caller's mission, sorted by start: {"items", "next_cursor"}."""
+    start = clock.as_utc(from_) if from_ else clock.now()
+    end = clock.as_utc(to) if to else start + timedelta(days=7)
+    if end <= start:
+        raise invalid("to", "must be after from", location="query")
+    if end - start > timedelta(days=MAX_SEARCH_DAYS):
+        raise invalid("to", f"at most {MAX_SEARCH_DAYS} days after from", location="query")
+    after = None
+    if cursor:
+        at, cid = decode_cursor(cursor, 2)
+        if not isinstance(at, datetime) or not isinstance(cid, str):
+            raise invalid("cursor", "not a cursor returned by this list", location="query")
+        after = (at, cid)
+    items = find_slots(session, mission_id=actor.mission_id, start=start, end=end,
+                                    specialty=specialty, language=language, kind=kind,
+                                    duration_minutes=duration, clinician_id=clinician_id, limit=limit + 1,
+                                    after=after)
+    next_cursor = None
+    if len(items) > limit:
+        items = items[:limit]
+        next_cursor = encode_cursor([items[-1]["start"], items[-1]["clinician_id"]])
+    return {"items": items, "next_cursor": next_cursor}

@@ -1,7 +1,7 @@
 """Telemedicine: clinician profiles with their availability, consultations, notes, replies, attachments.
 
 Shapes follow HL7 FHIR R4 Schedule / Slot / Appointment (DOMAIN.md section 5). Slots are not stored:
-they are computed from the availability and the booked intervals (telemed.availability).
+they are computed from the availability and the booked intervals (telemed.scheduling.availability).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from config.extensions import db
 from core import clock
-from core.db import IdColumn, JSONType, UTCDateTime
+from core.db import IdColumn, JSONType, UTCDateTime, one_of
 
 SPECIALTIES = ("trauma_surgery", "general_medicine", "radiology", "dermatology", "psychiatry", "psychology",
                "paediatrics", "internal_medicine", "emergency_medicine", "orthopaedics", "obstetrics",
@@ -27,7 +27,6 @@ STATUSES = ("booked", "checked_in", "in_progress", "fulfilled", "cancelled", "no
 RELEASED_STATUSES = ("cancelled", "noshow")
 NOTE_KINDS = ("clinical", "psychotherapy")
 
-_in = lambda values: ", ".join(f"'{v}'" for v in values)  # noqa: E731
 
 
 class Clinician(db.Model):
@@ -71,9 +70,9 @@ class Consultation(db.Model):
 
     __tablename__ = "telemed_consultations"
     __table_args__ = (
-        CheckConstraint(f"kind IN ({_in(KINDS)})", name="kind"),
-        CheckConstraint(f"modality IN ({_in(MODALITIES)})", name="modality"),
-        CheckConstraint(f"status IN ({_in(STATUSES)})", name="status"),
+        CheckConstraint(one_of("kind", KINDS), name="kind"),
+        CheckConstraint(one_of("modality", MODALITIES), name="modality"),
+        CheckConstraint(one_of("status", STATUSES), name="status"),
         CheckConstraint('"end" > start', name="end_after_start"),
         Index("ix_telemed_consultations_clinician_block", "clinician_id", "block_start"),
         Index("ix_telemed_consultations_mission_start", "mission_id", "start"),

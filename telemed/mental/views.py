@@ -1,5 +1,5 @@
 """Mental-health endpoints (API.md, Telemedicine: screenings and self-referrals): thin views over
-telemed.mental_service, which holds every confidentiality rule."""
+telemed.mental.service, which holds every confidentiality rule."""
 from __future__ import annotations
 
 from flask import current_app
@@ -9,9 +9,10 @@ from flask_smorest import Blueprint
 from config.extensions import db
 from core import auth
 from core.pagination import PageArgs
-from realtime import sweeper
-from telemed import mental_service as service, screening
-from telemed.mental_schemas import (AccessLogPage, AlertListArgs, AlertOut, AlertPage, InstrumentList, MentalHealthMetricsArgs, ReferralBookIn,
+from telemed import policy
+from telemed.mental import service
+from telemed.mental import screening
+from telemed.mental.schemas import (AccessLogPage, AlertListArgs, AlertOut, AlertPage, InstrumentList, MentalHealthMetricsArgs, ReferralBookIn,
                                     MentalHealthMetricsOut, ScreeningCreatedOut, ScreeningIn, ScreeningListArgs, ScreeningOut,
                                     ScreeningPage, SelfReferralDetailOut, SelfReferralIn, SelfReferralListArgs,
                                     SelfReferralPage, TrendArgs, TrendOut)
@@ -19,11 +20,7 @@ from telemed.mental_schemas import (AccessLogPage, AlertListArgs, AlertOut, Aler
 blp = Blueprint("mental_health", __name__, url_prefix="/api/v1/telemed",
                 description="Mental health: screening, risk alerts, confidential self-referral")
 
-# Who reaches these endpoints at all; the service then narrows clinicians to mental-health ones and every
-# record to its member and their mission's mental-health clinicians (404 for anyone else).
-CARE_ROLES = {"member", "clinician"}
 
-sweeper.register("mental.escalate_alerts", service.escalate_alerts)
 
 
 def _settings():
@@ -47,14 +44,14 @@ class Screenings(MethodView):
     def post(self, body):
         """Screen yourself (member), or enter a screening you administered (mental-health clinician,
         with member_id). A flagged result alerts the mission's mental-health clinicians (no answers)."""
-        user = auth.current_user(roles=CARE_ROLES)
+        user = auth.current_user(roles=policy.CARE_ROLES)
         return service.create_screening(db.session, actor=user, settings=_settings(), **body)
 
     @blp.arguments(ScreeningListArgs, location="query")
     @blp.response(200, ScreeningPage)
     def get(self, args):
         """Your own screenings (member) or the mission's (mental-health clinician), newest first."""
-        user = auth.current_user(roles=CARE_ROLES)
+        user = auth.current_user(roles=policy.CARE_ROLES)
         return service.list_screenings(db.session, actor=user, **args)
 
 
@@ -94,7 +91,7 @@ class Trend(MethodView):
     @blp.response(200, TrendOut)
     def get(self, args, member_id):
         """A member's scores over time with reliable change (PHQ-9: 5 points, PCL-5: 10)."""
-        user = auth.current_user(roles=CARE_ROLES)
+        user = auth.current_user(roles=policy.CARE_ROLES)
         return service.trend(db.session, actor=user, member_id=member_id, **args)
 
 
@@ -111,7 +108,7 @@ class SelfReferrals(MethodView):
     @blp.response(200, SelfReferralPage)
     def get(self, args):
         """Your own self-referrals (member) or the mission's (mental-health clinician)."""
-        user = auth.current_user(roles=CARE_ROLES)
+        user = auth.current_user(roles=policy.CARE_ROLES)
         return service.list_self_referrals(db.session, actor=user, **args)
 
 
@@ -143,7 +140,7 @@ class CloseSelfReferral(MethodView):
     @blp.alt_response(409, description="already closed: the body lists the allowed next states")
     def post(self, referral_id):
         """Withdraw your self-referral (member) or close it once dealt with (mental-health clinician)."""
-        user = auth.current_user(roles=CARE_ROLES)
+        user = auth.current_user(roles=policy.CARE_ROLES)
         return service.close_self_referral(db.session, actor=user, referral_id=referral_id)
 
 

@@ -9,58 +9,29 @@ from __future__ import annotations
 import hashlib
 import re
 import json
-import statistics
-from datetime import datetime, timedelta
-from typing import Callable
+from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from casevac import geo, ten_one_two
-from casevac.models import (ACTIVE_STATUSES, FINAL_STATUSES, PRECEDENCE_RANK, PRECEDENCES, STATUSES, Casualty,
+from casevac import geo, policy
+from casevac.precedence import DEADLINES, precedence_of
+from casevac.precedence import PRECEDENCE_RANK, PRECEDENCES
+from casevac.requests.models import (ACTIVE_STATUSES, FINAL_STATUSES, Casualty,
                             CasevacRequest, SignsReading, StatusChange)
 from core import audit, clock
-from core.auth import can_see_mission
 from core.db import commit_keeping_loaded
 from core.errors import conflict, forbidden, invalid, not_found
 from core.pagination import Key, encode_cursor, paginate
-from realtime import audience, events, sweeper
+from realtime import audience, events
 
 
-# Evacuation deadlines by precedence (DOMAIN.md section 1, ATP 4-02.2); convenience has none.
-DEADLINES = {
-    "urgent": timedelta(hours=1),
-    "urgent_surgical": timedelta(hours=1),
-    "priority": timedelta(hours=4),
-    "routine": timedelta(hours=24),
-    "convenience": None,
-}
-URGENT = ("urgent", "urgent_surgical")
-# The lifecycle of API.md. `dispatched` is reached only through the dispatch endpoint (mark_dispatched).
-NEXT = {
-    "requested": ("acknowledged", "dispatched", "cancelled"),
-    "acknowledged": ("dispatched", "cancelled"),
-    "dispatched": ("at_pickup", "cancelled"),
-    "at_pickup": ("in_transit", "cancelled"),
-    "in_transit": ("delivered", "cancelled"),
-    "delivered": (),
-    "cancelled": (),
-}
-VIA_DISPATCH = "dispatched"
-# Whoever drives the lifecycle (API.md: coordinators; the mission's admins are escalated to as well).
-DRIVERS = ("coordinator", "admin")
-READERS = ("medic", "coordinator", "admin")
-# Before dispatch the filing medic may still cancel and correct the request.
-BEFORE_DISPATCH = ("requested", "acknowledged")
 # Queue rows read per round when filtering by distance (the exact test is geodesic, in Python).
 _NEAR_BATCH = 200
 
 DEFAULT_RADIUS_KM = 50.0
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,64}")
-# Called as hook(session, request) in the transaction that makes a request cancelled or delivered
-# (dispatch registers one that frees the asset).
-RELEASE_HOOKS: list[Callable] = []
 
 
 # ---- filing ---------------------------------------------------------------------------------------
@@ -87,7 +58,7 @@ def file_request(session, *, user, body: dict, idempotency_key: str | None = Non
     location = _location(body["location"])
     now = clock.now()
     patients = body["patients"]
-    precedence = next(name for name in PRECEDENCES if patients.get(name, 0) > 0)
+    precedence = precedence_of(patients)
     request = CasevacRequest(
         mission_id=user.mission_id, filed_by=user.id, client_ref=client_ref, body_hash=body_hash,
         lat=location.lat, lon=location.lon, mgrs=location.mgrs, location_source=location.source,
@@ -113,7 +84,7 @@ def file_request(session, *, user, body: dict, idempotency_key: str | None = Non
                      subject_id=request.id, mission_id=request.mission_id,
                      detail={"precedence": precedence, "patients": request.patients_total,
                              "location_source": location.source})
-        _publish(session, "casevac.created", request)
+        publish(session, "casevac.created", request)
         # The new request and everything its view shows are in memory, as written: answer from them
         # instead of reloading (four queries: the largest part of a filing's cost, and the first live
         # alert waits for the filing to commit).
@@ -200,12 +171,12 @@ def get_visible(session, *, user, request_id: str) -> CasevacRequest:
     """The request if this user may see it (a medic: what they filed; a coordinator or admin: their
     mission's), else 404, the same for an unknown id as for another mission's (API.md, Conventions)."""
     request = session.get(CasevacRequest, request_id, options=_FULL) if isinstance(request_id, str) else None
-    if request is None or not _can_see(user, request):
+    if request is None or not policy.may_see_request(user, request):
         raise not_found("casevac request")
     return request
 
 
-def _reload(session, request: CasevacRequest) -> CasevacRequest:
+def reload(session, request: CasevacRequest) -> CasevacRequest:
     """After a commit (which expires everything): the request and what its view shows, in four queries."""
     return session.execute(select(CasevacRequest).where(CasevacRequest.id == request.id).options(*_FULL)
                            ).scalar_one()
@@ -214,12 +185,6 @@ def _reload(session, request: CasevacRequest) -> CasevacRequest:
 # A request with everything its view shows, in three extra queries whatever the number of casualties.
 _FULL = [selectinload(CasevacRequest.casualties).selectinload(Casualty.signs_history),
          selectinload(CasevacRequest.history)]
-
-
-def _can_see(user, request: CasevacRequest) -> bool:
-    if user.role == "medic":
-        return request.filed_by == user.id
-    return user.role in DRIVERS and can_see_mission(user, request.mission_id)
 
 
 def list_requests(session, *, user, limit: int, cursor: str | None = None, status: str | None = None,
@@ -308,9 +273,9 @@ def update_request(session, *, user, request_id: str, changes: dict) -> CasevacR
     request.updated_at = clock.now()
     audit.record(session, actor=user, action="casevac.update", subject_type="casevac_request",
                  subject_id=request.id, mission_id=request.mission_id, detail={"fields": changed})
-    _publish(session, "casevac.updated", request, change="lines", fields=changed)
+    publish(session, "casevac.updated", request, change="lines", fields=changed)
     session.commit()
-    return _reload(session, request)
+    return reload(session, request)
 
 
 def add_casualty(session, *, user, request_id: str, body: dict) -> Casualty:
@@ -326,14 +291,14 @@ def add_casualty(session, *, user, request_id: str, body: dict) -> Casualty:
     session.flush()
     audit.record(session, actor=user, action="casevac.casualty.add", subject_type="casevac_casualty",
                  subject_id=casualty.id, mission_id=request.mission_id, detail={"request_id": request.id})
-    _publish(session, "casevac.updated", request, change="casualties")
+    publish(session, "casevac.updated", request, change="casualties")
     session.commit()
     return casualty
 
 
 def get_casualty(session, *, user, casualty_id: str) -> Casualty:
     casualty = session.get(Casualty, casualty_id) if isinstance(casualty_id, str) else None
-    if casualty is None or not _can_see(user, casualty.request):
+    if casualty is None or not policy.may_see_request(user, casualty.request):
         raise not_found("casualty")
     return casualty
 
@@ -384,7 +349,7 @@ def update_casualty(session, *, user, casualty_id: str, changes: dict) -> Casual
     audit.record(session, actor=user, action="casevac.casualty.update", subject_type="casevac_casualty",
                  subject_id=casualty.id, mission_id=request.mission_id,
                  detail={"request_id": request.id, "fields": sorted(fields_changed)})
-    _publish(session, "casevac.updated", request, change="casualties")
+    publish(session, "casevac.updated", request, change="casualties")
     session.commit()
     return casualty
 
@@ -398,100 +363,17 @@ def _lock(session, *, user, request_id: str) -> CasevacRequest:
 
 
 def _ensure_may_edit(user, request: CasevacRequest, allow_after_dispatch_for_filer: bool = False) -> None:
+    # The filing medic keeps updating vital signs while waiting and during the flight (allow_after_dispatch).
+    if policy.may_edit_request(user, request, vitals=allow_after_dispatch_for_filer):
+        return
     if request.status in FINAL_STATUSES:
         raise conflict(f"the request is {request.status}: it can no longer be changed", status=request.status)
-    if user.role in DRIVERS:
-        return
-    if user.role == "medic" and request.filed_by == user.id:
-        # The filing medic keeps updating vital signs while waiting and during the flight.
-        if allow_after_dispatch_for_filer or request.status in BEFORE_DISPATCH:
-            return
+    if policy.is_filer(user, request):
         raise conflict("the request is dispatched: ask the coordinator to change it", status=request.status)
     raise forbidden("only the filing medic or a coordinator changes a request")
 
 
 # ---- the lifecycle --------------------------------------------------------------------------------
-
-def allowed_next(user, request: CasevacRequest) -> list[str]:
-    """The states this user may move the request to through the status endpoint."""
-    if user.role in DRIVERS:
-        return [s for s in NEXT[request.status] if s != VIA_DISPATCH]
-    if user.role == "medic" and request.filed_by == user.id and request.status in BEFORE_DISPATCH:
-        return ["cancelled"]
-    return []
-
-
-def transition(session, *, user, request_id: str, status: str, note: str | None = None) -> CasevacRequest:
-    """Move a request along the lifecycle (API.md): 409 naming the allowed next states otherwise."""
-    request = get_visible(session, user=user, request_id=request_id)
-    if user.role not in DRIVERS and not (user.role == "medic" and request.filed_by == user.id):
-        raise forbidden("coordinators drive the lifecycle")
-    note = (note or "").strip() or None
-    if status == "cancelled" and not note:
-        raise invalid("note", "a note is required when cancelling")
-    allowed = allowed_next(user, request)
-    if status not in allowed:
-        raise _illegal_move(request, status, allowed)
-    if not _move(session, user=user, request=request, to_status=status, note=note):
-        # Another transaction moved it first (two coordinators acknowledging at once): report its state.
-        session.rollback()
-        session.refresh(request)
-        raise _illegal_move(request, status, allowed_next(user, request))
-    session.commit()
-    return _reload(session, request)
-
-
-def _illegal_move(request: CasevacRequest, status: str, allowed: list[str]):
-    if status == VIA_DISPATCH and status in NEXT[request.status]:
-        message = (f"{VIA_DISPATCH} is reached only through POST /api/v1/casevac/requests/{request.id}/dispatch")
-    else:
-        message = f"cannot move from {request.status} to {status}"
-    message += f"; allowed: {', '.join(allowed)}" if allowed else "; no move is allowed"
-    if VIA_DISPATCH in NEXT[request.status] and status != VIA_DISPATCH:
-        message += f" (and {VIA_DISPATCH}, through the dispatch endpoint)"
-    return conflict(message, current=request.status, allowed=allowed)
-
-
-def mark_dispatched(session, *, user, request: CasevacRequest, asset_id: str, facility_id: str) -> bool:
-    """requested|acknowledged -> dispatched with the asset and facility, in the caller's transaction (no
-    commit). False when another transaction changed the request first (the caller answers 409)."""
-    return _move(session, user=user, request=request, to_status=VIA_DISPATCH, note=None,
-                 values={"asset_id": asset_id, "facility_id": facility_id})
-
-
-def _move(session, *, user, request: CasevacRequest, to_status: str, note: str | None,
-          values: dict | None = None) -> bool:
-    """The conditional UPDATE ... WHERE status = <what we read>: exactly one of racing moves wins."""
-    from_status = request.status
-    if to_status not in NEXT.get(from_status, ()):
-        return False
-    now = clock.now()
-    stamp = {f"{to_status}_at": func.coalesce(getattr(CasevacRequest, f"{to_status}_at"), now)}
-    if to_status == VIA_DISPATCH:
-        # Dispatching answers the request: it counts as acknowledged and stops the escalation clock.
-        stamp["acknowledged_at"] = func.coalesce(CasevacRequest.acknowledged_at, now)
-    result = session.execute(
-        update(CasevacRequest)
-        .where(CasevacRequest.id == request.id, CasevacRequest.status == from_status)
-        .values(status=to_status, updated_at=now, **stamp, **(values or {}))
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        return False
-    session.refresh(request)
-    session.add(StatusChange(request_id=request.id, status=to_status, from_status=from_status, at=now,
-                             by=user.id if user is not None else None, note=note))
-    audit.record(session, actor=user, action=f"casevac.status.{to_status}", subject_type="casevac_request",
-                 subject_id=request.id, mission_id=request.mission_id,
-                 detail={"from": from_status, "to": to_status, **({k: v for k, v in (values or {}).items()})})
-    if to_status in FINAL_STATUSES:
-        for hook in list(RELEASE_HOOKS):
-            hook(session, request)
-    session.flush()
-    session.expire(request, ["history"])
-    _publish(session, "casevac.updated", request, change="status", from_status=from_status)
-    return True
-
 
 # ---- events ---------------------------------------------------------------------------------------
 
@@ -510,126 +392,9 @@ def event_data(request: CasevacRequest, **extra) -> dict:
     return data
 
 
-def _publish(session, type_: str, request: CasevacRequest, **extra) -> None:
+def publish(session, type_: str, request: CasevacRequest, **extra) -> None:
     events.publish(session, type_, audience.coordinators(request.mission_id) + [audience.user(request.filed_by)],
                    event_data(request, **extra), mission_id=request.mission_id)
-
-
-# ---- escalation (the sweeper's task) -------------------------------------------------------------
-
-def escalate(session, *, now: datetime, settings) -> int:
-    """API.md "Escalation": an urgent or urgent-surgical request not acknowledged within
-    ESCALATE_AFTER_SECONDS raises casevac.escalated once; a dispatched one that will miss its 10-1-2
-    surgery deadline (due within the surgery leg's warning margin, not delivered) raises it once more.
-    Exactly once across processes: UPDATE ... WHERE escalated_at IS NULL; commits each escalation."""
-    count = 0
-    cutoff = now - timedelta(seconds=settings.ESCALATE_AFTER_SECONDS)
-    unacknowledged = session.execute(
-        select(CasevacRequest.id).where(CasevacRequest.status == "requested",
-                                        CasevacRequest.precedence.in_(URGENT),
-                                        CasevacRequest.escalated_at.is_(None),
-                                        CasevacRequest.created_at <= cutoff)
-        .order_by(CasevacRequest.created_at)
-    ).scalars().all()
-    for request_id in unacknowledged:
-        won = session.execute(
-            update(CasevacRequest)
-            .where(CasevacRequest.id == request_id, CasevacRequest.escalated_at.is_(None),
-                   CasevacRequest.status == "requested")
-            .values(escalated_at=now).execution_options(synchronize_session=False)
-        ).rowcount == 1
-        if won:
-            request = session.get(CasevacRequest, request_id)
-            session.refresh(request)
-            _escalation_event(session, request, reason="not_acknowledged",
-                              waited_seconds=int((now - request.created_at).total_seconds()))
-            count += 1
-        session.commit()
-
-    surgery_margin = ten_one_two.LEGS[2].at_risk_before
-    flying = session.execute(
-        select(CasevacRequest).where(CasevacRequest.status.in_(("dispatched", "at_pickup", "in_transit")),
-                                     CasevacRequest.precedence.in_(URGENT),
-                                     CasevacRequest.surgery_escalated_at.is_(None))
-        .options(selectinload(CasevacRequest.casualties))
-    ).scalars().all()
-    for request in flying:
-        due = ten_one_two.surgery_due(request)
-        if now < due - surgery_margin:
-            continue
-        won = session.execute(
-            update(CasevacRequest)
-            .where(CasevacRequest.id == request.id, CasevacRequest.surgery_escalated_at.is_(None),
-                   CasevacRequest.status.in_(("dispatched", "at_pickup", "in_transit")))
-            .values(surgery_escalated_at=now).execution_options(synchronize_session=False)
-        ).rowcount == 1
-        if won:
-            session.refresh(request)
-            _escalation_event(session, request, reason="surgery_deadline", surgery_due=due.isoformat())
-            count += 1
-        session.commit()
-    return count
-
-
-def _escalation_event(session, request: CasevacRequest, *, reason: str, **extra) -> None:
-    audit.record(session, actor=None, action="casevac.escalate", subject_type="casevac_request",
-                 subject_id=request.id, mission_id=request.mission_id, detail={"reason": reason})
-    events.publish(session, "casevac.escalated",
-                   audience.coordinators_and_admins(request.mission_id) + [audience.user(request.filed_by)],
-                   event_data(request, reason=reason, **extra), mission_id=request.mission_id)
-
-
-# ---- metrics --------------------------------------------------------------------------------------
-
-STAGES = ("acknowledged", "dispatched", "at_pickup", "delivered")
-
-
-def metrics(session, *, user, start: datetime | None = None, end: datetime | None = None) -> dict:
-    """Over requests filed in [start, end] of the user's mission: counts, median minutes from filing to
-    each stage, share delivered within the precedence deadline, 10-1-2 compliance per leg."""
-    end = end or clock.now()
-    start = start or end - timedelta(days=7)
-    if start >= end:
-        raise invalid("from", "must be before to", location="query")
-    requests = session.execute(
-        select(CasevacRequest).where(CasevacRequest.mission_id == user.mission_id,
-                                     CasevacRequest.created_at >= start, CasevacRequest.created_at <= end)
-        .options(selectinload(CasevacRequest.casualties))
-    ).scalars().all()
-    by_precedence = {name: 0 for name in PRECEDENCES}
-    by_status = {name: 0 for name in STATUSES}
-    waits: dict[str, list[float]] = {stage: [] for stage in STAGES}
-    deadline = {"counted": 0, "met": 0}
-    legs = {name: {"counted": 0, "met": 0} for name in ten_one_two.LEG_NAMES}
-    now = clock.now()
-    for request in requests:
-        by_precedence[request.precedence] += 1
-        by_status[request.status] += 1
-        for stage in STAGES:
-            reached = getattr(request, f"{stage}_at")
-            if reached is not None:
-                waits[stage].append((reached - request.created_at).total_seconds() / 60)
-        if request.deadline is not None and request.status == "delivered":
-            deadline["counted"] += 1
-            deadline["met"] += int(request.delivered_at <= request.deadline)
-        elif request.deadline is not None and request.status != "cancelled" and now > request.deadline:
-            deadline["counted"] += 1  # still not delivered after its deadline: missed
-        for casualty in request.casualties:
-            for name, leg in ten_one_two.timeline(casualty, now=now).items():
-                if leg["state"] in ("met", "breached"):
-                    legs[name]["counted"] += 1
-                    legs[name]["met"] += int(leg["state"] == "met")
-    return {
-        "from_": start, "to": end, "total": len(requests), "by_precedence": by_precedence, "by_status": by_status,
-        "median_minutes": {stage: round(statistics.median(values), 1) if values else None
-                           for stage, values in waits.items()},
-        "within_deadline": _share(deadline),
-        "ten_one_two": {name: _share(counts) for name, counts in legs.items()},
-    }
-
-
-def _share(counts: dict) -> dict:
-    return {**counts, "share": round(counts["met"] / counts["counted"], 3) if counts["counted"] else None}
 
 
 def parse_near(text: str) -> tuple[float, float]:
@@ -641,11 +406,3 @@ def parse_near(text: str) -> tuple[float, float]:
     except geo.LocationError as exc:
         raise invalid("near", exc.message, location="query") from None
     return location.lat, location.lon
-
-
-__all__ = ["file_request", "get_visible", "list_requests", "update_request", "add_casualty", "get_casualty",
-           "read_casualty", "export_request", "update_casualty", "transition", "mark_dispatched", "allowed_next",
-           "escalate", "metrics", "RELEASE_HOOKS", "event_data"]
-
-
-sweeper.register("casevac.escalate", escalate)

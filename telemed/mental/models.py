@@ -12,20 +12,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from config.extensions import db
 from core import clock
-from core.db import IdColumn, JSONType, UTCDateTime
+from core.db import one_of, IdColumn, JSONType, UTCDateTime
 
 INSTRUMENT_CODES = ("phq9", "gad7", "pcl5", "auditc")
 REFERRAL_STATUSES = ("open", "booked", "closed")
 
 
-def _in(column: str, values) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
 
 class Screening(db.Model):
     __tablename__ = "screenings"
     __table_args__ = (
-        CheckConstraint(_in("instrument", INSTRUMENT_CODES), name="instrument"),
+        CheckConstraint(one_of("instrument", INSTRUMENT_CODES), name="instrument"),
         CheckConstraint("score >= 0", name="score"),
         # The trend of one member on one instrument is the clinician's query.
         Index("ix_screenings_member_instrument_created", "member_id", "instrument", "created_at"),
@@ -73,7 +70,7 @@ class SelfReferral(db.Model):
 
     __tablename__ = "self_referrals"
     __table_args__ = (
-        CheckConstraint(_in("status", REFERRAL_STATUSES), name="status"),
+        CheckConstraint(one_of("status", REFERRAL_STATUSES), name="status"),
         Index("ix_self_referrals_member_created", "member_id", "created_at"),
         Index("ix_self_referrals_mission_created", "mission_id", "created_at"),
     )

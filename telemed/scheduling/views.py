@@ -8,12 +8,40 @@ from flask_smorest import Blueprint
 from config.extensions import db
 from core import auth
 from core.http import accepts_multipart
-from telemed import service
-from telemed.schemas import (AttachmentList, AttachmentOut, AvailabilityIn, AvailabilityOut, ClinicianIn,
-                             ClinicianListArgs, ClinicianOut, ClinicianPage, ClinicianPatch, ConsultationIn,
-                             ConsultationListArgs, ConsultationOut, ConsultationPage, JoinOut, MetricsArgs,
-                             MetricsOut, NoteIn, NoteList, NoteOut, ReplyIn, ReplyList, ReplyOut, RescheduleIn,
-                             SlotArgs, SlotPage, StatusIn, UploadIn)
+from telemed.scheduling import availability
+from telemed.scheduling import booking
+from telemed.scheduling import clinicians
+from telemed.scheduling import exports
+from telemed.scheduling import records
+from telemed.scheduling.schemas import (
+    AttachmentList,
+    AttachmentOut,
+    AvailabilityIn,
+    AvailabilityOut,
+    ClinicianIn,
+    ClinicianListArgs,
+    ClinicianOut,
+    ClinicianPage,
+    ClinicianPatch,
+    ConsultationIn,
+    ConsultationListArgs,
+    ConsultationOut,
+    ConsultationPage,
+    JoinOut,
+    MetricsArgs,
+    MetricsOut,
+    NoteIn,
+    NoteList,
+    NoteOut,
+    ReplyIn,
+    ReplyList,
+    ReplyOut,
+    RescheduleIn,
+    SlotArgs,
+    SlotPage,
+    StatusIn,
+    UploadIn,
+)
 
 blp = Blueprint("telemed", __name__, url_prefix="/api/v1/telemed",
                 description="Telemedicine: clinicians, availability, slots, consultations")
@@ -36,7 +64,7 @@ class Clinicians(MethodView):
     def get(self, args):
         """Clinicians of the caller's mission, filtered by specialty, language (ISO 639-1) and kind."""
         user = auth.current_user()
-        return service.list_clinicians(db.session, actor=user, **args)
+        return clinicians.list_clinicians(db.session, actor=user, **args)
 
     @blp.arguments(ClinicianIn)
     @blp.response(201, ClinicianOut)
@@ -44,7 +72,7 @@ class Clinicians(MethodView):
     def post(self, body):
         """Create a clinician profile for a user with role clinician (admin, or the clinician themself)."""
         user = auth.current_user(roles={"admin", "clinician"})
-        return service.create_clinician(db.session, actor=user, **body)
+        return clinicians.create_clinician(db.session, actor=user, **body)
 
 
 @blp.route("/clinicians/<clinician_id>")
@@ -53,14 +81,14 @@ class ClinicianById(MethodView):
     def get(self, clinician_id):
         """A clinician's profile and availability."""
         user = auth.current_user()
-        return service.get_clinician(db.session, actor=user, clinician_id=clinician_id)
+        return clinicians.get_clinician(db.session, actor=user, clinician_id=clinician_id)
 
     @blp.arguments(ClinicianPatch)
     @blp.response(200, ClinicianOut)
     def patch(self, body, clinician_id):
         """Change a profile (admin, or the clinician themself)."""
         user = auth.current_user(roles={"admin", "clinician"})
-        return service.update_clinician(db.session, actor=user, clinician_id=clinician_id, **body)
+        return clinicians.update_clinician(db.session, actor=user, clinician_id=clinician_id, **body)
 
 
 @blp.route("/clinicians/<clinician_id>/availability")
@@ -69,7 +97,7 @@ class Availability(MethodView):
     def get(self, clinician_id):
         """Weekly windows and date overrides, in the clinician's own time zone."""
         user = auth.current_user()
-        return _availability(service.get_clinician(db.session, actor=user, clinician_id=clinician_id))
+        return _availability(clinicians.get_clinician(db.session, actor=user, clinician_id=clinician_id))
 
     @blp.arguments(AvailabilityIn)
     @blp.response(200, AvailabilityOut)
@@ -77,7 +105,7 @@ class Availability(MethodView):
         """Replace the availability: weekly windows and date overrides in the clinician's zone (an override
         replaces that day; an empty one closes it), slot length, buffer, minimum notice, horizon."""
         user = auth.current_user(roles={"admin", "clinician"})
-        return _availability(service.set_availability(db.session, actor=user, clinician_id=clinician_id, **body))
+        return _availability(clinicians.set_availability(db.session, actor=user, clinician_id=clinician_id, **body))
 
 
 # A FHIR R4 resource answered as application/fhir+json (documented as such, beside any JSON form).
@@ -95,9 +123,9 @@ class Slots(MethodView):
         (`?format=fhir`: a FHIR R4 Bundle of Slot)."""
         user = auth.current_user()
         fmt = args.pop("format")
-        page = service.search_slots(db.session, actor=user, **args)
+        page = availability.search_slots(db.session, actor=user, **args)
         if fmt == "fhir":
-            response = jsonify(service.fhir_slot_bundle(page["items"]))
+            response = jsonify(exports.fhir_slot_bundle(page["items"]))
             response.mimetype = "application/fhir+json"
             return response
         return page
@@ -110,7 +138,7 @@ class Consultations(MethodView):
     def get(self, args):
         """The caller's consultations by start (coordinators and admins: every diagnostic one as well)."""
         user = auth.current_user()
-        return service.list_consultations(db.session, actor=user, **args)
+        return booking.list_consultations(db.session, actor=user, **args)
 
     @blp.arguments(ConsultationIn)
     @blp.response(201, ConsultationOut)
@@ -119,7 +147,7 @@ class Consultations(MethodView):
     def post(self, body):
         """Book a consultation. Exactly one of many racing bookings of one time wins."""
         user = auth.current_user()
-        return service.book(db.session, actor=user, **body)
+        return booking.book(db.session, actor=user, **body)
 
 
 @blp.route("/consultations/<consultation_id>")
@@ -128,7 +156,7 @@ class ConsultationById(MethodView):
     def get(self, consultation_id):
         """A consultation (mental-health ones: their clinician and patient only; every read audited)."""
         user = auth.current_user()
-        return service.get_consultation(db.session, actor=user, consultation_id=consultation_id)
+        return booking.get_consultation(db.session, actor=user, consultation_id=consultation_id)
 
 
 @blp.route("/consultations/<consultation_id>/status")
@@ -139,7 +167,7 @@ class ConsultationStatus(MethodView):
     def post(self, body, consultation_id):
         """booked -> checked_in -> in_progress -> fulfilled; booked|checked_in -> cancelled|noshow (reason)."""
         user = auth.current_user()
-        return service.change_status(db.session, actor=user, consultation_id=consultation_id, **body)
+        return booking.change_status(db.session, actor=user, consultation_id=consultation_id, **body)
 
 
 @blp.route("/consultations/<consultation_id>/reschedule")
@@ -150,7 +178,7 @@ class Reschedule(MethodView):
     def post(self, body, consultation_id):
         """Move a booked consultation atomically: the old time is freed only if the new one is taken."""
         user = auth.current_user()
-        return service.reschedule(db.session, actor=user, consultation_id=consultation_id, **body)
+        return booking.reschedule(db.session, actor=user, consultation_id=consultation_id, **body)
 
 
 @blp.route("/consultations/<consultation_id>/join")
@@ -161,7 +189,7 @@ class Join(MethodView):
     def get(self, consultation_id):
         """The room and this participant's video-bridge token (see docs/telemed.md)."""
         user = auth.current_user()
-        return service.join(db.session, actor=user, consultation_id=consultation_id, settings=_settings())
+        return exports.join(db.session, actor=user, consultation_id=consultation_id, settings=_settings())
 
 
 @blp.route("/consultations/<consultation_id>/notes")
@@ -171,13 +199,13 @@ class Notes(MethodView):
     def post(self, body, consultation_id):
         """Write a clinical or psychotherapy note (the consultation's clinician)."""
         user = auth.current_user(roles={"clinician"})
-        return service.add_note(db.session, actor=user, consultation_id=consultation_id, **body)
+        return records.add_note(db.session, actor=user, consultation_id=consultation_id, **body)
 
     @blp.response(200, NoteList)
     def get(self, consultation_id):
         """Clinical notes (clinician and patient); psychotherapy notes appear to their author alone."""
         user = auth.current_user()
-        return service.list_notes(db.session, actor=user, consultation_id=consultation_id)
+        return records.list_notes(db.session, actor=user, consultation_id=consultation_id)
 
 
 @blp.route("/consultations/<consultation_id>/replies")
@@ -187,13 +215,13 @@ class Replies(MethodView):
     def post(self, body, consultation_id):
         """A written message; the clinician's first one stops the store-and-forward response clock."""
         user = auth.current_user()
-        return service.add_reply(db.session, actor=user, consultation_id=consultation_id, **body)
+        return records.add_reply(db.session, actor=user, consultation_id=consultation_id, **body)
 
     @blp.response(200, ReplyList)
     def get(self, consultation_id):
         """The consultation's written messages, oldest first (participants)."""
         user = auth.current_user()
-        return service.list_replies(db.session, actor=user, consultation_id=consultation_id)
+        return records.list_replies(db.session, actor=user, consultation_id=consultation_id)
 
 
 @blp.route("/consultations/<consultation_id>/attachments")
@@ -207,14 +235,14 @@ class Attachments(MethodView):
         """Upload an image or PDF (multipart field `file`) for store-and-forward."""
         user = auth.current_user()
         upload = files["file"]
-        return service.add_attachment(db.session, actor=user, consultation_id=consultation_id,
+        return records.add_attachment(db.session, actor=user, consultation_id=consultation_id,
                                       stream=upload.stream, filename=upload.filename, settings=_settings())
 
     @blp.response(200, AttachmentList)
     def get(self, consultation_id):
         """The consultation's attachments (participants)."""
         user = auth.current_user()
-        return service.list_attachments(db.session, actor=user, consultation_id=consultation_id)
+        return records.list_attachments(db.session, actor=user, consultation_id=consultation_id)
 
 
 @blp.route("/consultations/<consultation_id>/attachments/<attachment_id>")
@@ -223,7 +251,7 @@ class AttachmentContent(MethodView):
     def get(self, consultation_id, attachment_id):
         """Download an attachment (never rendered inline, never an executable type)."""
         user = auth.current_user()
-        attachment, data = service.read_attachment(db.session, actor=user, consultation_id=consultation_id,
+        attachment, data = records.read_attachment(db.session, actor=user, consultation_id=consultation_id,
                                                    attachment_id=attachment_id, settings=_settings())
         name = f"{attachment.id}.{ {'image/jpeg': 'jpg', 'image/png': 'png'}.get(attachment.content_type, 'pdf')}"
         return Response(data, mimetype=attachment.content_type,
@@ -237,7 +265,7 @@ class Invitation(MethodView):
     def get(self, consultation_id):
         """The iCalendar invitation (times in the clinician's zone, UTC in the description)."""
         user = auth.current_user()
-        body = service.ics(db.session, actor=user, consultation_id=consultation_id)
+        body = exports.ics(db.session, actor=user, consultation_id=consultation_id)
         return Response(body, mimetype="text/calendar",
                         headers={"Content-Disposition": 'attachment; filename="consultation.ics"'})
 
@@ -249,7 +277,7 @@ class FhirAppointment(MethodView):
     def get(self, consultation_id):
         """The consultation as a FHIR R4 Appointment."""
         user = auth.current_user()
-        response = jsonify(service.fhir_appointment(db.session, actor=user, consultation_id=consultation_id))
+        response = jsonify(exports.fhir_appointment(db.session, actor=user, consultation_id=consultation_id))
         response.mimetype = "application/fhir+json"
         return response
 
@@ -261,4 +289,4 @@ class Metrics(MethodView):
     def get(self, args):
         """Consultation counts and the store-and-forward response clock (coordinators and admins)."""
         user = auth.current_user(roles={"coordinator", "admin"})
-        return service.metrics(db.session, actor=user, **args)
+        return booking.metrics(db.session, actor=user, **args)

@@ -5,9 +5,9 @@ from datetime import timezone
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from casevac.fleet_models import (ASSET_CAPABILITIES, ASSET_KINDS, ASSET_STATUSES, FACILITY_CAPABILITIES,
+from casevac.fleet.models import (ASSET_CAPABILITIES, ASSET_KINDS, ASSET_STATUSES, FACILITY_CAPABILITIES,
                                   FACILITY_LEVELS, FACILITY_STATUSES, MAX_FIXES_PER_REPORT)
-from core.fields import Text
+from core.fields import Text, unique
 from core.pagination import PageArgs, page_schema
 
 
@@ -17,11 +17,6 @@ def _lat(**kwargs):
 
 def _lon(**kwargs):
     return fields.Float(validate=validate.Range(min=-180, max=180), allow_nan=False, **kwargs)
-
-
-def _unique(values):
-    if len(set(values)) != len(values):
-        raise ValidationError("each value at most once")
 
 
 class _Whole(fields.Nested):
@@ -46,7 +41,7 @@ class AssetIn(Schema):
     callsign = Text(required=True, validate=validate.Length(min=1, max=64))
     kind = fields.String(required=True, validate=validate.OneOf(ASSET_KINDS))
     capabilities = fields.List(fields.String(validate=validate.OneOf(ASSET_CAPABILITIES)), load_default=list,
-                               validate=_unique)
+                               validate=unique)
     litter_capacity = fields.Integer(required=True, validate=validate.Range(min=0, max=200))
     ambulatory_capacity = fields.Integer(required=True, validate=validate.Range(min=0, max=200))
     cruise_speed_kmh = fields.Float(required=True, allow_nan=False,
@@ -178,7 +173,7 @@ class FacilityIn(Schema):
     name = Text(required=True, validate=validate.Length(min=1, max=200))
     level = fields.String(required=True, validate=validate.OneOf(FACILITY_LEVELS))
     capabilities = fields.List(fields.String(validate=validate.OneOf(FACILITY_CAPABILITIES)),
-                               load_default=list, validate=_unique)
+                               load_default=list, validate=unique)
     status = fields.String(load_default="normal", validate=validate.OneOf(FACILITY_STATUSES))
     beds_available = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10000))
     helipad = fields.Boolean(load_default=False)
@@ -212,89 +207,3 @@ class FacilityListArgs(PageArgs):
     status = fields.String(validate=validate.OneOf(FACILITY_STATUSES))
     level = fields.String(validate=validate.OneOf(FACILITY_LEVELS))
     capability = fields.String(validate=validate.OneOf(FACILITY_CAPABILITIES))
-
-
-# ---------------------------------------------------------------- dispatch (casevac.dispatch_views)
-
-class RecommendationArgs(Schema):
-    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
-
-
-class OptionOut(Schema):
-    asset_id = fields.String()
-    facility_id = fields.String()
-    callsign = fields.String()
-    facility_name = fields.String()
-    pickup_eta_minutes = fields.Float()
-    delivery_eta_minutes = fields.Float()
-    distance_km = fields.Float(metadata={"description": "geodesic: asset to pickup to facility"})
-    route_km = fields.Float(metadata={"description": "the distance travelled: by road, geodesic x ROAD_FACTOR"})
-    meets_deadline = fields.Boolean()
-    meets_ten_one_two = fields.Boolean()
-    ground_leg = fields.Boolean(metadata={"description": "a helicopter to a facility without helipad"})
-    score_minutes = fields.Float(metadata={"description": "delivery ETA plus ranking penalties"})
-    reasons = fields.List(fields.String())
-
-
-class ExcludedAssetOut(Schema):
-    asset_id = fields.String()
-    callsign = fields.String()
-    reasons = fields.List(fields.String())
-
-
-class ExcludedFacilityOut(Schema):
-    facility_id = fields.String()
-    name = fields.String()
-    reasons = fields.List(fields.String())
-
-
-class RecommendationsOut(Schema):
-    request_id = fields.String()
-    computed_at = fields.DateTime()
-    options = fields.List(fields.Nested(OptionOut), metadata={"description": "best first"})
-    excluded_assets = fields.List(fields.Nested(ExcludedAssetOut))
-    excluded_facilities = fields.List(fields.Nested(ExcludedFacilityOut))
-    night = fields.Boolean(metadata={"description": "night at the pickup site (sun below -6 degrees)"})
-    time_of_injury_estimated = fields.Boolean(
-        metadata={"description": "the filing time stood in for an unknown time of injury"})
-
-
-def _id(**kwargs):
-    return fields.String(validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$",
-                                                  error="not an id: letters, digits, '.', '_' or '-'"), **kwargs)
-
-
-class DispatchIn(Schema):
-    asset_id = _id(required=True)
-    facility_id = _id(required=True)
-
-
-class PlanIn(Schema):
-    request_ids = fields.List(_id(), load_default=None,
-                              validate=[validate.Length(min=1, max=500), _unique],
-                              metadata={"description": "default: every request of the mission awaiting dispatch"})
-
-
-class AssignmentOut(Schema):
-    request_id = fields.String()
-    precedence = fields.String()
-    asset_id = fields.String()
-    facility_id = fields.String()
-    pickup_eta_minutes = fields.Float()
-    delivery_eta_minutes = fields.Float()
-    meets_deadline = fields.Boolean()
-    meets_ten_one_two = fields.Boolean()
-    reasons = fields.List(fields.String())
-
-
-class UnservedOut(Schema):
-    request_id = fields.String()
-    reason = fields.String()
-
-
-class PlanOut(Schema):
-    computed_at = fields.DateTime()
-    assignments = fields.List(fields.Nested(AssignmentOut), metadata={"description": "most urgent first"})
-    unserved = fields.List(fields.Nested(UnservedOut))
-    late = fields.List(fields.Nested(UnservedOut),
-                       metadata={"description": "assigned, but missing the deadline or 10-1-2"})

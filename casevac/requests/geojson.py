@@ -1,7 +1,7 @@
 """GeoJSON output of the queue (RFC 7946: a FeatureCollection of Points, longitude first)."""
 from __future__ import annotations
 
-from casevac.schemas import RequestSummaryOut
+from casevac.requests.schemas import RequestSummaryOut
 
 _summary = RequestSummaryOut()
 

@@ -7,9 +7,9 @@ from marshmallow import Schema, fields, validate
 from core.fields import Text
 
 from core.pagination import PageArgs, page_schema
-from telemed import screening
-from telemed.mental_models import INSTRUMENT_CODES, REFERRAL_STATUSES
-from telemed.schemas import Time
+from telemed.mental import screening
+from telemed.mental.models import INSTRUMENT_CODES, REFERRAL_STATUSES
+from telemed.scheduling.schemas import Time
 
 
 

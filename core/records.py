@@ -1,0 +1,32 @@
+"""Kernel helpers of every domain's services: a row of the caller's mission by id, and a constraint
+violation answered as a conflict."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from sqlalchemy.exc import IntegrityError
+
+from core.auth import can_see_mission
+from core.db import is_id
+from core.errors import conflict, not_found
+
+
+def get_in_mission(session, model, record_id, *, actor, what: str, **options):
+    """The row of `model` with this id if the actor may see its mission, else 404 (the same answer for an
+    unknown id, a malformed one and another mission's: API.md, Conventions)."""
+    record = session.get(model, record_id, **options) if is_id(record_id) else None
+    if record is None or not can_see_mission(actor, record.mission_id):
+        raise not_found(what)
+    return record
+
+
+@contextmanager
+def flush_or_conflict(session, message: str, **extra):
+    """Flush what the block added; a unique, exclusion or foreign-key violation rolls back and answers 409
+    with `message` (the database decides races: ARCHITECTURE.md)."""
+    try:
+        yield
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise conflict(message, **extra) from None

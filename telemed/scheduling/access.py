@@ -1,0 +1,55 @@
+"""Who takes part in a consultation, who may see it, and the audited reads of confidential ones.
+
+- a diagnostic consultation: its participants (the clinician, the patient if a user, whoever booked it)
+  and the mission's coordinators and admins;
+- a mental-health consultation: its clinician and its patient only (404 for everyone else, admins
+  included); every read of one is audited (DOMAIN.md section 6, confidentiality).
+"""
+from __future__ import annotations
+
+from config.extensions import db
+from core import audit, clock
+from core.db import is_id
+from core.errors import not_found
+from core.models import User
+from realtime import audience, events
+from telemed import policy
+from telemed.scheduling.models import Consultation
+
+
+def load_visible(session, actor: User, consultation_id: str) -> Consultation:
+    if not is_id(consultation_id):
+        raise not_found("consultation")
+    query = db.select(Consultation).where(Consultation.id == consultation_id)
+    consultation = session.execute(query.execution_options(populate_existing=True)).unique().scalar_one_or_none()
+    if consultation is None or not policy.may_see_consultation(actor, consultation):
+        raise not_found("consultation")
+    return consultation
+
+
+def audit_read(session, actor: User, consultation: Consultation, what: str) -> None:
+    """Every read of a mental-health record is audited (issue 6/7; the member can see who read it)."""
+    if consultation.kind == "mental_health":
+        audit.record(session, actor=actor, action="telemed.consultation.read", subject_type="consultation",
+                     subject_id=consultation.id, mission_id=consultation.mission_id,
+                     detail={"kind": "mental_health", "what": what})
+
+
+def event_data(consultation: Consultation, **extra) -> dict:
+    # No reason, notes or replies: events carry what a client needs to refresh, never clinical text.
+    data = {"id": consultation.id, "kind": consultation.kind, "status": consultation.status,
+            "modality": consultation.modality, "clinician_id": consultation.clinician_id,
+            "start": consultation.start.isoformat(), "end": consultation.end.isoformat()}
+    data.update(extra)
+    return data
+
+
+def publish(session, consultation: Consultation, type_: str, **extra) -> None:
+    rooms = sorted(audience.user(uid) for uid in policy.participants(consultation))
+    events.publish(session, type_, rooms, event_data(consultation, **extra), mission_id=consultation.mission_id)
+
+
+def add_history(consultation: Consultation, status: str, actor: User | None, **extra) -> None:
+    entry = {"status": status, "at": clock.now().isoformat(), "by": getattr(actor, "id", None)}
+    entry.update({k: v for k, v in extra.items() if v is not None})
+    consultation.history = [*(consultation.history or []), entry]
