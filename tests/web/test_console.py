@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -21,6 +22,13 @@ def file_request(server, token, **overrides) -> dict:
                              headers={"Authorization": f"Bearer {token}"}, timeout=15)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+def casualty(zap, minutes_ago, precedence, **extra):
+    injured = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+    return {"zap": zap, "age": 27, "time_of_injury": injured.isoformat(), "mechanism": "blast",
+            "injuries": ["left leg amputation"], "precedence": precedence,
+            "signs": {"pulse": 128, "resp_rate": 26, "spo2": 91, "sbp": 85, "avpu": "V"}, **extra}
 
 
 def open_console(new_context):
@@ -63,12 +71,30 @@ def test_sign_in_sends_each_role_to_its_page_and_sign_out_clears_the_token(new_c
 
 
 def test_a_filed_request_appears_live_with_the_alert_then_acknowledge_and_dispatch_from_the_page(server, new_context):
-    context, page = open_console(new_context)
     medic = login(server, "demo-medic")
+    # Two requests already in the queue when the console opens (one with lines 6-9 complete).
+    coordinator = login(server, "demo-coordinator")
+    kilo = file_request(server, medic, callsign="KILO-3-1", location={"lat": 5.7612, "lon": 20.6390},
+                 patients={"urgent": 0, "urgent_surgical": 0, "priority": 2, "routine": 0, "convenience": 0},
+                 equipment=[], litter=1, ambulatory=1, security="N", marking="panels",
+                 nationality={"un_military": 2}, terrain="dirt road",
+                 casualties=[casualty("K-1", 50, "priority"), casualty("K-2", 50, "priority")])
+    echo = file_request(server, medic, callsign="ECHO-7", location={"lat": 5.9612, "lon": 15.6390},
+                 patients={"urgent": 0, "urgent_surgical": 0, "priority": 0, "routine": 1, "convenience": 0},
+                 equipment=[], litter=0, ambulatory=1)
+    for filed_before in (kilo, echo):
+        assert requests.post(f"{server.url}/api/v1/casevac/requests/{filed_before['id']}/status", timeout=10,
+                             json={"status": "acknowledged"},
+                             headers={"Authorization": f"Bearer {coordinator}"}).status_code == 200
+    context, page = open_console(new_context)
+    page.get_by_role("table", name="Queue").get_by_role("row").filter(has_text="KILO-3-1").wait_for()
     assert page.locator("#connection").get_attribute("data-transport") in ("websocket", "polling")
     callsign = f"WEB-{uuid.uuid4().hex[:4].upper()}"
     started = time.monotonic()
-    filed = file_request(server, medic, callsign=callsign)
+    filed = file_request(server, medic, callsign=callsign,
+                         casualties=[casualty("A-1", 4, "urgent_surgical",
+                                              treatments=[{"code": "tourniquet", "at": datetime.now(timezone.utc).isoformat()}]),
+                                     casualty("A-2", 4, "urgent")])
     queue = page.get_by_role("table", name="Queue")
     row = queue.get_by_role("row").filter(has_text=callsign)
     row.wait_for(timeout=2000)
@@ -79,6 +105,10 @@ def test_a_filed_request_appears_live_with_the_alert_then_acknowledge_and_dispat
     assert page.locator("#alerts").get_attribute("data-tone") == "on"
     assert filed["location"]["mgrs"][:3] in row.inner_text().replace(" ", "")
     assert "missing" in row.inner_text()  # lines 6-9 not sent yet
+    row.locator(".countdown").wait_for()  # the next 10-1-2 leg due, counting down
+    first_count = row.locator(".countdown").inner_text()
+    page.wait_for_function("""([id, text]) => document.querySelector(`tr[data-id="${id}"] .countdown`).textContent !== text""",
+                           arg=[filed["id"], first_count], timeout=3000)
     screenshot(page, "console")
 
     row.get_by_role("button", name=callsign).click()

@@ -701,7 +701,7 @@ function renderMetrics(m) {
   const stages = ["acknowledged", "dispatched", "at_pickup", "delivered"];
   const medians = stages.map((s) => (m.median_minutes || {})[s]);
   const maxMinutes = Math.max(10, ...medians.filter((v) => v != null));
-  const width = 560, row = 22, left = 150, barMax = 330;
+  const width = 560, row = 22, left = 130, barMax = 290;
   const chart = svg("svg", { viewBox: `0 0 ${width} ${row * 9 + 30}`, role: "img", class: "chart",
                              "aria-label": "Median minutes from filing to each stage, and 10-1-2 compliance per leg" });
   chart.append(svg("text", { x: 0, y: 14, class: "chart-title" }, `Median minutes from filing (${m.total} requests)`));

@@ -97,6 +97,7 @@ export class ConsoleMap {
     }
     for (const a of state.assets.values()) this.moveAsset(a);
     this._route(state);
+    this.layers.requests.eachLayer((layer) => layer.bringToFront());
     if (!this.fitted && points.length) {
       this.fitted = true;
       this.map.fitBounds(points, { padding: [30, 30], maxZoom: 9 });
