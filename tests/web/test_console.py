@@ -10,10 +10,20 @@ import pytest
 import requests
 
 from tests.casevac.conftest import body
-from tests.e2e.conftest import Server, login, server_env
-from tests.web.conftest import screenshot, sign_in
+from tests.e2e.conftest import Server, login, server_env, start_servers
+from tests.web.conftest import SERVER_ENV, require_browser, screenshot, sign_in
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """This module's server escalates an unacknowledged urgent request after 3 s (the default is 120 s)."""
+    require_browser()
+    [server] = start_servers(tmp_path_factory.mktemp("console"), 1, ESCALATE_AFTER_SECONDS="3",
+                             SWEEPER_INTERVAL_SECONDS="1", **SERVER_ENV)
+    yield server
+    server.stop()
 
 
 def file_request(server, token, **overrides) -> dict:
@@ -88,7 +98,8 @@ def test_a_filed_request_appears_live_with_the_alert_then_acknowledge_and_dispat
                              headers={"Authorization": f"Bearer {coordinator}"}).status_code == 200
     context, page = open_console(new_context)
     page.get_by_role("table", name="Queue").get_by_role("row").filter(has_text="KILO-3-1").wait_for()
-    assert page.locator("#connection").get_attribute("data-transport") in ("websocket", "polling")
+    # The socket upgraded to a websocket under the page's CSP (connect-src 'self' covers same-origin ws:).
+    page.locator("#connection[data-transport='websocket']").wait_for(timeout=10000)
     callsign = f"WEB-{uuid.uuid4().hex[:4].upper()}"
     started = time.monotonic()
     filed = file_request(server, medic, callsign=callsign,
@@ -163,6 +174,25 @@ def test_a_medic_cannot_open_the_console_data(server, new_context):
     assert page.get_by_role("table", name="Queue").is_hidden()
 
 
+def test_an_unacknowledged_urgent_request_escalates_the_alert_rings_until_silenced_and_clears_on_acknowledge(
+        server, new_context):
+    context, page = open_console(new_context)
+    callsign = f"ESC-{uuid.uuid4().hex[:4].upper()}"
+    filed = file_request(server, login(server, "demo-medic"), callsign=callsign)
+    escalated = page.get_by_role("alert").filter(has_text="Escalated: not acknowledged in time").filter(
+        has_text=callsign)
+    escalated.wait_for(timeout=20000)  # ESCALATE_AFTER_SECONDS=3, the sweeper every second
+    for alert in page.get_by_role("alert").filter(has_text=callsign).all():
+        alert.get_by_role("button", name="Silence").click()
+    assert page.locator("#alerts").get_attribute("data-tone") == "off"
+    escalated.get_by_role("button", name="Dismiss").wait_for()  # silenced, still shown until acknowledged
+    coordinator = login(server, "demo-coordinator")
+    assert requests.post(f"{server.url}/api/v1/casevac/requests/{filed['id']}/status", json={"status": "acknowledged"},
+                         headers={"Authorization": f"Bearer {coordinator}"}, timeout=10).status_code == 200
+    page.get_by_role("alert").filter(has_text=callsign).first.wait_for(state="detached")
+    assert page.get_by_role("alert").filter(has_text=callsign).count() == 0
+
+
 def test_the_console_survives_a_server_restart_and_shows_what_it_missed(server, new_context, tmp_path):
     context, page = open_console(new_context)
     medic = login(server, "demo-medic")
@@ -182,10 +212,10 @@ def test_the_console_survives_a_server_restart_and_shows_what_it_missed(server, 
     server.start()
     page.locator("#connection").filter(has_text="live").wait_for(timeout=30000)
     page.get_by_role("table", name="Queue").get_by_role("row").filter(has_text=callsign).wait_for(timeout=10000)
-    page.get_by_role("alert").filter(has_text=callsign).wait_for()
+    page.get_by_role("alert").filter(has_text=f"New Urgent request {callsign}").wait_for()
     # Shown once: the replay and any live copy of the same event are one row and one alert.
     assert page.get_by_role("table", name="Queue").get_by_role("row").filter(has_text=callsign).count() == 1
-    assert page.get_by_role("alert").filter(has_text=callsign).count() == 1
+    assert page.get_by_role("alert").filter(has_text=f"New Urgent request {callsign}").count() == 1
     # A reload shows the same queue.
     page.reload()
     page.get_by_role("table", name="Queue").get_by_role("row").filter(has_text=callsign).wait_for()

@@ -77,6 +77,7 @@ function showConnection(text, status) {
   node.textContent = text;
   node.dataset.state = status;
   if (state.live) node.dataset.transport = state.live.transport || "";
+  else setTimeout(() => { if (state.live) node.dataset.transport = state.live.transport || ""; }, 0);
 }
 
 // ---------------------------------------------------------------- queue
@@ -268,11 +269,14 @@ function onEvent(envelope, { replayed }) {
       raise(`new:${data.id}`, data.id, "new", `New ${PRECEDENCE_NAMES[data.precedence] || data.precedence} request`);
     }
     if (type === "casevac.escalated" && fresh) {
-      raise(`escalated:${data.id}:${envelope.seq}`, data.id, "escalated",
-            `Escalated: ${data.reason || "not acknowledged in time"}`);
+      // Not acknowledged in time (raised while requested), or a dispatched request about to miss its
+      // 10-1-2 surgery leg: the first ends with the acknowledgement, the second with delivery.
+      const late = data.reason === "surgery_deadline";
+      raise(`escalated:${data.id}:${envelope.seq}`, data.id, late ? "escalated-late" : "escalated",
+            late ? "Escalated: will miss the 10-1-2 surgery deadline" : "Escalated: not acknowledged in time");
     }
-    if (data.status && data.status !== "requested") clearAlerts(data.id, ["new"]);
-    if (data.status && FINAL.includes(data.status)) clearAlerts(data.id, ["new", "escalated"]);
+    if (data.status && data.status !== "requested") clearAlerts(data.id, ["new", "escalated"]);
+    if (data.status && FINAL.includes(data.status)) clearAlerts(data.id, ["new", "escalated", "escalated-late"]);
     state.map && state.map.draw(state);
   } else if (type === "asset.updated" && data && data.id) {
     state.assets.set(data.id, data);
@@ -495,7 +499,7 @@ async function moveTo(request, status) {
       method: "POST", body: note ? { status, note } : { status } });
     state.details.set(updated.id, updated);
     state.queue.set(updated.id, { ...(state.queue.get(updated.id) || {}), ...summaryOf(updated) });
-    if (status !== "requested") clearAlerts(updated.id, ["new"]);
+    if (status !== "requested") clearAlerts(updated.id, ["new", "escalated"]);
     renderQueue();
     renderDetail();
     say(`Now ${updated.status.replace("_", " ")}.`);
@@ -537,7 +541,7 @@ async function dispatch(requestId, assetId, facilityId) {
       method: "POST", body: { asset_id: assetId, facility_id: facilityId } });
     state.details.set(updated.id, updated);
     state.queue.set(updated.id, { ...(state.queue.get(updated.id) || {}), ...summaryOf(updated) });
-    clearAlerts(updated.id, ["new"]);
+    clearAlerts(updated.id, ["new", "escalated"]);
     renderQueue();
     renderDetail();
     const asset = state.assets.get(assetId);

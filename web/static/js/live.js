@@ -36,6 +36,8 @@ export class Live {
       this._down(error.message);
     });
     this.socket.onAny((name, envelope) => this._live(envelope));
+    // Polling first, then the upgrade to a websocket (same origin: CSP connect-src 'self' allows ws/wss).
+    this.socket.io.on("open", () => this.socket.io.engine.on("upgrade", () => this._state()));
     window.addEventListener("offline", () => this._state());
     window.addEventListener("online", () => {
       this._state();

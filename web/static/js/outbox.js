@@ -271,6 +271,8 @@ export class Outbox {
     if (!me) return;
     for (const item of await this.all()) {
       if (!item.request_id || ["delivered", "cancelled"].includes(item.server_status)) continue;
+      // Just sent: the socket pushes its changes; polling it now would only repeat the POST's answer.
+      if (item.sent_at && Date.now() - Date.parse(item.sent_at) < 20000 && !item.etag) continue;
       try {
         const response = await fetch(`/api/v1/casevac/requests/${item.request_id}`, {
           cache: "no-store",
