@@ -139,6 +139,7 @@ def bench_positions(redis_url, count, batch_size):
         upgrade()
         from casevac.fleet import device_tokens
         from casevac.fleet import positions
+        from casevac.fleet.positions import LiveStore
         from casevac.fleet.models import Asset
         from core.models import Mission, User
 
@@ -155,7 +156,7 @@ def bench_positions(redis_url, count, batch_size):
         tokens = {}
         for asset in assets:
             tokens[asset.id] = device_tokens.issue_device_token(db.session, user=user, asset_id=asset.id,
-                                                                redis=redis_client, prefix=prefix)["device_token"]
+                                                                store=LiveStore(redis_client, prefix))["device_token"]
 
         start = time.perf_counter()
         for _ in range(count):
@@ -168,7 +169,7 @@ def bench_positions(redis_url, count, batch_size):
             asset = assets[i % len(assets)]
             device_tokens.report_as_device(db.session, token=tokens[asset.id], asset_id=asset.id, batch=False,
                                            fixes=[{"lat": 4.4 + i * 1e-6, "lon": 18.5, "heading": 90.0,
-                                                   "speed_kmh": 40.0}], redis=redis_client, prefix=prefix)
+                                                   "speed_kmh": 40.0}], store=LiveStore(redis_client, prefix))
         service_rate = count / (time.perf_counter() - start)
 
         batches = max(1, count // batch_size)
@@ -178,11 +179,11 @@ def bench_positions(redis_url, count, batch_size):
             device_tokens.report_as_device(db.session, token=tokens[asset.id], asset_id=asset.id, batch=True,
                                            fixes=[{"lat": 4.4 + j * 1e-6, "lon": 18.5, "heading": 90.0,
                                                    "speed_kmh": 40.0} for j in range(batch_size)],
-                                           redis=redis_client, prefix=prefix)
+                                           store=LiveStore(redis_client, prefix))
         batch_rate = batches * batch_size / (time.perf_counter() - start)
 
         start = time.perf_counter()
-        flushed = positions.flush_track(db.session, redis=redis_client, prefix=prefix)
+        flushed = positions.flush_track(db.session, store=LiveStore(redis_client, prefix))
         flush_rate = flushed / (time.perf_counter() - start)
     for key in client.scan_iter(f"{prefix}:*"):
         client.delete(key)

@@ -19,6 +19,8 @@ from realtime import sweeper
 def init_app(app: Flask) -> None:
     # Line 8 categories come from the app's settings.
     schemas.configure(app.extensions["settings"])
+    # The live-position store: one object per app, handed to the fleet's and dispatch's services.
+    positions.bind(app)
     for blueprint in (requests_blp, fleet_blp, dispatch_blp):
         api.register_blueprint(blueprint)
     sweeper.register("casevac.escalate", lifecycle.escalate)

@@ -4,9 +4,13 @@ the request's filing time stands in (Casualty.clock_start).
 
 What counts as a leg being met:
 - first_aid (10 min): the earliest bleeding or airway control treatment recorded for the casualty;
-- resuscitation (1 h): the evacuation asset with its medical crew reached the casualty (status at_pickup);
-- surgery (2 h): the casualty was handed over at the destination (status delivered). Dispatch chooses a
-  destination with surgery for casualties that need it (AJMedP-2: by need, not by distance).
+- resuscitation (1 h): medical staff reached the casualty: the evacuation asset at pickup when it has a medical
+  crew, else the destination facility at delivery;
+- surgery (2 h): the casualty was handed over at a destination with damage-control surgery (status delivered);
+  a delivery to a facility without it leaves the leg pending, then breached. Dispatch chooses a destination
+  with surgery for casualties that need it (AJMedP-2: by need, not by distance).
+Dispatch ranks its options with the same two rules (resuscitation_at, surgery_at), so a recommendation that
+"meets 10-1-2" is one the timeline will count as met.
 
 States of a leg: `met` (done by the due time), `breached` (done late, or not done and past due),
 `at_risk` (not done, due within the leg's warning margin: the coordinator should act now),
@@ -59,12 +63,23 @@ def first_aid_at(treatments: list[dict]) -> datetime | None:
     return min(times) if times else None
 
 
+def resuscitation_at(*, pickup, delivery, medical_crew: bool | None):
+    """When resuscitation begins: at pickup with a medical crew on the asset, else at delivery (times, or ETAs)."""
+    return pickup if medical_crew else delivery
+
+
+def surgery_at(*, delivery, surgery_at_destination: bool | None):
+    """When damage-control surgery can begin: at delivery to a facility that has it, else not yet."""
+    return delivery if surgery_at_destination else None
+
+
 def met_times(casualty) -> dict[str, datetime | None]:
     request = casualty.request
     return {
         "first_aid": first_aid_at(casualty.treatments),
-        "resuscitation": request.at_pickup_at,
-        "surgery": request.delivered_at,
+        "resuscitation": resuscitation_at(pickup=request.at_pickup_at, delivery=request.delivered_at,
+                                          medical_crew=request.medical_crew),
+        "surgery": surgery_at(delivery=request.delivered_at, surgery_at_destination=request.surgery_at_destination),
     }
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from casevac.geo import distance_km, is_night, sphere_km
 from casevac.precedence import precedence_of
+from casevac import ten_one_two
 from casevac.ten_one_two import LEGS
 
 # Plan tiers: a more urgent tier is served before a less urgent one is considered (API.md /plan).
@@ -283,10 +284,13 @@ def evaluate(need: EvacuationNeed, asset: AssetState, facility: FacilityState, *
     route_factor = road_factor if asset.kind == "ground_ambulance" else 1.0
     meets_deadline = clock.deadline is None or delivery_eta <= clock.deadline
     crew = "medical_crew" in asset.capabilities
-    # Resuscitation begins when medical staff reach the casualty: the crew at pickup, else the facility.
-    resuscitation_at = pickup_eta if crew else delivery_eta
-    meets_resuscitation = clock.resuscitation is None or resuscitation_at <= clock.resuscitation
-    meets_surgery = clock.surgery is None or delivery_eta <= clock.surgery
+    # The timeline's rules (casevac.ten_one_two): resuscitation begins when medical staff reach the casualty
+    # (the crew at pickup, else the facility); surgery at a destination with damage-control surgery.
+    resuscitation_eta = ten_one_two.resuscitation_at(pickup=pickup_eta, delivery=delivery_eta, medical_crew=crew)
+    surgery_eta = ten_one_two.surgery_at(delivery=delivery_eta, surgery_at_destination="damage_control_surgery"
+                                         in facility.capabilities)
+    meets_resuscitation = clock.resuscitation is None or resuscitation_eta <= clock.resuscitation
+    meets_surgery = clock.surgery is None or (surgery_eta is not None and surgery_eta <= clock.surgery)
     score = delivery_eta + _spare_penalty(need, asset)
     if facility.status == "diverting":
         score += DIVERTING_PENALTY_MINUTES

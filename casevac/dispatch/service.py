@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from casevac.fleet import assets
 from casevac.fleet import facilities
 from casevac.fleet import positions
+from casevac.fleet.positions import DATABASE_ONLY, LiveStore
 from casevac.requests import lifecycle
 from casevac.requests import service
 from casevac.fleet.models import Asset, Facility
@@ -24,7 +25,7 @@ from casevac.dispatch.rules import (AssetState, CasualtyClock, EvacuationNeed, F
                                     facility_exclusions, recommend)
 
 
-def asset_states(session, *, mission_id: str, redis=None, prefix: str = "") -> list[AssetState]:
+def asset_states(session, *, mission_id: str, store: LiveStore = DATABASE_ONLY) -> list[AssetState]:
     """The mission's assets as value objects, each at its latest reported position (else its base)."""
     # Plain rows, not ORM objects: a thousand assets load several times faster.
     columns = (Asset.id, Asset.callsign, Asset.kind, Asset.capabilities, Asset.litter_capacity,
@@ -32,8 +33,7 @@ def asset_states(session, *, mission_id: str, redis=None, prefix: str = "") -> l
                Asset.base_lat, Asset.base_lon, Asset.lat, Asset.lon, Asset.heading, Asset.speed_kmh,
                Asset.position_reported_at)
     assets = list(session.execute(select(*columns).where(Asset.mission_id == mission_id)))
-    latest = positions.latest_positions(session, mission_id=mission_id, assets=assets, redis=redis,
-                                               prefix=prefix)
+    latest = positions.latest_positions(session, mission_id=mission_id, assets=assets, store=store)
     return [_asset_state(a, latest.get(a.id)) for a in assets]
 
 
@@ -69,20 +69,19 @@ def need_from_request(request) -> EvacuationNeed:
                           security=request.security, request_id=request.id)
 
 
-def recommend_for_request(session, *, user, request_id: str, limit: int, settings, redis=None,
-                          prefix: str = "") -> dict:
+def recommend_for_request(session, *, user, request_id: str, limit: int, settings, store: LiveStore = DATABASE_ONLY) -> dict:
     request = service.get_visible(session, user=user, request_id=request_id)
     if request.status in FINAL_STATUSES:
         raise conflict(f"the request is {request.status}: nothing left to evacuate", status=request.status)
     now = core_clock.now()
     result = recommend(need_from_request(request),
-                       asset_states(session, mission_id=request.mission_id, redis=redis, prefix=prefix),
+                       asset_states(session, mission_id=request.mission_id, store=store),
                        facility_states(session, mission_id=request.mission_id), now=now,
                        road_factor=settings.ROAD_FACTOR, limit=limit)
     return {"request_id": request.id, "computed_at": now, **result.as_dict()}
 
 
-def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, redis=None, prefix: str = ""):
+def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, store: LiveStore = DATABASE_ONLY):
     """Dispatch: the asset available -> tasked and the request -> dispatched, in one transaction, each by a
     conditional update, so of two coordinators racing for one asset or one request exactly one wins and
     the other gets 409 with the reason (ARCHITECTURE.md: the database decides races)."""
@@ -98,8 +97,7 @@ def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, r
                        allowed_from=list(BEFORE_DISPATCH))
     need = need_from_request(request)
     now = core_clock.now()
-    position = positions.latest_positions(session, mission_id=asset.mission_id, assets=[asset], redis=redis,
-                                              prefix=prefix).get(asset.id)
+    position = positions.latest_positions(session, mission_id=asset.mission_id, assets=[asset], store=store).get(asset.id)
     state = _asset_state(asset, position)
     # Fitness first (status is decided below, atomically): a wrong choice is refused with the reasons.
     reasons = [r for r in asset_exclusions(need, state, night=is_night(need.pickup, now))
@@ -117,7 +115,8 @@ def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, r
         raise conflict(f"asset {current.callsign} is not available ({current.status})", asset_status=current.status,
                        tasked_request_id=current.tasked_request_id)
     if not lifecycle.mark_dispatched(session, user=user, request=request, asset_id=asset.id,
-                                           facility_id=facility.id):
+                                     facility_id=facility.id, medical_crew="medical_crew" in state.capabilities,
+                                     surgery_at_destination="damage_control_surgery" in (facility.capabilities or ())):
         session.rollback()
         current = service.get_visible(session, user=user, request_id=request_id)
         raise conflict(f"the request is {current.status}: another dispatch or change came first",
@@ -125,7 +124,7 @@ def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, r
     audit.record(session, actor=user, action="asset.task", subject_type="asset", subject_id=asset.id,
                  mission_id=asset.mission_id, detail={"request_id": request.id, "facility_id": facility.id})
     session.refresh(asset)
-    assets.publish_asset(session, asset, redis=redis, prefix=prefix)
+    assets.publish_asset(session, asset, store=store)
     session.commit()
     return service.get_visible(session, user=user, request_id=request_id)
 
@@ -141,11 +140,10 @@ def release_asset(session, request) -> None:
         .execution_options(synchronize_session=False)).rowcount
     if freed:
         asset = session.get(Asset, asset_id, populate_existing=True)
-        assets.publish_asset(session, asset, **positions.live_store())
+        assets.publish_asset(session, asset, store=positions.live_store())
 
 
-def plan_for_requests(session, *, user, request_ids: list[str] | None, settings, redis=None,
-                      prefix: str = "") -> dict:
+def plan_for_requests(session, *, user, request_ids: list[str] | None, settings, store: LiveStore = DATABASE_ONLY) -> dict:
     """The mass-casualty plan over the given requests (default: all awaiting dispatch); reads only."""
     unserved: list[dict] = []
     if request_ids is None:
@@ -165,7 +163,7 @@ def plan_for_requests(session, *, user, request_ids: list[str] | None, settings,
                 unserved.append({"request_id": request.id, "reason": f"not awaiting dispatch ({request.status})"})
     now = core_clock.now()
     result = plan([need_from_request(r) for r in requests],
-                  asset_states(session, mission_id=user.mission_id, redis=redis, prefix=prefix),
+                  asset_states(session, mission_id=user.mission_id, store=store),
                   facility_states(session, mission_id=user.mission_id), now=now, road_factor=settings.ROAD_FACTOR)
     session.rollback()  # nothing was written: the plan has no side effects
     return {"computed_at": now, "assignments": result["assignments"], "unserved": unserved + result["unserved"],

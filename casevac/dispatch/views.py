@@ -29,7 +29,7 @@ class Recommendations(MethodView):
         and why each excluded asset or facility was left out."""
         user = auth.current_user(roles=policy.DRIVERS)
         return dispatch.recommend_for_request(db.session, user=user, request_id=request_id, limit=args["limit"],
-                                              settings=current_app.extensions["settings"], **positions.live_store())
+                                              settings=current_app.extensions["settings"], store=positions.live_store())
 
 
 @blp.route("/requests/<request_id>/dispatch")
@@ -41,7 +41,7 @@ class Dispatch(MethodView):
     def post(self, body, request_id):
         """Dispatch an asset to a facility: the request becomes dispatched and the asset tasked, atomically."""
         user = auth.current_user(roles=policy.DRIVERS)
-        return dispatch.assign(db.session, user=user, request_id=request_id, **body, **positions.live_store())
+        return dispatch.assign(db.session, user=user, request_id=request_id, **body, store=positions.live_store())
 
 
 @blp.route("/plan")
@@ -53,4 +53,4 @@ class Plan(MethodView):
         minimising the total time to delivery (surgery, for urgent-surgical cases). Changes nothing."""
         user = auth.current_user(roles=policy.DRIVERS)
         return dispatch.plan_for_requests(db.session, user=user, request_ids=body.get("request_ids"),
-                                          settings=current_app.extensions["settings"], **positions.live_store())
+                                          settings=current_app.extensions["settings"], store=positions.live_store())

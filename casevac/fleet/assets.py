@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from casevac.fleet.models import Asset, AssetPosition, has_capability
 from casevac.fleet import positions
+from casevac.fleet.positions import DATABASE_ONLY, LiveStore
 from core import audit, clock
 from core.auth import ensure_mission
 from core.db import is_id
@@ -36,11 +37,10 @@ def asset_view(asset: Asset, position: dict | None = None) -> dict:
     }
 
 
-def publish_asset(session, asset: Asset, *, redis=None, prefix: str = "") -> dict:
+def publish_asset(session, asset: Asset, *, store: LiveStore = DATABASE_ONLY) -> dict:
     """asset.updated to the mission's coordinators, in the caller's transaction (API.md, Real-time); returns
     the asset's view (AssetOut), which the event summarises."""
-    position = positions.latest_positions(session, mission_id=asset.mission_id, assets=[asset], redis=redis,
-                                prefix=prefix).get(asset.id)
+    position = positions.latest_positions(session, mission_id=asset.mission_id, assets=[asset], store=store).get(asset.id)
     view = asset_view(asset, position)
     events.publish(session, "asset.updated", audience.coordinators(asset.mission_id), positions.json_ready(view),
                    mission_id=asset.mission_id)
@@ -50,7 +50,7 @@ def publish_asset(session, asset: Asset, *, redis=None, prefix: str = "") -> dic
 # ---------------------------------------------------------------- assets
 
 def list_assets(session, *, user: User, limit: int, cursor: str | None, status: str | None = None,
-                kind: str | None = None, capability: str | None = None, redis=None, prefix: str = "") -> dict:
+                kind: str | None = None, capability: str | None = None, store: LiveStore = DATABASE_ONLY) -> dict:
     query = select(Asset).where(Asset.mission_id == user.mission_id)
     if status:
         query = query.where(Asset.status == status)
@@ -59,8 +59,7 @@ def list_assets(session, *, user: User, limit: int, cursor: str | None, status: 
     if capability:
         query = query.where(has_capability(Asset.capabilities, capability))
     page = paginate(query, [Key(Asset.callsign), Key(Asset.id)], limit=limit, cursor=cursor, session=session)
-    latest = positions.latest_positions(session, mission_id=user.mission_id, assets=page["items"], redis=redis,
-                                        prefix=prefix)
+    latest = positions.latest_positions(session, mission_id=user.mission_id, assets=page["items"], store=store)
     return {"items": [asset_view(a, latest.get(a.id)) for a in page["items"]],
             "next_cursor": page["next_cursor"]}
 
@@ -73,10 +72,9 @@ def get_asset(session, *, user: User, asset_id: str) -> Asset:
     return asset
 
 
-def get_asset_view(session, *, user: User, asset_id: str, redis=None, prefix: str = "") -> dict:
+def get_asset_view(session, *, user: User, asset_id: str, store: LiveStore = DATABASE_ONLY) -> dict:
     asset = get_asset(session, user=user, asset_id=asset_id)
-    position = positions.latest_positions(session, mission_id=asset.mission_id, assets=[asset], redis=redis,
-                                prefix=prefix).get(asset.id)
+    position = positions.latest_positions(session, mission_id=asset.mission_id, assets=[asset], store=store).get(asset.id)
     return asset_view(asset, position)
 
 
@@ -88,7 +86,7 @@ def _apply_asset_fields(asset: Asset, fields: dict) -> None:
         setattr(asset, name, value)
 
 
-def create_asset(session, *, user: User, redis=None, prefix: str = "", **fields) -> dict:
+def create_asset(session, *, user: User, store: LiveStore = DATABASE_ONLY, **fields) -> dict:
     asset = Asset(mission_id=user.mission_id, created_at=clock.now(), updated_at=clock.now())
     _apply_asset_fields(asset, dict(fields))
     session.add(asset)
@@ -99,12 +97,12 @@ def create_asset(session, *, user: User, redis=None, prefix: str = "", **fields)
         raise conflict(f"an asset with callsign {fields['callsign']} already exists in this mission") from None
     audit.record(session, actor=user, action="asset.create", subject_type="asset", subject_id=asset.id,
                  mission_id=asset.mission_id)
-    view = publish_asset(session, asset, redis=redis, prefix=prefix)
+    view = publish_asset(session, asset, store=store)
     session.commit()
     return view
 
 
-def update_asset(session, *, user: User, asset_id: str, redis=None, prefix: str = "", **fields) -> dict:
+def update_asset(session, *, user: User, asset_id: str, store: LiveStore = DATABASE_ONLY, **fields) -> dict:
     asset = get_asset(session, user=user, asset_id=asset_id)
     status = fields.pop("status", None)
     if status is not None and status != asset.status:
@@ -135,18 +133,18 @@ def update_asset(session, *, user: User, asset_id: str, redis=None, prefix: str 
     changed = sorted(set(fields) | ({"status"} if status is not None else set()))
     audit.record(session, actor=user, action="asset.update", subject_type="asset", subject_id=asset.id,
                  mission_id=asset.mission_id, detail={"fields": changed})
-    view = publish_asset(session, asset, redis=redis, prefix=prefix)
+    view = publish_asset(session, asset, store=store)
     session.commit()
     return view  # built in the transaction, from what it wrote: no second read of the asset and its position
 
 
 def track(session, *, user: User, asset_id: str, limit: int, cursor: str | None, since: datetime | None,
-          redis=None, prefix: str = "") -> dict:
+          store: LiveStore = DATABASE_ONLY) -> dict:
     """The asset's track, oldest first (fixes still in Redis are flushed first, so none is missing)."""
     asset = get_asset(session, user=user, asset_id=asset_id)
-    if redis is not None:
+    if store.redis is not None:
         try:
-            positions.flush_track(session, redis=redis, prefix=prefix)
+            positions.flush_track(session, store=store)
         except Exception:  # noqa: BLE001 - the track so far is still worth showing
             session.rollback()
             log.warning("flushing the track stream failed", exc_info=True)

@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from casevac.fleet.models import Asset
 from casevac.fleet import assets, positions
+from casevac.fleet.positions import DATABASE_ONLY, LiveStore
 from core import audit
 from core.auth import ensure_mission
 from core.db import is_id
@@ -31,8 +32,9 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_device_token(session, *, user: User, asset_id: str, redis=None, prefix: str = "") -> dict:
+def issue_device_token(session, *, user: User, asset_id: str, store: LiveStore = DATABASE_ONLY) -> dict:
     """A new per-asset secret (the previous one stops working); only its hash is stored."""
+    redis, prefix = store.redis, store.prefix
     asset = assets.get_asset(session, user=user, asset_id=asset_id)
     token = f"{asset.id}.{secrets.token_urlsafe(32)}"
     _set_credential(redis, prefix, asset.id, _token_hash(token))
@@ -43,7 +45,8 @@ def issue_device_token(session, *, user: User, asset_id: str, redis=None, prefix
     return {"asset_id": asset.id, "device_token": token}
 
 
-def revoke_device_token(session, *, user: User, asset_id: str, redis=None, prefix: str = "") -> None:
+def revoke_device_token(session, *, user: User, asset_id: str, store: LiveStore = DATABASE_ONLY) -> None:
+    redis, prefix = store.redis, store.prefix
     asset = assets.get_asset(session, user=user, asset_id=asset_id)
     _set_credential(redis, prefix, asset.id, None)
     asset.device_token_hash = None
@@ -120,17 +123,17 @@ def asset_mission(session, *, user: User, asset_id: str) -> str:
     return mission_id
 
 
-def report_as_device(session, *, token: str, asset_id: str, fixes: list[dict], batch: bool, redis=None,
-                     prefix: str = "") -> dict:
+def report_as_device(session, *, token: str, asset_id: str, fixes: list[dict], batch: bool, store: LiveStore = DATABASE_ONLY) -> dict:
     """Fixes reported by the asset's own device (`Authorization: Device <token>`): 401 for a bad or revoked
     token, 403 for another asset's URL. With Redis, one Lua call checks the token and stores the fixes."""
+    redis, prefix = store.redis, store.prefix
     owner_id, _, secret = token.partition(".")
     if not secret or not is_id(owner_id):
         raise positions.bad_device_token()
     if redis is None or owner_id != asset_id:
         asset = device_asset(session, token=token, asset_id=asset_id)
         return positions.report_positions(session, asset_id=asset.id, mission_id=asset.mission_id, source="device",
-                                fixes=fixes, batch=batch, redis=redis, prefix=prefix)
+                                fixes=fixes, batch=batch, store=store)
     mission_id = _asset_missions.get(asset_id)
     if mission_id is None:
         asset = session.get(Asset, asset_id)
@@ -139,7 +142,7 @@ def report_as_device(session, *, token: str, asset_id: str, fixes: list[dict], b
         _prime_credential(redis, prefix, asset)
         mission_id = _remember_mission(asset)
     report = dict(session=session, asset_id=asset_id, mission_id=mission_id, source="device", fixes=fixes,
-                  batch=batch, redis=redis, prefix=prefix, credential=_token_hash(token))
+                  batch=batch, store=store, credential=_token_hash(token))
     try:
         return positions.report_positions(**report)
     except positions.UnknownCredential:

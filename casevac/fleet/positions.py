@@ -13,6 +13,8 @@ the database and a revocation holds at once in every process.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Any
 import logging
 import os
 import socket
@@ -44,6 +46,19 @@ def json_ready(view: dict) -> dict:
 
 def bad_device_token() -> ApiError:
     return ApiError(401, "invalid device token")
+
+
+@dataclass(frozen=True)
+class LiveStore:
+    """Where live positions are kept: Redis (`redis`, keys under `prefix`) or, with redis None, the database.
+    One per app, bound by casevac.init_app; services take it as `store`."""
+
+    redis: Any
+    prefix: str
+
+
+DATABASE_ONLY = LiveStore(None, "")
+STORE = "live_store"
 
 
 def credentials_key(prefix: str) -> str:
@@ -110,13 +125,14 @@ def single_fix_view(result: dict, fixes: list[dict]) -> dict:
 
 
 def report_positions(session, *, asset_id: str, mission_id: str, source: str, fixes: list[dict], batch: bool,
-                     redis=None, prefix: str = "", credential: str | None = None) -> dict:
+                     store: LiveStore = DATABASE_ONLY, credential: str | None = None) -> dict:
     """Accept a report of one or more fixes for an asset (authorised by the caller, or, with Redis, by the
     device-token hash `credential` checked in the same Lua call). `batch`: the body was {"fixes": [...]}
     (errors name `fixes.<index>.<field>`). Fixes without `reported_at` are stamped on receipt (completed in
     place). Returns {asset_id, accepted, latest, latest_index}: `latest_index` is the
     fix that became the asset's latest position (the newest of the report, the later one on a tie), or None
     when a newer fix was already in."""
+    redis, prefix = store.redis, store.prefix
     if not 1 <= len(fixes) <= MAX_FIXES_PER_REPORT:
         raise invalid("fixes", f"Length must be between 1 and {MAX_FIXES_PER_REPORT}.")
     received = clock.now()
@@ -185,8 +201,9 @@ def _from_micros(value) -> datetime:
     return datetime.fromtimestamp(int(value) / 1_000_000, tz=timezone.utc)
 
 
-def latest_positions(session, *, mission_id: str, assets: list[Asset], redis=None, prefix: str = "") -> dict:
+def latest_positions(session, *, mission_id: str, assets: list[Asset], store: LiveStore = DATABASE_ONLY) -> dict:
     """asset id -> latest fix; Redis when configured (falling back to the rows if it is unreachable)."""
+    redis, prefix = store.redis, store.prefix
     if redis is not None and assets:
         try:
             values = redis.hmget(_keys(prefix, mission_id)[1], [a.id for a in assets])
@@ -210,14 +227,14 @@ def row_fix(asset: Asset) -> dict:
             "reported_at": asset.position_reported_at}
 
 
-def flush_track(session, *, redis, prefix: str, batch: int = 2000) -> int:
+def flush_track(session, *, store: LiveStore, batch: int = 2000) -> int:
     """Move reported fixes from the Redis stream into the track table and the assets' rows.
 
     A consumer group hands each entry to one process; an entry is acknowledged after its commit, and
     `stream_id` is unique, so a redelivery after a crash is stored once. Entries a dead consumer left
     pending for over a minute are claimed.
     """
-    stream = _stream(prefix)
+    redis, stream = store.redis, _stream(store.prefix)
     consumer = f"{socket.gethostname()}-{os.getpid()}"
     try:
         redis.xgroup_create(stream, TRACK_GROUP, id="0", mkstream=True)
@@ -282,15 +299,20 @@ def _insert_ignoring_duplicates(session):
     return dialect_insert(AssetPosition).on_conflict_do_nothing(index_elements=["stream_id"])
 
 
-def live_store() -> dict:
-    """The Redis client and key prefix for live positions (redis None: the database holds them), as the
-    keyword arguments of the functions here."""
-    return {"redis": current_app.extensions.get("redis"), "prefix": current_app.extensions["settings"].REDIS_PREFIX}
+def bind(app) -> LiveStore:
+    """The app's live store (casevac.init_app): Redis when the app has a client, else the database."""
+    store = app.extensions[STORE] = LiveStore(app.extensions.get("redis"), app.extensions["settings"].REDIS_PREFIX)
+    return store
+
+
+def live_store() -> LiveStore:
+    """The current app's live store, for the entry points (views, sweeper task, hooks) to hand to services."""
+    return current_app.extensions[STORE]
 
 
 def track_flush_task(session, *, now, settings) -> int:
     """Sweeper task: drain the Redis track stream (nothing to do without Redis)."""
-    live = live_store()
-    if live["redis"] is None:
+    store = live_store()
+    if store.redis is None:
         return 0
-    return flush_track(session, **live)
+    return flush_track(session, store=store)

@@ -30,7 +30,7 @@ class Assets(MethodView):
     def get(self, args):
         """The mission's evacuation assets with their latest positions, by callsign."""
         user = auth.current_user(roles=policy.FLEET_READERS)
-        return assets.list_assets(db.session, user=user, **args, **positions.live_store())
+        return assets.list_assets(db.session, user=user, **args, store=positions.live_store())
 
     @blp.arguments(AssetIn)
     @blp.response(201, AssetOut)
@@ -38,7 +38,7 @@ class Assets(MethodView):
     def post(self, body):
         """Register an asset (coordinator or admin)."""
         user = auth.current_user(roles=policy.FLEET_WRITERS)
-        return assets.create_asset(db.session, user=user, **body, **positions.live_store())
+        return assets.create_asset(db.session, user=user, **body, store=positions.live_store())
 
 
 @blp.route("/assets/<asset_id>")
@@ -47,7 +47,7 @@ class AssetById(MethodView):
     def get(self, asset_id):
         """One asset with its latest position."""
         user = auth.current_user(roles=policy.FLEET_READERS)
-        return assets.get_asset_view(db.session, user=user, asset_id=asset_id, **positions.live_store())
+        return assets.get_asset_view(db.session, user=user, asset_id=asset_id, store=positions.live_store())
 
     @blp.arguments(AssetPatch(partial=True))
     @blp.response(200, AssetOut)
@@ -56,7 +56,7 @@ class AssetById(MethodView):
         """Change an asset (coordinator or admin); status available, maintenance or offline."""
         user = auth.current_user(roles=policy.FLEET_WRITERS)
         return assets.update_asset(db.session, user=user, asset_id=asset_id, **body,
-                                          **positions.live_store())
+                                          store=positions.live_store())
 
 
 _POSITION_SINGLE, _POSITION_BATCH = PositionIn(), PositionBatchIn()
@@ -106,13 +106,13 @@ class AssetPositions(MethodView):
             raise
         if scheme == device_tokens.DEVICE_SCHEME:
             result = device_tokens.report_as_device(db.session, token=token.strip(), asset_id=asset_id,
-                                                    fixes=fixes, batch=batch, **positions.live_store())
+                                                    fixes=fixes, batch=batch, store=positions.live_store())
         else:
             user = auth.current_user(roles={"coordinator"})
             mission_id = device_tokens.asset_mission(db.session, user=user, asset_id=asset_id)
             result = positions.report_positions(db.session, asset_id=asset_id, mission_id=mission_id,
                                                     source="coordinator", fixes=fixes, batch=batch,
-                                                    **positions.live_store())
+                                                    store=positions.live_store())
         return _BATCH_OUT.dump(result) if batch else _SINGLE_OUT.dump(positions.single_fix_view(result, fixes))
 
     @blp.arguments(TrackArgs, location="query")
@@ -120,7 +120,7 @@ class AssetPositions(MethodView):
     def get(self, args, asset_id):
         """The asset's track (every accepted fix), oldest first."""
         user = auth.current_user(roles=policy.FLEET_READERS)
-        return assets.track(db.session, user=user, asset_id=asset_id, **args, **positions.live_store())
+        return assets.track(db.session, user=user, asset_id=asset_id, **args, store=positions.live_store())
 
 
 @blp.route("/assets/<asset_id>/device-token")
@@ -129,13 +129,13 @@ class AssetDeviceToken(MethodView):
     def post(self, asset_id):
         """Issue the asset's device token (shown once; replaces any previous one). Coordinator or admin."""
         user = auth.current_user(roles=policy.FLEET_WRITERS)
-        return device_tokens.issue_device_token(db.session, user=user, asset_id=asset_id, **positions.live_store())
+        return device_tokens.issue_device_token(db.session, user=user, asset_id=asset_id, store=positions.live_store())
 
     @blp.response(204)
     def delete(self, asset_id):
         """Revoke the asset's device token."""
         user = auth.current_user(roles=policy.FLEET_WRITERS)
-        device_tokens.revoke_device_token(db.session, user=user, asset_id=asset_id, **positions.live_store())
+        device_tokens.revoke_device_token(db.session, user=user, asset_id=asset_id, store=positions.live_store())
 
 
 @blp.route("/facilities")

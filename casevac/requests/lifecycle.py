@@ -80,11 +80,13 @@ def _illegal_move(request: CasevacRequest, status: str, allowed: list[str]):
     return conflict(message, current=request.status, allowed=allowed)
 
 
-def mark_dispatched(session, *, user, request: CasevacRequest, asset_id: str, facility_id: str) -> bool:
+def mark_dispatched(session, *, user, request: CasevacRequest, asset_id: str, facility_id: str, medical_crew: bool,
+                    surgery_at_destination: bool) -> bool:
     """requested|acknowledged -> dispatched with the asset and facility, in the caller's transaction (no
     commit). False when another transaction changed the request first (the caller answers 409)."""
     return _move(session, user=user, request=request, to_status=VIA_DISPATCH, note=None,
-                 values={"asset_id": asset_id, "facility_id": facility_id})
+                 values={"asset_id": asset_id, "facility_id": facility_id, "medical_crew": medical_crew,
+                         "surgery_at_destination": surgery_at_destination})
 
 
 def _move(session, *, user, request: CasevacRequest, to_status: str, note: str | None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (CheckConstraint, ForeignKey, Index, Integer, SmallInteger, String, Text,
+from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, Integer, SmallInteger, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -92,6 +92,10 @@ class CasevacRequest(db.Model):
     # Set by dispatch (casevac.dispatch.rules); no foreign key here: the asset and facility tables are its own.
     asset_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     facility_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # Recorded at dispatch (casevac.ten_one_two): the asset had a medical crew; the destination had
+    # damage-control surgery. None before dispatch.
+    medical_crew: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    surgery_at_destination: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

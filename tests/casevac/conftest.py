@@ -76,6 +76,8 @@ def live_redis(app, redis_url):
     """Switch the app to Redis live positions for one test (keys under the run's prefix, removed after)."""
     import redis
 
+    from casevac.fleet import positions
+
     client = redis.Redis.from_url(redis_url)
     prefix = app.extensions["settings"].REDIS_PREFIX
 
@@ -85,6 +87,8 @@ def live_redis(app, redis_url):
 
     clean()
     app.extensions["redis"] = client
+    positions.bind(app)
     yield client
     app.extensions["redis"] = None
+    positions.bind(app)
     clean()

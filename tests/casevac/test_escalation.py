@@ -69,7 +69,7 @@ def test_dispatched_request_escalates_again_when_surgery_is_at_risk(app, client,
     for rid in (request_id, delivered_id):
         client.post(f"{URL}/{rid}/status", json={"status": "acknowledged"}, headers=headers(coordinator))
         lifecycle.mark_dispatched(db.session, user=coordinator, request=db.session.get(CasevacRequest, rid),
-                                asset_id="a", facility_id="f")
+                                  asset_id="a", facility_id="f", medical_crew=True, surgery_at_destination=True)
         db.session.commit()
     for status in ("at_pickup", "in_transit", "delivered"):
         client.post(f"{URL}/{delivered_id}/status", json={"status": status}, headers=headers(coordinator))

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from casevac.fleet import positions
+from casevac.fleet.positions import LiveStore
 from casevac.fleet.models import Asset, AssetPosition
 from config.extensions import db
 from realtime.models import Event
@@ -274,7 +275,7 @@ def test_positions_through_redis_are_shared_and_flushed_to_the_track(client, coo
     db.session.refresh(row)
     assert row.lat == 89.5  # the flush also brings the row up to date (the fallback when Redis is down)
     # A second flush finds nothing new: each fix is stored once.
-    assert positions.flush_track(db.session, redis=live_redis, prefix=prefix) == 0
+    assert positions.flush_track(db.session, store=LiveStore(live_redis, prefix)) == 0
     assert db.session.execute(db.select(db.func.count()).select_from(AssetPosition)).scalar() == 3
 
 
@@ -283,7 +284,7 @@ def test_a_redelivered_stream_entry_is_stored_once(app, coordinator, live_redis)
     prefix = app.extensions["settings"].REDIS_PREFIX
     fix = {"lat": 4.1, "lon": 18.1, "heading": None, "speed_kmh": None}
     positions.report_positions(db.session, asset_id=asset.id, mission_id=asset.mission_id, source="device",
-                                   fixes=[fix], batch=False, redis=live_redis, prefix=prefix)
+                                   fixes=[fix], batch=False, store=LiveStore(live_redis, prefix))
     entries = live_redis.xrange(f"{prefix}:fleet:track")
     positions._store_entries(db.session, entries)
     positions._store_entries(db.session, entries)  # as after a crash between commit and acknowledgement
@@ -336,7 +337,7 @@ def test_the_sweeper_moves_redis_fixes_into_the_track(app, coordinator, live_red
     for i in range(3):
         fix = {"lat": 4.0 + i / 10, "lon": 18.0, "heading": None, "speed_kmh": None}
         positions.report_positions(db.session, asset_id=asset.id, mission_id=asset.mission_id, source="device",
-                                       fixes=[fix], batch=False, redis=live_redis, prefix=prefix)
+                                       fixes=[fix], batch=False, store=LiveStore(live_redis, prefix))
     effects = sweeper.run_once(db.session, now=T0, settings=app.extensions["settings"])
     assert effects["fleet.track_flush"] == 3
     assert sweeper.run_once(db.session, now=T0, settings=app.extensions["settings"])["fleet.track_flush"] == 0

@@ -41,7 +41,8 @@ def reach(client, headers, coordinator, file_request):
             if step == "dispatched":
                 request = db.session.get(CasevacRequest, request_id)
                 assert lifecycle.mark_dispatched(db.session, user=coordinator, request=request,
-                                               asset_id="asset-1", facility_id="facility-1")
+                                               asset_id="asset-1", facility_id="facility-1", medical_crew=True,
+            surgery_at_destination=True)
                 db.session.commit()
             else:
                 response = client.post(status_url(request_id), json={"status": step}, headers=headers(coordinator))
@@ -149,7 +150,8 @@ def test_mark_dispatched_only_from_requested_or_acknowledged(coordinator, reach)
                             ("at_pickup", False), ("delivered", False), ("cancelled", False)):
         request = db.session.get(CasevacRequest, reach(state))
         assert lifecycle.mark_dispatched(db.session, user=coordinator, request=request, asset_id="a2",
-                                       facility_id="f2") is expected, state
+                                       facility_id="f2", medical_crew=True,
+            surgery_at_destination=True) is expected, state
         db.session.commit()
         if expected:
             assert request.status == "dispatched" and request.asset_id == "a2" and request.acknowledged_at
@@ -204,7 +206,8 @@ def test_racing_dispatch_and_cancel_one_wins(pg_app, pg_make_user, headers):
             coordinator_row = db.session.get(User, coordinator_id)
             barrier.wait()
             results["dispatch"] = lifecycle.mark_dispatched(db.session, user=coordinator_row, request=request,
-                                                          asset_id="a", facility_id="f")
+                                                          asset_id="a", facility_id="f", medical_crew=True,
+            surgery_at_destination=True)
             db.session.commit()
             db.session.remove()
 

@@ -21,7 +21,8 @@ def run(client, headers, coordinator, frozen_clock, request_id, steps):
         frozen_clock(T + timedelta(minutes=minute))
         if status == "dispatched":
             lifecycle.mark_dispatched(db.session, user=coordinator, request=db.session.get(CasevacRequest, request_id),
-                                    asset_id="a", facility_id="f")
+                                      asset_id="a", facility_id="f", medical_crew=True,
+                                      surgery_at_destination=True)
             db.session.commit()
         else:
             note = {"note": "stood down"} if status == "cancelled" else {}

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from casevac.fleet import device_tokens
+from casevac.fleet import device_tokens, positions
 from casevac.fleet.models import MAX_FIXES_PER_REPORT, Asset, AssetPosition
 from config.extensions import db
 from tests.casevac.fleet_factories import AssetFactory
@@ -195,12 +195,14 @@ def test_an_unreachable_redis_is_503_and_changes_nothing(app, client, coordinato
     asset = AssetFactory(mission_id=coordinator.mission_id)
     device = _device_token(client, headers, coordinator, asset)
     app.extensions["redis"] = redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))  # nothing listens there
+    positions.bind(app)
     try:
         assert_error(client.post(_url(asset.id), json={"fixes": [{"lat": 4.5, "lon": 18.4}]}, headers=device), 503)
         assert_error(client.post(_url(asset.id), json={"lat": 4.5, "lon": 18.4}, headers=headers(coordinator)), 503)
         assert_error(client.delete(f"/api/v1/assets/{asset.id}/device-token", headers=headers(coordinator)), 503)
     finally:
         app.extensions["redis"] = live_redis
+        positions.bind(app)
     assert db.session.get(Asset, asset.id).device_token_hash is not None  # the revocation did not half-happen
     assert client.post(_url(asset.id), json={"lat": 4.5, "lon": 18.4}, headers=device).status_code == 202
 

@@ -182,7 +182,8 @@ def test_patch_rules(client, headers, medic, coordinator, frozen_clock):
     from config.extensions import db
 
     request = db.session.get(CasevacRequest, request_id)
-    lifecycle.mark_dispatched(db.session, user=coordinator, request=request, asset_id="a", facility_id="f")
+    lifecycle.mark_dispatched(db.session, user=coordinator, request=request, asset_id="a", facility_id="f", medical_crew=True,
+            surgery_at_destination=True)
     db.session.commit()
     assert_error(client.patch(url, json={"marking": "smoke"}, headers=headers(medic)), 409)
     assert client.patch(url, json={"marking": "smoke"}, headers=headers(coordinator)).status_code == 200
