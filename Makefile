@@ -29,7 +29,7 @@ fuzz: $(VENV)/.dev-deps
 		$(BIN)/python -m pytest tests/security/test_fuzz.py $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-deps
-	$(BIN)/bandit -q -r config core casevac telemed realtime wsgi.py -c .bandit.yml --severity-level medium
+	$(BIN)/bandit -q -r config core casevac telemed realtime web wsgi.py -c .bandit.yml --severity-level medium
 
 clean:
 	rm -rf $(VENV) instance/*.db
