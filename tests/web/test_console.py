@@ -193,6 +193,30 @@ def test_an_unacknowledged_urgent_request_escalates_the_alert_rings_until_silenc
     assert page.get_by_role("alert").filter(has_text=callsign).count() == 0
 
 
+def test_the_mass_casualty_plan_is_run_and_its_accepted_assignments_dispatched(server, new_context):
+    medic = login(server, "demo-medic")
+    callsigns = [f"MASCAL-{n}-{uuid.uuid4().hex[:3].upper()}" for n in range(2)]
+    filed = [file_request(server, medic, callsign=c, equipment=[], location={"lat": 4.40 + n / 100, "lon": 18.52},
+                          patients={"urgent": 0, "urgent_surgical": 0, "priority": 1, "routine": 0, "convenience": 0},
+                          litter=1, ambulatory=0) for n, c in enumerate(callsigns)]
+    context, page = open_console(new_context)
+    plan = page.get_by_role("region", name="Mass casualty plan")
+    plan.get_by_role("button", name="Run plan").click()
+    assignments = plan.get_by_role("table", name="Assignments")
+    assignments.get_by_role("row").filter(has_text=callsigns[0]).wait_for()
+    plan.get_by_role("button", name="Dispatch accepted").click()
+    coordinator = login(server, "demo-coordinator")
+    for request, callsign in zip(filed, callsigns):
+        row = assignments.get_by_role("row").filter(has_text=callsign)
+        if row.count():
+            row.get_by_role("cell", name="dispatched", exact=True).wait_for()
+            status = requests.get(f"{server.url}/api/v1/casevac/requests/{request['id']}", timeout=10,
+                                  headers={"Authorization": f"Bearer {coordinator}"}).json()["status"]
+            assert status == "dispatched"
+        else:
+            plan.get_by_role("list", name="Unserved").get_by_text(callsign).wait_for()
+
+
 def test_the_console_survives_a_server_restart_and_shows_what_it_missed(server, new_context, tmp_path):
     context, page = open_console(new_context)
     medic = login(server, "demo-medic")

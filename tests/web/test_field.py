@@ -32,7 +32,8 @@ def eventually(page, script: str, timeout: float = 15.0) -> None:
 
 
 def test_medic_files_offline_then_exactly_one_request_is_sent_and_acknowledged(server, new_context):
-    context, _ = new_context(**PHONE)
+    context, _ = new_context(**PHONE, geolocation={"latitude": 4.3612, "longitude": 18.5550},
+                             permissions=["geolocation"])
     page = context.new_page()
     sign_in(page, "demo-medic")
     page.wait_for_url("**/field")
@@ -47,8 +48,12 @@ def test_medic_files_offline_then_exactly_one_request_is_sent_and_acknowledged(s
     context.set_offline(True)
     page.reload()  # opens from the service worker's cache
     page.get_by_role("button", name="Send lines 1-5").wait_for()
-    page.get_by_label("Location").fill("4.3612, 18.5550")
-    page.get_by_text("MGRS 34N BK").wait_for()  # echoed back as MGRS before sending
+    page.get_by_role("button", name="Use GPS").click()
+    page.locator("#location-echo").filter(has_text="MGRS 34N BK 28633 82493 (GPS").wait_for()
+    page.get_by_label("Location").fill("4°21'40\"N 18°33'18\"E")  # DMS, echoed back as MGRS before sending
+    page.locator("#location-echo").filter(has_text="MGRS 34N BK 28").wait_for()
+    page.get_by_label("Location").fill("not a place")
+    page.locator("#location-echo").filter(has_text="not a position").wait_for()
     page.get_by_label("Location").fill("34N BK 28633 82493")
     page.locator("#location-echo").filter(has_text="MGRS 34N BK 28633 82493").wait_for()
     page.get_by_label("Frequency").fill("38.90")
