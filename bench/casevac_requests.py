@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import percentile  # noqa: E402
+from bench import percentile
 
 
 def timed(func, repeat):

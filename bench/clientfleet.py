@@ -46,11 +46,11 @@ class ClientFleet:
 
     # -- commands: sent to every child, then every answer read (the children work side by side) ---------
     def _all(self, command: str, args_per_child: list[tuple], timeout: float) -> list:
-        for pipe, args in zip(self._pipes, args_per_child):
+        for pipe, args in zip(self._pipes, args_per_child, strict=False):
             pipe.send((command, args))
         answers = []
         deadline = time.monotonic() + timeout
-        for pipe, process in zip(self._pipes, self.processes):
+        for pipe, process in zip(self._pipes, self.processes, strict=False):
             if not pipe.poll(max(0.0, deadline - time.monotonic())):
                 raise TimeoutError(f"{process.name} did not answer {command} within {timeout:.0f} s")
             answer = pipe.recv()

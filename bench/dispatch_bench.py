@@ -27,12 +27,12 @@ from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import cpu_model, percentile  # noqa: E402
+from bench import cpu_model, percentile
 from casevac.dispatch import plan as mass_casualty
 from casevac.dispatch import rules as dispatch
-from casevac.dispatch import service as dispatch_service  # noqa: E402
-from casevac.dispatch.rules import AssetState, CasualtyClock, EvacuationNeed, FacilityState  # noqa: E402
-from casevac.geo import distance_km  # noqa: E402
+from casevac.dispatch import service as dispatch_service
+from casevac.dispatch.rules import AssetState, CasualtyClock, EvacuationNeed, FacilityState
+from casevac.geo import distance_km
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
 RNG = random.Random(42)
@@ -125,10 +125,11 @@ def bench_positions(redis_url, count, batch_size):
 
     tmp = tempfile.mkdtemp()
     os.environ.setdefault("APP_ENV", "test")
+    from flask_migrate import upgrade
+
     from config.app import create_app
     from config.extensions import db
     from config.settings import Settings
-    from flask_migrate import upgrade
 
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     settings = Settings.from_env(ENV="test", DATABASE_URL=f"sqlite:///{tmp}/bench.db", REDIS_URL=redis_url,
@@ -137,10 +138,9 @@ def bench_positions(redis_url, count, batch_size):
     client = redis_lib.Redis.from_url(redis_url)
     with app.app_context():
         upgrade()
-        from casevac.fleet import device_tokens
-        from casevac.fleet import positions
-        from casevac.fleet.positions import LiveStore
+        from casevac.fleet import device_tokens, positions
         from casevac.fleet.models import Asset
+        from casevac.fleet.positions import LiveStore
         from core.models import Mission, User
 
         mission = Mission(code="BENCH", name="bench")
@@ -395,10 +395,11 @@ def bench_recommend_service(runs):
     """The same recommendation end to end in-process: load 1,000 assets and 100 facilities from the database
     (SQLite), build the need from a filed request, rank; and through HTTP (Flask test client)."""
     tmp = tempfile.mkdtemp()
+    from flask_migrate import upgrade
+
     from config.app import create_app
     from config.extensions import db
     from config.settings import Settings
-    from flask_migrate import upgrade
 
     settings = Settings.from_env(ENV="test", DATABASE_URL=f"sqlite:///{tmp}/bench.db", REDIS_URL=None,
                                  REDIS_PREFIX="benchrec", LOG_LEVEL="WARNING", SWEEPER_INTERVAL_SECONDS=3600.0)

@@ -189,7 +189,7 @@ def run(args) -> dict:
         connected, connect_errors = report["connected"], report["errors"]
 
         sessions = [requests.Session() for _ in range(args.medics)]
-        for s, token in zip(sessions, tokens["medic"]):
+        for s, token in zip(sessions, tokens["medic"], strict=False):
             s.headers["Authorization"] = f"Bearer {token}"
 
         def paced(n: int, task) -> list:
@@ -284,7 +284,7 @@ def run(args) -> dict:
         synced = fleet.sync(timeout=max(30, deadline - time.monotonic()))
         collected_errors = fleet.collect()["errors"]  # sync errors included
         alert_latencies, missed_live, lost = [], 0, 0
-        for client, synced_ids in zip(collected["clients"], synced):
+        for client, synced_ids in zip(collected["clients"], synced, strict=False):
             synced_ids = set(synced_ids)
             for rid, begin in filings.items():
                 if rid in client["received"]:

@@ -31,8 +31,14 @@ sys.path.insert(0, str(ROOT))
 from bench import cpu_model, percentile  # noqa: E402
 from bench.clientfleet import ClientFleet  # noqa: E402
 from tests.casevac.conftest import body  # noqa: E402
-from tests.e2e.conftest import (PrivateRedis, Server, free_port, pg_database_url,  # noqa: E402
-                                start_servers, stop_servers)
+from tests.e2e.conftest import (  # noqa: E402
+    PrivateRedis,
+    Server,
+    free_port,
+    pg_database_url,
+    start_servers,
+    stop_servers,
+)
 
 PASSWORD = "demo-password-123"
 
@@ -130,7 +136,7 @@ def main() -> None:
             print(f"app clients not connected: {2 * per_process - report['connected']}, e.g. {report['errors'][0]}")
         time.sleep(2)
         memory_after = [rss_kb(gunicorn_pid(s)) for s in servers]
-        per_connection_kb = sum(a - b for a, b in zip(memory_after, memory_before)) / (2 * per_process)
+        per_connection_kb = sum(a - b for a, b in zip(memory_after, memory_before, strict=False)) / (2 * per_process)
 
         def file_one():
             response = requests.post(f"{servers[0].url}/api/v1/casevac/requests",
@@ -142,7 +148,7 @@ def main() -> None:
         measure(file_one, fleet, 3)  # warm-up, fan-out included (a filing must not overlap the previous fan-out)
         cpu_before = [cpu_seconds(gunicorn_pid(s)) for s in servers]
         app_latencies, app_responses = measure(file_one, fleet, args.filings)
-        app_cpu = [(cpu_seconds(gunicorn_pid(s)) - b) * 1000 / args.filings for s, b in zip(servers, cpu_before)]
+        app_cpu = [(cpu_seconds(gunicorn_pid(s)) - b) * 1000 / args.filings for s, b in zip(servers, cpu_before, strict=False)]
         app_dropped = 2 * per_process - fleet.connected()
         fleet.close()
 
@@ -187,7 +193,7 @@ def main() -> None:
         measure(fire_one, bare_fleet, 3)  # warm-up
         cpu_before = [cpu_seconds(process.pid) for process, _ in bare]
         bare_latencies, bare_responses = measure(fire_one, bare_fleet, args.filings)
-        bare_cpu = [(cpu_seconds(process.pid) - b) * 1000 / args.filings for (process, _), b in zip(bare, cpu_before)]
+        bare_cpu = [(cpu_seconds(process.pid) - b) * 1000 / args.filings for (process, _), b in zip(bare, cpu_before, strict=False)]
         bare_dropped = 2 * per_process - bare_fleet.connected()
         bare_fleet.close()
 
@@ -203,7 +209,7 @@ def main() -> None:
         canaries = []
         engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
         last_id = str(args.missed - 1)  # sequenced in insert order: the last one inserted is emitted last
-        for server, done in zip(servers, live_done):
+        for server, done in zip(servers, live_done, strict=False):
             canary = socketio.Client(reconnection=False)
             canary.on("casevac.updated",
                       lambda envelope, done=done: done.set() if envelope["data"].get("id") == last_id else None)

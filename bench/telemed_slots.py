@@ -21,7 +21,7 @@ import psycopg
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import percentile  # noqa: E402
+from bench import percentile
 
 UTC = timezone.utc
 ZONES = ["Africa/Bangui", "Europe/Oslo", "Asia/Kathmandu", "America/New_York", "Pacific/Auckland",
@@ -241,7 +241,7 @@ def run(url, args):
     one = free[0][0]
     one_clinician = [(cid, s) for cid, s in free if cid == one]
     others = [(cid, s) for cid, s in free if cid != one]
-    contention(f"one slot, 50 racing requests", [one_clinician[0]] * 50)
+    contention("one slot, 50 racing requests", [one_clinician[0]] * 50)
     contention(f"one clinician, {len(one_clinician) - 1} distinct free slots", one_clinician[1:])
     contention("400 distinct free slots across all clinicians", others[:400])
     contention("50 hot slots x 8 requests each", [slot for slot in others[400:450] for _ in range(8)])

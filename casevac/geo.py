@@ -7,15 +7,15 @@ reference, so every response carries all three.
 from __future__ import annotations
 
 import math
-from datetime import datetime
 import re
 import warnings
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 import mgrs as mgrs_lib
+import numpy as np
 from geopy.distance import geodesic
 from geopy.point import Point
-import numpy as np
 
 from core.clock import as_utc
 

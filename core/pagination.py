@@ -85,7 +85,7 @@ def paginate(query, keys: list[Key], *, limit: int = DEFAULT_LIMIT, cursor: str 
     session = session or db.session
     if cursor:
         values = decode_cursor(cursor, len(keys))
-        for key, value in zip(keys, values):
+        for key, value in zip(keys, values, strict=False):
             _check_cursor_value(key, value)
         clauses = []
         for i, key in enumerate(keys):

@@ -2,8 +2,6 @@
 violation answered as a conflict."""
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 from sqlalchemy.exc import IntegrityError
 
 from core.auth import can_see_mission
@@ -20,12 +18,10 @@ def get_in_mission(session, model, record_id, *, actor, what: str, **options):
     return record
 
 
-@contextmanager
-def flush_or_conflict(session, message: str, **extra):
-    """Flush what the block added; a unique, exclusion or foreign-key violation rolls back and answers 409
+def flush_or_conflict(session, message: str, **extra) -> None:
+    """Flush what the session holds; a unique, exclusion or foreign-key violation rolls back and answers 409
     with `message` (the database decides races: ARCHITECTURE.md)."""
     try:
-        yield
         session.flush()
     except IntegrityError:
         session.rollback()

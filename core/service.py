@@ -3,14 +3,13 @@ from __future__ import annotations
 
 from zoneinfo import available_timezones
 
-from sqlalchemy.exc import IntegrityError
-
 from config.extensions import db
 from core import audit
 from core.auth import ensure_mission, hash_password
-from core.errors import conflict, forbidden, invalid, not_found
+from core.errors import forbidden, invalid, not_found
 from core.models import AuditEntry, Mission, User
 from core.pagination import Key, paginate
+from core.records import flush_or_conflict
 
 
 def create_mission(session, *, actor: User | None, code: str, name: str, lat=None, lon=None,
@@ -21,11 +20,7 @@ def create_mission(session, *, actor: User | None, code: str, name: str, lat=Non
         raise invalid("timezone", "not an IANA time zone name (e.g. Africa/Bangui)")
     mission = Mission(code=code, name=name, lat=lat, lon=lon, timezone=timezone)
     session.add(mission)
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise conflict(f"a mission with code {code} already exists") from None
+    flush_or_conflict(session, f"a mission with code {code} already exists")
     audit.record(session, actor=actor, action="mission.create", subject_type="mission",
                  subject_id=mission.id, mission_id=mission.id)
     session.commit()
@@ -62,11 +57,7 @@ def create_user(session, *, actor: User | None, username: str, password: str, ro
     user = User(username=username, password_hash=hash_password(password), role=role,
                 mission_id=mission_id, display_name=display_name, superadmin=superadmin)
     session.add(user)
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise conflict(f"the username {username} is taken") from None
+    flush_or_conflict(session, f"the username {username} is taken")
     audit.record(session, actor=actor, action="user.create", subject_type="user", subject_id=user.id,
                  mission_id=mission_id, detail={"role": role})
     session.commit()

@@ -8,9 +8,21 @@ from sqlalchemy import text
 
 from config.extensions import db, limiter
 from core import auth, service
-from core.schemas import (AuditArgs, AuditPage, LoginIn, LoginOut, MissionIn, MissionOut, MissionPage,
-                          ReadyOut, UserIn, UserListArgs, UserOut, UserPage)
 from core.pagination import PageArgs
+from core.schemas import (
+    AuditArgs,
+    AuditPage,
+    LoginIn,
+    LoginOut,
+    MissionIn,
+    MissionOut,
+    MissionPage,
+    ReadyOut,
+    UserIn,
+    UserListArgs,
+    UserOut,
+    UserPage,
+)
 
 blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts, missions, audit")
 health = Blueprint("health", __name__, description="Liveness and readiness")

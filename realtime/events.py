@@ -50,7 +50,7 @@ def _fire(session) -> None:
     for callback in list(_after_commit):
         try:
             callback()
-        except Exception:  # noqa: BLE001 - delivery failures never undo a committed change
+        except Exception:
             log.exception("after-commit event callback failed")
 
 

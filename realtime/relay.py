@@ -204,7 +204,7 @@ class Relay:
                 self._wake.clear()
                 try:
                     self.run_once(db.engine)
-                except Exception:  # noqa: BLE001 - the database may be briefly away: retry next tick
+                except Exception:
                     log.exception("relay step failed; retrying")
                     time.sleep(min(self.poll_seconds, 1.0))
 

@@ -31,7 +31,7 @@ def run_once(session, *, now, settings) -> dict[str, int]:
         try:
             effects[name] = int(task(session, now=now, settings=settings) or 0)
             session.commit()
-        except Exception:  # noqa: BLE001 - one failing task must not stop the others, nor the loop
+        except Exception:
             session.rollback()
             log.exception("sweeper task %s failed", name)
     return effects
@@ -54,7 +54,7 @@ class Sweeper:
             with app.app_context():
                 try:
                     run_once(db.session, now=clock.now(), settings=settings)
-                except Exception:  # noqa: BLE001 - e.g. the database is briefly away
+                except Exception:
                     log.exception("sweeper run failed")
                 finally:
                     db.session.remove()

@@ -9,11 +9,19 @@ from typing import Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from casevac.dispatch.rules import (PLAN_TIERS, Arrays, AssetState, EvacuationNeed, FacilityState, asset_exclusions,
-                                    clock_of, evaluate, facility_exclusions)
+from casevac.dispatch.rules import (
+    PLAN_TIERS,
+    Arrays,
+    AssetState,
+    EvacuationNeed,
+    FacilityState,
+    asset_exclusions,
+    clock_of,
+    evaluate,
+    facility_exclusions,
+)
 from casevac.geo import is_night
 from casevac.precedence import PRECEDENCE_RANK
-
 
 INFEASIBLE = 1e12
 
@@ -88,7 +96,7 @@ def plan(needs: Sequence[EvacuationNeed], assets: Sequence[AssetState], faciliti
         rows, cols_chosen = linear_sum_assignment(cost)
         assigned_rows: set[int] = set()
         bedless: set[int] = set()
-        placed = sorted(((r, c) for r, c in zip(rows.tolist(), cols_chosen.tolist()) if cost[r, c] < INFEASIBLE),
+        placed = sorted(((r, c) for r, c in zip(rows.tolist(), cols_chosen.tolist(), strict=False) if cost[r, c] < INFEASIBLE),
                         key=lambda rc: cost[rc])
         for r, c in placed:
             need, asset = tier_needs[r], remaining[c]

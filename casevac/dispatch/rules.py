@@ -15,9 +15,9 @@ from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from casevac import ten_one_two
 from casevac.geo import distance_km, is_night, sphere_km
 from casevac.precedence import precedence_of
-from casevac import ten_one_two
 from casevac.ten_one_two import LEGS
 
 # Plan tiers: a more urgent tier is served before a less urgent one is considered (API.md /plan).
@@ -388,7 +388,7 @@ def _screen(need, assets, facilities, clock, road_factor, limit) -> list[tuple[i
     k = min(limit, high.size) - 1
     threshold = np.partition(high, k)[k]
     rows, cols = np.nonzero(low <= threshold)
-    return list(zip(rows.tolist(), cols.tolist()))
+    return list(zip(rows.tolist(), cols.tolist(), strict=False))
 
 
 # ---------------------------------------------------------------- recommend

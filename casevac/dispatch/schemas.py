@@ -1,7 +1,6 @@
 """Dispatch schemas: recommendations, the dispatch itself and the mass-casualty plan (API.md)."""
 from __future__ import annotations
 
-
 from marshmallow import Schema, fields, validate
 
 from core.fields import Id, unique

@@ -3,38 +3,31 @@ transaction, each by a conditional update) and the mass-casualty plan. The rules
 this module loads their inputs (through the fleet's and the requests' services) and holds the transactions."""
 from __future__ import annotations
 
-
-from sqlalchemy import select, update
-
-from casevac.fleet import assets
-from casevac.fleet import facilities
-from casevac.fleet import positions
+from casevac.dispatch.plan import plan
+from casevac.dispatch.rules import (
+    AssetState,
+    CasualtyClock,
+    EvacuationNeed,
+    FacilityState,
+    asset_exclusions,
+    facility_exclusions,
+    recommend,
+)
+from casevac.fleet import assets, facilities, positions
 from casevac.fleet.positions import DATABASE_ONLY, LiveStore
-from casevac.requests import lifecycle
-from casevac.requests import service
-from casevac.fleet.models import Asset, Facility
 from casevac.geo import is_night
-from casevac.requests.models import FINAL_STATUSES, CasevacRequest
-from casevac.policy import BEFORE_DISPATCH
+from casevac.policy import BEFORE_DISPATCH, FINAL_STATUSES
+from casevac.requests import lifecycle, service
 from core import audit
 from core import clock as core_clock
+from core.db import commit_keeping_loaded
 from core.errors import conflict, not_found
-
-from casevac.dispatch.plan import plan
-from casevac.dispatch.rules import (AssetState, CasualtyClock, EvacuationNeed, FacilityState, asset_exclusions,
-                                    facility_exclusions, recommend)
 
 
 def asset_states(session, *, mission_id: str, store: LiveStore = DATABASE_ONLY) -> list[AssetState]:
     """The mission's assets as value objects, each at its latest reported position (else its base)."""
-    # Plain rows, not ORM objects: a thousand assets load several times faster.
-    columns = (Asset.id, Asset.callsign, Asset.kind, Asset.capabilities, Asset.litter_capacity,
-               Asset.ambulatory_capacity, Asset.cruise_speed_kmh, Asset.readiness_minutes, Asset.status,
-               Asset.base_lat, Asset.base_lon, Asset.lat, Asset.lon, Asset.heading, Asset.speed_kmh,
-               Asset.position_reported_at)
-    assets = list(session.execute(select(*columns).where(Asset.mission_id == mission_id)))
-    latest = positions.latest_positions(session, mission_id=mission_id, assets=assets, store=store)
-    return [_asset_state(a, latest.get(a.id)) for a in assets]
+    return [_asset_state(row, position) for row, position in assets.snapshot(session, mission_id=mission_id,
+                                                                              store=store)]
 
 
 def _asset_state(asset, position: dict | None) -> AssetState:
@@ -46,9 +39,7 @@ def _asset_state(asset, position: dict | None) -> AssetState:
 
 
 def facility_states(session, *, mission_id: str) -> list[FacilityState]:
-    columns = (Facility.id, Facility.name, Facility.level, Facility.capabilities, Facility.status,
-               Facility.beds_available, Facility.helipad, Facility.lat, Facility.lon)
-    return [_facility_state(f) for f in session.execute(select(*columns).where(Facility.mission_id == mission_id))]
+    return [_facility_state(f) for f in facilities.snapshot(session, mission_id=mission_id)]
 
 
 def _facility_state(facility) -> FacilityState:
@@ -97,7 +88,7 @@ def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, s
                        allowed_from=list(BEFORE_DISPATCH))
     need = need_from_request(request)
     now = core_clock.now()
-    position = positions.latest_positions(session, mission_id=asset.mission_id, assets=[asset], store=store).get(asset.id)
+    position = assets.latest_position(session, asset, store=store)
     state = _asset_state(asset, position)
     # Fitness first (status is decided below, atomically): a wrong choice is refused with the reasons.
     reasons = [r for r in asset_exclusions(need, state, night=is_night(need.pickup, now))
@@ -105,13 +96,9 @@ def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, s
     reasons += facility_exclusions(need, _facility_state(facility))
     if reasons:
         raise conflict("this asset and facility cannot serve the request", reasons=reasons)
-    taken = session.execute(
-        update(Asset).where(Asset.id == asset.id, Asset.status == "available")
-        .values(status="tasked", tasked_request_id=request.id, updated_at=now)
-        .execution_options(synchronize_session=False)).rowcount
-    if not taken:
+    if not assets.task(session, asset_id=asset.id, request_id=request.id, now=now):
         session.rollback()
-        current = session.get(Asset, asset_id)
+        current = assets.get_asset(session, user=user, asset_id=asset_id)
         raise conflict(f"asset {current.callsign} is not available ({current.status})", asset_status=current.status,
                        tasked_request_id=current.tasked_request_id)
     if not lifecycle.mark_dispatched(session, user=user, request=request, asset_id=asset.id,
@@ -124,33 +111,23 @@ def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, s
     audit.record(session, actor=user, action="asset.task", subject_type="asset", subject_id=asset.id,
                  mission_id=asset.mission_id, detail={"request_id": request.id, "facility_id": facility.id})
     session.refresh(asset)
-    assets.publish_asset(session, asset, store=store)
-    session.commit()
-    return service.get_visible(session, user=user, request_id=request_id)
+    assets.publish_asset(session, asset, store=store, position=position)
+    # Answer from what was written (as filing does): the request and its casualties stay loaded.
+    commit_keeping_loaded(session)
+    return request
 
 
 def release_asset(session, request) -> None:
     """A release hook (casevac.requests.lifecycle): a delivered or cancelled request frees its asset (only if it still serves it)."""
-    asset_id = getattr(request, "asset_id", None)
-    if not asset_id:
-        return
-    freed = session.execute(
-        update(Asset).where(Asset.id == asset_id, Asset.status == "tasked", Asset.tasked_request_id == request.id)
-        .values(status="available", tasked_request_id=None, updated_at=core_clock.now())
-        .execution_options(synchronize_session=False)).rowcount
-    if freed:
-        asset = session.get(Asset, asset_id, populate_existing=True)
-        assets.publish_asset(session, asset, store=positions.live_store())
+    if request.asset_id:
+        assets.free(session, asset_id=request.asset_id, request_id=request.id, store=positions.live_store())
 
 
 def plan_for_requests(session, *, user, request_ids: list[str] | None, settings, store: LiveStore = DATABASE_ONLY) -> dict:
     """The mass-casualty plan over the given requests (default: all awaiting dispatch); reads only."""
     unserved: list[dict] = []
     if request_ids is None:
-        requests = list(session.execute(
-            select(CasevacRequest).where(CasevacRequest.mission_id == user.mission_id,
-                                         CasevacRequest.status.in_(BEFORE_DISPATCH))
-            .order_by(CasevacRequest.precedence_rank, CasevacRequest.created_at, CasevacRequest.id)).scalars())
+        requests = service.awaiting_dispatch(session, mission_id=user.mission_id)
     else:
         requests = []
         for request_id in request_ids:

@@ -8,8 +8,8 @@ from flask_smorest import Blueprint
 
 from casevac import policy
 from casevac.dispatch import service as dispatch
-from casevac.fleet import positions
 from casevac.dispatch.schemas import DispatchIn, PlanIn, PlanOut, RecommendationArgs, RecommendationsOut
+from casevac.fleet import positions
 from casevac.requests.schemas import RequestOut
 from config.extensions import db
 from core import auth

@@ -5,44 +5,41 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
-from casevac.fleet.models import Asset, AssetPosition, has_capability
 from casevac.fleet import positions
+from casevac.fleet.models import Asset, AssetPosition, has_capability
 from casevac.fleet.positions import DATABASE_ONLY, LiveStore
+from casevac.fleet.schemas import AssetOut
 from core import audit, clock
-from core.auth import ensure_mission
-from core.db import is_id
-from core.errors import conflict, invalid, not_found
+from core.db import commit_keeping_loaded
+from core.errors import conflict, invalid
 from core.models import User
 from core.pagination import Key, paginate
+from core.records import flush_or_conflict, get_in_mission
 from realtime import audience, events
 
 log = logging.getLogger(__name__)
 
 
-def asset_view(asset: Asset, position: dict | None = None) -> dict:
-    """AssetOut for one asset; `position` is the live fix (Redis) when known, else the row's."""
+# The asset.updated payload is AssetOut, as the API answers (one schema for both).
+_ASSET_OUT = AssetOut()
+
+
+def asset_view(asset: Asset, position: dict | None = None) -> Asset:
+    """The asset ready for AssetOut: `position` is the live fix (Redis) when known, else the row's."""
     if position is None and asset.position_reported_at is not None:
         position = positions.row_fix(asset)
-    return {
-        "id": asset.id, "mission_id": asset.mission_id, "callsign": asset.callsign, "kind": asset.kind,
-        "capabilities": list(asset.capabilities or []), "litter_capacity": asset.litter_capacity,
-        "ambulatory_capacity": asset.ambulatory_capacity, "cruise_speed_kmh": asset.cruise_speed_kmh,
-        "readiness_minutes": asset.readiness_minutes, "status": asset.status,
-        "tasked_request_id": asset.tasked_request_id,
-        "base": {"name": asset.base_name, "lat": asset.base_lat, "lon": asset.base_lon},
-        "position": position, "has_device_token": asset.device_token_hash is not None,
-        "created_at": asset.created_at, "updated_at": asset.updated_at,
-    }
+    asset.position = position
+    return asset
 
 
-def publish_asset(session, asset: Asset, *, store: LiveStore = DATABASE_ONLY) -> dict:
+def publish_asset(session, asset: Asset, *, store: LiveStore = DATABASE_ONLY, position: dict | None = None) -> Asset:
     """asset.updated to the mission's coordinators, in the caller's transaction (API.md, Real-time); returns
-    the asset's view (AssetOut), which the event summarises."""
-    position = positions.latest_positions(session, mission_id=asset.mission_id, assets=[asset], store=store).get(asset.id)
+    the asset's view (AssetOut), which the event summarises. `position`: the live fix, when the caller has it."""
+    if position is None:
+        position = latest_position(session, asset, store=store)
     view = asset_view(asset, position)
-    events.publish(session, "asset.updated", audience.coordinators(asset.mission_id), positions.json_ready(view),
+    events.publish(session, "asset.updated", audience.coordinators(asset.mission_id), _ASSET_OUT.dump(view),
                    mission_id=asset.mission_id)
     return view
 
@@ -65,11 +62,44 @@ def list_assets(session, *, user: User, limit: int, cursor: str | None, status: 
 
 
 def get_asset(session, *, user: User, asset_id: str) -> Asset:
-    asset = session.get(Asset, asset_id) if is_id(asset_id) else None
-    if asset is None:
-        raise not_found("asset")
-    ensure_mission(user, asset.mission_id, "asset")
-    return asset
+    return get_in_mission(session, Asset, asset_id, actor=user, what="asset")
+
+
+# What dispatch ranks: plain rows, not ORM objects (a thousand assets load several times faster).
+_SNAPSHOT = (Asset.id, Asset.callsign, Asset.kind, Asset.capabilities, Asset.litter_capacity, Asset.ambulatory_capacity,
+             Asset.cruise_speed_kmh, Asset.readiness_minutes, Asset.status, Asset.base_lat, Asset.base_lon, Asset.lat,
+             Asset.lon, Asset.heading, Asset.speed_kmh, Asset.position_reported_at)
+
+
+def snapshot(session, *, mission_id: str, store: LiveStore = DATABASE_ONLY) -> list[tuple]:
+    """Every asset of the mission as (row, latest fix or None), for dispatch to rank."""
+    rows = list(session.execute(select(*_SNAPSHOT).where(Asset.mission_id == mission_id)))
+    latest = positions.latest_positions(session, mission_id=mission_id, assets=rows, store=store)
+    return [(row, latest.get(row.id)) for row in rows]
+
+
+def latest_position(session, asset: Asset, *, store: LiveStore = DATABASE_ONLY) -> dict | None:
+    return positions.latest_positions(session, mission_id=asset.mission_id, assets=[asset], store=store).get(asset.id)
+
+
+def task(session, *, asset_id: str, request_id: str, now) -> bool:
+    """available -> tasked for this request, by a conditional update (of racing dispatches one wins); in the
+    caller's transaction."""
+    return session.execute(
+        update(Asset).where(Asset.id == asset_id, Asset.status == "available")
+        .values(status="tasked", tasked_request_id=request_id, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount == 1
+
+
+def free(session, *, asset_id: str, request_id: str, store: LiveStore = DATABASE_ONLY) -> bool:
+    """tasked -> available, only if the asset still serves this request; publishes asset.updated."""
+    freed = session.execute(
+        update(Asset).where(Asset.id == asset_id, Asset.status == "tasked", Asset.tasked_request_id == request_id)
+        .values(status="available", tasked_request_id=None, updated_at=clock.now())
+        .execution_options(synchronize_session=False)).rowcount
+    if freed:
+        publish_asset(session, session.get(Asset, asset_id, populate_existing=True), store=store)
+    return bool(freed)
 
 
 def get_asset_view(session, *, user: User, asset_id: str, store: LiveStore = DATABASE_ONLY) -> dict:
@@ -90,15 +120,11 @@ def create_asset(session, *, user: User, store: LiveStore = DATABASE_ONLY, **fie
     asset = Asset(mission_id=user.mission_id, created_at=clock.now(), updated_at=clock.now())
     _apply_asset_fields(asset, dict(fields))
     session.add(asset)
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise conflict(f"an asset with callsign {fields['callsign']} already exists in this mission") from None
+    flush_or_conflict(session, f"an asset with callsign {fields['callsign']} already exists in this mission")
     audit.record(session, actor=user, action="asset.create", subject_type="asset", subject_id=asset.id,
                  mission_id=asset.mission_id)
     view = publish_asset(session, asset, store=store)
-    session.commit()
+    commit_keeping_loaded(session)
     return view
 
 
@@ -125,16 +151,12 @@ def update_asset(session, *, user: User, asset_id: str, store: LiveStore = DATAB
             raise invalid("litter_capacity", "an evacuation asset carries at least one patient")
     _apply_asset_fields(asset, fields)
     asset.updated_at = clock.now()
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise conflict(f"an asset with callsign {fields.get('callsign')} already exists in this mission") from None
+    flush_or_conflict(session, f"an asset with callsign {fields.get('callsign')} already exists in this mission")
     changed = sorted(set(fields) | ({"status"} if status is not None else set()))
     audit.record(session, actor=user, action="asset.update", subject_type="asset", subject_id=asset.id,
                  mission_id=asset.mission_id, detail={"fields": changed})
     view = publish_asset(session, asset, store=store)
-    session.commit()
+    commit_keeping_loaded(session)
     return view  # built in the transaction, from what it wrote: no second read of the asset and its position
 
 

@@ -11,8 +11,8 @@ import secrets
 
 from redis.exceptions import RedisError
 
-from casevac.fleet.models import Asset
 from casevac.fleet import assets, positions
+from casevac.fleet.models import Asset
 from casevac.fleet.positions import DATABASE_ONLY, LiveStore
 from core import audit
 from core.auth import ensure_mission

@@ -4,29 +4,21 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from casevac.fleet.models import Facility, has_capability
-from casevac.fleet import positions
+from casevac.fleet.schemas import FacilityOut
 from core import audit, clock
-from core.auth import ensure_mission
-from core.db import is_id
-from core.errors import conflict, not_found
+from core.db import commit_keeping_loaded
 from core.models import User
 from core.pagination import Key, paginate
+from core.records import flush_or_conflict, get_in_mission
 from realtime import audience, events
 
 log = logging.getLogger(__name__)
 
 
-def facility_view(facility: Facility) -> dict:
-    return {
-        "id": facility.id, "mission_id": facility.mission_id, "name": facility.name, "level": facility.level,
-        "capabilities": list(facility.capabilities or []), "status": facility.status,
-        "beds_available": facility.beds_available, "helipad": facility.helipad,
-        "location": {"lat": facility.lat, "lon": facility.lon},
-        "created_at": facility.created_at, "updated_at": facility.updated_at,
-    }
+# The facility.updated payload is FacilityOut, as the API answers (one schema for both).
+_FACILITY_OUT = FacilityOut()
 
 
 def list_facilities(session, *, user: User, limit: int, cursor: str | None, status: str | None = None,
@@ -39,15 +31,20 @@ def list_facilities(session, *, user: User, limit: int, cursor: str | None, stat
     if capability:
         query = query.where(has_capability(Facility.capabilities, capability))
     page = paginate(query, [Key(Facility.name), Key(Facility.id)], limit=limit, cursor=cursor, session=session)
-    return {"items": [facility_view(f) for f in page["items"]], "next_cursor": page["next_cursor"]}
+    return {"items": page["items"], "next_cursor": page["next_cursor"]}
 
 
 def get_facility(session, *, user: User, facility_id: str) -> Facility:
-    facility = session.get(Facility, facility_id) if is_id(facility_id) else None
-    if facility is None:
-        raise not_found("facility")
-    ensure_mission(user, facility.mission_id, "facility")
-    return facility
+    return get_in_mission(session, Facility, facility_id, actor=user, what="facility")
+
+
+_SNAPSHOT = (Facility.id, Facility.name, Facility.level, Facility.capabilities, Facility.status, Facility.beds_available,
+             Facility.helipad, Facility.lat, Facility.lon)
+
+
+def snapshot(session, *, mission_id: str) -> list:
+    """Every facility of the mission as a plain row, for dispatch to rank."""
+    return list(session.execute(select(*_SNAPSHOT).where(Facility.mission_id == mission_id)))
 
 
 def _apply_facility_fields(facility: Facility, fields: dict) -> None:
@@ -59,19 +56,14 @@ def _apply_facility_fields(facility: Facility, fields: dict) -> None:
 
 
 def _save_facility(session, *, user: User, facility: Facility, action: str, changed: list[str]) -> dict:
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise conflict(f"a facility named {facility.name} already exists in this mission") from None
+    flush_or_conflict(session, f"a facility named {facility.name} already exists in this mission")
     audit.record(session, actor=user, action=action, subject_type="facility", subject_id=facility.id,
                  mission_id=facility.mission_id, detail={"fields": changed} if changed else None)
-    view = facility_view(facility)
     # Every availability change is an event (issue 4): coordinators' boards update live.
-    events.publish(session, "facility.updated", audience.coordinators(facility.mission_id), positions.json_ready(view),
-                   mission_id=facility.mission_id)
-    session.commit()
-    return view
+    events.publish(session, "facility.updated", audience.coordinators(facility.mission_id),
+                   _FACILITY_OUT.dump(facility), mission_id=facility.mission_id)
+    commit_keeping_loaded(session)
+    return facility
 
 
 def create_facility(session, *, user: User, **fields) -> dict:

@@ -3,13 +3,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (cast, BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String,
-                        UniqueConstraint)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    cast,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from config.extensions import db
 from core import clock
-from core.db import one_of, IdColumn, JSONType, UTCDateTime
+from core.db import IdColumn, JSONType, UTCDateTime, one_of
 
 ASSET_KINDS = ("rotary_wing", "fixed_wing", "ground_ambulance")
 ASSET_CAPABILITIES = ("hoist", "extraction", "ventilator", "night", "armored", "medical_crew")
@@ -71,6 +81,17 @@ class Asset(db.Model):
     def __repr__(self) -> str:  # never show the token hash
         return f"<Asset {self.callsign} {self.kind} {self.status}>"
 
+    # The live fix (Redis) or the row's, set by casevac.fleet.assets.asset_view for AssetOut; not a column.
+    position = None  # dict | None
+
+    @property
+    def base(self) -> dict:
+        return {"name": self.base_name, "lat": self.base_lat, "lon": self.base_lon}
+
+    @property
+    def has_device_token(self) -> bool:
+        return self.device_token_hash is not None
+
 
 class AssetPosition(db.Model):
     """The track: every accepted position report, in the order reported."""
@@ -112,3 +133,7 @@ class Facility(db.Model):
     lon: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    @property
+    def location(self) -> dict:
+        return {"lat": self.lat, "lon": self.lon}

@@ -13,12 +13,12 @@ the database and a revocation holds at once in every process.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
 import logging
 import os
 import socket
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from flask import current_app
 from redis.exceptions import RedisError
@@ -211,7 +211,7 @@ def latest_positions(session, *, mission_id: str, assets: list[Asset], store: Li
             log.warning("reading live positions from Redis failed; using the database", exc_info=True)
         else:
             found = {}
-            for asset, raw in zip(assets, values):
+            for asset, raw in zip(assets, values, strict=False):
                 if raw is not None:
                     fix = json.loads(raw)
                     fix["reported_at"] = _from_micros(fix.pop("t"))
@@ -238,7 +238,7 @@ def flush_track(session, *, store: LiveStore, batch: int = 2000) -> int:
     consumer = f"{socket.gethostname()}-{os.getpid()}"
     try:
         redis.xgroup_create(stream, TRACK_GROUP, id="0", mkstream=True)
-    except Exception as exc:  # noqa: BLE001 - BUSYGROUP: it exists
+    except Exception as exc:
         if "BUSYGROUP" not in str(exc):
             raise
     moved = 0

@@ -5,8 +5,15 @@ from datetime import timezone
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from casevac.fleet.models import (ASSET_CAPABILITIES, ASSET_KINDS, ASSET_STATUSES, FACILITY_CAPABILITIES,
-                                  FACILITY_LEVELS, FACILITY_STATUSES, MAX_FIXES_PER_REPORT)
+from casevac.fleet.models import (
+    ASSET_CAPABILITIES,
+    ASSET_KINDS,
+    ASSET_STATUSES,
+    FACILITY_CAPABILITIES,
+    FACILITY_LEVELS,
+    FACILITY_STATUSES,
+    MAX_FIXES_PER_REPORT,
+)
 from core.fields import Text, unique
 from core.pagination import PageArgs, page_schema
 

@@ -8,14 +8,26 @@ from marshmallow import ValidationError, missing
 from werkzeug.exceptions import HTTPException
 
 from casevac import policy
-from casevac.fleet import assets
-from casevac.fleet import device_tokens
-from casevac.fleet import facilities
-from casevac.fleet import positions
-from casevac.fleet.schemas import (AssetIn, AssetListArgs, AssetOut, AssetPage, AssetPatch, DeviceTokenOut,
-                                   FacilityIn, FacilityListArgs, FacilityOut, FacilityPage, FacilityPatch,
-                                   PositionAccepted, PositionBatchAccepted, PositionBatchIn, PositionIn, TrackArgs,
-                                   TrackOut)
+from casevac.fleet import assets, device_tokens, facilities, positions
+from casevac.fleet.schemas import (
+    AssetIn,
+    AssetListArgs,
+    AssetOut,
+    AssetPage,
+    AssetPatch,
+    DeviceTokenOut,
+    FacilityIn,
+    FacilityListArgs,
+    FacilityOut,
+    FacilityPage,
+    FacilityPatch,
+    PositionAccepted,
+    PositionBatchAccepted,
+    PositionBatchIn,
+    PositionIn,
+    TrackArgs,
+    TrackOut,
+)
 from config.extensions import db
 from core import auth
 
@@ -162,8 +174,7 @@ class FacilityById(MethodView):
     def get(self, facility_id):
         """One facility."""
         user = auth.current_user(roles=policy.FLEET_READERS)
-        return facilities.facility_view(facilities.get_facility(db.session, user=user,
-                                                                      facility_id=facility_id))
+        return facilities.get_facility(db.session, user=user, facility_id=facility_id)
 
     @blp.arguments(FacilityPatch(partial=True))
     @blp.response(200, FacilityOut)

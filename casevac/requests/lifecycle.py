@@ -14,11 +14,10 @@ from sqlalchemy.orm import selectinload
 from casevac import policy, ten_one_two
 from casevac.precedence import URGENT
 from casevac.requests import service
-from casevac.requests.models import (FINAL_STATUSES, CasevacRequest, StatusChange)
+from casevac.requests.models import FINAL_STATUSES, CasevacRequest, StatusChange
 from core import audit, clock
 from core.errors import conflict, forbidden, invalid
 from realtime import audience, events
-
 
 NEXT = {
     "requested": ("acknowledged", "dispatched", "cancelled"),

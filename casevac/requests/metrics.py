@@ -9,10 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from casevac import ten_one_two
-from casevac.requests.models import (PRECEDENCES, STATUSES, CasevacRequest)
+from casevac.requests.models import PRECEDENCES, STATUSES, CasevacRequest
 from core import clock
 from core.errors import invalid
-
 
 STAGES = ("acknowledged", "dispatched", "at_pickup", "delivered")
 

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, Integer, SmallInteger, String, Text,
-                        UniqueConstraint)
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from casevac.precedence import PRECEDENCES
 from config.extensions import db
 from core import clock
-from core.db import one_of, IdColumn, JSONType, UTCDateTime
+from core.db import IdColumn, JSONType, UTCDateTime, one_of
 
 # Line 3 categories, most urgent first (ATP 4-02.2; NATO STANAG 3204 dropped "convenience": accepted).
 STATUSES = ("requested", "acknowledged", "dispatched", "at_pickup", "in_transit", "delivered", "cancelled")

@@ -5,11 +5,10 @@ from datetime import timedelta
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from core.fields import Text
-
 from casevac import ten_one_two
 from casevac.requests.models import PRECEDENCES, STATUSES, SignsReading
 from core import clock
+from core.fields import Text
 from core.pagination import PageArgs, page_schema
 
 # Line 4 (A none, B hoist, C extraction equipment, D ventilator); "none" alone is the same as [].

@@ -7,8 +7,8 @@ are decided by the database (a unique constraint for filing, conditional UPDATEs
 from __future__ import annotations
 
 import hashlib
-import re
 import json
+import re
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
@@ -16,16 +16,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from casevac import geo, policy
-from casevac.precedence import DEADLINES, precedence_of
-from casevac.precedence import PRECEDENCE_RANK, PRECEDENCES
-from casevac.requests.models import (ACTIVE_STATUSES, FINAL_STATUSES, Casualty,
-                            CasevacRequest, SignsReading, StatusChange)
+from casevac.precedence import DEADLINES, PRECEDENCE_RANK, PRECEDENCES, precedence_of
+from casevac.requests.models import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    CasevacRequest,
+    Casualty,
+    SignsReading,
+    StatusChange,
+)
 from core import audit, clock
 from core.db import commit_keeping_loaded
 from core.errors import conflict, forbidden, invalid, not_found
 from core.pagination import Key, encode_cursor, paginate
 from realtime import audience, events
-
 
 # Queue rows read per round when filtering by distance (the exact test is geodesic, in Python).
 _NEAR_BATCH = 200
@@ -236,6 +240,15 @@ def list_requests(session, *, user, limit: int, cursor: str | None = None, statu
         found = found[:limit]
         next_cursor = encode_cursor([key.value_of(found[-1]) for key in keys])
     return _with_casualty_counts(session, {"items": found, "next_cursor": next_cursor})
+
+
+def awaiting_dispatch(session, *, mission_id: str) -> list[CasevacRequest]:
+    """The mission's requests awaiting dispatch, most urgent first, then oldest (the plan's default input)."""
+    return list(session.execute(
+        select(CasevacRequest).where(CasevacRequest.mission_id == mission_id,
+                                     CasevacRequest.status.in_(policy.BEFORE_DISPATCH))
+        .order_by(CasevacRequest.precedence_rank, CasevacRequest.created_at, CasevacRequest.id)
+        .options(selectinload(CasevacRequest.casualties))).scalars())
 
 
 def _with_casualty_counts(session, page: dict) -> dict:

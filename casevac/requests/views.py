@@ -8,12 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from casevac import policy
-from casevac.requests import cot
-from casevac.requests import geojson
-from casevac.requests import schemas
-from casevac.requests import lifecycle
-from casevac.requests import metrics
-from casevac.requests import service
+from casevac.requests import cot, geojson, lifecycle, metrics, schemas, service
 from config.extensions import db
 from core import auth
 

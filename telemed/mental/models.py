@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from config.extensions import db
 from core import clock
-from core.db import one_of, IdColumn, JSONType, UTCDateTime
+from core.db import IdColumn, JSONType, UTCDateTime, one_of
 
 INSTRUMENT_CODES = ("phq9", "gad7", "pcl5", "auditc")
 REFERRAL_STATUSES = ("open", "booked", "closed")

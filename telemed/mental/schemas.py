@@ -1,19 +1,13 @@
 """Mental-health schemas: validators, serialisers and the OpenAPI document in one (flask-smorest)."""
 from __future__ import annotations
 
-
 from marshmallow import Schema, fields, validate
 
 from core.fields import Text
-
 from core.pagination import PageArgs, page_schema
 from telemed.mental import screening
 from telemed.mental.models import INSTRUMENT_CODES, REFERRAL_STATUSES
 from telemed.scheduling.schemas import Time
-
-
-
-
 
 ACTIONS = list(screening.ACTION_ORDER)
 FLAGS = [screening.SUICIDAL_IDEATION, screening.SEVERE_SYMPTOMS]

@@ -19,13 +19,11 @@ from core.fields import UNSTORABLE
 from core.models import AuditEntry, User
 from core.pagination import Key, paginate
 from realtime import audience, events
-from telemed.scheduling import availability
 from telemed.mental import screening as instruments
-from telemed.scheduling import booking
-from telemed.scheduling import clinicians
 from telemed.mental.models import Screening, ScreeningAlert, SelfReferral
-from telemed.scheduling.models import MENTAL_HEALTH_SPECIALTIES, Consultation
+from telemed.scheduling import availability, booking, clinicians
 from telemed.scheduling.clinicians import is_mental_health_clinician
+from telemed.scheduling.models import MENTAL_HEALTH_SPECIALTIES, Consultation
 
 # Smallest group a metric may describe (k-anonymity): smaller counts could point at a person.
 MIN_GROUP_SIZE = 5
@@ -61,6 +59,14 @@ def _visible(session, actor: User, *, member_id: str, mission_id: str) -> bool:
 def _require_clinician(session, actor: User) -> None:
     if not is_mental_health_clinician(session, actor):
         raise forbidden("only the mission's mental-health clinicians (psychiatry, psychology) may do this")
+
+
+def _scoped(session, actor: User, model):
+    """A member's own records; a mental-health clinician's mission's (403 for any other clinician)."""
+    if actor.role == "member":
+        return db.select(model).where(model.member_id == actor.id)
+    _require_clinician(session, actor)
+    return db.select(model).where(model.mission_id == actor.mission_id)
 
 
 def _member_of_mission(session, *, member_id: str, mission_id: str) -> User:
@@ -178,12 +184,8 @@ def get_screening(session, *, actor: User, screening_id: str) -> dict:
 def list_screenings(session, *, actor: User, limit: int, cursor: str | None, member_id: str | None = None,
                     instrument: str | None = None, flagged: bool | None = None) -> dict:
     """A member's own screenings; for a mental-health clinician, the mission's. Each item listed is a read."""
-    query = db.select(Screening)
-    if actor.role == "member":
-        query = query.where(Screening.member_id == actor.id)
-    else:
-        _require_clinician(session, actor)
-        query = query.where(Screening.mission_id == actor.mission_id)
+    query = _scoped(session, actor, Screening)
+    if actor.role != "member":
         if member_id:
             query = query.where(Screening.member_id == member_id)
     if instrument:
@@ -389,12 +391,7 @@ def get_self_referral(session, *, actor: User, referral_id: str) -> dict:
 
 
 def list_self_referrals(session, *, actor: User, limit: int, cursor: str | None, status: str | None = None) -> dict:
-    query = db.select(SelfReferral)
-    if actor.role == "member":
-        query = query.where(SelfReferral.member_id == actor.id)
-    else:
-        _require_clinician(session, actor)
-        query = query.where(SelfReferral.mission_id == actor.mission_id)
+    query = _scoped(session, actor, SelfReferral)
     if status:
         query = query.where(SelfReferral.status == status)
     page = paginate(query, [Key(SelfReferral.created_at, descending=True), Key(SelfReferral.id, descending=True)],

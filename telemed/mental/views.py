@@ -10,12 +10,28 @@ from config.extensions import db
 from core import auth
 from core.pagination import PageArgs
 from telemed import policy
-from telemed.mental import service
-from telemed.mental import screening
-from telemed.mental.schemas import (AccessLogPage, AlertListArgs, AlertOut, AlertPage, InstrumentList, MentalHealthMetricsArgs, ReferralBookIn,
-                                    MentalHealthMetricsOut, ScreeningCreatedOut, ScreeningIn, ScreeningListArgs, ScreeningOut,
-                                    ScreeningPage, SelfReferralDetailOut, SelfReferralIn, SelfReferralListArgs,
-                                    SelfReferralPage, TrendArgs, TrendOut)
+from telemed.mental import screening, service
+from telemed.mental.schemas import (
+    AccessLogPage,
+    AlertListArgs,
+    AlertOut,
+    AlertPage,
+    InstrumentList,
+    MentalHealthMetricsArgs,
+    MentalHealthMetricsOut,
+    ReferralBookIn,
+    ScreeningCreatedOut,
+    ScreeningIn,
+    ScreeningListArgs,
+    ScreeningOut,
+    ScreeningPage,
+    SelfReferralDetailOut,
+    SelfReferralIn,
+    SelfReferralListArgs,
+    SelfReferralPage,
+    TrendArgs,
+    TrendOut,
+)
 
 blp = Blueprint("mental_health", __name__, url_prefix="/api/v1/telemed",
                 description="Mental health: screening, risk alerts, confidential self-referral")

@@ -18,6 +18,7 @@ from core.db import is_id
 from core.errors import ApiError, conflict, forbidden, invalid
 from core.models import User
 from core.pagination import Key, paginate
+from core.records import flush_or_conflict
 from telemed import policy
 from telemed.scheduling import access, availability
 from telemed.scheduling.clinicians import is_mental_health_clinician
@@ -122,10 +123,7 @@ def book(session, *, actor: User, kind: str, clinician_id: str, start: datetime 
     consultation.clinician = clinician
     access.add_history(consultation, "booked", actor)
     session.add(consultation)
-    try:
-        session.flush()
-    except IntegrityError:
-        raise _integrity_conflict(session) from None
+    flush_or_conflict(session, CONFLICT_MESSAGES["overlaps_booking"], reason="overlaps_booking")
     audit.record(session, actor=actor, action="telemed.consultation.book", subject_type="consultation",
                  subject_id=consultation.id, mission_id=consultation.mission_id, detail={"kind": kind})
     access.publish(session, consultation, "consult.booked")

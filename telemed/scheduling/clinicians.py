@@ -1,15 +1,14 @@
 """Clinician profiles and their availability (who takes which consultations, where and when)."""
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
-
 from config.extensions import db
 from core import audit
-from core.auth import can_see_mission, is_admin, ensure_mission
+from core.auth import can_see_mission, ensure_mission, is_admin
 from core.db import is_id
-from core.errors import conflict, forbidden, invalid, not_found
+from core.errors import forbidden, invalid, not_found
 from core.models import User
 from core.pagination import Key, paginate
+from core.records import flush_or_conflict
 from telemed import policy
 from telemed.scheduling.models import MENTAL_HEALTH_SPECIALTIES, Clinician
 
@@ -87,11 +86,7 @@ def create_clinician(session, *, actor: User, user_id: str, specialties: list[st
                           kinds=list(dict.fromkeys(kinds or _default_kinds(specialties))),
                           display_name=display_name or user.display_name, weekly=[], overrides=[])
     session.add(clinician)
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise conflict("this user already has a clinician profile") from None
+    flush_or_conflict(session, "this user already has a clinician profile")
     audit.record(session, actor=actor, action="telemed.clinician.create", subject_type="clinician",
                  subject_id=clinician.id, mission_id=clinician.mission_id)
     session.commit()

@@ -103,15 +103,20 @@ def add_reply(session, *, actor: User, consultation_id: str, text: str) -> Reply
     return reply
 
 
-def list_replies(session, *, actor: User, consultation_id: str) -> dict:
+def _participants_list(session, *, actor: User, consultation_id: str, model, what: str) -> dict:
+    """A consultation's replies or attachments, oldest first: its participants only, and an audited read."""
     consultation = access.load_visible(session, actor, consultation_id)
     if not policy.is_participant(actor, consultation):
-        raise forbidden("only the consultation's participants read its replies")
-    access.audit_read(session, actor, consultation, "replies")
-    items = session.execute(db.select(Reply).where(Reply.consultation_id == consultation.id)
-                            .order_by(Reply.created_at, Reply.id)).scalars().all()
+        raise forbidden(f"only the consultation's participants see its {what}")
+    access.audit_read(session, actor, consultation, what)
+    items = session.execute(db.select(model).where(model.consultation_id == consultation.id)
+                            .order_by(model.created_at, model.id)).scalars().all()
     session.commit()
     return {"items": items}
+
+
+def list_replies(session, *, actor: User, consultation_id: str) -> dict:
+    return _participants_list(session, actor=actor, consultation_id=consultation_id, model=Reply, what="replies")
 
 
 def _upload_dir(settings) -> Path:
@@ -167,14 +172,8 @@ def add_attachment(session, *, actor: User, consultation_id: str, stream, filena
 
 
 def list_attachments(session, *, actor: User, consultation_id: str) -> dict:
-    consultation = access.load_visible(session, actor, consultation_id)
-    if not policy.is_participant(actor, consultation):
-        raise forbidden("only the consultation's participants see its attachments")
-    access.audit_read(session, actor, consultation, "attachments")
-    items = session.execute(db.select(Attachment).where(Attachment.consultation_id == consultation.id)
-                            .order_by(Attachment.created_at, Attachment.id)).scalars().all()
-    session.commit()
-    return {"items": items}
+    return _participants_list(session, actor=actor, consultation_id=consultation_id, model=Attachment,
+                              what="attachments")
 
 
 def read_attachment(session, *, actor: User, consultation_id: str, attachment_id: str,

@@ -111,7 +111,7 @@ class Override(Schema):
 
 def _overlapping(windows: list[tuple[str, str]]) -> bool:
     ordered = sorted(windows)
-    return any(b[0] < a[1] for a, b in zip(ordered, ordered[1:]))
+    return any(b[0] < a[1] for a, b in zip(ordered, ordered[1:], strict=False))
 
 
 class AvailabilityIn(Schema):

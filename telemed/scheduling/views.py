@@ -8,11 +8,7 @@ from flask_smorest import Blueprint
 from config.extensions import db
 from core import auth
 from core.http import accepts_multipart
-from telemed.scheduling import availability
-from telemed.scheduling import booking
-from telemed.scheduling import clinicians
-from telemed.scheduling import exports
-from telemed.scheduling import records
+from telemed.scheduling import availability, booking, clinicians, exports, records
 from telemed.scheduling.schemas import (
     AttachmentList,
     AttachmentOut,

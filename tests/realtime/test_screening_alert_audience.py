@@ -6,7 +6,7 @@ from realtime.relay import relay
 from tests.factories import MissionFactory
 from tests.realtime.conftest import received
 from tests.telemed.conftest import book, make_clinician  # noqa: F401 - fixtures
-from tests.telemed.mental_fixtures import PHQ9_ITEM9, make_mh_clinician, member, screen  # noqa: F401 - fixtures
+from tests.telemed.mental.fixtures import PHQ9_ITEM9, make_mh_clinician, member, screen  # noqa: F401 - fixtures
 
 
 def test_screening_alert_reaches_mental_health_clinicians_only_without_answers(

@@ -138,7 +138,7 @@ def test_no_token_is_401_before_the_body_is_looked_at(client):
     them about the endpoint. Now the missing token is answered first, on every protected endpoint."""
     from flask import current_app
 
-    from tests.security.test_authz_matrix import ROLES, MATRIX, _url
+    from tests.security.test_authz_matrix import MATRIX, ROLES, _url
 
     anon = ROLES.index("anon")
     for row in MATRIX:

@@ -1,10 +1,9 @@
 """Telemedicine fixtures: clinicians with availability, bookings through the API."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 import threading
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 
 import pytest
 

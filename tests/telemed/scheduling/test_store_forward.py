@@ -98,7 +98,7 @@ def test_reply_stops_the_response_clock_and_metrics_report_the_median(
         frozen_clock(now_frozen + timedelta(minutes=i))
         ids.append(book(medic, dermatologist, None, modality="async").get_json()["id"])
     book(medic, dermatologist, None, modality="async")  # never answered
-    for cid, hours, i in zip(ids, waits_hours, range(3)):
+    for cid, hours, i in zip(ids, waits_hours, range(3), strict=False):
         # A message from the medic does not stop the clock; the clinician's first reply does.
         frozen_clock(now_frozen + timedelta(minutes=i, hours=hours - 1))
         client.post(f"{API}/consultations/{cid}/replies", json={"text": "more photos"}, headers=headers(medic))

@@ -10,8 +10,14 @@ from realtime import sweeper
 from telemed.mental import service as mental_service
 from tests.factories import MissionFactory, UserFactory
 from tests.helpers import assert_error
-from tests.telemed.mental_fixtures import (PHQ9_ITEM9, PHQ9_MODERATE, events_of, make_mh_clinician,  # noqa: F401
-                                          member, screen)
+from tests.telemed.mental.fixtures import (  # noqa: F401
+    PHQ9_ITEM9,
+    PHQ9_MODERATE,
+    events_of,
+    make_mh_clinician,
+    member,
+    screen,
+)
 
 BASE = "/api/v1/telemed"
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)

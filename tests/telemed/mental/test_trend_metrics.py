@@ -4,12 +4,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from telemed.mental.service import suppress
 from tests.factories import MissionFactory
 from tests.helpers import assert_error
-from tests.telemed.mental_fixtures import make_mh_clinician, member, screen  # noqa: F401
+from tests.telemed.mental.fixtures import make_mh_clinician, member, screen  # noqa: F401
 
 BASE = "/api/v1/telemed"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)

@@ -2,12 +2,20 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.factories import MissionFactory
 from tests.helpers import assert_error
-from tests.telemed.mental_fixtures import (PHQ9_ITEM9, PHQ9_MODERATE, PHQ9_NONE, events_of, make_mh_clinician,  # noqa: F401
-                                          member, screen)
+from tests.telemed.mental.fixtures import (  # noqa: F401
+    PHQ9_ITEM9,
+    PHQ9_MODERATE,
+    PHQ9_NONE,
+    events_of,
+    make_mh_clinician,
+    member,
+    screen,
+)
 
 URL = "/api/v1/telemed/screenings"
 

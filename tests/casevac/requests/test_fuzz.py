@@ -1,7 +1,8 @@
 """Property: no request body, however wrong, gives a 500 (hypothesis)."""
 import json
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.casevac.conftest import BASE_BODY, CASUALTY, FULL_LINES
 

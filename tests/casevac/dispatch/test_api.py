@@ -9,7 +9,7 @@ from geographiclib.geodesic import Geodesic
 from casevac.fleet.models import Asset
 from config.extensions import db
 from realtime.models import Event
-from tests.casevac.fleet_factories import AssetFactory, FacilityFactory
+from tests.casevac.fleet.factories import AssetFactory, FacilityFactory
 from tests.factories import MissionFactory
 from tests.helpers import assert_error
 

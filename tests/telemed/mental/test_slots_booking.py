@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from tests.helpers import assert_error
 from tests.telemed.conftest import at, iso
-from tests.telemed.mental_fixtures import PHQ9_ITEM9, PHQ9_MODERATE, PHQ9_NONE, make_mh_clinician, member, screen  # noqa: F401
+from tests.telemed.mental.fixtures import (  # noqa: F401
+    PHQ9_ITEM9,
+    PHQ9_MODERATE,
+    PHQ9_NONE,
+    make_mh_clinician,
+    member,
+    screen,
+)
 
 BASE = "/api/v1/telemed"
 
@@ -43,8 +50,8 @@ def test_self_referral_offers_slots_in_the_members_language_first(app, client, h
 
 
 def _clinician_id(user) -> str:
-    from telemed.scheduling.clinicians import clinician_of_user
     from config.extensions import db
+    from telemed.scheduling.clinicians import clinician_of_user
 
     return clinician_of_user(db.session, user.id).id
 
@@ -112,8 +119,8 @@ def test_admins_audit_list_hides_mental_health_consultations_but_not_diagnostic_
         app, client, headers, member, make_user, make_clinician, make_mh_clinician, book, now_frozen):
     psychiatrist = make_mh_clinician()
     doctor = make_clinician(specialties=("general_medicine",))
-    from telemed.scheduling.clinicians import clinician_of_user
     from config.extensions import db
+    from telemed.scheduling.clinicians import clinician_of_user
 
     mh = book(member, clinician_of_user(db.session, psychiatrist.id), at("2026-11-30T09:00"), kind="mental_health",
               patient={})

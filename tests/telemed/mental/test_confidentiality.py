@@ -6,7 +6,7 @@ import pytest
 
 from tests.factories import MissionFactory
 from tests.helpers import assert_error
-from tests.telemed.mental_fixtures import PHQ9_ITEM9, PHQ9_MODERATE, make_mh_clinician, member, screen  # noqa: F401
+from tests.telemed.mental.fixtures import PHQ9_ITEM9, PHQ9_MODERATE, make_mh_clinician, member, screen  # noqa: F401
 
 BASE = "/api/v1/telemed"
 
@@ -139,7 +139,7 @@ def test_the_admins_audit_list_hides_confidential_rows_but_keeps_the_rest(
 
 def test_self_referral_is_a_members_and_tells_clinicians_only_that_it_exists(
         app, client, headers, referral, member, make_user, mission, make_mh_clinician):
-    from tests.telemed.mental_fixtures import events_of
+    from tests.telemed.mental.fixtures import events_of
 
     assert referral["status"] == "open" and referral["member_id"] == member.id
     assert referral["preferred_language"] == "fr" and isinstance(referral["offered_slots"], list)

@@ -6,9 +6,18 @@ from datetime import datetime, timezone
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from telemed.scheduling.availability import Plan, clinician_slots, fits, free_starts, from_epoch, naive_free_starts, to_epoch
+from telemed.scheduling.availability import (
+    Plan,
+    clinician_slots,
+    fits,
+    free_starts,
+    from_epoch,
+    naive_free_starts,
+    to_epoch,
+)
 
 UTC = timezone.utc
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.casevac.conftest import body
-from tests.casevac.fleet_factories import AssetFactory, FacilityFactory
-from tests.casevac.test_fleet_fuzz import FUZZ, JSON, _ok
+from tests.casevac.fleet.factories import AssetFactory, FacilityFactory
+from tests.casevac.fleet.test_fuzz import FUZZ, JSON, _ok
 
 IDS = st.one_of(st.text(max_size=40), st.integers(), st.none(), JSON)
 

@@ -11,7 +11,7 @@ from casevac.fleet.models import Asset
 from casevac.requests.models import CasevacRequest
 from config.extensions import db
 from tests.casevac.conftest import body
-from tests.casevac.fleet_factories import AssetFactory, FacilityFactory
+from tests.casevac.fleet.factories import AssetFactory, FacilityFactory
 from tests.helpers import auth_headers
 
 API = "/api/v1/casevac"

@@ -10,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from config.extensions import db
 from telemed.scheduling import booking
 from telemed.scheduling.models import Consultation
-from tests.telemed.conftest import at, race as _race
+from tests.telemed.conftest import at
+from tests.telemed.conftest import race as _race
 
 API = "/api/v1/telemed"
 

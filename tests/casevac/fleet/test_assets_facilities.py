@@ -6,11 +6,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from casevac.fleet import positions
-from casevac.fleet.positions import LiveStore
 from casevac.fleet.models import Asset, AssetPosition
+from casevac.fleet.positions import LiveStore
 from config.extensions import db
 from realtime.models import Event
-from tests.casevac.fleet_factories import ASSET_BODY, FACILITY_BODY, AssetFactory, FacilityFactory
+from tests.casevac.fleet.factories import ASSET_BODY, FACILITY_BODY, AssetFactory, FacilityFactory
 from tests.factories import MissionFactory
 from tests.helpers import assert_error
 

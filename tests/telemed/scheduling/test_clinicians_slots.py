@@ -158,7 +158,7 @@ def test_pages_concatenate_to_the_whole_search(client, make_clinician, make_user
     clinicians = [make_clinician(timezone=tz, slot_minutes=slot, buffer_minutes=buffer)
                   for tz, slot, buffer in (("Pacific/Auckland", 30, 0), ("Asia/Kathmandu", 20, 10),
                                            ("America/New_York", 45, 5))]
-    for clinician, start in zip(clinicians, ("2026-12-01T20:00", "2026-12-02T04:15", "2026-12-02T14:00")):
+    for clinician, start in zip(clinicians, ("2026-12-01T20:00", "2026-12-02T04:15", "2026-12-02T14:00"), strict=False):
         assert book(medic, clinician, at(start)).status_code == 201
     start, end = at("2026-12-01T00:00"), at("2026-12-04T00:00")
     whole = find_slots(db.session, mission_id=medic.mission_id, start=start, end=end)

@@ -1,4 +1,4 @@
-"""Fixtures of the mental-health tests (imported by tests/telemed/test_mental*.py and test_screening*.py)."""
+"""Fixtures of the mental-health tests (imported by the tests of tests/telemed/mental/)."""
 from __future__ import annotations
 
 import pytest

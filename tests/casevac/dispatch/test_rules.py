@@ -12,10 +12,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from geographiclib.geodesic import Geodesic
 
-from casevac.dispatch import rules as dispatch
 from casevac import geo
 from casevac.dispatch import plan as mass_casualty
-from casevac.dispatch.rules import AssetState, CasualtyClock as Casualty, EvacuationNeed, FacilityState
+from casevac.dispatch import rules as dispatch
+from casevac.dispatch.rules import AssetState, EvacuationNeed, FacilityState
+from casevac.dispatch.rules import CasualtyClock as Casualty
 
 DAY = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)  # morning in the Central African Republic
 NIGHT = datetime(2026, 11, 28, 22, 0, tzinfo=timezone.utc)
@@ -307,7 +308,7 @@ def test_plan_minimises_the_total_time_and_never_assigns_an_asset_twice():
     assert len(used) == len(set(used)) == 4 and result["unserved"] == []
     total = sum(a["delivery_eta_minutes"] for a in result["assignments"])
     best = min(sum(dispatch.evaluate(n, a, facility(beds_available=50), now=DAY, road_factor=ROAD).delivery_eta_minutes
-                   for n, a in zip(needs, perm)) for perm in itertools.permutations(assets, 4))
+                   for n, a in zip(needs, perm, strict=False)) for perm in itertools.permutations(assets, 4))
     assert total == pytest.approx(best, abs=0.5)  # the solver works on spherical times: within rounding
     assert all(a["reasons"][0].startswith("joint assignment of 4 urgent / urgent_surgical request(s)")
                for a in result["assignments"])

@@ -9,7 +9,7 @@ import pytest
 from casevac.fleet import device_tokens, positions
 from casevac.fleet.models import MAX_FIXES_PER_REPORT, Asset, AssetPosition
 from config.extensions import db
-from tests.casevac.fleet_factories import AssetFactory
+from tests.casevac.fleet.factories import AssetFactory
 from tests.factories import MissionFactory, UserFactory
 from tests.helpers import assert_error
 from tests.realtime.conftest import connect, received  # noqa: F401 - the Socket.IO test-client fixture

@@ -2,9 +2,10 @@
 query strings and text, out-of-range months, absurd numbers."""
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.telemed.mental_fixtures import make_mh_clinician, member  # noqa: F401
+from tests.telemed.mental.fixtures import make_mh_clinician, member  # noqa: F401
 
 BASE = "/api/v1/telemed"
 ODD_GETS = [

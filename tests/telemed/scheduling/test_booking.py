@@ -1,9 +1,6 @@
 """Booking, lifecycle and reschedule; the races run against PostgreSQL with real threads."""
 from __future__ import annotations
 
-
-
-
 from config.extensions import db
 from realtime.models import Event
 from tests.helpers import assert_error

@@ -1,7 +1,8 @@
 """No input produces a 500: booking bodies, slot queries and path ids from hypothesis."""
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 API = "/api/v1/telemed"
 

@@ -18,7 +18,7 @@ def login(server, username):
     return {"Authorization": f"Bearer {e2e_login(server, username)}"}
 
 
-def test_twenty_parallel_http_retries_make_one_request(start_server, pg_database):  # noqa: F811
+def test_twenty_parallel_http_retries_make_one_request(start_server, pg_database):
     server = start_server(DATABASE_URL=pg_database)
     medic = login(server, "demo-medic")
     coordinator = login(server, "demo-coordinator")

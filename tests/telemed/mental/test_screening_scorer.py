@@ -3,7 +3,8 @@ rule both ways, AUDIT-C by sex, PHQ-9 item 9, and malformed answers. Pure functi
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from telemed.mental import screening
 from telemed.mental.screening import AnswersError, score

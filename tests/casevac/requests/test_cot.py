@@ -1,5 +1,5 @@
 """Cursor-on-Target export (DOMAIN.md section 7)."""
-import xml.etree.ElementTree as ET  # noqa: S405 - parsing our own output in a test
+import xml.etree.ElementTree as ET
 
 from tests.casevac.conftest import CASUALTY, FULL_LINES, body
 from tests.helpers import assert_error

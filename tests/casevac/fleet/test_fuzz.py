@@ -1,9 +1,10 @@
 """Random bodies, coordinates and ids never give a 500 on the fleet endpoints (hypothesis)."""
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.casevac.fleet_factories import ASSET_BODY, FACILITY_BODY, AssetFactory, FacilityFactory
+from tests.casevac.fleet.factories import ASSET_BODY, FACILITY_BODY, AssetFactory, FacilityFactory
 
 JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(min_value=-10**12, max_value=10**12),
                          st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20))
