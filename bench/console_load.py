@@ -14,6 +14,7 @@ Playwright. Figures:
   that files lines 1-5, counted from the server's access log (what really crossed the wire, the service
   worker's own requests included).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,9 +60,14 @@ def console_load(browser, server, *, throttle: dict | None) -> dict:
     if throttle:
         cdp.send("Network.emulateNetworkConditions", {"offline": False, **throttle})
     received = {"bytes": 0, "requests": 0, "ws": 0}
-    cdp.on("Network.loadingFinished", lambda e: received.update(bytes=received["bytes"] + e["encodedDataLength"],
-                                                                requests=received["requests"] + 1))
-    cdp.on("Network.webSocketFrameReceived", lambda e: received.update(ws=received["ws"] + len(e["response"]["payloadData"])))
+    cdp.on(
+        "Network.loadingFinished",
+        lambda e: received.update(bytes=received["bytes"] + e["encodedDataLength"], requests=received["requests"] + 1),
+    )
+    cdp.on(
+        "Network.webSocketFrameReceived",
+        lambda e: received.update(ws=received["ws"] + len(e["response"]["payloadData"])),
+    )
     started = time.monotonic()
     page.goto("/console")
     page.locator("#queue tbody tr").first.wait_for(timeout=120000)
@@ -85,18 +91,26 @@ def live_latency(browser, server, filings: int) -> dict:
     page.evaluate("""() => { window.rowSeen = {};
         new MutationObserver(() => { for (const row of document.querySelectorAll('#queue tbody tr')) {
             const name = row.children[1] && row.children[1].textContent;
-            if (name && !(name in window.rowSeen)) window.rowSeen[name] = performance.timeOrigin + performance.now(); } })
+            if (name && !(name in window.rowSeen))
+                window.rowSeen[name] = performance.timeOrigin + performance.now(); } })
         .observe(document.querySelector('#queue tbody'), {childList: true, subtree: true}); }""")
     event_ms, row_ms = [], []
     for n in range(filings):
         callsign = f"BENCH-{n}-{uuid.uuid4().hex[:4].upper()}"
-        before = len(listener.events("casevac.created"))
         started = time.time()
-        response = requests.post(f"{server.url}/api/v1/casevac/requests", timeout=15,
-                                 json=body(client_ref=str(uuid.uuid4()), callsign=callsign),
-                                 headers={"Authorization": f"Bearer {medic}"})
+        response = requests.post(
+            f"{server.url}/api/v1/casevac/requests",
+            timeout=15,
+            json=body(client_ref=str(uuid.uuid4()), callsign=callsign),
+            headers={"Authorization": f"Bearer {medic}"},
+        )
         assert response.status_code == 201, response.text
-        listener.wait_for(lambda envelopes: len([e for e in listener.events("casevac.created")]) > before)
+        request_id = response.json()["id"]
+        listener.wait_for(
+            lambda envelopes, rid=request_id: any(
+                e.get("type") == "casevac.created" and e["data"]["id"] == rid for e in envelopes
+            )
+        )
         event_at = time.time()
         page.wait_for_function("(name) => name in window.rowSeen", arg=callsign, timeout=10000)
         row_at = page.evaluate("(name) => window.rowSeen[name]", callsign) / 1000
@@ -118,11 +132,15 @@ def field_visits(browser, server, throttle: dict) -> dict:
     page = context.new_page()
     # Signed in through the API (the sign-in page itself is not the field app's): the token put where the
     # sign-in page puts it, then the first visit of /field.
-    login_body = requests.post(f"{server.url}/api/v1/auth/login", timeout=10,
-                               json={"username": "demo-medic", "password": "demo-password-123"}).json()
+    login_body = requests.post(
+        f"{server.url}/api/v1/auth/login", timeout=10, json={"username": "demo-medic", "password": "demo-password-123"}
+    ).json()
     page.goto("/?signedout=1")
-    page.evaluate("""(b) => sessionStorage.setItem('medevac.session', JSON.stringify({token: b.access_token,
-        user: b.user, expires_at: Date.now() + b.expires_in * 1000}))""", login_body)
+    page.evaluate(
+        """(b) => sessionStorage.setItem('medevac.session', JSON.stringify({token: b.access_token,
+        user: b.user, expires_at: Date.now() + b.expires_in * 1000}))""",
+        login_body,
+    )
     offset = len(server.log_path.read_text(errors="replace"))
     started = time.monotonic()
     page.goto("/field")
@@ -162,8 +180,13 @@ def field_visits(browser, server, throttle: dict) -> dict:
 def summarise(entries):
     http = [e for e in entries if not e[1].startswith("/socket.io")]
     sock = [e for e in entries if e[1].startswith("/socket.io")]
-    return {"requests": len(http), "bytes": sum(e[3] for e in http), "socket_requests": len(sock),
-            "socket_bytes": sum(e[3] for e in sock), "paths": [f"{e[0]} {e[1].split('?')[0]} {e[2]} {e[3]}" for e in http]}
+    return {
+        "requests": len(http),
+        "bytes": sum(e[3] for e in http),
+        "socket_requests": len(sock),
+        "socket_bytes": sum(e[3] for e in sock),
+        "paths": [f"{e[0]} {e[1].split('?')[0]} {e[2]} {e[3]}" for e in http],
+    }
 
 
 def main() -> None:
@@ -172,8 +195,11 @@ def main() -> None:
     parser.add_argument("--kbps", type=int, default=400, help="slow link, down (up is a third of it)")
     parser.add_argument("--latency-ms", type=int, default=300)
     args = parser.parse_args()
-    throttle = {"latency": args.latency_ms, "downloadThroughput": args.kbps * 1000 / 8,
-                "uploadThroughput": args.kbps * 1000 / 8 / 3}
+    throttle = {
+        "latency": args.latency_ms,
+        "downloadThroughput": args.kbps * 1000 / 8,
+        "uploadThroughput": args.kbps * 1000 / 8 / 3,
+    }
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -181,9 +207,12 @@ def main() -> None:
         try:
             medic = login(server, "demo-medic")
             for n in range(5):  # a queue to load
-                requests.post(f"{server.url}/api/v1/casevac/requests", timeout=15,
-                              json=body(client_ref=str(uuid.uuid4()), callsign=f"QUEUE-{n}"),
-                              headers={"Authorization": f"Bearer {medic}"}).raise_for_status()
+                requests.post(
+                    f"{server.url}/api/v1/casevac/requests",
+                    timeout=15,
+                    json=body(client_ref=str(uuid.uuid4()), callsign=f"QUEUE-{n}"),
+                    headers={"Authorization": f"Bearer {medic}"},
+                ).raise_for_status()
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
                 fast = console_load(browser, server, throttle=None)
@@ -197,21 +226,31 @@ def main() -> None:
     print(f"machine: {cpu_model()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"slow link: {args.kbps} kbit/s down, {args.kbps // 3} kbit/s up, {args.latency_ms} ms latency")
     for name, run in (("console, unthrottled (baseline)", fast), ("console, slow link", slow)):
-        print(f"{name}: first queue row {run['first_row_s']:.2f} s, live {run['live_s']:.2f} s, settled "
-              f"{run['settled_s']:.2f} s; {run['bytes'] / 1024:.1f} KiB in {run['requests']} responses "
-              f"(+ {run['ws'] / 1024:.1f} KiB websocket frames)")
+        print(
+            f"{name}: first queue row {run['first_row_s']:.2f} s, live {run['live_s']:.2f} s, settled "
+            f"{run['settled_s']:.2f} s; {run['bytes'] / 1024:.1f} KiB in {run['requests']} responses "
+            f"(+ {run['ws'] / 1024:.1f} KiB websocket frames)"
+        )
     print(f"slow / unthrottled, first row: {slow['first_row_s'] / fast['first_row_s']:.1f}x")
     ev, row = live["event_ms"], live["row_ms"]
-    print(f"filing -> casevac.created at a socket client (baseline): p50 {statistics.median(ev):.0f} ms, "
-          f"p90 {percentile(ev, 90):.0f} ms")
-    print(f"filing -> row in the console: p50 {statistics.median(row):.0f} ms, p90 {percentile(row, 90):.0f} ms "
-          f"(ratio p50 {statistics.median(row) / statistics.median(ev):.2f}x)")
+    print(
+        f"filing -> casevac.created at a socket client (baseline): p50 {statistics.median(ev):.0f} ms, "
+        f"p90 {percentile(ev, 90):.0f} ms"
+    )
+    print(
+        f"filing -> row in the console: p50 {statistics.median(row):.0f} ms, p90 {percentile(row, 90):.0f} ms "
+        f"(ratio p50 {statistics.median(row) / statistics.median(ev):.2f}x)"
+    )
     first, later = summarise(field["first"]), summarise(field["later"])
-    print(f"field first visit: {first['requests']} HTTP requests, {first['bytes'] / 1024:.1f} KiB bodies "
-          f"(+ socket {first['socket_requests']} requests, {first['socket_bytes']} B), {field['first_s']:.2f} s")
-    print(f"field later visit + filing lines 1-5 on the slow link: {later['requests']} HTTP requests, "
-          f"{later['bytes']} B bodies (+ socket {later['socket_requests']} requests, {later['socket_bytes']} B); "
-          f"opened in {field['opened_s']:.2f} s, sent in {field['filed_s']:.2f} s")
+    print(
+        f"field first visit: {first['requests']} HTTP requests, {first['bytes'] / 1024:.1f} KiB bodies "
+        f"(+ socket {first['socket_requests']} requests, {first['socket_bytes']} B), {field['first_s']:.2f} s"
+    )
+    print(
+        f"field later visit + filing lines 1-5 on the slow link: {later['requests']} HTTP requests, "
+        f"{later['bytes']} B bodies (+ socket {later['socket_requests']} requests, {later['socket_bytes']} B); "
+        f"opened in {field['opened_s']:.2f} s, sent in {field['filed_s']:.2f} s"
+    )
     print("  " + "\n  ".join(later["paths"]))
     print(f"cached / first visit bytes: {later['bytes'] / max(1, first['bytes']):.3f}")
 

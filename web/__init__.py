@@ -6,6 +6,7 @@ The pages are plain API clients: static HTML shells (no inline script), ES modul
 vendored libraries under /assets/vendor. Nothing here reads the database or a token: every piece of data
 comes from /api/v1 with the bearer token the page keeps in sessionStorage.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -30,8 +31,14 @@ blp = Blueprint("web", __name__)
 
 # Text assets are gzipped once per file version (and kept in memory): the field app's first visit is over a
 # slow link. Images and tiles are already compressed.
-_COMPRESSIBLE = ("text/", "application/javascript", "application/json", "application/geo+json",
-                 "application/manifest+json", "image/svg+xml")
+_COMPRESSIBLE = (
+    "text/",
+    "application/javascript",
+    "application/json",
+    "application/geo+json",
+    "application/manifest+json",
+    "image/svg+xml",
+)
 _cache: dict[tuple[str, float], tuple[bytes, bytes, str]] = {}
 _cache_lock = threading.Lock()
 
@@ -74,8 +81,9 @@ def _file_response(path: Path, *, mimetype: str | None = None, extra_headers: di
     if compressible:
         headers["Vary"] = "Accept-Encoding"
     headers.update(extra_headers or {})
-    if tag in [t.strip().strip('"').removeprefix("W/").strip('"') for t in
-               request.headers.get("If-None-Match", "").split(",")]:
+    if tag in [
+        t.strip().strip('"').removeprefix("W/").strip('"') for t in request.headers.get("If-None-Match", "").split(",")
+    ]:
         return Response(status=304, headers=headers)
     body = packed if use_gzip else raw
     if use_gzip:
@@ -101,11 +109,21 @@ def assets(filename):
 
 
 # What the field app's service worker caches: everything /field needs to open and file with no connection.
-FIELD_SHELL = ["/field", "/field.webmanifest", "/assets/css/app.css", "/assets/css/field.css",
-               "/assets/js/field.js", "/assets/js/api.js", "/assets/js/geo.js", "/assets/js/live.js",
-               "/assets/js/outbox.js", "/assets/vendor/mgrs/mgrs.esm.js",
-               "/assets/vendor/socket.io-client/socket.io.esm.min.js", "/assets/icons/field-192.png",
-               "/assets/icons/field-512.png"]
+FIELD_SHELL = [
+    "/field",
+    "/field.webmanifest",
+    "/assets/css/app.css",
+    "/assets/css/field.css",
+    "/assets/js/field.js",
+    "/assets/js/api.js",
+    "/assets/js/geo.js",
+    "/assets/js/live.js",
+    "/assets/js/outbox.js",
+    "/assets/vendor/mgrs/mgrs.esm.js",
+    "/assets/vendor/socket.io-client/socket.io.esm.min.js",
+    "/assets/icons/field-192.png",
+    "/assets/icons/field-512.png",
+]
 
 
 def _shell_file(url: str) -> Path:
@@ -127,8 +145,9 @@ def field_service_worker():
     for url in FIELD_SHELL:
         digest.update(url.encode() + b"\0" + _shell_file(url).read_bytes())
     source = (STATIC / "js" / "field-sw.js").read_text()
-    source = source.replace("__SHELL_VERSION__", digest.hexdigest()[:16]).replace("__SHELL_FILES__",
-                                                                                  json.dumps(FIELD_SHELL))
+    source = source.replace("__SHELL_VERSION__", digest.hexdigest()[:16]).replace(
+        "__SHELL_FILES__", json.dumps(FIELD_SHELL)
+    )
     body = source.encode()
     etag = hashlib.sha256(body).hexdigest()[:32]
     headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache", "Service-Worker-Allowed": "/field"}
@@ -145,6 +164,7 @@ def field_manifest():
 
 
 # ---- the mission's offline tiles (MAP_TILES)
+
 
 def _tiles_path() -> Path | None:
     configured = current_app.config.get("MAP_TILES") or os.environ.get("MAP_TILES", "")
@@ -165,12 +185,18 @@ def map_config():
         tiles = {"kind": "pmtiles", "url": "/tiles/mission.pmtiles"}
     elif path is not None:
         meta = _mbtiles_metadata(path)
-        tiles = {"kind": "mbtiles", "url": "/tiles/{z}/{x}/{y}", "format": meta.get("format", "png"),
-                 "minzoom": int(meta.get("minzoom", 0)), "maxzoom": int(meta.get("maxzoom", 18)),
-                 "attribution": meta.get("attribution", "")}
+        tiles = {
+            "kind": "mbtiles",
+            "url": "/tiles/{z}/{x}/{y}",
+            "format": meta.get("format", "png"),
+            "minzoom": int(meta.get("minzoom", 0)),
+            "maxzoom": int(meta.get("maxzoom", 18)),
+            "attribution": meta.get("attribution", ""),
+        }
     response = current_app.response_class(
         json.dumps({"outline": "/assets/vendor/world-atlas/countries-110m.geojson", "tiles": tiles}),
-        mimetype="application/json")
+        mimetype="application/json",
+    )
     response.headers["Cache-Control"] = "no-cache"
     return response
 
@@ -206,12 +232,18 @@ _TILE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "w
 def mbtiles_tile(z, x, y):
     """One raster tile of an MBTiles file (XYZ addressing; MBTiles rows are TMS, flipped)."""
     path = _tiles_path()
-    if path is None or path.suffix.lower() != ".mbtiles" or not (0 <= z <= 30) or not (0 <= x < 2 ** z) \
-            or not (0 <= y < 2 ** z):
+    if (
+        path is None
+        or path.suffix.lower() != ".mbtiles"
+        or not (0 <= z <= 30)
+        or not (0 <= x < 2**z)
+        or not (0 <= y < 2**z)
+    ):
         abort(404)
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        row = conn.execute("SELECT tile_data FROM tiles WHERE zoom_level=? AND tile_column=? AND tile_row=?",
-                           (z, x, (2 ** z - 1) - y)).fetchone()
+        row = conn.execute(
+            "SELECT tile_data FROM tiles WHERE zoom_level=? AND tile_column=? AND tile_row=?", (z, x, (2**z - 1) - y)
+        ).fetchone()
     if row is None:
         return Response(status=204, headers={"Cache-Control": "no-cache"})
     data = bytes(row[0])
@@ -223,8 +255,7 @@ def mbtiles_tile(z, x, y):
 
 
 for _rule, _name in PAGES.items():
-    blp.add_url_rule(_rule, endpoint=f"page_{_name.split('.')[0]}_{_rule.strip('/') or 'signin'}",
-                     view_func=_page)
+    blp.add_url_rule(_rule, endpoint=f"page_{_name.split('.')[0]}_{_rule.strip('/') or 'signin'}", view_func=_page)
 
 
 def init_app(app: Flask) -> None:

@@ -4,6 +4,7 @@ Content-Security-Policy violation the page reports.
 
 Without Chromium (or the playwright package) the tests skip with the reason; with CI=true they fail.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,10 +19,19 @@ from tests.e2e.conftest import login, start_servers
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--no-first-run", "--disable-gpu", "--autoplay-policy=no-user-gesture-required",
-               "--disable-features=Translate,MediaRouter,OptimizationHints", "--metrics-recording-only",
-               "--disable-default-apps", "--disable-domain-reliability"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-features=Translate,MediaRouter,OptimizationHints",
+    "--metrics-recording-only",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+]
 # Logins per account are rate limited; the browser tests sign in often.
 SERVER_ENV = {"LOGIN_LIMIT_PER_ACCOUNT": "1000 per minute", "LOGIN_LIMIT_PER_ADDRESS": "1000 per minute"}
 
@@ -96,20 +106,23 @@ def new_context(browser, server):
     made = []
 
     def _new(**options):
-        context = browser.new_context(base_url=server.url, viewport=options.pop("viewport", {"width": 1440, "height": 1000}),
-                                      **options)
+        context = browser.new_context(
+            base_url=server.url, viewport=options.pop("viewport", {"width": 1440, "height": 1000}), **options
+        )
         guard = Guard(server.url)
-        context.route(lambda url: not url.startswith(server.url) and not url.startswith("data:")
-                      and not url.startswith("blob:"), guard.route)
+        context.route(
+            lambda url: not url.startswith(server.url) and not url.startswith("data:") and not url.startswith("blob:"),
+            guard.route,
+        )
         context.on("page", lambda page: (page.on("console", guard.console), page.on("pageerror", guard.page_error)))
         context.set_default_timeout(15000)
         made.append((context, guard))
         return context, guard
 
     yield _new
-    for context, guard in made:
+    for context, _guard in made:
         context.close()
-    for context, guard in made:
+    for _context, guard in made:
         guard.check()
 
 

@@ -1,5 +1,6 @@
 """The operations console in a real browser (CONSOLE.md): sign-in by role, the live queue with the alert,
 Acknowledge and Dispatch from the page, the map, a server restart survived, a medic refused."""
+
 from __future__ import annotations
 
 import time
@@ -20,25 +21,36 @@ pytestmark = pytest.mark.e2e
 def server(tmp_path_factory):
     """This module's server escalates an unacknowledged urgent request after 3 s (the default is 120 s)."""
     require_browser()
-    [server] = start_servers(tmp_path_factory.mktemp("console"), 1, ESCALATE_AFTER_SECONDS="3",
-                             SWEEPER_INTERVAL_SECONDS="1", **SERVER_ENV)
+    [server] = start_servers(
+        tmp_path_factory.mktemp("console"), 1, ESCALATE_AFTER_SECONDS="3", SWEEPER_INTERVAL_SECONDS="1", **SERVER_ENV
+    )
     yield server
     server.stop()
 
 
 def file_request(server, token, **overrides) -> dict:
-    response = requests.post(f"{server.url}/api/v1/casevac/requests",
-                             json=body(client_ref=str(uuid.uuid4()), **overrides),
-                             headers={"Authorization": f"Bearer {token}"}, timeout=15)
+    response = requests.post(
+        f"{server.url}/api/v1/casevac/requests",
+        json=body(client_ref=str(uuid.uuid4()), **overrides),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=15,
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
 
 def casualty(zap, minutes_ago, precedence, **extra):
     injured = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
-    return {"zap": zap, "age": 27, "time_of_injury": injured.isoformat(), "mechanism": "blast",
-            "injuries": ["left leg amputation"], "precedence": precedence,
-            "signs": {"pulse": 128, "resp_rate": 26, "spo2": 91, "sbp": 85, "avpu": "V"}, **extra}
+    return {
+        "zap": zap,
+        "age": 27,
+        "time_of_injury": injured.isoformat(),
+        "mechanism": "blast",
+        "injuries": ["left leg amputation"],
+        "precedence": precedence,
+        "signs": {"pulse": 128, "resp_rate": 26, "spo2": 91, "sbp": 85, "avpu": "V"},
+        **extra,
+    }
 
 
 def open_console(new_context):
@@ -62,8 +74,13 @@ def test_sign_in_sends_each_role_to_its_page_and_sign_out_clears_the_token(new_c
     page.get_by_label("Password").fill("wrong password")
     page.get_by_role("button", name="Sign in").click()
     page.get_by_text("invalid username or password").wait_for()
-    for username, path in (("demo-medic", "/field"), ("demo-clinician", "/clinic"), ("demo-member", "/me"),
-                           ("demo-admin", "/console"), ("demo-coordinator", "/console")):
+    for username, path in (
+        ("demo-medic", "/field"),
+        ("demo-clinician", "/clinic"),
+        ("demo-member", "/me"),
+        ("demo-admin", "/console"),
+        ("demo-coordinator", "/console"),
+    ):
         page.evaluate("sessionStorage.clear()")
         sign_in(page, username)
         page.wait_for_url(f"**{path}")
@@ -84,28 +101,61 @@ def test_a_filed_request_appears_live_with_the_alert_then_acknowledge_and_dispat
     medic = login(server, "demo-medic")
     # Two requests already in the queue when the console opens (one with lines 6-9 complete).
     coordinator = login(server, "demo-coordinator")
-    kilo = file_request(server, medic, callsign="KILO-3-1", location={"lat": 5.7612, "lon": 20.6390},
-                 patients={"urgent": 0, "urgent_surgical": 0, "priority": 2, "routine": 0, "convenience": 0},
-                 equipment=[], litter=1, ambulatory=1, security="N", marking="panels",
-                 nationality={"un_military": 2}, terrain="dirt road",
-                 casualties=[casualty("K-1", 50, "priority"), casualty("K-2", 50, "priority")])
-    echo = file_request(server, medic, callsign="ECHO-7", location={"lat": 5.9612, "lon": 15.6390},
-                 patients={"urgent": 0, "urgent_surgical": 0, "priority": 0, "routine": 1, "convenience": 0},
-                 equipment=[], litter=0, ambulatory=1)
+    kilo = file_request(
+        server,
+        medic,
+        callsign="KILO-3-1",
+        location={"lat": 5.7612, "lon": 20.6390},
+        patients={"urgent": 0, "urgent_surgical": 0, "priority": 2, "routine": 0, "convenience": 0},
+        equipment=[],
+        litter=1,
+        ambulatory=1,
+        security="N",
+        marking="panels",
+        nationality={"un_military": 2},
+        terrain="dirt road",
+        casualties=[casualty("K-1", 50, "priority"), casualty("K-2", 50, "priority")],
+    )
+    echo = file_request(
+        server,
+        medic,
+        callsign="ECHO-7",
+        location={"lat": 5.9612, "lon": 15.6390},
+        patients={"urgent": 0, "urgent_surgical": 0, "priority": 0, "routine": 1, "convenience": 0},
+        equipment=[],
+        litter=0,
+        ambulatory=1,
+    )
     for filed_before in (kilo, echo):
-        assert requests.post(f"{server.url}/api/v1/casevac/requests/{filed_before['id']}/status", timeout=10,
-                             json={"status": "acknowledged"},
-                             headers={"Authorization": f"Bearer {coordinator}"}).status_code == 200
+        assert (
+            requests.post(
+                f"{server.url}/api/v1/casevac/requests/{filed_before['id']}/status",
+                timeout=10,
+                json={"status": "acknowledged"},
+                headers={"Authorization": f"Bearer {coordinator}"},
+            ).status_code
+            == 200
+        )
     context, page = open_console(new_context)
     page.get_by_role("table", name="Queue").get_by_role("row").filter(has_text="KILO-3-1").wait_for()
     # The socket upgraded to a websocket under the page's CSP (connect-src 'self' covers same-origin ws:).
     page.locator("#connection[data-transport='websocket']").wait_for(timeout=10000)
     callsign = f"WEB-{uuid.uuid4().hex[:4].upper()}"
     started = time.monotonic()
-    filed = file_request(server, medic, callsign=callsign,
-                         casualties=[casualty("A-1", 4, "urgent_surgical",
-                                              treatments=[{"code": "tourniquet", "at": datetime.now(timezone.utc).isoformat()}]),
-                                     casualty("A-2", 4, "urgent")])
+    filed = file_request(
+        server,
+        medic,
+        callsign=callsign,
+        casualties=[
+            casualty(
+                "A-1",
+                4,
+                "urgent_surgical",
+                treatments=[{"code": "tourniquet", "at": datetime.now(timezone.utc).isoformat()}],
+            ),
+            casualty("A-2", 4, "urgent"),
+        ],
+    )
     queue = page.get_by_role("table", name="Queue")
     row = queue.get_by_role("row").filter(has_text=callsign)
     row.wait_for(timeout=2000)
@@ -118,8 +168,11 @@ def test_a_filed_request_appears_live_with_the_alert_then_acknowledge_and_dispat
     assert "missing" in row.inner_text()  # lines 6-9 not sent yet
     row.locator(".countdown").wait_for()  # the next 10-1-2 leg due, counting down
     first_count = row.locator(".countdown").inner_text()
-    page.wait_for_function("""([id, text]) => document.querySelector(`tr[data-id="${id}"] .countdown`).textContent !== text""",
-                           arg=[filed["id"], first_count], timeout=3000)
+    page.wait_for_function(
+        """([id, text]) => document.querySelector(`tr[data-id="${id}"] .countdown`).textContent !== text""",
+        arg=[filed["id"], first_count],
+        timeout=3000,
+    )
     screenshot(page, "console")
 
     row.get_by_role("button", name=callsign).click()
@@ -127,8 +180,14 @@ def test_a_filed_request_appears_live_with_the_alert_then_acknowledge_and_dispat
     detail.get_by_role("heading", name=f"Request detail: {callsign}").wait_for()
     detail.get_by_role("button", name="Acknowledge").click()
     detail.locator("#detail-message").filter(has_text="Now acknowledged.").wait_for()
-    assert requests.get(f"{server.url}/api/v1/casevac/requests/{filed['id']}", timeout=10,
-                        headers={"Authorization": f"Bearer {medic}"}).json()["status"] == "acknowledged"
+    assert (
+        requests.get(
+            f"{server.url}/api/v1/casevac/requests/{filed['id']}",
+            timeout=10,
+            headers={"Authorization": f"Bearer {medic}"},
+        ).json()["status"]
+        == "acknowledged"
+    )
     page.get_by_role("alert").filter(has_text=callsign).wait_for(state="detached")
     assert page.locator("#alerts").get_attribute("data-tone") == "off"
 
@@ -139,8 +198,9 @@ def test_a_filed_request_appears_live_with_the_alert_then_acknowledge_and_dispat
     screenshot(page, "request-detail")
     first.get_by_role("button", name="Dispatch").click()
     detail.locator("#detail-message").filter(has_text="Dispatched").wait_for()
-    after = requests.get(f"{server.url}/api/v1/casevac/requests/{filed['id']}", timeout=10,
-                         headers={"Authorization": f"Bearer {medic}"}).json()
+    after = requests.get(
+        f"{server.url}/api/v1/casevac/requests/{filed['id']}", timeout=10, headers={"Authorization": f"Bearer {medic}"}
+    ).json()
     assert after["status"] == "dispatched" and after["asset_id"]
     row.locator(".status-dispatched").wait_for()
     detail.get_by_role("button", name="At pickup").wait_for()
@@ -160,11 +220,16 @@ def screenshot_path(name):
 
 def test_a_medic_cannot_open_the_console_data(server, new_context):
     medic = login(server, "demo-medic")
-    refused = requests.get(f"{server.url}/api/v1/casevac/metrics", headers={"Authorization": f"Bearer {medic}"},
-                           timeout=10)
+    refused = requests.get(
+        f"{server.url}/api/v1/casevac/metrics", headers={"Authorization": f"Bearer {medic}"}, timeout=10
+    )
     assert refused.status_code == 403
-    assert requests.post(f"{server.url}/api/v1/casevac/plan", json={}, timeout=10,
-                         headers={"Authorization": f"Bearer {medic}"}).status_code == 403
+    assert (
+        requests.post(
+            f"{server.url}/api/v1/casevac/plan", json={}, timeout=10, headers={"Authorization": f"Bearer {medic}"}
+        ).status_code
+        == 403
+    )
     context, _ = new_context()
     page = context.new_page()
     sign_in(page, "demo-medic")
@@ -175,20 +240,29 @@ def test_a_medic_cannot_open_the_console_data(server, new_context):
 
 
 def test_an_unacknowledged_urgent_request_escalates_the_alert_rings_until_silenced_and_clears_on_acknowledge(
-        server, new_context):
+    server, new_context
+):
     context, page = open_console(new_context)
     callsign = f"ESC-{uuid.uuid4().hex[:4].upper()}"
     filed = file_request(server, login(server, "demo-medic"), callsign=callsign)
-    escalated = page.get_by_role("alert").filter(has_text="Escalated: not acknowledged in time").filter(
-        has_text=callsign)
+    escalated = (
+        page.get_by_role("alert").filter(has_text="Escalated: not acknowledged in time").filter(has_text=callsign)
+    )
     escalated.wait_for(timeout=20000)  # ESCALATE_AFTER_SECONDS=3, the sweeper every second
     for alert in page.get_by_role("alert").filter(has_text=callsign).all():
         alert.get_by_role("button", name="Silence").click()
     assert page.locator("#alerts").get_attribute("data-tone") == "off"
     escalated.get_by_role("button", name="Dismiss").wait_for()  # silenced, still shown until acknowledged
     coordinator = login(server, "demo-coordinator")
-    assert requests.post(f"{server.url}/api/v1/casevac/requests/{filed['id']}/status", json={"status": "acknowledged"},
-                         headers={"Authorization": f"Bearer {coordinator}"}, timeout=10).status_code == 200
+    assert (
+        requests.post(
+            f"{server.url}/api/v1/casevac/requests/{filed['id']}/status",
+            json={"status": "acknowledged"},
+            headers={"Authorization": f"Bearer {coordinator}"},
+            timeout=10,
+        ).status_code
+        == 200
+    )
     page.get_by_role("alert").filter(has_text=callsign).first.wait_for(state="detached")
     assert page.get_by_role("alert").filter(has_text=callsign).count() == 0
 
@@ -196,9 +270,19 @@ def test_an_unacknowledged_urgent_request_escalates_the_alert_rings_until_silenc
 def test_the_mass_casualty_plan_is_run_and_its_accepted_assignments_dispatched(server, new_context):
     medic = login(server, "demo-medic")
     callsigns = [f"MASCAL-{n}-{uuid.uuid4().hex[:3].upper()}" for n in range(2)]
-    filed = [file_request(server, medic, callsign=c, equipment=[], location={"lat": 4.40 + n / 100, "lon": 18.52},
-                          patients={"urgent": 0, "urgent_surgical": 0, "priority": 1, "routine": 0, "convenience": 0},
-                          litter=1, ambulatory=0) for n, c in enumerate(callsigns)]
+    filed = [
+        file_request(
+            server,
+            medic,
+            callsign=c,
+            equipment=[],
+            location={"lat": 4.40 + n / 100, "lon": 18.52},
+            patients={"urgent": 0, "urgent_surgical": 0, "priority": 1, "routine": 0, "convenience": 0},
+            litter=1,
+            ambulatory=0,
+        )
+        for n, c in enumerate(callsigns)
+    ]
     context, page = open_console(new_context)
     plan = page.get_by_role("region", name="Mass casualty plan")
     plan.get_by_role("button", name="Run plan").click()
@@ -206,12 +290,15 @@ def test_the_mass_casualty_plan_is_run_and_its_accepted_assignments_dispatched(s
     assignments.get_by_role("row").filter(has_text=callsigns[0]).wait_for()
     plan.get_by_role("button", name="Dispatch accepted").click()
     coordinator = login(server, "demo-coordinator")
-    for request, callsign in zip(filed, callsigns):
+    for request, callsign in zip(filed, callsigns, strict=False):
         row = assignments.get_by_role("row").filter(has_text=callsign)
         if row.count():
             row.get_by_role("cell", name="dispatched", exact=True).wait_for()
-            status = requests.get(f"{server.url}/api/v1/casevac/requests/{request['id']}", timeout=10,
-                                  headers={"Authorization": f"Bearer {coordinator}"}).json()["status"]
+            status = requests.get(
+                f"{server.url}/api/v1/casevac/requests/{request['id']}",
+                timeout=10,
+                headers={"Authorization": f"Bearer {coordinator}"},
+            ).json()["status"]
             assert status == "dispatched"
         else:
             plan.get_by_role("list", name="Unserved").get_by_text(callsign).wait_for()
@@ -222,12 +309,20 @@ def test_the_console_survives_a_server_restart_and_shows_what_it_missed(server, 
     medic = login(server, "demo-medic")
     server.stop()
     page.locator("#connection").filter(has_text="reconnecting").or_(
-        page.locator("#connection").filter(has_text="offline")).wait_for(timeout=20000)
+        page.locator("#connection").filter(has_text="offline")
+    ).wait_for(timeout=20000)
     # While the console's server is down, a request is filed through another process of the same deployment
     # (same database): the console can only learn of it by `sync` when its server is back.
-    other = Server(server_env(tmp_path, DATABASE_URL=server.env["DATABASE_URL"], MIGRATE="0", SEED_DEMO="0",
-                              **{k: v for k, v in server.env.items() if k.startswith("LOGIN_LIMIT")}),
-                   tmp_path / "other.log").start()
+    other = Server(
+        server_env(
+            tmp_path,
+            DATABASE_URL=server.env["DATABASE_URL"],
+            MIGRATE="0",
+            SEED_DEMO="0",
+            **{k: v for k, v in server.env.items() if k.startswith("LOGIN_LIMIT")},
+        ),
+        tmp_path / "other.log",
+    ).start()
     try:
         callsign = f"MISSED-{uuid.uuid4().hex[:4].upper()}"
         missed = file_request(other, login(other, "demo-medic"), callsign=callsign)

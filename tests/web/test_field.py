@@ -1,6 +1,7 @@
 """The field app in a real browser (CONSOLE.md): installable, opens offline after the first visit, files
 lines 1-5 while offline into the IndexedDB outbox, sends exactly once when the connection is back, and shows
 sent, then acknowledged; lines 6-9 and a casualty follow as updates. /docs is browsable, vendored."""
+
 from __future__ import annotations
 
 import time
@@ -17,8 +18,9 @@ PHONE = {"viewport": {"width": 412, "height": 915}, "is_mobile": True, "has_touc
 
 
 def requests_by(server, token, callsign):
-    response = requests.get(f"{server.url}/api/v1/casevac/requests?limit=500",
-                            headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    response = requests.get(
+        f"{server.url}/api/v1/casevac/requests?limit=500", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
     assert response.status_code == 200, response.text
     return [r for r in response.json()["items"] if r["callsign"] == callsign]
 
@@ -32,8 +34,9 @@ def eventually(page, script: str, timeout: float = 15.0) -> None:
 
 
 def test_medic_files_offline_then_exactly_one_request_is_sent_and_acknowledged(server, new_context):
-    context, _ = new_context(**PHONE, geolocation={"latitude": 4.3612, "longitude": 18.5550},
-                             permissions=["geolocation"])
+    context, _ = new_context(
+        **PHONE, geolocation={"latitude": 4.3612, "longitude": 18.5550}, permissions=["geolocation"]
+    )
     page = context.new_page()
     sign_in(page, "demo-medic")
     page.wait_for_url("**/field")
@@ -81,19 +84,25 @@ def test_medic_files_offline_then_exactly_one_request_is_sent_and_acknowledged(s
     assert filed[0]["location"]["mgrs"].startswith("34NBK")
 
     # The retry of a filing whose answer was lost is answered from the same request (client_ref).
-    again = page.evaluate("""async (ref) => {
+    again = page.evaluate(
+        """async (ref) => {
         const item = await window.fieldOutbox.get(ref);
         const token = JSON.parse(sessionStorage.getItem('medevac.session')).token;
         const r = await fetch('/api/v1/casevac/requests', {method: 'POST', body: JSON.stringify(item.body),
             headers: {'Content-Type': 'application/json', Authorization: 'Bearer ' + token}});
-        return r.status; }""", ref)
+        return r.status; }""",
+        ref,
+    )
     assert again == 200
     assert len(requests_by(server, medic, "OFFLINE-1")) == 1
 
     coordinator = login(server, "demo-coordinator")
-    response = requests.post(f"{server.url}/api/v1/casevac/requests/{filed[0]['id']}/status",
-                             json={"status": "acknowledged"}, headers={"Authorization": f"Bearer {coordinator}"},
-                             timeout=10)
+    response = requests.post(
+        f"{server.url}/api/v1/casevac/requests/{filed[0]['id']}/status",
+        json={"status": "acknowledged"},
+        headers={"Authorization": f"Bearer {coordinator}"},
+        timeout=10,
+    )
     assert response.status_code == 200, response.text
     item.filter(has_text="acknowledged").wait_for(timeout=10000)
 
@@ -107,20 +116,35 @@ def test_medic_files_offline_then_exactly_one_request_is_sent_and_acknowledged(s
     page.get_by_label("ZAP number").fill("A-1")
     page.get_by_label("Pulse").fill("120")
     page.get_by_role("button", name="Add casualty").click()
-    eventually(page, """() => window.fieldOutbox.all().then(items => items[0].ops.length === 2 &&
-        items[0].ops.every(o => o.state === 'done'))""")
-    detail = requests.get(f"{server.url}/api/v1/casevac/requests/{filed[0]['id']}", timeout=10,
-                          headers={"Authorization": f"Bearer {medic}"}).json()
+    eventually(
+        page,
+        """() => window.fieldOutbox.all().then(items => items[0].ops.length === 2 &&
+        items[0].ops.every(o => o.state === 'done'))""",
+    )
+    detail = requests.get(
+        f"{server.url}/api/v1/casevac/requests/{filed[0]['id']}",
+        timeout=10,
+        headers={"Authorization": f"Bearer {medic}"},
+    ).json()
     assert detail["lines_complete"] is True and detail["security"] == "P"
-    assert [c["zap"] for c in detail["casualties"]] == ["A-1"], (detail["casualties"], page.evaluate("window.fieldOutbox.all().then(i => JSON.stringify(i[0].ops))"))
+    assert [c["zap"] for c in detail["casualties"]] == ["A-1"], (
+        detail["casualties"],
+        page.evaluate("window.fieldOutbox.all().then(i => JSON.stringify(i[0].ops))"),
+    )
 
     # Dispatched: the item shows the asset and an ETA.
-    options = requests.get(f"{server.url}/api/v1/casevac/requests/{filed[0]['id']}/recommendations", timeout=10,
-                           headers={"Authorization": f"Bearer {coordinator}"}).json()["options"]
+    options = requests.get(
+        f"{server.url}/api/v1/casevac/requests/{filed[0]['id']}/recommendations",
+        timeout=10,
+        headers={"Authorization": f"Bearer {coordinator}"},
+    ).json()["options"]
     best = options[0]
-    response = requests.post(f"{server.url}/api/v1/casevac/requests/{filed[0]['id']}/dispatch", timeout=10,
-                             json={"asset_id": best["asset_id"], "facility_id": best["facility_id"]},
-                             headers={"Authorization": f"Bearer {coordinator}"})
+    response = requests.post(
+        f"{server.url}/api/v1/casevac/requests/{filed[0]['id']}/dispatch",
+        timeout=10,
+        json={"asset_id": best["asset_id"], "facility_id": best["facility_id"]},
+        headers={"Authorization": f"Bearer {coordinator}"},
+    )
     assert response.status_code == 200, response.text
     item.filter(has_text=f"dispatched: {best['callsign']}, ETA").wait_for(timeout=10000)
 

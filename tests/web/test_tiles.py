@@ -1,5 +1,6 @@
 """MAP_TILES: the mission's offline tiles served by the app (PMTiles with HTTP range requests, MBTiles tile
 by tile), and the console's map drawing them in a real browser."""
+
 from __future__ import annotations
 
 import pytest
@@ -68,7 +69,13 @@ def test_the_console_map_draws_the_missions_pmtiles(server, new_context):
     page.get_by_role("region", name="Map").locator("img.leaflet-tile-loaded").first.wait_for()
     assert ranges and all(r and r.startswith("bytes=") for r in ranges), ranges
     # The decoded tile is the archive's red square, drawn from a blob: URL (CSP img-src blob:).
-    assert page.get_by_role("region", name="Map").locator("img.leaflet-tile-loaded").first.get_attribute(
-        "src").startswith("blob:")
-    assert requests.get(f"{server.url}/tiles/mission.pmtiles", headers={"Range": "bytes=0-6"},
-                        timeout=10).content == b"PMTiles"
+    assert (
+        page.get_by_role("region", name="Map")
+        .locator("img.leaflet-tile-loaded")
+        .first.get_attribute("src")
+        .startswith("blob:")
+    )
+    assert (
+        requests.get(f"{server.url}/tiles/mission.pmtiles", headers={"Range": "bytes=0-6"}, timeout=10).content
+        == b"PMTiles"
+    )

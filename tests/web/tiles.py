@@ -1,5 +1,6 @@
 """Tiny real tile archives for the MAP_TILES tests: an MBTiles (SQLite, TMS rows) and a PMTiles v3 file
 (https://github.com/protomaps/PMTiles/blob/main/spec/v3/spec.md), both with raster PNG tiles."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -15,8 +16,12 @@ def png(rgb: tuple[int, int, int], size: int = 256) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 def write_mbtiles(path: Path, tiles: dict[tuple[int, int, int], bytes]) -> Path:
@@ -24,10 +29,13 @@ def write_mbtiles(path: Path, tiles: dict[tuple[int, int, int], bytes]) -> Path:
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE metadata (name TEXT, value TEXT)")
         conn.execute("CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB)")
-        conn.executemany("INSERT INTO metadata VALUES (?, ?)", [("name", "test"), ("format", "png"),
-                                                                ("minzoom", "0"), ("maxzoom", "1")])
-        conn.executemany("INSERT INTO tiles VALUES (?, ?, ?, ?)",
-                         [(z, x, (2 ** z - 1) - y, data) for (z, x, y), data in tiles.items()])
+        conn.executemany(
+            "INSERT INTO metadata VALUES (?, ?)",
+            [("name", "test"), ("format", "png"), ("minzoom", "0"), ("maxzoom", "1")],
+        )
+        conn.executemany(
+            "INSERT INTO tiles VALUES (?, ?, ?, ?)", [(z, x, (2**z - 1) - y, data) for (z, x, y), data in tiles.items()]
+        )
     return path
 
 
@@ -52,9 +60,24 @@ def write_pmtiles(path: Path, tile: bytes) -> Path:
     root_offset = header_len
     metadata_offset = root_offset + len(directory)
     data_offset = metadata_offset + len(metadata)
-    header = b"PMTiles" + bytes([3]) + struct.pack(
-        "<QQQQQQQQQQQ", root_offset, len(directory), metadata_offset, len(metadata), data_offset, 0, data_offset,
-        len(tile), 1, 1, 1)
+    header = (
+        b"PMTiles"
+        + bytes([3])
+        + struct.pack(
+            "<QQQQQQQQQQQ",
+            root_offset,
+            len(directory),
+            metadata_offset,
+            len(metadata),
+            data_offset,
+            0,
+            data_offset,
+            len(tile),
+            1,
+            1,
+            1,
+        )
+    )
     header += bytes([1, 1, 1, 2, 0, 0])  # clustered, internal compression none, tile compression none, png, z0-z0
     header += struct.pack("<iiii", -1800000000, -850000000, 1800000000, 850000000)
     header += bytes([0]) + struct.pack("<ii", 0, 0)
