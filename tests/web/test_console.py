@@ -304,6 +304,49 @@ def test_the_mass_casualty_plan_is_run_and_its_accepted_assignments_dispatched(s
             plan.get_by_role("list", name="Unserved").get_by_text(callsign).wait_for()
 
 
+def test_a_fresh_console_finds_the_log_watermark_without_replaying_a_long_log(server, new_context):
+    from sqlalchemy import create_engine, insert, text
+
+    from core import clock
+    from realtime.models import Event
+
+    engine = create_engine(server.env["DATABASE_URL"])
+    with engine.begin() as conn:
+        mission_id = conn.execute(text("SELECT mission_id FROM users WHERE username = 'demo-coordinator'")).scalar()
+        rooms = [[f"mission:{mission_id}:role:coordinator"], ["user:someone-else"]]
+        conn.execute(
+            insert(Event.__table__),
+            [
+                {
+                    "type": "test.noise",
+                    "rooms": rooms[n % 5 == 0],
+                    "data": {"n": n},
+                    "mission_id": mission_id,
+                    "at": clock.now(),
+                }
+                for n in range(3000)
+            ],
+        )
+    deadline = time.monotonic() + 60
+    while True:  # the server's relay sequences them
+        with engine.connect() as conn:
+            unsequenced, watermark = conn.execute(text("SELECT count(*) - count(seq), max(seq) FROM events")).one()
+        if unsequenced == 0:
+            break
+        assert time.monotonic() < deadline, "the relay did not sequence the events"
+        time.sleep(0.2)
+    engine.dispose()
+    context, page = open_console(new_context)
+    page.wait_for_function("() => window.consoleState.live && window.consoleState.live.syncs === 1")
+    assert page.evaluate("window.consoleState.live.lastSeq") == watermark
+    calls = page.evaluate("window.consoleState.live.calls")
+    assert calls <= 2 * 12 + 2, calls  # one page, then about 2 log2(watermark) probes; never 3 pages of 1,000
+    callsign = f"AFTER-{uuid.uuid4().hex[:4].upper()}"
+    file_request(server, login(server, "demo-medic"), callsign=callsign)
+    page.get_by_role("table", name="Queue").get_by_role("row").filter(has_text=callsign).wait_for(timeout=5000)
+    page.get_by_role("alert").filter(has_text=callsign).first.wait_for()
+
+
 def test_the_console_survives_a_server_restart_and_shows_what_it_missed(server, new_context, tmp_path):
     context, page = open_console(new_context)
     medic = login(server, "demo-medic")

@@ -43,9 +43,9 @@ def test_medic_files_offline_then_exactly_one_request_is_sent_and_acknowledged(s
     # Installable: a manifest, and a service worker that controls the page once the shell is cached.
     manifest = page.request.get("/field.webmanifest").json()
     assert manifest["start_url"] == "/field" and manifest["display"] == "standalone"
-    page.wait_for_function("navigator.serviceWorker.ready.then(() => true)")
+    page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
     page.reload()
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
     page.get_by_role("status").filter(has_text="live").wait_for()
 
     context.set_offline(True)

@@ -65,7 +65,8 @@ async function start() {
     if (e instanceof ApiError && e.status === 401) return; // back to sign-in, with the message
     throw e;
   }
-  state.live = new Live({ storageKey: "medevac.console.seq", onEvent, onState: showConnection });
+  state.live = new Live({ storageKey: "medevac.console.seq", onEvent, onState: showConnection,
+                          onFresh: () => loadQueue().catch(console.error) });
   Promise.all([loadAssets(), loadFacilities()]).then(() => map.draw(state)).catch(console.error);
   loadMetrics().catch(console.error);
   setInterval(tick, 1000);

@@ -8,10 +8,12 @@ const OFFLINE_AFTER_MS = 10000;
 export class Live {
   /**
    * onEvent(envelope, {replayed}) for each new event; onState(text, state) when the connection changes.
-   * storageKey keeps the last seq across reloads of this tab (sessionStorage), so a reload resumes.
+   * storageKey keeps the last seq across reloads of this tab (sessionStorage), so a reload resumes;
+   * onFresh() once a fresh tab knows the log's watermark (what happened before it is the HTTP state's).
    */
-  constructor({ onEvent, onState, storageKey }) {
+  constructor({ onEvent, onState, onFresh, storageKey }) {
     this.onEvent = onEvent;
+    this.onFresh = onFresh; // after a fresh tab's first connect: reload the state over HTTP
     this.onState = onState || (() => {});
     this.storageKey = storageKey;
     this.lastSeq = Number(sessionStorage.getItem(storageKey) || 0);
@@ -57,11 +59,11 @@ export class Live {
     }
   }
 
-  _handle(envelope, replayed) {
+  _handle(envelope, replayed, belowWatermarkIsNew = false) {
     if (!envelope || typeof envelope !== "object") return;
     if (envelope.seq !== null && envelope.seq !== undefined) {
       // At-least-once delivery: a seq at or below the watermark, or seen already, was handled before.
-      if (this.seen.has(envelope.seq) || envelope.seq <= this.lastSeq) return;
+      if (this.seen.has(envelope.seq) || (envelope.seq <= this.lastSeq && !belowWatermarkIsNew)) return;
       this.seen.add(envelope.seq);
       if (this.seen.size > 5000) this.seen.delete(this.seen.values().next().value);
     }
@@ -81,18 +83,56 @@ export class Live {
     if (envelope && envelope.seq != null) this._remember(envelope.seq);
   }
 
+  async _sync(since, limit) {
+    this.calls = (this.calls || 0) + 1;
+    const ack = await this.socket.timeout(15000).emitWithAck("sync", { since, limit });
+    if (!ack || ack.code) throw new Error((ack && ack.message) || "sync refused");
+    return ack;
+  }
+
+  /**
+   * A fresh tab (no seq kept) needs the log's watermark, not its history: the page loads the current state
+   * over HTTP. One page of up to 1,000 events answers it for a short log; otherwise probes of one event
+   * each find it (the ack's last_seq is max(since, watermark) whenever `more` is false), about 2 log2(N)
+   * round trips instead of replaying N events.
+   */
+  async _watermark() {
+    let ack = await this._sync(0, 1000);
+    if (!ack.more) return ack.last_seq;
+    let lo = ack.last_seq; // more above it: the watermark is higher
+    let hi = null;
+    for (let x = lo * 2; hi === null; x *= 2) {
+      ack = await this._sync(x, 1);
+      if (ack.more) lo = x;
+      else if (ack.last_seq > x) return ack.last_seq;
+      else hi = x;
+    }
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      ack = await this._sync(mid, 1);
+      if (ack.more) lo = mid;
+      else if (ack.last_seq > mid) return ack.last_seq;
+      else hi = mid;
+    }
+    return hi;
+  }
+
   async _connected() {
     clearTimeout(this.offlineTimer);
     this.syncing = true;
     this._state("syncing");
+    const fresh = this.lastSeq === 0 && this.syncs === 0;
     try {
-      let more = true;
-      while (more && this.socket.connected) {
-        const ack = await this.socket.timeout(15000).emitWithAck("sync", { since: this.lastSeq, limit: 1000 });
-        if (!ack || ack.code) throw new Error((ack && ack.message) || "sync refused");
-        for (const envelope of ack.events) this._handle(envelope, true);
-        this._remember(ack.last_seq);
-        more = ack.more;
+      if (fresh) {
+        this._remember(await this._watermark());
+      } else {
+        let more = true;
+        while (more && this.socket.connected) {
+          const ack = await this._sync(this.lastSeq, 1000);
+          for (const envelope of ack.events) this._handle(envelope, true);
+          this._remember(ack.last_seq);
+          more = ack.more;
+        }
       }
       this.syncs += 1;
     } catch (e) {
@@ -101,10 +141,12 @@ export class Live {
       this.syncing = false;
       const buffered = this.buffer.splice(0);
       for (const envelope of buffered) {
-        this._handle(envelope, false);
+        // Arrived live while the watermark was looked for: new to this page even at or below it.
+        this._handle(envelope, false, fresh);
         this._remember(envelope.seq);
       }
     }
+    if (fresh && this.onFresh) this.onFresh();
     this.downSince = null;
     this._state();
   }
