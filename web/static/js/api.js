@@ -41,7 +41,8 @@ export function expired(reason) {
 export function requireSession(roles) {
   const current = session();
   if (!current) {
-    expired("1");
+    if (sessionStorage.getItem(KEY)) expired("1"); // there was one: it has expired
+    else location.assign("/");
     return null;
   }
   if (roles && !roles.includes(current.user.role)) return { ...current, refused: true };

@@ -55,7 +55,7 @@ export class Outbox {
     this.dbPromise = openDb();
     this.running = false;
     this.timer = null;
-    this.chain = Promise.resolve();
+    this.chain = this.prune().catch(() => null);
   }
 
   /** Every change is read-modify-write of the stored item, one at a time (a send and an event may race). */
@@ -78,6 +78,15 @@ export class Outbox {
     const me = session();
     return items.filter((i) => !i.user_id || !me || i.user_id === me.user.id)
       .sort((a, b) => a.created_at.localeCompare(b.created_at));
+  }
+
+  /** Finished filings (delivered or cancelled) leave the phone a day after they were filed. */
+  async prune(maxAgeMs = 24 * 3600 * 1000) {
+    const db = await this.dbPromise;
+    const items = await tx(db, "readonly", (store) => wrap(store.getAll()));
+    const old = items.filter((i) => ["delivered", "cancelled"].includes(i.server_status) &&
+                                    Date.now() - Date.parse(i.created_at) > maxAgeMs);
+    if (old.length) await tx(db, "readwrite", (store) => Promise.all(old.map((i) => wrap(store.delete(i.client_ref)))));
   }
 
   async get(ref) {
