@@ -304,7 +304,9 @@ def test_the_mass_casualty_plan_is_run_and_its_accepted_assignments_dispatched(s
             plan.get_by_role("list", name="Unserved").get_by_text(callsign).wait_for()
 
 
-def test_a_fresh_console_finds_the_log_watermark_without_replaying_a_long_log(server, new_context):
+def test_a_fresh_console_finds_the_watermark_then_shows_new_requests_emergencies_and_live_positions(
+    server, new_context
+):
     from sqlalchemy import create_engine, insert, text
 
     from core import clock
@@ -345,6 +347,44 @@ def test_a_fresh_console_finds_the_log_watermark_without_replaying_a_long_log(se
     file_request(server, login(server, "demo-medic"), callsign=callsign)
     page.get_by_role("table", name="Queue").get_by_role("row").filter(has_text=callsign).wait_for(timeout=5000)
     page.get_by_role("alert").filter(has_text=callsign).first.wait_for()
+
+    # An emergency beacon (TAK's `emergency` event, written to the log by the gateway): the banner rings.
+    engine = create_engine(server.env["DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Event.__table__).values(
+                type="emergency",
+                rooms=[f"mission:{mission_id}:role:coordinator"],
+                mission_id=mission_id,
+                data={"kind": "911", "callsign": "TAK-ALPHA", "lat": 4.3612, "lon": 18.555},
+                at=clock.now(),
+            )
+        )
+    engine.dispose()
+    emergency = page.get_by_role("alert").filter(has_text="EMERGENCY 911 from TAK-ALPHA at 34N BK")
+    emergency.wait_for(timeout=10000)
+    assert page.locator("#alerts").get_attribute("data-tone") == "on"
+    emergency.get_by_role("button", name="Silence").click()
+    emergency.wait_for(state="detached")
+
+    # A live position moves the asset on the map (asset.position, live only).
+    coordinator = login(server, "demo-coordinator")
+    assets = requests.get(
+        f"{server.url}/api/v1/assets", headers={"Authorization": f"Bearer {coordinator}"}, timeout=10
+    ).json()["items"]
+    asset = next(a for a in assets if a["callsign"] == "MEDEVAC-2")
+    response = requests.post(
+        f"{server.url}/api/v1/assets/{asset['id']}/positions",
+        timeout=10,
+        json={"lat": 5.5, "lon": 20.1, "heading": 90, "speed_kmh": 200},
+        headers={"Authorization": f"Bearer {coordinator}"},
+    )
+    assert response.status_code in (200, 201, 202), response.text
+    page.wait_for_function(
+        "(id) => { const a = window.consoleState.assets.get(id); return a && a.position && a.position.lat === 5.5; }",
+        arg=asset["id"],
+        timeout=10000,
+    )
 
 
 def test_the_console_survives_a_server_restart_and_shows_what_it_missed(server, new_context, tmp_path):
