@@ -1,6 +1,6 @@
 // The field app (/field, medics): lines 1-5 first, into the outbox, sent when there is a connection.
 import { el, session, signOut, hhmm } from "./api.js";
-import { parsePosition, toMgrs } from "./geo.js";
+import { parsePosition, spaced, toMgrs } from "./geo.js";
 import { Live } from "./live.js";
 import { Outbox, newRef } from "./outbox.js";
 
@@ -135,7 +135,7 @@ async function render() {
     const rejected = item.ops.filter((o) => o.state === "rejected");
     const detail = [
       `filed ${hhmm(item.created_at)}`,
-      item.body.location.mgrs ? `MGRS ${item.body.location.mgrs}` : `MGRS ${toMgrs(item.body.location.lat, item.body.location.lon) || ""}`,
+      item.body.location.mgrs ? `MGRS ${spaced(item.body.location.mgrs)}` : `MGRS ${toMgrs(item.body.location.lat, item.body.location.lon) || ""}`,
       item.status === "queued" && item.next_try > Date.now() ? `retry at ${hhmm(item.next_try)}` : null,
       item.error, pending ? `${pending} update(s) queued` : null,
       ...rejected.map((o) => `update refused: ${o.error}`),

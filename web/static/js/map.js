@@ -80,8 +80,14 @@ export class ConsoleMap {
       const marker = L.circleMarker([r.location.lat, r.location.lon], {
         radius: selected ? 11 : 8, color: selected ? "#000" : "#fff", weight: selected ? 3 : 2,
         fillColor: COLOURS[r.precedence] || "#999", fillOpacity: 0.95 });
-      marker.bindTooltip(label([r.callsign || "request", `${(r.precedence || "").replace("_", " ")}, ${r.status}`,
-                                spaced(r.location.mgrs)]));
+      // The callsign always shown beside the marker; precedence, status and MGRS in the title on hover.
+      marker.bindTooltip(el("span", { text: r.callsign || "request" }), { permanent: true, direction: "right",
+                                                                        className: "request-label", offset: [8, 0] });
+      marker.on("add", () => {
+        const path = marker.getElement && marker.getElement();
+        if (path) path.append(Object.assign(document.createElementNS("http://www.w3.org/2000/svg", "title"), {
+          textContent: `${r.callsign}: ${(r.precedence || "").replace("_", " ")}, ${r.status}, ${spaced(r.location.mgrs)}` }));
+      });
       marker.on("click", () => this.onSelect(r.id));
       marker.addTo(this.layers.requests);
       points.push([r.location.lat, r.location.lon]);
