@@ -364,8 +364,18 @@ def test_a_fresh_console_finds_the_watermark_then_shows_new_requests_emergencies
     emergency = page.get_by_role("alert").filter(has_text="EMERGENCY 911 from TAK-ALPHA at 34N BK")
     emergency.wait_for(timeout=10000)
     assert page.locator("#alerts").get_attribute("data-tone") == "on"
-    emergency.get_by_role("button", name="Silence").click()
-    emergency.wait_for(state="detached")
+    with engine.begin() as conn:  # the beacon is cancelled: its banner goes
+        conn.execute(
+            insert(Event.__table__).values(
+                type="emergency.cancelled",
+                rooms=[f"mission:{mission_id}:role:coordinator"],
+                mission_id=mission_id,
+                data={"kind": "911", "callsign": "TAK-ALPHA", "lat": 4.3612, "lon": 18.555},
+                at=clock.now(),
+            )
+        )
+    engine.dispose()
+    emergency.wait_for(state="detached", timeout=10000)
 
     # A live position moves the asset on the map (asset.position, live only).
     coordinator = login(server, "demo-coordinator")
