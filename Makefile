@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test fuzz bench lint clean
+.PHONY: run test fuzz bench lint clean vendor
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,12 @@ fuzz: $(VENV)/.dev-deps
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/bandit -q -r config core casevac telemed realtime wsgi.py -c .bandit.yml --severity-level medium
+	$(BIN)/bandit -q -r config core casevac telemed realtime web wsgi.py -c .bandit.yml --severity-level medium
 
 clean:
 	rm -rf $(VENV) instance/*.db
+
+# Front-end libraries (web/static/vendor, committed) rebuilt from the pinned lockfile; needs Node.js and npm,
+# which nothing else (run, test) does.
+vendor:
+	cd web/vendor-src && npm ci --ignore-scripts --no-audit --no-fund && node build.mjs

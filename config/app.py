@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 
 import casevac
 import telemed
+import web
 from config import logging as app_logging
 from config.extensions import api, db, jwt, limiter, migrate, socketio
 from config.settings import ROOT, Settings
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # One init_app per domain: blueprints, sweeper tasks, hooks and demo data (nothing registers on import).
     casevac.init_app(app)
     telemed.init_app(app)
+    web.init_app(app)  # the pages (/, /console, /field, /docs): ../shared/design/CONSOLE.md
     realtime_setup.init_app(app)
     return app
 

@@ -30,6 +30,13 @@ def accepts_form(view):
     return view
 
 
+def page(view):
+    """Mark a view that serves the web front end (HTML pages, their scripts, styles and the service worker):
+    it gets PAGE_CSP instead of the API's `default-src 'none'`, and revalidated caching instead of no-store."""
+    view._page = True
+    return view
+
+
 def view_handler(app: Flask):
     """The function that will answer this request (a MethodView's method, or a plain view), or None."""
     view = app.view_functions.get(request.endpoint) if request.endpoint else None
@@ -188,6 +195,17 @@ def _engineio_message(code: int) -> str:
     }.get(code, "Socket.IO transport error")
 
 
+# The pages (web/): everything from this origin only, no inline script or style, no other origin at all (the
+# console must work air-gapped). 'self' in connect-src also covers same-origin ws:/wss: (CSP Level 3; the
+# browser tests check the Socket.IO websocket connects under it). data: images are the styles' own icons,
+# blob: images the offline map tiles decoded in the page.
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; font-src 'self'; manifest-src 'self'; worker-src 'self'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
 def register(app: Flask, settings) -> None:
     app.wsgi_app = TransportHeadersMiddleware(GzipRequestMiddleware(app.wsgi_app, settings.MAX_BODY_KB * 1024))
     allowed_origins = {o.strip() for o in settings.CORS_ORIGINS.split(",") if o.strip()}
@@ -264,6 +282,10 @@ def register(app: Flask, settings) -> None:
 
     @app.after_request
     def _headers(response):
+        if request.endpoint and getattr(view_handler(app), "_page", False):
+            response.headers["Content-Security-Policy"] = PAGE_CSP
+            response.headers.setdefault("Cache-Control", "no-cache")
+        # A JSON answer gets the headers that protect an API client; pages and everything else get them all.
         for key, value in (API_HEADERS if is_json(response.mimetype) else SECURITY_HEADERS).items():
             response.headers.setdefault(key, value)
         if request.path.startswith("/openapi") or request.path.startswith("/docs"):

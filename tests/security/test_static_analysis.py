@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CI = os.environ.get("CI") == "true"
 # The application packages (what runs in production); tests and benchmarks are not deployed.
-APP_CODE = ["config", "core", "casevac", "telemed", "realtime", "wsgi.py"]
+APP_CODE = ["config", "core", "casevac", "telemed", "realtime", "web", "wsgi.py"]
 
 
 def test_bandit_finds_nothing_of_medium_or_high_severity():
