@@ -17,6 +17,7 @@ them are stopped here, once, for every endpoint of every domain.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 from datetime import datetime, timezone
 
@@ -134,6 +135,16 @@ def _guard_numbers() -> None:
 
 
 _guard_numbers()
+
+
+@contextlib.contextmanager
+def text_input():
+    """Load values that came as text by nature (a form post read by hand): numbers may be numeric strings."""
+    token = _JSON_DOCUMENT.set(False)
+    try:
+        yield
+    finally:
+        _JSON_DOCUMENT.reset(token)
 
 
 class Parser(FlaskParser):

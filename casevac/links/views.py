@@ -23,6 +23,7 @@ from core import auth
 from core.errors import ApiError
 from core.fields import Text
 from core.http import accepts_form
+from core.inputs import text_input
 
 blp = Blueprint(
     "casevac-links",
@@ -151,10 +152,13 @@ def _gateway(kind: str):
 
 
 def _load(schema: Schema, data) -> dict:
+    location = "form" if request.mimetype == "application/x-www-form-urlencoded" else "json"
     try:
+        if location == "form":
+            with text_input():  # a form carries numbers as text
+                return schema.load(data if isinstance(data, dict) else {})
         return schema.load(data if isinstance(data, dict) else {})
     except ValidationError as exc:
-        location = "form" if request.mimetype == "application/x-www-form-urlencoded" else "json"
         raise ApiError(422, "invalid message fields", errors={location: exc.messages}) from None
 
 

@@ -123,6 +123,10 @@ def requests(draw, with_casualties=False):
     for name, strategy in optional.items():
         if draw(st.booleans()):
             body[name] = draw(strategy)
+    # Line 6 is security (wartime) or wounds (peacetime), line 9 CBRN or terrain: never both (RequestIn).
+    for wartime, peacetime in (("security", "wounds"), ("cbrn", "terrain")):
+        if wartime in body and peacetime in body:
+            del body[draw(st.sampled_from((wartime, peacetime)))]
     if with_casualties:
         total = sum(patients.values())
         body["casualties"] = draw(st.lists(casualties(), max_size=min(total, 6)))
