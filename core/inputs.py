@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import re
 from datetime import datetime, timezone
 
 from flask import Flask, request
@@ -49,9 +50,19 @@ class JSONProvider(DefaultJSONProvider):
             raise ValueError("the JSON document is nested too deeply") from None
 
 
-def check_document(document, max_depth: int = MAX_DEPTH) -> None:
+# In JSON text a NUL can only be the escape \u0000 (a raw control character is a parse error) and a lone
+# surrogate only an escape \ud800-\udfff (its raw bytes are not UTF-8): a body with neither needs no scan.
+_ESCAPES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def check_document(document, max_depth: int = MAX_DEPTH, raw: bytes | None = None) -> None:
     """Raise BadRequest when `document` is nested deeper than max_depth, ApiError(422) naming the path of the
-    first string (key or value) that holds a NUL character or a lone surrogate."""
+    first string (key or value) that holds a NUL character or a lone surrogate. With the `raw` JSON text, the
+    walk is skipped when the text cannot hold either (few brackets, no such escapes): most bodies."""
+    strings = raw is None or _ESCAPES.search(raw) is not None
+    depth_possible = raw is None or raw.count(b"[") + raw.count(b"{") > max_depth
+    if not strings and not depth_possible:
+        return
     stack = [(document, 1, ())]
     while stack:
         node, depth, path = stack.pop()
@@ -60,9 +71,10 @@ def check_document(document, max_depth: int = MAX_DEPTH) -> None:
                 raise BadRequest(f"the JSON body is nested deeper than {max_depth} levels")
             items = node.items() if isinstance(node, dict) else enumerate(node)
             for key, value in items:
-                if isinstance(key, str) and UNSTORABLE.search(key):
+                if strings and isinstance(key, str) and UNSTORABLE.search(key):
                     _unstorable(path + (key,), "a key here contains a NUL character or a lone surrogate")
-                stack.append((value, depth + 1, path + (key,)))
+                if strings or isinstance(value, (dict, list)):
+                    stack.append((value, depth + 1, path + (key,)))
         elif isinstance(node, str) and UNSTORABLE.search(node):
             _unstorable(path, "contains a NUL character or an invalid (lone surrogate) character")
 
@@ -161,11 +173,12 @@ class Parser(FlaskParser):
     def _raw_load_json(self, req):
         if not is_json(req.mimetype):
             return missing
+        raw = req.get_data(cache=True)
         try:
-            document = parse_json(req.get_data(cache=True))
+            document = parse_json(raw)
         except RecursionError:
             raise BadRequest(f"the JSON body is nested deeper than {MAX_DEPTH} levels") from None
-        check_document(document)
+        check_document(document, raw=raw)
         return document
 
 

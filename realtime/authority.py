@@ -139,8 +139,8 @@ def _rechecked(room: str) -> bool:
 
 
 def emit_logged(type_: str, env: dict, rooms: list[str]) -> None:
-    """The relay's emit of a logged event to this process's sockets, with authority enforced."""
-    expire_due()
+    """The relay's emit of a logged event to this process's sockets, with authority enforced (the relay has
+    ended the expired sockets just before the batch: expire_due)."""
     for room in rooms:
         if _rechecked(room):
             _recheck_room(room)

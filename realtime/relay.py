@@ -152,8 +152,8 @@ class Relay:
                         else None
                     )
                     announce = False
-                if not outgoing:
-                    authority.expire_due()
+                # Expired tokens end their sockets first: once per batch (and on every idle turn).
+                authority.expire_due()
                 for type_, env, rooms in outgoing:
                     # Local only: every process delivers the log to its own clients (see module docstring),
                     # with the user's authority as it is now (realtime.authority).
