@@ -58,6 +58,7 @@ def open_console(new_context):
     page = context.new_page()
     sign_in(page, "demo-coordinator")
     page.wait_for_url("**/console")
+    page.locator("#connection[data-state='live']").wait_for()  # connected and synced
     page.get_by_role("status").filter(has_text="live").wait_for()
     return context, page
 
@@ -208,14 +209,7 @@ def test_a_filed_request_appears_live_with_the_alert_then_acknowledge_and_dispat
     map_region = page.get_by_role("region", name="Map")
     map_region.locator("path.leaflet-interactive").first.wait_for()
     assert page.locator("#map").get_attribute("data-basemap") == "world outline"
-    map_region.screenshot(path=str(screenshot_path("map")))
-
-
-def screenshot_path(name):
-    from tests.web.conftest import SCREENSHOTS
-
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS / f"{name}.png"
+    screenshot(map_region, "map")
 
 
 def test_a_medic_cannot_open_the_console_data(server, new_context):
