@@ -20,7 +20,10 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(VENV)/.run-deps
 	./bin/serve
 
+# ruff first: a lint or format finding fails the run before any test starts.
 test: $(VENV)/.dev-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Longer fuzzing than the bounded run inside `make test`: schemathesis, every role, a random seed (printed).
@@ -29,6 +32,8 @@ fuzz: $(VENV)/.dev-deps
 		$(BIN)/python -m pytest tests/security/test_fuzz.py $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/bandit -q -r config core casevac telemed realtime web wsgi.py -c .bandit.yml --severity-level medium
 
 clean:

@@ -1,4 +1,5 @@
 """Production entry: gunicorn wsgi:app, and flask --app wsgi ..."""
+
 from config.app import create_app
 
 app = create_app()

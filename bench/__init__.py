@@ -1,4 +1,5 @@
 """Benchmarks, each run as a script with PYTHONPATH=. (docs/benchmarks.md), and the helpers they share."""
+
 from __future__ import annotations
 
 import platform
@@ -16,5 +17,11 @@ def percentile(values, q: float) -> float:
 
 def cpu_model() -> str:
     """The CPU's "model name" from /proc/cpuinfo, else platform.processor()."""
-    return next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")), platform.processor())
+    return next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )

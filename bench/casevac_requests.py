@@ -7,6 +7,7 @@ GET /healthz through the same stack (the framework's floor); queue page latency 
 with and without the geodesic `near` filter, against the bare geodesic computations it needs.
 Default database: a fresh SQLite file in a temporary directory.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,32 +59,63 @@ def main():
     from core import service as accounts
     from core.auth import issue_token
 
-    app = create_app(Settings.from_env(ENV="test", DATABASE_URL=url, REDIS_URL=None, LOG_LEVEL="WARNING",
-                                       SWEEPER_INTERVAL_SECONDS=3600.0))
+    app = create_app(
+        Settings.from_env(
+            ENV="test", DATABASE_URL=url, REDIS_URL=None, LOG_LEVEL="WARNING", SWEEPER_INTERVAL_SECONDS=3600.0
+        )
+    )
     with app.app_context():
         upgrade()
         mission = accounts.create_mission(db.session, actor=None, code="BENCH", name="Bench")
-        medic = accounts.create_user(db.session, actor=None, username="bench-medic", password="long-enough-pw",
-                                     role="medic", mission_id=mission.id)
-        coordinator = accounts.create_user(db.session, actor=None, username="bench-coord",
-                                           password="long-enough-pw", role="coordinator", mission_id=mission.id)
+        medic = accounts.create_user(
+            db.session,
+            actor=None,
+            username="bench-medic",
+            password="long-enough-pw",
+            role="medic",
+            mission_id=mission.id,
+        )
+        coordinator = accounts.create_user(
+            db.session,
+            actor=None,
+            username="bench-coord",
+            password="long-enough-pw",
+            role="coordinator",
+            mission_id=mission.id,
+        )
         medic_auth = {"Authorization": f"Bearer {issue_token(medic, 600)}"}
         coord_auth = {"Authorization": f"Bearer {issue_token(coordinator, 600)}"}
     client = app.test_client()
     rng = random.Random(7)
-    casualty = {"zap": "A-1", "age": 27, "time_of_injury": datetime.now(timezone.utc).isoformat(),
-                "mechanism": "blast", "injuries": ["left leg"], "signs": {"pulse": 120, "spo2": 93},
-                "treatments": [{"code": "tourniquet"}], "precedence": "urgent"}
+    casualty = {
+        "zap": "A-1",
+        "age": 27,
+        "time_of_injury": datetime.now(timezone.utc).isoformat(),
+        "mechanism": "blast",
+        "injuries": ["left leg"],
+        "signs": {"pulse": 120, "spo2": 93},
+        "treatments": [{"code": "tourniquet"}],
+        "precedence": "urgent",
+    }
 
     def body():
         precedence = rng.choice(["urgent", "urgent_surgical", "priority", "routine"])
         # Requests spread over a 400 km square around Bangui.
-        return {"location": {"lat": 4.36 + rng.uniform(-1.8, 1.8), "lon": 18.55 + rng.uniform(-1.8, 1.8)},
-                "callsign": "BRAVO-2-6", "frequency": "38.90", "patients": {precedence: 1}, "litter": 1,
-                "ambulatory": 0, "equipment": ["hoist"], "casualties": [casualty]}
+        return {
+            "location": {"lat": 4.36 + rng.uniform(-1.8, 1.8), "lon": 18.55 + rng.uniform(-1.8, 1.8)},
+            "callsign": "BRAVO-2-6",
+            "frequency": "38.90",
+            "patients": {precedence: 1},
+            "litter": 1,
+            "ambulatory": 0,
+            "equipment": ["hoist"],
+            "casualties": [casualty],
+        }
 
-    print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-          f"python {platform.python_version()}, database {url.split(':')[0]}, {datetime.now(timezone.utc):%Y-%m-%d}")
+    print(
+        f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+        f"python {platform.python_version()}, database {url.split(':')[0]}, {datetime.now(timezone.utc):%Y-%m-%d}"
+    )
     healthz = timed(lambda: client.get("/healthz"), 300)
     describe("baseline: GET /healthz (same stack, no auth, no database)", healthz)
     me = timed(lambda: client.get("/api/v1/auth/me", headers=medic_auth), 300)
@@ -98,8 +130,11 @@ def main():
     print(f"{'':<58} throughput {1000 / statistics.mean(filing):8.1f} filings/s (one thread)")
     retry_body = {**body(), "client_ref": "bench-retry"}
     client.post("/api/v1/casevac/requests", json=retry_body, headers=medic_auth)
-    describe("POST retry with the same client_ref (200)",
-             timed(lambda: client.post("/api/v1/casevac/requests", json=retry_body, headers=medic_auth), 200), me)
+    describe(
+        "POST retry with the same client_ref (200)",
+        timed(lambda: client.post("/api/v1/casevac/requests", json=retry_body, headers=medic_auth), 200),
+        me,
+    )
 
     queue = timed(lambda: client.get("/api/v1/casevac/requests?limit=50", headers=coord_auth), 200)
     describe(f"GET queue, 50 of {args.requests + 1} requests", queue, me)
@@ -110,13 +145,16 @@ def main():
         from casevac.requests.models import CasevacRequest
 
         lat_min, lat_max, ranges = geo.bounding_box(4.36, 18.55, 60)
-        points = db.session.execute(db.select(CasevacRequest.lat, CasevacRequest.lon)
-                                    .where(CasevacRequest.lat.between(lat_min, lat_max))).all()
+        points = db.session.execute(
+            db.select(CasevacRequest.lat, CasevacRequest.lon).where(CasevacRequest.lat.between(lat_min, lat_max))
+        ).all()
     points = [(lat, lon) for lat, lon in points if any(w <= lon <= e for w, e in ranges)]
     bare = timed(lambda: [geo.distance_km((4.36, 18.55), p) for p in points], 50)
     describe(f"baseline: {len(points)} bare geodesic distances (the box's rows)", bare)
-    print(f"{'':<58} near-filter overhead over its geodesic work: "
-          f"{statistics.median(near) / statistics.median(bare):.1f}x")
+    print(
+        f"{'':<58} near-filter overhead over its geodesic work: "
+        f"{statistics.median(near) / statistics.median(bare):.1f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ when it started the request.
 
 Every wait is bounded; a child that does not answer in time raises in the parent.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -30,14 +31,24 @@ CONNECT_ATTEMPTS = 5
 
 
 class ClientFleet:
-    def __init__(self, processes: int = 4, *, track: str = "casevac.created", reconnection: bool = False,
-                 connect_concurrency: int = 20):
+    def __init__(
+        self,
+        processes: int = 4,
+        *,
+        track: str = "casevac.created",
+        reconnection: bool = False,
+        connect_concurrency: int = 20,
+    ):
         ctx = multiprocessing.get_context("spawn")
         self.processes, self._pipes = [], []
         for index in range(processes):
             parent_end, child_end = ctx.Pipe()
-            process = ctx.Process(target=_child_main, name=f"clientfleet-{index}",
-                                  args=(child_end, track, reconnection, connect_concurrency), daemon=True)
+            process = ctx.Process(
+                target=_child_main,
+                name=f"clientfleet-{index}",
+                args=(child_end, track, reconnection, connect_concurrency),
+                daemon=True,
+            )
             process.start()
             child_end.close()
             self.processes.append(process)
@@ -62,10 +73,9 @@ class ClientFleet:
     def connect(self, targets: list[tuple[str, str | None]], timeout: float = 300) -> dict:
         """Connect one client per (url, token), target i in child i % processes.
         Returns {"connected": n, "errors": [first errors]}."""
-        shares = [targets[n::len(self._pipes)] for n in range(len(self._pipes))]
+        shares = [targets[n :: len(self._pipes)] for n in range(len(self._pipes))]
         answers = self._all("connect", [(share,) for share in shares], timeout)
-        return {"connected": sum(a["connected"] for a in answers),
-                "errors": [e for a in answers for e in a["errors"]]}
+        return {"connected": sum(a["connected"] for a in answers), "errors": [e for a in answers for e in a["errors"]]}
 
     def connected(self) -> int:
         return sum(self._all("connected", [()] * len(self._pipes), 30))
@@ -90,9 +100,11 @@ class ClientFleet:
         """Per client (in child order): {"received": {id: [monotonic time, seq]}, "drops", "counts"};
         plus the errors and each child's peak RSS."""
         answers = self._all("collect", [()] * len(self._pipes), 120)
-        return {"clients": [c for a in answers for c in a["clients"]],
-                "errors": [e for a in answers for e in a["errors"]],
-                "peak_rss_kb": [a["peak_rss_kb"] for a in answers]}
+        return {
+            "clients": [c for a in answers for c in a["clients"]],
+            "errors": [e for a in answers for e in a["errors"]],
+            "peak_rss_kb": [a["peak_rss_kb"] for a in answers],
+        }
 
     def close(self) -> None:
         if self._closed:
@@ -155,8 +167,7 @@ class _Child:
     def _make(self, url: str):
         import socketio
 
-        sio = socketio.AsyncClient(reconnection=self.reconnection, reconnection_delay=0.2,
-                                   reconnection_delay_max=1)
+        sio = socketio.AsyncClient(reconnection=self.reconnection, reconnection_delay=0.2, reconnection_delay_max=1)
         client = _Client(sio, url)
         track, changed = self.track, self.changed
 
@@ -187,8 +198,9 @@ class _Child:
                 for attempt in range(CONNECT_ATTEMPTS):
                     client = self._make(url)
                     try:
-                        await client.sio.connect(url, auth={"token": token} if token else None,
-                                                 transports=["websocket"], wait_timeout=30)
+                        await client.sio.connect(
+                            url, auth={"token": token} if token else None, transports=["websocket"], wait_timeout=30
+                        )
                         return client
                     except Exception as exc:  # noqa: BLE001 - counted and reported
                         if attempt == CONNECT_ATTEMPTS - 1:
@@ -237,12 +249,15 @@ class _Child:
                 since = 0
                 for _ in range(10_000):  # bounded paging
                     try:
-                        ack = await client.sio.call("sync", {"since": since, "limit": 1000},
-                                                    timeout=max(1.0, deadline - time.monotonic()))
+                        ack = await client.sio.call(
+                            "sync", {"since": since, "limit": 1000}, timeout=max(1.0, deadline - time.monotonic())
+                        )
                     except Exception as exc:  # noqa: BLE001 - counted and reported
                         self.errors.append(f"sync: {type(exc).__name__}: {exc}")
                         break
-                    ids += [(e.get("data") or {}).get("id") for e in ack.get("events", []) if e.get("type") == self.track]
+                    ids += [
+                        (e.get("data") or {}).get("id") for e in ack.get("events", []) if e.get("type") == self.track
+                    ]
                     since = ack.get("last_seq", since)
                     if not ack.get("more"):
                         break
@@ -251,11 +266,12 @@ class _Child:
         return list(await asyncio.gather(*(one(c) for c in self.clients)))
 
     async def do_collect(self) -> dict:
-        return {"clients": [{"received": c.received, "drops": c.drops, "counts": c.counts} for c in self.clients],
-                "errors": self.errors[:20],
-                "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+        return {
+            "clients": [{"received": c.received, "drops": c.drops, "counts": c.counts} for c in self.clients],
+            "errors": self.errors[:20],
+            "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        }
 
     async def do_close(self) -> bool:
-        await asyncio.gather(*(c.sio.disconnect() for c in self.clients if c.sio.connected),
-                             return_exceptions=True)
+        await asyncio.gather(*(c.sio.disconnect() for c in self.clients if c.sio.connected), return_exceptions=True)
         return True

@@ -11,6 +11,7 @@ Each figure is printed with a baseline measured in the same run, so the ratio sh
   SQLite, the sweeper flushing the track): bare `GET /healthz` requests on the same server, loaded the same
   way (separate load-generator processes, keep-alive HTTP/1.1 connections).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,27 +50,51 @@ def make_assets(n):
     for i in range(n):
         kind = RNG.choice(kinds)
         caps = {c for c in ("medical_crew", "night", "hoist", "armored", "ventilator") if RNG.random() < 0.3}
-        assets.append(AssetState(id=f"A{i}", callsign=f"A{i}", kind=kind, capabilities=frozenset(caps),
-                                 litter_capacity=RNG.choice([2, 4, 6]), ambulatory_capacity=RNG.choice([2, 4]),
-                                 cruise_speed_kmh=220 if kind != "ground_ambulance" else 50,
-                                 readiness_minutes=RNG.choice([5, 10, 15, 30]),
-                                 status=RNG.choice(["available"] * 8 + ["tasked", "maintenance"]), position=point()))
+        assets.append(
+            AssetState(
+                id=f"A{i}",
+                callsign=f"A{i}",
+                kind=kind,
+                capabilities=frozenset(caps),
+                litter_capacity=RNG.choice([2, 4, 6]),
+                ambulatory_capacity=RNG.choice([2, 4]),
+                cruise_speed_kmh=220 if kind != "ground_ambulance" else 50,
+                readiness_minutes=RNG.choice([5, 10, 15, 30]),
+                status=RNG.choice(["available"] * 8 + ["tasked", "maintenance"]),
+                position=point(),
+            )
+        )
     return assets
 
 
 def make_facilities(m):
-    return [FacilityState(id=f"F{j}", name=f"F{j}", level=RNG.choice(["1", "1", "1+", "2", "3"]),
-                          capabilities=frozenset(c for c in ("damage_control_surgery", "icu") if RNG.random() < 0.4),
-                          status=RNG.choice(["normal"] * 8 + ["diverting", "closed"]),
-                          beds_available=RNG.randint(0, 20), helipad=RNG.random() < 0.7, location=point())
-            for j in range(m)]
+    return [
+        FacilityState(
+            id=f"F{j}",
+            name=f"F{j}",
+            level=RNG.choice(["1", "1", "1+", "2", "3"]),
+            capabilities=frozenset(c for c in ("damage_control_surgery", "icu") if RNG.random() < 0.4),
+            status=RNG.choice(["normal"] * 8 + ["diverting", "closed"]),
+            beds_available=RNG.randint(0, 20),
+            helipad=RNG.random() < 0.7,
+            location=point(),
+        )
+        for j in range(m)
+    ]
 
 
 def make_need(i=0):
     precedence = RNG.choice(["urgent_surgical", "urgent", "urgent", "priority", "routine"])
-    return EvacuationNeed(pickup=point(), patients={precedence: 1}, litter=1, ambulatory=0, filed_at=NOW,
-                          deadline=NOW + timedelta(hours={"priority": 4, "routine": 24}.get(precedence, 1)),
-                          casualties=(CasualtyClock(precedence, NOW - timedelta(minutes=10)),), request_id=f"R{i}")
+    return EvacuationNeed(
+        pickup=point(),
+        patients={precedence: 1},
+        litter=1,
+        ambulatory=0,
+        filed_at=NOW,
+        deadline=NOW + timedelta(hours={"priority": 4, "routine": 24}.get(precedence, 1)),
+        casualties=(CasualtyClock(precedence, NOW - timedelta(minutes=10)),),
+        request_id=f"R{i}",
+    )
 
 
 def bare_geodesics(count):
@@ -87,14 +112,18 @@ def bench_recommend(runs):
     times = []
     for need in needs:
         start = time.perf_counter()
-        result = dispatch.recommend(need, assets, facilities, now=NOW, road_factor=1.4, limit=10)
+        dispatch.recommend(need, assets, facilities, now=NOW, road_factor=1.4, limit=10)
         times.append(time.perf_counter() - start)
     baseline = statistics.median(bare_geodesics(1100) for _ in range(3))
     p50, p99 = percentile(times, 50) * 1000, percentile(times, 99) * 1000
-    print(f"recommend, 1000 assets x 100 facilities, {runs} requests: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
-          f"(target p99 < 20 ms)")
-    print(f"  baseline: 1,100 bare geodesic distances {baseline * 1000:.1f} ms; p99 / baseline = "
-          f"{p99 / (baseline * 1000):.2f}")
+    print(
+        f"recommend, 1000 assets x 100 facilities, {runs} requests: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+        f"(target p99 < 20 ms)"
+    )
+    print(
+        f"  baseline: 1,100 bare geodesic distances {baseline * 1000:.1f} ms; p99 / baseline = "
+        f"{p99 / (baseline * 1000):.2f}"
+    )
     return p99
 
 
@@ -113,11 +142,15 @@ def bench_plan(runs):
     assert len(used) == len(set(used))
     baseline = bare_geodesics(50 * 220)
     worst = max(times) * 1000
-    print(f"plan, 50 requests x 200 assets x 20 facilities: median {statistics.median(times) * 1000:.0f} ms, "
-          f"max {worst:.0f} ms over {runs} runs (target < 500 ms); {len(result['assignments'])} assigned, "
-          f"{len(result['unserved'])} unserved")
-    print(f"  baseline: 11,000 bare geodesic distances (a naive cost matrix) {baseline * 1000:.0f} ms; "
-          f"max / baseline = {worst / (baseline * 1000):.2f}")
+    print(
+        f"plan, 50 requests x 200 assets x 20 facilities: median {statistics.median(times) * 1000:.0f} ms, "
+        f"max {worst:.0f} ms over {runs} runs (target < 500 ms); {len(result['assignments'])} assigned, "
+        f"{len(result['unserved'])} unserved"
+    )
+    print(
+        f"  baseline: 11,000 bare geodesic distances (a naive cost matrix) {baseline * 1000:.0f} ms; "
+        f"max / baseline = {worst / (baseline * 1000):.2f}"
+    )
 
 
 def bench_positions(redis_url, count, batch_size):
@@ -132,8 +165,14 @@ def bench_positions(redis_url, count, batch_size):
     from config.settings import Settings
 
     prefix = f"bench{uuid.uuid4().hex[:8]}"
-    settings = Settings.from_env(ENV="test", DATABASE_URL=f"sqlite:///{tmp}/bench.db", REDIS_URL=redis_url,
-                                 REDIS_PREFIX=prefix, LOG_LEVEL="WARNING", SWEEPER_INTERVAL_SECONDS=3600.0)
+    settings = Settings.from_env(
+        ENV="test",
+        DATABASE_URL=f"sqlite:///{tmp}/bench.db",
+        REDIS_URL=redis_url,
+        REDIS_PREFIX=prefix,
+        LOG_LEVEL="WARNING",
+        SWEEPER_INTERVAL_SECONDS=3600.0,
+    )
     app = create_app(settings)
     client = redis_lib.Redis.from_url(redis_url)
     with app.app_context():
@@ -147,16 +186,29 @@ def bench_positions(redis_url, count, batch_size):
         db.session.add(mission)
         db.session.flush()
         user = User(username="bench-coord", password_hash="x", role="coordinator", mission_id=mission.id)
-        assets = [Asset(mission_id=mission.id, callsign=f"B{i}", kind="ground_ambulance", capabilities=[],
-                        litter_capacity=2, ambulatory_capacity=2, cruise_speed_kmh=50, readiness_minutes=5,
-                        base_lat=4.4, base_lon=18.5) for i in range(50)]
+        assets = [
+            Asset(
+                mission_id=mission.id,
+                callsign=f"B{i}",
+                kind="ground_ambulance",
+                capabilities=[],
+                litter_capacity=2,
+                ambulatory_capacity=2,
+                cruise_speed_kmh=50,
+                readiness_minutes=5,
+                base_lat=4.4,
+                base_lon=18.5,
+            )
+            for i in range(50)
+        ]
         db.session.add_all([user, *assets])
         db.session.commit()
         redis_client = app.extensions["redis"]
         tokens = {}
         for asset in assets:
-            tokens[asset.id] = device_tokens.issue_device_token(db.session, user=user, asset_id=asset.id,
-                                                                store=LiveStore(redis_client, prefix))["device_token"]
+            tokens[asset.id] = device_tokens.issue_device_token(
+                db.session, actor=user, asset_id=asset.id, store=LiveStore(redis_client, prefix)
+            )["device_token"]
 
         start = time.perf_counter()
         for _ in range(count):
@@ -167,19 +219,30 @@ def bench_positions(redis_url, count, batch_size):
         start = time.perf_counter()
         for i in range(count):
             asset = assets[i % len(assets)]
-            device_tokens.report_as_device(db.session, token=tokens[asset.id], asset_id=asset.id, batch=False,
-                                           fixes=[{"lat": 4.4 + i * 1e-6, "lon": 18.5, "heading": 90.0,
-                                                   "speed_kmh": 40.0}], store=LiveStore(redis_client, prefix))
+            device_tokens.report_as_device(
+                db.session,
+                token=tokens[asset.id],
+                asset_id=asset.id,
+                batch=False,
+                fixes=[{"lat": 4.4 + i * 1e-6, "lon": 18.5, "heading": 90.0, "speed_kmh": 40.0}],
+                store=LiveStore(redis_client, prefix),
+            )
         service_rate = count / (time.perf_counter() - start)
 
         batches = max(1, count // batch_size)
         start = time.perf_counter()
         for i in range(batches):
             asset = assets[i % len(assets)]
-            device_tokens.report_as_device(db.session, token=tokens[asset.id], asset_id=asset.id, batch=True,
-                                           fixes=[{"lat": 4.4 + j * 1e-6, "lon": 18.5, "heading": 90.0,
-                                                   "speed_kmh": 40.0} for j in range(batch_size)],
-                                           store=LiveStore(redis_client, prefix))
+            device_tokens.report_as_device(
+                db.session,
+                token=tokens[asset.id],
+                asset_id=asset.id,
+                batch=True,
+                fixes=[
+                    {"lat": 4.4 + j * 1e-6, "lon": 18.5, "heading": 90.0, "speed_kmh": 40.0} for j in range(batch_size)
+                ],
+                store=LiveStore(redis_client, prefix),
+            )
         batch_rate = batches * batch_size / (time.perf_counter() - start)
 
         start = time.perf_counter()
@@ -187,18 +250,27 @@ def bench_positions(redis_url, count, batch_size):
         flush_rate = flushed / (time.perf_counter() - start)
     for key in client.scan_iter(f"{prefix}:*"):
         client.delete(key)
-    print(f"position reports with Redis, in-process service calls (no HTTP), one thread: single fixes "
-          f"{service_rate:,.0f}/s; batches of {batch_size} {batch_rate:,.0f} fixes/s")
-    print(f"  baseline: bare Redis PING round trips {ping:,.0f}/s; single / baseline = {service_rate / ping:.2f}, "
-          f"batched fixes / baseline = {batch_rate / ping:.2f}")
+    print(
+        f"position reports with Redis, in-process service calls (no HTTP), one thread: single fixes "
+        f"{service_rate:,.0f}/s; batches of {batch_size} {batch_rate:,.0f} fixes/s"
+    )
+    print(
+        f"  baseline: bare Redis PING round trips {ping:,.0f}/s; single / baseline = {service_rate / ping:.2f}, "
+        f"batched fixes / baseline = {batch_rate / ping:.2f}"
+    )
     print(f"  track flush to the database (SQLite): {flush_rate:,.0f} fixes/s ({flushed} fixes)")
 
 
 # ---------------------------------------------------------------- through a real server
 
+
 def _http_request(method: str, path: str, host: str, headers: dict, body: bytes = b"") -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: keep-alive", *(
-        f"{k}: {v}" for k, v in headers.items())]
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        f"Host: {host}",
+        "Connection: keep-alive",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
     if body or method == "POST":
         lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
@@ -249,8 +321,9 @@ def _load_generator(host, port, requests_, connections, start_at, seconds, resul
         delay = start_at - time.time()
         start = time.monotonic() + max(delay, 0)
         tally = {"status": {}, "latency": []}
-        await asyncio.gather(*(_keep_alive_connection(host, port, requests_, start, start + seconds, tally)
-                               for _ in range(connections)))
+        await asyncio.gather(
+            *(_keep_alive_connection(host, port, requests_, start, start + seconds, tally) for _ in range(connections))
+        )
         return tally
 
     cpu_before = time.process_time()
@@ -259,8 +332,9 @@ def _load_generator(host, port, requests_, connections, start_at, seconds, resul
     results.put(tally)
 
 
-def load(url: str, requests_: list[bytes], *, seconds: float, generators: int, connections: int,
-         warmup: float = 1.0) -> dict:
+def load(
+    url: str, requests_: list[bytes], *, seconds: float, generators: int, connections: int, warmup: float = 1.0
+) -> dict:
     """Drive the server at `url` from `generators` separate processes; -> {rate, status, p50_ms, p99_ms,
     client_cpu}: responses per second over the measured window (after `warmup` seconds)."""
     import multiprocessing
@@ -270,9 +344,13 @@ def load(url: str, requests_: list[bytes], *, seconds: float, generators: int, c
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     start_at = time.time() + 1.5 + warmup  # spawned interpreters need a moment to start
-    processes = [context.Process(target=_load_generator, args=(parts.hostname, parts.port, requests_, connections,
-                                                               start_at, seconds, results))
-                 for _ in range(generators)]
+    processes = [
+        context.Process(
+            target=_load_generator,
+            args=(parts.hostname, parts.port, requests_, connections, start_at, seconds, results),
+        )
+        for _ in range(generators)
+    ]
     for process in processes:
         process.start()
     tallies, deadline = [], time.monotonic() + seconds + 120
@@ -291,11 +369,14 @@ def load(url: str, requests_: list[bytes], *, seconds: float, generators: int, c
         for code, count in tally["status"].items():
             status[code] = status.get(code, 0) + count
         latency += tally["latency"]
-    return {"rate": sum(status.values()) / seconds, "status": status,
-            "ok": sum(c for code, c in status.items() if 200 <= code < 300) / seconds,
-            "p50_ms": percentile(latency, 50) * 1000 if latency else float("nan"),
-            "p99_ms": percentile(latency, 99) * 1000 if latency else float("nan"),
-            "client_cpu": sum(t["cpu_seconds"] for t in tallies) / (seconds + 1.5 + warmup)}
+    return {
+        "rate": sum(status.values()) / seconds,
+        "status": status,
+        "ok": sum(c for code, c in status.items() if 200 <= code < 300) / seconds,
+        "p50_ms": percentile(latency, 50) * 1000 if latency else float("nan"),
+        "p99_ms": percentile(latency, 99) * 1000 if latency else float("nan"),
+        "client_cpu": sum(t["cpu_seconds"] for t in tallies) / (seconds + 1.5 + warmup),
+    }
 
 
 def bench_positions_server(seconds: float, generators: int, connections: int, batch_size: int) -> None:
@@ -308,37 +389,56 @@ def bench_positions_server(seconds: float, generators: int, connections: int, ba
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-positions-"))
     redis_server = PrivateRedis(workdir).start()
-    server = Server(server_env(workdir, REDIS_URL=redis_server.url, LOG_LEVEL="WARNING"),
-                    workdir / "server.log")
+    server = Server(server_env(workdir, REDIS_URL=redis_server.url, LOG_LEVEL="WARNING"), workdir / "server.log")
     try:
         server.start()
         host = f"127.0.0.1:{server.port}"
-        login = requests.post(f"{server.url}/api/v1/auth/login", timeout=30,
-                              json={"username": "demo-coordinator", "password": server.env["DEMO_PASSWORD"]})
+        login = requests.post(
+            f"{server.url}/api/v1/auth/login",
+            timeout=30,
+            json={"username": "demo-coordinator", "password": server.env["DEMO_PASSWORD"]},
+        )
         bearer = {"Authorization": f"Bearer {login.json()['access_token']}"}
         assets = requests.get(f"{server.url}/api/v1/assets", headers=bearer, timeout=30).json()["items"]
-        devices = {a["id"]: requests.post(f"{server.url}/api/v1/assets/{a['id']}/device-token", headers=bearer,
-                                          timeout=30).json()["device_token"] for a in assets}
+        devices = {
+            a["id"]: requests.post(
+                f"{server.url}/api/v1/assets/{a['id']}/device-token", headers=bearer, timeout=30
+            ).json()["device_token"]
+            for a in assets
+        }
         rng = random.Random(7)
 
         def fix(k):
-            return {"lat": round(4.3 + rng.uniform(-0.2, 0.2), 6), "lon": round(18.5 + rng.uniform(-0.2, 0.2), 6),
-                    "heading": rng.randrange(360), "speed_kmh": rng.randrange(120)}
+            return {
+                "lat": round(4.3 + rng.uniform(-0.2, 0.2), 6),
+                "lon": round(18.5 + rng.uniform(-0.2, 0.2), 6),
+                "heading": rng.randrange(360),
+                "speed_kmh": rng.randrange(120),
+            }
 
         def prepared(make_body, auth_for, count=400):
             out = []
             for k in range(count):
                 asset_id = assets[k % len(assets)]["id"]
-                out.append(_http_request("POST", f"/api/v1/assets/{asset_id}/positions", host, auth_for(asset_id),
-                                         json.dumps(make_body(k)).encode()))
+                out.append(
+                    _http_request(
+                        "POST",
+                        f"/api/v1/assets/{asset_id}/positions",
+                        host,
+                        auth_for(asset_id),
+                        json.dumps(make_body(k)).encode(),
+                    )
+                )
             return out
 
         device = lambda asset_id: {"Authorization": f"Device {devices[asset_id]}"}  # noqa: E731
         coordinator = lambda asset_id: bearer  # noqa: E731
         healthz = [_http_request("GET", "/healthz", host, {})]
-        print(f"position reports through a real server (bin/serve: gunicorn, 1 gevent worker; private Redis; "
-              f"SQLite; sweeper on), {generators} load-generator process(es) x {connections} keep-alive "
-              f"connections, {seconds:.0f} s per figure")
+        print(
+            f"position reports through a real server (bin/serve: gunicorn, 1 gevent worker; private Redis; "
+            f"SQLite; sweeper on), {generators} load-generator process(es) x {connections} keep-alive "
+            f"connections, {seconds:.0f} s per figure"
+        )
 
         import redis as redis_lib
 
@@ -349,8 +449,9 @@ def bench_positions_server(seconds: float, generators: int, connections: int, ba
             """Seconds the server takes to move the fixes still in the Redis stream into the track table (a
             track read flushes the stream first, as the sweeper does every few seconds)."""
             start = time.monotonic()
-            response = requests.get(f"{server.url}/api/v1/assets/{assets[0]['id']}/positions?limit=1",
-                                    headers=bearer, timeout=300)
+            response = requests.get(
+                f"{server.url}/api/v1/assets/{assets[0]['id']}/positions?limit=1", headers=bearer, timeout=300
+            )
             assert response.status_code == 200, response.text
             return time.monotonic() - start
 
@@ -360,32 +461,40 @@ def bench_positions_server(seconds: float, generators: int, connections: int, ba
             backlog = live.xlen(stream)
             drain = drained() if backlog else 0.0
             rate = result["ok"] * fixes_per_request
-            print(f"  {name}: {rate:,.0f} "
-                  + ("fixes/s" if fixes_per_request > 1 else "requests/s")
-                  + (f" ({result['ok']:,.0f} requests/s)" if fixes_per_request > 1 else "")
-                  + f", p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms"
-                  + (f", NOT ACCEPTED: {errors}" if errors else "")
-                  + f"; load generators used {result['client_cpu']:.0%} of a core; "
-                  f"load average {os.getloadavg()[0]:.2f}")
+            print(
+                f"  {name}: {rate:,.0f} "
+                + ("fixes/s" if fixes_per_request > 1 else "requests/s")
+                + (f" ({result['ok']:,.0f} requests/s)" if fixes_per_request > 1 else "")
+                + f", p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms"
+                + (f", NOT ACCEPTED: {errors}" if errors else "")
+                + f"; load generators used {result['client_cpu']:.0%} of a core; "
+                f"load average {os.getloadavg()[0]:.2f}"
+            )
             if backlog:
                 # The sweeper shares the process: a rate it cannot flush would not be sustainable.
-                print(f"    track: {backlog:,} fixes still in the Redis stream at the end (the sweeper flushes "
-                      f"every few seconds), moved to the database by the next track read in {drain:.2f} s "
-                      f"({live.xlen(stream)} left); accepted and stored: "
-                      f"{rate * seconds / (seconds + drain):,.0f} fixes/s")
+                print(
+                    f"    track: {backlog:,} fixes still in the Redis stream at the end (the sweeper flushes "
+                    f"every few seconds), moved to the database by the next track read in {drain:.2f} s "
+                    f"({live.xlen(stream)} left); accepted and stored: "
+                    f"{rate * seconds / (seconds + drain):,.0f} fixes/s"
+                )
             return rate
 
         before = run("baseline: GET /healthz", healthz)
         single = run("single fix, device token", prepared(fix, device))
         single_jwt = run("single fix, coordinator bearer token", prepared(fix, coordinator))
-        batched = run(f"batches of {batch_size} fixes, device token",
-                      prepared(lambda k: {"fixes": [fix(k) for _ in range(batch_size)]}, device, count=40),
-                      batch_size)
+        batched = run(
+            f"batches of {batch_size} fixes, device token",
+            prepared(lambda k: {"fixes": [fix(k) for _ in range(batch_size)]}, device, count=40),
+            batch_size,
+        )
         after = run("baseline again: GET /healthz", healthz)
         baseline = (before + after) / 2
-        print(f"  ratios to the baseline (mean of both, {baseline:,.0f} requests/s): single fix (device) "
-              f"{single / baseline:.2f}, single fix (bearer) {single_jwt / baseline:.2f}, batched fixes "
-              f"{batched / baseline:.2f} (target: 2,000 fixes/s; single {single:,.0f}/s, batched {batched:,.0f}/s)")
+        print(
+            f"  ratios to the baseline (mean of both, {baseline:,.0f} requests/s): single fix (device) "
+            f"{single / baseline:.2f}, single fix (bearer) {single_jwt / baseline:.2f}, batched fixes "
+            f"{batched / baseline:.2f} (target: 2,000 fixes/s; single {single:,.0f}/s, batched {batched:,.0f}/s)"
+        )
     finally:
         server.stop()
         redis_server.stop()
@@ -401,8 +510,14 @@ def bench_recommend_service(runs):
     from config.extensions import db
     from config.settings import Settings
 
-    settings = Settings.from_env(ENV="test", DATABASE_URL=f"sqlite:///{tmp}/bench.db", REDIS_URL=None,
-                                 REDIS_PREFIX="benchrec", LOG_LEVEL="WARNING", SWEEPER_INTERVAL_SECONDS=3600.0)
+    settings = Settings.from_env(
+        ENV="test",
+        DATABASE_URL=f"sqlite:///{tmp}/bench.db",
+        REDIS_URL=None,
+        REDIS_PREFIX="benchrec",
+        LOG_LEVEL="WARNING",
+        SWEEPER_INTERVAL_SECONDS=3600.0,
+    )
     app = create_app(settings)
     with app.app_context():
         upgrade()
@@ -414,34 +529,64 @@ def bench_recommend_service(runs):
         db.session.add(mission)
         db.session.flush()
         medic = User(username="bench-medic", password_hash="x", role="medic", mission_id=mission.id)
-        coordinator = User(username="bench-coordinator", password_hash="x", role="coordinator",
-                           mission_id=mission.id)
+        coordinator = User(username="bench-coordinator", password_hash="x", role="coordinator", mission_id=mission.id)
         rows = []
         for a in make_assets(1000):
-            rows.append(Asset(mission_id=mission.id, callsign=a.callsign, kind=a.kind,
-                              capabilities=sorted(a.capabilities), litter_capacity=a.litter_capacity,
-                              ambulatory_capacity=a.ambulatory_capacity, cruise_speed_kmh=a.cruise_speed_kmh,
-                              readiness_minutes=a.readiness_minutes, status=a.status, base_lat=a.position[0],
-                              tasked_request_id="elsewhere" if a.status == "tasked" else None,
-                              base_lon=a.position[1]))
+            rows.append(
+                Asset(
+                    mission_id=mission.id,
+                    callsign=a.callsign,
+                    kind=a.kind,
+                    capabilities=sorted(a.capabilities),
+                    litter_capacity=a.litter_capacity,
+                    ambulatory_capacity=a.ambulatory_capacity,
+                    cruise_speed_kmh=a.cruise_speed_kmh,
+                    readiness_minutes=a.readiness_minutes,
+                    status=a.status,
+                    base_lat=a.position[0],
+                    tasked_request_id="elsewhere" if a.status == "tasked" else None,
+                    base_lon=a.position[1],
+                )
+            )
         for f in make_facilities(100):
-            rows.append(Facility(mission_id=mission.id, name=f.name, level=f.level, capabilities=sorted(f.capabilities),
-                                 status=f.status, beds_available=f.beds_available, helipad=f.helipad,
-                                 lat=f.location[0], lon=f.location[1]))
+            rows.append(
+                Facility(
+                    mission_id=mission.id,
+                    name=f.name,
+                    level=f.level,
+                    capabilities=sorted(f.capabilities),
+                    status=f.status,
+                    beds_available=f.beds_available,
+                    helipad=f.helipad,
+                    lat=f.location[0],
+                    lon=f.location[1],
+                )
+            )
         db.session.add_all([medic, coordinator, *rows])
         db.session.commit()
         http = app.test_client()
-        filed = http.post("/api/v1/casevac/requests", headers={"Authorization": f"Bearer {issue_token(medic, 60)}"},
-                          json={"location": {"lat": 5.5, "lon": 20.0}, "callsign": "B-1", "frequency": "38.90",
-                                "patients": {"urgent": 1}, "equipment": [], "litter": 1, "ambulatory": 0})
+        filed = http.post(
+            "/api/v1/casevac/requests",
+            headers={"Authorization": f"Bearer {issue_token(medic, 60)}"},
+            json={
+                "location": {"lat": 5.5, "lon": 20.0},
+                "callsign": "B-1",
+                "frequency": "38.90",
+                "patients": {"urgent": 1},
+                "equipment": [],
+                "litter": 1,
+                "ambulatory": 0,
+            },
+        )
         assert filed.status_code == 201, filed.get_data(as_text=True)
         request_id = filed.get_json()["id"]
         coordinator = db.session.get(User, coordinator.id)
         service_times = []
         for _ in range(runs):
             start = time.perf_counter()
-            dispatch_service.recommend_for_request(db.session, user=coordinator, request_id=request_id, limit=10,
-                                           settings=settings)
+            dispatch_service.recommend_for_request(
+                db.session, actor=coordinator, request_id=request_id, limit=10, settings=settings
+            )
             service_times.append(time.perf_counter() - start)
             db.session.rollback()
         headers = {"Authorization": f"Bearer {issue_token(coordinator, 60)}"}
@@ -452,9 +597,11 @@ def bench_recommend_service(runs):
             http_times.append(time.perf_counter() - start)
             assert response.status_code == 200
     baseline = statistics.median(bare_geodesics(1100) for _ in range(3))
-    print(f"recommend end to end (SQLite load of 1000 assets + 100 facilities, rank), {runs} runs: "
-          f"service p50 {percentile(service_times, 50) * 1000:.1f} ms, p99 {percentile(service_times, 99) * 1000:.1f} ms;"
-          f" HTTP p50 {percentile(http_times, 50) * 1000:.1f} ms, p99 {percentile(http_times, 99) * 1000:.1f} ms")
+    print(
+        f"recommend end to end (SQLite load of 1000 assets + 100 facilities, rank), {runs} runs: "
+        f"service p50 {percentile(service_times, 50) * 1000:.1f} ms, p99 {percentile(service_times, 99) * 1000:.1f} ms;"
+        f" HTTP p50 {percentile(http_times, 50) * 1000:.1f} ms, p99 {percentile(http_times, 99) * 1000:.1f} ms"
+    )
     print(f"  baseline: 1,100 bare geodesic distances {baseline * 1000:.1f} ms")
 
 
@@ -462,8 +609,11 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--redis", default=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=("positions", "positions-server"),
-                        help="run one group: in-process position reports, or through a real server")
+    parser.add_argument(
+        "--only",
+        choices=("positions", "positions-server"),
+        help="run one group: in-process position reports, or through a real server",
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="per figure through the real server")
     parser.add_argument("--generators", type=int, default=1, help="load-generator processes")
     parser.add_argument("--connections", type=int, default=16, help="keep-alive connections per generator")
@@ -471,8 +621,10 @@ def main():
     args = parser.parse_args()
     import platform
 
-    print(f"machine: {os.cpu_count()} cores, {cpu_model()}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
-          f"Python {platform.python_version()}")
+    print(
+        f"machine: {os.cpu_count()} cores, {cpu_model()}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
+        f"Python {platform.python_version()}"
+    )
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if args.only is None:
         bench_recommend(50 if args.quick else 300)

@@ -14,6 +14,7 @@ same run: GET /healthz at the same pace from the same threads (the cost of HTTP 
 Loopback only; every loop is bounded in count and time (--timeout, default 600 s); everything it starts is
 stopped at the end. Exit status 1 when events were lost or requests failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,8 +79,9 @@ def prepare_users(database_url: str, medics: int, coordinators: int) -> dict:
     from core.auth import issue_token
     from core.models import Mission, User
 
-    app = create_app(Settings.from_env(ENV="production", DATABASE_URL=database_url, SECRET_KEY=SECRET_KEY,
-                                       LOG_LEVEL="WARNING"))
+    app = create_app(
+        Settings.from_env(ENV="production", DATABASE_URL=database_url, SECRET_KEY=SECRET_KEY, LOG_LEVEL="WARNING")
+    )
     with app.app_context():
         mission = db.session.execute(db.select(Mission).where(Mission.code == "DEMO")).scalar_one()
         template = db.session.execute(db.select(User).where(User.username == "demo-medic")).scalar_one()
@@ -87,8 +89,13 @@ def prepare_users(database_url: str, medics: int, coordinators: int) -> dict:
         made = {"medic": [], "coordinator": []}
         for role, count in (("medic", medics), ("coordinator", coordinators)):
             for i in range(count):
-                user = User(username=f"bench-{run}-{role}-{i}", password_hash=template.password_hash, role=role,
-                            mission_id=mission.id, display_name=f"Bench {role} {i}")
+                user = User(
+                    username=f"bench-{run}-{role}-{i}",
+                    password_hash=template.password_hash,
+                    role=role,
+                    mission_id=mission.id,
+                    display_name=f"Bench {role} {i}",
+                )
                 db.session.add(user)
                 made[role].append(user)
         db.session.commit()
@@ -108,11 +115,21 @@ def register_assets(url: str, headers: dict, count: int) -> list[dict]:
     listed.raise_for_status()
     assets = listed.json()["items"][:count]
     for n in range(len(assets), count):
-        response = requests.post(url + "/api/v1/assets", headers=headers, timeout=30, json={
-            "callsign": f"BENCH-{n}", "kind": "ground_ambulance" if n % 2 else "rotary_wing",
-            "capabilities": ["medical_crew"], "litter_capacity": 4, "ambulatory_capacity": 2,
-            "cruise_speed_kmh": 60 if n % 2 else 220, "readiness_minutes": 10,
-            "base": {"name": "Bangui", "lat": BANGUI[0], "lon": BANGUI[1]}})
+        response = requests.post(
+            url + "/api/v1/assets",
+            headers=headers,
+            timeout=30,
+            json={
+                "callsign": f"BENCH-{n}",
+                "kind": "ground_ambulance" if n % 2 else "rotary_wing",
+                "capabilities": ["medical_crew"],
+                "litter_capacity": 4,
+                "ambulatory_capacity": 2,
+                "cruise_speed_kmh": 60 if n % 2 else 220,
+                "readiness_minutes": 10,
+                "base": {"name": "Bangui", "lat": BANGUI[0], "lon": BANGUI[1]},
+            },
+        )
         response.raise_for_status()
         assets.append(response.json())
     out = []
@@ -131,9 +148,12 @@ def filing_body(i: int) -> dict:
     return {
         "client_ref": str(uuid.uuid4()),
         "location": {"lat": BANGUI[0] + (i % 17) * 0.01, "lon": BANGUI[1] + (i % 13) * 0.01},
-        "callsign": f"BRAVO-{i % 9}-{i % 7}", "frequency": "38.90",
-        "patients": patients, "equipment": ["hoist"] if i % 5 == 0 else [],
-        "litter": total, "ambulatory": 0,
+        "callsign": f"BRAVO-{i % 9}-{i % 7}",
+        "frequency": "38.90",
+        "patients": patients,
+        "equipment": ["hoist"] if i % 5 == 0 else [],
+        "litter": total,
+        "ambulatory": 0,
     }
 
 
@@ -160,16 +180,25 @@ def run(args) -> dict:
         redis_server = PrivateRedis().start()
         started.append(redis_server.stop)
         base_env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-        base_env.update({
-            "BIND": "127.0.0.1", "APP_ENV": "production", "SECRET_KEY": SECRET_KEY,
-            "DATABASE_URL": pg.url, "REDIS_URL": redis_server.url, "REDIS_PREFIX": "bench",
-            "DEMO_PASSWORD": DEMO_PASSWORD, "VENV": str(ROOT / ".venv"), "LOG_LEVEL": "WARNING",
-            # Each websocket holds a thread of the gunicorn worker.
-            "THREADS": str(max(100, args.coordinators // args.servers + 100)),
-            "WORKER_CLASS": args.worker_class,
-            "SOCKETIO_ASYNC_MODE": "gevent" if args.worker_class == "gevent" else "threading",
-            "LOGIN_LIMIT_PER_ADDRESS": "100000 per minute", "LOGIN_LIMIT_PER_ACCOUNT": "100000 per minute",
-        })
+        base_env.update(
+            {
+                "BIND": "127.0.0.1",
+                "APP_ENV": "production",
+                "SECRET_KEY": SECRET_KEY,
+                "DATABASE_URL": pg.url,
+                "REDIS_URL": redis_server.url,
+                "REDIS_PREFIX": "bench",
+                "DEMO_PASSWORD": DEMO_PASSWORD,
+                "VENV": str(ROOT / ".venv"),
+                "LOG_LEVEL": "WARNING",
+                # Each websocket holds a thread of the gunicorn worker.
+                "THREADS": str(max(100, args.coordinators // args.servers + 100)),
+                "WORKER_CLASS": args.worker_class,
+                "SOCKETIO_ASYNC_MODE": "gevent" if args.worker_class == "gevent" else "threading",
+                "LOGIN_LIMIT_PER_ADDRESS": "100000 per minute",
+                "LOGIN_LIMIT_PER_ACCOUNT": "100000 per minute",
+            }
+        )
         servers = []
         for n in range(args.servers):
             env = dict(base_env, PORT=str(free_port()), SEED_DEMO="1" if n == 0 else "0")
@@ -184,8 +213,10 @@ def run(args) -> dict:
         # Coordinators connect (client i to server i % servers), asyncio clients in child processes.
         fleet = ClientFleet(args.client_procs, track="casevac.created", reconnection=True)
         started.append(fleet.close)
-        report = fleet.connect([(urls[i % len(urls)], token) for i, token in enumerate(tokens["coordinator"])],
-                               timeout=max(10, deadline - time.monotonic()))
+        report = fleet.connect(
+            [(urls[i % len(urls)], token) for i, token in enumerate(tokens["coordinator"])],
+            timeout=max(10, deadline - time.monotonic()),
+        )
         connected, connect_errors = report["connected"], report["errors"]
 
         sessions = [requests.Session() for _ in range(args.medics)]
@@ -227,13 +258,20 @@ def run(args) -> dict:
                 tick = time.monotonic()
                 for a, asset in share:
                     k += 1
-                    body = {"lat": BANGUI[0] + 0.001 * (k % 100), "lon": BANGUI[1] + 0.001 * a,
-                            "heading": (k * 7) % 360, "speed_kmh": 180}
+                    body = {
+                        "lat": BANGUI[0] + 0.001 * (k % 100),
+                        "lon": BANGUI[1] + 0.001 * a,
+                        "heading": (k * 7) % 360,
+                        "speed_kmh": 180,
+                    }
                     begin = time.monotonic_ns()
                     try:
-                        response = session.post(f"{urls[a % len(urls)]}/api/v1/assets/{asset['id']}/positions",
-                                                json=body, headers={"Authorization": f"Device {asset['token']}"},
-                                                timeout=10)
+                        response = session.post(
+                            f"{urls[a % len(urls)]}/api/v1/assets/{asset['id']}/positions",
+                            json=body,
+                            headers={"Authorization": f"Device {asset['token']}"},
+                            timeout=10,
+                        )
                         code = response.status_code
                     except requests.RequestException:
                         code = -1
@@ -247,8 +285,10 @@ def run(args) -> dict:
                 stop_positions.wait(max(0.0, args.position_interval - (time.monotonic() - tick)))
 
         indexed = list(enumerate(assets))
-        reporters = [threading.Thread(target=report_positions, args=(indexed[r::POSITION_REPORTERS],), daemon=True)
-                     for r in range(min(POSITION_REPORTERS, len(assets)))]
+        reporters = [
+            threading.Thread(target=report_positions, args=(indexed[r::POSITION_REPORTERS],), daemon=True)
+            for r in range(min(POSITION_REPORTERS, len(assets)))
+        ]
         for reporter in reporters:
             reporter.start()
 
@@ -259,8 +299,9 @@ def run(args) -> dict:
             begin = time.monotonic_ns()
             begin_s = time.monotonic()  # the clients' receipt times are time.monotonic() (system-wide)
             try:
-                response = sessions[i % args.medics].post(urls[i % len(urls)] + "/api/v1/casevac/requests",
-                                                          json=filing_body(i), timeout=30)
+                response = sessions[i % args.medics].post(
+                    urls[i % len(urls)] + "/api/v1/casevac/requests", json=filing_body(i), timeout=30
+                )
                 code = response.status_code
                 rid = response.json().get("id") if code == 201 else None
             except requests.RequestException as exc:
@@ -299,39 +340,62 @@ def run(args) -> dict:
         filing_ns = [d for d, code in filed if code == 201]
         baseline_ns = [d for d, code in baseline if code == 200]
         result = {
-            "scenario": {"servers": args.servers, "worker_class": args.worker_class, "medics": args.medics,
-                         "requests": args.requests, "seconds": args.seconds, "coordinators": args.coordinators,
-                         "assets": len(assets), "position_interval_s": args.position_interval,
-                         "client_processes": args.client_procs},
+            "scenario": {
+                "servers": args.servers,
+                "worker_class": args.worker_class,
+                "medics": args.medics,
+                "requests": args.requests,
+                "seconds": args.seconds,
+                "coordinators": args.coordinators,
+                "assets": len(assets),
+                "position_interval_s": args.position_interval,
+                "client_processes": args.client_procs,
+            },
             "connected_coordinators": connected,
             "burst_seconds": round(burst_seconds, 2),
-            "filed_201": len(filings), "filing_statuses": statuses,
-            "filing_latency_ms": {"p50": round(ms(percentile(filing_ns, 50)), 1),
-                                  "p99": round(ms(percentile(filing_ns, 99)), 1),
-                                  "max": round(ms(max(filing_ns, default=0)), 1)},
-            "baseline_healthz_ms": {"p50": round(ms(percentile(baseline_ns, 50)), 1),
-                                    "p99": round(ms(percentile(baseline_ns, 99)), 1)},
-            "alert_latency_ms": {"p50": round(ms(percentile(alert_latencies, 50)), 1),
-                                 "p99": round(ms(percentile(alert_latencies, 99)), 1),
-                                 "samples": len(alert_latencies)},
+            "filed_201": len(filings),
+            "filing_statuses": statuses,
+            "filing_latency_ms": {
+                "p50": round(ms(percentile(filing_ns, 50)), 1),
+                "p99": round(ms(percentile(filing_ns, 99)), 1),
+                "max": round(ms(max(filing_ns, default=0)), 1),
+            },
+            "baseline_healthz_ms": {
+                "p50": round(ms(percentile(baseline_ns, 50)), 1),
+                "p99": round(ms(percentile(baseline_ns, 99)), 1),
+            },
+            "alert_latency_ms": {
+                "p50": round(ms(percentile(alert_latencies, 50)), 1),
+                "p99": round(ms(percentile(alert_latencies, 99)), 1),
+                "samples": len(alert_latencies),
+            },
             "events_expected": len(filings) * connected,
             "events_missed_live": missed_live,
             "events_lost_after_sync": lost,
             "client_drops_during_run": sum(c["drops"] for c in collected["clients"]),
-            "positions": {"sent": position_stats["sent"], "errors": position_stats["errors"],
-                          "codes": position_stats["codes"],
-                          "latency_ms": {"p50": round(ms(percentile(position_stats["latency_ns"], 50)), 1),
-                                         "p99": round(ms(percentile(position_stats["latency_ns"], 99)), 1)},
-                          "asset.position received by coordinators": positions_received},
-            "errors": (args.requests - len(filings)) + position_stats["errors"] + len(connect_errors)
-            + len(client_errors) + (args.coordinators - connected),
+            "positions": {
+                "sent": position_stats["sent"],
+                "errors": position_stats["errors"],
+                "codes": position_stats["codes"],
+                "latency_ms": {
+                    "p50": round(ms(percentile(position_stats["latency_ns"], 50)), 1),
+                    "p99": round(ms(percentile(position_stats["latency_ns"], 99)), 1),
+                },
+                "asset.position received by coordinators": positions_received,
+            },
+            "errors": (args.requests - len(filings))
+            + position_stats["errors"]
+            + len(connect_errors)
+            + len(client_errors)
+            + (args.coordinators - connected),
             "error_samples": (connect_errors + client_errors)[:5],
             "peak_rss_mb": {name: round(sum(p.values()) / 1024, 1) for name, p in memory.items()},
             "client_peak_rss_mb": [round(kb / 1024, 1) for kb in collected["peak_rss_kb"]],
         }
         if result["filing_latency_ms"]["p50"] and result["baseline_healthz_ms"]["p50"]:
             result["ratio_filing_p50_to_baseline"] = round(
-                result["filing_latency_ms"]["p50"] / result["baseline_healthz_ms"]["p50"], 1)
+                result["filing_latency_ms"]["p50"] / result["baseline_healthz_ms"]["p50"], 1
+            )
         return result
     finally:
         for stop in reversed(started):
@@ -345,8 +409,10 @@ def run(args) -> dict:
 
 
 def machine() -> str:
-    return f"{os.cpu_count()} cores ({subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} " \
-           f"usable), {cpu_model()}, Python {platform.python_version()}"
+    return (
+        f"{os.cpu_count()} cores ({subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} "
+        f"usable), {cpu_model()}, Python {platform.python_version()}"
+    )
 
 
 def main() -> int:
@@ -357,12 +423,24 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--coordinators", type=int, default=300)
     parser.add_argument("--position-interval", type=float, default=2.0)
-    parser.add_argument("--assets", type=int, default=20, help="assets reporting positions (the 7 demo assets "
-                        "and as many more registered)")
-    parser.add_argument("--client-procs", type=int, default=3,
-                        help="child processes holding the coordinators' asyncio clients (bench/clientfleet.py)")
-    parser.add_argument("--worker-class", default="gevent", choices=["gthread", "gevent"],
-                        help="gunicorn worker of the servers (bin/serve WORKER_CLASS)")
+    parser.add_argument(
+        "--assets",
+        type=int,
+        default=20,
+        help="assets reporting positions (the 7 demo assets and as many more registered)",
+    )
+    parser.add_argument(
+        "--client-procs",
+        type=int,
+        default=3,
+        help="child processes holding the coordinators' asyncio clients (bench/clientfleet.py)",
+    )
+    parser.add_argument(
+        "--worker-class",
+        default="gevent",
+        choices=["gthread", "gevent"],
+        help="gunicorn worker of the servers (bin/serve WORKER_CLASS)",
+    )
     parser.add_argument("--grace", type=float, default=5.0, help="seconds to wait for live delivery after the burst")
     parser.add_argument("--timeout", type=float, default=600.0, help="hard bound on the whole run")
     parser.add_argument("--quick", action="store_true", help="40 requests / 4 s / 10 medics / 30 coordinators")
@@ -372,8 +450,11 @@ def main() -> int:
     print(f"mass-casualty load test, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {machine()}")
     result = run(args)
     print(json.dumps(result, indent=2))
-    ok = result.get("events_lost_after_sync") == 0 and result.get("errors") == 0 and \
-        result.get("filed_201") == args.requests
+    ok = (
+        result.get("events_lost_after_sync") == 0
+        and result.get("errors") == 0
+        and result.get("filed_201") == args.requests
+    )
     print("PASS" if ok else "FAIL: events lost or errors (see above)")
     return 0 if ok else 1
 

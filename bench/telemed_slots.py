@@ -6,6 +6,7 @@ throughput under contention.
 
 Creates a scratch database next to the given one and drops it at the end. Prints figures and ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,16 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import percentile
 
 UTC = timezone.utc
-ZONES = ["Africa/Bangui", "Europe/Oslo", "Asia/Kathmandu", "America/New_York", "Pacific/Auckland",
-         "Africa/Nairobi", "Asia/Tokyo", "America/Los_Angeles"]
+ZONES = [
+    "Africa/Bangui",
+    "Europe/Oslo",
+    "Asia/Kathmandu",
+    "America/New_York",
+    "Pacific/Auckland",
+    "Africa/Nairobi",
+    "Asia/Tokyo",
+    "America/Los_Angeles",
+]
 SPECIALTIES = ["general_medicine", "radiology", "trauma_surgery", "dermatology", "psychiatry", "paediatrics"]
 
 
@@ -44,13 +53,17 @@ def timed(fn, runs):
 
 def fmt(measured):
     times, cpu = measured
-    return (f"wall p50 {percentile(times, 50):7.1f} ms  p99 {percentile(times, 99):7.1f} ms | "
-            f"cpu p50 {percentile(cpu, 50):7.1f} ms  p99 {percentile(cpu, 99):7.1f} ms  (n={len(times)})")
+    return (
+        f"wall p50 {percentile(times, 50):7.1f} ms  p99 {percentile(times, 99):7.1f} ms | "
+        f"cpu p50 {percentile(cpu, 50):7.1f} ms  p99 {percentile(cpu, 99):7.1f} ms  (n={len(times)})"
+    )
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--pg", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--pg", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    )
     parser.add_argument("--clinicians", type=int, default=500)
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--booked", type=float, default=0.20)
@@ -81,8 +94,11 @@ def run(url, args):
     from telemed.scheduling import availability
     from telemed.scheduling.models import Clinician, Consultation
 
-    app = create_app(Settings.from_env(ENV="test", DATABASE_URL=url, REDIS_URL=None, LOG_LEVEL="ERROR",
-                                       SWEEPER_INTERVAL_SECONDS=3600.0))
+    app = create_app(
+        Settings.from_env(
+            ENV="test", DATABASE_URL=url, REDIS_URL=None, LOG_LEVEL="ERROR", SWEEPER_INTERVAL_SECONDS=3600.0
+        )
+    )
     ctx = app.app_context()
     ctx.push()
     upgrade()
@@ -99,19 +115,48 @@ def run(url, args):
     pw = hash_password("bench-password-123")
     medic = User(username="bench-medic", password_hash=pw, role="medic", mission_id=mission.id)
     db.session.add(medic)
-    weekly = [w for d in ("mon", "tue", "wed", "thu", "fri")
-              for w in ({"day": d, "start": "08:00", "end": "12:00"}, {"day": d, "start": "13:00", "end": "17:00"})]
+    weekly = [
+        w
+        for d in ("mon", "tue", "wed", "thu", "fri")
+        for w in ({"day": d, "start": "08:00", "end": "12:00"}, {"day": d, "start": "13:00", "end": "17:00"})
+    ]
     users, clinicians = [], []
     for i in range(args.clinicians):
         uid = str(uuid.uuid4())
-        users.append({"id": uid, "username": f"doc{i:04d}", "password_hash": pw, "role": "clinician",
-                      "mission_id": mission.id, "superadmin": False, "active": True, "created_at": now})
-        clinicians.append({"id": str(uuid.uuid4()), "user_id": uid, "mission_id": mission.id,
-                           "specialties": [SPECIALTIES[i % len(SPECIALTIES)]], "languages": ["en", "fr"][: 1 + i % 2],
-                           "kinds": ["diagnostic"], "timezone": ZONES[i % len(ZONES)], "weekly": weekly,
-                           "overrides": [], "slot_minutes": 30, "buffer_minutes": 0, "min_notice_minutes": 60,
-                           "horizon_days": 60, "active": True, "booking_seq": 0, "created_at": now,
-                           "updated_at": now, "display_name": f"Doc {i}"})
+        users.append(
+            {
+                "id": uid,
+                "username": f"doc{i:04d}",
+                "password_hash": pw,
+                "role": "clinician",
+                "mission_id": mission.id,
+                "superadmin": False,
+                "active": True,
+                "created_at": now,
+            }
+        )
+        clinicians.append(
+            {
+                "id": str(uuid.uuid4()),
+                "user_id": uid,
+                "mission_id": mission.id,
+                "specialties": [SPECIALTIES[i % len(SPECIALTIES)]],
+                "languages": ["en", "fr"][: 1 + i % 2],
+                "kinds": ["diagnostic"],
+                "timezone": ZONES[i % len(ZONES)],
+                "weekly": weekly,
+                "overrides": [],
+                "slot_minutes": 30,
+                "buffer_minutes": 0,
+                "min_notice_minutes": 60,
+                "horizon_days": 60,
+                "active": True,
+                "booking_seq": 0,
+                "created_at": now,
+                "updated_at": now,
+                "display_name": f"Doc {i}",
+            }
+        )
     db.session.execute(db.insert(User), users)
     db.session.execute(db.insert(Clinician), clinicians)
     db.session.commit()
@@ -127,30 +172,57 @@ def run(url, args):
             if rng.random() < args.booked:
                 begin = availability.from_epoch(start)
                 end = begin + timedelta(minutes=30)
-                bookings.append({"id": str(uuid.uuid4()), "mission_id": mission.id, "clinician_id": profile.id,
-                                 "kind": "diagnostic", "modality": "video", "status": "booked", "start": begin,
-                                 "end": end, "duration_minutes": 30, "block_start": begin, "block_end": end,
-                                 "reason": "bench", "patient_name": "x", "booked_by": medic.id,
-                                 "room": uuid.uuid4().hex, "history": [], "created_at": now, "updated_at": now})
+                bookings.append(
+                    {
+                        "id": str(uuid.uuid4()),
+                        "mission_id": mission.id,
+                        "clinician_id": profile.id,
+                        "kind": "diagnostic",
+                        "modality": "video",
+                        "status": "booked",
+                        "start": begin,
+                        "end": end,
+                        "duration_minutes": 30,
+                        "block_start": begin,
+                        "block_end": end,
+                        "reason": "bench",
+                        "patient_name": "x",
+                        "booked_by": medic.id,
+                        "room": uuid.uuid4().hex,
+                        "history": [],
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
     for i in range(0, len(bookings), 5000):
-        db.session.execute(db.insert(Consultation), bookings[i:i + 5000])
+        db.session.execute(db.insert(Consultation), bookings[i : i + 5000])
     db.session.commit()
     db.session.execute(db.text("ANALYZE"))
     db.session.commit()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()}")
-    print(f"data: {args.clinicians} clinicians, {args.days} days, {available_slots} slots, {len(bookings)} booked "
-          f"({len(bookings) / available_slots:.0%}), built in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"data: {args.clinicians} clinicians, {args.days} days, {available_slots} slots, {len(bookings)} booked "
+        f"({len(bookings) / available_slots:.0%}), built in {time.perf_counter() - t0:.1f} s"
+    )
 
     # --- slot search
     def engine(limit):
-        return lambda: availability.find_slots(db.session, mission_id=mission.id, start=range_start,
-                                               end=range_end, limit=limit)
+        return lambda: availability.find_slots(
+            db.session, mission_id=mission.id, start=range_start, end=range_end, limit=limit
+        )
 
     def naive(limit):
         """The baseline: every clinician's windows expanded minute by minute, then sorted."""
+
         def search():
-            profiles_ = db.session.execute(db.select(Clinician).where(Clinician.mission_id == mission.id,
-                                                                      Clinician.active.is_(True))).unique().scalars().all()
+            profiles_ = (
+                db.session.execute(
+                    db.select(Clinician).where(Clinician.mission_id == mission.id, Clinician.active.is_(True))
+                )
+                .unique()
+                .scalars()
+                .all()
+            )
             busy = availability.load_busy(db.session, [p.id for p in profiles_], s0 - 3600, s1 + 3600)
             out = []
             t_now = availability.to_epoch(clock.now())
@@ -158,13 +230,19 @@ def run(url, args):
                 plan = availability.Plan.of(p)
                 earliest, latest = plan.bounds(t_now)
                 windows = [(a, min(b, s1)) for a, b in plan.windows(s0, s1)]
-                for s in availability.naive_free_starts(windows, busy[p.id], duration=plan.slot_seconds,
-                                                        step=plan.slot_seconds, buffer=plan.buffer_seconds,
-                                                        earliest=max(earliest, s0),
-                                                        latest=min(latest, s1 - plan.slot_seconds)):
+                for s in availability.naive_free_starts(
+                    windows,
+                    busy[p.id],
+                    duration=plan.slot_seconds,
+                    step=plan.slot_seconds,
+                    buffer=plan.buffer_seconds,
+                    earliest=max(earliest, s0),
+                    latest=min(latest, s1 - plan.slot_seconds),
+                ):
                     out.append((s, p.id))
             out.sort()
             return out[:limit] if limit else out
+
         return search
 
     client = app.test_client()
@@ -176,13 +254,15 @@ def run(url, args):
             resp = client.get("/api/v1/telemed/slots", query_string={**query, "limit": limit}, headers=token)
             assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
             return resp.get_json()["items"]
+
         return call
 
     # Same answers first.
     full_engine = engine(None)()
     full_naive = naive(None)()
-    assert [(availability.to_epoch(s["start"]), s["clinician_id"]) for s in full_engine] == full_naive, \
+    assert [(availability.to_epoch(s["start"]), s["clinician_id"]) for s in full_engine] == full_naive, (
         "engine and baseline disagree"
+    )
     print(f"check: engine and minute-by-minute baseline return the same {len(full_engine)} free slots")
 
     for _ in range(5):
@@ -198,8 +278,10 @@ def run(url, args):
     print("\nslot search, 500 clinicians x 14 days, 20 % booked, PostgreSQL:")
     for label, times in results.items():
         print(f"  {label:40s} {fmt(times)}")
-    for label, base, ours in (("limit=50", "baseline limit=50 (minute by minute)", "engine limit=50"),
-                              ("whole range", "baseline whole range", "engine, whole range (no limit)")):
+    for label, base, ours in (
+        ("limit=50", "baseline limit=50 (minute by minute)", "engine limit=50"),
+        ("whole range", "baseline whole range", "engine, whole range (no limit)"),
+    ):
         wall = percentile(results[base][0], 50) / percentile(results[ours][0], 50)
         cpu = percentile(results[base][1], 50) / percentile(results[ours][1], 50)
         print(f"  ratio baseline/engine, {label:12s} wall {wall:6.1f}x  cpu {cpu:6.1f}x (p50)")
@@ -220,8 +302,14 @@ def run(url, args):
             c = app.test_client()
             barrier.wait()
             for cid, start in requests_[k::threads]:
-                body = {"kind": "diagnostic", "clinician_id": cid, "modality": "video", "reason": "bench",
-                        "start": start.isoformat(), "patient": {"name": "x"}}
+                body = {
+                    "kind": "diagnostic",
+                    "clinician_id": cid,
+                    "modality": "video",
+                    "reason": "bench",
+                    "start": start.isoformat(),
+                    "patient": {"name": "x"},
+                }
                 code = c.post("/api/v1/telemed/consultations", json=body, headers=token).status_code
                 with lock:
                     codes[code] = codes.get(code, 0) + 1
@@ -234,8 +322,10 @@ def run(url, args):
             t.join()
         elapsed = time.perf_counter() - t_start
         total = sum(codes.values())
-        print(f"  {label:52s} {total / elapsed:6.1f} req/s, {codes.get(201, 0) / elapsed:6.1f} bookings/s, "
-              f"codes {dict(sorted(codes.items()))}")
+        print(
+            f"  {label:52s} {total / elapsed:6.1f} req/s, {codes.get(201, 0) / elapsed:6.1f} bookings/s, "
+            f"codes {dict(sorted(codes.items()))}"
+        )
 
     print("\nbooking throughput (16 threads, in-process WSGI client, PostgreSQL):")
     one = free[0][0]

@@ -1,5 +1,6 @@
 """CASEVAC: 9-line requests (requests/), the fleet of assets and facilities (fleet/), dispatch and the
 mass-casualty plan (dispatch/). init_app wires the domain into an app; importing a module registers nothing."""
+
 from __future__ import annotations
 
 from flask import Flask

@@ -4,6 +4,7 @@ A pickup site arrives as decimal degrees (GPS), an MGRS grid reference (what the
 or a degrees-minutes-seconds string; every form is normalised to WGS-84 lat/lon plus a 1 m MGRS
 reference, so every response carries all three.
 """
+
 from __future__ import annotations
 
 import math
@@ -80,8 +81,11 @@ def from_mgrs(text: str) -> Location:
     if not reference:
         raise LocationError("mgrs", "empty grid reference")
     if not _MGRS_PATTERN.match(reference):
-        raise LocationError("mgrs", "not an MGRS grid reference: zone (1-60) + band letter, 100 km square, "
-                                    "then an even number of digits (e.g. 34NBK2863382493 or 34N BK 28633 82493)")
+        raise LocationError(
+            "mgrs",
+            "not an MGRS grid reference: zone (1-60) + band letter, 100 km square, "
+            "then an even number of digits (e.g. 34NBK2863382493 or 34N BK 28633 82493)",
+        )
     try:
         lat, lon = _MGRS.toLatLon(reference)
     except Exception:  # noqa: BLE001 - the C library reports every bad reference the same way
@@ -104,8 +108,9 @@ def from_text(text: str) -> Location:
         raw = _symbolise(spaced)
     match = re.match(Point.POINT_PATTERN, re.sub(r"''", '"', raw))
     if not match or match.group("latitude_degrees") is None or match.group("longitude_degrees") is None:
-        raise LocationError("text", "unparsable: use e.g. 4°21'40\"N 18°33'18\"E, 4 21 40 N 18 33 18 E "
-                                    "or 4.3612, 18.5550")
+        raise LocationError(
+            "text", "unparsable: use e.g. 4°21'40\"N 18°33'18\"E, 4 21 40 N 18 33 18 E or 4.3612, 18.5550"
+        )
     for axis, limit in (("latitude", 90.0), ("longitude", 180.0)):
         degrees = abs(float(match.group(f"{axis}_degrees")))
         minutes = float(match.group(f"{axis}_arcminutes") or 0)
@@ -127,9 +132,12 @@ def parse_location(location: dict) -> Location:
     """Exactly one of {"lat", "lon"}, {"mgrs"} or {"text"} (API.md, CASEVAC requests)."""
     if not isinstance(location, dict) or not location:
         raise LocationError("_schema", 'give one of {"lat", "lon"}, {"mgrs"} or {"text"}')
-    forms = [name for name in ("latlon", "mgrs", "text")
-             if (name == "latlon" and ("lat" in location or "lon" in location)) or
-             (name != "latlon" and location.get(name) is not None)]
+    forms = [
+        name
+        for name in ("latlon", "mgrs", "text")
+        if (name == "latlon" and ("lat" in location or "lon" in location))
+        or (name != "latlon" and location.get(name) is not None)
+    ]
     if len(forms) != 1:
         raise LocationError("_schema", 'give exactly one of {"lat", "lon"}, {"mgrs"} or {"text"}')
     if forms[0] == "latlon":
@@ -196,11 +204,22 @@ def sun_elevation_deg(lat: float, lon: float, at: datetime) -> float:
     day_of_year = at.timetuple().tm_yday
     hours = at.hour + at.minute / 60 + at.second / 3600
     gamma = 2 * math.pi / 365 * (day_of_year - 1 + (hours - 12) / 24)
-    equation_of_time = 229.18 * (0.000075 + 0.001868 * math.cos(gamma) - 0.032077 * math.sin(gamma)
-                                 - 0.014615 * math.cos(2 * gamma) - 0.040849 * math.sin(2 * gamma))
-    declination = (0.006918 - 0.399912 * math.cos(gamma) + 0.070257 * math.sin(gamma)
-                   - 0.006758 * math.cos(2 * gamma) + 0.000907 * math.sin(2 * gamma)
-                   - 0.002697 * math.cos(3 * gamma) + 0.00148 * math.sin(3 * gamma))
+    equation_of_time = 229.18 * (
+        0.000075
+        + 0.001868 * math.cos(gamma)
+        - 0.032077 * math.sin(gamma)
+        - 0.014615 * math.cos(2 * gamma)
+        - 0.040849 * math.sin(2 * gamma)
+    )
+    declination = (
+        0.006918
+        - 0.399912 * math.cos(gamma)
+        + 0.070257 * math.sin(gamma)
+        - 0.006758 * math.cos(2 * gamma)
+        + 0.000907 * math.sin(2 * gamma)
+        - 0.002697 * math.cos(3 * gamma)
+        + 0.00148 * math.sin(3 * gamma)
+    )
     true_solar_minutes = hours * 60 + equation_of_time + 4 * lon
     hour_angle = math.radians(true_solar_minutes / 4 - 180)
     phi = math.radians(lat)

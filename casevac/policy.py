@@ -1,5 +1,6 @@
 """Who may do what in CASEVAC (requests, fleet, dispatch): named role groups and predicates. Services and
 views ask these; no module of the domain tests a role itself."""
+
 from __future__ import annotations
 
 from core.auth import COORDINATORS, FIELD_STAFF, can_see_mission

@@ -1,5 +1,6 @@
 """Precedence of a 9-line (line 3) and its evacuation deadline (DOMAIN.md section 1, ATP 4-02.2): the rule
 every CASEVAC sub-domain shares."""
+
 from __future__ import annotations
 
 from datetime import timedelta

@@ -4,6 +4,7 @@ Level 1 facilities at team sites, a Level 2 with surgery in Bambari, a Level 3 i
 helicopters (one with hoist and night capability) and ground ambulances at the sites. Positions are the
 real towns; capabilities and numbers are plausible, not any mission's actual order of battle.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -16,8 +17,25 @@ BAMBARI = ("Bambari airfield", 5.8470, 20.6490)
 
 FACILITIES = [
     # name, level, capabilities, beds, helipad, lat, lon
-    ("Level 3 Bangui", "3", ["damage_control_surgery", "icu", "blood_bank", "ct", "burns", "neurosurgery",
-                             "paediatrics", "obstetrics", "mental_health"], 50, True, 4.3720, 18.5620),
+    (
+        "Level 3 Bangui",
+        "3",
+        [
+            "damage_control_surgery",
+            "icu",
+            "blood_bank",
+            "ct",
+            "burns",
+            "neurosurgery",
+            "paediatrics",
+            "obstetrics",
+            "mental_health",
+        ],
+        50,
+        True,
+        4.3720,
+        18.5620,
+    ),
     ("Level 1 Bangui camp", "1", ["mental_health"], 5, False, 4.3930, 18.5280),
     ("Level 2 Bambari", "2", ["damage_control_surgery", "icu", "blood_bank"], 15, True, 5.7600, 20.6700),
     ("Level 1 Kaga-Bandoro", "1", [], 5, True, 6.9896, 19.1874),
@@ -28,8 +46,16 @@ FACILITIES = [
 
 ASSETS = [
     # callsign, kind, capabilities, litter, ambulatory, km/h, readiness min, base
-    ("MEDEVAC-1", "rotary_wing", ["hoist", "night", "medical_crew", "extraction", "ventilator"], 6, 4, 220, 15,
-     BANGUI_MPOKO),
+    (
+        "MEDEVAC-1",
+        "rotary_wing",
+        ["hoist", "night", "medical_crew", "extraction", "ventilator"],
+        6,
+        4,
+        220,
+        15,
+        BANGUI_MPOKO,
+    ),
     ("MEDEVAC-2", "rotary_wing", ["medical_crew"], 4, 4, 200, 30, BAMBARI),
     ("AMB-BANGUI-1", "ground_ambulance", ["medical_crew", "armored"], 2, 2, 50, 5, ("Bangui", 4.3730, 18.5610)),
     ("AMB-BANGUI-2", "ground_ambulance", ["medical_crew"], 2, 2, 50, 5, ("Bangui", 4.3930, 18.5280)),
@@ -45,14 +71,40 @@ def seed_demo(session, *, mission, users) -> None:
     names = set(session.execute(select(Facility.name).where(Facility.mission_id == mission.id)).scalars())
     for name, level, capabilities, beds, helipad, lat, lon in FACILITIES:
         if name not in names:
-            session.add(Facility(mission_id=mission.id, name=name, level=level, capabilities=capabilities,
-                                 status="normal", beds_available=beds, helipad=helipad, lat=lat, lon=lon,
-                                 created_at=now, updated_at=now))
+            session.add(
+                Facility(
+                    mission_id=mission.id,
+                    name=name,
+                    level=level,
+                    capabilities=capabilities,
+                    status="normal",
+                    beds_available=beds,
+                    helipad=helipad,
+                    lat=lat,
+                    lon=lon,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
     callsigns = set(session.execute(select(Asset.callsign).where(Asset.mission_id == mission.id)).scalars())
     for callsign, kind, capabilities, litter, ambulatory, speed, readiness, base in ASSETS:
         if callsign not in callsigns:
-            session.add(Asset(mission_id=mission.id, callsign=callsign, kind=kind, capabilities=capabilities,
-                              litter_capacity=litter, ambulatory_capacity=ambulatory, cruise_speed_kmh=speed,
-                              readiness_minutes=readiness, status="available", base_name=base[0],
-                              base_lat=base[1], base_lon=base[2], created_at=now, updated_at=now))
+            session.add(
+                Asset(
+                    mission_id=mission.id,
+                    callsign=callsign,
+                    kind=kind,
+                    capabilities=capabilities,
+                    litter_capacity=litter,
+                    ambulatory_capacity=ambulatory,
+                    cruise_speed_kmh=speed,
+                    readiness_minutes=readiness,
+                    status="available",
+                    base_name=base[0],
+                    base_lat=base[1],
+                    base_lon=base[2],
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
     session.flush()

@@ -16,6 +16,7 @@ States of a leg: `met` (done by the due time), `breached` (done late, or not don
 `at_risk` (not done, due within the leg's warning margin: the coordinator should act now),
 `pending` (not done, time left). A cancelled request's clocks stop at its cancellation.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,10 +40,18 @@ LEGS = (
 LEG_NAMES = tuple(leg.name for leg in LEGS)
 STATES = ("met", "pending", "at_risk", "breached")
 # Bleeding and airway control (DOMAIN.md sections 2 and 3): what begins the 10-minute first-aid leg.
-FIRST_AID_TREATMENTS = frozenset({
-    "tourniquet", "haemostatic_dressing", "pressure_dressing", "airway_adjunct", "surgical_airway",
-    "needle_decompression", "chest_seal", "recovery_position",
-})
+FIRST_AID_TREATMENTS = frozenset(
+    {
+        "tourniquet",
+        "haemostatic_dressing",
+        "pressure_dressing",
+        "airway_adjunct",
+        "surgical_airway",
+        "needle_decompression",
+        "chest_seal",
+        "recovery_position",
+    }
+)
 
 
 def leg_state(*, due: datetime, met_at: datetime | None, now: datetime, at_risk_before: timedelta) -> str:
@@ -77,8 +86,9 @@ def met_times(casualty) -> dict[str, datetime | None]:
     request = casualty.request
     return {
         "first_aid": first_aid_at(casualty.treatments),
-        "resuscitation": resuscitation_at(pickup=request.at_pickup_at, delivery=request.delivered_at,
-                                          medical_crew=request.medical_crew),
+        "resuscitation": resuscitation_at(
+            pickup=request.at_pickup_at, delivery=request.delivered_at, medical_crew=request.medical_crew
+        ),
         "surgery": surgery_at(delivery=request.delivered_at, surgery_at_destination=request.surgery_at_destination),
     }
 
@@ -94,8 +104,11 @@ def timeline(casualty, *, now: datetime) -> dict:
     for leg in LEGS:
         due = start + leg.window
         met_at = met[leg.name]
-        out[leg.name] = {"due": due, "met_at": met_at,
-                         "state": leg_state(due=due, met_at=met_at, now=now, at_risk_before=leg.at_risk_before)}
+        out[leg.name] = {
+            "due": due,
+            "met_at": met_at,
+            "state": leg_state(due=due, met_at=met_at, now=now, at_risk_before=leg.at_risk_before),
+        }
     return out
 
 

@@ -1,4 +1,5 @@
 """create_app: the table of contents of the application."""
+
 from __future__ import annotations
 
 from flask import Flask
@@ -62,8 +63,9 @@ def _flask_config(settings: Settings) -> dict:
     if settings.DATABASE_URL.startswith("sqlite"):
         engine_options = {"connect_args": {"timeout": 30, "check_same_thread": False}}
     else:
-        engine_options.update({"pool_size": 10, "max_overflow": 20, "pool_timeout": 10,
-                               "connect_args": {"connect_timeout": 5}})
+        engine_options.update(
+            {"pool_size": 10, "max_overflow": 20, "pool_timeout": 10, "connect_args": {"connect_timeout": 5}}
+        )
     return {
         "SECRET_KEY": settings.SECRET_KEY,
         "SQLALCHEMY_DATABASE_URI": _normalise_db_url(settings.DATABASE_URL),
@@ -86,8 +88,9 @@ def _flask_config(settings: Settings) -> dict:
         "OPENAPI_URL_PREFIX": "/",
         "OPENAPI_JSON_PATH": "openapi.json",
         "API_SPEC_OPTIONS": {
-            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
-                                                              "bearerFormat": "JWT"}}},
+            "components": {
+                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+            },
             "security": [{"bearerAuth": []}],
         },
     }
@@ -97,7 +100,7 @@ def _normalise_db_url(url: str) -> str:
     # psycopg 3 is the driver: accept the usual postgres:// and postgresql:// spellings.
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

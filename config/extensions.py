@@ -1,4 +1,5 @@
 """Extensions created unbound; create_app binds them with init_app."""
+
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -33,5 +34,6 @@ def redis_client(url: str):
     from redis.backoff import ConstantBackoff
     from redis.retry import Retry
 
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1, health_check_interval=10,
-                                retry=Retry(ConstantBackoff(0.05), 1))
+    return redis.Redis.from_url(
+        url, socket_timeout=2, socket_connect_timeout=1, health_check_interval=10, retry=Retry(ConstantBackoff(0.05), 1)
+    )

@@ -1,5 +1,6 @@
 """Structured logging: one JSON object per line outside development, readable lines in it.
 Secrets never reach a log line: the redacting filter masks tokens, passwords and hashes."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,10 @@ _SECRET_PATTERNS = [
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1[redacted]"),
     (re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), "[redacted-jwt]"),
     (re.compile(r"\$argon2[a-z]*\$[^\s\"']+"), "[redacted-hash]"),
-    (re.compile(r"(?i)(\"?(password|token|secret|password_hash|device_token)\"?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|\S+)"),
-     r"\1[redacted]"),
+    (
+        re.compile(r"(?i)(\"?(password|token|secret|password_hash|device_token)\"?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|\S+)"),
+        r"\1[redacted]",
+    ),
 ]
 
 

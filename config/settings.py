@@ -1,4 +1,5 @@
 """One Settings object, read from the environment once (ARCHITECTURE.md, Configuration)."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The append-only audit log: every change and every read of a sensitive record."""
+
 from __future__ import annotations
 
 from typing import Callable
@@ -26,8 +27,15 @@ def not_confidential():
     """SQL condition: the audit row is about no confidential record."""
     clauses = [AuditEntry.subject_type.not_in(CONFIDENTIAL_SUBJECT_TYPES)]
     for subject_type, ids_select in _CONFIDENTIAL_IDS.items():
-        clauses.append(not_(and_(AuditEntry.subject_type == subject_type, AuditEntry.subject_id.is_not(None),
-                                 AuditEntry.subject_id.in_(ids_select()))))
+        clauses.append(
+            not_(
+                and_(
+                    AuditEntry.subject_type == subject_type,
+                    AuditEntry.subject_id.is_not(None),
+                    AuditEntry.subject_id.in_(ids_select()),
+                )
+            )
+        )
     return and_(*clauses)
 
 
@@ -37,8 +45,16 @@ def client_address() -> str | None:
     return request.remote_addr
 
 
-def record(session, *, actor, action: str, subject_type: str, subject_id: str | None,
-           mission_id: str | None = None, detail: dict | None = None) -> AuditEntry:
+def record(
+    session,
+    *,
+    actor,
+    action: str,
+    subject_type: str,
+    subject_id: str | None,
+    mission_id: str | None = None,
+    detail: dict | None = None,
+) -> AuditEntry:
     """Add an audit row to the caller's transaction (it commits or rolls back with the change)."""
     entry = AuditEntry(
         actor_id=getattr(actor, "id", actor),

@@ -1,4 +1,5 @@
 """Login, tokens, and the role and mission guards every endpoint uses in one line."""
+
 from __future__ import annotations
 
 from datetime import timedelta

@@ -1,4 +1,5 @@
 """Operator commands: flask --app wsgi seed-demo | create-user."""
+
 from __future__ import annotations
 
 import click
@@ -26,8 +27,9 @@ def register(app: Flask) -> None:
     @click.option("--mission", "mission_code", required=True, help="mission code, e.g. DEMO")
     @click.option("--display-name", default=None)
     @click.option("--superadmin", is_flag=True, default=False)
-    @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-                  help="prompted for when not given")
+    @click.option(
+        "--password", prompt=True, hide_input=True, confirmation_prompt=True, help="prompted for when not given"
+    )
     def create_user_command(username, role, mission_code, display_name, superadmin, password):
         """Create a user (the first admin of a mission, for instance)."""
         mission = db.session.execute(db.select(Mission).where(Mission.code == mission_code)).scalar_one_or_none()
@@ -35,8 +37,16 @@ def register(app: Flask) -> None:
             mission = service.create_mission(db.session, actor=None, code=mission_code, name=mission_code)
             click.echo(f"created mission {mission_code}")
         try:
-            user = service.create_user(db.session, actor=None, username=username, password=password, role=role,
-                                       mission_id=mission.id, display_name=display_name, superadmin=superadmin)
+            user = service.create_user(
+                db.session,
+                actor=None,
+                username=username,
+                password=password,
+                role=role,
+                mission_id=mission.id,
+                display_name=display_name,
+                superadmin=superadmin,
+            )
         except ApiError as exc:
             raise click.ClickException(exc.message) from None
         click.echo(f"created user {user.username} ({user.role}) id {user.id}")

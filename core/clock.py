@@ -1,4 +1,5 @@
 """The one clock of the application: timezone-aware UTC, controllable in tests."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone

@@ -1,4 +1,5 @@
 """Column types and helpers shared by every domain's models."""
+
 from __future__ import annotations
 
 import re

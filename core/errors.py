@@ -1,4 +1,5 @@
 """The one error format of API.md: {"code", "status", "message", "errors"?} for every error."""
+
 from __future__ import annotations
 
 import logging

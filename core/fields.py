@@ -1,4 +1,5 @@
 """Marshmallow fields shared by every domain's schemas."""
+
 from __future__ import annotations
 
 import re
@@ -29,5 +30,7 @@ def unique(values) -> None:
 
 def Id(**kwargs):  # noqa: N802 - reads like a field class
     """An id field: the one id format of core.db.is_id, as a 422 naming the field otherwise."""
-    return fields.String(validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$",
-                                                  error="not an id: letters, digits, '.', '_' or '-'"), **kwargs)
+    return fields.String(
+        validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$", error="not an id: letters, digits, '.', '_' or '-'"),
+        **kwargs,
+    )

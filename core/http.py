@@ -1,5 +1,6 @@
 """Cross-cutting HTTP behaviour: request ids, gzip request bodies, content types, security headers,
 ETags for cheap polling over slow field links, CORS (closed unless configured)."""
+
 from __future__ import annotations
 
 import gzip
@@ -75,8 +76,10 @@ def _plain_error(start_response, code: int, message: str):
     body = json.dumps(payload(code, message)).encode()
     reason = {400: "BAD REQUEST", 413: "REQUEST ENTITY TOO LARGE"}[code]
     # Answered before Flask runs, so the security headers are added here too.
-    start_response(f"{code} {reason}", [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                                        *SECURITY_HEADERS.items()])
+    start_response(
+        f"{code} {reason}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *SECURITY_HEADERS.items()],
+    )
     return [body]
 
 
@@ -115,8 +118,11 @@ def register(app: Flask, settings) -> None:
             raise NotFound("resource not found")
         for name, value in request.args.items(multi=True):
             if UNSTORABLE.search(value) or UNSTORABLE.search(name):
-                raise ApiError(422, f"invalid query parameter {name!r}",
-                               errors={"query": {name: ["contains a NUL character or an invalid character"]}})
+                raise ApiError(
+                    422,
+                    f"invalid query parameter {name!r}",
+                    errors={"query": {name: ["contains a NUL character or an invalid character"]}},
+                )
         return None
 
     @app.before_request
@@ -159,8 +165,13 @@ def register(app: Flask, settings) -> None:
     @app.after_request
     def _etag(response):
         # Cheap polling: GETs carry an ETag; If-None-Match with the same one gets 304 and no body.
-        if request.method == "GET" and response.status_code == 200 and response.mimetype and \
-                "json" in response.mimetype and not response.direct_passthrough:
+        if (
+            request.method == "GET"
+            and response.status_code == 200
+            and response.mimetype
+            and "json" in response.mimetype
+            and not response.direct_passthrough
+        ):
             response.add_etag()
             response.headers["Cache-Control"] = "private, no-cache"
             response.make_conditional(request)

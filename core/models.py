@@ -1,4 +1,5 @@
 """Missions, users and the append-only audit log."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -27,9 +28,7 @@ class Mission(db.Model):
 
 class User(db.Model):
     __tablename__ = "users"
-    __table_args__ = (
-        CheckConstraint("role IN ('admin','coordinator','medic','clinician','member')", name="role"),
-    )
+    __table_args__ = (CheckConstraint("role IN ('admin','coordinator','medic','clinician','member')", name="role"),)
     id: Mapped[str] = IdColumn()
     username: Mapped[str] = mapped_column(String(80), unique=True)
     display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)

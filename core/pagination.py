@@ -3,6 +3,7 @@
 A cursor is the sort key of the last item seen, so inserts between pages never shift
 or repeat items (unlike OFFSET).
 """
+
 from __future__ import annotations
 
 import base64

@@ -1,5 +1,6 @@
 """Kernel helpers of every domain's services: a row of the caller's mission by id, and a constraint
 violation answered as a conflict."""
+
 from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError

@@ -1,5 +1,6 @@
 """Demo data (idempotent): a mission around Bangui with the demo users of API.md; each domain adds its
 part with register_seeder(app, seed_demo) from its init_app (a function seed_demo(session, *, mission, users))."""
+
 from __future__ import annotations
 
 import secrets
@@ -10,8 +11,13 @@ from config.extensions import db
 from core import service
 from core.models import Mission, User
 
-DEMO_MISSION = {"code": "DEMO", "name": "Demo mission (Bangui)", "lat": 4.3947, "lon": 18.5582,
-                "timezone": "Africa/Bangui"}
+DEMO_MISSION = {
+    "code": "DEMO",
+    "name": "Demo mission (Bangui)",
+    "lat": 4.3947,
+    "lon": 18.5582,
+    "timezone": "Africa/Bangui",
+}
 DEMO_USERS = [
     ("demo-admin", "admin", "Demo admin"),
     ("demo-coordinator", "coordinator", "Demo medical coordinator"),
@@ -46,9 +52,16 @@ def seed_demo(session, *, password: str | None) -> tuple[Mission, dict[str, User
         if user is None:
             if password is None:
                 generated = password = secrets.token_urlsafe(12)
-            user = service.create_user(session, actor=None, username=username, password=password, role=role,
-                                       mission_id=mission.id, display_name=display_name,
-                                       superadmin=(username == "demo-admin"))
+            user = service.create_user(
+                session,
+                actor=None,
+                username=username,
+                password=password,
+                role=role,
+                mission_id=mission.id,
+                display_name=display_name,
+                superadmin=(username == "demo-admin"),
+            )
         users[username] = user
     for seeder in seeders():
         seeder(session, mission=mission, users=users)

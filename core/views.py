@@ -1,4 +1,5 @@
 """Accounts, audit and health endpoints."""
+
 from __future__ import annotations
 
 from flask import current_app, request
@@ -42,8 +43,7 @@ def _settings():
 class Login(MethodView):
     decorators = [
         limiter.limit(lambda: _settings().LOGIN_LIMIT_PER_ADDRESS, scope="login-address"),
-        limiter.limit(lambda: _settings().LOGIN_LIMIT_PER_ACCOUNT, key_func=_login_account_key,
-                      scope="login-account"),
+        limiter.limit(lambda: _settings().LOGIN_LIMIT_PER_ACCOUNT, key_func=_login_account_key, scope="login-account"),
     ]
 
     @blp.arguments(LoginIn)
@@ -56,8 +56,12 @@ class Login(MethodView):
         """Exchange a username and password for a bearer token."""
         user = auth.authenticate(db.session, username=body["username"], password=body["password"])
         minutes = _settings().JWT_EXPIRES_MINUTES
-        return {"access_token": auth.issue_token(user, minutes), "token_type": "Bearer",
-                "expires_in": minutes * 60, "user": user}
+        return {
+            "access_token": auth.issue_token(user, minutes),
+            "token_type": "Bearer",
+            "expires_in": minutes * 60,
+            "user": user,
+        }
 
 
 @blp.route("/auth/me")

@@ -1,4 +1,5 @@
 """Room names: the server computes a user's rooms; an event names the rooms it goes to (API.md, Audience)."""
+
 from __future__ import annotations
 
 

@@ -4,6 +4,7 @@ Nothing here is needed for correctness: the event log is in the database and eve
 it. Redis only makes the other processes deliver at once. A Redis outage never fails a caller: publishing
 gives up quickly (and stops trying for a moment), and the listener reconnects with a capped backoff.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,7 +59,9 @@ class Bus:
                     message = pubsub.get_message(timeout=1.0)
                     if not message or message.get("type") != "message":
                         continue
-                    channel = message["channel"].decode() if isinstance(message["channel"], bytes) else message["channel"]
+                    channel = (
+                        message["channel"].decode() if isinstance(message["channel"], bytes) else message["channel"]
+                    )
                     if channel == self.wake_channel:
                         try:
                             announced = json.loads(message["data"]).get("events")
@@ -84,4 +87,3 @@ class Bus:
 
     def stop(self) -> None:
         self.running = False
-

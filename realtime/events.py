@@ -1,6 +1,7 @@
 """publish(): the one way to write an event. The row joins the caller's transaction; after commit the
 relay emits it (the relay is registered by realtime at start-up; until then nothing is emitted live,
 and `sync` still replays from the table)."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """The event log (transactional outbox): one row per domain event, written in the business transaction."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -14,8 +15,7 @@ from core.db import JSONType, UTCDateTime
 class Event(db.Model):
     __tablename__ = "events"
     # Insert order; may commit out of order across concurrent transactions (see realtime.relay).
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                                    autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     # Delivery order, assigned after commit in one serialized step, so it never has gaps that fill later.
     seq: Mapped[int | None] = mapped_column(BigInteger, unique=True, nullable=True)
     type: Mapped[str] = mapped_column(String(64))

@@ -18,6 +18,7 @@ Two steps, run by a background task in every server process (and by tests, step 
 
 Clients deduplicate by seq and call `sync` after every (re)connect for what they missed while away.
 """
+
 from __future__ import annotations
 
 import logging
@@ -75,18 +76,21 @@ def sequence(bind: Engine | Connection) -> int:
                 conn.rollback()
                 # BEGIN IMMEDIATE takes the single writer lock before the UPDATE reads max(seq): serialized.
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
-            elif conn.execute(select(func.pg_advisory_xact_lock(SEQUENCE_LOCK_KEY)).where(unsequenced)).first() \
-                    is None:
+            elif conn.execute(select(func.pg_advisory_xact_lock(SEQUENCE_LOCK_KEY)).where(unsequenced)).first() is None:
                 conn.rollback()
                 return total
             try:
                 # One statement, after the lock: under READ COMMITTED its snapshot sees every earlier holder's
                 # commit, so max(seq) is the true last seq and the batch gets the next ones in insert order.
                 last = select(func.coalesce(func.max(Event.seq), 0)).scalar_subquery()
-                batch = (select(Event.id, (last + func.row_number().over(order_by=Event.id)).label("seq"))
-                         .where(Event.seq.is_(None)).order_by(Event.id).limit(BATCH).subquery())
-                numbered = conn.execute(update(Event).where(Event.id == batch.c.id)
-                                        .values(seq=batch.c.seq)).rowcount
+                batch = (
+                    select(Event.id, (last + func.row_number().over(order_by=Event.id)).label("seq"))
+                    .where(Event.seq.is_(None))
+                    .order_by(Event.id)
+                    .limit(BATCH)
+                    .subquery()
+                )
+                numbered = conn.execute(update(Event).where(Event.id == batch.c.id).values(seq=batch.c.seq)).rowcount
                 conn.commit()
             except BaseException:
                 conn.rollback()
@@ -128,14 +132,24 @@ class Relay:
             if self.cursor is None:
                 self.start_from_now(conn)
             while True:
-                rows = conn.execute(select(Event.id, Event.seq, Event.type, Event.at, Event.data, Event.rooms,
-                                           Event.emitted_at)
-                                    .where(Event.seq > self.cursor).order_by(Event.seq).limit(BATCH)).mappings().all()
+                rows = (
+                    conn.execute(
+                        select(Event.id, Event.seq, Event.type, Event.at, Event.data, Event.rooms, Event.emitted_at)
+                        .where(Event.seq > self.cursor)
+                        .order_by(Event.seq)
+                        .limit(BATCH)
+                    )
+                    .mappings()
+                    .all()
+                )
                 outgoing = [(row["type"], envelope(row), list(row["rooms"])) for row in rows]
                 if announce and self.notify_others is not None:
                     # Before this process's own emits: the others emit side by side with it.
-                    self.notify_others([{"envelope": env, "rooms": rooms} for _, env, rooms in outgoing]
-                                       if len(outgoing) <= ANNOUNCE_MAX else None)
+                    self.notify_others(
+                        [{"envelope": env, "rooms": rooms} for _, env, rooms in outgoing]
+                        if len(outgoing) <= ANNOUNCE_MAX
+                        else None
+                    )
                     announce = False
                 for type_, env, rooms in outgoing:
                     # Local only: every process delivers the log to its own clients (see module docstring).
@@ -144,8 +158,11 @@ class Relay:
                 delivered += len(rows)
                 first_emits = [row["id"] for row in rows if row["emitted_at"] is None]
                 if first_emits:
-                    conn.execute(update(Event).where(Event.id.in_(first_emits), Event.emitted_at.is_(None))
-                                 .values(emitted_at=clock.now()))
+                    conn.execute(
+                        update(Event)
+                        .where(Event.id.in_(first_emits), Event.emitted_at.is_(None))
+                        .values(emitted_at=clock.now())
+                    )
                     conn.commit()
                 else:
                     conn.rollback()
@@ -178,8 +195,7 @@ class Relay:
             if [e["envelope"]["seq"] for e in ahead] != list(range(self.cursor + 1, self.cursor + 1 + len(ahead))):
                 return False
             for event in ahead:
-                socketio.emit(event["envelope"]["type"], event["envelope"], to=list(event["rooms"]),
-                              ignore_queue=True)
+                socketio.emit(event["envelope"]["type"], event["envelope"], to=list(event["rooms"]), ignore_queue=True)
                 self.cursor = event["envelope"]["seq"]
             return True
 

@@ -4,6 +4,7 @@ Authorisation happens again here, at replay time: the user's rooms are computed 
 connection), and the event must be of the user's mission (or of none). Seqs are assigned after commit in
 one serialized step (realtime.relay), so `since` is a complete watermark: nothing below it can appear later.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import ARRAY, Text, cast, func, literal, or_, select, type_coerce
@@ -30,12 +31,20 @@ def events_since(session, *, user, rooms: list[str], since: int, limit: int = PA
     # The watermark is read before the page: every seq at or below it is already committed and visible.
     watermark = session.execute(select(func.coalesce(func.max(Event.seq), 0))).scalar_one()
     dialect = session.get_bind().dialect.name
-    rows = session.execute(
-        select(Event.seq, Event.type, Event.at, Event.data)
-        .where(Event.seq > since, _for_rooms(dialect, rooms),
-               or_(Event.mission_id.is_(None), Event.mission_id == user.mission_id))
-        .order_by(Event.seq).limit(limit + 1)
-    ).mappings().all()
+    rows = (
+        session.execute(
+            select(Event.seq, Event.type, Event.at, Event.data)
+            .where(
+                Event.seq > since,
+                _for_rooms(dialect, rooms),
+                or_(Event.mission_id.is_(None), Event.mission_id == user.mission_id),
+            )
+            .order_by(Event.seq)
+            .limit(limit + 1)
+        )
+        .mappings()
+        .all()
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     if more:

@@ -1,5 +1,6 @@
 """Bind the real-time layer to an app: socket handlers, the relay's wake-up after commit, the Redis bus;
 and (in a serving process only) the background tasks: relay loop, sweeper, Redis listener, coalescer."""
+
 from __future__ import annotations
 
 import logging

@@ -1,5 +1,6 @@
 """Socket.IO handlers: connect (authenticate auth.token, place the client in its rooms: never chosen by
 it), disconnect (cleanup) and `sync` (replay from the event log, authorised again)."""
+
 from __future__ import annotations
 
 import logging
@@ -23,8 +24,11 @@ _connections_lock = threading.Lock()
 
 def rooms_for(user) -> list[str]:
     """Every room a user is in; computed by the server from the user's role and mission (API.md, Audience)."""
-    rooms = [audience.user(user.id), audience.mission(user.mission_id),
-             audience.mission_role(user.mission_id, user.role)]
+    rooms = [
+        audience.user(user.id),
+        audience.mission(user.mission_id),
+        audience.mission_role(user.mission_id, user.role),
+    ]
     if _is_mental_health_clinician(user):
         rooms.append(audience.mission_mental_health(user.mission_id))
     return rooms
@@ -72,7 +76,7 @@ def on_disconnect(*args):
 def on_sync(payload=None):
     """Ack {"events": [envelopes with seq > since, oldest first], "last_seq", "more"}."""
     if not isinstance(payload, dict):
-        message = "send {\"since\": <last seq seen, 0 at first>}"
+        message = 'send {"since": <last seq seen, 0 at first>}'
         return errors.payload(422, message, {"since": [message]})
     since, limit = payload.get("since", 0), payload.get("limit", replay.PAGE)
     if isinstance(since, bool) or not isinstance(since, int) or since < 0:

@@ -8,6 +8,7 @@ A task is `task(session, *, now, settings) -> int` (the number of effects). The 
 session after each task (rolls back and logs when it raises), so the conditional update and the events
 it publishes commit together; the relay then emits them.
 """
+
 from __future__ import annotations
 
 import logging

@@ -5,6 +5,7 @@ process sends at most one event per `interval` to the key's rooms, hence to each
 newest value offered during the quiet period is sent when it ends (trailing edge), so the last position
 always arrives.
 """
+
 from __future__ import annotations
 
 import threading
@@ -24,8 +25,13 @@ class _KeyState:
 
 
 class Coalescer:
-    def __init__(self, emit: Callable[[str, list, dict], None], *, interval: float = MIN_INTERVAL_SECONDS,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        emit: Callable[[str, list, dict], None],
+        *,
+        interval: float = MIN_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._emit = emit
         self.interval = interval
         self._clock = clock

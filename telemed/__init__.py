@@ -1,6 +1,7 @@
 """Telemedicine: clinicians, availability, booking and consultation records (scheduling/), mental-health
 screening, alerts and confidential self-referral (mental/). init_app wires the domain into an app; importing
 a module registers nothing."""
+
 from __future__ import annotations
 
 from flask import Flask

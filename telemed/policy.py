@@ -6,13 +6,16 @@ module of the domain tests a role itself.
 - a mental-health consultation: its clinician and its patient only (404 for everyone else, admins
   included: DOMAIN.md section 6, confidentiality).
 """
+
 from __future__ import annotations
 
 from core.auth import COORDINATORS, can_see_mission, is_admin
 
 # Who may book which kind of consultation (API.md, Telemedicine).
-BOOKING_ROLES = {"diagnostic": frozenset({"medic", "coordinator", "clinician", "admin"}),
-                 "mental_health": frozenset({"member", "medic", "coordinator", "clinician", "admin"})}
+BOOKING_ROLES = {
+    "diagnostic": frozenset({"medic", "coordinator", "clinician", "admin"}),
+    "mental_health": frozenset({"member", "medic", "coordinator", "clinician", "admin"}),
+}
 # Who reaches the mental-health endpoints at all; services narrow clinicians to mental-health ones.
 CARE_ROLES = frozenset({"member", "clinician"})
 # Moves only the consultation's clinician makes (the others: any participant).

@@ -5,6 +5,7 @@ the local Redis) are used when reachable; with CI=true they are mandatory and an
 the run. Each test session works in its own PostgreSQL database and Redis key prefix, so parallel runs
 on one machine do not see each other. Each test starts from an empty, migrated schema.
 """
+
 from __future__ import annotations
 
 import os
@@ -110,8 +111,15 @@ def _migrate(url: str) -> None:
 def test_settings(database_url: str, **overrides) -> Settings:
     # LOG_LEVEL INFO as in production, so the whole-run log check (tests/security/logscan.py) sees what
     # production would write.
-    values = dict(ENV="test", DATABASE_URL=database_url, REDIS_URL=None, REDIS_PREFIX=f"t{RUN_ID}",
-                  LOG_LEVEL="INFO", SWEEPER_INTERVAL_SECONDS=3600.0, UPLOAD_DIR=UPLOAD_DIR)
+    values = dict(
+        ENV="test",
+        DATABASE_URL=database_url,
+        REDIS_URL=None,
+        REDIS_PREFIX=f"t{RUN_ID}",
+        LOG_LEVEL="INFO",
+        SWEEPER_INTERVAL_SECONDS=3600.0,
+        UPLOAD_DIR=UPLOAD_DIR,
+    )
     values.update(overrides)
     return Settings.from_env(**values)
 

@@ -1,4 +1,5 @@
 """Factories for the shared models; domains add theirs beside their tests (tests/<domain>/factories.py)."""
+
 from __future__ import annotations
 
 import factory

@@ -1,6 +1,7 @@
 """The mass-casualty plan (pure): many requests, one fleet, tier by tier (API.md /plan, docs/dispatch.md).
 A joint assignment per tier (scipy's linear_sum_assignment) over the options casevac.dispatch.rules
 ranks, so no asset or bed is promised twice."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -40,8 +41,14 @@ def _summary(excluded: list[dict], what: str) -> str:
     return f"no {what}: " + "; ".join(f"{reason} ({n})" for reason, n in top) if top else f"no {what}"
 
 
-def plan(needs: Sequence[EvacuationNeed], assets: Sequence[AssetState], facilities: Sequence[FacilityState], *,
-         now: datetime, road_factor: float) -> dict:
+def plan(
+    needs: Sequence[EvacuationNeed],
+    assets: Sequence[AssetState],
+    facilities: Sequence[FacilityState],
+    *,
+    now: datetime,
+    road_factor: float,
+) -> dict:
     """A joint assignment of available assets to requests, without side effects (API.md /plan).
 
     Tier by tier, most urgent first (PLAN_TIERS), so an urgent request is never left for a routine one.
@@ -60,8 +67,10 @@ def plan(needs: Sequence[EvacuationNeed], assets: Sequence[AssetState], faciliti
         if need.precedence is None:
             unserved.append({"request_id": need.request_id, "reason": "no patients on line 3"})
     for tier in PLAN_TIERS:
-        tier_needs = sorted((n for n in needs if n.precedence in tier),
-                            key=lambda n: (PRECEDENCE_RANK[n.precedence], n.filed_at, n.request_id or ""))
+        tier_needs = sorted(
+            (n for n in needs if n.precedence in tier),
+            key=lambda n: (PRECEDENCE_RANK[n.precedence], n.filed_at, n.request_id or ""),
+        )
         if not tier_needs:
             continue
         remaining = [a for a in available if a.id not in used]
@@ -77,16 +86,27 @@ def plan(needs: Sequence[EvacuationNeed], assets: Sequence[AssetState], faciliti
             context.append((night, clock, fit_facilities))
             if not fit_ids:
                 excluded = [{"reasons": asset_exclusions(need, a, night=night)} for a in available]
-                unserved.append({"request_id": need.request_id, "reason": _summary(excluded, "available asset can fly it")})
+                unserved.append(
+                    {"request_id": need.request_id, "reason": _summary(excluded, "available asset can fly it")}
+                )
                 continue
             if not fit_facilities:
-                excluded = [{"reasons": facility_exclusions(need, f) or ["too few beds left once more urgent "
-                                                                         "requests are placed"]} for f in facilities]
+                excluded = [
+                    {
+                        "reasons": facility_exclusions(need, f)
+                        or ["too few beds left once more urgent requests are placed"]
+                    }
+                    for f in facilities
+                ]
                 unserved.append({"request_id": need.request_id, "reason": _summary(excluded, "facility can take it")})
                 continue
             if not cols:
-                unserved.append({"request_id": need.request_id,
-                                 "reason": "every asset that can fly it is assigned to a more urgent request"})
+                unserved.append(
+                    {
+                        "request_id": need.request_id,
+                        "reason": "every asset that can fly it is assigned to a more urgent request",
+                    }
+                )
                 continue
             keyed = Arrays(need, [remaining[c] for c in cols], fit_facilities, road_factor).keys(clock, 1.0)[1]
             for k, c in enumerate(cols):
@@ -96,13 +116,16 @@ def plan(needs: Sequence[EvacuationNeed], assets: Sequence[AssetState], faciliti
         rows, cols_chosen = linear_sum_assignment(cost)
         assigned_rows: set[int] = set()
         bedless: set[int] = set()
-        placed = sorted(((r, c) for r, c in zip(rows.tolist(), cols_chosen.tolist(), strict=False) if cost[r, c] < INFEASIBLE),
-                        key=lambda rc: cost[rc])
+        placed = sorted(
+            ((r, c) for r, c in zip(rows.tolist(), cols_chosen.tolist(), strict=False) if cost[r, c] < INFEASIBLE),
+            key=lambda rc: cost[rc],
+        )
         for r, c in placed:
             need, asset = tier_needs[r], remaining[c]
             night, clock, fit_facilities = context[r]
-            facility = next((fit_facilities[j] for j in choices[(r, c)] if beds[fit_facilities[j].id] >= need.total),
-                            None)
+            facility = next(
+                (fit_facilities[j] for j in choices[(r, c)] if beds[fit_facilities[j].id] >= need.total), None
+            )
             if facility is None:
                 bedless.add(r)
                 continue
@@ -110,24 +133,43 @@ def plan(needs: Sequence[EvacuationNeed], assets: Sequence[AssetState], faciliti
             beds[facility.id] -= need.total
             used.add(asset.id)
             assigned_rows.add(r)
-            reasons = [f"joint assignment of {len(tier_needs)} {_tier_name(tier)} request(s) to "
-                       f"{len(remaining)} available asset(s), minimising the total time to delivery"] + option.reasons
-            assignments.append({"request_id": need.request_id, "precedence": need.precedence,
-                                "asset_id": asset.id, "facility_id": facility.id,
-                                "pickup_eta_minutes": option.pickup_eta_minutes,
-                                "delivery_eta_minutes": option.delivery_eta_minutes,
-                                "meets_deadline": option.meets_deadline,
-                                "meets_ten_one_two": option.meets_ten_one_two, "reasons": reasons})
+            reasons = [
+                f"joint assignment of {len(tier_needs)} {_tier_name(tier)} request(s) to "
+                f"{len(remaining)} available asset(s), minimising the total time to delivery"
+            ] + option.reasons
+            assignments.append(
+                {
+                    "request_id": need.request_id,
+                    "precedence": need.precedence,
+                    "asset_id": asset.id,
+                    "facility_id": facility.id,
+                    "pickup_eta_minutes": option.pickup_eta_minutes,
+                    "delivery_eta_minutes": option.delivery_eta_minutes,
+                    "meets_deadline": option.meets_deadline,
+                    "meets_ten_one_two": option.meets_ten_one_two,
+                    "reasons": reasons,
+                }
+            )
         listed = {u["request_id"] for u in unserved}
         for r, need in enumerate(tier_needs):
             if r in bedless:
-                unserved.append({"request_id": need.request_id,
-                                 "reason": "the beds of every facility that can take it went to requests placed "
-                                           "before it"})
+                unserved.append(
+                    {
+                        "request_id": need.request_id,
+                        "reason": "the beds of every facility that can take it went to requests placed before it",
+                    }
+                )
             elif r not in assigned_rows and need.request_id not in listed:
-                unserved.append({"request_id": need.request_id,
-                                 "reason": f"the assets that can fly it are assigned to other {_tier_name(tier)} "
-                                           f"requests, which together arrive sooner"})
-    late = [{"request_id": a["request_id"], "reason": "assigned, but misses the deadline or 10-1-2"}
-            for a in assignments if not (a["meets_deadline"] and a["meets_ten_one_two"])]
+                unserved.append(
+                    {
+                        "request_id": need.request_id,
+                        "reason": f"the assets that can fly it are assigned to other {_tier_name(tier)} "
+                        f"requests, which together arrive sooner",
+                    }
+                )
+    late = [
+        {"request_id": a["request_id"], "reason": "assigned, but misses the deadline or 10-1-2"}
+        for a in assignments
+        if not (a["meets_deadline"] and a["meets_ten_one_two"])
+    ]
     return {"assignments": assignments, "unserved": unserved, "late": late}

@@ -1,12 +1,14 @@
 """Which asset should fly, to which facility: the rules of recommendation and of the mass-casualty plan.
 
 Pure functions over small value objects (EvacuationNeed, AssetState, FacilityState), so every rule can be
-tested case by case; casevac.dispatch.service loads those objects and holds the transactions. docs/dispatch.md explains the scoring.
+tested case by case; casevac.dispatch.service loads those objects and holds the transactions.
+docs/dispatch.md explains the scoring.
 
 Distances: every reported distance is casevac.geo.distance_km (geodesic). To stay fast with a thousand
 assets, candidates are first screened with a vectorised spherical distance whose error bound (SPHERE_ERROR)
 is applied in both directions, so the screen never drops an option that the geodesic ranking would keep.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -42,6 +44,7 @@ LATE = 1e7  # ranks an option that misses the deadline or 10-1-2 after every one
 
 
 # ---------------------------------------------------------------- value objects
+
 
 class CasualtyClock(NamedTuple):
     precedence: str | None
@@ -158,9 +161,13 @@ class Recommendations:
     time_of_injury_estimated: bool
 
     def as_dict(self) -> dict:
-        return {"options": [o.as_dict() for o in self.options], "excluded_assets": self.excluded_assets,
-                "excluded_facilities": self.excluded_facilities, "night": self.night,
-                "time_of_injury_estimated": self.time_of_injury_estimated}
+        return {
+            "options": [o.as_dict() for o in self.options],
+            "excluded_assets": self.excluded_assets,
+            "excluded_facilities": self.excluded_facilities,
+            "night": self.night,
+            "time_of_injury_estimated": self.time_of_injury_estimated,
+        }
 
 
 # ---------------------------------------------------------------- rules
@@ -204,8 +211,9 @@ def asset_exclusions(need: EvacuationNeed, asset: AssetState, *, night: bool) ->
         reasons.append(Exclusion("litter_places", capacity=asset.litter_capacity, litter=need.litter))
     elif need.total > asset.litter_capacity + asset.ambulatory_capacity:
         # An ambulatory patient may sit in a free litter place, not the other way round.
-        reasons.append(Exclusion("places", capacity=asset.litter_capacity + asset.ambulatory_capacity,
-                                 total=need.total))
+        reasons.append(
+            Exclusion("places", capacity=asset.litter_capacity + asset.ambulatory_capacity, total=need.total)
+        )
     for equipment in sorted(need.equipment):
         capability = EQUIPMENT_CAPABILITY.get(equipment)
         if capability and capability not in asset.capabilities:
@@ -268,9 +276,17 @@ def clock_of(need: EvacuationNeed, now: datetime) -> _Clock:
     )
 
 
-def evaluate(need: EvacuationNeed, asset: AssetState, facility: FacilityState, *, now: datetime,
-             road_factor: float, clock: _Clock | None = None, pickup_km: float | None = None,
-             delivery_km: float | None = None) -> Option:
+def evaluate(
+    need: EvacuationNeed,
+    asset: AssetState,
+    facility: FacilityState,
+    *,
+    now: datetime,
+    road_factor: float,
+    clock: _Clock | None = None,
+    pickup_km: float | None = None,
+    delivery_km: float | None = None,
+) -> Option:
     """One (asset, facility) option with its ETAs (readiness + travel at cruise speed), checks and reasons."""
     clock = clock or clock_of(need, now)
     if pickup_km is None:
@@ -287,22 +303,27 @@ def evaluate(need: EvacuationNeed, asset: AssetState, facility: FacilityState, *
     # The timeline's rules (casevac.ten_one_two): resuscitation begins when medical staff reach the casualty
     # (the crew at pickup, else the facility); surgery at a destination with damage-control surgery.
     resuscitation_eta = ten_one_two.resuscitation_at(pickup=pickup_eta, delivery=delivery_eta, medical_crew=crew)
-    surgery_eta = ten_one_two.surgery_at(delivery=delivery_eta, surgery_at_destination="damage_control_surgery"
-                                         in facility.capabilities)
+    surgery_eta = ten_one_two.surgery_at(
+        delivery=delivery_eta, surgery_at_destination="damage_control_surgery" in facility.capabilities
+    )
     meets_resuscitation = clock.resuscitation is None or resuscitation_eta <= clock.resuscitation
     meets_surgery = clock.surgery is None or (surgery_eta is not None and surgery_eta <= clock.surgery)
     score = delivery_eta + _spare_penalty(need, asset)
     if facility.status == "diverting":
         score += DIVERTING_PENALTY_MINUTES
 
-    reasons = [f"{asset.callsign} ({asset.kind}): ready in {asset.readiness_minutes:g} min, "
-               f"{pickup_km:.1f} km to the pickup site at {asset.cruise_speed_kmh:g} km/h"]
+    reasons = [
+        f"{asset.callsign} ({asset.kind}): ready in {asset.readiness_minutes:g} min, "
+        f"{pickup_km:.1f} km to the pickup site at {asset.cruise_speed_kmh:g} km/h"
+    ]
     if asset.kind == "ground_ambulance":
         reasons.append(f"by road: distances taken as {road_factor:g} x the geodesic distance")
     for equipment in sorted(need.equipment):
         reasons.append(f"carries the {equipment} asked for")
-    reasons.append(f"{facility.name} (Level {facility.level}), {delivery_km:.1f} km from the pickup site, "
-                   f"{facility.beds_available} beds available")
+    reasons.append(
+        f"{facility.name} (Level {facility.level}), {delivery_km:.1f} km from the pickup site, "
+        f"{facility.beds_available} beds available"
+    )
     if need.surgical:
         reasons.append("damage-control surgery for the urgent-surgical casualty")
     if "ventilator" in need.equipment:
@@ -328,21 +349,36 @@ def evaluate(need: EvacuationNeed, asset: AssetState, facility: FacilityState, *
         reasons.append(f"10-1-2: damage-control surgery {verdict} 2 h of injury")
     if clock.stand_in:
         reasons.append("time of injury unknown for some casualties: the filing time stands in")
-    return Option(asset_id=asset.id, facility_id=facility.id, callsign=asset.callsign, facility_name=facility.name,
-                  pickup_eta_minutes=round(pickup_eta, 1), delivery_eta_minutes=round(delivery_eta, 1),
-                  distance_km=round(pickup_km + delivery_km, 2),
-                  route_km=round((pickup_km + delivery_km) * route_factor, 2),
-                  meets_deadline=meets_deadline, meets_ten_one_two=meets_resuscitation and meets_surgery,
-                  ground_leg=ground_leg, score_minutes=round(score, 1), reasons=reasons)
+    return Option(
+        asset_id=asset.id,
+        facility_id=facility.id,
+        callsign=asset.callsign,
+        facility_name=facility.name,
+        pickup_eta_minutes=round(pickup_eta, 1),
+        delivery_eta_minutes=round(delivery_eta, 1),
+        distance_km=round(pickup_km + delivery_km, 2),
+        route_km=round((pickup_km + delivery_km) * route_factor, 2),
+        meets_deadline=meets_deadline,
+        meets_ten_one_two=meets_resuscitation and meets_surgery,
+        ground_leg=ground_leg,
+        score_minutes=round(score, 1),
+        reasons=reasons,
+    )
 
 
 # ---------------------------------------------------------------- the vectorised screen
 
+
 class Arrays:
     """The per-asset and per-facility numbers the screen needs, as numpy arrays (built once per call)."""
 
-    def __init__(self, need: EvacuationNeed, assets: Sequence[AssetState], facilities: Sequence[FacilityState],
-                 road_factor: float):
+    def __init__(
+        self,
+        need: EvacuationNeed,
+        assets: Sequence[AssetState],
+        facilities: Sequence[FacilityState],
+        road_factor: float,
+    ):
         n = len(assets)
         a_lat, a_lon = np.empty(n), np.empty(n)
         self.per_km, self.readiness = np.empty(n), np.empty(n)
@@ -358,8 +394,7 @@ class Arrays:
         f_lat = np.array([f.location[0] for f in facilities])
         f_lon = np.array([f.location[1] for f in facilities])
         self.helipad = np.array([f.helipad for f in facilities], dtype=bool)
-        self.diverting = np.array([DIVERTING_PENALTY_MINUTES if f.status == "diverting" else 0.0
-                                   for f in facilities])
+        self.diverting = np.array([DIVERTING_PENALTY_MINUTES if f.status == "diverting" else 0.0 for f in facilities])
         self.to_pickup = sphere_km(a_lat, a_lon, need.pickup[0], need.pickup[1])
         self.to_facility = sphere_km(need.pickup[0], need.pickup[1], f_lat, f_lon)
 
@@ -393,8 +428,16 @@ def _screen(need, assets, facilities, clock, road_factor, limit) -> list[tuple[i
 
 # ---------------------------------------------------------------- recommend
 
-def recommend(need: EvacuationNeed, assets: Iterable[AssetState], facilities: Iterable[FacilityState], *,
-              now: datetime, road_factor: float, limit: int = 10) -> Recommendations:
+
+def recommend(
+    need: EvacuationNeed,
+    assets: Iterable[AssetState],
+    facilities: Iterable[FacilityState],
+    *,
+    now: datetime,
+    road_factor: float,
+    limit: int = 10,
+) -> Recommendations:
     """Feasible (asset, facility) options, best first: those meeting the deadline and 10-1-2 before those
     that do not, then by score (delivery ETA plus penalties); with the reasons each asset or facility
     was left out."""
@@ -424,13 +467,27 @@ def recommend(need: EvacuationNeed, assets: Iterable[AssetState], facilities: It
                 pickup_km[i] = distance_km(fit_assets[i].position, need.pickup)
             if j not in delivery_km:
                 delivery_km[j] = distance_km(need.pickup, fit_facilities[j].location)
-            options.append(evaluate(need, fit_assets[i], fit_facilities[j], now=now, road_factor=road_factor,
-                                    clock=clock, pickup_km=pickup_km[i], delivery_km=delivery_km[j]))
+            options.append(
+                evaluate(
+                    need,
+                    fit_assets[i],
+                    fit_facilities[j],
+                    now=now,
+                    road_factor=road_factor,
+                    clock=clock,
+                    pickup_km=pickup_km[i],
+                    delivery_km=delivery_km[j],
+                )
+            )
         options.sort(key=Option.rank_key)
         options = options[:limit]
-    return Recommendations(options=options, excluded_assets=excluded_assets,
-                           excluded_facilities=excluded_facilities, night=night,
-                           time_of_injury_estimated=clock.stand_in)
+    return Recommendations(
+        options=options,
+        excluded_assets=excluded_assets,
+        excluded_facilities=excluded_facilities,
+        night=night,
+        time_of_injury_estimated=clock.stand_in,
+    )
 
 
 # ---------------------------------------------------------------- plan (mass casualty)

@@ -1,4 +1,5 @@
 """Dispatch schemas: recommendations, the dispatch itself and the mass-casualty plan (API.md)."""
+
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
@@ -46,7 +47,8 @@ class RecommendationsOut(Schema):
     excluded_facilities = fields.List(fields.Nested(ExcludedFacilityOut))
     night = fields.Boolean(metadata={"description": "night at the pickup site (sun below -6 degrees)"})
     time_of_injury_estimated = fields.Boolean(
-        metadata={"description": "the filing time stood in for an unknown time of injury"})
+        metadata={"description": "the filing time stood in for an unknown time of injury"}
+    )
 
 
 class DispatchIn(Schema):
@@ -55,9 +57,12 @@ class DispatchIn(Schema):
 
 
 class PlanIn(Schema):
-    request_ids = fields.List(Id(), load_default=None,
-                              validate=[validate.Length(min=1, max=500), unique],
-                              metadata={"description": "default: every request of the mission awaiting dispatch"})
+    request_ids = fields.List(
+        Id(),
+        load_default=None,
+        validate=[validate.Length(min=1, max=500), unique],
+        metadata={"description": "default: every request of the mission awaiting dispatch"},
+    )
 
 
 class AssignmentOut(Schema):
@@ -81,5 +86,6 @@ class PlanOut(Schema):
     computed_at = fields.DateTime()
     assignments = fields.List(fields.Nested(AssignmentOut), metadata={"description": "most urgent first"})
     unserved = fields.List(fields.Nested(UnservedOut))
-    late = fields.List(fields.Nested(UnservedOut),
-                       metadata={"description": "assigned, but missing the deadline or 10-1-2"})
+    late = fields.List(
+        fields.Nested(UnservedOut), metadata={"description": "assigned, but missing the deadline or 10-1-2"}
+    )

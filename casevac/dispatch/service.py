@@ -1,6 +1,7 @@
 """Dispatch: recommendations for a request, the dispatch itself (asset tasked and request dispatched in one
 transaction, each by a conditional update) and the mass-casualty plan. The rules are casevac.dispatch.rules;
 this module loads their inputs (through the fleet's and the requests' services) and holds the transactions."""
+
 from __future__ import annotations
 
 from casevac.dispatch.plan import plan
@@ -26,16 +27,25 @@ from core.errors import conflict, not_found
 
 def asset_states(session, *, mission_id: str, store: LiveStore = DATABASE_ONLY) -> list[AssetState]:
     """The mission's assets as value objects, each at its latest reported position (else its base)."""
-    return [_asset_state(row, position) for row, position in assets.snapshot(session, mission_id=mission_id,
-                                                                              store=store)]
+    return [
+        _asset_state(row, position) for row, position in assets.snapshot(session, mission_id=mission_id, store=store)
+    ]
 
 
 def _asset_state(asset, position: dict | None) -> AssetState:
     where = (position["lat"], position["lon"]) if position else (asset.base_lat, asset.base_lon)
-    return AssetState(id=asset.id, callsign=asset.callsign, kind=asset.kind,
-                      capabilities=frozenset(asset.capabilities or ()), litter_capacity=asset.litter_capacity,
-                      ambulatory_capacity=asset.ambulatory_capacity, cruise_speed_kmh=asset.cruise_speed_kmh,
-                      readiness_minutes=asset.readiness_minutes, status=asset.status, position=where)
+    return AssetState(
+        id=asset.id,
+        callsign=asset.callsign,
+        kind=asset.kind,
+        capabilities=frozenset(asset.capabilities or ()),
+        litter_capacity=asset.litter_capacity,
+        ambulatory_capacity=asset.ambulatory_capacity,
+        cruise_speed_kmh=asset.cruise_speed_kmh,
+        readiness_minutes=asset.readiness_minutes,
+        status=asset.status,
+        position=where,
+    )
 
 
 def facility_states(session, *, mission_id: str) -> list[FacilityState]:
@@ -43,73 +53,111 @@ def facility_states(session, *, mission_id: str) -> list[FacilityState]:
 
 
 def _facility_state(facility) -> FacilityState:
-    return FacilityState(id=facility.id, name=facility.name, level=facility.level,
-                         capabilities=frozenset(facility.capabilities or ()), status=facility.status,
-                         beds_available=facility.beds_available, helipad=facility.helipad,
-                         location=(facility.lat, facility.lon))
+    return FacilityState(
+        id=facility.id,
+        name=facility.name,
+        level=facility.level,
+        capabilities=frozenset(facility.capabilities or ()),
+        status=facility.status,
+        beds_available=facility.beds_available,
+        helipad=facility.helipad,
+        location=(facility.lat, facility.lon),
+    )
 
 
 def need_from_request(request) -> EvacuationNeed:
     """The evacuation need of a CASEVAC request (lines 1, 3, 4, 5, 6 and the casualties' MIST-AT)."""
     patients = {p: int(n or 0) for p, n in (request.patients or {}).items()}
-    casualties = tuple(CasualtyClock(precedence=c.precedence, time_of_injury=c.time_of_injury)
-                       for c in (request.casualties or ()))
-    return EvacuationNeed(pickup=(request.lat, request.lon), patients=patients, litter=request.litter,
-                          ambulatory=request.ambulatory, filed_at=request.created_at, deadline=request.deadline,
-                          equipment=frozenset(request.equipment or ()), casualties=casualties,
-                          security=request.security, request_id=request.id)
+    casualties = tuple(
+        CasualtyClock(precedence=c.precedence, time_of_injury=c.time_of_injury) for c in (request.casualties or ())
+    )
+    return EvacuationNeed(
+        pickup=(request.lat, request.lon),
+        patients=patients,
+        litter=request.litter,
+        ambulatory=request.ambulatory,
+        filed_at=request.created_at,
+        deadline=request.deadline,
+        equipment=frozenset(request.equipment or ()),
+        casualties=casualties,
+        security=request.security,
+        request_id=request.id,
+    )
 
 
-def recommend_for_request(session, *, user, request_id: str, limit: int, settings, store: LiveStore = DATABASE_ONLY) -> dict:
-    request = service.get_visible(session, user=user, request_id=request_id)
+def recommend_for_request(
+    session, *, actor, request_id: str, limit: int, settings, store: LiveStore = DATABASE_ONLY
+) -> dict:
+    request = service.get_visible(session, actor=actor, request_id=request_id)
     if request.status in FINAL_STATUSES:
         raise conflict(f"the request is {request.status}: nothing left to evacuate", status=request.status)
     now = core_clock.now()
-    result = recommend(need_from_request(request),
-                       asset_states(session, mission_id=request.mission_id, store=store),
-                       facility_states(session, mission_id=request.mission_id), now=now,
-                       road_factor=settings.ROAD_FACTOR, limit=limit)
+    result = recommend(
+        need_from_request(request),
+        asset_states(session, mission_id=request.mission_id, store=store),
+        facility_states(session, mission_id=request.mission_id),
+        now=now,
+        road_factor=settings.ROAD_FACTOR,
+        limit=limit,
+    )
     return {"request_id": request.id, "computed_at": now, **result.as_dict()}
 
 
-def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, store: LiveStore = DATABASE_ONLY):
+def assign(session, *, actor, request_id: str, asset_id: str, facility_id: str, store: LiveStore = DATABASE_ONLY):
     """Dispatch: the asset available -> tasked and the request -> dispatched, in one transaction, each by a
     conditional update, so of two coordinators racing for one asset or one request exactly one wins and
     the other gets 409 with the reason (ARCHITECTURE.md: the database decides races)."""
-    request = service.get_visible(session, user=user, request_id=request_id)
-    asset = assets.get_asset(session, user=user, asset_id=asset_id)
-    facility = facilities.get_facility(session, user=user, facility_id=facility_id)
+    request = service.get_visible(session, actor=actor, request_id=request_id)
+    asset = assets.get_asset(session, actor=actor, asset_id=asset_id)
+    facility = facilities.get_facility(session, actor=actor, facility_id=facility_id)
     if asset.mission_id != request.mission_id:
         raise not_found("asset")
     if facility.mission_id != request.mission_id:
         raise not_found("facility")
     if request.status not in BEFORE_DISPATCH:
-        raise conflict(f"the request is {request.status}, not awaiting dispatch", status=request.status,
-                       allowed_from=list(BEFORE_DISPATCH))
+        raise conflict(
+            f"the request is {request.status}, not awaiting dispatch",
+            status=request.status,
+            allowed_from=list(BEFORE_DISPATCH),
+        )
     need = need_from_request(request)
     now = core_clock.now()
     position = assets.latest_position(session, asset, store=store)
     state = _asset_state(asset, position)
     # Fitness first (status is decided below, atomically): a wrong choice is refused with the reasons.
-    reasons = [r for r in asset_exclusions(need, state, night=is_night(need.pickup, now))
-               if r.code != "not_available"]
+    reasons = [r for r in asset_exclusions(need, state, night=is_night(need.pickup, now)) if r.code != "not_available"]
     reasons += facility_exclusions(need, _facility_state(facility))
     if reasons:
         raise conflict("this asset and facility cannot serve the request", reasons=reasons)
     if not assets.task(session, asset_id=asset.id, request_id=request.id, now=now):
         session.rollback()
-        current = assets.get_asset(session, user=user, asset_id=asset_id)
-        raise conflict(f"asset {current.callsign} is not available ({current.status})", asset_status=current.status,
-                       tasked_request_id=current.tasked_request_id)
-    if not lifecycle.mark_dispatched(session, user=user, request=request, asset_id=asset.id,
-                                     facility_id=facility.id, medical_crew="medical_crew" in state.capabilities,
-                                     surgery_at_destination="damage_control_surgery" in (facility.capabilities or ())):
+        current = assets.get_asset(session, actor=actor, asset_id=asset_id)
+        raise conflict(
+            f"asset {current.callsign} is not available ({current.status})",
+            asset_status=current.status,
+            tasked_request_id=current.tasked_request_id,
+        )
+    if not lifecycle.mark_dispatched(
+        session,
+        actor=actor,
+        request=request,
+        asset_id=asset.id,
+        facility_id=facility.id,
+        medical_crew="medical_crew" in state.capabilities,
+        surgery_at_destination="damage_control_surgery" in (facility.capabilities or ()),
+    ):
         session.rollback()
-        current = service.get_visible(session, user=user, request_id=request_id)
-        raise conflict(f"the request is {current.status}: another dispatch or change came first",
-                       status=current.status)
-    audit.record(session, actor=user, action="asset.task", subject_type="asset", subject_id=asset.id,
-                 mission_id=asset.mission_id, detail={"request_id": request.id, "facility_id": facility.id})
+        current = service.get_visible(session, actor=actor, request_id=request_id)
+        raise conflict(f"the request is {current.status}: another dispatch or change came first", status=current.status)
+    audit.record(
+        session,
+        actor=actor,
+        action="asset.task",
+        subject_type="asset",
+        subject_id=asset.id,
+        mission_id=asset.mission_id,
+        detail={"request_id": request.id, "facility_id": facility.id},
+    )
     session.refresh(asset)
     assets.publish_asset(session, asset, store=store, position=position)
     # Answer from what was written (as filing does): the request and its casualties stay loaded.
@@ -118,31 +166,41 @@ def assign(session, *, user, request_id: str, asset_id: str, facility_id: str, s
 
 
 def release_asset(session, request) -> None:
-    """A release hook (casevac.requests.lifecycle): a delivered or cancelled request frees its asset (only if it still serves it)."""
+    """A release hook (casevac.requests.lifecycle): a delivered or cancelled request frees its asset (only if
+    it still serves it)."""
     if request.asset_id:
         assets.free(session, asset_id=request.asset_id, request_id=request.id, store=positions.live_store())
 
 
-def plan_for_requests(session, *, user, request_ids: list[str] | None, settings, store: LiveStore = DATABASE_ONLY) -> dict:
+def plan_for_requests(
+    session, *, actor, request_ids: list[str] | None, settings, store: LiveStore = DATABASE_ONLY
+) -> dict:
     """The mass-casualty plan over the given requests (default: all awaiting dispatch); reads only."""
     unserved: list[dict] = []
     if request_ids is None:
-        requests = service.awaiting_dispatch(session, mission_id=user.mission_id)
+        requests = service.awaiting_dispatch(session, mission_id=actor.mission_id)
     else:
         requests = []
         for request_id in request_ids:
-            request = service.get_visible(session, user=user, request_id=request_id)
-            if request.mission_id != user.mission_id:  # a superadmin's view of another mission: not its fleet
+            request = service.get_visible(session, actor=actor, request_id=request_id)
+            if request.mission_id != actor.mission_id:  # a superadmin's view of another mission: not its fleet
                 unserved.append({"request_id": request.id, "reason": "another mission's request: plan it there"})
             elif request.status in BEFORE_DISPATCH:
                 requests.append(request)
             else:
                 unserved.append({"request_id": request.id, "reason": f"not awaiting dispatch ({request.status})"})
     now = core_clock.now()
-    result = plan([need_from_request(r) for r in requests],
-                  asset_states(session, mission_id=user.mission_id, store=store),
-                  facility_states(session, mission_id=user.mission_id), now=now, road_factor=settings.ROAD_FACTOR)
+    result = plan(
+        [need_from_request(r) for r in requests],
+        asset_states(session, mission_id=actor.mission_id, store=store),
+        facility_states(session, mission_id=actor.mission_id),
+        now=now,
+        road_factor=settings.ROAD_FACTOR,
+    )
     session.rollback()  # nothing was written: the plan has no side effects
-    return {"computed_at": now, "assignments": result["assignments"], "unserved": unserved + result["unserved"],
-            "late": result["late"]}
-
+    return {
+        "computed_at": now,
+        "assignments": result["assignments"],
+        "unserved": unserved + result["unserved"],
+        "late": result["late"],
+    }

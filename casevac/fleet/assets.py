@@ -1,4 +1,5 @@
 """Evacuation assets: their views, the asset.updated event, create, read, update, and the track."""
+
 from __future__ import annotations
 
 import logging
@@ -39,16 +40,31 @@ def publish_asset(session, asset: Asset, *, store: LiveStore = DATABASE_ONLY, po
     if position is None:
         position = latest_position(session, asset, store=store)
     view = asset_view(asset, position)
-    events.publish(session, "asset.updated", audience.coordinators(asset.mission_id), _ASSET_OUT.dump(view),
-                   mission_id=asset.mission_id)
+    events.publish(
+        session,
+        "asset.updated",
+        audience.coordinators(asset.mission_id),
+        _ASSET_OUT.dump(view),
+        mission_id=asset.mission_id,
+    )
     return view
 
 
 # ---------------------------------------------------------------- assets
 
-def list_assets(session, *, user: User, limit: int, cursor: str | None, status: str | None = None,
-                kind: str | None = None, capability: str | None = None, store: LiveStore = DATABASE_ONLY) -> dict:
-    query = select(Asset).where(Asset.mission_id == user.mission_id)
+
+def list_assets(
+    session,
+    *,
+    actor: User,
+    limit: int,
+    cursor: str | None,
+    status: str | None = None,
+    kind: str | None = None,
+    capability: str | None = None,
+    store: LiveStore = DATABASE_ONLY,
+) -> dict:
+    query = select(Asset).where(Asset.mission_id == actor.mission_id)
     if status:
         query = query.where(Asset.status == status)
     if kind:
@@ -56,19 +72,33 @@ def list_assets(session, *, user: User, limit: int, cursor: str | None, status: 
     if capability:
         query = query.where(has_capability(Asset.capabilities, capability))
     page = paginate(query, [Key(Asset.callsign), Key(Asset.id)], limit=limit, cursor=cursor, session=session)
-    latest = positions.latest_positions(session, mission_id=user.mission_id, assets=page["items"], store=store)
-    return {"items": [asset_view(a, latest.get(a.id)) for a in page["items"]],
-            "next_cursor": page["next_cursor"]}
+    latest = positions.latest_positions(session, mission_id=actor.mission_id, assets=page["items"], store=store)
+    return {"items": [asset_view(a, latest.get(a.id)) for a in page["items"]], "next_cursor": page["next_cursor"]}
 
 
-def get_asset(session, *, user: User, asset_id: str) -> Asset:
-    return get_in_mission(session, Asset, asset_id, actor=user, what="asset")
+def get_asset(session, *, actor: User, asset_id: str) -> Asset:
+    return get_in_mission(session, Asset, asset_id, actor=actor, what="asset")
 
 
 # What dispatch ranks: plain rows, not ORM objects (a thousand assets load several times faster).
-_SNAPSHOT = (Asset.id, Asset.callsign, Asset.kind, Asset.capabilities, Asset.litter_capacity, Asset.ambulatory_capacity,
-             Asset.cruise_speed_kmh, Asset.readiness_minutes, Asset.status, Asset.base_lat, Asset.base_lon, Asset.lat,
-             Asset.lon, Asset.heading, Asset.speed_kmh, Asset.position_reported_at)
+_SNAPSHOT = (
+    Asset.id,
+    Asset.callsign,
+    Asset.kind,
+    Asset.capabilities,
+    Asset.litter_capacity,
+    Asset.ambulatory_capacity,
+    Asset.cruise_speed_kmh,
+    Asset.readiness_minutes,
+    Asset.status,
+    Asset.base_lat,
+    Asset.base_lon,
+    Asset.lat,
+    Asset.lon,
+    Asset.heading,
+    Asset.speed_kmh,
+    Asset.position_reported_at,
+)
 
 
 def snapshot(session, *, mission_id: str, store: LiveStore = DATABASE_ONLY) -> list[tuple]:
@@ -85,26 +115,35 @@ def latest_position(session, asset: Asset, *, store: LiveStore = DATABASE_ONLY) 
 def task(session, *, asset_id: str, request_id: str, now) -> bool:
     """available -> tasked for this request, by a conditional update (of racing dispatches one wins); in the
     caller's transaction."""
-    return session.execute(
-        update(Asset).where(Asset.id == asset_id, Asset.status == "available")
-        .values(status="tasked", tasked_request_id=request_id, updated_at=now)
-        .execution_options(synchronize_session=False)).rowcount == 1
+    return (
+        session.execute(
+            update(Asset)
+            .where(Asset.id == asset_id, Asset.status == "available")
+            .values(status="tasked", tasked_request_id=request_id, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
 
 
 def free(session, *, asset_id: str, request_id: str, store: LiveStore = DATABASE_ONLY) -> bool:
     """tasked -> available, only if the asset still serves this request; publishes asset.updated."""
     freed = session.execute(
-        update(Asset).where(Asset.id == asset_id, Asset.status == "tasked", Asset.tasked_request_id == request_id)
+        update(Asset)
+        .where(Asset.id == asset_id, Asset.status == "tasked", Asset.tasked_request_id == request_id)
         .values(status="available", tasked_request_id=None, updated_at=clock.now())
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)
+    ).rowcount
     if freed:
         publish_asset(session, session.get(Asset, asset_id, populate_existing=True), store=store)
     return bool(freed)
 
 
-def get_asset_view(session, *, user: User, asset_id: str, store: LiveStore = DATABASE_ONLY) -> dict:
-    asset = get_asset(session, user=user, asset_id=asset_id)
-    position = positions.latest_positions(session, mission_id=asset.mission_id, assets=[asset], store=store).get(asset.id)
+def get_asset_view(session, *, actor: User, asset_id: str, store: LiveStore = DATABASE_ONLY) -> dict:
+    asset = get_asset(session, actor=actor, asset_id=asset_id)
+    position = positions.latest_positions(session, mission_id=asset.mission_id, assets=[asset], store=store).get(
+        asset.id
+    )
     return asset_view(asset, position)
 
 
@@ -116,32 +155,42 @@ def _apply_asset_fields(asset: Asset, fields: dict) -> None:
         setattr(asset, name, value)
 
 
-def create_asset(session, *, user: User, store: LiveStore = DATABASE_ONLY, **fields) -> dict:
-    asset = Asset(mission_id=user.mission_id, created_at=clock.now(), updated_at=clock.now())
+def create_asset(session, *, actor: User, store: LiveStore = DATABASE_ONLY, **fields) -> dict:
+    asset = Asset(mission_id=actor.mission_id, created_at=clock.now(), updated_at=clock.now())
     _apply_asset_fields(asset, dict(fields))
     session.add(asset)
     flush_or_conflict(session, f"an asset with callsign {fields['callsign']} already exists in this mission")
-    audit.record(session, actor=user, action="asset.create", subject_type="asset", subject_id=asset.id,
-                 mission_id=asset.mission_id)
+    audit.record(
+        session,
+        actor=actor,
+        action="asset.create",
+        subject_type="asset",
+        subject_id=asset.id,
+        mission_id=asset.mission_id,
+    )
     view = publish_asset(session, asset, store=store)
     commit_keeping_loaded(session)
     return view
 
 
-def update_asset(session, *, user: User, asset_id: str, store: LiveStore = DATABASE_ONLY, **fields) -> dict:
-    asset = get_asset(session, user=user, asset_id=asset_id)
+def update_asset(session, *, actor: User, asset_id: str, store: LiveStore = DATABASE_ONLY, **fields) -> dict:
+    asset = get_asset(session, actor=actor, asset_id=asset_id)
     status = fields.pop("status", None)
     if status is not None and status != asset.status:
         # Conditional: a dispatch committing meanwhile must not be overwritten (the database decides).
         done = session.execute(
-            update(Asset).where(Asset.id == asset.id, Asset.status != "tasked")
+            update(Asset)
+            .where(Asset.id == asset.id, Asset.status != "tasked")
             .values(status=status, updated_at=clock.now())
             .execution_options(synchronize_session=False)
         ).rowcount
         if not done:
             session.rollback()
-            raise conflict("the asset is tasked: its status changes when its request is delivered or cancelled",
-                           allowed=[], tasked_request_id=session.get(Asset, asset_id).tasked_request_id)
+            raise conflict(
+                "the asset is tasked: its status changes when its request is delivered or cancelled",
+                allowed=[],
+                tasked_request_id=session.get(Asset, asset_id).tasked_request_id,
+            )
         session.refresh(asset)
     if "litter_capacity" in fields or "ambulatory_capacity" in fields:
         litter = fields.get("litter_capacity", asset.litter_capacity)
@@ -153,17 +202,32 @@ def update_asset(session, *, user: User, asset_id: str, store: LiveStore = DATAB
     asset.updated_at = clock.now()
     flush_or_conflict(session, f"an asset with callsign {fields.get('callsign')} already exists in this mission")
     changed = sorted(set(fields) | ({"status"} if status is not None else set()))
-    audit.record(session, actor=user, action="asset.update", subject_type="asset", subject_id=asset.id,
-                 mission_id=asset.mission_id, detail={"fields": changed})
+    audit.record(
+        session,
+        actor=actor,
+        action="asset.update",
+        subject_type="asset",
+        subject_id=asset.id,
+        mission_id=asset.mission_id,
+        detail={"fields": changed},
+    )
     view = publish_asset(session, asset, store=store)
     commit_keeping_loaded(session)
     return view  # built in the transaction, from what it wrote: no second read of the asset and its position
 
 
-def track(session, *, user: User, asset_id: str, limit: int, cursor: str | None, since: datetime | None,
-          store: LiveStore = DATABASE_ONLY) -> dict:
+def track(
+    session,
+    *,
+    actor: User,
+    asset_id: str,
+    limit: int,
+    cursor: str | None,
+    since: datetime | None,
+    store: LiveStore = DATABASE_ONLY,
+) -> dict:
     """The asset's track, oldest first (fixes still in Redis are flushed first, so none is missing)."""
-    asset = get_asset(session, user=user, asset_id=asset_id)
+    asset = get_asset(session, actor=actor, asset_id=asset_id)
     if store.redis is not None:
         try:
             positions.flush_track(session, store=store)
@@ -173,6 +237,7 @@ def track(session, *, user: User, asset_id: str, limit: int, cursor: str | None,
     query = select(AssetPosition).where(AssetPosition.asset_id == asset.id)
     if since is not None:
         query = query.where(AssetPosition.reported_at >= since)
-    page = paginate(query, [Key(AssetPosition.reported_at), Key(AssetPosition.id)], limit=limit, cursor=cursor,
-                    session=session)
+    page = paginate(
+        query, [Key(AssetPosition.reported_at), Key(AssetPosition.id)], limit=limit, cursor=cursor, session=session
+    )
     return {"asset_id": asset.id, **page}

@@ -2,6 +2,7 @@
 
 With Redis, the token hashes live in Redis as well and are checked inside the report's Lua call
 (casevac.fleet.positions)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -32,26 +33,38 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_device_token(session, *, user: User, asset_id: str, store: LiveStore = DATABASE_ONLY) -> dict:
+def issue_device_token(session, *, actor: User, asset_id: str, store: LiveStore = DATABASE_ONLY) -> dict:
     """A new per-asset secret (the previous one stops working); only its hash is stored."""
     redis, prefix = store.redis, store.prefix
-    asset = assets.get_asset(session, user=user, asset_id=asset_id)
+    asset = assets.get_asset(session, actor=actor, asset_id=asset_id)
     token = f"{asset.id}.{secrets.token_urlsafe(32)}"
     _set_credential(redis, prefix, asset.id, _token_hash(token))
     asset.device_token_hash = _token_hash(token)
-    audit.record(session, actor=user, action="asset.device_token.issue", subject_type="asset",
-                 subject_id=asset.id, mission_id=asset.mission_id)
+    audit.record(
+        session,
+        actor=actor,
+        action="asset.device_token.issue",
+        subject_type="asset",
+        subject_id=asset.id,
+        mission_id=asset.mission_id,
+    )
     session.commit()
     return {"asset_id": asset.id, "device_token": token}
 
 
-def revoke_device_token(session, *, user: User, asset_id: str, store: LiveStore = DATABASE_ONLY) -> None:
+def revoke_device_token(session, *, actor: User, asset_id: str, store: LiveStore = DATABASE_ONLY) -> None:
     redis, prefix = store.redis, store.prefix
-    asset = assets.get_asset(session, user=user, asset_id=asset_id)
+    asset = assets.get_asset(session, actor=actor, asset_id=asset_id)
     _set_credential(redis, prefix, asset.id, None)
     asset.device_token_hash = None
-    audit.record(session, actor=user, action="asset.device_token.revoke", subject_type="asset",
-                 subject_id=asset.id, mission_id=asset.mission_id)
+    audit.record(
+        session,
+        actor=actor,
+        action="asset.device_token.revoke",
+        subject_type="asset",
+        subject_id=asset.id,
+        mission_id=asset.mission_id,
+    )
     session.commit()
 
 
@@ -60,8 +73,11 @@ def device_asset(session, *, token: str, asset_id: str) -> Asset:
     another asset's URL."""
     owner_id, _, secret = token.partition(".")
     owner = session.get(Asset, owner_id) if secret and is_id(owner_id) else None
-    if owner is None or owner.device_token_hash is None or not hmac.compare_digest(
-            owner.device_token_hash, _token_hash(token)):
+    if (
+        owner is None
+        or owner.device_token_hash is None
+        or not hmac.compare_digest(owner.device_token_hash, _token_hash(token))
+    ):
         raise positions.bad_device_token()
     if owner.id != asset_id:
         raise forbidden("a device token reports its own asset's position only")
@@ -113,17 +129,19 @@ def _remember_mission(asset: Asset) -> str:
     return asset.mission_id
 
 
-def asset_mission(session, *, user: User, asset_id: str) -> str:
-    """The mission of an asset `user` may see (404 otherwise, as get_asset), from the per-process memory when
+def asset_mission(session, *, actor: User, asset_id: str) -> str:
+    """The mission of an asset `actor` may see (404 otherwise, as get_asset), from the per-process memory when
     known: a coordinator's position report needs no asset read."""
     mission_id = _asset_missions.get(asset_id)
     if mission_id is None:
-        return _remember_mission(assets.get_asset(session, user=user, asset_id=asset_id))
-    ensure_mission(user, mission_id, "asset")
+        return _remember_mission(assets.get_asset(session, actor=actor, asset_id=asset_id))
+    ensure_mission(actor, mission_id, "asset")
     return mission_id
 
 
-def report_as_device(session, *, token: str, asset_id: str, fixes: list[dict], batch: bool, store: LiveStore = DATABASE_ONLY) -> dict:
+def report_as_device(
+    session, *, token: str, asset_id: str, fixes: list[dict], batch: bool, store: LiveStore = DATABASE_ONLY
+) -> dict:
     """Fixes reported by the asset's own device (`Authorization: Device <token>`): 401 for a bad or revoked
     token, 403 for another asset's URL. With Redis, one Lua call checks the token and stores the fixes."""
     redis, prefix = store.redis, store.prefix
@@ -132,8 +150,15 @@ def report_as_device(session, *, token: str, asset_id: str, fixes: list[dict], b
         raise positions.bad_device_token()
     if redis is None or owner_id != asset_id:
         asset = device_asset(session, token=token, asset_id=asset_id)
-        return positions.report_positions(session, asset_id=asset.id, mission_id=asset.mission_id, source="device",
-                                fixes=fixes, batch=batch, store=store)
+        return positions.report_positions(
+            session,
+            asset_id=asset.id,
+            mission_id=asset.mission_id,
+            source="device",
+            fixes=fixes,
+            batch=batch,
+            store=store,
+        )
     mission_id = _asset_missions.get(asset_id)
     if mission_id is None:
         asset = session.get(Asset, asset_id)
@@ -141,8 +166,16 @@ def report_as_device(session, *, token: str, asset_id: str, fixes: list[dict], b
             raise positions.bad_device_token()
         _prime_credential(redis, prefix, asset)
         mission_id = _remember_mission(asset)
-    report = dict(session=session, asset_id=asset_id, mission_id=mission_id, source="device", fixes=fixes,
-                  batch=batch, store=store, credential=_token_hash(token))
+    report = dict(
+        session=session,
+        asset_id=asset_id,
+        mission_id=mission_id,
+        source="device",
+        fixes=fixes,
+        batch=batch,
+        store=store,
+        credential=_token_hash(token),
+    )
     try:
         return positions.report_positions(**report)
     except positions.UnknownCredential:

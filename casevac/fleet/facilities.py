@@ -1,4 +1,5 @@
 """Medical facilities: level, capabilities, status and beds (what dispatch chooses a destination from)."""
+
 from __future__ import annotations
 
 import logging
@@ -21,9 +22,17 @@ log = logging.getLogger(__name__)
 _FACILITY_OUT = FacilityOut()
 
 
-def list_facilities(session, *, user: User, limit: int, cursor: str | None, status: str | None = None,
-                    level: str | None = None, capability: str | None = None) -> dict:
-    query = select(Facility).where(Facility.mission_id == user.mission_id)
+def list_facilities(
+    session,
+    *,
+    actor: User,
+    limit: int,
+    cursor: str | None,
+    status: str | None = None,
+    level: str | None = None,
+    capability: str | None = None,
+) -> dict:
+    query = select(Facility).where(Facility.mission_id == actor.mission_id)
     if status:
         query = query.where(Facility.status == status)
     if level:
@@ -34,12 +43,21 @@ def list_facilities(session, *, user: User, limit: int, cursor: str | None, stat
     return {"items": page["items"], "next_cursor": page["next_cursor"]}
 
 
-def get_facility(session, *, user: User, facility_id: str) -> Facility:
-    return get_in_mission(session, Facility, facility_id, actor=user, what="facility")
+def get_facility(session, *, actor: User, facility_id: str) -> Facility:
+    return get_in_mission(session, Facility, facility_id, actor=actor, what="facility")
 
 
-_SNAPSHOT = (Facility.id, Facility.name, Facility.level, Facility.capabilities, Facility.status, Facility.beds_available,
-             Facility.helipad, Facility.lat, Facility.lon)
+_SNAPSHOT = (
+    Facility.id,
+    Facility.name,
+    Facility.level,
+    Facility.capabilities,
+    Facility.status,
+    Facility.beds_available,
+    Facility.helipad,
+    Facility.lat,
+    Facility.lon,
+)
 
 
 def snapshot(session, *, mission_id: str) -> list:
@@ -55,27 +73,39 @@ def _apply_facility_fields(facility: Facility, fields: dict) -> None:
         setattr(facility, name, value)
 
 
-def _save_facility(session, *, user: User, facility: Facility, action: str, changed: list[str]) -> dict:
+def _save_facility(session, *, actor: User, facility: Facility, action: str, changed: list[str]) -> dict:
     flush_or_conflict(session, f"a facility named {facility.name} already exists in this mission")
-    audit.record(session, actor=user, action=action, subject_type="facility", subject_id=facility.id,
-                 mission_id=facility.mission_id, detail={"fields": changed} if changed else None)
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        subject_type="facility",
+        subject_id=facility.id,
+        mission_id=facility.mission_id,
+        detail={"fields": changed} if changed else None,
+    )
     # Every availability change is an event (issue 4): coordinators' boards update live.
-    events.publish(session, "facility.updated", audience.coordinators(facility.mission_id),
-                   _FACILITY_OUT.dump(facility), mission_id=facility.mission_id)
+    events.publish(
+        session,
+        "facility.updated",
+        audience.coordinators(facility.mission_id),
+        _FACILITY_OUT.dump(facility),
+        mission_id=facility.mission_id,
+    )
     commit_keeping_loaded(session)
     return facility
 
 
-def create_facility(session, *, user: User, **fields) -> dict:
-    facility = Facility(mission_id=user.mission_id, created_at=clock.now(), updated_at=clock.now())
+def create_facility(session, *, actor: User, **fields) -> dict:
+    facility = Facility(mission_id=actor.mission_id, created_at=clock.now(), updated_at=clock.now())
     _apply_facility_fields(facility, dict(fields))
     session.add(facility)
-    return _save_facility(session, user=user, facility=facility, action="facility.create", changed=[])
+    return _save_facility(session, actor=actor, facility=facility, action="facility.create", changed=[])
 
 
-def update_facility(session, *, user: User, facility_id: str, **fields) -> dict:
-    facility = get_facility(session, user=user, facility_id=facility_id)
+def update_facility(session, *, actor: User, facility_id: str, **fields) -> dict:
+    facility = get_facility(session, actor=actor, facility_id=facility_id)
     changed = sorted(fields)
     _apply_facility_fields(facility, dict(fields))
     facility.updated_at = clock.now()
-    return _save_facility(session, user=user, facility=facility, action="facility.update", changed=changed)
+    return _save_facility(session, actor=actor, facility=facility, action="facility.update", changed=changed)

@@ -1,4 +1,5 @@
 """Evacuation assets (with their position track and device token) and medical facilities."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -26,13 +27,21 @@ ASSET_CAPABILITIES = ("hoist", "extraction", "ventilator", "night", "armored", "
 ASSET_STATUSES = ("available", "tasked", "maintenance", "offline")
 # UN Medical Support Manual levels (DOMAIN.md section 4), as strings because of "1+" and "2+".
 FACILITY_LEVELS = ("1", "1+", "2", "2+", "3", "4")
-FACILITY_CAPABILITIES = ("damage_control_surgery", "icu", "blood_bank", "ct", "burns", "neurosurgery",
-                         "paediatrics", "obstetrics", "mental_health")
+FACILITY_CAPABILITIES = (
+    "damage_control_surgery",
+    "icu",
+    "blood_bank",
+    "ct",
+    "burns",
+    "neurosurgery",
+    "paediatrics",
+    "obstetrics",
+    "mental_health",
+)
 # Emergency-department status after OASIS EDXL-HAVE (DOMAIN.md section 4).
 FACILITY_STATUSES = ("normal", "diverting", "closed")
 # Fixes in one batched position report (docs/dispatch.md): a tracker flushing its buffer sends at most this many.
 MAX_FIXES_PER_REPORT = 500
-
 
 
 def has_capability(column, capability: str):
@@ -98,8 +107,7 @@ class AssetPosition(db.Model):
 
     __tablename__ = "asset_positions"
     __table_args__ = (Index("ix_asset_positions_asset_reported", "asset_id", "reported_at"),)
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                                    autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
     mission_id: Mapped[str] = mapped_column(String(36))
     lat: Mapped[float] = mapped_column(Float)

@@ -10,6 +10,7 @@ database transaction, for the whole batch. With Redis, a device report is author
 against the device-token hashes kept in Redis (casevac.fleet.device_tokens), so a report reads nothing from
 the database and a revocation holds at once in every process.
 """
+
 from __future__ import annotations
 
 import json
@@ -71,7 +72,7 @@ def live_store_unavailable(exc: Exception) -> ApiError:
     return ApiError(503, "the live position store is unavailable; retry shortly")
 
 
-class UnknownCredential(Exception):
+class UnknownCredential(Exception):  # noqa: N818 - a signal to retry, not an error the caller sees
     """Redis holds no device-token hash for the asset (yet): copy it from the database and try again."""
 
 
@@ -124,8 +125,17 @@ def single_fix_view(result: dict, fixes: list[dict]) -> dict:
     return {"asset_id": result["asset_id"], **fixes[0], "latest": result["latest"]}
 
 
-def report_positions(session, *, asset_id: str, mission_id: str, source: str, fixes: list[dict], batch: bool,
-                     store: LiveStore = DATABASE_ONLY, credential: str | None = None) -> dict:
+def report_positions(
+    session,
+    *,
+    asset_id: str,
+    mission_id: str,
+    source: str,
+    fixes: list[dict],
+    batch: bool,
+    store: LiveStore = DATABASE_ONLY,
+    credential: str | None = None,
+) -> dict:
     """Accept a report of one or more fixes for an asset (authorised by the caller, or, with Redis, by the
     device-token hash `credential` checked in the same Lua call). `batch`: the body was {"fixes": [...]}
     (errors name `fixes.<index>.<field>`). Fixes without `reported_at` are stamped on receipt (completed in
@@ -140,31 +150,49 @@ def report_positions(session, *, asset_id: str, mission_id: str, source: str, fi
         at = fix.get("reported_at")
         fix["reported_at"] = at = clock.as_utc(at) if at is not None else received
         if at > received + FUTURE_TOLERANCE:
-            raise invalid(f"fixes.{index}.reported_at" if batch else "reported_at",
-                          "in the future: check the device clock")
+            raise invalid(
+                f"fixes.{index}.reported_at" if batch else "reported_at", "in the future: check the device clock"
+            )
     newest = max(range(len(fixes)), key=lambda i: (fixes[i]["reported_at"], i))
     if redis is not None:
-        # No database write: a read transaction (the asset or the user) ends with the request.
+        # No database write: a read transaction (the asset or the actor) ends with the request.
         latest = _report_to_redis(redis, prefix, mission_id, asset_id, source, fixes, newest, received, credential)
     else:
-        session.execute(insert(AssetPosition), [
-            {"asset_id": asset_id, "mission_id": mission_id, "source": source, "received_at": received, **fix}
-            for fix in fixes])
+        session.execute(
+            insert(AssetPosition),
+            [
+                {"asset_id": asset_id, "mission_id": mission_id, "source": source, "received_at": received, **fix}
+                for fix in fixes
+            ],
+        )
         top = fixes[newest]
-        latest = bool(session.execute(
-            update(Asset).where(Asset.id == asset_id, (Asset.position_reported_at.is_(None))
-                                | (Asset.position_reported_at <= top["reported_at"]))
-            .values(lat=top["lat"], lon=top["lon"], heading=top["heading"], speed_kmh=top["speed_kmh"],
-                    position_reported_at=top["reported_at"])
-            .execution_options(synchronize_session=False)
-        ).rowcount)
+        latest = bool(
+            session.execute(
+                update(Asset)
+                .where(
+                    Asset.id == asset_id,
+                    (Asset.position_reported_at.is_(None)) | (Asset.position_reported_at <= top["reported_at"]),
+                )
+                .values(
+                    lat=top["lat"],
+                    lon=top["lon"],
+                    heading=top["heading"],
+                    speed_kmh=top["speed_kmh"],
+                    position_reported_at=top["reported_at"],
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        )
         session.commit()
     if latest:
         # One live event per report: the newest fix (a batch's older fixes are history, not news).
-        events.emit_volatile("asset.position", audience.coordinators(mission_id),
-                             {"asset_id": asset_id, **json_ready(fixes[newest])}, coalesce_key=asset_id)
-    return {"asset_id": asset_id, "accepted": len(fixes), "latest": latest,
-            "latest_index": newest if latest else None}
+        events.emit_volatile(
+            "asset.position",
+            audience.coordinators(mission_id),
+            {"asset_id": asset_id, **json_ready(fixes[newest])},
+            coalesce_key=asset_id,
+        )
+    return {"asset_id": asset_id, "accepted": len(fixes), "latest": latest, "latest_index": newest if latest else None}
 
 
 def _optional(value) -> str:
@@ -177,14 +205,31 @@ def _report_to_redis(redis, prefix, mission_id, asset_id, source, fixes, newest,
         script = _scripts[id(redis)] = redis.register_script(_REPORT_LUA)
     top = fixes[newest]
     t = _micros(top["reported_at"])
-    latest_json = json.dumps({"lat": top["lat"], "lon": top["lon"], "heading": top["heading"],
-                              "speed_kmh": top["speed_kmh"], "t": t}, separators=(",", ":"))
-    args = [asset_id, mission_id, credential or "", str(t), latest_json, repr(top["lon"]), repr(top["lat"]),
-            "1" if abs(top["lat"]) <= REDIS_GEO_MAX_LAT else "0", str(TRACK_STREAM_MAXLEN),
-            str(_micros(received)), source]
+    latest_json = json.dumps(
+        {"lat": top["lat"], "lon": top["lon"], "heading": top["heading"], "speed_kmh": top["speed_kmh"], "t": t},
+        separators=(",", ":"),
+    )
+    args = [
+        asset_id,
+        mission_id,
+        credential or "",
+        str(t),
+        latest_json,
+        repr(top["lon"]),
+        repr(top["lat"]),
+        "1" if abs(top["lat"]) <= REDIS_GEO_MAX_LAT else "0",
+        str(TRACK_STREAM_MAXLEN),
+        str(_micros(received)),
+        source,
+    ]
     for fix in fixes:
-        args += [repr(fix["lat"]), repr(fix["lon"]), _optional(fix["heading"]), _optional(fix["speed_kmh"]),
-                 str(_micros(fix["reported_at"]))]
+        args += [
+            repr(fix["lat"]),
+            repr(fix["lon"]),
+            _optional(fix["heading"]),
+            _optional(fix["speed_kmh"]),
+            str(_micros(fix["reported_at"])),
+        ]
     geo, pos = _keys(prefix, mission_id)
     try:
         outcome = script(keys=[geo, pos, _stream(prefix), credentials_key(prefix)], args=args)
@@ -223,8 +268,13 @@ def latest_positions(session, *, mission_id: str, assets: list[Asset], store: Li
 
 
 def row_fix(asset: Asset) -> dict:
-    return {"lat": asset.lat, "lon": asset.lon, "heading": asset.heading, "speed_kmh": asset.speed_kmh,
-            "reported_at": asset.position_reported_at}
+    return {
+        "lat": asset.lat,
+        "lon": asset.lon,
+        "heading": asset.heading,
+        "speed_kmh": asset.speed_kmh,
+        "reported_at": asset.position_reported_at,
+    }
 
 
 def flush_track(session, *, store: LiveStore, batch: int = 2000) -> int:
@@ -243,8 +293,7 @@ def flush_track(session, *, store: LiveStore, batch: int = 2000) -> int:
             raise
     moved = 0
     while True:
-        claimed = redis.xautoclaim(stream, TRACK_GROUP, consumer, min_idle_time=60_000, start_id="0-0",
-                                   count=batch)[1]
+        claimed = redis.xautoclaim(stream, TRACK_GROUP, consumer, min_idle_time=60_000, start_id="0-0", count=batch)[1]
         fresh = redis.xreadgroup(TRACK_GROUP, consumer, {stream: ">"}, count=batch)
         entries = list(claimed) + [e for _, items in fresh for e in items]
         if not entries:
@@ -266,10 +315,18 @@ def _store_entries(session, entries) -> None:
     rows, newest = [], {}
     for entry_id, raw in entries:
         f = {_decode(k): _decode(v) for k, v in raw.items()}
-        row = {"stream_id": _decode(entry_id), "asset_id": f["a"], "mission_id": f["m"], "lat": float(f["lat"]),
-               "lon": float(f["lon"]), "heading": float(f["h"]) if f["h"] else None,
-               "speed_kmh": float(f["s"]) if f["s"] else None, "reported_at": _from_micros(f["t"]),
-               "received_at": _from_micros(f["r"]), "source": f["src"]}
+        row = {
+            "stream_id": _decode(entry_id),
+            "asset_id": f["a"],
+            "mission_id": f["m"],
+            "lat": float(f["lat"]),
+            "lon": float(f["lon"]),
+            "heading": float(f["h"]) if f["h"] else None,
+            "speed_kmh": float(f["s"]) if f["s"] else None,
+            "reported_at": _from_micros(f["t"]),
+            "received_at": _from_micros(f["r"]),
+            "source": f["src"],
+        }
         rows.append(row)
         if row["asset_id"] not in newest or newest[row["asset_id"]]["reported_at"] <= row["reported_at"]:
             newest[row["asset_id"]] = row
@@ -278,16 +335,35 @@ def _store_entries(session, entries) -> None:
     # executemany with one statement each: compiled once and cached, however many fixes the batch holds.
     if rows:
         session.execute(_insert_ignoring_duplicates(session), rows)
-    updates = [{"asset": asset_id, "at": row["reported_at"], "lat": row["lat"], "lon": row["lon"],
-                "heading": row["heading"], "speed_kmh": row["speed_kmh"]}
-               for asset_id, row in newest.items() if asset_id in known]
+    updates = [
+        {
+            "asset": asset_id,
+            "at": row["reported_at"],
+            "lat": row["lat"],
+            "lon": row["lon"],
+            "heading": row["heading"],
+            "speed_kmh": row["speed_kmh"],
+        }
+        for asset_id, row in newest.items()
+        if asset_id in known
+    ]
     if updates:
         assets = Asset.__table__
         session.execute(
-            update(assets).where(assets.c.id == bindparam("asset"), (assets.c.position_reported_at.is_(None))
-                                 | (assets.c.position_reported_at <= bindparam("at")))
-            .values(lat=bindparam("lat"), lon=bindparam("lon"), heading=bindparam("heading"),
-                    speed_kmh=bindparam("speed_kmh"), position_reported_at=bindparam("at")), updates)
+            update(assets)
+            .where(
+                assets.c.id == bindparam("asset"),
+                (assets.c.position_reported_at.is_(None)) | (assets.c.position_reported_at <= bindparam("at")),
+            )
+            .values(
+                lat=bindparam("lat"),
+                lon=bindparam("lon"),
+                heading=bindparam("heading"),
+                speed_kmh=bindparam("speed_kmh"),
+                position_reported_at=bindparam("at"),
+            ),
+            updates,
+        )
     session.commit()
 
 

@@ -1,4 +1,5 @@
 """Assets and facilities: one schema is the validator, the serialiser and the OpenAPI document."""
+
 from __future__ import annotations
 
 from datetime import timezone
@@ -47,17 +48,22 @@ class BaseSchema(Schema):
 class AssetIn(Schema):
     callsign = Text(required=True, validate=validate.Length(min=1, max=64))
     kind = fields.String(required=True, validate=validate.OneOf(ASSET_KINDS))
-    capabilities = fields.List(fields.String(validate=validate.OneOf(ASSET_CAPABILITIES)), load_default=list,
-                               validate=unique)
+    capabilities = fields.List(
+        fields.String(validate=validate.OneOf(ASSET_CAPABILITIES)), load_default=list, validate=unique
+    )
     litter_capacity = fields.Integer(required=True, validate=validate.Range(min=0, max=200))
     ambulatory_capacity = fields.Integer(required=True, validate=validate.Range(min=0, max=200))
-    cruise_speed_kmh = fields.Float(required=True, allow_nan=False,
-                                    validate=validate.Range(min=1, max=1500, min_inclusive=True))
-    readiness_minutes = fields.Integer(required=True, validate=validate.Range(min=0, max=7 * 24 * 60),
-                                       metadata={"description": "time to launch"})
-    status = fields.String(load_default="available",
-                           validate=validate.OneOf(tuple(s for s in ASSET_STATUSES if s != "tasked")),
-                           metadata={"description": "'tasked' is set by dispatch only"})
+    cruise_speed_kmh = fields.Float(
+        required=True, allow_nan=False, validate=validate.Range(min=1, max=1500, min_inclusive=True)
+    )
+    readiness_minutes = fields.Integer(
+        required=True, validate=validate.Range(min=0, max=7 * 24 * 60), metadata={"description": "time to launch"}
+    )
+    status = fields.String(
+        load_default="available",
+        validate=validate.OneOf(tuple(s for s in ASSET_STATUSES if s != "tasked")),
+        metadata={"description": "'tasked' is set by dispatch only"},
+    )
     base = fields.Nested(BaseSchema, required=True)
 
     @validates_schema
@@ -94,8 +100,9 @@ class AssetOut(Schema):
     status = fields.String(metadata={"enum": list(ASSET_STATUSES)})
     tasked_request_id = fields.String(allow_none=True)
     base = fields.Nested(BaseSchema)
-    position = fields.Nested(PositionOut, allow_none=True,
-                             metadata={"description": "latest reported position; null before the first report"})
+    position = fields.Nested(
+        PositionOut, allow_none=True, metadata={"description": "latest reported position; null before the first report"}
+    )
     has_device_token = fields.Boolean()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
@@ -113,20 +120,34 @@ class AssetListArgs(PageArgs):
 class PositionIn(Schema):
     lat = _lat(required=True)
     lon = _lon(required=True)
-    heading = fields.Float(load_default=None, allow_none=True, allow_nan=False,
-                           validate=validate.Range(min=0, max=360, max_inclusive=False),
-                           metadata={"description": "degrees true, 0 <= heading < 360"})
-    speed_kmh = fields.Float(load_default=None, allow_none=True, allow_nan=False,
-                             validate=validate.Range(min=0, max=2000))
-    reported_at = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=timezone.utc,
-                                       metadata={"description": "when the fix was taken; default: on receipt"})
+    heading = fields.Float(
+        load_default=None,
+        allow_none=True,
+        allow_nan=False,
+        validate=validate.Range(min=0, max=360, max_inclusive=False),
+        metadata={"description": "degrees true, 0 <= heading < 360"},
+    )
+    speed_kmh = fields.Float(
+        load_default=None, allow_none=True, allow_nan=False, validate=validate.Range(min=0, max=2000)
+    )
+    reported_at = fields.AwareDateTime(
+        load_default=None,
+        allow_none=True,
+        default_timezone=timezone.utc,
+        metadata={"description": "when the fix was taken; default: on receipt"},
+    )
 
 
 class PositionBatchIn(Schema):
-    fixes = fields.List(fields.Nested(PositionIn), required=True,
-                        validate=validate.Length(min=1, max=MAX_FIXES_PER_REPORT),
-                        metadata={"description": f"1 to {MAX_FIXES_PER_REPORT} fixes in any order (a tracker's "
-                                                 "buffer); the newest by reported_at becomes the latest position"})
+    fixes = fields.List(
+        fields.Nested(PositionIn),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_FIXES_PER_REPORT),
+        metadata={
+            "description": f"1 to {MAX_FIXES_PER_REPORT} fixes in any order (a tracker's "
+            "buffer); the newest by reported_at becomes the latest position"
+        },
+    )
 
 
 class PositionAccepted(Schema):
@@ -136,18 +157,27 @@ class PositionAccepted(Schema):
     heading = fields.Float(allow_none=True)
     speed_kmh = fields.Float(allow_none=True)
     reported_at = fields.DateTime()
-    latest = fields.Boolean(metadata={"description": "false when a newer report was already in: kept in the "
-                                                     "track only"})
+    latest = fields.Boolean(
+        metadata={"description": "false when a newer report was already in: kept in the track only"}
+    )
 
 
 class PositionBatchAccepted(Schema):
     asset_id = fields.String()
     accepted = fields.Integer(metadata={"description": "fixes stored in the track (all of the batch)"})
-    latest = fields.Boolean(metadata={"description": "whether the batch's newest fix became the asset's latest "
-                                                     "position (false when a newer report was already in)"})
-    latest_index = fields.Integer(allow_none=True, metadata={
-        "description": "index in `fixes` of the fix now the latest position (the newest by reported_at, the "
-                       "later one on a tie); null when latest is false"})
+    latest = fields.Boolean(
+        metadata={
+            "description": "whether the batch's newest fix became the asset's latest "
+            "position (false when a newer report was already in)"
+        }
+    )
+    latest_index = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "index in `fixes` of the fix now the latest position (the newest by reported_at, the "
+            "later one on a tie); null when latest is false"
+        },
+    )
 
 
 class TrackArgs(PageArgs):
@@ -172,15 +202,17 @@ class TrackOut(Schema):
 
 class DeviceTokenOut(Schema):
     asset_id = fields.String()
-    device_token = fields.String(metadata={"description": "shown once; send as 'Authorization: Device <token>' "
-                                                          "to POST /assets/{id}/positions"})
+    device_token = fields.String(
+        metadata={"description": "shown once; send as 'Authorization: Device <token>' to POST /assets/{id}/positions"}
+    )
 
 
 class FacilityIn(Schema):
     name = Text(required=True, validate=validate.Length(min=1, max=200))
     level = fields.String(required=True, validate=validate.OneOf(FACILITY_LEVELS))
-    capabilities = fields.List(fields.String(validate=validate.OneOf(FACILITY_CAPABILITIES)),
-                               load_default=list, validate=unique)
+    capabilities = fields.List(
+        fields.String(validate=validate.OneOf(FACILITY_CAPABILITIES)), load_default=list, validate=unique
+    )
     status = fields.String(load_default="normal", validate=validate.OneOf(FACILITY_STATUSES))
     beds_available = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10000))
     helipad = fields.Boolean(load_default=False)

@@ -1,4 +1,5 @@
 """Assets and facilities: /api/v1/assets, /api/v1/facilities (API.md "Assets, facilities, dispatch")."""
+
 from __future__ import annotations
 
 from flask import request
@@ -34,23 +35,22 @@ from core import auth
 blp = Blueprint("fleet", __name__, url_prefix="/api/v1", description="Evacuation assets and medical facilities")
 
 
-
 @blp.route("/assets")
 class Assets(MethodView):
     @blp.arguments(AssetListArgs, location="query")
     @blp.response(200, AssetPage)
     def get(self, args):
         """The mission's evacuation assets with their latest positions, by callsign."""
-        user = auth.current_user(roles=policy.FLEET_READERS)
-        return assets.list_assets(db.session, user=user, **args, store=positions.live_store())
+        actor = auth.current_user(roles=policy.FLEET_READERS)
+        return assets.list_assets(db.session, actor=actor, **args, store=positions.live_store())
 
     @blp.arguments(AssetIn)
     @blp.response(201, AssetOut)
     @blp.alt_response(409, description="callsign already used in the mission")
     def post(self, body):
         """Register an asset (coordinator or admin)."""
-        user = auth.current_user(roles=policy.FLEET_WRITERS)
-        return assets.create_asset(db.session, user=user, **body, store=positions.live_store())
+        actor = auth.current_user(roles=policy.FLEET_WRITERS)
+        return assets.create_asset(db.session, actor=actor, **body, store=positions.live_store())
 
 
 @blp.route("/assets/<asset_id>")
@@ -58,17 +58,16 @@ class AssetById(MethodView):
     @blp.response(200, AssetOut)
     def get(self, asset_id):
         """One asset with its latest position."""
-        user = auth.current_user(roles=policy.FLEET_READERS)
-        return assets.get_asset_view(db.session, user=user, asset_id=asset_id, store=positions.live_store())
+        actor = auth.current_user(roles=policy.FLEET_READERS)
+        return assets.get_asset_view(db.session, actor=actor, asset_id=asset_id, store=positions.live_store())
 
     @blp.arguments(AssetPatch(partial=True))
     @blp.response(200, AssetOut)
     @blp.alt_response(409, description="the asset is tasked: its status follows its request")
     def patch(self, body, asset_id):
         """Change an asset (coordinator or admin); status available, maintenance or offline."""
-        user = auth.current_user(roles=policy.FLEET_WRITERS)
-        return assets.update_asset(db.session, user=user, asset_id=asset_id, **body,
-                                          store=positions.live_store())
+        actor = auth.current_user(roles=policy.FLEET_WRITERS)
+        return assets.update_asset(db.session, actor=actor, asset_id=asset_id, **body, store=positions.live_store())
 
 
 _POSITION_SINGLE, _POSITION_BATCH = PositionIn(), PositionBatchIn()
@@ -96,10 +95,16 @@ def _position_report() -> tuple[list[dict], bool]:
 
 @blp.route("/assets/<asset_id>/positions")
 class AssetPositions(MethodView):
-    @blp.doc(requestBody={"required": True, **_one_of(PositionIn, PositionBatchIn)},
-             responses={"202": {"description": "one fix: the fix and `latest`; a batch: the counts and which "
-                                               "fix became the latest position",
-                                **_one_of(PositionAccepted, PositionBatchAccepted)}})
+    @blp.doc(
+        requestBody={"required": True, **_one_of(PositionIn, PositionBatchIn)},
+        responses={
+            "202": {
+                "description": "one fix: the fix and `latest`; a batch: the counts and which "
+                "fix became the latest position",
+                **_one_of(PositionAccepted, PositionBatchAccepted),
+            }
+        },
+    )
     @blp.response(202)
     @blp.alt_response(401, description="no bearer token and no valid device token")
     @blp.alt_response(403, description="a device token of another asset")
@@ -117,22 +122,34 @@ class AssetPositions(MethodView):
                 device_tokens.device_asset(db.session, token=token.strip(), asset_id=asset_id)
             raise
         if scheme == device_tokens.DEVICE_SCHEME:
-            result = device_tokens.report_as_device(db.session, token=token.strip(), asset_id=asset_id,
-                                                    fixes=fixes, batch=batch, store=positions.live_store())
+            result = device_tokens.report_as_device(
+                db.session,
+                token=token.strip(),
+                asset_id=asset_id,
+                fixes=fixes,
+                batch=batch,
+                store=positions.live_store(),
+            )
         else:
-            user = auth.current_user(roles={"coordinator"})
-            mission_id = device_tokens.asset_mission(db.session, user=user, asset_id=asset_id)
-            result = positions.report_positions(db.session, asset_id=asset_id, mission_id=mission_id,
-                                                    source="coordinator", fixes=fixes, batch=batch,
-                                                    store=positions.live_store())
+            actor = auth.current_user(roles={"coordinator"})
+            mission_id = device_tokens.asset_mission(db.session, actor=actor, asset_id=asset_id)
+            result = positions.report_positions(
+                db.session,
+                asset_id=asset_id,
+                mission_id=mission_id,
+                source="coordinator",
+                fixes=fixes,
+                batch=batch,
+                store=positions.live_store(),
+            )
         return _BATCH_OUT.dump(result) if batch else _SINGLE_OUT.dump(positions.single_fix_view(result, fixes))
 
     @blp.arguments(TrackArgs, location="query")
     @blp.response(200, TrackOut)
     def get(self, args, asset_id):
         """The asset's track (every accepted fix), oldest first."""
-        user = auth.current_user(roles=policy.FLEET_READERS)
-        return assets.track(db.session, user=user, asset_id=asset_id, **args, store=positions.live_store())
+        actor = auth.current_user(roles=policy.FLEET_READERS)
+        return assets.track(db.session, actor=actor, asset_id=asset_id, **args, store=positions.live_store())
 
 
 @blp.route("/assets/<asset_id>/device-token")
@@ -140,14 +157,16 @@ class AssetDeviceToken(MethodView):
     @blp.response(201, DeviceTokenOut)
     def post(self, asset_id):
         """Issue the asset's device token (shown once; replaces any previous one). Coordinator or admin."""
-        user = auth.current_user(roles=policy.FLEET_WRITERS)
-        return device_tokens.issue_device_token(db.session, user=user, asset_id=asset_id, store=positions.live_store())
+        actor = auth.current_user(roles=policy.FLEET_WRITERS)
+        return device_tokens.issue_device_token(
+            db.session, actor=actor, asset_id=asset_id, store=positions.live_store()
+        )
 
     @blp.response(204)
     def delete(self, asset_id):
         """Revoke the asset's device token."""
-        user = auth.current_user(roles=policy.FLEET_WRITERS)
-        device_tokens.revoke_device_token(db.session, user=user, asset_id=asset_id, store=positions.live_store())
+        actor = auth.current_user(roles=policy.FLEET_WRITERS)
+        device_tokens.revoke_device_token(db.session, actor=actor, asset_id=asset_id, store=positions.live_store())
 
 
 @blp.route("/facilities")
@@ -156,16 +175,16 @@ class Facilities(MethodView):
     @blp.response(200, FacilityPage)
     def get(self, args):
         """The mission's medical facilities, by name."""
-        user = auth.current_user(roles=policy.FLEET_READERS)
-        return facilities.list_facilities(db.session, user=user, **args)
+        actor = auth.current_user(roles=policy.FLEET_READERS)
+        return facilities.list_facilities(db.session, actor=actor, **args)
 
     @blp.arguments(FacilityIn)
     @blp.response(201, FacilityOut)
     @blp.alt_response(409, description="name already used in the mission")
     def post(self, body):
         """Register a facility (coordinator or admin)."""
-        user = auth.current_user(roles=policy.FLEET_WRITERS)
-        return facilities.create_facility(db.session, user=user, **body)
+        actor = auth.current_user(roles=policy.FLEET_WRITERS)
+        return facilities.create_facility(db.session, actor=actor, **body)
 
 
 @blp.route("/facilities/<facility_id>")
@@ -173,12 +192,12 @@ class FacilityById(MethodView):
     @blp.response(200, FacilityOut)
     def get(self, facility_id):
         """One facility."""
-        user = auth.current_user(roles=policy.FLEET_READERS)
-        return facilities.get_facility(db.session, user=user, facility_id=facility_id)
+        actor = auth.current_user(roles=policy.FLEET_READERS)
+        return facilities.get_facility(db.session, actor=actor, facility_id=facility_id)
 
     @blp.arguments(FacilityPatch(partial=True))
     @blp.response(200, FacilityOut)
     def patch(self, body, facility_id):
         """Update a facility, e.g. its availability (status, beds_available): publishes facility.updated."""
-        user = auth.current_user(roles=policy.FLEET_WRITERS)
-        return facilities.update_facility(db.session, user=user, facility_id=facility_id, **body)
+        actor = auth.current_user(roles=policy.FLEET_WRITERS)
+        return facilities.update_facility(db.session, actor=actor, facility_id=facility_id, **body)

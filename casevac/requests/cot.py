@@ -4,6 +4,7 @@ An `<event type="b-r-f-h-c">` with the pickup `<point>` and `<detail><_medevac_ 
 `<zMist>` per casualty. ATAK's line 8 attributes are US-centred; the UN categories map onto them as
 own forces -> us_*, host nation and other civilians -> nonus_*, detainees -> epw (see docs/casevac.md).
 """
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET  # nosec B405 - builds XML only, never parses input
@@ -16,8 +17,13 @@ COT_TYPE = "b-r-f-h-c"
 SECURITY_INDEX = {"N": "0", "P": "1", "E": "2", "X": "3"}
 MARKING_INDEX = {"panels": "0", "pyrotechnic": "1", "smoke": "2", "none": "3", "other": "4"}
 NATIONALITY_TO_ATAK = {
-    "un_military": "us_military", "un_police": "us_military", "un_civilian": "us_civilian",
-    "host_nation_forces": "nonus_military", "civilian": "nonus_civilian", "detainee": "epw", "child": "child",
+    "un_military": "us_military",
+    "un_police": "us_military",
+    "un_civilian": "us_civilian",
+    "host_nation_forces": "nonus_military",
+    "civilian": "nonus_civilian",
+    "detainee": "epw",
+    "child": "child",
 }
 # Unknown accuracy, in CoT's own convention.
 UNKNOWN = "9999999.0"
@@ -35,22 +41,38 @@ def event(request) -> str:
     """The request as one CoT event (XML text)."""
     now = clock.now()
     stale = request.deadline or (request.created_at + timedelta(hours=24))
-    root = ET.Element("event", {
-        "version": "2.0", "uid": f"medevac-{request.id}", "type": COT_TYPE, "how": "h-g-i-g-o",
-        "time": _time(now), "start": _time(request.created_at), "stale": _time(max(stale, now)),
-    })
-    ET.SubElement(root, "point", {"lat": f"{request.lat:.7f}", "lon": f"{request.lon:.7f}", "hae": UNKNOWN,
-                                  "ce": UNKNOWN, "le": UNKNOWN})
+    root = ET.Element(
+        "event",
+        {
+            "version": "2.0",
+            "uid": f"medevac-{request.id}",
+            "type": COT_TYPE,
+            "how": "h-g-i-g-o",
+            "time": _time(now),
+            "start": _time(request.created_at),
+            "stale": _time(max(stale, now)),
+        },
+    )
+    ET.SubElement(
+        root,
+        "point",
+        {"lat": f"{request.lat:.7f}", "lon": f"{request.lon:.7f}", "hae": UNKNOWN, "ce": UNKNOWN, "le": UNKNOWN},
+    )
     detail = ET.SubElement(root, "detail")
     ET.SubElement(detail, "contact", {"callsign": request.callsign})
     equipment = set(request.equipment or [])
     attributes = {
-        "title": f"{request.callsign} {request.precedence}", "casevac": _bool(request.active),
-        "freq": request.frequency, "zone_prot_selection": "0",
+        "title": f"{request.callsign} {request.precedence}",
+        "casevac": _bool(request.active),
+        "freq": request.frequency,
+        "zone_prot_selection": "0",
         **{name: str(count) for name, count in request.patients.items()},
-        "equipment_none": _bool(not equipment), "hoist": _bool("hoist" in equipment),
-        "extraction_equipment": _bool("extraction" in equipment), "ventilator": _bool("ventilator" in equipment),
-        "litter": str(request.litter), "ambulatory": str(request.ambulatory),
+        "equipment_none": _bool(not equipment),
+        "hoist": _bool("hoist" in equipment),
+        "extraction_equipment": _bool("extraction" in equipment),
+        "ventilator": _bool("ventilator" in equipment),
+        "litter": str(request.litter),
+        "ambulatory": str(request.ambulatory),
     }
     if request.security:
         attributes["security"] = SECURITY_INDEX[request.security]
@@ -80,9 +102,19 @@ def event(request) -> str:
 
 def _mist(casualty) -> dict:
     signs = casualty.signs or {}
-    vitals = [f"{label} {signs[key]}" for key, label in (("pulse", "HR"), ("resp_rate", "RR"), ("spo2", "SpO2"),
-                                                         ("sbp", "SBP"), ("gcs", "GCS"), ("avpu", "AVPU"),
-                                                         ("temp_c", "T")) if key in signs]
+    vitals = [
+        f"{label} {signs[key]}"
+        for key, label in (
+            ("pulse", "HR"),
+            ("resp_rate", "RR"),
+            ("spo2", "SpO2"),
+            ("sbp", "SBP"),
+            ("gcs", "GCS"),
+            ("avpu", "AVPU"),
+            ("temp_c", "T"),
+        )
+        if key in signs
+    ]
     treatments = [t["code"] + (f" {t['at'][11:16]}Z" if t.get("at") else "") for t in casualty.treatments or []]
     return {
         "title": casualty.zap or f"casualty {casualty.position + 1}",

@@ -1,4 +1,5 @@
 """GeoJSON output of the queue (RFC 7946: a FeatureCollection of Points, longitude first)."""
+
 from __future__ import annotations
 
 from casevac.requests.schemas import RequestSummaryOut

@@ -3,6 +3,7 @@ in_transit -> delivered, cancelled before delivery; and the escalation of unansw
 
 Every move is a conditional UPDATE ... WHERE status = <what was read>, so of racing moves exactly one wins; it
 writes its history row, audit row and event-log row in the same transaction (the transactional outbox)."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -39,38 +40,38 @@ def add_release_hook(hook: Callable) -> None:
         RELEASE_HOOKS.append(hook)
 
 
-def allowed_next(user, request: CasevacRequest) -> list[str]:
-    """The states this user may move the request to through the status endpoint."""
-    if policy.drives_lifecycle(user):
+def allowed_next(actor, request: CasevacRequest) -> list[str]:
+    """The states this actor may move the request to through the status endpoint."""
+    if policy.drives_lifecycle(actor):
         return [s for s in NEXT[request.status] if s != VIA_DISPATCH]
-    if policy.may_cancel_as_filer(user, request):
+    if policy.may_cancel_as_filer(actor, request):
         return ["cancelled"]
     return []
 
 
-def transition(session, *, user, request_id: str, status: str, note: str | None = None) -> CasevacRequest:
+def transition(session, *, actor, request_id: str, status: str, note: str | None = None) -> CasevacRequest:
     """Move a request along the lifecycle (API.md): 409 naming the allowed next states otherwise."""
-    request = service.get_visible(session, user=user, request_id=request_id)
-    if not (policy.drives_lifecycle(user) or policy.is_filer(user, request)):
+    request = service.get_visible(session, actor=actor, request_id=request_id)
+    if not (policy.drives_lifecycle(actor) or policy.is_filer(actor, request)):
         raise forbidden("coordinators drive the lifecycle")
     note = (note or "").strip() or None
     if status == "cancelled" and not note:
         raise invalid("note", "a note is required when cancelling")
-    allowed = allowed_next(user, request)
+    allowed = allowed_next(actor, request)
     if status not in allowed:
         raise _illegal_move(request, status, allowed)
-    if not _move(session, user=user, request=request, to_status=status, note=note):
+    if not _move(session, actor=actor, request=request, to_status=status, note=note):
         # Another transaction moved it first (two coordinators acknowledging at once): report its state.
         session.rollback()
         session.refresh(request)
-        raise _illegal_move(request, status, allowed_next(user, request))
+        raise _illegal_move(request, status, allowed_next(actor, request))
     session.commit()
     return service.reload(session, request)
 
 
 def _illegal_move(request: CasevacRequest, status: str, allowed: list[str]):
     if status == VIA_DISPATCH and status in NEXT[request.status]:
-        message = (f"{VIA_DISPATCH} is reached only through POST /api/v1/casevac/requests/{request.id}/dispatch")
+        message = f"{VIA_DISPATCH} is reached only through POST /api/v1/casevac/requests/{request.id}/dispatch"
     else:
         message = f"cannot move from {request.status} to {status}"
     message += f"; allowed: {', '.join(allowed)}" if allowed else "; no move is allowed"
@@ -79,17 +80,36 @@ def _illegal_move(request: CasevacRequest, status: str, allowed: list[str]):
     return conflict(message, current=request.status, allowed=allowed)
 
 
-def mark_dispatched(session, *, user, request: CasevacRequest, asset_id: str, facility_id: str, medical_crew: bool,
-                    surgery_at_destination: bool) -> bool:
+def mark_dispatched(
+    session,
+    *,
+    actor,
+    request: CasevacRequest,
+    asset_id: str,
+    facility_id: str,
+    medical_crew: bool,
+    surgery_at_destination: bool,
+) -> bool:
     """requested|acknowledged -> dispatched with the asset and facility, in the caller's transaction (no
     commit). False when another transaction changed the request first (the caller answers 409)."""
-    return _move(session, user=user, request=request, to_status=VIA_DISPATCH, note=None,
-                 values={"asset_id": asset_id, "facility_id": facility_id, "medical_crew": medical_crew,
-                         "surgery_at_destination": surgery_at_destination})
+    return _move(
+        session,
+        actor=actor,
+        request=request,
+        to_status=VIA_DISPATCH,
+        note=None,
+        values={
+            "asset_id": asset_id,
+            "facility_id": facility_id,
+            "medical_crew": medical_crew,
+            "surgery_at_destination": surgery_at_destination,
+        },
+    )
 
 
-def _move(session, *, user, request: CasevacRequest, to_status: str, note: str | None,
-          values: dict | None = None) -> bool:
+def _move(
+    session, *, actor, request: CasevacRequest, to_status: str, note: str | None, values: dict | None = None
+) -> bool:
     """The conditional UPDATE ... WHERE status = <what we read>: exactly one of racing moves wins."""
     from_status = request.status
     if to_status not in NEXT.get(from_status, ()):
@@ -108,11 +128,25 @@ def _move(session, *, user, request: CasevacRequest, to_status: str, note: str |
     if result.rowcount != 1:
         return False
     session.refresh(request)
-    session.add(StatusChange(request_id=request.id, status=to_status, from_status=from_status, at=now,
-                             by=user.id if user is not None else None, note=note))
-    audit.record(session, actor=user, action=f"casevac.status.{to_status}", subject_type="casevac_request",
-                 subject_id=request.id, mission_id=request.mission_id,
-                 detail={"from": from_status, "to": to_status, **({k: v for k, v in (values or {}).items()})})
+    session.add(
+        StatusChange(
+            request_id=request.id,
+            status=to_status,
+            from_status=from_status,
+            at=now,
+            by=actor.id if actor is not None else None,
+            note=note,
+        )
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action=f"casevac.status.{to_status}",
+        subject_type="casevac_request",
+        subject_id=request.id,
+        mission_id=request.mission_id,
+        detail={"from": from_status, "to": to_status, **({k: v for k, v in (values or {}).items()})},
+    )
     if to_status in FINAL_STATUSES:
         for hook in list(RELEASE_HOOKS):
             hook(session, request)
@@ -124,6 +158,7 @@ def _move(session, *, user, request: CasevacRequest, to_status: str, note: str |
 
 # ---- escalation (the sweeper's task) -------------------------------------------------------------
 
+
 def escalate(session, *, now: datetime, settings) -> int:
     """API.md "Escalation": an urgent or urgent-surgical request not acknowledged within
     ESCALATE_AFTER_SECONDS raises casevac.escalated once; a dispatched one that will miss its 10-1-2
@@ -131,45 +166,77 @@ def escalate(session, *, now: datetime, settings) -> int:
     Exactly once across processes: UPDATE ... WHERE escalated_at IS NULL; commits each escalation."""
     count = 0
     cutoff = now - timedelta(seconds=settings.ESCALATE_AFTER_SECONDS)
-    unacknowledged = session.execute(
-        select(CasevacRequest.id).where(CasevacRequest.status == "requested",
-                                        CasevacRequest.precedence.in_(URGENT),
-                                        CasevacRequest.escalated_at.is_(None),
-                                        CasevacRequest.created_at <= cutoff)
-        .order_by(CasevacRequest.created_at)
-    ).scalars().all()
+    unacknowledged = (
+        session.execute(
+            select(CasevacRequest.id)
+            .where(
+                CasevacRequest.status == "requested",
+                CasevacRequest.precedence.in_(URGENT),
+                CasevacRequest.escalated_at.is_(None),
+                CasevacRequest.created_at <= cutoff,
+            )
+            .order_by(CasevacRequest.created_at)
+        )
+        .scalars()
+        .all()
+    )
     for request_id in unacknowledged:
-        won = session.execute(
-            update(CasevacRequest)
-            .where(CasevacRequest.id == request_id, CasevacRequest.escalated_at.is_(None),
-                   CasevacRequest.status == "requested")
-            .values(escalated_at=now).execution_options(synchronize_session=False)
-        ).rowcount == 1
+        won = (
+            session.execute(
+                update(CasevacRequest)
+                .where(
+                    CasevacRequest.id == request_id,
+                    CasevacRequest.escalated_at.is_(None),
+                    CasevacRequest.status == "requested",
+                )
+                .values(escalated_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            == 1
+        )
         if won:
             request = session.get(CasevacRequest, request_id)
             session.refresh(request)
-            _escalation_event(session, request, reason="not_acknowledged",
-                              waited_seconds=int((now - request.created_at).total_seconds()))
+            _escalation_event(
+                session,
+                request,
+                reason="not_acknowledged",
+                waited_seconds=int((now - request.created_at).total_seconds()),
+            )
             count += 1
         session.commit()
 
     surgery_margin = ten_one_two.LEGS[2].at_risk_before
-    flying = session.execute(
-        select(CasevacRequest).where(CasevacRequest.status.in_(("dispatched", "at_pickup", "in_transit")),
-                                     CasevacRequest.precedence.in_(URGENT),
-                                     CasevacRequest.surgery_escalated_at.is_(None))
-        .options(selectinload(CasevacRequest.casualties))
-    ).scalars().all()
+    flying = (
+        session.execute(
+            select(CasevacRequest)
+            .where(
+                CasevacRequest.status.in_(("dispatched", "at_pickup", "in_transit")),
+                CasevacRequest.precedence.in_(URGENT),
+                CasevacRequest.surgery_escalated_at.is_(None),
+            )
+            .options(selectinload(CasevacRequest.casualties))
+        )
+        .scalars()
+        .all()
+    )
     for request in flying:
         due = ten_one_two.surgery_due(request)
         if now < due - surgery_margin:
             continue
-        won = session.execute(
-            update(CasevacRequest)
-            .where(CasevacRequest.id == request.id, CasevacRequest.surgery_escalated_at.is_(None),
-                   CasevacRequest.status.in_(("dispatched", "at_pickup", "in_transit")))
-            .values(surgery_escalated_at=now).execution_options(synchronize_session=False)
-        ).rowcount == 1
+        won = (
+            session.execute(
+                update(CasevacRequest)
+                .where(
+                    CasevacRequest.id == request.id,
+                    CasevacRequest.surgery_escalated_at.is_(None),
+                    CasevacRequest.status.in_(("dispatched", "at_pickup", "in_transit")),
+                )
+                .values(surgery_escalated_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            == 1
+        )
         if won:
             session.refresh(request)
             _escalation_event(session, request, reason="surgery_deadline", surgery_due=due.isoformat())
@@ -179,8 +246,19 @@ def escalate(session, *, now: datetime, settings) -> int:
 
 
 def _escalation_event(session, request: CasevacRequest, *, reason: str, **extra) -> None:
-    audit.record(session, actor=None, action="casevac.escalate", subject_type="casevac_request",
-                 subject_id=request.id, mission_id=request.mission_id, detail={"reason": reason})
-    events.publish(session, "casevac.escalated",
-                   audience.coordinators_and_admins(request.mission_id) + [audience.user(request.filed_by)],
-                   service.event_data(request, reason=reason, **extra), mission_id=request.mission_id)
+    audit.record(
+        session,
+        actor=None,
+        action="casevac.escalate",
+        subject_type="casevac_request",
+        subject_id=request.id,
+        mission_id=request.mission_id,
+        detail={"reason": reason},
+    )
+    events.publish(
+        session,
+        "casevac.escalated",
+        audience.coordinators_and_admins(request.mission_id) + [audience.user(request.filed_by)],
+        service.event_data(request, reason=reason, **extra),
+        mission_id=request.mission_id,
+    )

@@ -1,5 +1,6 @@
 """CASEVAC metrics: counts, median minutes from filing to each stage, share delivered within the precedence
 deadline and 10-1-2 compliance per leg."""
+
 from __future__ import annotations
 
 import statistics
@@ -16,18 +17,26 @@ from core.errors import invalid
 STAGES = ("acknowledged", "dispatched", "at_pickup", "delivered")
 
 
-def metrics(session, *, user, start: datetime | None = None, end: datetime | None = None) -> dict:
-    """Over requests filed in [start, end] of the user's mission: counts, median minutes from filing to
+def metrics(session, *, actor, start: datetime | None = None, end: datetime | None = None) -> dict:
+    """Over requests filed in [start, end] of the actor's mission: counts, median minutes from filing to
     each stage, share delivered within the precedence deadline, 10-1-2 compliance per leg."""
     end = end or clock.now()
     start = start or end - timedelta(days=7)
     if start >= end:
         raise invalid("from", "must be before to", location="query")
-    requests = session.execute(
-        select(CasevacRequest).where(CasevacRequest.mission_id == user.mission_id,
-                                     CasevacRequest.created_at >= start, CasevacRequest.created_at <= end)
-        .options(selectinload(CasevacRequest.casualties))
-    ).scalars().all()
+    requests = (
+        session.execute(
+            select(CasevacRequest)
+            .where(
+                CasevacRequest.mission_id == actor.mission_id,
+                CasevacRequest.created_at >= start,
+                CasevacRequest.created_at <= end,
+            )
+            .options(selectinload(CasevacRequest.casualties))
+        )
+        .scalars()
+        .all()
+    )
     by_precedence = {name: 0 for name in PRECEDENCES}
     by_status = {name: 0 for name in STATUSES}
     waits: dict[str, list[float]] = {stage: [] for stage in STAGES}
@@ -52,9 +61,14 @@ def metrics(session, *, user, start: datetime | None = None, end: datetime | Non
                     legs[name]["counted"] += 1
                     legs[name]["met"] += int(leg["state"] == "met")
     return {
-        "from_": start, "to": end, "total": len(requests), "by_precedence": by_precedence, "by_status": by_status,
-        "median_minutes": {stage: round(statistics.median(values), 1) if values else None
-                           for stage, values in waits.items()},
+        "from_": start,
+        "to": end,
+        "total": len(requests),
+        "by_precedence": by_precedence,
+        "by_status": by_status,
+        "median_minutes": {
+            stage: round(statistics.median(values), 1) if values else None for stage, values in waits.items()
+        },
         "within_deadline": _share(deadline),
         "ten_one_two": {name: _share(counts) for name, counts in legs.items()},
     }

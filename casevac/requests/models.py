@@ -1,5 +1,6 @@
 """CASEVAC requests (the 9-line, DOMAIN.md section 1), their casualties (MIST-AT, section 2), vital-sign
 readings (appended, never overwritten) and the status history of the lifecycle."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -28,7 +29,6 @@ FINAL_STATUSES = ("delivered", "cancelled")
 ACTIVE_STATUSES = tuple(s for s in STATUSES if s not in FINAL_STATUSES)
 
 
-
 class CasevacRequest(db.Model):
     __tablename__ = "casevac_requests"
     __table_args__ = (
@@ -36,12 +36,18 @@ class CasevacRequest(db.Model):
         UniqueConstraint("filed_by", "client_ref", name="uq_casevac_requests_filed_by_client_ref"),
         CheckConstraint(one_of("status", STATUSES), name="status"),
         CheckConstraint(one_of("precedence", PRECEDENCES), name="precedence"),
-        CheckConstraint("patients_urgent >= 0 AND patients_urgent_surgical >= 0 AND patients_priority >= 0 "
-                        "AND patients_routine >= 0 AND patients_convenience >= 0", name="patients_non_negative"),
+        CheckConstraint(
+            "patients_urgent >= 0 AND patients_urgent_surgical >= 0 AND patients_priority >= 0 "
+            "AND patients_routine >= 0 AND patients_convenience >= 0",
+            name="patients_non_negative",
+        ),
         CheckConstraint("litter >= 0 AND ambulatory >= 0", name="types_non_negative"),
         # DOMAIN.md section 1, consistency rule: line 3 total equals line 5 total, at least one patient.
-        CheckConstraint("patients_urgent + patients_urgent_surgical + patients_priority + patients_routine "
-                        "+ patients_convenience = litter + ambulatory", name="line3_equals_line5"),
+        CheckConstraint(
+            "patients_urgent + patients_urgent_surgical + patients_priority + patients_routine "
+            "+ patients_convenience = litter + ambulatory",
+            name="line3_equals_line5",
+        ),
         CheckConstraint("litter + ambulatory >= 1", name="at_least_one_patient"),
         CheckConstraint("lat >= -90 AND lat <= 90 AND lon >= -180 AND lon <= 180", name="coordinates"),
         # The coordinator's queue: mission, most urgent first, then oldest.
@@ -121,9 +127,9 @@ class CasevacRequest(db.Model):
 
     # Loaded on demand: the queue reads none of these; get_visible loads them in three queries.
     casualties: Mapped[list["Casualty"]] = relationship(
-        back_populates="request", order_by="Casualty.position", cascade="all, delete-orphan")
-    history: Mapped[list["StatusChange"]] = relationship(
-        order_by="StatusChange.id", cascade="all, delete-orphan")
+        back_populates="request", order_by="Casualty.position", cascade="all, delete-orphan"
+    )
+    history: Mapped[list["StatusChange"]] = relationship(order_by="StatusChange.id", cascade="all, delete-orphan")
 
     @property
     def patients(self) -> dict[str, int]:
@@ -208,7 +214,8 @@ class Casualty(db.Model):
 
     request: Mapped[CasevacRequest] = relationship(back_populates="casualties")
     signs_history: Mapped[list["SignsReading"]] = relationship(
-        order_by="SignsReading.taken_at, SignsReading.id", cascade="all, delete-orphan")
+        order_by="SignsReading.taken_at, SignsReading.id", cascade="all, delete-orphan"
+    )
 
     @property
     def effective_precedence(self) -> str:

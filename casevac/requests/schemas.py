@@ -1,4 +1,5 @@
 """CASEVAC request schemas: the validator, the serialiser and the OpenAPI document (API.md, CASEVAC)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -22,25 +23,62 @@ MARKING = ("panels", "pyrotechnic", "smoke", "none", "other")
 CBRN = ("chemical", "biological", "radiological", "nuclear")
 # Line 8 for a UN mission (DOMAIN.md section 1) plus a child count. Configurable: the setting
 # NATIONALITY_CATEGORIES replaces this list (configure() below, called when the blueprint registers).
-DEFAULT_NATIONALITY_CATEGORIES = ("un_military", "un_police", "un_civilian", "host_nation_forces", "civilian",
-                                  "detainee", "child")
+DEFAULT_NATIONALITY_CATEGORIES = (
+    "un_military",
+    "un_police",
+    "un_civilian",
+    "host_nation_forces",
+    "civilian",
+    "detainee",
+    "child",
+)
 NATIONALITY_CATEGORIES: list[str] = list(DEFAULT_NATIONALITY_CATEGORIES)
-MECHANISMS = ("blast", "gunshot", "fragmentation", "vehicle_collision", "fall", "burn", "crush", "stab",
-              "blunt", "drowning", "electrical", "heat_illness", "cold_injury", "cbrn", "animal", "illness",
-              "other")
+MECHANISMS = (
+    "blast",
+    "gunshot",
+    "fragmentation",
+    "vehicle_collision",
+    "fall",
+    "burn",
+    "crush",
+    "stab",
+    "blunt",
+    "drowning",
+    "electrical",
+    "heat_illness",
+    "cold_injury",
+    "cbrn",
+    "animal",
+    "illness",
+    "other",
+)
 # MIST-AT "T" (DOMAIN.md section 2).
-TREATMENTS = ("tourniquet", "haemostatic_dressing", "pressure_dressing", "airway_adjunct", "surgical_airway",
-              "recovery_position", "needle_decompression", "chest_seal", "iv_fluids", "io_fluids", "txa", "blood",
-              "analgesia", "antibiotics", "splint", "pelvic_binder", "hypothermia_prevention", "oxygen", "other")
+TREATMENTS = (
+    "tourniquet",
+    "haemostatic_dressing",
+    "pressure_dressing",
+    "airway_adjunct",
+    "surgical_airway",
+    "recovery_position",
+    "needle_decompression",
+    "chest_seal",
+    "iv_fluids",
+    "io_fluids",
+    "txa",
+    "blood",
+    "analgesia",
+    "antibiotics",
+    "splint",
+    "pelvic_binder",
+    "hypothermia_prevention",
+    "oxygen",
+    "other",
+)
 AVPU = ("A", "V", "P", "U")
 SEXES = ("M", "F", "U")
 MAX_PER_CATEGORY = 99
 # A clock on a field device may run a little fast; beyond this a time in the future is a mistake.
 CLOCK_SKEW = timedelta(minutes=5)
-
-
-
-
 
 
 def configure(settings) -> None:
@@ -80,6 +118,7 @@ def _text(max_length: int, **kwargs):
 
 
 # ---- input ----------------------------------------------------------------------------------------
+
 
 class PickupLocationIn(Schema):
     """One of {"lat", "lon"}, {"mgrs"} or {"text"} (degrees-minutes-seconds or decimal)."""
@@ -149,12 +188,13 @@ class _Lines6to9(Schema):
     wounds = _text(500, allow_none=True, metadata={"description": "line 6 in peacetime"})
     marking = Text(allow_none=True, validate=validate.OneOf(MARKING))
     marking_detail = _text(200, allow_none=True)
-    nationality = fields.Dict(keys=Text(validate=_OneOfCurrent(NATIONALITY_CATEGORIES)),
-                              values=_count(), allow_none=True,
-                              metadata={"description": "line 8: {category: count}",
-                                        "example": {"un_military": 2}})
-    cbrn = fields.List(Text(validate=validate.OneOf(CBRN)), allow_none=True,
-                       validate=validate.Length(max=4))
+    nationality = fields.Dict(
+        keys=Text(validate=_OneOfCurrent(NATIONALITY_CATEGORIES)),
+        values=_count(),
+        allow_none=True,
+        metadata={"description": "line 8: {category: count}", "example": {"un_military": 2}},
+    )
+    cbrn = fields.List(Text(validate=validate.OneOf(CBRN)), allow_none=True, validate=validate.Length(max=4))
     terrain = _text(500, allow_none=True, metadata={"description": "line 9 in peacetime"})
     remarks = _text(2000, allow_none=True)
 
@@ -162,15 +202,17 @@ class _Lines6to9(Schema):
 class RequestIn(_Lines6to9):
     """A 9-line MEDEVAC request: lines 1-5 required, 6-9 optional (completed later with PATCH)."""
 
-    client_ref = Text(validate=validate.Length(min=1, max=64),
-                               metadata={"description": "makes filing idempotent per user"})
+    client_ref = Text(
+        validate=validate.Length(min=1, max=64), metadata={"description": "makes filing idempotent per actor"}
+    )
     location = fields.Nested(PickupLocationIn, required=True)
     callsign = Text(required=True, validate=validate.Length(min=1, max=64))
     frequency = Text(required=True, validate=validate.Length(min=1, max=32))
     suffix = _text(16, allow_none=True)
     patients = fields.Nested(PatientsIn, required=True)
-    equipment = fields.List(Text(validate=validate.OneOf(EQUIPMENT_CODES)), load_default=list,
-                            validate=validate.Length(max=4))
+    equipment = fields.List(
+        Text(validate=validate.OneOf(EQUIPMENT_CODES)), load_default=list, validate=validate.Length(max=4)
+    )
     litter = _count(required=True)
     ambulatory = _count(required=True)
     casualties = fields.List(fields.Nested(CasualtyIn), load_default=list, validate=validate.Length(max=100))
@@ -181,8 +223,9 @@ class RequestIn(_Lines6to9):
         total = sum(data["patients"].values())
         # DOMAIN.md section 1, consistency rule: line 3 total equals line 5 total.
         if total != data["litter"] + data["ambulatory"]:
-            errors["patients"] = [f"the sum of patients ({total}) must equal litter + ambulatory "
-                                  f"({data['litter'] + data['ambulatory']})"]
+            errors["patients"] = [
+                f"the sum of patients ({total}) must equal litter + ambulatory ({data['litter'] + data['ambulatory']})"
+            ]
         elif total < 1:
             errors["patients"] = ["at least one patient"]
         if len(data.get("casualties") or []) > max(total, 1):
@@ -200,8 +243,7 @@ class RequestPatch(_Lines6to9):
     callsign = Text(validate=validate.Length(min=1, max=64))
     frequency = Text(validate=validate.Length(min=1, max=32))
     suffix = _text(16, allow_none=True)
-    equipment = fields.List(Text(validate=validate.OneOf(EQUIPMENT_CODES)),
-                            validate=validate.Length(max=4))
+    equipment = fields.List(Text(validate=validate.OneOf(EQUIPMENT_CODES)), validate=validate.Length(max=4))
     litter = _count()
     ambulatory = _count()
 
@@ -228,8 +270,10 @@ class RequestListArgs(PageArgs):
     precedence = Text(validate=validate.OneOf(PRECEDENCES))
     active = fields.Boolean(metadata={"description": "true: not delivered nor cancelled"})
     near = Text(metadata={"description": "lat,lon (WGS-84 degrees)", "example": "4.36,18.55"})
-    radius_km = fields.Float(validate=validate.Range(min=0, max=20100, min_inclusive=False),
-                             metadata={"description": "with near (default 50 km); geodesic"})
+    radius_km = fields.Float(
+        validate=validate.Range(min=0, max=20100, min_inclusive=False),
+        metadata={"description": "with near (default 50 km); geodesic"},
+    )
     format = Text(validate=validate.OneOf(("json", "geojson")))
 
 
@@ -239,6 +283,7 @@ class CasevacMetricsArgs(Schema):
 
 
 # ---- output ---------------------------------------------------------------------------------------
+
 
 class PickupLocationOut(Schema):
     lat = fields.Float()
@@ -285,8 +330,9 @@ class CasualtyOut(Schema):
     sex = fields.String(allow_none=True)
     time_of_injury = fields.DateTime(allow_none=True)
     clock_start = fields.DateTime(metadata={"description": "10-1-2 clocks run from here"})
-    clock_from = fields.Method("_clock_from", metadata={
-        "description": "time_of_injury, or filed_at when the time of injury is unknown"})
+    clock_from = fields.Method(
+        "_clock_from", metadata={"description": "time_of_injury, or filed_at when the time of injury is unknown"}
+    )
     mechanism = fields.String(allow_none=True)
     mechanism_detail = fields.String(allow_none=True)
     injuries = fields.List(fields.String())
@@ -311,10 +357,10 @@ class CasualtyDetailOut(CasualtyOut):
         return _SIGNS.dump([reading.as_dict() for reading in casualty.signs_history])
 
 
-
 # Built once (a schema instance costs about 0.1 ms): dumped for every casualty of every request view.
 _TEN_ONE_TWO = TenOneTwoOut()
 _SIGNS = SignsOut(many=True)
+
 
 class StatusChangeOut(Schema):
     status = fields.String()
@@ -396,5 +442,8 @@ class CasevacMetricsOut(Schema):
     by_status = fields.Dict(keys=fields.String(), values=fields.Integer())
     median_minutes = fields.Nested(StageMediansOut, metadata={"description": "from filing to each stage"})
     within_deadline = fields.Nested(ComplianceOut, metadata={"description": "delivered within the precedence deadline"})
-    ten_one_two = fields.Dict(keys=fields.String(), values=fields.Nested(ComplianceOut),
-                              metadata={"description": "per leg, over casualties whose leg is met or breached"})
+    ten_one_two = fields.Dict(
+        keys=fields.String(),
+        values=fields.Nested(ComplianceOut),
+        metadata={"description": "per leg, over casualties whose leg is met or breached"},
+    )

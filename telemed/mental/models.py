@@ -3,6 +3,7 @@
 Confidential (DOMAIN.md section 6): visible to the member they belong to and the mission's mental-health
 clinicians only; answers and referral reasons never leave these tables except to those readers.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -16,7 +17,6 @@ from core.db import IdColumn, JSONType, UTCDateTime, one_of
 
 INSTRUMENT_CODES = ("phq9", "gad7", "pcl5", "auditc")
 REFERRAL_STATUSES = ("open", "booked", "closed")
-
 
 
 class Screening(db.Model):

@@ -1,4 +1,5 @@
 """Mental-health schemas: validators, serialisers and the OpenAPI document in one (flask-smorest)."""
+
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
@@ -17,14 +18,24 @@ class ScreeningIn(Schema):
     instrument = fields.String(required=True, validate=validate.OneOf(INSTRUMENT_CODES))
     # Items are checked by the scorer against the instrument's table (count, integer, range), so every bad
     # item is named with the instrument's own range: errors {"answers": {"<index>": ["item N: ..."]}}.
-    answers = fields.List(fields.Raw(allow_none=True, metadata={"type": "integer"}), required=True,
-                          validate=validate.Length(max=100),
-                          metadata={"description": "one integer per item, in the instrument's order"})
-    sex = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(screening.SEXES),
-                        metadata={"description": "AUDIT-C threshold: 4 for men, 3 for women (and when "
-                                                 "not given or other)"})
-    member_id = Text(load_default=None, allow_none=True, validate=validate.Length(max=36),
-                              metadata={"description": "clinician-administered screening: the member screened"})
+    answers = fields.List(
+        fields.Raw(allow_none=True, metadata={"type": "integer"}),
+        required=True,
+        validate=validate.Length(max=100),
+        metadata={"description": "one integer per item, in the instrument's order"},
+    )
+    sex = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(screening.SEXES),
+        metadata={"description": "AUDIT-C threshold: 4 for men, 3 for women (and when not given or other)"},
+    )
+    member_id = Text(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=36),
+        metadata={"description": "clinician-administered screening: the member screened"},
+    )
 
 
 class OfferedSlotOut(Schema):
@@ -77,11 +88,16 @@ class ScreeningOut(Schema):
     answers = fields.List(fields.Integer())
     sex = fields.String(allow_none=True)
     score = fields.Integer()
-    severity = fields.String(allow_none=True, metadata={"description": "the instrument's band (PHQ-9, GAD-7); "
-                                                                       "null for instruments without bands"})
+    severity = fields.String(
+        allow_none=True,
+        metadata={"description": "the instrument's band (PHQ-9, GAD-7); null for instruments without bands"},
+    )
     positive = fields.Boolean()
-    criteria = fields.Dict(keys=fields.String(), values=fields.Boolean(),
-                           metadata={"description": "each rule of the instrument: cut_off, dsm5_clusters"})
+    criteria = fields.Dict(
+        keys=fields.String(),
+        values=fields.Boolean(),
+        metadata={"description": "each rule of the instrument: cut_off, dsm5_clusters"},
+    )
     clusters = fields.Dict(keys=fields.String(), values=fields.Nested(ClusterOut), allow_none=True)
     flags = fields.List(fields.String(metadata={"enum": FLAGS}))
     recommended_action = fields.String(metadata={"enum": ACTIONS})
@@ -91,8 +107,10 @@ class ScreeningOut(Schema):
 
 
 class ScreeningCreatedOut(ScreeningOut):
-    offered_slots = fields.List(fields.Nested(OfferedSlotOut), metadata={
-        "description": "earliest free mental-health slots, offered when the result is positive or flagged"})
+    offered_slots = fields.List(
+        fields.Nested(OfferedSlotOut),
+        metadata={"description": "earliest free mental-health slots, offered when the result is positive or flagged"},
+    )
     clinician_notified = fields.Boolean()
 
 
@@ -142,9 +160,13 @@ class TrendPointOut(Schema):
     positive = fields.Boolean()
     flags = fields.List(fields.String())
     change = fields.Integer(allow_none=True, metadata={"description": "score minus the previous score"})
-    reliable_change = fields.String(allow_none=True, metadata={
-        "enum": ["improved", "worsened", "no_reliable_change"],
-        "description": "null when the instrument states no reliable-change threshold"})
+    reliable_change = fields.String(
+        allow_none=True,
+        metadata={
+            "enum": ["improved", "worsened", "no_reliable_change"],
+            "description": "null when the instrument states no reliable-change threshold",
+        },
+    )
 
 
 class TrendOverallOut(Schema):
@@ -164,10 +186,17 @@ class TrendOut(Schema):
 
 class SelfReferralIn(Schema):
     reason = Text(required=True, validate=validate.Length(min=1, max=4000))
-    preferred_language = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
-        r"^[a-z]{2}$", error="an ISO 639-1 code: two lower-case letters, e.g. fr"))
-    contact = Text(load_default=None, allow_none=True, validate=validate.Length(max=200),
-                            metadata={"description": "how the member prefers to be reached"})
+    preferred_language = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(r"^[a-z]{2}$", error="an ISO 639-1 code: two lower-case letters, e.g. fr"),
+    )
+    contact = Text(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=200),
+        metadata={"description": "how the member prefers to be reached"},
+    )
 
 
 class SelfReferralOut(Schema):
@@ -207,16 +236,18 @@ class AccessEntryOut(Schema):
     action = fields.String()
     subject_type = fields.String()
     subject_id = fields.String()
-    actor = fields.Nested(AccessActorOut, allow_none=True, metadata={"description": "null: the system "
-                                                                                    "(escalation)"})
+    actor = fields.Nested(AccessActorOut, allow_none=True, metadata={"description": "null: the system (escalation)"})
 
 
 AccessLogPage = page_schema(AccessEntryOut, "AccessLogPage")
 
 
 class MentalHealthMetricsArgs(Schema):
-    month = fields.String(validate=validate.Regexp(r"^20\d{2}-(0[1-9]|1[0-2])$",
-                                                        error="YYYY-MM between 2000-01 and 2099-12, e.g. 2026-11"))
+    month = fields.String(
+        validate=validate.Regexp(
+            r"^20\d{2}-(0[1-9]|1[0-2])$", error="YYYY-MM between 2000-01 and 2099-12, e.g. 2026-11"
+        )
+    )
 
 
 class InstrumentMetricsOut(Schema):

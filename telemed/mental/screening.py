@@ -12,6 +12,7 @@ Every number here is DOMAIN.md section 6, checked against the instruments' own m
 Reliable change (a difference between two screenings larger than measurement noise): 5 points on PHQ-9,
 10 points on PCL-5 (DOMAIN.md section 6 / issue 7); the other instruments have none stated, so none.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ NO_ACTION = "no_action"
 ACTION_ORDER = (SAME_DAY_SAFETY_ASSESSMENT, URGENT_CONSULTATION, CONSULTATION, NO_ACTION)
 ACTION_TEXT = {
     SAME_DAY_SAFETY_ASSESSMENT: "A mental-health clinician should assess your safety today. If you are in danger "
-                                "now, contact your medical officer or emergency line at once.",
+    "now, contact your medical officer or emergency line at once.",
     URGENT_CONSULTATION: "Book a consultation with a mental-health clinician within the next few days.",
     CONSULTATION: "Your answers suggest a consultation with a mental-health clinician would help.",
     NO_ACTION: "No action is needed now; screen again if things change.",
@@ -91,31 +92,55 @@ INSTRUMENTS: dict[str, Instrument] = {
     i.code: i
     for i in (
         Instrument(
-            code="phq9", name="PHQ-9 (depression)", items=9, item_max=3,
-            bands=(Band(0, 4, "minimal"), Band(5, 9, "mild"), Band(10, 14, "moderate"),
-                   Band(15, 19, "moderately_severe"), Band(20, 27, "severe", urgent=True)),
+            code="phq9",
+            name="PHQ-9 (depression)",
+            items=9,
+            item_max=3,
+            bands=(
+                Band(0, 4, "minimal"),
+                Band(5, 9, "mild"),
+                Band(10, 14, "moderate"),
+                Band(15, 19, "moderately_severe"),
+                Band(20, 27, "severe", urgent=True),
+            ),
             cut_off=10,
             # Item 9: "thoughts that you would be better off dead, or of hurting yourself".
             item_flags=(ItemFlag(item=9, at_least=1, flag=SUICIDAL_IDEATION, action=SAME_DAY_SAFETY_ASSESSMENT),),
             reliable_change=5,
         ),
         Instrument(
-            code="gad7", name="GAD-7 (anxiety)", items=7, item_max=3,
-            bands=(Band(0, 4, "minimal"), Band(5, 9, "mild"), Band(10, 14, "moderate"),
-                   Band(15, 21, "severe", urgent=True)),
+            code="gad7",
+            name="GAD-7 (anxiety)",
+            items=7,
+            item_max=3,
+            bands=(
+                Band(0, 4, "minimal"),
+                Band(5, 9, "mild"),
+                Band(10, 14, "moderate"),
+                Band(15, 21, "severe", urgent=True),
+            ),
             cut_off=10,
         ),
         Instrument(
-            code="pcl5", name="PCL-5 (post-traumatic stress)", items=20, item_max=4,
+            code="pcl5",
+            name="PCL-5 (post-traumatic stress)",
+            items=20,
+            item_max=4,
             cut_off=33,
-            clusters=(Cluster("B", (1, 2, 3, 4, 5), 1), Cluster("C", (6, 7), 1),
-                      Cluster("D", (8, 9, 10, 11, 12, 13, 14), 2),
-                      Cluster("E", (15, 16, 17, 18, 19, 20), 2)),
+            clusters=(
+                Cluster("B", (1, 2, 3, 4, 5), 1),
+                Cluster("C", (6, 7), 1),
+                Cluster("D", (8, 9, 10, 11, 12, 13, 14), 2),
+                Cluster("E", (15, 16, 17, 18, 19, 20), 2),
+            ),
             endorsed_at=2,
             reliable_change=10,
         ),
         Instrument(
-            code="auditc", name="AUDIT-C (alcohol use)", items=3, item_max=4,
+            code="auditc",
+            name="AUDIT-C (alcohol use)",
+            items=3,
+            item_max=4,
             # Sex not given (or "other"): the lower threshold, so no one at risk is missed.
             cut_off_by_sex={"male": 4, "female": 3, "other": 3, None: 3},
         ),
@@ -194,8 +219,7 @@ def score(code: str, answers, *, sex: str | None = None) -> Result:
         clusters = {}
         for cluster in inst.clusters:
             endorsed = sum(1 for item in cluster.items if values[item - 1] >= inst.endorsed_at)
-            clusters[cluster.name] = {"endorsed": endorsed, "needed": cluster.needed,
-                                      "met": endorsed >= cluster.needed}
+            clusters[cluster.name] = {"endorsed": endorsed, "needed": cluster.needed, "met": endorsed >= cluster.needed}
         criteria["dsm5_clusters"] = all(c["met"] for c in clusters.values())
     # Positive when any of the instrument's rules says so: for PCL-5 both the cut-off and the DSM-5
     # cluster rule are accepted ways to a provisional diagnosis, and a screen errs towards sensitivity.
@@ -213,8 +237,16 @@ def score(code: str, answers, *, sex: str | None = None) -> Result:
     if positive:
         actions.append(CONSULTATION)
     action = min(actions, key=ACTION_ORDER.index)
-    return Result(instrument=code, score=total, severity=band.name if band else None, positive=positive,
-                  criteria=criteria, flags=flags, recommended_action=action, clusters=clusters)
+    return Result(
+        instrument=code,
+        score=total,
+        severity=band.name if band else None,
+        positive=positive,
+        criteria=criteria,
+        flags=flags,
+        recommended_action=action,
+        clusters=clusters,
+    )
 
 
 def reliable_change(code: str, before: int, after: int) -> str | None:
@@ -233,6 +265,16 @@ def reliable_change(code: str, before: int, after: int) -> str | None:
 
 def describe() -> list[dict]:
     """The instruments as data, for clients that render the questionnaires' answer ranges."""
-    return [{"code": i.code, "name": i.name, "items": i.items, "item_min": i.item_min, "item_max": i.item_max,
-             "max_score": i.max_score, "bands": [{"name": b.name, "low": b.low, "high": b.high} for b in i.bands],
-             "reliable_change": i.reliable_change} for i in INSTRUMENTS.values()]
+    return [
+        {
+            "code": i.code,
+            "name": i.name,
+            "items": i.items,
+            "item_min": i.item_min,
+            "item_max": i.item_max,
+            "max_score": i.max_score,
+            "bands": [{"name": b.name, "low": b.low, "high": b.high} for b in i.bands],
+            "reliable_change": i.reliable_change,
+        }
+        for i in INSTRUMENTS.values()
+    ]

@@ -1,5 +1,6 @@
 """Mental-health endpoints (API.md, Telemedicine: screenings and self-referrals): thin views over
 telemed.mental.service, which holds every confidentiality rule."""
+
 from __future__ import annotations
 
 from flask import current_app
@@ -33,10 +34,12 @@ from telemed.mental.schemas import (
     TrendOut,
 )
 
-blp = Blueprint("mental_health", __name__, url_prefix="/api/v1/telemed",
-                description="Mental health: screening, risk alerts, confidential self-referral")
-
-
+blp = Blueprint(
+    "mental_health",
+    __name__,
+    url_prefix="/api/v1/telemed",
+    description="Mental health: screening, risk alerts, confidential self-referral",
+)
 
 
 def _settings():

@@ -5,6 +5,7 @@
 - a mental-health consultation: its clinician and its patient only (404 for everyone else, admins
   included); every read of one is audited (DOMAIN.md section 6, confidentiality).
 """
+
 from __future__ import annotations
 
 from config.extensions import db
@@ -30,16 +31,28 @@ def load_visible(session, actor: User, consultation_id: str) -> Consultation:
 def audit_read(session, actor: User, consultation: Consultation, what: str) -> None:
     """Every read of a mental-health record is audited (issue 6/7; the member can see who read it)."""
     if consultation.kind == "mental_health":
-        audit.record(session, actor=actor, action="telemed.consultation.read", subject_type="consultation",
-                     subject_id=consultation.id, mission_id=consultation.mission_id,
-                     detail={"kind": "mental_health", "what": what})
+        audit.record(
+            session,
+            actor=actor,
+            action="telemed.consultation.read",
+            subject_type="consultation",
+            subject_id=consultation.id,
+            mission_id=consultation.mission_id,
+            detail={"kind": "mental_health", "what": what},
+        )
 
 
 def event_data(consultation: Consultation, **extra) -> dict:
     # No reason, notes or replies: events carry what a client needs to refresh, never clinical text.
-    data = {"id": consultation.id, "kind": consultation.kind, "status": consultation.status,
-            "modality": consultation.modality, "clinician_id": consultation.clinician_id,
-            "start": consultation.start.isoformat(), "end": consultation.end.isoformat()}
+    data = {
+        "id": consultation.id,
+        "kind": consultation.kind,
+        "status": consultation.status,
+        "modality": consultation.modality,
+        "clinician_id": consultation.clinician_id,
+        "start": consultation.start.isoformat(),
+        "end": consultation.end.isoformat(),
+    }
     data.update(extra)
     return data
 

@@ -16,6 +16,7 @@ duration) lies inside the window and [start, start + duration + buffer) overlaps
 expanded minute by minute: each window is cut by the sorted busy intervals and the grid points of each
 free piece are computed arithmetically.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -121,13 +122,19 @@ class Plan:
             weekly[DAYS.index(window["day"])].append((parse_hhmm(window["start"]), parse_hhmm(window["end"])))
         overrides = {}
         for override in clinician.overrides or ():
-            overrides[date.fromisoformat(override["date"])] = tuple(sorted(
-                (parse_hhmm(w["start"]), parse_hhmm(w["end"])) for w in override.get("windows", ())))
-        return cls(clinician_id=clinician.id, tz_name=clinician.timezone,
-                   weekly=tuple(tuple(sorted(day)) for day in weekly), overrides=overrides,
-                   slot_seconds=clinician.slot_minutes * 60, buffer_seconds=clinician.buffer_minutes * 60,
-                   notice_seconds=clinician.min_notice_minutes * 60,
-                   horizon_seconds=clinician.horizon_days * 86400)
+            overrides[date.fromisoformat(override["date"])] = tuple(
+                sorted((parse_hhmm(w["start"]), parse_hhmm(w["end"])) for w in override.get("windows", ()))
+            )
+        return cls(
+            clinician_id=clinician.id,
+            tz_name=clinician.timezone,
+            weekly=tuple(tuple(sorted(day)) for day in weekly),
+            overrides=overrides,
+            slot_seconds=clinician.slot_minutes * 60,
+            buffer_seconds=clinician.buffer_minutes * 60,
+            notice_seconds=clinician.min_notice_minutes * 60,
+            horizon_seconds=clinician.horizon_days * 86400,
+        )
 
     def windows(self, start: int, end: int) -> list[tuple[int, int]]:
         """UTC windows overlapping [start, end), sorted, touching or overlapping ones merged."""
@@ -180,10 +187,12 @@ class Card:
     plan: Plan
 
     def matches(self, *, specialty=None, specialties=None, language=None, kind=None) -> bool:
-        return ((not specialty or specialty in self.specialties)
-                and (not specialties or not self.specialties.isdisjoint(specialties))
-                and (not language or language in self.languages)
-                and (not kind or kind in self.kinds))
+        return (
+            (not specialty or specialty in self.specialties)
+            and (not specialties or not self.specialties.isdisjoint(specialties))
+            and (not language or language in self.languages)
+            and (not kind or kind in self.kinds)
+        )
 
 
 _cards: dict[str, Card] = {}
@@ -195,8 +204,9 @@ def load_cards(session, *, mission_id: str, clinician_id: str | None = None) -> 
     from telemed.scheduling.models import Clinician
 
     table = Clinician.__table__
-    query = db.select(table.c.id, table.c.profile_version).where(table.c.mission_id == mission_id,
-                                                                 table.c.active.is_(True))
+    query = db.select(table.c.id, table.c.profile_version).where(
+        table.c.mission_id == mission_id, table.c.active.is_(True)
+    )
     if clinician_id:
         query = query.where(table.c.id == clinician_id)
     rows = session.execute(query.order_by(table.c.id)).all()
@@ -205,16 +215,30 @@ def load_cards(session, *, mission_id: str, clinician_id: str | None = None) -> 
         if len(_cards) > 100_000:
             _cards.clear()
         for i in range(0, len(stale), 1000):
-            for clinician in session.execute(db.select(Clinician).where(Clinician.id.in_(stale[i:i + 1000]))
-                                             ).unique().scalars():
-                _cards[clinician.id] = Card(clinician.id, clinician.profile_version,
-                                            frozenset(clinician.specialties), frozenset(clinician.languages),
-                                            frozenset(clinician.kinds), Plan.of(clinician))
+            for clinician in (
+                session.execute(db.select(Clinician).where(Clinician.id.in_(stale[i : i + 1000]))).unique().scalars()
+            ):
+                _cards[clinician.id] = Card(
+                    clinician.id,
+                    clinician.profile_version,
+                    frozenset(clinician.specialties),
+                    frozenset(clinician.languages),
+                    frozenset(clinician.kinds),
+                    Plan.of(clinician),
+                )
     return [_cards[cid] for cid, _ in rows if cid in _cards]
 
 
-def free_starts(windows: list[tuple[int, int]], busy: list[tuple[int, int]], *, duration: int, step: int,
-                buffer: int, earliest: int, latest: int) -> list[int]:
+def free_starts(
+    windows: list[tuple[int, int]],
+    busy: list[tuple[int, int]],
+    *,
+    duration: int,
+    step: int,
+    buffer: int,
+    earliest: int,
+    latest: int,
+) -> list[int]:
     """Slot starts s on each window's grid with earliest <= s <= latest, [s, s + duration) inside the window
     and [s, s + duration + buffer) clear of every busy block. `windows` and `busy` are sorted by start."""
     out: list[int] = []
@@ -248,8 +272,16 @@ def free_starts(windows: list[tuple[int, int]], busy: list[tuple[int, int]], *, 
     return out
 
 
-def clinician_slots(plan: Plan, busy: list[tuple[int, int]], *, start: int, end: int, now: int,
-                    duration: int | None = None, windows: list[tuple[int, int]] | None = None) -> list[int]:
+def clinician_slots(
+    plan: Plan,
+    busy: list[tuple[int, int]],
+    *,
+    start: int,
+    end: int,
+    now: int,
+    duration: int | None = None,
+    windows: list[tuple[int, int]] | None = None,
+) -> list[int]:
     """Free slot starts of one clinician in [start, end) (a slot must also end by `end`). `windows`, when
     given, must cover [start, end) (e.g. Plan.windows_cached over a wider range)."""
     duration = duration or plan.slot_seconds
@@ -261,8 +293,15 @@ def clinician_slots(plan: Plan, busy: list[tuple[int, int]], *, start: int, end:
     if windows is None:
         windows = plan.windows(start, end)
     windows = [(s, min(e, end)) for s, e in windows if s < end and e > start]
-    return free_starts(windows, busy, duration=duration, step=plan.slot_seconds, buffer=plan.buffer_seconds,
-                       earliest=earliest, latest=latest)
+    return free_starts(
+        windows,
+        busy,
+        duration=duration,
+        step=plan.slot_seconds,
+        buffer=plan.buffer_seconds,
+        earliest=earliest,
+        latest=latest,
+    )
 
 
 def fits(plan: Plan, busy: list[tuple[int, int]], *, start: int, duration: int, now: int) -> str | None:
@@ -289,8 +328,15 @@ def fits(plan: Plan, busy: list[tuple[int, int]], *, start: int, duration: int, 
 MAX_BLOCK_SECONDS = (480 + 240) * 60
 
 
-def load_busy(session, clinician_ids: list[str], start: int, end: int, *, mission_id: str | None = None,
-              exclude_consultation_id: str | None = None) -> dict[str, list[tuple[int, int]]]:
+def load_busy(
+    session,
+    clinician_ids: list[str],
+    start: int,
+    end: int,
+    *,
+    mission_id: str | None = None,
+    exclude_consultation_id: str | None = None,
+) -> dict[str, list[tuple[int, int]]]:
     """Held blocks of these clinicians overlapping [start, end), sorted, as epoch seconds. With many
     clinicians of one mission the query filters by mission (an index range scan on (mission_id,
     block_start)) rather than by a long IN list."""
@@ -305,15 +351,22 @@ def load_busy(session, clinician_ids: list[str], start: int, end: int, *, missio
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         # Epoch seconds straight from the database: no datetime objects for thousands of rows.
-        columns = (cast(func.floor(func.extract("epoch", table.c.block_start)), BigInteger),
-                   cast(func.ceil(func.extract("epoch", table.c.block_end)), BigInteger))
+        columns = (
+            cast(func.floor(func.extract("epoch", table.c.block_start)), BigInteger),
+            cast(func.ceil(func.extract("epoch", table.c.block_end)), BigInteger),
+        )
     else:
         columns = (table.c.block_start, table.c.block_end)
-    query = (db.select(table.c.clinician_id, *columns)
-             .where(table.c.block_start.is_not(None), table.c.block_start < from_epoch(end),
-                    table.c.block_start >= from_epoch(start - MAX_BLOCK_SECONDS),
-                    table.c.block_end > from_epoch(start))
-             .order_by(table.c.clinician_id, table.c.block_start))
+    query = (
+        db.select(table.c.clinician_id, *columns)
+        .where(
+            table.c.block_start.is_not(None),
+            table.c.block_start < from_epoch(end),
+            table.c.block_start >= from_epoch(start - MAX_BLOCK_SECONDS),
+            table.c.block_end > from_epoch(start),
+        )
+        .order_by(table.c.clinician_id, table.c.block_start)
+    )
     if len(clinician_ids) <= 50 or mission_id is None:
         query = query.where(table.c.clinician_id.in_(clinician_ids))
     else:
@@ -332,18 +385,32 @@ def load_busy(session, clinician_ids: list[str], start: int, end: int, *, missio
     return busy
 
 
-def find_slots(session, *, mission_id: str, start: datetime, end: datetime, specialty: str | None = None,
-               specialties: list[str] | tuple[str, ...] | None = None, language: str | None = None,
-               kind: str | None = None, duration_minutes: int | None = None, clinician_id: str | None = None,
-               limit: int | None = None, after: tuple[datetime, str] | None = None) -> list[dict]:
+def find_slots(
+    session,
+    *,
+    mission_id: str,
+    start: datetime,
+    end: datetime,
+    specialty: str | None = None,
+    specialties: list[str] | tuple[str, ...] | None = None,
+    language: str | None = None,
+    kind: str | None = None,
+    duration_minutes: int | None = None,
+    clinician_id: str | None = None,
+    limit: int | None = None,
+    after: tuple[datetime, str] | None = None,
+) -> list[dict]:
     """Free slots of the mission's active clinicians matching the filters, in [start, end), sorted by
     (start, clinician_id): [{"clinician_id", "start", "end"}] with aware UTC datetimes.
 
     `specialties` matches any of them; `after` = (start, clinician_id) of the last slot already seen.
     The range is searched a UTC day at a time; with a limit the search stops once the limit is met.
     """
-    plans = [card.plan for card in load_cards(session, mission_id=mission_id, clinician_id=clinician_id)
-             if card.matches(specialty=specialty, specialties=specialties, language=language, kind=kind)]
+    plans = [
+        card.plan
+        for card in load_cards(session, mission_id=mission_id, clinician_id=clinician_id)
+        if card.matches(specialty=specialty, specialties=specialties, language=language, kind=kind)
+    ]
     if not plans:
         return []
     now = to_epoch(clock.now())
@@ -368,8 +435,9 @@ def find_slots(session, *, mission_id: str, start: datetime, end: datetime, spec
             d = duration or plan.slot_seconds
             slot_end = min(chunk_end + d, range_end)
             windows = plan.windows_cached(day, day + 2 * 86400)
-            starts = clinician_slots(plan, busy[plan.clinician_id], start=chunk_start, end=slot_end, now=now,
-                                     duration=d, windows=windows)
+            starts = clinician_slots(
+                plan, busy[plan.clinician_id], start=chunk_start, end=slot_end, now=now, duration=d, windows=windows
+            )
             cid = plan.clinician_id
             found.extend((s, cid, d) for s in starts if s < chunk_end)
         found.sort()  # one C-level sort beats merging 500 short lists in Python
@@ -386,8 +454,17 @@ def find_slots(session, *, mission_id: str, start: datetime, end: datetime, spec
     return out
 
 
-def naive_free_starts(windows: list[tuple[int, int]], busy: list[tuple[int, int]], *, duration: int, step: int,
-                      buffer: int, earliest: int, latest: int, unit: int = 60) -> list[int]:
+def naive_free_starts(
+    windows: list[tuple[int, int]],
+    busy: list[tuple[int, int]],
+    *,
+    duration: int,
+    step: int,
+    buffer: int,
+    earliest: int,
+    latest: int,
+    unit: int = 60,
+) -> list[int]:
     """The reference: expand every minute of every window and test each candidate minute by minute.
     Not used by the service; the property tests check free_starts against it and bench/ measures it as
     the baseline. Times must be multiples of `unit`."""
@@ -407,9 +484,20 @@ def naive_free_starts(windows: list[tuple[int, int]], busy: list[tuple[int, int]
 MAX_SEARCH_DAYS = 31
 
 
-def search_slots(session, *, actor: User, from_: datetime | None = None, to: datetime | None = None,
-                 specialty=None, language=None, kind=None, duration: int | None = None, clinician_id=None,
-                 limit: int = 50, cursor: str | None = None) -> dict:
+def search_slots(
+    session,
+    *,
+    actor: User,
+    from_: datetime | None = None,
+    to: datetime | None = None,
+    specialty=None,
+    language=None,
+    kind=None,
+    duration: int | None = None,
+    clinician_id=None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> dict:
     """Free slots in the caller's mission, sorted by start: {"items", "next_cursor"}."""
     start = clock.as_utc(from_) if from_ else clock.now()
     end = clock.as_utc(to) if to else start + timedelta(days=7)
@@ -423,10 +511,19 @@ def search_slots(session, *, actor: User, from_: datetime | None = None, to: dat
         if not isinstance(at, datetime) or not isinstance(cid, str):
             raise invalid("cursor", "not a cursor returned by this list", location="query")
         after = (at, cid)
-    items = find_slots(session, mission_id=actor.mission_id, start=start, end=end,
-                                    specialty=specialty, language=language, kind=kind,
-                                    duration_minutes=duration, clinician_id=clinician_id, limit=limit + 1,
-                                    after=after)
+    items = find_slots(
+        session,
+        mission_id=actor.mission_id,
+        start=start,
+        end=end,
+        specialty=specialty,
+        language=language,
+        kind=kind,
+        duration_minutes=duration,
+        clinician_id=clinician_id,
+        limit=limit + 1,
+        after=after,
+    )
     next_cursor = None
     if len(items) > limit:
         items = items[:limit]

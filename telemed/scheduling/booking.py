@@ -2,6 +2,7 @@
 
 The database decides races: the clinician's row lock serialises one clinician's bookings and the
 exclusion constraint (PostgreSQL) is the second line of defence; status moves are conditional updates."""
+
 from __future__ import annotations
 
 import secrets
@@ -43,8 +44,6 @@ CONFLICT_MESSAGES = {
 }
 
 
-
-
 def _lock_clinician(session, clinician_id: str) -> Clinician:
     """Take the clinician's row lock for the rest of the transaction and re-read the profile.
 
@@ -52,21 +51,34 @@ def _lock_clinician(session, clinician_id: str) -> Clinician:
     the database's write lock; either way one clinician's bookings run one after the other, and the
     check below sees every booking committed before it (cal.com issue 13397: never check-then-insert
     without it). On PostgreSQL the exclusion constraint is the second line of defence."""
-    session.execute(update(Clinician).where(Clinician.id == clinician_id)
-                    .values(booking_seq=Clinician.booking_seq + 1, updated_at=Clinician.updated_at)
-                    .execution_options(synchronize_session=False))
-    return session.execute(db.select(Clinician).where(Clinician.id == clinician_id)
-                           .execution_options(populate_existing=True)).unique().scalar_one()
+    session.execute(
+        update(Clinician)
+        .where(Clinician.id == clinician_id)
+        .values(booking_seq=Clinician.booking_seq + 1, updated_at=Clinician.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    return (
+        session.execute(
+            db.select(Clinician).where(Clinician.id == clinician_id).execution_options(populate_existing=True)
+        )
+        .unique()
+        .scalar_one()
+    )
 
 
-def _check_time(session, clinician: Clinician, *, start: datetime, duration_minutes: int,
-                exclude_consultation_id: str | None = None) -> None:
+def _check_time(
+    session, clinician: Clinician, *, start: datetime, duration_minutes: int, exclude_consultation_id: str | None = None
+) -> None:
     plan = availability.Plan.of(clinician)
     s = availability.to_epoch(start)
     d = duration_minutes * 60
-    busy = availability.load_busy(session, [clinician.id], s - d - plan.buffer_seconds - 86400,
-                                  s + d + plan.buffer_seconds + 86400,
-                                  exclude_consultation_id=exclude_consultation_id)[clinician.id]
+    busy = availability.load_busy(
+        session,
+        [clinician.id],
+        s - d - plan.buffer_seconds - 86400,
+        s + d + plan.buffer_seconds + 86400,
+        exclude_consultation_id=exclude_consultation_id,
+    )[clinician.id]
     why = availability.fits(plan, busy, start=s, duration=d, now=availability.to_epoch(clock.now()))
     if why:
         session.rollback()
@@ -78,8 +90,18 @@ def _integrity_conflict(session) -> ApiError:
     return conflict(CONFLICT_MESSAGES["overlaps_booking"], reason="overlaps_booking")
 
 
-def book(session, *, actor: User, kind: str, clinician_id: str, start: datetime | None, modality: str,
-         reason: str, patient: dict, duration_minutes: int | None = None) -> Consultation:
+def book(
+    session,
+    *,
+    actor: User,
+    kind: str,
+    clinician_id: str,
+    start: datetime | None,
+    modality: str,
+    reason: str,
+    patient: dict,
+    duration_minutes: int | None = None,
+) -> Consultation:
     """POST /consultations: 201, or 409 when the time is not free with that clinician."""
     if not policy.may_book(actor, kind):
         raise forbidden(f"a {actor.role} may not book a {kind} consultation")
@@ -93,8 +115,9 @@ def book(session, *, actor: User, kind: str, clinician_id: str, start: datetime 
         # A member books for themself; a mental-health clinician may book for a patient (DOMAIN.md 6:
         # self-referral without going through command). Nobody books one for someone else.
         patient["user_id"] = patient.get("user_id") or actor.id
-        if patient["user_id"] != actor.id and not (actor.id == clinician.user_id or
-                                                   is_mental_health_clinician(session, actor)):
+        if patient["user_id"] != actor.id and not (
+            actor.id == clinician.user_id or is_mental_health_clinician(session, actor)
+        ):
             raise forbidden("a mental-health consultation is booked by the patient or a mental-health clinician")
     elif actor.role == "member":
         raise forbidden("a member may book a mental_health consultation for themselves only")
@@ -115,17 +138,39 @@ def book(session, *, actor: User, kind: str, clinician_id: str, start: datetime 
         _check_time(session, clinician, start=start, duration_minutes=duration)
         block = (start, start + timedelta(minutes=duration + clinician.buffer_minutes))
     consultation = Consultation(
-        mission_id=clinician.mission_id, clinician_id=clinician.id, kind=kind, modality=modality,
-        status="booked", start=start, end=start + timedelta(minutes=duration), duration_minutes=duration,
-        block_start=block[0], block_end=block[1], reason=reason, patient_name=patient.get("name"),
-        patient_user_id=patient.get("user_id"), patient_casualty_id=patient.get("casualty_id"),
-        booked_by=actor.id, room=secrets.token_urlsafe(24), history=[], created_at=now, updated_at=now)
+        mission_id=clinician.mission_id,
+        clinician_id=clinician.id,
+        kind=kind,
+        modality=modality,
+        status="booked",
+        start=start,
+        end=start + timedelta(minutes=duration),
+        duration_minutes=duration,
+        block_start=block[0],
+        block_end=block[1],
+        reason=reason,
+        patient_name=patient.get("name"),
+        patient_user_id=patient.get("user_id"),
+        patient_casualty_id=patient.get("casualty_id"),
+        booked_by=actor.id,
+        room=secrets.token_urlsafe(24),
+        history=[],
+        created_at=now,
+        updated_at=now,
+    )
     consultation.clinician = clinician
     access.add_history(consultation, "booked", actor)
     session.add(consultation)
     flush_or_conflict(session, CONFLICT_MESSAGES["overlaps_booking"], reason="overlaps_booking")
-    audit.record(session, actor=actor, action="telemed.consultation.book", subject_type="consultation",
-                 subject_id=consultation.id, mission_id=consultation.mission_id, detail={"kind": kind})
+    audit.record(
+        session,
+        actor=actor,
+        action="telemed.consultation.book",
+        subject_type="consultation",
+        subject_id=consultation.id,
+        mission_id=consultation.mission_id,
+        detail={"kind": kind},
+    )
     access.publish(session, consultation, "consult.booked")
     session.commit()
     return consultation
@@ -138,13 +183,29 @@ def get_consultation(session, *, actor: User, consultation_id: str) -> Consultat
     return consultation
 
 
-def list_consultations(session, *, actor: User, limit: int, cursor: str | None, status=None, kind=None,
-                       clinician_id=None, from_=None, to=None):
+def list_consultations(
+    session,
+    *,
+    actor: User,
+    limit: int,
+    cursor: str | None,
+    status=None,
+    kind=None,
+    clinician_id=None,
+    from_=None,
+    to=None,
+):
     """The caller's consultations (coordinators and admins: also every diagnostic one of the mission)."""
-    query = db.select(Consultation).join(Clinician, Consultation.clinician_id == Clinician.id).where(
-        Consultation.mission_id == actor.mission_id)
-    mine = or_(Clinician.user_id == actor.id, Consultation.patient_user_id == actor.id,
-               (Consultation.booked_by == actor.id) & (Consultation.kind != "mental_health"))
+    query = (
+        db.select(Consultation)
+        .join(Clinician, Consultation.clinician_id == Clinician.id)
+        .where(Consultation.mission_id == actor.mission_id)
+    )
+    mine = or_(
+        Clinician.user_id == actor.id,
+        Consultation.patient_user_id == actor.id,
+        (Consultation.booked_by == actor.id) & (Consultation.kind != "mental_health"),
+    )
     if actor.role in COORDINATORS:  # they oversee the mission's diagnostic consultations (telemed.policy)
         query = query.where(or_(mine, Consultation.kind != "mental_health"))
     else:
@@ -159,8 +220,7 @@ def list_consultations(session, *, actor: User, limit: int, cursor: str | None, 
         query = query.where(Consultation.end > from_)
     if to:
         query = query.where(Consultation.start < to)
-    page = paginate(query, [Key(Consultation.start), Key(Consultation.id)], limit=limit, cursor=cursor,
-                    session=session)
+    page = paginate(query, [Key(Consultation.start), Key(Consultation.id)], limit=limit, cursor=cursor, session=session)
     for consultation in page["items"]:
         access.audit_read(session, actor, consultation, "list")
     session.commit()
@@ -171,8 +231,9 @@ def list_consultations(session, *, actor: User, limit: int, cursor: str | None, 
 # Lifecycle
 
 
-def change_status(session, *, actor: User, consultation_id: str, status: str,
-                  reason: str | None = None) -> Consultation:
+def change_status(
+    session, *, actor: User, consultation_id: str, status: str, reason: str | None = None
+) -> Consultation:
     consultation = access.load_visible(session, actor, consultation_id)
     current = consultation.status
     allowed = TRANSITIONS[current]
@@ -189,18 +250,27 @@ def change_status(session, *, actor: User, consultation_id: str, status: str,
         # Releasing the block frees the time for other bookings.
         values.update(status_reason=reason, block_start=None, block_end=None)
     # Conditional update: of two racing changes from the same state, one wins and the other gets 409.
-    result = session.execute(update(Consultation).where(Consultation.id == consultation.id,
-                                                        Consultation.status == current).values(**values)
-                             .execution_options(synchronize_session=False))
+    result = session.execute(
+        update(Consultation)
+        .where(Consultation.id == consultation.id, Consultation.status == current)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
     if result.rowcount != 1:
         session.rollback()
         fresh = access.load_visible(session, actor, consultation_id)
         raise conflict(f"the consultation is now {fresh.status}", allowed=list(TRANSITIONS[fresh.status]))
     consultation = access.load_visible(session, actor, consultation_id)
     access.add_history(consultation, status, actor, reason=reason)
-    audit.record(session, actor=actor, action="telemed.consultation.status", subject_type="consultation",
-                 subject_id=consultation.id, mission_id=consultation.mission_id,
-                 detail={"from": current, "to": status})
+    audit.record(
+        session,
+        actor=actor,
+        action="telemed.consultation.status",
+        subject_type="consultation",
+        subject_id=consultation.id,
+        mission_id=consultation.mission_id,
+        detail={"from": current, "to": status},
+    )
     access.publish(session, consultation, "consult.updated", change="status")
     session.commit()
     return consultation
@@ -215,22 +285,36 @@ def reschedule(session, *, actor: User, consultation_id: str, start: datetime) -
     if consultation.modality == "async":
         raise conflict("a store-and-forward consultation has no time to move", allowed=[])
     if consultation.status != "booked":
-        raise conflict(f"only a booked consultation can be rescheduled; this one is {consultation.status}",
-                       allowed=list(TRANSITIONS[consultation.status]))
+        raise conflict(
+            f"only a booked consultation can be rescheduled; this one is {consultation.status}",
+            allowed=list(TRANSITIONS[consultation.status]),
+        )
     clinician = _lock_clinician(session, consultation.clinician_id)
     start = clock.as_utc(start)
-    _check_time(session, clinician, start=start, duration_minutes=consultation.duration_minutes,
-                exclude_consultation_id=consultation.id)
+    _check_time(
+        session,
+        clinician,
+        start=start,
+        duration_minutes=consultation.duration_minutes,
+        exclude_consultation_id=consultation.id,
+    )
     old_start = consultation.start
     end = start + timedelta(minutes=consultation.duration_minutes)
     try:
         # On PostgreSQL the exclusion constraint fires on this UPDATE (it is not deferred).
         result = session.execute(
-            update(Consultation).where(Consultation.id == consultation.id, Consultation.status == "booked")
-            .values(start=start, end=end, block_start=start,
-                    block_end=end + timedelta(minutes=clinician.buffer_minutes), reminded_at=None,
-                    updated_at=clock.now())
-            .execution_options(synchronize_session=False))
+            update(Consultation)
+            .where(Consultation.id == consultation.id, Consultation.status == "booked")
+            .values(
+                start=start,
+                end=end,
+                block_start=start,
+                block_end=end + timedelta(minutes=clinician.buffer_minutes),
+                reminded_at=None,
+                updated_at=clock.now(),
+            )
+            .execution_options(synchronize_session=False)
+        )
     except IntegrityError:
         raise _integrity_conflict(session) from None
     if result.rowcount != 1:
@@ -238,9 +322,15 @@ def reschedule(session, *, actor: User, consultation_id: str, start: datetime) -
         raise conflict("the consultation is no longer booked", allowed=[])
     consultation = access.load_visible(session, actor, consultation_id)
     access.add_history(consultation, "booked", actor, start=start.isoformat(), reason="rescheduled")
-    audit.record(session, actor=actor, action="telemed.consultation.reschedule", subject_type="consultation",
-                 subject_id=consultation.id, mission_id=consultation.mission_id,
-                 detail={"from": old_start.isoformat(), "to": start.isoformat()})
+    audit.record(
+        session,
+        actor=actor,
+        action="telemed.consultation.reschedule",
+        subject_type="consultation",
+        subject_id=consultation.id,
+        mission_id=consultation.mission_id,
+        detail={"from": old_start.isoformat(), "to": start.isoformat()},
+    )
     access.publish(session, consultation, "consult.updated", change="reschedule")
     try:
         session.commit()
@@ -253,19 +343,36 @@ def send_reminders(session, *, now: datetime, settings) -> int:
     """consult.reminder to the participants REMINDER_MINUTES_BEFORE the start, exactly once per booking
     time: the conditional UPDATE (reminded_at IS NULL) lets one process win across many."""
     due = now + timedelta(minutes=settings.REMINDER_MINUTES_BEFORE)
-    ids = session.execute(db.select(Consultation.id).where(
-        Consultation.status.in_(("booked", "checked_in")), Consultation.modality != "async",
-        Consultation.reminded_at.is_(None), Consultation.start <= due, Consultation.end > now)).scalars().all()
+    ids = (
+        session.execute(
+            db.select(Consultation.id).where(
+                Consultation.status.in_(("booked", "checked_in")),
+                Consultation.modality != "async",
+                Consultation.reminded_at.is_(None),
+                Consultation.start <= due,
+                Consultation.end > now,
+            )
+        )
+        .scalars()
+        .all()
+    )
     sent = 0
     for consultation_id in ids:
-        won = session.execute(update(Consultation).where(Consultation.id == consultation_id,
-                                                         Consultation.reminded_at.is_(None))
-                              .values(reminded_at=now).execution_options(synchronize_session=False)).rowcount
+        won = session.execute(
+            update(Consultation)
+            .where(Consultation.id == consultation_id, Consultation.reminded_at.is_(None))
+            .values(reminded_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
         if won != 1:
             continue
         consultation = session.get(Consultation, consultation_id)
-        access.publish(session, consultation, "consult.reminder",
-                 minutes_to_start=max(0, int((consultation.start - now).total_seconds() // 60)))
+        access.publish(
+            session,
+            consultation,
+            "consult.reminder",
+            minutes_to_start=max(0, int((consultation.start - now).total_seconds() // 60)),
+        )
         sent += 1
     session.commit()
     return sent
@@ -275,8 +382,13 @@ def metrics(session, *, actor: User, from_: datetime | None = None, to: datetime
     """Counts and the store-and-forward response clock (median time to first reply, DOMAIN.md section 5:
     MSF teledermatology answered in a median 10.2 h). Mental-health consultations are only counted,
     and only when there are at least 5 (no small counts that could identify someone)."""
-    query = db.select(Consultation.kind, Consultation.status, Consultation.modality, Consultation.created_at,
-                      Consultation.first_reply_at).where(Consultation.mission_id == actor.mission_id)
+    query = db.select(
+        Consultation.kind,
+        Consultation.status,
+        Consultation.modality,
+        Consultation.created_at,
+        Consultation.first_reply_at,
+    ).where(Consultation.mission_id == actor.mission_id)
     if from_:
         query = query.where(Consultation.created_at >= from_)
     if to:
@@ -292,10 +404,15 @@ def metrics(session, *, actor: User, from_: datetime | None = None, to: datetime
     async_rows = [r for r in diagnostic if r.modality == "async"]
     waits = [(r.first_reply_at - r.created_at).total_seconds() / 60 for r in async_rows if r.first_reply_at]
     return {
-        "from_": from_, "to": to,
+        "from_": from_,
+        "to": to,
         "consultations": {"diagnostic": len(diagnostic)},
-        "by_status": by_status, "by_modality": by_modality,
+        "by_status": by_status,
+        "by_modality": by_modality,
         "mental_health": mental if mental >= 5 else None,
-        "store_and_forward": {"count": len(async_rows), "answered": len(waits),
-                              "median_minutes_to_first_reply": round(statistics.median(waits), 1) if waits else None},
+        "store_and_forward": {
+            "count": len(async_rows),
+            "answered": len(waits),
+            "median_minutes_to_first_reply": round(statistics.median(waits), 1) if waits else None,
+        },
     }

@@ -1,4 +1,5 @@
 """Clinician profiles and their availability (who takes which consultations, where and when)."""
+
 from __future__ import annotations
 
 from config.extensions import db
@@ -22,9 +23,16 @@ def _default_kinds(specialties) -> list[str]:
     return kinds
 
 
-def matching_clinicians(session, *, mission_id: str, specialty: str | None = None, specialties=None,
-                        language: str | None = None, kind: str | None = None,
-                        clinician_id: str | None = None) -> list[Clinician]:
+def matching_clinicians(
+    session,
+    *,
+    mission_id: str,
+    specialty: str | None = None,
+    specialties=None,
+    language: str | None = None,
+    kind: str | None = None,
+    clinician_id: str | None = None,
+) -> list[Clinician]:
     """Active clinician profiles of the mission matching every filter given (specialties: any of them)."""
     query = db.select(Clinician).where(Clinician.mission_id == mission_id, Clinician.active.is_(True))
     if clinician_id:
@@ -58,9 +66,11 @@ def is_mental_health_clinician(session, user) -> bool:
 
 def mental_health_clinicians(session, *, mission_id: str) -> list[User]:
     """The mission's active users who are mental-health clinicians."""
-    return [c.user for c in matching_clinicians(session, mission_id=mission_id,
-                                                specialties=MENTAL_HEALTH_SPECIALTIES)
-            if c.user.active and c.user.role == "clinician"]
+    return [
+        c.user
+        for c in matching_clinicians(session, mission_id=mission_id, specialties=MENTAL_HEALTH_SPECIALTIES)
+        if c.user.active and c.user.role == "clinician"
+    ]
 
 
 def _guard_credentials(actor: User, specialties, *, was=()) -> None:
@@ -71,8 +81,17 @@ def _guard_credentials(actor: User, specialties, *, was=()) -> None:
         raise forbidden("only an admin grants the psychiatry or psychology specialty")
 
 
-def create_clinician(session, *, actor: User, user_id: str, specialties: list[str], languages: list[str],
-                     timezone: str, kinds: list[str] | None = None, display_name: str | None = None) -> Clinician:
+def create_clinician(
+    session,
+    *,
+    actor: User,
+    user_id: str,
+    specialties: list[str],
+    languages: list[str],
+    timezone: str,
+    kinds: list[str] | None = None,
+    display_name: str | None = None,
+) -> Clinician:
     user = session.get(User, user_id) if is_id(user_id) else None
     if user is None or not can_see_mission(actor, user.mission_id):
         raise invalid("user_id", "unknown user")
@@ -81,14 +100,27 @@ def create_clinician(session, *, actor: User, user_id: str, specialties: list[st
     if user.role != "clinician":
         raise invalid("user_id", "the user's role is not clinician")
     _guard_credentials(actor, specialties)
-    clinician = Clinician(user_id=user.id, mission_id=user.mission_id, specialties=list(dict.fromkeys(specialties)),
-                          languages=list(dict.fromkeys(languages)), timezone=timezone,
-                          kinds=list(dict.fromkeys(kinds or _default_kinds(specialties))),
-                          display_name=display_name or user.display_name, weekly=[], overrides=[])
+    clinician = Clinician(
+        user_id=user.id,
+        mission_id=user.mission_id,
+        specialties=list(dict.fromkeys(specialties)),
+        languages=list(dict.fromkeys(languages)),
+        timezone=timezone,
+        kinds=list(dict.fromkeys(kinds or _default_kinds(specialties))),
+        display_name=display_name or user.display_name,
+        weekly=[],
+        overrides=[],
+    )
     session.add(clinician)
     flush_or_conflict(session, "this user already has a clinician profile")
-    audit.record(session, actor=actor, action="telemed.clinician.create", subject_type="clinician",
-                 subject_id=clinician.id, mission_id=clinician.mission_id)
+    audit.record(
+        session,
+        actor=actor,
+        action="telemed.clinician.create",
+        subject_type="clinician",
+        subject_id=clinician.id,
+        mission_id=clinician.mission_id,
+    )
     session.commit()
     return clinician
 
@@ -101,12 +133,15 @@ def get_clinician(session, *, actor: User, clinician_id: str) -> Clinician:
     return clinician
 
 
-def list_clinicians(session, *, actor: User, limit: int, cursor: str | None, specialty=None, language=None,
-                    kind=None):
+def list_clinicians(session, *, actor: User, limit: int, cursor: str | None, specialty=None, language=None, kind=None):
     query = db.select(Clinician).where(Clinician.mission_id == actor.mission_id)
     if specialty or language or kind:
-        ids = [c.id for c in matching_clinicians(session, mission_id=actor.mission_id, specialty=specialty,
-                                                 language=language, kind=kind)]
+        ids = [
+            c.id
+            for c in matching_clinicians(
+                session, mission_id=actor.mission_id, specialty=specialty, language=language, kind=kind
+            )
+        ]
         query = query.where(Clinician.id.in_(ids))
     page = paginate(query, [Key(Clinician.id)], limit=limit, cursor=cursor, session=session)
     return page
@@ -126,28 +161,52 @@ def update_clinician(session, *, actor: User, clinician_id: str, **changes) -> C
     for name, value in changes.items():
         setattr(clinician, name, value)
     clinician.profile_version = Clinician.profile_version + 1
-    audit.record(session, actor=actor, action="telemed.clinician.update", subject_type="clinician",
-                 subject_id=clinician.id, mission_id=clinician.mission_id, detail={"fields": sorted(changes)})
+    audit.record(
+        session,
+        actor=actor,
+        action="telemed.clinician.update",
+        subject_type="clinician",
+        subject_id=clinician.id,
+        mission_id=clinician.mission_id,
+        detail={"fields": sorted(changes)},
+    )
     session.commit()
     return clinician
 
 
-def set_availability(session, *, actor: User, clinician_id: str, weekly: list[dict], overrides: list[dict],
-                     slot_minutes: int, buffer_minutes: int, min_notice_minutes: int,
-                     horizon_days: int) -> Clinician:
+def set_availability(
+    session,
+    *,
+    actor: User,
+    clinician_id: str,
+    weekly: list[dict],
+    overrides: list[dict],
+    slot_minutes: int,
+    buffer_minutes: int,
+    min_notice_minutes: int,
+    horizon_days: int,
+) -> Clinician:
     """Replace the weekly windows and overrides (times in the clinician's zone). Existing bookings stand."""
     clinician = get_clinician(session, actor=actor, clinician_id=clinician_id)
     if not policy.may_edit_clinician(actor, clinician):
         raise forbidden("an admin of the mission or the clinician themself sets availability")
     clinician.weekly = [dict(w) for w in weekly]
-    clinician.overrides = [{"date": o["date"].isoformat(), "windows": [dict(w) for w in o["windows"]]}
-                           for o in sorted(overrides, key=lambda o: o["date"])]
+    clinician.overrides = [
+        {"date": o["date"].isoformat(), "windows": [dict(w) for w in o["windows"]]}
+        for o in sorted(overrides, key=lambda o: o["date"])
+    ]
     clinician.slot_minutes = slot_minutes
     clinician.buffer_minutes = buffer_minutes
     clinician.min_notice_minutes = min_notice_minutes
     clinician.horizon_days = horizon_days
     clinician.profile_version = Clinician.profile_version + 1
-    audit.record(session, actor=actor, action="telemed.scheduling.availability.set", subject_type="clinician",
-                 subject_id=clinician.id, mission_id=clinician.mission_id)
+    audit.record(
+        session,
+        actor=actor,
+        action="telemed.scheduling.availability.set",
+        subject_type="clinician",
+        subject_id=clinician.id,
+        mission_id=clinician.mission_id,
+    )
     session.commit()
     return clinician

@@ -1,5 +1,6 @@
 """What leaves the system about a consultation: the video bridge's join token, the iCalendar invitation,
 FHIR R4 Appointment and Slot resources."""
+
 from __future__ import annotations
 
 import hashlib
@@ -41,20 +42,32 @@ def join(session, *, actor: User, consultation_id: str, settings) -> dict:
     valid_until = consultation.end
     now = clock.now()
     if not valid_from <= now < valid_until:
-        raise conflict("the join link is valid from 15 minutes before the start to the end",
-                       valid_from=valid_from.isoformat(), valid_until=valid_until.isoformat())
+        raise conflict(
+            "the join link is valid from 15 minutes before the start to the end",
+            valid_from=valid_from.isoformat(),
+            valid_until=valid_until.isoformat(),
+        )
     # Jitsi token authentication (prosody mod_auth_token): aud, iss = app id, sub = domain, room, nbf, exp.
     claims = {
-        "aud": "jitsi", "iss": settings.VIDEO_APP_ID, "sub": settings.VIDEO_DOMAIN or "*",
-        "room": consultation.room, "nbf": int(valid_from.timestamp()), "exp": int(valid_until.timestamp()),
-        "iat": int(now.timestamp()), "jti": secrets.token_urlsafe(16),
-        "context": {"user": {"id": actor.id, "name": actor.display_name or actor.username,
-                             "moderator": actor.id == consultation.clinician.user_id}},
+        "aud": "jitsi",
+        "iss": settings.VIDEO_APP_ID,
+        "sub": settings.VIDEO_DOMAIN or "*",
+        "room": consultation.room,
+        "nbf": int(valid_from.timestamp()),
+        "exp": int(valid_until.timestamp()),
+        "iat": int(now.timestamp()),
+        "jti": secrets.token_urlsafe(16),
+        "context": {
+            "user": {
+                "id": actor.id,
+                "name": actor.display_name or actor.username,
+                "moderator": actor.id == consultation.clinician.user_id,
+            }
+        },
     }
     token = pyjwt.encode(claims, _video_secret(settings), algorithm="HS256")
     url = f"https://{settings.VIDEO_DOMAIN}/{consultation.room}?jwt={token}" if settings.VIDEO_DOMAIN else None
-    return {"room": consultation.room, "token": token, "valid_from": valid_from, "valid_until": valid_until,
-            "url": url}
+    return {"room": consultation.room, "token": token, "valid_from": valid_from, "valid_until": valid_until, "url": url}
 
 
 def fhir_slot_bundle(slots: list[dict]) -> dict:
@@ -62,11 +75,19 @@ def fhir_slot_bundle(slots: list[dict]) -> dict:
     entries = []
     for slot in slots:
         slot_id = hashlib.sha256(f"{slot['clinician_id']}|{slot['start'].isoformat()}".encode()).hexdigest()[:32]
-        entries.append({"fullUrl": f"urn:uuid:{_uuid_like(slot_id)}", "resource": {
-            "resourceType": "Slot", "id": slot_id,
-            "schedule": {"reference": f"Schedule/{slot['clinician_id']}"},
-            "status": "free",
-            "start": _fhir_instant(slot["start"]), "end": _fhir_instant(slot["end"])}})
+        entries.append(
+            {
+                "fullUrl": f"urn:uuid:{_uuid_like(slot_id)}",
+                "resource": {
+                    "resourceType": "Slot",
+                    "id": slot_id,
+                    "schedule": {"reference": f"Schedule/{slot['clinician_id']}"},
+                    "status": "free",
+                    "start": _fhir_instant(slot["start"]),
+                    "end": _fhir_instant(slot["end"]),
+                },
+            }
+        )
     return {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
 
 
@@ -101,10 +122,13 @@ def ics(session, *, actor: User, consultation_id: str) -> bytes:
     name = consultation.clinician.display_name or "clinician"
     kind = "Mental-health consultation" if consultation.kind == "mental_health" else "Telemedicine consultation"
     event.add("summary", f"{kind} ({consultation.modality}) with {name}")
-    event.add("description", f"{kind}, {consultation.modality}. "
-                             f"{_fhir_instant(consultation.start)} to {_fhir_instant(consultation.end)} UTC "
-                             f"({consultation.clinician.timezone} for the clinician). Join from the app, "
-                             f"from 15 minutes before the start.")
+    event.add(
+        "description",
+        f"{kind}, {consultation.modality}. "
+        f"{_fhir_instant(consultation.start)} to {_fhir_instant(consultation.end)} UTC "
+        f"({consultation.clinician.timezone} for the clinician). Join from the app, "
+        f"from 15 minutes before the start.",
+    )
     event.add("status", "CANCELLED" if consultation.status in RELEASED_STATUSES else "CONFIRMED")
     event.add("sequence", sum(1 for h in consultation.history or [] if h.get("reason") == "rescheduled"))
     cal.add_component(event)
@@ -112,8 +136,14 @@ def ics(session, *, actor: User, consultation_id: str) -> bytes:
     return cal.to_ical()
 
 
-FHIR_STATUS = {"booked": "booked", "checked_in": "checked-in", "in_progress": "arrived",
-               "fulfilled": "fulfilled", "cancelled": "cancelled", "noshow": "noshow"}
+FHIR_STATUS = {
+    "booked": "booked",
+    "checked_in": "checked-in",
+    "in_progress": "arrived",
+    "fulfilled": "fulfilled",
+    "cancelled": "cancelled",
+    "noshow": "noshow",
+}
 
 
 def fhir_appointment(session, *, actor: User, consultation_id: str) -> dict:
@@ -122,21 +152,31 @@ def fhir_appointment(session, *, actor: User, consultation_id: str) -> dict:
     consultation = access.load_visible(session, actor, consultation_id)
     access.audit_read(session, actor, consultation, "fhir")
     session.commit()
-    patient_actor = ({"reference": f"Patient/{consultation.patient_user_id}"} if consultation.patient_user_id
-                     else {"display": consultation.patient_name or f"casualty {consultation.patient_casualty_id}"})
+    patient_actor = (
+        {"reference": f"Patient/{consultation.patient_user_id}"}
+        if consultation.patient_user_id
+        else {"display": consultation.patient_name or f"casualty {consultation.patient_casualty_id}"}
+    )
     resource = {
-        "resourceType": "Appointment", "id": consultation.id,
+        "resourceType": "Appointment",
+        "id": consultation.id,
         "status": FHIR_STATUS[consultation.status],
         "serviceCategory": [{"text": consultation.kind.replace("_", " ")}],
         "appointmentType": {"text": consultation.modality},
         "specialty": [{"text": s} for s in consultation.clinician.specialties],
-        "start": _fhir_instant(consultation.start), "end": _fhir_instant(consultation.end),
+        "start": _fhir_instant(consultation.start),
+        "end": _fhir_instant(consultation.end),
         "minutesDuration": consultation.duration_minutes,
         "created": consultation.created_at.date().isoformat(),
         "participant": [
-            {"actor": {"reference": f"Practitioner/{consultation.clinician_id}",
-                       "display": consultation.clinician.display_name or "clinician"},
-             "required": "required", "status": "accepted"},
+            {
+                "actor": {
+                    "reference": f"Practitioner/{consultation.clinician_id}",
+                    "display": consultation.clinician.display_name or "clinician",
+                },
+                "required": "required",
+                "status": "accepted",
+            },
             {"actor": patient_actor, "required": "required", "status": "accepted"},
         ],
     }

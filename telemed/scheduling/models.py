@@ -3,6 +3,7 @@
 Shapes follow HL7 FHIR R4 Schedule / Slot / Appointment (DOMAIN.md section 5). Slots are not stored:
 they are computed from the availability and the booked intervals (telemed.scheduling.availability).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -14,9 +15,24 @@ from config.extensions import db
 from core import clock
 from core.db import IdColumn, JSONType, UTCDateTime, one_of
 
-SPECIALTIES = ("trauma_surgery", "general_medicine", "radiology", "dermatology", "psychiatry", "psychology",
-               "paediatrics", "internal_medicine", "emergency_medicine", "orthopaedics", "obstetrics",
-               "anaesthesiology", "infectious_disease", "ophthalmology", "neurology", "cardiology")
+SPECIALTIES = (
+    "trauma_surgery",
+    "general_medicine",
+    "radiology",
+    "dermatology",
+    "psychiatry",
+    "psychology",
+    "paediatrics",
+    "internal_medicine",
+    "emergency_medicine",
+    "orthopaedics",
+    "obstetrics",
+    "anaesthesiology",
+    "infectious_disease",
+    "ophthalmology",
+    "neurology",
+    "cardiology",
+)
 MENTAL_HEALTH_SPECIALTIES = ("psychiatry", "psychology")
 KINDS = ("diagnostic", "mental_health")
 MODALITIES = ("video", "audio", "chat", "async")
@@ -26,7 +42,6 @@ STATUSES = ("booked", "checked_in", "in_progress", "fulfilled", "cancelled", "no
 # A consultation in one of these states no longer holds its time.
 RELEASED_STATUSES = ("cancelled", "noshow")
 NOTE_KINDS = ("clinical", "psychotherapy")
-
 
 
 class Clinician(db.Model):

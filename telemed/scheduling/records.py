@@ -1,5 +1,6 @@
 """What a consultation accumulates: clinical and psychotherapy notes, store-and-forward replies and
 attachments (images and PDF, size-capped, stored outside the web root)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -42,15 +43,28 @@ def add_note(session, *, actor: User, consultation_id: str, kind: str, text: str
     session.add(note)
     session.flush()
     # The audit row names the note, never its text.
-    audit.record(session, actor=actor, action=f"telemed.note.{kind}.create", subject_type="consultation",
-                 subject_id=consultation.id, mission_id=consultation.mission_id, detail={"note_id": note.id})
+    audit.record(
+        session,
+        actor=actor,
+        action=f"telemed.note.{kind}.create",
+        subject_type="consultation",
+        subject_id=consultation.id,
+        mission_id=consultation.mission_id,
+        detail={"note_id": note.id},
+    )
     session.commit()
     return _note_out(note, kind)
 
 
 def _note_out(note, kind: str) -> dict:
-    return {"id": note.id, "consultation_id": note.consultation_id, "kind": kind, "author_id": note.author_id,
-            "text": note.text, "created_at": note.created_at}
+    return {
+        "id": note.id,
+        "consultation_id": note.consultation_id,
+        "kind": kind,
+        "author_id": note.author_id,
+        "text": note.text,
+        "created_at": note.created_at,
+    }
 
 
 def list_notes(session, *, actor: User, consultation_id: str) -> dict:
@@ -59,18 +73,32 @@ def list_notes(session, *, actor: User, consultation_id: str) -> dict:
     readers = {consultation.clinician.user_id, consultation.patient_user_id}
     if actor.id not in readers:
         raise forbidden("clinical notes are read by the consultation's clinician and its patient")
-    clinical = session.execute(db.select(ClinicalNote).where(ClinicalNote.consultation_id == consultation.id)
-                               ).scalars().all()
+    clinical = (
+        session.execute(db.select(ClinicalNote).where(ClinicalNote.consultation_id == consultation.id)).scalars().all()
+    )
     items = [_note_out(n, "clinical") for n in clinical]
-    own = session.execute(db.select(PsychotherapyNote).where(
-        PsychotherapyNote.consultation_id == consultation.id, PsychotherapyNote.author_id == actor.id)
-    ).scalars().all()
+    own = (
+        session.execute(
+            db.select(PsychotherapyNote).where(
+                PsychotherapyNote.consultation_id == consultation.id, PsychotherapyNote.author_id == actor.id
+            )
+        )
+        .scalars()
+        .all()
+    )
     items += [_note_out(n, "psychotherapy") for n in own]
     items.sort(key=lambda n: (n["created_at"], n["id"]))
     access.audit_read(session, actor, consultation, "notes")
     if own:
-        audit.record(session, actor=actor, action="telemed.note.psychotherapy.read", subject_type="consultation",
-                     subject_id=consultation.id, mission_id=consultation.mission_id, detail={"count": len(own)})
+        audit.record(
+            session,
+            actor=actor,
+            action="telemed.note.psychotherapy.read",
+            subject_type="consultation",
+            subject_id=consultation.id,
+            mission_id=consultation.mission_id,
+            detail={"count": len(own)},
+        )
     session.commit()
     return {"items": items}
 
@@ -91,13 +119,25 @@ def add_reply(session, *, actor: User, consultation_id: str, text: str) -> Reply
     first = False
     if actor.id == consultation.clinician.user_id:
         # The response-time clock stops at the clinician's first reply (exactly once).
-        first = session.execute(update(Consultation).where(Consultation.id == consultation.id,
-                                                           Consultation.first_reply_at.is_(None))
-                                .values(first_reply_at=now).execution_options(synchronize_session=False)
-                                ).rowcount == 1
+        first = (
+            session.execute(
+                update(Consultation)
+                .where(Consultation.id == consultation.id, Consultation.first_reply_at.is_(None))
+                .values(first_reply_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            == 1
+        )
     session.flush()
-    audit.record(session, actor=actor, action="telemed.reply.create", subject_type="consultation",
-                 subject_id=consultation.id, mission_id=consultation.mission_id, detail={"reply_id": reply.id})
+    audit.record(
+        session,
+        actor=actor,
+        action="telemed.reply.create",
+        subject_type="consultation",
+        subject_id=consultation.id,
+        mission_id=consultation.mission_id,
+        detail={"reply_id": reply.id},
+    )
     access.publish(session, consultation, "consult.updated", change="reply", first_reply=first)
     session.commit()
     return reply
@@ -109,8 +149,13 @@ def _participants_list(session, *, actor: User, consultation_id: str, model, wha
     if not policy.is_participant(actor, consultation):
         raise forbidden(f"only the consultation's participants see its {what}")
     access.audit_read(session, actor, consultation, what)
-    items = session.execute(db.select(model).where(model.consultation_id == consultation.id)
-                            .order_by(model.created_at, model.id)).scalars().all()
+    items = (
+        session.execute(
+            db.select(model).where(model.consultation_id == consultation.id).order_by(model.created_at, model.id)
+        )
+        .scalars()
+        .all()
+    )
     session.commit()
     return {"items": items}
 
@@ -125,8 +170,7 @@ def _upload_dir(settings) -> Path:
     return path
 
 
-def add_attachment(session, *, actor: User, consultation_id: str, stream, filename: str | None,
-                   settings) -> Attachment:
+def add_attachment(session, *, actor: User, consultation_id: str, stream, filename: str | None, settings) -> Attachment:
     """Store an image or PDF: type from the content (filetype), size capped at MAX_UPLOAD_MB (413),
     saved outside the web root under a random name."""
     import filetype
@@ -143,8 +187,12 @@ def add_attachment(session, *, actor: User, consultation_id: str, stream, filena
     kind = filetype.guess(data)
     content_type = kind.mime if kind else None
     if content_type not in ACCEPTED_UPLOADS:
-        raise ApiError(415, "only JPEG, PNG and PDF files are accepted (the type is read from the content)",
-                       allowed=list(ACCEPTED_UPLOADS), detected=content_type)
+        raise ApiError(
+            415,
+            "only JPEG, PNG and PDF files are accepted (the type is read from the content)",
+            allowed=list(ACCEPTED_UPLOADS),
+            detected=content_type,
+        )
     stored_name = secrets.token_hex(16)
     path = _upload_dir(settings) / stored_name
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -153,15 +201,27 @@ def add_attachment(session, *, actor: User, consultation_id: str, stream, filena
     safe_name = None
     if filename:
         safe_name = "".join(ch for ch in Path(filename).name if ch.isprintable() and ch not in '"\\/')[:200] or None
-    attachment = Attachment(consultation_id=consultation.id, uploaded_by=actor.id, content_type=content_type,
-                            size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
-                            stored_name=stored_name, filename=safe_name)
+    attachment = Attachment(
+        consultation_id=consultation.id,
+        uploaded_by=actor.id,
+        content_type=content_type,
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        stored_name=stored_name,
+        filename=safe_name,
+    )
     session.add(attachment)
     try:
         session.flush()
-        audit.record(session, actor=actor, action="telemed.attachment.create", subject_type="consultation",
-                     subject_id=consultation.id, mission_id=consultation.mission_id,
-                     detail={"attachment_id": attachment.id, "content_type": content_type, "size": len(data)})
+        audit.record(
+            session,
+            actor=actor,
+            action="telemed.attachment.create",
+            subject_type="consultation",
+            subject_id=consultation.id,
+            mission_id=consultation.mission_id,
+            detail={"attachment_id": attachment.id, "content_type": content_type, "size": len(data)},
+        )
         access.publish(session, consultation, "consult.updated", change="attachment")
         session.commit()
     except Exception:
@@ -172,12 +232,14 @@ def add_attachment(session, *, actor: User, consultation_id: str, stream, filena
 
 
 def list_attachments(session, *, actor: User, consultation_id: str) -> dict:
-    return _participants_list(session, actor=actor, consultation_id=consultation_id, model=Attachment,
-                              what="attachments")
+    return _participants_list(
+        session, actor=actor, consultation_id=consultation_id, model=Attachment, what="attachments"
+    )
 
 
-def read_attachment(session, *, actor: User, consultation_id: str, attachment_id: str,
-                    settings) -> tuple[Attachment, bytes]:
+def read_attachment(
+    session, *, actor: User, consultation_id: str, attachment_id: str, settings
+) -> tuple[Attachment, bytes]:
     consultation = access.load_visible(session, actor, consultation_id)
     if not policy.is_participant(actor, consultation):
         raise forbidden("only the consultation's participants see its attachments")
@@ -186,8 +248,14 @@ def read_attachment(session, *, actor: User, consultation_id: str, attachment_id
         raise not_found("attachment")
     data = (Path(settings.UPLOAD_DIR) / attachment.stored_name).read_bytes()
     access.audit_read(session, actor, consultation, "attachment")
-    audit.record(session, actor=actor, action="telemed.attachment.read", subject_type="consultation",
-                 subject_id=consultation.id, mission_id=consultation.mission_id,
-                 detail={"attachment_id": attachment.id})
+    audit.record(
+        session,
+        actor=actor,
+        action="telemed.attachment.read",
+        subject_type="consultation",
+        subject_id=consultation.id,
+        mission_id=consultation.mission_id,
+        detail={"attachment_id": attachment.id},
+    )
     session.commit()
     return attachment, data

@@ -1,4 +1,5 @@
 """Telemedicine request and response schemas (API.md "Telemedicine")."""
+
 from __future__ import annotations
 
 import re
@@ -19,20 +20,20 @@ from telemed.scheduling.models import (
 )
 
 # ISO 639-1 (two-letter language codes).
-ISO_639_1 = frozenset("""
+ISO_639_1 = frozenset(
+    """
 aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv dz
 ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig ii ik
 io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml
 mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd
 se sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi
-vo wa wo xh yi yo za zh zu""".split())
+vo wa wo xh yi yo za zh zu""".split()
+)
 _TIMEZONES = None
 # Times outside this range are typing mistakes, and near year 1 or 9999 date arithmetic would overflow.
 EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)
 HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
-
-
 
 
 class Time(fields.AwareDateTime):
@@ -69,20 +70,26 @@ def _validate_language(value: str) -> None:
 class ClinicianIn(Schema):
     user_id = Text(required=True, validate=validate.Length(min=1, max=36))
     display_name = Text(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    specialties = fields.List(fields.String(validate=validate.OneOf(SPECIALTIES)), required=True,
-                              validate=validate.Length(min=1, max=len(SPECIALTIES)))
-    languages = fields.List(Text(validate=_validate_language), required=True,
-                            validate=validate.Length(min=1, max=20))
+    specialties = fields.List(
+        fields.String(validate=validate.OneOf(SPECIALTIES)),
+        required=True,
+        validate=validate.Length(min=1, max=len(SPECIALTIES)),
+    )
+    languages = fields.List(Text(validate=_validate_language), required=True, validate=validate.Length(min=1, max=20))
     timezone = Text(required=True, validate=_validate_timezone)
-    kinds = fields.List(fields.String(validate=validate.OneOf(KINDS)), load_default=None,
-                        validate=validate.Length(min=1, max=len(KINDS)),
-                        metadata={"description": "kinds of consultation taken; default from the specialties"})
+    kinds = fields.List(
+        fields.String(validate=validate.OneOf(KINDS)),
+        load_default=None,
+        validate=validate.Length(min=1, max=len(KINDS)),
+        metadata={"description": "kinds of consultation taken; default from the specialties"},
+    )
 
 
 class ClinicianPatch(Schema):
     display_name = Text(allow_none=True, validate=validate.Length(max=200))
-    specialties = fields.List(fields.String(validate=validate.OneOf(SPECIALTIES)),
-                              validate=validate.Length(min=1, max=len(SPECIALTIES)))
+    specialties = fields.List(
+        fields.String(validate=validate.OneOf(SPECIALTIES)), validate=validate.Length(min=1, max=len(SPECIALTIES))
+    )
     languages = fields.List(Text(validate=_validate_language), validate=validate.Length(min=1, max=20))
     timezone = Text(validate=_validate_timezone)
     kinds = fields.List(fields.String(validate=validate.OneOf(KINDS)), validate=validate.Length(min=1, max=len(KINDS)))
@@ -105,8 +112,12 @@ class WeeklyWindow(Window):
 
 class Override(Schema):
     date = fields.Date(required=True)
-    windows = fields.List(fields.Nested(Window), required=True, validate=validate.Length(max=24),
-                          metadata={"description": "replaces that day's weekly windows; empty closes the day"})
+    windows = fields.List(
+        fields.Nested(Window),
+        required=True,
+        validate=validate.Length(max=24),
+        metadata={"description": "replaces that day's weekly windows; empty closes the day"},
+    )
 
 
 def _overlapping(windows: list[tuple[str, str]]) -> bool:
@@ -120,8 +131,11 @@ class AvailabilityIn(Schema):
     slot_minutes = fields.Integer(load_default=30, validate=validate.Range(min=5, max=480))
     buffer_minutes = fields.Integer(load_default=0, validate=validate.Range(min=0, max=240))
     min_notice_minutes = fields.Integer(load_default=60, validate=validate.Range(min=0, max=60 * 24 * 30))
-    horizon_days = fields.Integer(load_default=60, validate=validate.Range(min=1, max=366),
-                                  metadata={"description": "how far ahead bookings may be made"})
+    horizon_days = fields.Integer(
+        load_default=60,
+        validate=validate.Range(min=1, max=366),
+        metadata={"description": "how far ahead bookings may be made"},
+    )
 
     @validates_schema
     def _consistent(self, data, **kwargs):
@@ -169,10 +183,17 @@ class ClinicianOut(Schema):
     created_at = fields.DateTime()
 
     def _availability(self, obj):
-        return AvailabilityOut().dump({
-            "weekly": obj.weekly, "overrides": obj.overrides, "slot_minutes": obj.slot_minutes,
-            "buffer_minutes": obj.buffer_minutes, "min_notice_minutes": obj.min_notice_minutes,
-            "horizon_days": obj.horizon_days, "timezone": obj.timezone})
+        return AvailabilityOut().dump(
+            {
+                "weekly": obj.weekly,
+                "overrides": obj.overrides,
+                "slot_minutes": obj.slot_minutes,
+                "buffer_minutes": obj.buffer_minutes,
+                "min_notice_minutes": obj.min_notice_minutes,
+                "horizon_days": obj.horizon_days,
+                "timezone": obj.timezone,
+            }
+        )
 
 
 ClinicianPage = page_schema(ClinicianOut, "ClinicianPage")
@@ -194,8 +215,10 @@ class SlotArgs(PageArgs):
     kind = fields.String(validate=validate.OneOf(KINDS))
     from_ = Time(data_key="from", metadata={"description": "default: now"})
     to = Time(metadata={"description": "default: from + 7 days; at most 31 days after from"})
-    duration = fields.Integer(validate=validate.Range(min=5, max=480),
-                              metadata={"description": "minutes; default: each clinician's slot length"})
+    duration = fields.Integer(
+        validate=validate.Range(min=5, max=480),
+        metadata={"description": "minutes; default: each clinician's slot length"},
+    )
     clinician_id = Text(validate=validate.Length(max=36))
     format = Text(load_default="json", validate=validate.OneOf(("json", "fhir")))
 
@@ -222,10 +245,13 @@ class PatientIn(Schema):
 class ConsultationIn(Schema):
     kind = Text(required=True, validate=validate.OneOf(KINDS))
     clinician_id = Text(required=True, validate=validate.Length(min=1, max=36))
-    start = Time(load_default=None, allow_none=True,
-                                 metadata={"description": "required unless modality is async"})
-    duration_minutes = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=5, max=480),
-                                      metadata={"description": "default: the clinician's slot length"})
+    start = Time(load_default=None, allow_none=True, metadata={"description": "required unless modality is async"})
+    duration_minutes = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=5, max=480),
+        metadata={"description": "default: the clinician's slot length"},
+    )
     modality = Text(required=True, validate=validate.OneOf(MODALITIES))
     reason = Text(required=True, validate=validate.Length(min=1, max=4000))
     patient = fields.Nested(PatientIn, load_default=dict)
@@ -275,8 +301,9 @@ class ConsultationOut(Schema):
     status_reason = Text(allow_none=True, metadata={"description": "why cancelled or noshow"})
     history = fields.List(fields.Nested(HistoryOut))
     first_reply_at = fields.DateTime(allow_none=True)
-    response_minutes = fields.Method("_response_minutes", allow_none=True,
-                                     metadata={"description": "store-and-forward: minutes to the first reply"})
+    response_minutes = fields.Method(
+        "_response_minutes", allow_none=True, metadata={"description": "store-and-forward: minutes to the first reply"}
+    )
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -302,8 +329,9 @@ class ConsultationListArgs(PageArgs):
 
 class JoinOut(Schema):
     room = fields.String()
-    token = fields.String(metadata={"description": "a JWT for the video bridge (Jitsi token auth), this "
-                                                   "participant only"})
+    token = fields.String(
+        metadata={"description": "a JWT for the video bridge (Jitsi token auth), this participant only"}
+    )
     valid_from = fields.DateTime()
     valid_until = fields.DateTime()
     url = Text(allow_none=True)
@@ -373,7 +401,10 @@ class MetricsOut(Schema):
     consultations = fields.Dict()
     by_status = fields.Dict()
     by_modality = fields.Dict()
-    mental_health = fields.Integer(allow_none=True, metadata={
-        "description": "count of mental-health consultations, null when under 5 (not identifying)"})
-    store_and_forward = fields.Dict(metadata={
-        "description": "count, answered, median_minutes_to_first_reply (DOMAIN.md section 5)"})
+    mental_health = fields.Integer(
+        allow_none=True,
+        metadata={"description": "count of mental-health consultations, null when under 5 (not identifying)"},
+    )
+    store_and_forward = fields.Dict(
+        metadata={"description": "count, answered, median_minutes_to_first_reply (DOMAIN.md section 5)"}
+    )

@@ -1,4 +1,5 @@
 """Telemedicine endpoints (API.md "Telemedicine"): thin views, parse -> service -> respond."""
+
 from __future__ import annotations
 
 from flask import Response, current_app, jsonify
@@ -39,8 +40,12 @@ from telemed.scheduling.schemas import (
     UploadIn,
 )
 
-blp = Blueprint("telemed", __name__, url_prefix="/api/v1/telemed",
-                description="Telemedicine: clinicians, availability, slots, consultations")
+blp = Blueprint(
+    "telemed",
+    __name__,
+    url_prefix="/api/v1/telemed",
+    description="Telemedicine: clinicians, availability, slots, consultations",
+)
 
 
 def _settings():
@@ -48,9 +53,15 @@ def _settings():
 
 
 def _availability(clinician) -> dict:
-    return {"weekly": clinician.weekly, "overrides": clinician.overrides, "slot_minutes": clinician.slot_minutes,
-            "buffer_minutes": clinician.buffer_minutes, "min_notice_minutes": clinician.min_notice_minutes,
-            "horizon_days": clinician.horizon_days, "timezone": clinician.timezone}
+    return {
+        "weekly": clinician.weekly,
+        "overrides": clinician.overrides,
+        "slot_minutes": clinician.slot_minutes,
+        "buffer_minutes": clinician.buffer_minutes,
+        "min_notice_minutes": clinician.min_notice_minutes,
+        "horizon_days": clinician.horizon_days,
+        "timezone": clinician.timezone,
+    }
 
 
 @blp.route("/clinicians")
@@ -112,8 +123,14 @@ _FHIR_CONTENT = {"application/fhir+json": {"schema": {"type": "object", "descrip
 class Slots(MethodView):
     @blp.arguments(SlotArgs, location="query")
     @blp.response(200, SlotPage)
-    @blp.doc(responses={"200": {"description": "a page of slots, or with ?format=fhir a FHIR R4 Bundle of Slot",
-                                "content": {"application/json": {"schema": SlotPage}, **_FHIR_CONTENT}}})
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "a page of slots, or with ?format=fhir a FHIR R4 Bundle of Slot",
+                "content": {"application/json": {"schema": SlotPage}, **_FHIR_CONTENT},
+            }
+        }
+    )
     def get(self, args):
         """Free slots in UTC, sorted by start, across the mission's clinicians matching the filters
         (`?format=fhir`: a FHIR R4 Bundle of Slot)."""
@@ -138,8 +155,11 @@ class Consultations(MethodView):
 
     @blp.arguments(ConsultationIn)
     @blp.response(201, ConsultationOut)
-    @blp.alt_response(409, description="the time is not free with that clinician (`reason`: too_soon, "
-                                       "beyond_horizon, outside_availability, overlaps_booking)")
+    @blp.alt_response(
+        409,
+        description="the time is not free with that clinician (`reason`: too_soon, "
+        "beyond_horizon, outside_availability, overlaps_booking)",
+    )
     def post(self, body):
         """Book a consultation. Exactly one of many racing bookings of one time wins."""
         user = auth.current_user()
@@ -231,8 +251,14 @@ class Attachments(MethodView):
         """Upload an image or PDF (multipart field `file`) for store-and-forward."""
         user = auth.current_user()
         upload = files["file"]
-        return records.add_attachment(db.session, actor=user, consultation_id=consultation_id,
-                                      stream=upload.stream, filename=upload.filename, settings=_settings())
+        return records.add_attachment(
+            db.session,
+            actor=user,
+            consultation_id=consultation_id,
+            stream=upload.stream,
+            filename=upload.filename,
+            settings=_settings(),
+        )
 
     @blp.response(200, AttachmentList)
     def get(self, consultation_id):
@@ -247,12 +273,15 @@ class AttachmentContent(MethodView):
     def get(self, consultation_id, attachment_id):
         """Download an attachment (never rendered inline, never an executable type)."""
         user = auth.current_user()
-        attachment, data = records.read_attachment(db.session, actor=user, consultation_id=consultation_id,
-                                                   attachment_id=attachment_id, settings=_settings())
-        name = f"{attachment.id}.{ {'image/jpeg': 'jpg', 'image/png': 'png'}.get(attachment.content_type, 'pdf')}"
-        return Response(data, mimetype=attachment.content_type,
-                        headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                 "X-Content-Type-Options": "nosniff"})
+        attachment, data = records.read_attachment(
+            db.session, actor=user, consultation_id=consultation_id, attachment_id=attachment_id, settings=_settings()
+        )
+        name = f"{attachment.id}.{ {'image/jpeg': 'jpg', 'image/png': 'png'}.get(attachment.content_type, 'pdf') }"
+        return Response(
+            data,
+            mimetype=attachment.content_type,
+            headers={"Content-Disposition": f'attachment; filename="{name}"', "X-Content-Type-Options": "nosniff"},
+        )
 
 
 @blp.route("/consultations/<consultation_id>.ics")
@@ -262,8 +291,9 @@ class Invitation(MethodView):
         """The iCalendar invitation (times in the clinician's zone, UTC in the description)."""
         user = auth.current_user()
         body = exports.ics(db.session, actor=user, consultation_id=consultation_id)
-        return Response(body, mimetype="text/calendar",
-                        headers={"Content-Disposition": 'attachment; filename="consultation.ics"'})
+        return Response(
+            body, mimetype="text/calendar", headers={"Content-Disposition": 'attachment; filename="consultation.ics"'}
+        )
 
 
 @blp.route("/consultations/<consultation_id>/fhir")

@@ -1,4 +1,5 @@
 """CASEVAC fixtures: users of the test's mission and a valid 9-line body to vary."""
+
 from __future__ import annotations
 
 import copy
@@ -7,16 +8,24 @@ import pytest
 
 BASE_BODY = {
     "location": {"lat": 4.3612, "lon": 18.5550},
-    "callsign": "BRAVO-2-6", "frequency": "38.90",
+    "callsign": "BRAVO-2-6",
+    "frequency": "38.90",
     "patients": {"urgent": 1, "urgent_surgical": 1, "priority": 0, "routine": 0, "convenience": 0},
     "equipment": ["hoist"],
-    "litter": 2, "ambulatory": 0,
+    "litter": 2,
+    "ambulatory": 0,
 }
 FULL_LINES = {
-    "security": "P", "marking": "smoke", "nationality": {"un_military": 2}, "terrain": "open field, slope to the north",
+    "security": "P",
+    "marking": "smoke",
+    "nationality": {"un_military": 2},
+    "terrain": "open field, slope to the north",
 }
 CASUALTY = {
-    "zap": "A-1", "age": 27, "time_of_injury": "2026-11-28T09:12:00Z", "mechanism": "blast",
+    "zap": "A-1",
+    "age": 27,
+    "time_of_injury": "2026-11-28T09:12:00Z",
+    "mechanism": "blast",
     "injuries": ["left leg amputation"],
     "signs": {"pulse": 128, "resp_rate": 26, "spo2": 91, "sbp": 85, "avpu": "V"},
     "treatments": [{"code": "tourniquet", "at": "2026-11-28T09:15:00Z"}],
@@ -50,8 +59,11 @@ def file_request(client, headers, medic):
     """file_request(user=medic, **overrides) -> the response JSON of a 201 filing."""
 
     def _file(user=None, expect=201, extra_headers=None, **overrides):
-        response = client.post("/api/v1/casevac/requests", json=body(**overrides),
-                               headers={**headers(user or medic), **(extra_headers or {})})
+        response = client.post(
+            "/api/v1/casevac/requests",
+            json=body(**overrides),
+            headers={**headers(user or medic), **(extra_headers or {})},
+        )
         assert response.status_code == expect, response.get_data(as_text=True)[:800]
         return response.get_json()
 

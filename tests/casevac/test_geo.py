@@ -1,4 +1,5 @@
 """Line 1 parsing against known points, and the antimeridian and pole edge cases (no database needed)."""
+
 import pytest
 
 from casevac import geo
@@ -52,41 +53,66 @@ def test_antimeridian_is_one_meridian():
     assert geo.bounding_box(89.9, 0, 50)[2] == [(-180.0, 180.0)]
 
 
-@pytest.mark.parametrize("text,lat,lon", [
-    ("4°21'40\"N 18°33'18\"E", 4.361111, 18.555),
-    ("4°21'40\"N, 18°33'18\"E", 4.361111, 18.555),
-    ("4 21 40 N 18 33 18 E", 4.361111, 18.555),
-    ("N 4 21 40 E 18 33 18", 4.361111, 18.555),
-    ("4°21.5'N 18°33.3'E", 4.358333, 18.555),
-    ("4 21 40 S 179 59 59 W", -4.361111, -179.999722),
-    ("4.3612, 18.5550", 4.3612, 18.555),
-    ("-33.8568, 151.2153", -33.8568, 151.2153),
-])
+@pytest.mark.parametrize(
+    "text,lat,lon",
+    [
+        ("4°21'40\"N 18°33'18\"E", 4.361111, 18.555),
+        ("4°21'40\"N, 18°33'18\"E", 4.361111, 18.555),
+        ("4 21 40 N 18 33 18 E", 4.361111, 18.555),
+        ("N 4 21 40 E 18 33 18", 4.361111, 18.555),
+        ("4°21.5'N 18°33.3'E", 4.358333, 18.555),
+        ("4 21 40 S 179 59 59 W", -4.361111, -179.999722),
+        ("4.3612, 18.5550", 4.3612, 18.555),
+        ("-33.8568, 151.2153", -33.8568, 151.2153),
+    ],
+)
 def test_dms_and_decimal_text(text, lat, lon):
     location = geo.from_text(text)
     assert close(location.lat, lat) and close(location.lon, lon) and location.source == "text"
     assert location.mgrs == geo.to_mgrs(location.lat, location.lon)
 
 
-@pytest.mark.parametrize("form,value,field", [
-    ("text", "", "text"), ("text", "   ", "text"), ("text", "hello", "text"),
-    ("text", "4°21'70\"N 18°33'18\"E", "text"), ("text", "4°61'0\"N 18°33'18\"E", "text"),
-    ("text", "91°0'0\"N 18°0'0\"E", "text"), ("text", "10, 190", "text"), ("text", "x" * 101, "text"),
-    ("mgrs", "", "mgrs"), ("mgrs", "ZZZ", "mgrs"), ("mgrs", "34NCJ123", "mgrs"), ("mgrs", "61NAA0000000000", "mgrs"),
-    ("mgrs", "34ICJ1234512345", "mgrs"), ("mgrs", "34NBK28633824931", "mgrs"),
-])
+@pytest.mark.parametrize(
+    "form,value,field",
+    [
+        ("text", "", "text"),
+        ("text", "   ", "text"),
+        ("text", "hello", "text"),
+        ("text", "4°21'70\"N 18°33'18\"E", "text"),
+        ("text", "4°61'0\"N 18°33'18\"E", "text"),
+        ("text", "91°0'0\"N 18°0'0\"E", "text"),
+        ("text", "10, 190", "text"),
+        ("text", "x" * 101, "text"),
+        ("mgrs", "", "mgrs"),
+        ("mgrs", "ZZZ", "mgrs"),
+        ("mgrs", "34NCJ123", "mgrs"),
+        ("mgrs", "61NAA0000000000", "mgrs"),
+        ("mgrs", "34ICJ1234512345", "mgrs"),
+        ("mgrs", "34NBK28633824931", "mgrs"),
+    ],
+)
 def test_bad_text_and_grid_references_name_the_field(form, value, field):
     with pytest.raises(geo.LocationError) as raised:
         geo.parse_location({form: value})
     assert raised.value.field == field and raised.value.message
 
 
-@pytest.mark.parametrize("location,field", [
-    ({"lat": 91, "lon": 0}, "lat"), ({"lat": -90.0001, "lon": 0}, "lat"), ({"lat": 0, "lon": 180.5}, "lon"),
-    ({"lat": float("nan"), "lon": 0}, "lat"), ({"lat": 0, "lon": float("inf")}, "lon"), ({"lat": 1}, "lon"),
-    ({"lon": 1}, "lat"), ({}, "_schema"), ({"lat": 1, "lon": 2, "mgrs": "31NAA6602100000"}, "_schema"),
-    ({"mgrs": "31NAA6602100000", "text": "1, 2"}, "_schema"), ({"lat": True, "lon": 0}, "lat"),
-])
+@pytest.mark.parametrize(
+    "location,field",
+    [
+        ({"lat": 91, "lon": 0}, "lat"),
+        ({"lat": -90.0001, "lon": 0}, "lat"),
+        ({"lat": 0, "lon": 180.5}, "lon"),
+        ({"lat": float("nan"), "lon": 0}, "lat"),
+        ({"lat": 0, "lon": float("inf")}, "lon"),
+        ({"lat": 1}, "lon"),
+        ({"lon": 1}, "lat"),
+        ({}, "_schema"),
+        ({"lat": 1, "lon": 2, "mgrs": "31NAA6602100000"}, "_schema"),
+        ({"mgrs": "31NAA6602100000", "text": "1, 2"}, "_schema"),
+        ({"lat": True, "lon": 0}, "lat"),
+    ],
+)
 def test_bad_coordinates(location, field):
     with pytest.raises(geo.LocationError) as raised:
         geo.parse_location(location)

@@ -1,4 +1,5 @@
 """10-1-2 (DOMAIN.md section 3): states at the boundaries, with a controlled clock."""
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -42,7 +43,10 @@ def test_timeline_follows_treatment_and_the_lifecycle(client, headers, medic, co
     request_id, casualty_id = filed["id"], filed["casualties"][0]["id"]
     timeline = filed["casualties"][0]["timeline"]
     assert {leg: v["state"] for leg, v in timeline.items()} == {
-        "first_aid": "pending", "resuscitation": "pending", "surgery": "pending"}
+        "first_aid": "pending",
+        "resuscitation": "pending",
+        "surgery": "pending",
+    }
     assert timeline["first_aid"]["due"] == (T + timedelta(minutes=10)).isoformat()
     assert timeline["resuscitation"]["due"] == (T + timedelta(hours=1)).isoformat()
     assert timeline["surgery"]["due"] == (T + timedelta(hours=2)).isoformat()
@@ -52,12 +56,17 @@ def test_timeline_follows_treatment_and_the_lifecycle(client, headers, medic, co
     assert casualty_timeline(client, headers, medic, request_id)["timeline"]["first_aid"]["state"] == "at_risk"
     # A tourniquet at exactly 10 minutes meets the first leg (recorded a little later).
     frozen_clock(T + timedelta(minutes=11))
-    client.patch(f"/api/v1/casevac/casualties/{casualty_id}",
-                 json={"treatments": [{"code": "tourniquet", "at": (T + timedelta(minutes=10)).isoformat()}]},
-                 headers=headers(medic))
+    client.patch(
+        f"/api/v1/casevac/casualties/{casualty_id}",
+        json={"treatments": [{"code": "tourniquet", "at": (T + timedelta(minutes=10)).isoformat()}]},
+        headers=headers(medic),
+    )
     first_aid = casualty_timeline(client, headers, medic, request_id)["timeline"]["first_aid"]
-    assert first_aid == {"due": (T + timedelta(minutes=10)).isoformat(),
-                         "met_at": (T + timedelta(minutes=10)).isoformat(), "state": "met"}
+    assert first_aid == {
+        "due": (T + timedelta(minutes=10)).isoformat(),
+        "met_at": (T + timedelta(minutes=10)).isoformat(),
+        "state": "met",
+    }
 
     from casevac.requests import lifecycle
     from casevac.requests.models import CasevacRequest
@@ -65,8 +74,15 @@ def test_timeline_follows_treatment_and_the_lifecycle(client, headers, medic, co
 
     frozen_clock(T + timedelta(minutes=20))
     client.post(f"{URL}/{request_id}/status", json={"status": "acknowledged"}, headers=headers(coordinator))
-    lifecycle.mark_dispatched(db.session, user=coordinator, request=db.session.get(CasevacRequest, request_id),
-                              asset_id="a", facility_id="f", medical_crew=True, surgery_at_destination=True)
+    lifecycle.mark_dispatched(
+        db.session,
+        actor=coordinator,
+        request=db.session.get(CasevacRequest, request_id),
+        asset_id="a",
+        facility_id="f",
+        medical_crew=True,
+        surgery_at_destination=True,
+    )
     db.session.commit()
     frozen_clock(T + timedelta(minutes=45))
     assert casualty_timeline(client, headers, medic, request_id)["timeline"]["resuscitation"]["state"] == "at_risk"
@@ -96,15 +112,20 @@ def test_unknown_time_of_injury_runs_from_filing_and_says_so(client, headers, me
 
 def test_cancelled_request_clocks_stop(client, headers, medic, coordinator, frozen_clock):
     frozen_clock(T)
-    filed = client.post(URL, json=body(casualties=[{"time_of_injury": T.isoformat()}]),
-                        headers=headers(medic)).get_json()
+    filed = client.post(
+        URL, json=body(casualties=[{"time_of_injury": T.isoformat()}]), headers=headers(medic)
+    ).get_json()
     frozen_clock(T + timedelta(minutes=3))
-    client.post(f"{URL}/{filed['id']}/status", json={"status": "cancelled", "note": "false alarm"},
-                headers=headers(coordinator))
+    client.post(
+        f"{URL}/{filed['id']}/status", json={"status": "cancelled", "note": "false alarm"}, headers=headers(coordinator)
+    )
     frozen_clock(T + timedelta(hours=6))
     timeline = casualty_timeline(client, headers, coordinator, filed["id"])["timeline"]
     assert {leg: v["state"] for leg, v in timeline.items()} == {
-        "first_aid": "pending", "resuscitation": "pending", "surgery": "pending"}
+        "first_aid": "pending",
+        "resuscitation": "pending",
+        "surgery": "pending",
+    }
 
 
 def _evacuate(client, headers, medic, coordinator, frozen_clock, *, medical_crew, surgery_at_destination):
@@ -117,44 +138,59 @@ def _evacuate(client, headers, medic, coordinator, frozen_clock, *, medical_crew
     filed = client.post(URL, json=body(casualties=[{"time_of_injury": T.isoformat()}]), headers=headers(medic))
     request_id = filed.get_json()["id"]
     frozen_clock(T + timedelta(minutes=20))
-    lifecycle.mark_dispatched(db.session, user=coordinator, request=db.session.get(CasevacRequest, request_id),
-                              asset_id="a", facility_id="f", medical_crew=medical_crew,
-                              surgery_at_destination=surgery_at_destination)
+    lifecycle.mark_dispatched(
+        db.session,
+        actor=coordinator,
+        request=db.session.get(CasevacRequest, request_id),
+        asset_id="a",
+        facility_id="f",
+        medical_crew=medical_crew,
+        surgery_at_destination=surgery_at_destination,
+    )
     db.session.commit()
     for minutes, status in ((40, "at_pickup"), (60, "in_transit"), (80, "delivered")):
         frozen_clock(T + timedelta(minutes=minutes))
-        assert client.post(f"{URL}/{request_id}/status", json={"status": status},
-                           headers=headers(coordinator)).status_code == 200
+        assert (
+            client.post(f"{URL}/{request_id}/status", json={"status": status}, headers=headers(coordinator)).status_code
+            == 200
+        )
     return request_id
 
 
-def test_pickup_without_a_medical_crew_leaves_resuscitation_to_the_facility(client, headers, medic, coordinator,
-                                                                              frozen_clock):
+def test_pickup_without_a_medical_crew_leaves_resuscitation_to_the_facility(
+    client, headers, medic, coordinator, frozen_clock
+):
     # DOMAIN.md section 3: resuscitation begins when medical staff reach the casualty. A pickup at T+40 by an
     # asset without a medical crew does not meet it; only the delivery at T+80 does, 20 minutes late.
-    request_id = _evacuate(client, headers, medic, coordinator, frozen_clock, medical_crew=False,
-                           surgery_at_destination=True)
+    request_id = _evacuate(
+        client, headers, medic, coordinator, frozen_clock, medical_crew=False, surgery_at_destination=True
+    )
     frozen_clock(T + timedelta(minutes=50))
     timeline = casualty_timeline(client, headers, medic, request_id)["timeline"]
-    assert timeline["resuscitation"] == {"due": (T + timedelta(hours=1)).isoformat(),
-                                         "met_at": (T + timedelta(minutes=80)).isoformat(), "state": "breached"}
+    assert timeline["resuscitation"] == {
+        "due": (T + timedelta(hours=1)).isoformat(),
+        "met_at": (T + timedelta(minutes=80)).isoformat(),
+        "state": "breached",
+    }
     assert timeline["surgery"]["state"] == "met"
 
 
-def test_pickup_with_a_medical_crew_meets_resuscitation_at_pickup(client, headers, medic, coordinator,
-                                                                    frozen_clock):
-    request_id = _evacuate(client, headers, medic, coordinator, frozen_clock, medical_crew=True,
-                           surgery_at_destination=True)
+def test_pickup_with_a_medical_crew_meets_resuscitation_at_pickup(client, headers, medic, coordinator, frozen_clock):
+    request_id = _evacuate(
+        client, headers, medic, coordinator, frozen_clock, medical_crew=True, surgery_at_destination=True
+    )
     timeline = casualty_timeline(client, headers, medic, request_id)["timeline"]
     assert timeline["resuscitation"]["met_at"] == (T + timedelta(minutes=40)).isoformat()
     assert timeline["resuscitation"]["state"] == "met"
 
 
-def test_delivery_to_a_facility_without_surgery_leaves_surgery_pending_then_breached(client, headers, medic,
-                                                                                     coordinator, frozen_clock):
+def test_delivery_to_a_facility_without_surgery_leaves_surgery_pending_then_breached(
+    client, headers, medic, coordinator, frozen_clock
+):
     # A Level 1 without damage-control surgery: the handover at T+80 is not surgery.
-    request_id = _evacuate(client, headers, medic, coordinator, frozen_clock, medical_crew=True,
-                           surgery_at_destination=False)
+    request_id = _evacuate(
+        client, headers, medic, coordinator, frozen_clock, medical_crew=True, surgery_at_destination=False
+    )
     frozen_clock(T + timedelta(minutes=85))
     surgery = casualty_timeline(client, headers, medic, request_id)["timeline"]["surgery"]
     assert surgery["met_at"] is None and surgery["state"] == "pending"

@@ -52,8 +52,9 @@ def test_superadmin_creates_missions_and_crosses_them(client, make_user, headers
     mission_id = created.get_json()["id"]
     duplicate = client.post("/api/v1/missions", json=body, headers=headers(superadmin))
     assert_error(duplicate, 409)
-    bad_zone = client.post("/api/v1/missions", json={**body, "code": "X-1", "timezone": "Mars/Olympus"},
-                           headers=headers(superadmin))
+    bad_zone = client.post(
+        "/api/v1/missions", json={**body, "code": "X-1", "timezone": "Mars/Olympus"}, headers=headers(superadmin)
+    )
     assert_error(bad_zone, 422, ("timezone",))
     user = client.post("/api/v1/users", json=new_user_body(mission_id), headers=headers(superadmin))
     assert user.status_code == 201 and user.get_json()["mission_id"] == mission_id
@@ -61,8 +62,9 @@ def test_superadmin_creates_missions_and_crosses_them(client, make_user, headers
 
 def test_user_validation_names_fields(client, make_user, headers, mission):
     admin = make_user("admin")
-    response = client.post("/api/v1/users", json=new_user_body(mission.id, role="general", password="short"),
-                           headers=headers(admin))
+    response = client.post(
+        "/api/v1/users", json=new_user_body(mission.id, role="general", password="short"), headers=headers(admin)
+    )
     body = assert_error(response, 422, ("role",))
     assert "password" in body["errors"]["json"]
     assert "admin" in body["errors"]["json"]["role"][0]  # the allowed values are named
@@ -84,8 +86,9 @@ def test_audit_log_records_changes_for_admins_only(client, make_user, headers, m
     assert entries[0]["actor_id"] == admin.id and entries[0]["address"]
     assert_error(client.get("/api/v1/audit", headers=headers(make_user("coordinator"))), 403)
     other_admin = make_user("admin", MissionFactory())
-    assert client.get(f"/api/v1/audit?subject_id={created['id']}",
-                      headers=headers(other_admin)).get_json()["items"] == []
+    assert (
+        client.get(f"/api/v1/audit?subject_id={created['id']}", headers=headers(other_admin)).get_json()["items"] == []
+    )
 
 
 def test_audit_log_is_append_only_in_the_database(app, make_user):

@@ -1,4 +1,3 @@
-
 import jwt as pyjwt
 
 from tests.factories import PASSWORD
@@ -15,8 +14,13 @@ def test_login_returns_token_and_user_without_hash(client, make_user):
     assert response.status_code == 200
     body = response.get_json()
     assert body["token_type"] == "Bearer" and body["expires_in"] > 0
-    assert body["user"] == {**body["user"], "id": user.id, "username": user.username, "role": "coordinator",
-                            "mission_id": user.mission_id}
+    assert body["user"] == {
+        **body["user"],
+        "id": user.id,
+        "username": user.username,
+        "role": "coordinator",
+        "mission_id": user.mission_id,
+    }
     assert "password" not in response.get_data(as_text=True) and "argon2" not in response.get_data(as_text=True)
     me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.status_code == 200 and me.get_json()["id"] == user.id
@@ -45,12 +49,18 @@ def test_missing_malformed_tampered_and_expired_tokens_are_401(client, make_user
     tampered = f"{head}.{payload}.{signature[:-4]}AAAA"
     assert_error(client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {tampered}"}), 401)
     # Signed with another key.
-    forged = pyjwt.encode({"sub": user.id, "type": "access", "fresh": False, "jti": "x",
-                           "iat": 1, "nbf": 1, "exp": 4102444800}, "another-key" * 4, algorithm="HS256")
+    forged = pyjwt.encode(
+        {"sub": user.id, "type": "access", "fresh": False, "jti": "x", "iat": 1, "nbf": 1, "exp": 4102444800},
+        "another-key" * 4,
+        algorithm="HS256",
+    )
     assert_error(client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {forged}"}), 401)
     # The "none" algorithm is refused (the algorithm is pinned).
-    unsigned = pyjwt.encode({"sub": user.id, "type": "access", "fresh": False, "jti": "x", "iat": 1, "nbf": 1,
-                             "exp": 4102444800}, None, algorithm="none")
+    unsigned = pyjwt.encode(
+        {"sub": user.id, "type": "access", "fresh": False, "jti": "x", "iat": 1, "nbf": 1, "exp": 4102444800},
+        None,
+        algorithm="none",
+    )
     assert_error(client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {unsigned}"}), 401)
     # Expired.
     from core.auth import issue_token

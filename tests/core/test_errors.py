@@ -22,8 +22,9 @@ def test_malformed_json_and_wrong_content_type_are_4xx(client):
 
 def test_body_too_large_is_413(client, app):
     limit = app.extensions["settings"].MAX_BODY_KB * 1024
-    response = client.post("/api/v1/auth/login", data=json.dumps({"username": "x" * (limit + 10)}),
-                           content_type="application/json")
+    response = client.post(
+        "/api/v1/auth/login", data=json.dumps({"username": "x" * (limit + 10)}), content_type="application/json"
+    )
     assert_error(response, 413)
 
 
@@ -32,15 +33,18 @@ def test_gzip_body_is_accepted_and_gzip_bomb_refused(client, make_user, app):
 
     user = make_user()
     body = gzip.compress(json.dumps({"username": user.username, "password": PASSWORD}).encode())
-    response = client.post("/api/v1/auth/login", data=body, content_type="application/json",
-                           headers={"Content-Encoding": "gzip"})
+    response = client.post(
+        "/api/v1/auth/login", data=body, content_type="application/json", headers={"Content-Encoding": "gzip"}
+    )
     assert response.status_code == 200
     bomb = gzip.compress(b"{" + b" " * (app.extensions["settings"].MAX_BODY_KB * 1024 + 100) + b"}")
-    response = client.post("/api/v1/auth/login", data=bomb, content_type="application/json",
-                           headers={"Content-Encoding": "gzip"})
+    response = client.post(
+        "/api/v1/auth/login", data=bomb, content_type="application/json", headers={"Content-Encoding": "gzip"}
+    )
     assert_error(response, 413)
-    response = client.post("/api/v1/auth/login", data=b"not gzip", content_type="application/json",
-                           headers={"Content-Encoding": "gzip"})
+    response = client.post(
+        "/api/v1/auth/login", data=b"not gzip", content_type="application/json", headers={"Content-Encoding": "gzip"}
+    )
     assert_error(response, 400)
 
 
@@ -55,8 +59,10 @@ def test_unexpected_exception_is_500_without_internals(client, make_user, header
     body = assert_error(response, 500)
     assert "secret internal detail" not in response.get_data(as_text=True)
     assert body["request_id"]
-    assert any(getattr(r, "request_id", None) == body["request_id"] or body["request_id"] in r.getMessage()
-               or r.exc_info for r in caplog.records)
+    assert any(
+        getattr(r, "request_id", None) == body["request_id"] or body["request_id"] in r.getMessage() or r.exc_info
+        for r in caplog.records
+    )
 
 
 def test_security_headers_and_etag(client, make_user, headers):

@@ -1,4 +1,5 @@
 """Migrations build the whole schema from empty on both databases, and match the models."""
+
 import os
 import subprocess
 import sys
@@ -25,8 +26,14 @@ def test_migrated_schema_matches_the_models(app):
 def flask_db(url: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DATABASE_URL": url, "APP_ENV": "test", "PYTHONPATH": str(ROOT)}
     env.pop("REDIS_URL", None)
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "db", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def tables(url: str) -> set[str]:
@@ -55,6 +62,7 @@ def test_upgrade_from_empty_and_downgrade_to_base(backend, tmp_path):
         def cleanup():
             with psycopg.connect(_libpq(PG_URL), autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
     try:
         result = flask_db(url, "upgrade")
         assert result.returncode == 0, result.stderr

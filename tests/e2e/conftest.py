@@ -1,4 +1,5 @@
 """Real server processes for end-to-end tests."""
+
 from __future__ import annotations
 
 import os
@@ -38,8 +39,14 @@ class Server:
     def launch(self) -> "Server":
         """Start the process without waiting (several servers can start side by side)."""
         self.log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([str(ROOT / "bin" / "serve")], cwd=ROOT, env=self.env, stdout=self.log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            [str(ROOT / "bin" / "serve")],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         return self
 
     def wait_ready(self, timeout: float = 180) -> "Server":
@@ -81,21 +88,30 @@ class Server:
 
 def login(server, username: str, password: str | None = None) -> str:
     """The access token of a user on a real server; the demo users' password by default."""
-    response = requests.post(f"{server.url}/api/v1/auth/login",
-                             json={"username": username, "password": DEMO_PASSWORD if password is None else password},
-                             timeout=10)
+    response = requests.post(
+        f"{server.url}/api/v1/auth/login",
+        json={"username": username, "password": DEMO_PASSWORD if password is None else password},
+        timeout=10,
+    )
     assert response.status_code == 200, response.text
     return response.json()["access_token"]
 
 
 def server_env(tmp_path: Path, **env_overrides) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-    env.update({
-        "PORT": str(free_port()), "BIND": "127.0.0.1", "APP_ENV": "production",
-        "SECRET_KEY": "e2e-secret-key-that-is-long-enough-0123456789",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.db'}", "DEMO_PASSWORD": DEMO_PASSWORD,
-        "VENV": str(ROOT / ".venv"), "THREADS": "20", "LOG_LEVEL": "INFO",
-    })
+    env.update(
+        {
+            "PORT": str(free_port()),
+            "BIND": "127.0.0.1",
+            "APP_ENV": "production",
+            "SECRET_KEY": "e2e-secret-key-that-is-long-enough-0123456789",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.db'}",
+            "DEMO_PASSWORD": DEMO_PASSWORD,
+            "VENV": str(ROOT / ".venv"),
+            "THREADS": "20",
+            "LOG_LEVEL": "INFO",
+        }
+    )
     env.update({k: str(v) for k, v in env_overrides.items()})
     return env
 
@@ -113,8 +129,12 @@ def start_servers(tmp_path: Path, count: int, **env_overrides) -> list[Server]:
     """`count` processes of one deployment (same database, same Redis): the first migrates and seeds,
     the others start side by side with MIGRATE=0 SEED_DEMO=0, as in production."""
     first = Server(server_env(tmp_path, **env_overrides), tmp_path / "server-0.log").start()
-    others = [Server(server_env(tmp_path, **{**env_overrides, "MIGRATE": "0", "SEED_DEMO": "0"}),
-                     tmp_path / f"server-{n}.log").launch() for n in range(1, count)]
+    others = [
+        Server(
+            server_env(tmp_path, **{**env_overrides, "MIGRATE": "0", "SEED_DEMO": "0"}), tmp_path / f"server-{n}.log"
+        ).launch()
+        for n in range(1, count)
+    ]
     return [first] + [server.wait_ready() for server in others]
 
 
@@ -135,6 +155,7 @@ def start_server(tmp_path):
 
 # ---- real-time end-to-end: Socket.IO clients, a private Redis, a PostgreSQL database for several processes
 
+
 class PrivateRedis:
     """A redis-server of the test's own on a free port (never the machine's shared one): stop and start it
     to simulate an outage."""
@@ -149,8 +170,22 @@ class PrivateRedis:
         import redis
 
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -224,8 +259,9 @@ class Listener:
                 self.received.append((event, data))
                 self._changed.notify_all()
 
-        self.client.connect(url, auth={"token": token} if token is not None else None, transports=["websocket"],
-                            wait_timeout=10)
+        self.client.connect(
+            url, auth={"token": token} if token is not None else None, transports=["websocket"], wait_timeout=10
+        )
 
     def events(self, name: str | None = None) -> list[dict]:
         with self._changed:

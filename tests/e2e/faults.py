@@ -1,6 +1,7 @@
 """Private services for fault injection: a PostgreSQL cluster and a Redis server of the test's own, on free
 ports, that the test may stop, kill and restart. Never the machine's shared PostgreSQL (5432) or Redis (6379).
 """
+
 from __future__ import annotations
 
 import os
@@ -56,8 +57,10 @@ class PrivatePostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/app"
 
     def start(self) -> "PrivatePostgres":
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off "
-                   f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off "
+            f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
         self._run(["pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "-t", "60", "start"])
         return self
 
@@ -92,7 +95,10 @@ class PrivateRedis:
 
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:

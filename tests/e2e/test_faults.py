@@ -3,6 +3,7 @@ and restarted under two running server processes. The machine's shared services 
 
 One cluster (PostgreSQL + Redis + 2 servers) serves the module's tests in order, each leaving it healthy:
 Redis down for 10 s during a burst, a server SIGKILLed during a burst, PostgreSQL restarted."""
+
 from __future__ import annotations
 
 import os
@@ -26,10 +27,20 @@ class Cluster:
         self.pg.create_database()
         self.redis = PrivateRedis().start()
         env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-        env.update({"BIND": "127.0.0.1", "APP_ENV": "production", "VENV": str(ROOT / ".venv"),
-                    "SECRET_KEY": "e2e-secret-key-that-is-long-enough-0123456789", "DEMO_PASSWORD": DEMO_PASSWORD,
-                    "DATABASE_URL": self.pg.url, "REDIS_URL": self.redis.url, "REDIS_PREFIX": "faults",
-                    "THREADS": "40", "LOG_LEVEL": "INFO"})
+        env.update(
+            {
+                "BIND": "127.0.0.1",
+                "APP_ENV": "production",
+                "VENV": str(ROOT / ".venv"),
+                "SECRET_KEY": "e2e-secret-key-that-is-long-enough-0123456789",
+                "DEMO_PASSWORD": DEMO_PASSWORD,
+                "DATABASE_URL": self.pg.url,
+                "REDIS_URL": self.redis.url,
+                "REDIS_PREFIX": "faults",
+                "THREADS": "40",
+                "LOG_LEVEL": "INFO",
+            }
+        )
         self.servers = []
         for n in range(2):
             server_env = dict(env, PORT=str(free_port()), SEED_DEMO="1" if n == 0 else "0")
@@ -64,6 +75,7 @@ def _wait_for(predicate, timeout: float, what: str):
 
 
 # ---- needs CASEVAC filing and the real-time layer (sync) ------------------------------------------------------
+
 
 class Coordinator:
     """A python-socketio client that records every casevac.created it receives and can `sync`."""
@@ -111,10 +123,16 @@ def _require_realtime(server, token: str) -> None:
 
 
 def _nine_line(i: int) -> dict:
-    return {"client_ref": f"fault-{i}-{time.monotonic_ns()}", "location": {"lat": 4.36 + i * 1e-3, "lon": 18.55},
-            "callsign": f"FAULT-{i}", "frequency": "38.90",
-            "patients": {"urgent": 1, "urgent_surgical": 0, "priority": 0, "routine": 0, "convenience": 0},
-            "equipment": [], "litter": 1, "ambulatory": 0}
+    return {
+        "client_ref": f"fault-{i}-{time.monotonic_ns()}",
+        "location": {"lat": 4.36 + i * 1e-3, "lon": 18.55},
+        "callsign": f"FAULT-{i}",
+        "frequency": "38.90",
+        "patients": {"urgent": 1, "urgent_surgical": 0, "priority": 0, "routine": 0, "convenience": 0},
+        "equipment": [],
+        "litter": 1,
+        "ambulatory": 0,
+    }
 
 
 def _burst(urls: list[str], token: str, count: int, seconds: float, during=None) -> dict:
@@ -132,8 +150,12 @@ def _burst(urls: list[str], token: str, count: int, seconds: float, during=None)
         if delay > 0:
             time.sleep(delay)
         try:
-            response = requests.post(urls[i % len(urls)] + "/api/v1/casevac/requests", json=_nine_line(i),
-                                     headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            response = requests.post(
+                urls[i % len(urls)] + "/api/v1/casevac/requests",
+                json=_nine_line(i),
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            )
             outcome = response.status_code
             rid = response.json().get("id") if outcome == 201 else None
         except requests.RequestException as exc:
@@ -157,6 +179,7 @@ def test_redis_down_for_10_s_during_a_burst_fails_no_filing_and_loses_no_event(c
     _require_realtime(first, coordinator)
     clients = [Coordinator(first.url, coordinator), Coordinator(second.url, coordinator)]
     try:
+
         def outage():
             cluster.redis.stop()
             time.sleep(10)
@@ -165,8 +188,9 @@ def test_redis_down_for_10_s_during_a_burst_fails_no_filing_and_loses_no_event(c
         outcome = _burst([first.url, second.url], medic, count=60, seconds=6, during=outage)
         assert outcome["failed"] == [], outcome["failed"][:10]
         assert len(outcome["created"]) == 60
-        _wait_for(lambda: requests.get(first.url + "/readyz", timeout=5).json()["redis"] == "ok", 20,
-                  "Redis seen again")
+        _wait_for(
+            lambda: requests.get(first.url + "/readyz", timeout=5).json()["redis"] == "ok", 20, "Redis seen again"
+        )
         for client in clients:
             client.wait_connected()
             missing = outcome["created"] - (client.ids | client.sync_all())
@@ -185,8 +209,11 @@ def test_sigkill_during_a_burst_loses_no_201_and_no_event(cluster):
         outcome = _burst([victim.url, survivor.url], medic, count=60, seconds=4, during=victim.kill)
         # Every 201 is durable: readable through the surviving process.
         for rid in outcome["created"]:
-            response = requests.get(f"{survivor.url}/api/v1/casevac/requests/{rid}",
-                                    headers={"Authorization": f"Bearer {coordinator}"}, timeout=10)
+            response = requests.get(
+                f"{survivor.url}/api/v1/casevac/requests/{rid}",
+                headers={"Authorization": f"Bearer {coordinator}"},
+                timeout=10,
+            )
             assert response.status_code == 200, (rid, response.status_code)
         # Only requests in flight to the killed process may have failed, and only as connection errors.
         assert all(not isinstance(status, int) or status >= 500 for _, status in outcome["failed"]), outcome
@@ -224,8 +251,11 @@ def test_postgres_restart_reports_degraded_503_and_recovers_without_a_restart(cl
             assert me.status_code == 503, (me.status_code, me.text)
             assert me.json()["code"] == 503 and "database" in me.json()["message"]
             assert time.monotonic() - started < 10
-            refused = requests.post(server.url + "/api/v1/auth/login",
-                                    json={"username": "demo-medic", "password": DEMO_PASSWORD}, timeout=15)
+            refused = requests.post(
+                server.url + "/api/v1/auth/login",
+                json={"username": "demo-medic", "password": DEMO_PASSWORD},
+                timeout=15,
+            )
             assert refused.status_code == 503, (refused.status_code, refused.text)
     finally:
         cluster.pg.start()

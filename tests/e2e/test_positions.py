@@ -1,6 +1,7 @@
 """Position reports end to end: two server processes (bin/serve) sharing PostgreSQL and a private Redis.
 A device token revoked or rotated through one process is refused by the other at the very next report;
 batches reported through one are read back, newest first, through the other (issue 4)."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -32,15 +33,15 @@ def pair(tmp_path_factory):
 
 def test_revocation_through_one_process_holds_in_the_other_at_once(pair):
     a, b = pair
-    token = requests.post(f"{a.url}/api/v1/auth/login", timeout=10,
-                          json={"username": "demo-coordinator", "password": PASSWORD}).json()["access_token"]
+    token = requests.post(
+        f"{a.url}/api/v1/auth/login", timeout=10, json={"username": "demo-coordinator", "password": PASSWORD}
+    ).json()["access_token"]
     bearer = {"Authorization": f"Bearer {token}"}
     asset = requests.get(f"{a.url}/api/v1/assets", headers=bearer, timeout=10).json()["items"][0]
     positions = f"/api/v1/assets/{asset['id']}/positions"
 
     def device_token(server):
-        response = requests.post(f"{server.url}/api/v1/assets/{asset['id']}/device-token", headers=bearer,
-                                 timeout=10)
+        response = requests.post(f"{server.url}/api/v1/assets/{asset['id']}/device-token", headers=bearer, timeout=10)
         assert response.status_code == 201, response.text
         return {"Authorization": f"Device {response.json()['device_token']}"}
 
@@ -48,12 +49,18 @@ def test_revocation_through_one_process_holds_in_the_other_at_once(pair):
         return requests.post(server.url + positions, json=body, headers=auth, timeout=10)
 
     now = datetime.now(timezone.utc)
-    fixes = [{"lat": 4.30 + i / 100, "lon": 18.50, "reported_at": (now - timedelta(seconds=30 - i)).isoformat()}
-             for i in range(5)]
+    fixes = [
+        {"lat": 4.30 + i / 100, "lon": 18.50, "reported_at": (now - timedelta(seconds=30 - i)).isoformat()}
+        for i in range(5)
+    ]
     first = device_token(a)
     # Both processes learn the asset and its token hash.
-    assert report(a, first, {"lat": 4.29, "lon": 18.5, "reported_at": (now - timedelta(minutes=1)).isoformat()}
-                  ).status_code == 202
+    assert (
+        report(
+            a, first, {"lat": 4.29, "lon": 18.5, "reported_at": (now - timedelta(minutes=1)).isoformat()}
+        ).status_code
+        == 202
+    )
     batch = report(b, first, {"fixes": list(reversed(fixes))})
     assert batch.status_code == 202, batch.text
     assert batch.json() == {"asset_id": asset["id"], "accepted": 5, "latest": True, "latest_index": 0}

@@ -1,5 +1,6 @@
 """Real-time alerts end to end: real gunicorn servers (bin/serve), real python-socketio clients over
 websockets, a real Redis of the test's own, PostgreSQL for several processes (issue 5)."""
+
 from __future__ import annotations
 
 import time
@@ -23,9 +24,12 @@ SERVER_ENV = {"LOGIN_LIMIT_PER_ACCOUNT": "1000 per minute", "LOGIN_LIMIT_PER_ADD
 
 
 def file_request(server, token: str, **overrides) -> dict:
-    response = requests.post(f"{server.url}/api/v1/casevac/requests", json=body(client_ref=str(uuid.uuid4()),
-                                                                                   **overrides),
-                             headers={"Authorization": f"Bearer {token}"}, timeout=15)
+    response = requests.post(
+        f"{server.url}/api/v1/casevac/requests",
+        json=body(client_ref=str(uuid.uuid4()), **overrides),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=15,
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -33,17 +37,23 @@ def file_request(server, token: str, **overrides) -> dict:
 def make_user(server, admin_token: str, role: str, mission_id: str) -> str:
     """Create a user through the API (as the demo superadmin) and return their token."""
     username = f"{role}-{uuid.uuid4().hex[:8]}"
-    response = requests.post(f"{server.url}/api/v1/users", json={"username": username, "password": PASSWORD,
-                                                                  "role": role, "mission_id": mission_id},
-                             headers={"Authorization": f"Bearer {admin_token}"}, timeout=10)
+    response = requests.post(
+        f"{server.url}/api/v1/users",
+        json={"username": username, "password": PASSWORD, "role": role, "mission_id": mission_id},
+        headers={"Authorization": f"Bearer {admin_token}"},
+        timeout=10,
+    )
     assert response.status_code == 201, response.text
     return login(server, username)
 
 
 def other_mission(server, admin_token: str) -> str:
-    response = requests.post(f"{server.url}/api/v1/missions", json={"code": f"X{uuid.uuid4().hex[:6].upper()}",
-                                                                     "name": "Another mission"},
-                             headers={"Authorization": f"Bearer {admin_token}"}, timeout=10)
+    response = requests.post(
+        f"{server.url}/api/v1/missions",
+        json={"code": f"X{uuid.uuid4().hex[:6].upper()}", "name": "Another mission"},
+        headers={"Authorization": f"Bearer {admin_token}"},
+        timeout=10,
+    )
     assert response.status_code == 201, response.text
     return response.json()["id"]
 
@@ -66,8 +76,16 @@ def cluster(tmp_path_factory):
     redis_server, database_url = next(redis_gen), next(db_gen)
     servers = []
     try:
-        servers = start_servers(workdir, 3, **SERVER_ENV, DATABASE_URL=database_url, REDIS_URL=redis_server.url,
-                                RELAY_POLL_SECONDS="60", ESCALATE_AFTER_SECONDS="3", SWEEPER_INTERVAL_SECONDS="0.3")
+        servers = start_servers(
+            workdir,
+            3,
+            **SERVER_ENV,
+            DATABASE_URL=database_url,
+            REDIS_URL=redis_server.url,
+            RELAY_POLL_SECONDS="60",
+            ESCALATE_AFTER_SECONDS="3",
+            SWEEPER_INTERVAL_SECONDS="0.3",
+        )
         yield servers, redis_server
     finally:
         stop_servers(servers)
@@ -111,8 +129,15 @@ def test_connect_refused_without_or_with_a_bad_token_then_rooms_and_live_deliver
     # catches it up (no wake-up reached it), to coordinators only.
     engine = create_engine(server.env["DATABASE_URL"])
     with engine.begin() as conn:
-        conn.execute(insert(Event.__table__).values(type="asset.updated", rooms=[f"mission:{mission_id}:role:coordinator"],
-                                                    data={"id": "asset-1"}, mission_id=mission_id, at=clock.now()))
+        conn.execute(
+            insert(Event.__table__).values(
+                type="asset.updated",
+                rooms=[f"mission:{mission_id}:role:coordinator"],
+                data={"id": "asset-1"},
+                mission_id=mission_id,
+                at=clock.now(),
+            )
+        )
     engine.dispose()
     coordinator.wait_for(lambda _: coordinator.events("asset.updated"), timeout=5)
     time.sleep(1.5)  # a relay poll period: anything misaddressed would have arrived by now
@@ -141,8 +166,10 @@ def test_replay_after_disconnect_and_across_a_server_restart(single, listen):
 
     back = listen(server, coordinator_token)  # the token outlives the restart
     missed, last = back.sync_all(since=seen["seq"])
-    assert [e["data"]["id"] for e in missed if e["type"] == "casevac.created"] == [while_away["id"],
-                                                                                   after_restart["id"]]
+    assert [e["data"]["id"] for e in missed if e["type"] == "casevac.created"] == [
+        while_away["id"],
+        after_restart["id"],
+    ]
     assert last == missed[-1]["seq"] and all(e["seq"] > seen["seq"] for e in missed)
     assert first["id"] not in [e["data"]["id"] for e in missed]
     # Live again after the restart.
@@ -169,13 +196,16 @@ def test_two_processes_with_redis_deliver_across_processes_and_survive_a_redis_o
     on_b.wait_for(lambda _: during["id"] in created_ids(on_b), timeout=20)
     after = file_request(b, medic_token)
     for listener in (on_a, on_b):
-        listener.wait_for(lambda _: after["id"] in created_ids(listener), timeout=5)
+        listener.wait_for(lambda _, listener=listener: after["id"] in created_ids(listener), timeout=5)
         seqs = [e["seq"] for e in listener.events()]
         assert len(seqs) == len(set(seqs))  # nothing twice
         assert created_ids(listener) == [first["id"], during["id"], after["id"]]
         replayed = listener.sync_all()[0]
-        assert [e["data"]["id"] for e in replayed if e["type"] == "casevac.created"] == \
-            [first["id"], during["id"], after["id"]]
+        assert [e["data"]["id"] for e in replayed if e["type"] == "casevac.created"] == [
+            first["id"],
+            during["id"],
+            after["id"],
+        ]
         assert len({e["seq"] for e in replayed}) == len(replayed)
 
 
@@ -193,5 +223,8 @@ def test_escalation_fires_once_with_three_server_processes(cluster, listen):
     admin.wait_for(lambda _: escalations(admin), timeout=5)
     time.sleep(1.5)  # each process's sweeper passes over the request several more times
     assert escalations(coordinator) == [request["id"]] and escalations(admin) == [request["id"]]
-    assert [e["data"]["id"] for e in coordinator.sync_all()[0]
-            if e["type"] == "casevac.escalated" and e["data"]["id"] == request["id"]] == [request["id"]]
+    assert [
+        e["data"]["id"]
+        for e in coordinator.sync_all()[0]
+        if e["type"] == "casevac.escalated" and e["data"]["id"] == request["id"]
+    ] == [request["id"]]

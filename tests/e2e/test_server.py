@@ -1,4 +1,5 @@
 """The real server, started the way `make run` starts it, on a fresh database."""
+
 import pytest
 import requests
 
@@ -10,8 +11,11 @@ def test_fresh_server_migrates_seeds_and_is_ready(start_server):
     ready = requests.get(server.url + "/readyz", timeout=5)
     assert ready.status_code == 200
     assert ready.json() == {"status": "ok", "database": "ok", "redis": "disabled"}
-    login = requests.post(server.url + "/api/v1/auth/login",
-                          json={"username": "demo-coordinator", "password": "demo-password-123"}, timeout=5)
+    login = requests.post(
+        server.url + "/api/v1/auth/login",
+        json={"username": "demo-coordinator", "password": "demo-password-123"},
+        timeout=5,
+    )
     assert login.status_code == 200
     assert "gunicorn" in server.logs().lower()
     assert "demo-password-123" not in server.logs()
@@ -28,7 +32,8 @@ def test_production_refuses_to_start_without_secret_key(tmp_path):
 
     env = {**os.environ, "APP_ENV": "production", "PYTHONPATH": str(ROOT)}
     env.pop("SECRET_KEY", None)
-    result = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", "import wsgi"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr

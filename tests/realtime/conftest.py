@@ -1,4 +1,5 @@
 """Fixtures for the real-time tests: in-process Socket.IO clients and events published like a domain does."""
+
 from __future__ import annotations
 
 import pytest
@@ -50,8 +51,7 @@ def publish():
 
 def received(client, name=None) -> list[dict]:
     """Envelopes the test client received (optionally of one event name), in arrival order."""
-    return [packet["args"][0] for packet in client.get_received()
-            if name is None or packet["name"] == name]
+    return [packet["args"][0] for packet in client.get_received() if name is None or packet["name"] == name]
 
 
 def token_of(user) -> str:

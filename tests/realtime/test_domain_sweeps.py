@@ -1,5 +1,6 @@
 """The domains' real sweeper tasks under three concurrent runners (three processes' sweepers): each
 escalation and each reminder happens once, and reaches its audience live once."""
+
 from __future__ import annotations
 
 import threading
@@ -35,8 +36,7 @@ def types_and_ids(event_type: str) -> list[str]:
     return db.session.execute(select(Event.data["id"].as_string()).where(Event.type == event_type)).scalars().all()
 
 
-def test_escalation_fires_once_with_three_sweepers(app, client, make_user, headers, connect, fresh_relay,
-                                                   frozen_clock):
+def test_escalation_fires_once_with_three_sweepers(app, client, make_user, headers, connect, fresh_relay, frozen_clock):
     settings = app.extensions["settings"]
     medic, coordinator, admin = make_user("medic"), make_user("coordinator"), make_user("admin")
     c, a = connect(coordinator), connect(admin)
@@ -58,8 +58,9 @@ def test_escalation_fires_once_with_three_sweepers(app, client, make_user, heade
         assert sorted(e["data"]["id"] for e in escalated) == sorted(ids)
 
 
-def test_reminders_are_sent_once_with_three_sweepers(app, make_clinician, make_user, book, now_frozen, connect,
-                                                     fresh_relay, frozen_clock):
+def test_reminders_are_sent_once_with_three_sweepers(
+    app, make_clinician, make_user, book, now_frozen, connect, fresh_relay, frozen_clock
+):
     clinician = make_clinician()
     medic = make_user("medic")
     clinician_user = db.session.get(type(medic), clinician.user_id)

@@ -1,4 +1,5 @@
 """The relay: delivery order is commit order, nothing committed is ever skipped, emits never fail a write."""
+
 from __future__ import annotations
 
 import random
@@ -114,8 +115,9 @@ def test_concurrent_writers_and_a_polling_reader_never_miss_an_event(pg_app, fre
         t.join()
     seq_thread.join()
     assert not errors
-    assert sorted((e["data"]["w"], e["data"]["i"]) for e in seen) == \
-        sorted((w, i) for w in range(writers) for i in range(per_writer))
+    assert sorted((e["data"]["w"], e["data"]["i"]) for e in seen) == sorted(
+        (w, i) for w in range(writers) for i in range(per_writer)
+    )
     assert [e["seq"] for e in seen] == list(range(1, writers * per_writer + 1))
 
 
@@ -125,8 +127,15 @@ def test_events_committed_without_a_wake_up_are_caught_up(app, mission, make_use
     coordinator = make_user("coordinator")
     c = connect(coordinator)
     with db.engine.begin() as conn:  # no Session, no after-commit hook: nobody is woken
-        conn.execute(insert(Event).values(type="casevac.created", rooms=audience.coordinators(mission.id),
-                                          data={"n": 1}, mission_id=mission.id, at=clock.now()))
+        conn.execute(
+            insert(Event).values(
+                type="casevac.created",
+                rooms=audience.coordinators(mission.id),
+                data={"n": 1},
+                mission_id=mission.id,
+                at=clock.now(),
+            )
+        )
     assert received(c) == []
     assert relay.run_once() == 1
     [envelope] = received(c)
@@ -144,8 +153,9 @@ def test_seqs_follow_commit_order_and_are_assigned_once(app, mission, publish):
     assert [(r.id, r.seq) for r in rows] == list(zip(ids, [1, 2, 3], strict=False))
 
 
-def test_a_failing_emit_never_fails_the_business_write_and_is_retried(app, mission, make_user, connect,
-                                                                       fresh_relay, monkeypatch):
+def test_a_failing_emit_never_fails_the_business_write_and_is_retried(
+    app, mission, make_user, connect, fresh_relay, monkeypatch
+):
     coordinator = make_user("coordinator")
     mission_id = mission.id
     c = connect(coordinator)
@@ -155,8 +165,7 @@ def test_a_failing_emit_never_fails_the_business_write_and_is_retried(app, missi
         raise ConnectionError("transport down")
 
     monkeypatch.setattr(socketio, "emit", broken)
-    events.publish(db.session, "casevac.created", audience.coordinators(mission_id), {"n": 1},
-                   mission_id=mission_id)
+    events.publish(db.session, "casevac.created", audience.coordinators(mission_id), {"n": 1}, mission_id=mission_id)
     db.session.commit()  # the after-commit wake-up cannot fail the commit
     assert db.session.execute(select(Event)).scalar_one().data == {"n": 1}
     with pytest.raises(ConnectionError):
@@ -166,8 +175,9 @@ def test_a_failing_emit_never_fails_the_business_write_and_is_retried(app, missi
     assert [e["data"]["n"] for e in received(c)] == [1]
 
 
-def test_announced_events_are_emitted_in_seq_order_and_a_gap_reads_the_log(app, mission, make_user, connect,
-                                                                         fresh_relay, monkeypatch):
+def test_announced_events_are_emitted_in_seq_order_and_a_gap_reads_the_log(
+    app, mission, make_user, connect, fresh_relay, monkeypatch
+):
     """Another process announces the events it sequenced (Redis): this process emits them at once when they
     follow its cursor; a gap (a lost announcement) or nothing announced makes it read the log instead."""
     c = connect(make_user("coordinator"))

@@ -1,4 +1,5 @@
 """Connect, rooms and sync through the in-process Socket.IO test client, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -50,8 +51,12 @@ def test_rooms_follow_role_and_mission_never_the_client(app, mission, make_user,
     mission_id, medic_id = mission.id, medic.id
     c, m, o = connect(coordinator), connect(medic), connect(other_coordinator)
 
-    publish("casevac.created", audience.coordinators(mission_id) + [audience.user(medic_id)], {"n": 1},
-            mission_id=mission_id)
+    publish(
+        "casevac.created",
+        audience.coordinators(mission_id) + [audience.user(medic_id)],
+        {"n": 1},
+        mission_id=mission_id,
+    )
     publish("asset.updated", audience.coordinators(mission_id), {"n": 2}, mission_id=mission_id)
     relay.run_once()
 
@@ -80,8 +85,9 @@ def test_live_envelope_has_seq_type_at_data(app, mission, make_user, connect, pu
     assert isinstance(envelope["seq"], int) and envelope["seq"] >= 1 and envelope["at"].endswith("+00:00")
 
 
-def test_sync_replays_what_a_disconnected_client_missed_oldest_first(app, mission, make_user, connect, publish,
-                                                                       fresh_relay):
+def test_sync_replays_what_a_disconnected_client_missed_oldest_first(
+    app, mission, make_user, connect, publish, fresh_relay
+):
     coordinator = make_user("coordinator")
     mission_id = mission.id
     c = connect(coordinator)
@@ -122,8 +128,12 @@ def test_sync_is_authorised_again_and_mission_isolated(app, mission, make_user, 
     medic, coordinator = make_user("medic"), make_user("coordinator")
     other_medic = make_user("medic", other_mission)
     mission_id, other_id, medic_id = mission.id, other_mission.id, medic.id
-    publish("casevac.created", audience.coordinators(mission_id) + [audience.user(medic_id)], {"n": "mine"},
-            mission_id=mission_id)
+    publish(
+        "casevac.created",
+        audience.coordinators(mission_id) + [audience.user(medic_id)],
+        {"n": "mine"},
+        mission_id=mission_id,
+    )
     publish("asset.updated", audience.coordinators(mission_id), {"n": "coordinators-only"}, mission_id=mission_id)
     publish("casevac.created", audience.coordinators(other_id), {"n": "other mission"}, mission_id=other_id)
     # An event of another mission addressed to this medic's user room is still not theirs.
@@ -147,11 +157,20 @@ def test_sync_refuses_a_user_disabled_since_connecting(app, make_user, connect):
     assert not c.is_connected()
 
 
-@pytest.mark.parametrize("payload, field", [
-    ("0", "since"), (None, "since"), ({"since": "abc"}, "since"), ({"since": -1}, "since"),
-    ({"since": True}, "since"), ({"since": 1.5}, "since"), ({"since": 0, "limit": 0}, "limit"),
-    ({"since": 0, "limit": replay.MAX_PAGE + 1}, "limit"), ({"since": 0, "limit": "10"}, "limit"),
-])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ("0", "since"),
+        (None, "since"),
+        ({"since": "abc"}, "since"),
+        ({"since": -1}, "since"),
+        ({"since": True}, "since"),
+        ({"since": 1.5}, "since"),
+        ({"since": 0, "limit": 0}, "limit"),
+        ({"since": 0, "limit": replay.MAX_PAGE + 1}, "limit"),
+        ({"since": 0, "limit": "10"}, "limit"),
+    ],
+)
 def test_bad_sync_requests_are_answered_with_422_naming_the_field(app, make_user, connect, payload, field):
     c = connect(make_user("coordinator"))
     ack = c.emit("sync", payload, callback=True)

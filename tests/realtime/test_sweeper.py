@@ -1,4 +1,5 @@
 """The sweeper runner: every process runs every task; the task's conditional update makes it exactly-once."""
+
 from __future__ import annotations
 
 import threading
@@ -15,12 +16,21 @@ from tests.factories import MissionFactory
 
 def probe_escalation(session, *, now, settings):
     """A domain-shaped task on a scratch table: claim due rows with a conditional UPDATE, then publish."""
-    claimed = session.execute(text(
-        "UPDATE sweeper_probe SET escalated_at = :now WHERE escalated_at IS NULL AND due_at <= :now "
-        "RETURNING id, mission_id"), {"now": now}).all()
+    claimed = session.execute(
+        text(
+            "UPDATE sweeper_probe SET escalated_at = :now WHERE escalated_at IS NULL AND due_at <= :now "
+            "RETURNING id, mission_id"
+        ),
+        {"now": now},
+    ).all()
     for row in claimed:
-        events.publish(session, "probe.escalated", audience.coordinators_and_admins(row.mission_id),
-                       {"id": row.id}, mission_id=row.mission_id)
+        events.publish(
+            session,
+            "probe.escalated",
+            audience.coordinators_and_admins(row.mission_id),
+            {"id": row.id},
+            mission_id=row.mission_id,
+        )
     return len(claimed)
 
 
@@ -28,11 +38,23 @@ def test_three_sweepers_escalate_each_due_row_exactly_once(pg_app, monkeypatch):
     mission_id = MissionFactory().id
     now = clock.now()
     with db.engine.begin() as conn:
-        conn.execute(text("CREATE TABLE sweeper_probe (id int PRIMARY KEY, mission_id varchar(36), "
-                          "due_at timestamptz NOT NULL, escalated_at timestamptz)"))
-        conn.execute(text("INSERT INTO sweeper_probe (id, mission_id, due_at) VALUES (:id, :m, :due)"),
-                     [{"id": n, "m": mission_id, "due": now - timedelta(seconds=n % 5) if n < 40 else
-                       now + timedelta(hours=1)} for n in range(50)])
+        conn.execute(
+            text(
+                "CREATE TABLE sweeper_probe (id int PRIMARY KEY, mission_id varchar(36), "
+                "due_at timestamptz NOT NULL, escalated_at timestamptz)"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO sweeper_probe (id, mission_id, due_at) VALUES (:id, :m, :due)"),
+            [
+                {
+                    "id": n,
+                    "m": mission_id,
+                    "due": now - timedelta(seconds=n % 5) if n < 40 else now + timedelta(hours=1),
+                }
+                for n in range(50)
+            ],
+        )
     monkeypatch.setattr(sweeper, "TASKS", {"probe": probe_escalation})
     runners = [sweeper.Sweeper() for _ in range(3)]
     threads = [threading.Thread(target=r.loop, args=(pg_app,), kwargs={"interval": 0.005}) for r in runners]
@@ -42,7 +64,10 @@ def test_three_sweepers_escalate_each_due_row_exactly_once(pg_app, monkeypatch):
         deadline = clock.now() + timedelta(seconds=10)
         while clock.now() < deadline:
             with db.engine.connect() as conn:
-                if conn.execute(text("SELECT count(*) FROM sweeper_probe WHERE escalated_at IS NOT NULL")).scalar() == 40:
+                if (
+                    conn.execute(text("SELECT count(*) FROM sweeper_probe WHERE escalated_at IS NOT NULL")).scalar()
+                    == 40
+                ):
                     break
         for _ in range(20):  # let all three keep sweeping over the claimed rows for a while
             threading.Event().wait(0.01)
@@ -51,7 +76,11 @@ def test_three_sweepers_escalate_each_due_row_exactly_once(pg_app, monkeypatch):
             r.stop()
         for t in threads:
             t.join()
-        ids = db.session.execute(select(Event.data["id"].as_integer()).where(Event.type == "probe.escalated")).scalars().all()
+        ids = (
+            db.session.execute(select(Event.data["id"].as_integer()).where(Event.type == "probe.escalated"))
+            .scalars()
+            .all()
+        )
         with db.engine.begin() as conn:
             conn.execute(text("DROP TABLE sweeper_probe"))
     assert sorted(ids) == list(range(40))  # every due row once; none of the 10 not yet due

@@ -1,4 +1,5 @@
 """Live-only events: coalesced so a fast tracker does not flood slow links (issue 5)."""
+
 from __future__ import annotations
 
 from realtime import audience, events, setup
@@ -47,8 +48,9 @@ def test_emit_volatile_reaches_only_the_audience_and_is_not_logged(app, mission,
     coordinator, medic = make_user("coordinator"), make_user("medic")
     c, m = connect(coordinator), connect(medic)
     for n in range(5):
-        events.emit_volatile("asset.position", audience.coordinators(mission.id), {"asset_id": "a1", "n": n},
-                             coalesce_key="asset:a1")
+        events.emit_volatile(
+            "asset.position", audience.coordinators(mission.id), {"asset_id": "a1", "n": n}, coalesce_key="asset:a1"
+        )
     got = received(c, "asset.position")
     assert [e["data"]["n"] for e in got] == [0] and got[0]["seq"] is None
     clock.t += 1.0
@@ -59,8 +61,9 @@ def test_emit_volatile_reaches_only_the_audience_and_is_not_logged(app, mission,
     assert sync["events"] == []  # live-only: never replayed
 
 
-def test_volatile_events_travel_through_redis_to_every_process_listener(app, mission, make_user, connect, redis_url,
-                                                                         monkeypatch):
+def test_volatile_events_travel_through_redis_to_every_process_listener(
+    app, mission, make_user, connect, redis_url, monkeypatch
+):
     """With REDIS_URL each process hears the volatile channel and coalesces for its own clients."""
     import threading
     import time
@@ -85,8 +88,9 @@ def test_volatile_events_travel_through_redis_to_every_process_listener(app, mis
         while not wakes and time.monotonic() < deadline:  # subscribed (it wakes the relay on subscribing)
             time.sleep(0.01)
         c = connect(make_user("coordinator"))
-        events.emit_volatile("asset.position", audience.coordinators(mission.id), {"asset_id": "a1", "lat": 4.1},
-                             coalesce_key="asset:a1")
+        events.emit_volatile(
+            "asset.position", audience.coordinators(mission.id), {"asset_id": "a1", "lat": 4.1}, coalesce_key="asset:a1"
+        )
         assert heard.wait(5)
         [position] = received(c, "asset.position")
         assert position["data"] == {"asset_id": "a1", "lat": 4.1} and position["seq"] is None

@@ -15,6 +15,7 @@ A pytest plugin (loaded by `-p tests.security.logscan` in pytest.ini):
 Cheap by construction: lines are scanned once with two regular expressions plus one alternation of the
 literal secrets; token-shaped words are looked up in a set.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,10 @@ import pytest
 
 # Shapes that are a leak wherever they appear, known or not.
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
-PASSWORD_HASH = re.compile(r"\$(argon2(id|i|d)|scrypt|2[aby])\$[^\s\"']{10,}|scrypt:\d+:\d+:\d+\$\S{10,}|"
-                           r"pbkdf2:sha\d+:\d+\$\S{10,}")
+PASSWORD_HASH = re.compile(
+    r"\$(argon2(id|i|d)|scrypt|2[aby])\$[^\s\"']{10,}|scrypt:\d+:\d+:\d+\$\S{10,}|"
+    r"pbkdf2:sha\d+:\d+\$\S{10,}"
+)
 # Words that might be an opaque token (join tokens, device tokens, api keys): looked up in the known set.
 WORD = re.compile(r"[A-Za-z0-9_\-.~+/=]{16,}")
 SECRET_KEYS = re.compile(r"(?i)(token|secret|password|api_key|apikey)$")
@@ -64,8 +67,11 @@ class Scanner:
     def leaks(self, lines=None, files=None) -> list[str]:
         lines = self.lines if lines is None else lines
         files = self.files if files is None else files
-        literal = (re.compile("|".join(re.escape(s) for s in sorted(self.literals, key=len, reverse=True)))
-                   if self.literals else None)
+        literal = (
+            re.compile("|".join(re.escape(s) for s in sorted(self.literals, key=len, reverse=True)))
+            if self.literals
+            else None
+        )
         found: list[str] = []
 
         def scan(line: str, where: str) -> None:

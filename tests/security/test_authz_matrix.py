@@ -11,6 +11,7 @@ Scopes: "own" = the caller belongs to the mission that owns the resource (or tha
 the caller belongs to another mission (API.md: another mission's records are 404, not 403). `superadmin` is an
 admin with the superadmin flag (crosses missions); `anon` sends no token.
 """
+
 from __future__ import annotations
 
 import io
@@ -91,11 +92,25 @@ class World:
     def clinician(self) -> dict:
         if self._clinician is None:
             user = self.users[("own", "clinician")]
-            self._clinician = self.api("POST", "/api/v1/telemed/clinicians", "admin", json={
-                "user_id": user.id, "specialties": ["general_medicine", "psychiatry"], "languages": ["en"],
-                "timezone": "UTC", "kinds": ["diagnostic", "mental_health"]})
-            self.api("PUT", f"/api/v1/telemed/clinicians/{self._clinician['id']}/availability", "admin",
-                     expect=200, json=AROUND_THE_CLOCK)
+            self._clinician = self.api(
+                "POST",
+                "/api/v1/telemed/clinicians",
+                "admin",
+                json={
+                    "user_id": user.id,
+                    "specialties": ["general_medicine", "psychiatry"],
+                    "languages": ["en"],
+                    "timezone": "UTC",
+                    "kinds": ["diagnostic", "mental_health"],
+                },
+            )
+            self.api(
+                "PUT",
+                f"/api/v1/telemed/clinicians/{self._clinician['id']}/availability",
+                "admin",
+                expect=200,
+                json=AROUND_THE_CLOCK,
+            )
         return self._clinician
 
     def next_start(self) -> datetime:
@@ -107,50 +122,101 @@ class World:
         return self.api("POST", "/api/v1/casevac/requests", "medic", json=nine_line(casualties))
 
     def asset(self) -> dict:
-        return self.api("POST", "/api/v1/assets", "coordinator", json={
-            "callsign": unique("HELO-"), "kind": "rotary_wing", "capabilities": ["hoist", "medical_crew", "night"],
-            "litter_capacity": 4, "ambulatory_capacity": 4, "cruise_speed_kmh": 250, "readiness_minutes": 10,
-            "base": {"name": "Bangui M'Poko", "lat": 4.398, "lon": 18.519}})
+        return self.api(
+            "POST",
+            "/api/v1/assets",
+            "coordinator",
+            json={
+                "callsign": unique("HELO-"),
+                "kind": "rotary_wing",
+                "capabilities": ["hoist", "medical_crew", "night"],
+                "litter_capacity": 4,
+                "ambulatory_capacity": 4,
+                "cruise_speed_kmh": 250,
+                "readiness_minutes": 10,
+                "base": {"name": "Bangui M'Poko", "lat": 4.398, "lon": 18.519},
+            },
+        )
 
     def facility(self) -> dict:
-        return self.api("POST", "/api/v1/facilities", "coordinator", json={
-            "name": unique("Level 2 hospital "), "level": "2", "capabilities": ["damage_control_surgery", "icu"],
-            "status": "normal", "beds_available": 10, "helipad": True, "location": {"lat": 4.37, "lon": 18.56}})
+        return self.api(
+            "POST",
+            "/api/v1/facilities",
+            "coordinator",
+            json={
+                "name": unique("Level 2 hospital "),
+                "level": "2",
+                "capabilities": ["damage_control_surgery", "icu"],
+                "status": "normal",
+                "beds_available": 10,
+                "helipad": True,
+                "location": {"lat": 4.37, "lon": 18.56},
+            },
+        )
 
     def screening(self, flagged: bool = False) -> dict:
         """A PHQ-9 mission A's member took; flagged: item 9 above 0 (DOMAIN.md section 6)."""
-        return self.api("POST", "/api/v1/telemed/screenings", "member",
-                        json={"instrument": "phq9", "answers": [1] * 8 + [1 if flagged else 0]})
+        return self.api(
+            "POST",
+            "/api/v1/telemed/screenings",
+            "member",
+            json={"instrument": "phq9", "answers": [1] * 8 + [1 if flagged else 0]},
+        )
 
     def referral(self) -> dict:
-        return self.api("POST", "/api/v1/telemed/self-referrals", "member",
-                        json={"reason": "trouble sleeping since the convoy", "preferred_language": "en"})
+        return self.api(
+            "POST",
+            "/api/v1/telemed/self-referrals",
+            "member",
+            json={"reason": "trouble sleeping since the convoy", "preferred_language": "en"},
+        )
 
     def consultation(self, kind: str = "diagnostic", start: datetime | None = None) -> dict:
         """Diagnostic: booked by the medic for a named casualty; mental health: booked by the member for self."""
         booker = "medic" if kind == "diagnostic" else "member"
         start = start or self.next_start()
-        return self.api("POST", "/api/v1/telemed/consultations", booker, json={
-            "kind": kind, "clinician_id": self.clinician()["id"], "modality": "video",
-            "start": start.isoformat(), "reason": "matrix check",
-            "patient": {"name": "Cpl Matrix"} if kind == "diagnostic" else {}})
+        return self.api(
+            "POST",
+            "/api/v1/telemed/consultations",
+            booker,
+            json={
+                "kind": kind,
+                "clinician_id": self.clinician()["id"],
+                "modality": "video",
+                "start": start.isoformat(),
+                "reason": "matrix check",
+                "patient": {"name": "Cpl Matrix"} if kind == "diagnostic" else {},
+            },
+        )
 
 
 def nine_line(casualties: int = 0) -> dict:
     """Lines 1-5 of a 9-line (the minimum a medic sends on first contact)."""
-    return {"client_ref": unique("ref-"), "location": {"lat": 4.3612, "lon": 18.555},
-            "callsign": "BRAVO-2-6", "frequency": "38.90",
-            "patients": {"urgent": 1, "urgent_surgical": 0, "priority": 0, "routine": 0, "convenience": 0},
-            "equipment": [], "litter": 1, "ambulatory": 0,
-            "casualties": [{"zap": f"A-{i}", "age": 27, "mechanism": "blast"} for i in range(casualties)]}
+    return {
+        "client_ref": unique("ref-"),
+        "location": {"lat": 4.3612, "lon": 18.555},
+        "callsign": "BRAVO-2-6",
+        "frequency": "38.90",
+        "patients": {"urgent": 1, "urgent_surgical": 0, "priority": 0, "routine": 0, "convenience": 0},
+        "equipment": [],
+        "litter": 1,
+        "ambulatory": 0,
+        "casualties": [{"zap": f"A-{i}", "age": 27, "mechanism": "blast"} for i in range(casualties)],
+    }
 
 
-AROUND_THE_CLOCK = {"weekly": [{"day": d, "start": "00:00", "end": "24:00"}
-                               for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")],
-                    "overrides": [], "slot_minutes": 30, "buffer_minutes": 0, "min_notice_minutes": 0}
+AROUND_THE_CLOCK = {
+    "weekly": [{"day": d, "start": "00:00", "end": "24:00"} for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")],
+    "overrides": [],
+    "slot_minutes": 30,
+    "buffer_minutes": 0,
+    "min_notice_minutes": 0,
+}
 # A 1x1 PNG: the upload type is read from the content.
-PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
-                    "0000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
 
 
 def _user_in_a(w: World) -> Req:
@@ -158,8 +224,14 @@ def _user_in_a(w: World) -> Req:
 
 
 def _new_user(w: World) -> Req:
-    return Req(json={"username": unique("matrix-user-"), "password": "matrix-password-123", "role": "medic",
-                     "mission_id": w.a.id})
+    return Req(
+        json={
+            "username": unique("matrix-user-"),
+            "password": "matrix-password-123",
+            "role": "medic",
+            "mission_id": w.a.id,
+        }
+    )
 
 
 def _login(w: World) -> Req:
@@ -173,8 +245,9 @@ def _clinician(w: World) -> Req:
 
 def _new_profile(w: World) -> Req:
     user = w.make_user("clinician", w.a)
-    return Req(json={"user_id": user.id, "specialties": ["radiology"], "languages": ["fr"],
-                     "timezone": "Asia/Kathmandu"})
+    return Req(
+        json={"user_id": user.id, "specialties": ["radiology"], "languages": ["fr"], "timezone": "Asia/Kathmandu"}
+    )
 
 
 def _diag(w: World, **extra) -> Req:
@@ -197,15 +270,28 @@ def _joinable(w: World) -> Req:
 
 def _with_attachment(w: World) -> Req:
     req = _diag(w)
-    body = w.api("POST", f"/api/v1/telemed/consultations/{req.path['consultation_id']}/attachments", "medic",
-                 data={"file": (io.BytesIO(PNG), "x.png")}, content_type="multipart/form-data")
+    body = w.api(
+        "POST",
+        f"/api/v1/telemed/consultations/{req.path['consultation_id']}/attachments",
+        "medic",
+        data={"file": (io.BytesIO(PNG), "x.png")},
+        content_type="multipart/form-data",
+    )
     req.path["attachment_id"] = body["id"]
     return req
 
 
 def _booking(w: World) -> Req:
-    return Req(json={"kind": "diagnostic", "clinician_id": w.clinician()["id"], "modality": "video",
-                     "start": w.next_start().isoformat(), "reason": "matrix check", "patient": {"name": "Cpl B"}})
+    return Req(
+        json={
+            "kind": "diagnostic",
+            "clinician_id": w.clinician()["id"],
+            "modality": "video",
+            "start": w.next_start().isoformat(),
+            "reason": "matrix check",
+            "patient": {"name": "Cpl B"},
+        }
+    )
 
 
 #                           admin coord medic clin member super anon
@@ -229,17 +315,30 @@ MATRIX: list[Row] = [
     # Accounts (core).
     Row("GET", "/api/v1/auth/me", AUTH_200, AUTH_200),
     Row("GET", "/api/v1/missions", AUTH_200, AUTH_200),
-    Row("POST", "/api/v1/missions",
-        (403, 403, 403, 403, 403, 201, 401), (403, 403, 403, 403, 403, 201, 401),
-        lambda w: Req(json={"code": unique("MX-"), "name": "Matrix mission"})),
-    Row("GET", "/api/v1/missions/<mission_id>",
-        AUTH_200, (404, 404, 404, 404, 404, 200, 401), lambda w: Req(path={"mission_id": w.a.id})),
+    Row(
+        "POST",
+        "/api/v1/missions",
+        (403, 403, 403, 403, 403, 201, 401),
+        (403, 403, 403, 403, 403, 201, 401),
+        lambda w: Req(json={"code": unique("MX-"), "name": "Matrix mission"}),
+    ),
+    Row(
+        "GET",
+        "/api/v1/missions/<mission_id>",
+        AUTH_200,
+        (404, 404, 404, 404, 404, 200, 401),
+        lambda w: Req(path={"mission_id": w.a.id}),
+    ),
     Row("GET", "/api/v1/users", ADMIN_200, ADMIN_200),
     # Creating a user in another mission: that mission is "unknown" to the admin (422 on mission_id).
-    Row("POST", "/api/v1/users",
-        (201, 403, 403, 403, 403, 201, 401), (422, 403, 403, 403, 403, 201, 401), _new_user),
-    Row("GET", "/api/v1/users/<user_id>",
-        (200, 404, 200, 404, 404, 200, 401), (404, 404, 404, 404, 404, 200, 401), _user_in_a),
+    Row("POST", "/api/v1/users", (201, 403, 403, 403, 403, 201, 401), (422, 403, 403, 403, 403, 201, 401), _new_user),
+    Row(
+        "GET",
+        "/api/v1/users/<user_id>",
+        (200, 404, 200, 404, 404, 200, 401),
+        (404, 404, 404, 404, 404, 200, 401),
+        _user_in_a,
+    ),
     Row("GET", "/api/v1/audit", ADMIN_200, ADMIN_200),
 ]
 
@@ -260,20 +359,37 @@ def _casualty(w: World, **extra) -> Req:
 
 
 CASEVAC: list[Row] = [
-    Row("POST", f"{C}/requests", (403, 201, 201, 403, 403, 403, 401), (403, 201, 201, 403, 403, 403, 401),
-        lambda w: Req(json=nine_line())),
+    Row(
+        "POST",
+        f"{C}/requests",
+        (403, 201, 201, 403, 403, 403, 401),
+        (403, 201, 201, 403, 403, 403, 401),
+        lambda w: Req(json=nine_line()),
+    ),
     Row("GET", f"{C}/requests", READERS_200, READERS_200),
     Row("GET", f"{C}/requests/<request_id>", *FILED_SEEN, _request),
     Row("PATCH", f"{C}/requests/<request_id>", *FILED_SEEN, lambda w: _request(w, json={"marking": "smoke"})),
     Row("GET", f"{C}/requests/<request_id>/cot", *FILED_SEEN, _request),
     # Cancelling before dispatch: coordinators, and the filing medic (API.md lifecycle).
-    Row("POST", f"{C}/requests/<request_id>/status", *FILED_SEEN,
-        lambda w: _request(w, json={"status": "cancelled", "note": "duplicate"})),
-    Row("POST", f"{C}/requests/<request_id>/casualties", *FILED_201,
-        lambda w: _request(w, json={"zap": "B-7", "age": 31, "mechanism": "gunshot"})),
+    Row(
+        "POST",
+        f"{C}/requests/<request_id>/status",
+        *FILED_SEEN,
+        lambda w: _request(w, json={"status": "cancelled", "note": "duplicate"}),
+    ),
+    Row(
+        "POST",
+        f"{C}/requests/<request_id>/casualties",
+        *FILED_201,
+        lambda w: _request(w, json={"zap": "B-7", "age": 31, "mechanism": "gunshot"}),
+    ),
     Row("GET", f"{C}/casualties/<casualty_id>", *FILED_SEEN, _casualty),
-    Row("PATCH", f"{C}/casualties/<casualty_id>", *FILED_SEEN,
-        lambda w: _casualty(w, json={"signs": {"pulse": 120, "spo2": 93}})),
+    Row(
+        "PATCH",
+        f"{C}/casualties/<casualty_id>",
+        *FILED_SEEN,
+        lambda w: _casualty(w, json={"signs": {"pulse": 120, "spo2": 93}}),
+    ),
     Row("GET", f"{C}/metrics", (200, 200, 403, 403, 403, 200, 401), (200, 200, 403, 403, 403, 200, 401)),
 ]
 
@@ -288,52 +404,116 @@ PARTICIPANTS_201 = ((403, 403, 201, 201, 404, 403, 401), (404, 404, 404, 404, 40
 TELEMED: list[Row] = [
     Row("GET", f"{T}/clinicians", AUTH_200, AUTH_200),
     # A clinician may create only their own profile; another mission's user is "unknown" (422 on user_id).
-    Row("POST", f"{T}/clinicians", (201, 403, 403, 403, 403, 201, 401), (422, 403, 403, 422, 403, 201, 401),
-        _new_profile),
+    Row(
+        "POST",
+        f"{T}/clinicians",
+        (201, 403, 403, 403, 403, 201, 401),
+        (422, 403, 403, 422, 403, 201, 401),
+        _new_profile,
+    ),
     Row("GET", f"{T}/clinicians/<clinician_id>", AUTH_200, (404, 404, 404, 404, 404, 200, 401), _clinician),
-    Row("PATCH", f"{T}/clinicians/<clinician_id>", (200, 403, 403, 200, 403, 200, 401),
-        (404, 403, 403, 404, 403, 200, 401), lambda w: Req(path=_clinician(w).path, json={"languages": ["en"]})),
-    Row("GET", f"{T}/clinicians/<clinician_id>/availability", AUTH_200, (404, 404, 404, 404, 404, 200, 401),
-        _clinician),
-    Row("PUT", f"{T}/clinicians/<clinician_id>/availability", (200, 403, 403, 200, 403, 200, 401),
-        (404, 403, 403, 404, 403, 200, 401), lambda w: Req(path=_clinician(w).path, json=AROUND_THE_CLOCK)),
-    Row("GET", f"{T}/slots", AUTH_200, AUTH_200,
-        lambda w: Req(query={"from": w.T0.isoformat(), "to": (w.T0 + timedelta(days=1)).isoformat()})),
+    Row(
+        "PATCH",
+        f"{T}/clinicians/<clinician_id>",
+        (200, 403, 403, 200, 403, 200, 401),
+        (404, 403, 403, 404, 403, 200, 401),
+        lambda w: Req(path=_clinician(w).path, json={"languages": ["en"]}),
+    ),
+    Row(
+        "GET", f"{T}/clinicians/<clinician_id>/availability", AUTH_200, (404, 404, 404, 404, 404, 200, 401), _clinician
+    ),
+    Row(
+        "PUT",
+        f"{T}/clinicians/<clinician_id>/availability",
+        (200, 403, 403, 200, 403, 200, 401),
+        (404, 403, 403, 404, 403, 200, 401),
+        lambda w: Req(path=_clinician(w).path, json=AROUND_THE_CLOCK),
+    ),
+    Row(
+        "GET",
+        f"{T}/slots",
+        AUTH_200,
+        AUTH_200,
+        lambda w: Req(query={"from": w.T0.isoformat(), "to": (w.T0 + timedelta(days=1)).isoformat()}),
+    ),
     Row("GET", f"{T}/consultations", AUTH_200, AUTH_200),
     # Booking needs a clinician of the caller's own mission (another mission's is an unknown clinician_id).
-    Row("POST", f"{T}/consultations", (201, 201, 201, 201, 403, 201, 401), (422, 422, 422, 422, 403, 422, 401),
-        _booking),
+    Row(
+        "POST", f"{T}/consultations", (201, 201, 201, 201, 403, 201, 401), (422, 422, 422, 422, 403, 422, 401), _booking
+    ),
     Row("GET", f"{T}/consultations/<consultation_id>", *DIAG_SEEN, _diag),
-    Row("GET", f"{T}/consultations/<consultation_id>", (404, 404, 404, 200, 200, 404, 401), (404,) * 6 + (401,),
-        _mental, variant="mental_health"),
-    Row("POST", f"{T}/consultations/<consultation_id>/status", (200, 200, 200, 200, 404, 200, 401),
-        (404, 404, 404, 404, 404, 200, 401), lambda w: _diag(w, json={"status": "checked_in"})),
-    Row("POST", f"{T}/consultations/<consultation_id>/status", (404, 404, 404, 200, 200, 404, 401),
-        (404,) * 6 + (401,), lambda w: _mental(w, json={"status": "checked_in"}), variant="mental_health"),
+    Row(
+        "GET",
+        f"{T}/consultations/<consultation_id>",
+        (404, 404, 404, 200, 200, 404, 401),
+        (404,) * 6 + (401,),
+        _mental,
+        variant="mental_health",
+    ),
+    Row(
+        "POST",
+        f"{T}/consultations/<consultation_id>/status",
+        (200, 200, 200, 200, 404, 200, 401),
+        (404, 404, 404, 404, 404, 200, 401),
+        lambda w: _diag(w, json={"status": "checked_in"}),
+    ),
+    Row(
+        "POST",
+        f"{T}/consultations/<consultation_id>/status",
+        (404, 404, 404, 200, 200, 404, 401),
+        (404,) * 6 + (401,),
+        lambda w: _mental(w, json={"status": "checked_in"}),
+        variant="mental_health",
+    ),
     # Coordinators and admins manage diagnostic bookings as participants do (not mental-health ones).
-    Row("POST", f"{T}/consultations/<consultation_id>/reschedule", *DIAG_SEEN,
-        lambda w: _diag(w, json={"start": w.next_start().isoformat()})),
+    Row(
+        "POST",
+        f"{T}/consultations/<consultation_id>/reschedule",
+        *DIAG_SEEN,
+        lambda w: _diag(w, json={"start": w.next_start().isoformat()}),
+    ),
     Row("GET", f"{T}/consultations/<consultation_id>/join", *PARTICIPANTS_200, _joinable),
-    Row("POST", f"{T}/consultations/<consultation_id>/notes", (403, 403, 403, 201, 403, 403, 401),
-        (403, 403, 403, 404, 403, 403, 401), lambda w: _diag(w, json={"kind": "clinical",
-                                                                       "text": "Wound clean, no infection."})),
-    Row("POST", f"{T}/consultations/<consultation_id>/notes", (403, 403, 403, 201, 403, 403, 401),
+    Row(
+        "POST",
+        f"{T}/consultations/<consultation_id>/notes",
+        (403, 403, 403, 201, 403, 403, 401),
         (403, 403, 403, 404, 403, 403, 401),
-        lambda w: _mental(w, json={"kind": "psychotherapy", "text": f"Matrix session {unique('n')}: "
-                                                                   "talked about the night patrol"}),
-        variant="psychotherapy"),
+        lambda w: _diag(w, json={"kind": "clinical", "text": "Wound clean, no infection."}),
+    ),
+    Row(
+        "POST",
+        f"{T}/consultations/<consultation_id>/notes",
+        (403, 403, 403, 201, 403, 403, 401),
+        (403, 403, 403, 404, 403, 403, 401),
+        lambda w: _mental(
+            w, json={"kind": "psychotherapy", "text": f"Matrix session {unique('n')}: talked about the night patrol"}
+        ),
+        variant="psychotherapy",
+    ),
     # Notes are read by the consultation's clinician and its patient (a diagnostic one booked for a named
     # casualty has no patient account).
-    Row("GET", f"{T}/consultations/<consultation_id>/notes", (403, 403, 403, 200, 404, 403, 401),
-        (404, 404, 404, 404, 404, 403, 401), _diag),
-    Row("POST", f"{T}/consultations/<consultation_id>/replies", *PARTICIPANTS_201,
-        lambda w: _diag(w, json={"text": "Photo attached."})),
+    Row(
+        "GET",
+        f"{T}/consultations/<consultation_id>/notes",
+        (403, 403, 403, 200, 404, 403, 401),
+        (404, 404, 404, 404, 404, 403, 401),
+        _diag,
+    ),
+    Row(
+        "POST",
+        f"{T}/consultations/<consultation_id>/replies",
+        *PARTICIPANTS_201,
+        lambda w: _diag(w, json={"text": "Photo attached."}),
+    ),
     Row("GET", f"{T}/consultations/<consultation_id>/replies", *PARTICIPANTS_200, _diag),
-    Row("POST", f"{T}/consultations/<consultation_id>/attachments", *PARTICIPANTS_201,
-        lambda w: _diag(w, data={"file": (io.BytesIO(PNG), "wound.png")})),
+    Row(
+        "POST",
+        f"{T}/consultations/<consultation_id>/attachments",
+        *PARTICIPANTS_201,
+        lambda w: _diag(w, data={"file": (io.BytesIO(PNG), "wound.png")}),
+    ),
     Row("GET", f"{T}/consultations/<consultation_id>/attachments", *PARTICIPANTS_200, _diag),
-    Row("GET", f"{T}/consultations/<consultation_id>/attachments/<attachment_id>", *PARTICIPANTS_200,
-        _with_attachment),
+    Row("GET", f"{T}/consultations/<consultation_id>/attachments/<attachment_id>", *PARTICIPANTS_200, _with_attachment),
     Row("GET", f"{T}/consultations/<consultation_id>.ics", *DIAG_SEEN, _diag),
     Row("GET", f"{T}/consultations/<consultation_id>/fhir", *DIAG_SEEN, _diag),
     Row("GET", f"{T}/metrics", (200, 200, 403, 403, 403, 200, 401), (200, 200, 403, 403, 403, 200, 401)),
@@ -358,28 +538,55 @@ def _referral(w: World, **extra) -> Req:
 MENTAL: list[Row] = [
     Row("GET", f"{T}/screening-instruments", AUTH_200, AUTH_200),
     # A member screens themself; a mental-health clinician enters one for a member of their mission.
-    Row("POST", f"{T}/screenings", (403, 403, 403, 201, 201, 403, 401), (403, 403, 403, 403, 422, 403, 401),
-        lambda w: Req(json={"instrument": "gad7", "answers": [1] * 7, "member_id": w.users[("own", "member")].id})),
+    Row(
+        "POST",
+        f"{T}/screenings",
+        (403, 403, 403, 201, 201, 403, 401),
+        (403, 403, 403, 403, 422, 403, 401),
+        lambda w: Req(json={"instrument": "gad7", "answers": [1] * 7, "member_id": w.users[("own", "member")].id}),
+    ),
     Row("GET", f"{T}/screenings", *CARE_200),
     Row("GET", f"{T}/screenings/<screening_id>", *MEMBER_OR_MH, _screening),
-    Row("POST", f"{T}/screenings/<screening_id>/acknowledge", (403, 403, 403, 200, 403, 403, 401),
-        (403, 403, 403, 404, 403, 403, 401), lambda w: _screening(w, flagged=True)),
+    Row(
+        "POST",
+        f"{T}/screenings/<screening_id>/acknowledge",
+        (403, 403, 403, 200, 403, 403, 401),
+        (403, 403, 403, 404, 403, 403, 401),
+        lambda w: _screening(w, flagged=True),
+    ),
     Row("GET", f"{T}/screening-alerts", (403, 403, 403, 200, 403, 403, 401), (403,) * 6 + (401,)),
-    Row("GET", f"{T}/members/<member_id>/screening-trend", (403, 403, 403, 200, 200, 403, 401),
+    Row(
+        "GET",
+        f"{T}/members/<member_id>/screening-trend",
+        (403, 403, 403, 200, 200, 403, 401),
         (403, 403, 403, 404, 404, 403, 401),
-        lambda w: Req(path={"member_id": w.users[("own", "member")].id}, query={"instrument": "phq9"})),
-    Row("POST", f"{T}/self-referrals", (403, 403, 403, 403, 201, 403, 401), (403, 403, 403, 403, 201, 403, 401),
-        lambda w: Req(json={"reason": "I would like to talk to someone", "preferred_language": "fr"})),
+        lambda w: Req(path={"member_id": w.users[("own", "member")].id}, query={"instrument": "phq9"}),
+    ),
+    Row(
+        "POST",
+        f"{T}/self-referrals",
+        (403, 403, 403, 403, 201, 403, 401),
+        (403, 403, 403, 403, 201, 403, 401),
+        lambda w: Req(json={"reason": "I would like to talk to someone", "preferred_language": "fr"}),
+    ),
     Row("GET", f"{T}/self-referrals", *CARE_200),
     Row("GET", f"{T}/self-referrals/<referral_id>", *MEMBER_OR_MH, _referral),
-    Row("POST", f"{T}/self-referrals/<referral_id>/book", (403, 403, 403, 403, 201, 403, 401),
+    Row(
+        "POST",
+        f"{T}/self-referrals/<referral_id>/book",
+        (403, 403, 403, 403, 201, 403, 401),
         (403, 403, 403, 403, 404, 403, 401),
-        lambda w: _referral(w, json={"clinician_id": w.clinician()["id"], "start": w.next_start().isoformat()})),
-    Row("POST", f"{T}/self-referrals/<referral_id>/close", (403, 403, 403, 200, 200, 403, 401),
-        (403, 403, 403, 404, 404, 403, 401), _referral),
+        lambda w: _referral(w, json={"clinician_id": w.clinician()["id"], "start": w.next_start().isoformat()}),
+    ),
+    Row(
+        "POST",
+        f"{T}/self-referrals/<referral_id>/close",
+        (403, 403, 403, 200, 200, 403, 401),
+        (403, 403, 403, 404, 404, 403, 401),
+        _referral,
+    ),
     Row("GET", f"{T}/me/access-log", AUTH_200, AUTH_200),
-    Row("GET", f"{T}/mental-health/metrics", (200, 200, 403, 200, 403, 200, 401),
-        (200, 200, 403, 403, 403, 200, 401)),
+    Row("GET", f"{T}/mental-health/metrics", (200, 200, 403, 200, 403, 200, 401), (200, 200, 403, 403, 403, 200, 401)),
 ]
 MATRIX += MENTAL
 
@@ -403,37 +610,83 @@ def _facility(w: World, **extra) -> Req:
 
 def _awaiting_dispatch(w: World) -> Req:
     request = w.casevac()
-    w.api("POST", f"/api/v1/casevac/requests/{request['id']}/status", "coordinator", expect=200,
-          json={"status": "acknowledged"})
-    return Req(path={"request_id": request["id"]},
-               json={"asset_id": w.asset()["id"], "facility_id": w.facility()["id"]})
+    w.api(
+        "POST",
+        f"/api/v1/casevac/requests/{request['id']}/status",
+        "coordinator",
+        expect=200,
+        json={"status": "acknowledged"},
+    )
+    return Req(
+        path={"request_id": request["id"]}, json={"asset_id": w.asset()["id"], "facility_id": w.facility()["id"]}
+    )
 
 
 FLEET: list[Row] = [
     Row("GET", f"{A}/assets", FLEET_LIST, FLEET_LIST),
-    Row("POST", f"{A}/assets", FLEET_CREATE, FLEET_CREATE, lambda w: Req(json={
-        "callsign": unique("AMB-"), "kind": "ground_ambulance", "capabilities": [], "litter_capacity": 2,
-        "ambulatory_capacity": 2, "cruise_speed_kmh": 60, "readiness_minutes": 5,
-        "base": {"lat": 4.36, "lon": 18.55}})),
+    Row(
+        "POST",
+        f"{A}/assets",
+        FLEET_CREATE,
+        FLEET_CREATE,
+        lambda w: Req(
+            json={
+                "callsign": unique("AMB-"),
+                "kind": "ground_ambulance",
+                "capabilities": [],
+                "litter_capacity": 2,
+                "ambulatory_capacity": 2,
+                "cruise_speed_kmh": 60,
+                "readiness_minutes": 5,
+                "base": {"lat": 4.36, "lon": 18.55},
+            }
+        ),
+    ),
     Row("GET", f"{A}/assets/<asset_id>", *FLEET_READ, _asset),
     Row("PATCH", f"{A}/assets/<asset_id>", *FLEET_WRITE, lambda w: _asset(w, json={"readiness_minutes": 15})),
-    Row("POST", f"{A}/assets/<asset_id>/positions", (403, 202, 403, 403, 403, 403, 401),
-        (403, 404, 403, 403, 403, 403, 401), lambda w: _asset(w, json={"lat": 4.40, "lon": 18.53})),
+    Row(
+        "POST",
+        f"{A}/assets/<asset_id>/positions",
+        (403, 202, 403, 403, 403, 403, 401),
+        (403, 404, 403, 403, 403, 403, 401),
+        lambda w: _asset(w, json={"lat": 4.40, "lon": 18.53}),
+    ),
     Row("GET", f"{A}/assets/<asset_id>/positions", *FLEET_READ, _asset),
-    Row("POST", f"{A}/assets/<asset_id>/device-token", (201, 201, 403, 403, 403, 201, 401),
-        (404, 404, 403, 403, 403, 201, 401), _asset),
-    Row("DELETE", f"{A}/assets/<asset_id>/device-token", (204, 204, 403, 403, 403, 204, 401),
-        (404, 404, 403, 403, 403, 204, 401), _asset),
+    Row(
+        "POST",
+        f"{A}/assets/<asset_id>/device-token",
+        (201, 201, 403, 403, 403, 201, 401),
+        (404, 404, 403, 403, 403, 201, 401),
+        _asset,
+    ),
+    Row(
+        "DELETE",
+        f"{A}/assets/<asset_id>/device-token",
+        (204, 204, 403, 403, 403, 204, 401),
+        (404, 404, 403, 403, 403, 204, 401),
+        _asset,
+    ),
     Row("GET", f"{A}/facilities", FLEET_LIST, FLEET_LIST),
-    Row("POST", f"{A}/facilities", FLEET_CREATE, FLEET_CREATE, lambda w: Req(json={
-        "name": unique("Level 1 "), "level": "1", "capabilities": [], "location": {"lat": 4.35, "lon": 18.5}})),
+    Row(
+        "POST",
+        f"{A}/facilities",
+        FLEET_CREATE,
+        FLEET_CREATE,
+        lambda w: Req(
+            json={"name": unique("Level 1 "), "level": "1", "capabilities": [], "location": {"lat": 4.35, "lon": 18.5}}
+        ),
+    ),
     Row("GET", f"{A}/facilities/<facility_id>", *FLEET_READ, _facility),
-    Row("PATCH", f"{A}/facilities/<facility_id>", *FLEET_WRITE,
-        lambda w: _facility(w, json={"beds_available": 3})),
+    Row("PATCH", f"{A}/facilities/<facility_id>", *FLEET_WRITE, lambda w: _facility(w, json={"beds_available": 3})),
     Row("GET", f"{C}/requests/<request_id>/recommendations", *FLEET_WRITE, _request),
     Row("POST", f"{C}/requests/<request_id>/dispatch", *FLEET_WRITE, _awaiting_dispatch),
-    Row("POST", f"{C}/plan", (200, 200, 403, 403, 403, 200, 401), (200, 200, 403, 403, 403, 200, 401),
-        lambda w: Req(json={})),
+    Row(
+        "POST",
+        f"{C}/plan",
+        (200, 200, 403, 403, 403, 200, 401),
+        (200, 200, 403, 403, 403, 200, 401),
+        lambda w: Req(json={}),
+    ),
 ]
 MATRIX += FLEET
 
@@ -474,7 +727,8 @@ def test_every_endpoint_as_every_role_from_every_mission(app, client, make_user,
     declared = {(row.method, row.rule) for row in MATRIX}
     missing = sorted(routes - declared)
     assert not missing, "routes without a row in MATRIX (declare who may call them):\n" + "\n".join(
-        f"  {m} {r}" for m, r in missing)
+        f"  {m} {r}" for m, r in missing
+    )
     landed = {_area(r) for _, r in routes}
     pending = {(row.method, row.rule) for row in MATRIX if row.pending}
     stale = sorted((m, r) for m, r in declared - routes - pending if _area(r) is None or _area(r) in landed)
@@ -496,12 +750,20 @@ def test_every_endpoint_as_every_role_from_every_mission(app, client, make_user,
                     body = {"data": req.data, "content_type": "multipart/form-data"}
                 else:
                     body = {"json": req.json}
-                response = client.open(_url(row.rule, req.path), method=row.method, query_string=req.query,
-                                       headers=world.auth(scope, role), **body)
+                response = client.open(
+                    _url(row.rule, req.path),
+                    method=row.method,
+                    query_string=req.query,
+                    headers=world.auth(scope, role),
+                    **body,
+                )
                 calls += 1
                 if response.status_code != want:
-                    mismatches.append(f"{row.method} {row.rule}{' [' + row.variant + ']' if row.variant else ''} as {role} ({scope} mission): expected {want}, "
-                                      f"got {response.status_code} {response.get_data(as_text=True)[:200]}")
+                    mismatches.append(
+                        f"{row.method} {row.rule}{' [' + row.variant + ']' if row.variant else ''} as {role} "
+                        f"({scope} mission): expected {want}, "
+                        f"got {response.status_code} {response.get_data(as_text=True)[:200]}"
+                    )
     assert not mismatches, f"{len(mismatches)} of {calls} calls differ from MATRIX:\n" + "\n".join(mismatches)
     assert calls >= 14 * 10
 

@@ -1,5 +1,6 @@
 """Security review, HTTP side: security headers on every kind of response, CORS closed by default (HTTP and
 Socket.IO), the JWT algorithm pinned, login brute force limited per account and per address."""
+
 from __future__ import annotations
 
 import gzip
@@ -40,14 +41,22 @@ def test_security_headers_on_success_and_on_every_error(client, make_user, heade
         "405": client.delete("/healthz"),
         "415": client.post("/api/v1/auth/login", data="a=b", content_type="application/x-www-form-urlencoded"),
         "422": client.post("/api/v1/auth/login", json={"username": ""}),
-        "413": client.post("/api/v1/auth/login", data=json.dumps({"username": "x" * big}),
-                           content_type="application/json"),
+        "413": client.post(
+            "/api/v1/auth/login", data=json.dumps({"username": "x" * big}), content_type="application/json"
+        ),
         # Answered by the gzip middleware before Flask runs.
-        "400 bad gzip": client.post("/api/v1/auth/login", data=b"not gzip", content_type="application/json",
-                                    headers={"Content-Encoding": "gzip"}),
-        "413 gzip bomb": client.post("/api/v1/auth/login", content_type="application/json",
-                                     data=gzip.compress(b"{" + b" " * big + b"}"),
-                                     headers={"Content-Encoding": "gzip"}),
+        "400 bad gzip": client.post(
+            "/api/v1/auth/login",
+            data=b"not gzip",
+            content_type="application/json",
+            headers={"Content-Encoding": "gzip"},
+        ),
+        "413 gzip bomb": client.post(
+            "/api/v1/auth/login",
+            content_type="application/json",
+            data=gzip.compress(b"{" + b" " * big + b"}"),
+            headers={"Content-Encoding": "gzip"},
+        ),
     }
     for what, response in responses.items():
         assert str(response.status_code) == what.split()[0], (what, response.status_code)
@@ -61,8 +70,14 @@ def test_cors_is_closed_by_default_for_http_and_preflight(client, make_user, hea
     user = make_user("coordinator")
     for response in (
         client.get("/api/v1/auth/me", headers={**headers(user), "Origin": EVIL}),
-        client.options("/api/v1/auth/login", headers={"Origin": EVIL, "Access-Control-Request-Method": "POST",
-                                                        "Access-Control-Request-Headers": "Content-Type"}),
+        client.options(
+            "/api/v1/auth/login",
+            headers={
+                "Origin": EVIL,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "Content-Type",
+            },
+        ),
     ):
         assert not any(k.lower().startswith("access-control-allow") for k in response.headers.keys()), response.headers
 
@@ -78,8 +93,17 @@ def test_socketio_refuses_a_foreign_origin_by_default(client):
 
 
 def _claims(user):
-    return {"sub": user.id, "type": "access", "fresh": False, "jti": "j", "iat": 1, "nbf": 1,
-            "exp": 4102444800, "role": user.role, "mission_id": user.mission_id}
+    return {
+        "sub": user.id,
+        "type": "access",
+        "fresh": False,
+        "jti": "j",
+        "iat": 1,
+        "nbf": 1,
+        "exp": 4102444800,
+        "role": user.role,
+        "mission_id": user.mission_id,
+    }
 
 
 @pytest.mark.parametrize("algorithm", ["HS384", "HS512"])

@@ -1,5 +1,6 @@
 """Uploads are never served with an executable or renderable content type (issue 8, security review): the type
 is read from the content, only JPEG, PNG and PDF are kept, and downloads are attachments with nosniff."""
+
 from __future__ import annotations
 
 import io
@@ -26,9 +27,12 @@ def world(client, make_user, headers, frozen_clock):
 
 
 def _upload(world, consultation_id, name, content):
-    return world.client.post(f"/api/v1/telemed/consultations/{consultation_id}/attachments",
-                             headers=world.as_("medic"), content_type="multipart/form-data",
-                             data={"file": (io.BytesIO(content), name)})
+    return world.client.post(
+        f"/api/v1/telemed/consultations/{consultation_id}/attachments",
+        headers=world.as_("medic"),
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(content), name)},
+    )
 
 
 def test_executable_and_renderable_uploads_are_refused_whatever_their_name(world):
@@ -36,8 +40,9 @@ def test_executable_and_renderable_uploads_are_refused_whatever_their_name(world
     for name, content in HOSTILE.items():
         response = _upload(world, consultation, name, content)
         assert response.status_code == 415, (name, response.status_code, response.get_data(as_text=True)[:200])
-    listed = world.client.get(f"/api/v1/telemed/consultations/{consultation}/attachments",
-                              headers=world.as_("medic")).get_json()
+    listed = world.client.get(
+        f"/api/v1/telemed/consultations/{consultation}/attachments", headers=world.as_("medic")
+    ).get_json()
     assert listed["items"] == []
 
 
@@ -46,8 +51,10 @@ def test_a_download_is_an_attachment_of_the_detected_type_with_nosniff(world):
     # A PNG named like a web page: stored and served as what its content is, never as HTML.
     created = _upload(world, consultation, "report.html", PNG + b"<script>alert(1)</script>")
     assert created.status_code == 201, created.get_data(as_text=True)
-    download = world.client.get(f"/api/v1/telemed/consultations/{consultation}/attachments/{created.get_json()['id']}",
-                                headers=world.as_("clinician"))
+    download = world.client.get(
+        f"/api/v1/telemed/consultations/{consultation}/attachments/{created.get_json()['id']}",
+        headers=world.as_("clinician"),
+    )
     assert download.status_code == 200
     assert download.mimetype in ACCEPTED and download.mimetype == "image/png"
     assert download.headers["Content-Disposition"].startswith("attachment;")

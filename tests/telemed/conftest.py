@@ -1,4 +1,5 @@
 """Telemedicine fixtures: clinicians with availability, bookings through the API."""
+
 from __future__ import annotations
 
 import threading
@@ -29,18 +30,39 @@ def iso(value: datetime) -> str:
 def make_clinician(app, mission, make_user):
     """make_clinician(specialties=..., languages=..., timezone=..., weekly=..., ...) -> committed profile."""
 
-    def _make(specialties=("general_medicine",), languages=("en",), timezone="UTC", kinds=None, weekly=None,
-              overrides=(), slot_minutes=30, buffer_minutes=0, min_notice_minutes=0, horizon_days=60,
-              mission_=None, user=None, **user_fields):
+    def _make(
+        specialties=("general_medicine",),
+        languages=("en",),
+        timezone="UTC",
+        kinds=None,
+        weekly=None,
+        overrides=(),
+        slot_minutes=30,
+        buffer_minutes=0,
+        min_notice_minutes=0,
+        horizon_days=60,
+        mission_=None,
+        user=None,
+        **user_fields,
+    ):
         user = user or make_user("clinician", mission_, **user_fields)
         if kinds is None:
-            kinds = (["mental_health"] if set(specialties) <= {"psychiatry", "psychology"} else ["diagnostic"])
-        clinician = Clinician(user_id=user.id, mission_id=user.mission_id, specialties=list(specialties),
-                              languages=list(languages), timezone=timezone, kinds=list(kinds),
-                              weekly=list(WORKDAY if weekly is None else weekly),
-                              overrides=list(overrides), slot_minutes=slot_minutes, buffer_minutes=buffer_minutes,
-                              min_notice_minutes=min_notice_minutes, horizon_days=horizon_days,
-                              display_name=user.display_name)
+            kinds = ["mental_health"] if set(specialties) <= {"psychiatry", "psychology"} else ["diagnostic"]
+        clinician = Clinician(
+            user_id=user.id,
+            mission_id=user.mission_id,
+            specialties=list(specialties),
+            languages=list(languages),
+            timezone=timezone,
+            kinds=list(kinds),
+            weekly=list(WORKDAY if weekly is None else weekly),
+            overrides=list(overrides),
+            slot_minutes=slot_minutes,
+            buffer_minutes=buffer_minutes,
+            min_notice_minutes=min_notice_minutes,
+            horizon_days=horizon_days,
+            display_name=user.display_name,
+        )
         db.session.add(clinician)
         db.session.commit()
         return clinician
@@ -52,11 +74,24 @@ def make_clinician(app, mission, make_user):
 def book(client, headers):
     """book(user, clinician, start, **fields) -> the response of POST /consultations."""
 
-    def _book(user, clinician, start, *, kind="diagnostic", modality="video", duration=None, patient=None,
-              reason="assess wound"):
-        body = {"kind": kind, "clinician_id": clinician.id if hasattr(clinician, "id") else clinician,
-                "modality": modality, "reason": reason,
-                "patient": patient if patient is not None else {"name": "Cpl A"}}
+    def _book(
+        user,
+        clinician,
+        start,
+        *,
+        kind="diagnostic",
+        modality="video",
+        duration=None,
+        patient=None,
+        reason="assess wound",
+    ):
+        body = {
+            "kind": kind,
+            "clinician_id": clinician.id if hasattr(clinician, "id") else clinician,
+            "modality": modality,
+            "reason": reason,
+            "patient": patient if patient is not None else {"name": "Cpl A"},
+        }
         if start is not None:
             body["start"] = iso(start)
         if duration:

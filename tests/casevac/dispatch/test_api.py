@@ -1,4 +1,5 @@
 """Recommendations, dispatch, release and the plan over HTTP, on real CASEVAC requests."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -17,8 +18,16 @@ DAY = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
 PICKUP = (4.3612, 18.5550)  # the CASEVAC test body's location
 MPOKO = (4.3985, 18.5188)
 API = "/api/v1/casevac"
-OPTION_FIELDS = {"asset_id", "facility_id", "pickup_eta_minutes", "delivery_eta_minutes", "distance_km",
-                 "meets_deadline", "meets_ten_one_two", "reasons"}
+OPTION_FIELDS = {
+    "asset_id",
+    "facility_id",
+    "pickup_eta_minutes",
+    "delivery_eta_minutes",
+    "distance_km",
+    "meets_deadline",
+    "meets_ten_one_two",
+    "reasons",
+}
 
 
 def km(a, b):
@@ -30,22 +39,37 @@ def fleet(coordinator, frozen_clock):
     frozen_clock(DAY)
     mission_id = coordinator.mission_id
     return {
-        "hoist": AssetFactory(mission_id=mission_id, callsign="MEDEVAC-1", cruise_speed_kmh=220, readiness_minutes=15,
-                              capabilities=["hoist", "night", "medical_crew"], base_lat=MPOKO[0], base_lon=MPOKO[1]),
+        "hoist": AssetFactory(
+            mission_id=mission_id,
+            callsign="MEDEVAC-1",
+            cruise_speed_kmh=220,
+            readiness_minutes=15,
+            capabilities=["hoist", "night", "medical_crew"],
+            base_lat=MPOKO[0],
+            base_lon=MPOKO[1],
+        ),
         "plain": AssetFactory(mission_id=mission_id, callsign="MEDEVAC-2", capabilities=["medical_crew"]),
-        "ambulance": AssetFactory(mission_id=mission_id, callsign="AMB-1", kind="ground_ambulance",
-                                  cruise_speed_kmh=50, capabilities=["medical_crew"]),
+        "ambulance": AssetFactory(
+            mission_id=mission_id,
+            callsign="AMB-1",
+            kind="ground_ambulance",
+            cruise_speed_kmh=50,
+            capabilities=["medical_crew"],
+        ),
         "level2": FacilityFactory(mission_id=mission_id, name="Level 2", lat=4.37, lon=18.56),
-        "level1": FacilityFactory(mission_id=mission_id, name="Level 1", level="1", capabilities=[], lat=4.365,
-                                  lon=18.556),
+        "level1": FacilityFactory(
+            mission_id=mission_id, name="Level 1", level="1", capabilities=[], lat=4.365, lon=18.556
+        ),
         "closed": FacilityFactory(mission_id=mission_id, name="Level 3 closed", level="3", status="closed"),
     }
 
 
 def dispatch(client, request_id, asset, facility, hdrs):
-    return client.post(f"{API}/requests/{request_id}/dispatch",
-                       json={"asset_id": getattr(asset, "id", asset), "facility_id": getattr(facility, "id", facility)},
-                       headers=hdrs)
+    return client.post(
+        f"{API}/requests/{request_id}/dispatch",
+        json={"asset_id": getattr(asset, "id", asset), "facility_id": getattr(facility, "id", facility)},
+        headers=hdrs,
+    )
 
 
 def asset_row(asset_id) -> Asset:
@@ -70,16 +94,20 @@ def test_recommendations_rank_exclude_and_explain(client, coordinator, headers, 
     excluded = {e["callsign"]: e["reasons"] for e in body["excluded_assets"]}
     assert excluded == {"MEDEVAC-2": ["no hoist (asked for on line 4)"], "AMB-1": ["no hoist (asked for on line 4)"]}
     facilities = {e["name"]: e["reasons"] for e in body["excluded_facilities"]}
-    assert facilities == {"Level 1": ["no damage-control surgery for the urgent-surgical casualty"],
-                          "Level 3 closed": ["closed"]}
+    assert facilities == {
+        "Level 1": ["no damage-control surgery for the urgent-surgical casualty"],
+        "Level 3 closed": ["closed"],
+    }
     assert body["night"] is False
 
 
-def test_recommendations_without_special_needs_list_every_pair_best_first(client, coordinator, headers,
-                                                                          file_request, fleet):
+def test_recommendations_without_special_needs_list_every_pair_best_first(
+    client, coordinator, headers, file_request, fleet
+):
     request = file_request(equipment=[], patients={"priority": 1}, litter=1)
-    options = client.get(f"{API}/requests/{request['id']}/recommendations?limit=100",
-                         headers=headers(coordinator)).get_json()["options"]
+    options = client.get(
+        f"{API}/requests/{request['id']}/recommendations?limit=100", headers=headers(coordinator)
+    ).get_json()["options"]
     assert len(options) == 3 * 2  # three assets x two open facilities
     ranked = [(not (o["meets_deadline"] and o["meets_ten_one_two"]), o["score_minutes"]) for o in options]
     assert ranked == sorted(ranked)
@@ -95,8 +123,10 @@ def test_dispatch_tasks_the_asset_and_cancel_frees_it(client, coordinator, heade
     assert (body["asset_id"], body["facility_id"]) == (fleet["hoist"].id, fleet["level2"].id)
     row = asset_row(fleet["hoist"].id)
     assert (row.status, row.tasked_request_id) == ("tasked", request["id"])
-    statuses = [e.data["status"] for e in db.session.execute(
-        db.select(Event).where(Event.type == "asset.updated").order_by(Event.id)).scalars()]
+    statuses = [
+        e.data["status"]
+        for e in db.session.execute(db.select(Event).where(Event.type == "asset.updated").order_by(Event.id)).scalars()
+    ]
     assert statuses[-1] == "tasked"
 
     # The asset is taken: another request cannot have it; this request cannot be dispatched twice.
@@ -107,8 +137,9 @@ def test_dispatch_tasks_the_asset_and_cancel_frees_it(client, coordinator, heade
     assert again["status"] == "dispatched"
     assert asset_row(fleet["plain"].id).status == "available"
 
-    cancelled = client.post(f"{API}/requests/{request['id']}/status", json={"status": "cancelled",
-                                                                         "note": "casualty walked out"}, headers=h)
+    cancelled = client.post(
+        f"{API}/requests/{request['id']}/status", json={"status": "cancelled", "note": "casualty walked out"}, headers=h
+    )
     assert cancelled.status_code == 200, cancelled.get_json()
     row = asset_row(fleet["hoist"].id)
     assert (row.status, row.tasked_request_id) == ("available", None)
@@ -120,11 +151,14 @@ def test_delivery_frees_the_asset(client, coordinator, headers, file_request, fl
     request = file_request()
     assert dispatch(client, request["id"], fleet["hoist"], fleet["level2"], h).status_code == 200
     for status in ("at_pickup", "in_transit"):
-        assert client.post(f"{API}/requests/{request['id']}/status", json={"status": status},
-                           headers=h).status_code == 200
+        assert (
+            client.post(f"{API}/requests/{request['id']}/status", json={"status": status}, headers=h).status_code == 200
+        )
         assert asset_row(fleet["hoist"].id).status == "tasked"
-    assert client.post(f"{API}/requests/{request['id']}/status", json={"status": "delivered"},
-                       headers=h).status_code == 200
+    assert (
+        client.post(f"{API}/requests/{request['id']}/status", json={"status": "delivered"}, headers=h).status_code
+        == 200
+    )
     assert asset_row(fleet["hoist"].id).status == "available"
 
 
@@ -134,20 +168,24 @@ def test_an_asset_tasked_elsewhere_is_not_freed_by_another_request(app, coordina
     class Finished:
         id, asset_id = "some-other-request", fleet["hoist"].id
 
-    db.session.execute(db.update(Asset).where(Asset.id == fleet["hoist"].id)
-                       .values(status="tasked", tasked_request_id="the-real-request"))
+    db.session.execute(
+        db.update(Asset)
+        .where(Asset.id == fleet["hoist"].id)
+        .values(status="tasked", tasked_request_id="the-real-request")
+    )
     dispatch_service.release_asset(db.session, Finished())
     db.session.commit()
     assert asset_row(fleet["hoist"].id).tasked_request_id == "the-real-request"
 
 
-def test_an_unfit_choice_is_refused_with_reasons_and_changes_nothing(client, coordinator, headers, file_request,
-                                                                     fleet):
+def test_an_unfit_choice_is_refused_with_reasons_and_changes_nothing(client, coordinator, headers, file_request, fleet):
     h = headers(coordinator)
     request = file_request()
     body = assert_error(dispatch(client, request["id"], fleet["plain"], fleet["level1"], h), 409)
-    assert body["reasons"] == ["no hoist (asked for on line 4)",
-                               "no damage-control surgery for the urgent-surgical casualty"]
+    assert body["reasons"] == [
+        "no hoist (asked for on line 4)",
+        "no damage-control surgery for the urgent-surgical casualty",
+    ]
     assert_error(dispatch(client, request["id"], fleet["hoist"], fleet["closed"], h), 409)
     assert asset_row(fleet["plain"].id).status == "available"
     assert client.get(f"{API}/requests/{request['id']}", headers=h).get_json()["status"] == "requested"
@@ -165,17 +203,27 @@ def test_dispatch_and_recommendations_errors(client, coordinator, medic, headers
     foreign_facility = FacilityFactory(mission_id=other_mission.id)
     assert_error(dispatch(client, rid, foreign_asset, fleet["level2"], h), 404)
     assert_error(dispatch(client, rid, fleet["hoist"], foreign_facility, h), 404)
-    assert_error(client.post(f"{API}/requests/{rid}/dispatch", json={"facility_id": fleet["level2"].id}, headers=h),
-                 422, ("asset_id",))
-    assert_error(client.post(f"{API}/requests/{rid}/dispatch", json={"asset_id": 7, "facility_id": None},
-                             headers=h), 422, ("asset_id",))
+    assert_error(
+        client.post(f"{API}/requests/{rid}/dispatch", json={"facility_id": fleet["level2"].id}, headers=h),
+        422,
+        ("asset_id",),
+    )
+    assert_error(
+        client.post(f"{API}/requests/{rid}/dispatch", json={"asset_id": 7, "facility_id": None}, headers=h),
+        422,
+        ("asset_id",),
+    )
     # NUL bytes and other non-ids: PostgreSQL would refuse them in a query; they are 422 in bodies, 404 in paths.
     assert_error(dispatch(client, rid, "a\x00b", fleet["level2"], h), 422, ("asset_id",))
     assert_error(client.post(f"{API}/plan", json={"request_ids": ["\x00"]}, headers=h), 422, ("request_ids",))
     assert_error(client.get(f"{API}/requests/%00/recommendations", headers=h), 404)
     assert_error(client.get("/api/v1/assets/%00", headers=h), 404)
-    assert_error(client.post("/api/v1/assets/x/positions", json={"lat": 1, "lon": 1},
-                             headers={"Authorization": "Device \x01.secret"}), 401)
+    assert_error(
+        client.post(
+            "/api/v1/assets/x/positions", json={"lat": 1, "lon": 1}, headers={"Authorization": "Device \x01.secret"}
+        ),
+        401,
+    )
     assert_error(dispatch(client, rid, fleet["hoist"], fleet["level2"], headers(medic)), 403)
     assert_error(client.get(f"{API}/requests/{rid}/recommendations", headers=headers(medic)), 403)
     assert_error(client.get(f"{API}/requests/nope/recommendations", headers=h), 404)
@@ -207,10 +255,13 @@ def test_plan_serves_urgent_first_explains_and_changes_nothing(client, coordinat
     assert set(assigned) == {urgent["id"], hoist_needed["id"]}
     assert assigned[hoist_needed["id"]]["asset_id"] == fleet["hoist"].id
     assert assigned[urgent["id"]]["asset_id"] == fleet["plain"].id
-    assert all({"request_id", "asset_id", "facility_id", "delivery_eta_minutes", "reasons"} <= set(a)
-               for a in plan["assignments"])
-    assert plan["unserved"] == [{"request_id": routine["id"],
-                                 "reason": "every asset that can fly it is assigned to a more urgent request"}]
+    assert all(
+        {"request_id", "asset_id", "facility_id", "delivery_eta_minutes", "reasons"} <= set(a)
+        for a in plan["assignments"]
+    )
+    assert plan["unserved"] == [
+        {"request_id": routine["id"], "reason": "every asset that can fly it is assigned to a more urgent request"}
+    ]
     # Without side effects: no status, asset or event changed.
     assert {a.status for a in db.session.execute(db.select(Asset)).scalars()} == {"available", "maintenance"}
     assert client.get(f"{API}/requests/{urgent['id']}", headers=h).get_json()["status"] == "requested"
@@ -225,8 +276,11 @@ def test_plan_input_errors(client, coordinator, medic, headers, file_request, fl
     request = file_request()
     assert_error(client.post(f"{API}/plan", json={"request_ids": []}, headers=h), 422, ("request_ids",))
     assert_error(client.post(f"{API}/plan", json={"request_ids": "all"}, headers=h), 422, ("request_ids",))
-    assert_error(client.post(f"{API}/plan", json={"request_ids": [request["id"], request["id"]]}, headers=h), 422,
-                 ("request_ids",))
+    assert_error(
+        client.post(f"{API}/plan", json={"request_ids": [request["id"], request["id"]]}, headers=h),
+        422,
+        ("request_ids",),
+    )
     assert_error(client.post(f"{API}/plan", json={"request_ids": ["nope"]}, headers=h), 404)
     assert_error(client.post(f"{API}/plan", json={}, headers=headers(medic)), 403)
     assert dispatch(client, request["id"], fleet["hoist"], fleet["level2"], h).status_code == 200
@@ -234,16 +288,26 @@ def test_plan_input_errors(client, coordinator, medic, headers, file_request, fl
     assert plan["unserved"] == [{"request_id": request["id"], "reason": "not awaiting dispatch (dispatched)"}]
 
 
-def test_the_freed_asset_event_carries_its_live_position(client, coordinator, headers, file_request, fleet,
-                                                         live_redis):
+def test_the_freed_asset_event_carries_its_live_position(client, coordinator, headers, file_request, fleet, live_redis):
     h = headers(coordinator)
     request = file_request()
     assert dispatch(client, request["id"], fleet["hoist"], fleet["level2"], h).status_code == 200
-    assert client.post(f"/api/v1/assets/{fleet['hoist'].id}/positions", json={"lat": 4.25, "lon": 18.75},
-                       headers=h).status_code == 202  # held in Redis, not yet flushed to the row
-    assert client.post(f"{API}/requests/{request['id']}/status", json={"status": "cancelled", "note": "stood down"},
-                       headers=h).status_code == 200
-    freed = db.session.execute(db.select(Event).where(Event.type == "asset.updated")
-                               .order_by(Event.id.desc())).scalars().first()
+    assert (
+        client.post(
+            f"/api/v1/assets/{fleet['hoist'].id}/positions", json={"lat": 4.25, "lon": 18.75}, headers=h
+        ).status_code
+        == 202
+    )  # held in Redis, not yet flushed to the row
+    assert (
+        client.post(
+            f"{API}/requests/{request['id']}/status", json={"status": "cancelled", "note": "stood down"}, headers=h
+        ).status_code
+        == 200
+    )
+    freed = (
+        db.session.execute(db.select(Event).where(Event.type == "asset.updated").order_by(Event.id.desc()))
+        .scalars()
+        .first()
+    )
     assert freed.data["status"] == "available"
     assert (freed.data["position"]["lat"], freed.data["position"]["lon"]) == (4.25, 18.75)

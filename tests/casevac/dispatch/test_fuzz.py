@@ -1,4 +1,5 @@
 """Random ids and bodies on the dispatch endpoints never give a 500 (hypothesis)."""
+
 from __future__ import annotations
 
 from urllib.parse import quote
@@ -27,10 +28,19 @@ def test_random_dispatch_inputs_never_500(app, make_user, headers, asset_id, fac
     AssetFactory(mission_id=coordinator.mission_id)
     FacilityFactory(mission_id=coordinator.mission_id)
     for rid in (filed["id"], "x" + quote(request_id, safe="")):
-        _ok(client.post(f"/api/v1/casevac/requests/{rid}/dispatch",
-                        json={"asset_id": asset_id, "facility_id": facility_id}, headers=h), {404, 409, 422})
-        _ok(client.get(f"/api/v1/casevac/requests/{rid}/recommendations?limit={quote(limit)}", headers=h),
-            {200, 404, 422})
+        _ok(
+            client.post(
+                f"/api/v1/casevac/requests/{rid}/dispatch",
+                json={"asset_id": asset_id, "facility_id": facility_id},
+                headers=h,
+            ),
+            {404, 409, 422},
+        )
+        _ok(
+            client.get(f"/api/v1/casevac/requests/{rid}/recommendations?limit={quote(limit)}", headers=h),
+            {200, 404, 422},
+        )
     _ok(client.post("/api/v1/casevac/plan", json=plan, headers=h), {200, 404, 422})
-    _ok(client.post("/api/v1/casevac/plan", json={"request_ids": [request_id, filed["id"]]}, headers=h),
-        {200, 404, 422})
+    _ok(
+        client.post("/api/v1/casevac/plan", json={"request_ids": [request_id, filed["id"]]}, headers=h), {200, 404, 422}
+    )

@@ -1,4 +1,5 @@
 """Dispatch races on PostgreSQL with real threads and separate sessions: the database decides."""
+
 from __future__ import annotations
 
 import threading
@@ -32,8 +33,13 @@ def setup(pg_app, pg_make_user, frozen_clock):
         return response.get_json()["id"]
 
     tokens = [auth_headers(c) for c in (coordinator, *coordinators)]
-    return {"app": pg_app, "tokens": tokens, "facility_id": facility.id, "file": file,
-            "mission_id": coordinator.mission_id}  # plain values: the threads and db.session.remove() detach rows
+    return {
+        "app": pg_app,
+        "tokens": tokens,
+        "facility_id": facility.id,
+        "file": file,
+        "mission_id": coordinator.mission_id,
+    }  # plain values: the threads and db.session.remove() detach rows
 
 
 def race(app, calls):
@@ -63,8 +69,11 @@ def test_twenty_coordinators_dispatching_one_asset_exactly_one_wins(setup):
     tokens = [setup["tokens"][i % 5] for i in range(20)]
 
     def attempt(i):
-        return lambda c: c.post(f"{API}/requests/{request_ids[i]}/dispatch",
-                                json={"asset_id": asset_id, "facility_id": setup["facility_id"]}, headers=tokens[i])
+        return lambda c: c.post(
+            f"{API}/requests/{request_ids[i]}/dispatch",
+            json={"asset_id": asset_id, "facility_id": setup["facility_id"]},
+            headers=tokens[i],
+        )
 
     results = race(setup["app"], [attempt(i) for i in range(20)])
     assert Counter(code for code, _ in results) == Counter({200: 1, 409: 19}), results
@@ -83,9 +92,11 @@ def test_twenty_assets_racing_for_one_request_exactly_one_is_tasked(setup):
     tokens = [setup["tokens"][i % 5] for i in range(20)]
 
     def attempt(i):
-        return lambda c: c.post(f"{API}/requests/{request_id}/dispatch",
-                                json={"asset_id": asset_ids[i], "facility_id": setup["facility_id"]},
-                                headers=tokens[i])
+        return lambda c: c.post(
+            f"{API}/requests/{request_id}/dispatch",
+            json={"asset_id": asset_ids[i], "facility_id": setup["facility_id"]},
+            headers=tokens[i],
+        )
 
     results = race(setup["app"], [attempt(i) for i in range(20)])
     assert Counter(code for code, _ in results) == Counter({200: 1, 409: 19}), results
@@ -104,10 +115,16 @@ def test_cancel_racing_dispatch_never_leaves_an_asset_tasked_to_a_cancelled_requ
         request_id = setup["file"]()
         coordinator = setup["tokens"][0]
         calls = [
-            lambda c: c.post(f"{API}/requests/{request_id}/dispatch",
-                             json={"asset_id": asset_id, "facility_id": setup["facility_id"]}, headers=coordinator),
-            lambda c: c.post(f"{API}/requests/{request_id}/status", json={"status": "cancelled", "note": "stood down"},
-                             headers=coordinator),
+            lambda c, request_id=request_id, asset_id=asset_id, coordinator=coordinator: c.post(
+                f"{API}/requests/{request_id}/dispatch",
+                json={"asset_id": asset_id, "facility_id": setup["facility_id"]},
+                headers=coordinator,
+            ),
+            lambda c, request_id=request_id, coordinator=coordinator: c.post(
+                f"{API}/requests/{request_id}/status",
+                json={"status": "cancelled", "note": "stood down"},
+                headers=coordinator,
+            ),
         ]
         race(setup["app"], calls)
         db.session.remove()

@@ -3,6 +3,7 @@
 Expected distances are computed here with geographiclib's Karney solver directly (and checked against the
 published length of a degree at the equator), then the ETA arithmetic is done by hand.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -28,16 +29,33 @@ def geodesic_km(a, b) -> float:
 
 
 def need(**kw) -> EvacuationNeed:
-    values = dict(pickup=(0.0, 0.0), patients={"urgent": 1}, litter=1, ambulatory=0, filed_at=DAY,
-                  deadline=DAY + timedelta(hours=1), casualties=(Casualty("urgent", DAY),), request_id="R1")
+    values = dict(
+        pickup=(0.0, 0.0),
+        patients={"urgent": 1},
+        litter=1,
+        ambulatory=0,
+        filed_at=DAY,
+        deadline=DAY + timedelta(hours=1),
+        casualties=(Casualty("urgent", DAY),),
+        request_id="R1",
+    )
     values.update(kw)
     return EvacuationNeed(**values)
 
 
 def asset(id_="A1", **kw) -> AssetState:
-    values = dict(id=id_, callsign=id_, kind="rotary_wing", capabilities=frozenset({"medical_crew", "night"}),
-                  litter_capacity=4, ambulatory_capacity=4, cruise_speed_kmh=221.148, readiness_minutes=10,
-                  status="available", position=(1.0, 0.0))
+    values = dict(
+        id=id_,
+        callsign=id_,
+        kind="rotary_wing",
+        capabilities=frozenset({"medical_crew", "night"}),
+        litter_capacity=4,
+        ambulatory_capacity=4,
+        cruise_speed_kmh=221.148,
+        readiness_minutes=10,
+        status="available",
+        position=(1.0, 0.0),
+    )
     values.update(kw)
     if isinstance(values["capabilities"], (set, list, tuple)):
         values["capabilities"] = frozenset(values["capabilities"])
@@ -45,8 +63,16 @@ def asset(id_="A1", **kw) -> AssetState:
 
 
 def facility(id_="F1", **kw) -> FacilityState:
-    values = dict(id=id_, name=id_, level="2", capabilities=frozenset({"damage_control_surgery", "icu"}),
-                  status="normal", beds_available=10, helipad=True, location=(0.0, 1.0))
+    values = dict(
+        id=id_,
+        name=id_,
+        level="2",
+        capabilities=frozenset({"damage_control_surgery", "icu"}),
+        status="normal",
+        beds_available=10,
+        helipad=True,
+        location=(0.0, 1.0),
+    )
     values.update(kw)
     if isinstance(values["capabilities"], (set, list, tuple)):
         values["capabilities"] = frozenset(values["capabilities"])
@@ -58,6 +84,7 @@ def recommend(n, assets, facilities, now=DAY, limit=10):
 
 
 # ---------------------------------------------------------------- ETA arithmetic
+
 
 def test_reference_distances():
     # One degree of latitude / longitude at the equator on WGS-84 (published: 110.574 km, 111.320 km).
@@ -83,8 +110,9 @@ def test_helicopter_eta_is_readiness_plus_flight_at_cruise_speed():
 
 def test_ground_ambulance_uses_the_road_factor():
     ambulance = asset(kind="ground_ambulance", cruise_speed_kmh=60, readiness_minutes=5, position=(0.1, 0.0))
-    option = recommend(need(deadline=DAY + timedelta(hours=24)), [ambulance], [facility(location=(0.0, 0.2))]
-                       ).options[0]
+    option = recommend(need(deadline=DAY + timedelta(hours=24)), [ambulance], [facility(location=(0.0, 0.2))]).options[
+        0
+    ]
     to_pickup, to_facility = geodesic_km((0.1, 0), (0, 0)), geodesic_km((0, 0), (0, 0.2))
     assert option.pickup_eta_minutes == pytest.approx(5 + to_pickup * 1.4, abs=0.05)  # 60 km/h: 1 min per km
     assert option.delivery_eta_minutes == pytest.approx(5 + (to_pickup + to_facility) * 1.4, abs=0.05)
@@ -98,19 +126,24 @@ def test_a_helicopter_without_helipad_at_the_destination_gets_a_ground_leg():
     options = recommend(need(), [asset()], [with_pad, without]).options
     assert [o.facility_id for o in options] == ["PAD", "NOPAD"]
     assert options[1].delivery_eta_minutes == pytest.approx(options[0].delivery_eta_minutes + 20, abs=0.05)
-    assert options[1].ground_leg and any("no helipad at NOPAD: 20 min ground leg added" in r
-                                         for r in options[1].reasons)
+    assert options[1].ground_leg and any(
+        "no helipad at NOPAD: 20 min ground leg added" in r for r in options[1].reasons
+    )
 
 
 # ---------------------------------------------------------------- exclusions
+
 
 def excluded_asset_reasons(result, asset_id):
     return next(e["reasons"] for e in result.excluded_assets if e["asset_id"] == asset_id)
 
 
 def test_hoist_asked_for_excludes_assets_without_one():
-    result = recommend(need(equipment=frozenset({"hoist"})),
-                       [asset("PLAIN"), asset("HOIST", capabilities={"hoist", "medical_crew"})], [facility()])
+    result = recommend(
+        need(equipment=frozenset({"hoist"})),
+        [asset("PLAIN"), asset("HOIST", capabilities={"hoist", "medical_crew"})],
+        [facility()],
+    )
     assert [o.asset_id for o in result.options] == ["HOIST"]
     assert excluded_asset_reasons(result, "PLAIN") == ["no hoist (asked for on line 4)"]
     assert any("carries the hoist asked for" in r for r in result.options[0].reasons)
@@ -118,21 +151,28 @@ def test_hoist_asked_for_excludes_assets_without_one():
 
 def test_a_ventilated_patient_needs_a_ventilator_on_board_and_an_icu():
     n = need(equipment=frozenset({"ventilator"}))
-    result = recommend(n, [asset("NOVENT"), asset("VENT", capabilities={"ventilator"})],
-                       [facility("ICU"), facility("NOICU", capabilities={"damage_control_surgery"}, location=(0, 0.5))])
+    result = recommend(
+        n,
+        [asset("NOVENT"), asset("VENT", capabilities={"ventilator"})],
+        [facility("ICU"), facility("NOICU", capabilities={"damage_control_surgery"}, location=(0, 0.5))],
+    )
     assert {(o.asset_id, o.facility_id) for o in result.options} == {("VENT", "ICU")}
     assert excluded_asset_reasons(result, "NOVENT") == ["no ventilator (asked for on line 4)"]
-    assert result.excluded_facilities == [{"facility_id": "NOICU", "name": "NOICU",
-                                           "reasons": ["no ICU for the ventilated patient"]}]
+    assert result.excluded_facilities == [
+        {"facility_id": "NOICU", "name": "NOICU", "reasons": ["no ICU for the ventilated patient"]}
+    ]
 
 
-@pytest.mark.parametrize("litter, ambulatory, capacity, fits", [
-    (2, 0, (2, 0), True),
-    (3, 0, (2, 4), False),  # a litter patient cannot sit
-    (1, 3, (4, 0), True),  # ambulatory patients may take free litter places
-    (2, 3, (2, 2), False),
-    (0, 4, (0, 4), True),
-])
+@pytest.mark.parametrize(
+    "litter, ambulatory, capacity, fits",
+    [
+        (2, 0, (2, 0), True),
+        (3, 0, (2, 4), False),  # a litter patient cannot sit
+        (1, 3, (4, 0), True),  # ambulatory patients may take free litter places
+        (2, 3, (2, 2), False),
+        (0, 4, (0, 4), True),
+    ],
+)
 def test_capacity(litter, ambulatory, capacity, fits):
     n = need(patients={"priority": litter + ambulatory}, litter=litter, ambulatory=ambulatory, casualties=())
     a = asset(litter_capacity=capacity[0], ambulatory_capacity=capacity[1])
@@ -143,17 +183,22 @@ def test_capacity(litter, ambulatory, capacity, fits):
 
 
 def test_closed_facilities_are_excluded_and_diverting_ones_ranked_later():
-    result = recommend(need(), [asset()], [facility("CLOSED", status="closed", location=(0, 0.1)),
-                                           facility("DIVERTING", status="diverting", location=(0, 0.2)),
-                                           facility("NORMAL", location=(0, 0.3))])
+    result = recommend(
+        need(),
+        [asset()],
+        [
+            facility("CLOSED", status="closed", location=(0, 0.1)),
+            facility("DIVERTING", status="diverting", location=(0, 0.2)),
+            facility("NORMAL", location=(0, 0.3)),
+        ],
+    )
     assert [o.facility_id for o in result.options] == ["NORMAL", "DIVERTING"]
     assert result.excluded_facilities[0]["facility_id"] == "CLOSED"
     assert result.excluded_facilities[0]["reasons"] == ["closed"]
 
 
 def test_too_few_beds_excludes_a_facility():
-    result = recommend(need(patients={"urgent": 3}, litter=3, casualties=()), [asset()],
-                       [facility(beds_available=2)])
+    result = recommend(need(patients={"urgent": 3}, litter=3, casualties=()), [asset()], [facility(beds_available=2)])
     assert result.options == [] and result.excluded_facilities[0]["reasons"] == ["too few beds (2 for 3 patients)"]
 
 
@@ -210,6 +255,7 @@ def test_security_x_needs_an_armored_ambulance():
 
 # ---------------------------------------------------------------- deadline and 10-1-2
 
+
 def test_meets_deadline_at_the_boundary():
     option = recommend(need(deadline=None), [asset()], [facility()]).options[0]
     exact = DAY + timedelta(minutes=option.delivery_eta_minutes + 0.01)
@@ -229,8 +275,13 @@ def test_ten_one_two_resuscitation_by_the_medical_crew_or_the_facility():
 
 
 def test_ten_one_two_surgery_within_two_hours_of_injury():
-    surgical = lambda ago: need(patients={"urgent_surgical": 1}, deadline=None,  # noqa: E731
-                                casualties=(Casualty("urgent_surgical", DAY - timedelta(minutes=ago)),))
+    def surgical(ago):
+        return need(
+            patients={"urgent_surgical": 1},
+            deadline=None,
+            casualties=(Casualty("urgent_surgical", DAY - timedelta(minutes=ago)),),
+        )
+
     # Injured 15 min ago: the crew resuscitates at pickup (40 min, 55 after injury). Delivery 1 degree away at
     # ~70.2 min (85 after injury) meets the 2 h surgery leg; 3 degrees away, ~130.6 min (146 after), it does not.
     near, far = facility("NEAR"), facility("FAR", location=(0.0, 3.0))
@@ -267,51 +318,91 @@ def test_the_fast_screen_returns_exactly_the_brute_force_ranking():
     rng = random.Random(7)
     for trial in range(8):
         pickup = (rng.uniform(2, 7), rng.uniform(15, 23))
-        assets = [asset(f"A{i}", kind=rng.choice(["rotary_wing", "ground_ambulance"]),
-                        capabilities=set(rng.sample(["medical_crew", "night", "hoist"], rng.randint(0, 3))),
-                        cruise_speed_kmh=rng.choice([60, 80, 220, 260]), readiness_minutes=rng.choice([0, 5, 15, 30]),
-                        position=(rng.uniform(2, 7), rng.uniform(15, 23))) for i in range(30)]
-        facilities = [facility(f"F{j}", helipad=rng.random() < 0.6, status=rng.choice(["normal", "diverting"]),
-                               location=(rng.uniform(2, 7), rng.uniform(15, 23))) for j in range(6)]
-        n = need(pickup=pickup, deadline=DAY + timedelta(minutes=rng.choice([60, 120, 240])),
-                 casualties=(Casualty("urgent", DAY - timedelta(minutes=rng.randint(0, 40))),))
+        assets = [
+            asset(
+                f"A{i}",
+                kind=rng.choice(["rotary_wing", "ground_ambulance"]),
+                capabilities=set(rng.sample(["medical_crew", "night", "hoist"], rng.randint(0, 3))),
+                cruise_speed_kmh=rng.choice([60, 80, 220, 260]),
+                readiness_minutes=rng.choice([0, 5, 15, 30]),
+                position=(rng.uniform(2, 7), rng.uniform(15, 23)),
+            )
+            for i in range(30)
+        ]
+        facilities = [
+            facility(
+                f"F{j}",
+                helipad=rng.random() < 0.6,
+                status=rng.choice(["normal", "diverting"]),
+                location=(rng.uniform(2, 7), rng.uniform(15, 23)),
+            )
+            for j in range(6)
+        ]
+        n = need(
+            pickup=pickup,
+            deadline=DAY + timedelta(minutes=rng.choice([60, 120, 240])),
+            casualties=(Casualty("urgent", DAY - timedelta(minutes=rng.randint(0, 40))),),
+        )
         fast = recommend(n, assets, facilities, limit=5).options
-        brute = sorted((dispatch.evaluate(n, a, f, now=DAY, road_factor=ROAD) for a in assets for f in facilities),
-                       key=dispatch.Option.rank_key)[:5]
+        brute = sorted(
+            (dispatch.evaluate(n, a, f, now=DAY, road_factor=ROAD) for a in assets for f in facilities),
+            key=dispatch.Option.rank_key,
+        )[:5]
         assert [(o.asset_id, o.facility_id) for o in fast] == [(o.asset_id, o.facility_id) for o in brute], trial
 
 
 # ---------------------------------------------------------------- plan
+
 
 def plan(needs, assets, facilities):
     return mass_casualty.plan(needs, assets, facilities, now=DAY, road_factor=ROAD)
 
 
 def test_plan_serves_urgent_before_routine_even_when_routine_is_nearer_and_older():
-    routine = need(request_id="ROUTINE", patients={"routine": 1}, deadline=DAY + timedelta(hours=24),
-                   casualties=(), pickup=(0.9, 0.0), filed_at=DAY - timedelta(hours=2))
+    routine = need(
+        request_id="ROUTINE",
+        patients={"routine": 1},
+        deadline=DAY + timedelta(hours=24),
+        casualties=(),
+        pickup=(0.9, 0.0),
+        filed_at=DAY - timedelta(hours=2),
+    )
     urgent = need(request_id="URGENT", pickup=(-1.0, 0.0))
     result = plan([routine, urgent], [asset()], [facility()])
     assert [a["request_id"] for a in result["assignments"]] == ["URGENT"]
-    assert result["unserved"] == [{"request_id": "ROUTINE",
-                                   "reason": "every asset that can fly it is assigned to a more urgent request"}]
+    assert result["unserved"] == [
+        {"request_id": "ROUTINE", "reason": "every asset that can fly it is assigned to a more urgent request"}
+    ]
 
 
 def test_plan_minimises_the_total_time_and_never_assigns_an_asset_twice():
     rng = random.Random(3)
-    needs = [need(request_id=f"R{i}", pickup=(rng.uniform(-1, 1), rng.uniform(-1, 1)), deadline=None)
-             for i in range(4)]
-    assets = [asset(f"A{j}", position=(rng.uniform(-2, 2), rng.uniform(-2, 2)), cruise_speed_kmh=200,
-                    readiness_minutes=rng.choice([0, 10, 20])) for j in range(5)]
+    needs = [need(request_id=f"R{i}", pickup=(rng.uniform(-1, 1), rng.uniform(-1, 1)), deadline=None) for i in range(4)]
+    assets = [
+        asset(
+            f"A{j}",
+            position=(rng.uniform(-2, 2), rng.uniform(-2, 2)),
+            cruise_speed_kmh=200,
+            readiness_minutes=rng.choice([0, 10, 20]),
+        )
+        for j in range(5)
+    ]
     result = plan(needs, assets, [facility(beds_available=50)])
     used = [a["asset_id"] for a in result["assignments"]]
     assert len(used) == len(set(used)) == 4 and result["unserved"] == []
     total = sum(a["delivery_eta_minutes"] for a in result["assignments"])
-    best = min(sum(dispatch.evaluate(n, a, facility(beds_available=50), now=DAY, road_factor=ROAD).delivery_eta_minutes
-                   for n, a in zip(needs, perm, strict=False)) for perm in itertools.permutations(assets, 4))
+    best = min(
+        sum(
+            dispatch.evaluate(n, a, facility(beds_available=50), now=DAY, road_factor=ROAD).delivery_eta_minutes
+            for n, a in zip(needs, perm, strict=False)
+        )
+        for perm in itertools.permutations(assets, 4)
+    )
     assert total == pytest.approx(best, abs=0.5)  # the solver works on spherical times: within rounding
-    assert all(a["reasons"][0].startswith("joint assignment of 4 urgent / urgent_surgical request(s)")
-               for a in result["assignments"])
+    assert all(
+        a["reasons"][0].startswith("joint assignment of 4 urgent / urgent_surgical request(s)")
+        for a in result["assignments"]
+    )
 
 
 def test_plan_beats_nearest_first_greedy():

@@ -1,4 +1,5 @@
 """Factories for assets and facilities (kept apart from the requests' conftest/factories of tests/casevac)."""
+
 from __future__ import annotations
 
 import factory
@@ -44,11 +45,21 @@ class FacilityFactory(BaseFactory):
 
 
 ASSET_BODY = {
-    "callsign": "PUMA-1", "kind": "rotary_wing", "capabilities": ["hoist", "night", "medical_crew"],
-    "litter_capacity": 6, "ambulatory_capacity": 4, "cruise_speed_kmh": 250, "readiness_minutes": 15,
+    "callsign": "PUMA-1",
+    "kind": "rotary_wing",
+    "capabilities": ["hoist", "night", "medical_crew"],
+    "litter_capacity": 6,
+    "ambulatory_capacity": 4,
+    "cruise_speed_kmh": 250,
+    "readiness_minutes": 15,
     "base": {"name": "Bangui M'Poko", "lat": 4.3985, "lon": 18.5188},
 }
 FACILITY_BODY = {
-    "name": "Level 2 Bangui", "level": "2", "capabilities": ["damage_control_surgery", "icu"],
-    "status": "normal", "beds_available": 12, "helipad": True, "location": {"lat": 4.37, "lon": 18.56},
+    "name": "Level 2 Bangui",
+    "level": "2",
+    "capabilities": ["damage_control_surgery", "icu"],
+    "status": "normal",
+    "beds_available": 12,
+    "helipad": True,
+    "location": {"lat": 4.37, "lon": 18.56},
 }

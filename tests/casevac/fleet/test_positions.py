@@ -1,4 +1,5 @@
 """Position reports: one fix or a batch, with and without Redis; device tokens and their revocation."""
+
 from __future__ import annotations
 
 import json
@@ -40,19 +41,25 @@ def _device_token(client, headers, coordinator, asset) -> dict:
 
 
 def _stored_track(asset_id: str) -> list[tuple]:
-    return [(p.lat, p.lon, p.source) for p in db.session.execute(
-        db.select(AssetPosition).where(AssetPosition.asset_id == asset_id)
-        .order_by(AssetPosition.reported_at, AssetPosition.id)).scalars()]
+    return [
+        (p.lat, p.lon, p.source)
+        for p in db.session.execute(
+            db.select(AssetPosition)
+            .where(AssetPosition.asset_id == asset_id)
+            .order_by(AssetPosition.reported_at, AssetPosition.id)
+        ).scalars()
+    ]
 
 
-def test_a_batch_is_accepted_stored_and_its_newest_fix_is_the_latest(client, coordinator, headers, store,
-                                                                      frozen_clock):
+def test_a_batch_is_accepted_stored_and_its_newest_fix_is_the_latest(client, coordinator, headers, store, frozen_clock):
     frozen_clock(T0)
     asset = AssetFactory(mission_id=coordinator.mission_id)
     device = _device_token(client, headers, coordinator, asset)
-    fixes = [{"lat": 4.30, "lon": 18.30, "reported_at": _at(-3), "heading": 10, "speed_kmh": 40},
-             {"lat": 4.32, "lon": 18.32, "reported_at": _at(-1)},
-             {"lat": 4.31, "lon": 18.31, "reported_at": _at(-2)}]
+    fixes = [
+        {"lat": 4.30, "lon": 18.30, "reported_at": _at(-3), "heading": 10, "speed_kmh": 40},
+        {"lat": 4.32, "lon": 18.32, "reported_at": _at(-1)},
+        {"lat": 4.31, "lon": 18.31, "reported_at": _at(-2)},
+    ]
     response = client.post(_url(asset.id), json={"fixes": fixes}, headers=device)
     assert response.status_code == 202, response.get_data(as_text=True)
     assert response.get_json() == {"asset_id": asset.id, "accepted": 3, "latest": True, "latest_index": 1}
@@ -65,15 +72,24 @@ def test_a_batch_is_accepted_stored_and_its_newest_fix_is_the_latest(client, coo
     assert len(_stored_track(asset.id)) == 3
 
 
-def test_an_older_batch_joins_the_track_only_and_ties_go_to_the_later_fix(client, coordinator, headers, store,
-                                                                         frozen_clock):
+def test_an_older_batch_joins_the_track_only_and_ties_go_to_the_later_fix(
+    client, coordinator, headers, store, frozen_clock
+):
     frozen_clock(T0)
     asset = AssetFactory(mission_id=coordinator.mission_id)
     h = headers(coordinator)
     first = client.post(_url(asset.id), json={"lat": 4.5, "lon": 18.5, "reported_at": _at(-1)}, headers=h)
     assert first.status_code == 202 and first.get_json()["latest"] is True
-    late = client.post(_url(asset.id), headers=h, json={"fixes": [
-        {"lat": 4.1, "lon": 18.1, "reported_at": _at(-9)}, {"lat": 4.2, "lon": 18.2, "reported_at": _at(-5)}]})
+    late = client.post(
+        _url(asset.id),
+        headers=h,
+        json={
+            "fixes": [
+                {"lat": 4.1, "lon": 18.1, "reported_at": _at(-9)},
+                {"lat": 4.2, "lon": 18.2, "reported_at": _at(-5)},
+            ]
+        },
+    )
     assert late.get_json() == {"asset_id": asset.id, "accepted": 2, "latest": False, "latest_index": None}
     assert client.get(f"/api/v1/assets/{asset.id}", headers=h).get_json()["position"]["lat"] == 4.5
     # Fixes without reported_at are stamped on receipt: the same instant, so the last one listed wins.
@@ -90,22 +106,32 @@ def test_the_single_fix_form_is_unchanged(client, coordinator, headers, store, f
     device = _device_token(client, headers, coordinator, asset)
     response = client.post(_url(asset.id), json={"lat": 4.4, "lon": 18.4, "heading": 90}, headers=device)
     assert response.status_code == 202
-    assert response.get_json() == {"asset_id": asset.id, "lat": 4.4, "lon": 18.4, "heading": 90.0,
-                                   "speed_kmh": None, "reported_at": T0.isoformat(), "latest": True}
+    assert response.get_json() == {
+        "asset_id": asset.id,
+        "lat": 4.4,
+        "lon": 18.4,
+        "heading": 90.0,
+        "speed_kmh": None,
+        "reported_at": T0.isoformat(),
+        "latest": True,
+    }
 
 
-@pytest.mark.parametrize("fixes, path", [
-    ([{"lat": 4, "lon": 18}] * 3 + [{"lat": 95, "lon": 18}], ("fixes", "3", "lat")),
-    ([{"lat": 4, "lon": 18}, {"lat": 4, "lon": 18, "heading": 360}], ("fixes", "1", "heading")),
-    ([{"lon": 18}], ("fixes", "0", "lat")),
-    ([{"lat": 4, "lon": 18}, {"lat": 4, "lon": 18, "altitude": 300}], ("fixes", "1", "altitude")),
-    ([{"lat": 4, "lon": 18}, "north"], ("fixes", "1")),
-    ([{"lat": 4, "lon": 18, "reported_at": "2099-01-01T00:00:00Z"}], ("fixes", "0", "reported_at")),
-    ([], ("fixes",)),
-    ([{"lat": 4, "lon": 18}] * (MAX_FIXES_PER_REPORT + 1), ("fixes",)),
-    ("fixes", ("fixes",)),
-    (None, ("fixes",)),
-])
+@pytest.mark.parametrize(
+    "fixes, path",
+    [
+        ([{"lat": 4, "lon": 18}] * 3 + [{"lat": 95, "lon": 18}], ("fixes", "3", "lat")),
+        ([{"lat": 4, "lon": 18}, {"lat": 4, "lon": 18, "heading": 360}], ("fixes", "1", "heading")),
+        ([{"lon": 18}], ("fixes", "0", "lat")),
+        ([{"lat": 4, "lon": 18}, {"lat": 4, "lon": 18, "altitude": 300}], ("fixes", "1", "altitude")),
+        ([{"lat": 4, "lon": 18}, "north"], ("fixes", "1")),
+        ([{"lat": 4, "lon": 18, "reported_at": "2099-01-01T00:00:00Z"}], ("fixes", "0", "reported_at")),
+        ([], ("fixes",)),
+        ([{"lat": 4, "lon": 18}] * (MAX_FIXES_PER_REPORT + 1), ("fixes",)),
+        ("fixes", ("fixes",)),
+        (None, ("fixes",)),
+    ],
+)
 def test_bad_batches_are_422_naming_the_index_and_field(client, coordinator, headers, store, fixes, path):
     asset = AssetFactory(mission_id=coordinator.mission_id)
     response = client.post(_url(asset.id), json={"fixes": fixes}, headers=headers(coordinator))
@@ -155,8 +181,7 @@ def test_revocation_and_rotation_hold_at_once(client, coordinator, headers, stor
     assert_error(client.post(_url(asset.id), json=fix, headers=new), 401)
 
 
-def test_a_report_racing_a_revocation_cannot_bring_the_old_token_back(app, client, coordinator, headers,
-                                                                     live_redis):
+def test_a_report_racing_a_revocation_cannot_bring_the_old_token_back(app, client, coordinator, headers, live_redis):
     asset = AssetFactory(mission_id=coordinator.mission_id)
     device = _device_token(client, headers, coordinator, asset)
     stale = {"id": asset.id, "device_token_hash": db.session.get(Asset, asset.id).device_token_hash}
@@ -183,8 +208,12 @@ def test_device_tokens_survive_a_redis_that_lost_its_data(app, client, coordinat
     token = f"{legacy.id}.legacy-secret"
     legacy.device_token_hash = device_tokens._token_hash(token)
     db.session.commit()
-    assert client.post(_url(legacy.id), json={"lat": 4.5, "lon": 18.4},
-                       headers={"Authorization": f"Device {token}"}).status_code == 202
+    assert (
+        client.post(
+            _url(legacy.id), json={"lat": 4.5, "lon": 18.4}, headers={"Authorization": f"Device {token}"}
+        ).status_code
+        == 202
+    )
 
 
 def test_an_unreachable_redis_is_503_and_changes_nothing(app, client, coordinator, headers, live_redis):
@@ -194,7 +223,9 @@ def test_an_unreachable_redis_is_503_and_changes_nothing(app, client, coordinato
 
     asset = AssetFactory(mission_id=coordinator.mission_id)
     device = _device_token(client, headers, coordinator, asset)
-    app.extensions["redis"] = redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))  # nothing listens there
+    app.extensions["redis"] = redis.Redis(
+        port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
+    )  # nothing listens there
     positions.bind(app)
     try:
         assert_error(client.post(_url(asset.id), json={"fixes": [{"lat": 4.5, "lon": 18.4}]}, headers=device), 503)
@@ -207,13 +238,28 @@ def test_an_unreachable_redis_is_503_and_changes_nothing(app, client, coordinato
     assert client.post(_url(asset.id), json={"lat": 4.5, "lon": 18.4}, headers=device).status_code == 202
 
 
-@pytest.mark.parametrize("raw", [
-    "null", "[]", '"x"', "42", "true", '{"fixes": null}', '{"fixes": [null]}', '{"fixes": [[]]}',
-    '{"fixes": {"0": {"lat": 1, "lon": 2}}}', '{"fixes": [{"lat": 1e400, "lon": 2}]}',
-    '{"fixes": [{"lat": NaN, "lon": 2}]}', '{"fixes": [{"lat": true, "lon": false}]}',
-    '{"fixes": [{"lat": "4\\u0000", "lon": 2}]}', '{"fixes": [{"lat": 1, "lon": 2, "reported_at": "\\ud800"}]}',
-    '{"fixes": [{"lat": 1, "lon": 2, "reported_at": 1e30}]}', '{"lat": {"lat": 1}, "lon": [2]}', "{",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "null",
+        "[]",
+        '"x"',
+        "42",
+        "true",
+        '{"fixes": null}',
+        '{"fixes": [null]}',
+        '{"fixes": [[]]}',
+        '{"fixes": {"0": {"lat": 1, "lon": 2}}}',
+        '{"fixes": [{"lat": 1e400, "lon": 2}]}',
+        '{"fixes": [{"lat": NaN, "lon": 2}]}',
+        '{"fixes": [{"lat": true, "lon": false}]}',
+        '{"fixes": [{"lat": "4\\u0000", "lon": 2}]}',
+        '{"fixes": [{"lat": 1, "lon": 2, "reported_at": "\\ud800"}]}',
+        '{"fixes": [{"lat": 1, "lon": 2, "reported_at": 1e30}]}',
+        '{"lat": {"lat": 1}, "lon": [2]}',
+        "{",
+    ],
+)
 @pytest.mark.parametrize("who", ["coordinator", "device"])
 def test_garbage_is_never_a_500(client, coordinator, headers, store, raw, who):
     asset = AssetFactory(mission_id=coordinator.mission_id)
@@ -227,9 +273,17 @@ def test_one_live_event_per_batch_with_its_newest_fix(client, coordinator, heade
     frozen_clock(T0)
     asset = AssetFactory(mission_id=coordinator.mission_id)
     watching = connect(coordinator)
-    response = client.post(_url(asset.id), headers=headers(coordinator), json={"fixes": [
-        {"lat": 4.1, "lon": 18.1, "reported_at": _at(-2)}, {"lat": 4.3, "lon": 18.3, "reported_at": _at(-1)},
-        {"lat": 4.2, "lon": 18.2, "reported_at": _at(-3)}]})
+    response = client.post(
+        _url(asset.id),
+        headers=headers(coordinator),
+        json={
+            "fixes": [
+                {"lat": 4.1, "lon": 18.1, "reported_at": _at(-2)},
+                {"lat": 4.3, "lon": 18.3, "reported_at": _at(-1)},
+                {"lat": 4.2, "lon": 18.2, "reported_at": _at(-3)},
+            ]
+        },
+    )
     assert response.status_code == 202
     got = received(watching, "asset.position")
     assert len(got) == 1 and (got[0]["data"]["asset_id"], got[0]["data"]["lat"]) == (asset.id, 4.3)
@@ -261,8 +315,15 @@ def test_credentials_are_judged_before_the_body(client, coordinator, headers, st
     assert_error(client.post(_url(asset.id), json=bad, headers={"Authorization": "Bearer nonsense"}), 401)
     assert_error(client.post(_url(asset.id), json=bad, headers={"Authorization": f"Device {asset.id}.wrong"}), 401)
     assert_error(client.post(_url(other.id), json=bad, headers=device), 403)
-    assert_error(client.post(_url(asset.id), data="{not json", content_type="application/json",
-                             headers={"Authorization": "Device nonsense"}), 401)
+    assert_error(
+        client.post(
+            _url(asset.id),
+            data="{not json",
+            content_type="application/json",
+            headers={"Authorization": "Device nonsense"},
+        ),
+        401,
+    )
     # With valid credentials the same body is a 422 naming the field.
     body = assert_error(client.post(_url(asset.id), json=bad, headers=device), 422)
     assert "fixes" in json.dumps(body["errors"])

@@ -1,4 +1,5 @@
 """MIST-AT casualties: vital signs append to a history (never overwrite), treatments with their times."""
+
 from datetime import datetime, timedelta, timezone
 
 from tests.casevac.conftest import CASUALTY
@@ -7,8 +8,9 @@ from tests.helpers import assert_error
 T0 = datetime(2026, 11, 28, 9, 20, tzinfo=timezone.utc)
 
 
-def test_signs_append_and_the_request_view_stays_compact(client, headers, medic, coordinator, file_request,
-                                                         frozen_clock):
+def test_signs_append_and_the_request_view_stays_compact(
+    client, headers, medic, coordinator, file_request, frozen_clock
+):
     frozen_clock(T0)
     filed = file_request(casualties=[CASUALTY])
     casualty_id = filed["casualties"][0]["id"]
@@ -22,8 +24,9 @@ def test_signs_append_and_the_request_view_stays_compact(client, headers, medic,
     from config.extensions import db
     from core.models import AuditEntry
 
-    reads = db.session.execute(db.select(AuditEntry).where(AuditEntry.action == "casevac.casualty.read")
-                               ).scalars().all()
+    reads = (
+        db.session.execute(db.select(AuditEntry).where(AuditEntry.action == "casevac.casualty.read")).scalars().all()
+    )
     assert [(a.actor_id, a.subject_id) for a in reads] == [(coordinator.id, casualty_id)]
     assert detail["signs"]["pulse"] == 100 and detail["signs_count"] == 4 and detail["request_id"] == filed["id"]
     request_view = client.get(f"/api/v1/casevac/requests/{filed['id']}", headers=headers(coordinator)).get_json()
@@ -35,16 +38,24 @@ def test_treatments_append_and_corrections_replace_fields(client, headers, medic
     frozen_clock(T0)
     filed = file_request(casualties=[CASUALTY])
     url = f"/api/v1/casevac/casualties/{filed['casualties'][0]['id']}"
-    changed = client.patch(url, json={"treatments": [{"code": "txa", "at": "2026-11-28T09:18:00Z"},
-                                                     {"code": "analgesia"}],
-                                      "age": 28, "injuries": ["left leg amputation", "burns"]},
-                           headers=headers(medic)).get_json()
+    changed = client.patch(
+        url,
+        json={
+            "treatments": [{"code": "txa", "at": "2026-11-28T09:18:00Z"}, {"code": "analgesia"}],
+            "age": 28,
+            "injuries": ["left leg amputation", "burns"],
+        },
+        headers=headers(medic),
+    ).get_json()
     assert [t["code"] for t in changed["treatments"]] == ["tourniquet", "txa", "analgesia"]
     assert changed["treatments"][2]["at"] == T0.isoformat()  # no time given: the recording time
     assert changed["age"] == 28 and changed["injuries"] == ["left leg amputation", "burns"]
     assert_error(client.patch(url, json={"signs": {"pulse": 999}}, headers=headers(medic)), 422, ("signs", "pulse"))
-    assert_error(client.patch(url, json={"treatments": [{"code": "magic"}]}, headers=headers(medic)), 422,
-                 ("treatments", "0", "code"))
+    assert_error(
+        client.patch(url, json={"treatments": [{"code": "magic"}]}, headers=headers(medic)),
+        422,
+        ("treatments", "0", "code"),
+    )
 
 
 def test_add_casualty_up_to_the_patient_count(client, headers, medic, coordinator, file_request):
@@ -55,8 +66,10 @@ def test_add_casualty_up_to_the_patient_count(client, headers, medic, coordinato
     second = client.post(url, json={"zap": "B-8", "precedence": "urgent_surgical"}, headers=headers(coordinator))
     assert second.status_code == 201 and second.get_json()["precedence"] == "urgent_surgical"
     assert_error(client.post(url, json={"zap": "B-9"}, headers=headers(medic)), 409)
-    assert [c["zap"] for c in client.get(f"/api/v1/casevac/requests/{filed['id']}",
-                                         headers=headers(medic)).get_json()["casualties"]] == ["B-7", "B-8"]
+    assert [
+        c["zap"]
+        for c in client.get(f"/api/v1/casevac/requests/{filed['id']}", headers=headers(medic)).get_json()["casualties"]
+    ] == ["B-7", "B-8"]
 
 
 def test_other_users_cannot_read_or_change_a_casualty(client, headers, medic, make_user, file_request):

@@ -1,16 +1,18 @@
 """Cursor-on-Target export (DOMAIN.md section 7)."""
+
 import xml.etree.ElementTree as ET
 
 from tests.casevac.conftest import CASUALTY, FULL_LINES, body
 from tests.helpers import assert_error
 
 
-def test_cot_event_carries_the_nine_line_and_one_zmist_per_casualty(client, headers, medic, coordinator,
-                                                                    make_user):
+def test_cot_event_carries_the_nine_line_and_one_zmist_per_casualty(client, headers, medic, coordinator, make_user):
     second = {"zap": "A-2", "mechanism": "gunshot", "injuries": ["chest"], "signs": {"pulse": 90}}
-    filed = client.post("/api/v1/casevac/requests",
-                        json=body(casualties=[CASUALTY, second], remarks="hot LZ <north>", **FULL_LINES),
-                        headers=headers(medic)).get_json()
+    filed = client.post(
+        "/api/v1/casevac/requests",
+        json=body(casualties=[CASUALTY, second], remarks="hot LZ <north>", **FULL_LINES),
+        headers=headers(medic),
+    ).get_json()
     response = client.get(f"/api/v1/casevac/requests/{filed['id']}/cot", headers=headers(coordinator))
     assert response.status_code == 200 and response.mimetype == "application/xml"
     root = ET.fromstring(response.get_data())

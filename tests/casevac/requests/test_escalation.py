@@ -1,4 +1,5 @@
 """The sweeper task casevac.escalate (API.md "Escalation"), run directly with a controlled `now`."""
+
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -18,8 +19,9 @@ def one(precedence):
 
 
 def escalations():
-    return db.session.execute(db.select(Event).where(Event.type == "casevac.escalated").order_by(Event.id)
-                              ).scalars().all()
+    return (
+        db.session.execute(db.select(Event).where(Event.type == "casevac.escalated").order_by(Event.id)).scalars().all()
+    )
 
 
 def test_registered_with_the_sweeper():
@@ -32,10 +34,12 @@ def test_unacknowledged_urgent_requests_escalate_once(app, client, headers, medi
     frozen_clock(T)
     ids = {}
     for precedence in PRECEDENCES:
-        ids[precedence] = client.post(URL, json=body(patients=one(precedence), litter=1, ambulatory=0),
-                                      headers=headers(medic)).get_json()["id"]
-    acknowledged = client.post(URL, json=body(patients=one("urgent"), litter=1, ambulatory=0),
-                               headers=headers(medic)).get_json()["id"]
+        ids[precedence] = client.post(
+            URL, json=body(patients=one(precedence), litter=1, ambulatory=0), headers=headers(medic)
+        ).get_json()["id"]
+    acknowledged = client.post(
+        URL, json=body(patients=one("urgent"), litter=1, ambulatory=0), headers=headers(medic)
+    ).get_json()["id"]
     client.post(f"{URL}/{acknowledged}/status", json={"status": "acknowledged"}, headers=headers(coordinator))
 
     assert lifecycle.escalate(db.session, now=T + after - timedelta(seconds=1), settings=settings) == 0
@@ -44,8 +48,11 @@ def test_unacknowledged_urgent_requests_escalate_once(app, client, headers, medi
     events = escalations()
     assert sorted(e.data["id"] for e in events) == sorted([ids["urgent"], ids["urgent_surgical"]])
     event = events[0]
-    assert set(event.rooms) == {f"mission:{medic.mission_id}:role:coordinator",
-                                f"mission:{medic.mission_id}:role:admin", f"user:{medic.id}"}
+    assert set(event.rooms) == {
+        f"mission:{medic.mission_id}:role:coordinator",
+        f"mission:{medic.mission_id}:role:admin",
+        f"user:{medic.id}",
+    }
     assert event.data["reason"] == "not_acknowledged" and event.data["waited_seconds"] == after.total_seconds()
     escalated = client.get(f"{URL}/{ids['urgent']}", headers=headers(coordinator)).get_json()
     assert escalated["escalated_at"] == (T + after).isoformat()
@@ -59,8 +66,9 @@ def test_escalation_honours_the_setting(app, client, headers, medic, frozen_cloc
     assert lifecycle.escalate(db.session, now=T + timedelta(seconds=30), settings=settings) == 1
 
 
-def test_dispatched_request_escalates_again_when_surgery_is_at_risk(app, client, headers, medic, coordinator,
-                                                                     frozen_clock):
+def test_dispatched_request_escalates_again_when_surgery_is_at_risk(
+    app, client, headers, medic, coordinator, frozen_clock
+):
     settings = app.extensions["settings"]
     frozen_clock(T + timedelta(minutes=10))
     casualty = {"time_of_injury": T.isoformat(), "precedence": "urgent_surgical"}
@@ -68,8 +76,15 @@ def test_dispatched_request_escalates_again_when_surgery_is_at_risk(app, client,
     delivered_id = client.post(URL, json=body(casualties=[casualty]), headers=headers(medic)).get_json()["id"]
     for rid in (request_id, delivered_id):
         client.post(f"{URL}/{rid}/status", json={"status": "acknowledged"}, headers=headers(coordinator))
-        lifecycle.mark_dispatched(db.session, user=coordinator, request=db.session.get(CasevacRequest, rid),
-                                  asset_id="a", facility_id="f", medical_crew=True, surgery_at_destination=True)
+        lifecycle.mark_dispatched(
+            db.session,
+            actor=coordinator,
+            request=db.session.get(CasevacRequest, rid),
+            asset_id="a",
+            facility_id="f",
+            medical_crew=True,
+            surgery_at_destination=True,
+        )
         db.session.commit()
     for status in ("at_pickup", "in_transit", "delivered"):
         client.post(f"{URL}/{delivered_id}/status", json={"status": status}, headers=headers(coordinator))

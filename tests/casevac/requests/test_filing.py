@@ -1,4 +1,5 @@
 """Filing a 9-line request: every code of every line accepted, every bad value a 422 naming the field."""
+
 import pytest
 
 from casevac.requests import schemas
@@ -26,8 +27,9 @@ def test_lines_1_to_5_alone_are_accepted_and_6_to_9_completed_later(client, head
     url = f"{URL}/{filed['id']}"
     partial = client.patch(url, json={"security": "N", "marking": "panels"}, headers=headers(medic))
     assert partial.status_code == 200 and partial.get_json()["missing_lines"] == [8, 9]
-    done = client.patch(url, json={"nationality": {"un_police": 1, "civilian": 1}, "cbrn": ["chemical"]},
-                        headers=headers(medic)).get_json()
+    done = client.patch(
+        url, json={"nationality": {"un_police": 1, "civilian": 1}, "cbrn": ["chemical"]}, headers=headers(medic)
+    ).get_json()
     assert done["lines_complete"] is True and done["missing_lines"] == []
     assert done["cbrn"] == ["chemical"] and done["nationality"] == {"un_police": 1, "civilian": 1}
     assert client.get(url, headers=headers(medic)).get_json()["lines_complete"] is True
@@ -47,8 +49,9 @@ def test_filing_writes_audit_and_event_in_the_same_transaction(app, file_request
     assert [a.action for a in audit] == ["casevac.file"]
 
 
-@pytest.mark.parametrize("precedence,hours", [("urgent", 1), ("urgent_surgical", 1), ("priority", 4),
-                                              ("routine", 24), ("convenience", None)])
+@pytest.mark.parametrize(
+    "precedence,hours", [("urgent", 1), ("urgent_surgical", 1), ("priority", 4), ("routine", 24), ("convenience", None)]
+)
 def test_precedence_is_the_most_urgent_present_and_sets_the_deadline(file_request, precedence, hours):
     from datetime import datetime
 
@@ -146,8 +149,10 @@ INVALID = [
     ({"casualties": [{"signs": {"avpu": "X"}}]}, ("casualties", "0", "signs", "avpu")),
     ({"casualties": [{"signs": {"gcs": 2}}]}, ("casualties", "0", "signs", "gcs")),
     ({"casualties": [{"treatments": [{"code": "leeches"}]}]}, ("casualties", "0", "treatments", "0", "code")),
-    ({"casualties": [{"treatments": [{"at": "2026-11-28T09:15:00Z"}]}]},
-     ("casualties", "0", "treatments", "0", "code")),
+    (
+        {"casualties": [{"treatments": [{"at": "2026-11-28T09:15:00Z"}]}]},
+        ("casualties", "0", "treatments", "0", "code"),
+    ),
 ]
 
 
@@ -171,8 +176,14 @@ def test_only_medics_and_coordinators_file(client, headers, make_user):
         assert_error(client.post(URL, json=body(), headers=headers(make_user(role))), 403)
     assert client.post(URL, json=body(), headers=headers(make_user("coordinator"))).status_code == 201
     assert_error(client.post(URL, json=body()), 401)
-    assert_error(client.post(URL, data="callsign=x", headers={**headers(make_user("medic")),
-                                                              "Content-Type": "application/x-www-form-urlencoded"}), 415)
+    assert_error(
+        client.post(
+            URL,
+            data="callsign=x",
+            headers={**headers(make_user("medic")), "Content-Type": "application/x-www-form-urlencoded"},
+        ),
+        415,
+    )
 
 
 def test_gzip_request_body_is_accepted(client, headers, medic):
@@ -180,8 +191,9 @@ def test_gzip_request_body_is_accepted(client, headers, medic):
     import json
 
     raw = gzip.compress(json.dumps(body(**FULL_LINES)).encode())
-    response = client.post(URL, data=raw, headers={**headers(medic), "Content-Type": "application/json",
-                                                   "Content-Encoding": "gzip"})
+    response = client.post(
+        URL, data=raw, headers={**headers(medic), "Content-Type": "application/json", "Content-Encoding": "gzip"}
+    )
     assert response.status_code == 201 and response.get_json()["lines_complete"] is True
 
 
@@ -191,23 +203,27 @@ def test_nationality_categories_are_configurable(client, headers, medic):
     try:
         schemas.configure(SimpleNamespace(NATIONALITY_CATEGORIES="own_military, epw"))
         assert client.post(URL, json=body(nationality={"epw": 1}), headers=headers(medic)).status_code == 201
-        assert_error(client.post(URL, json=body(nationality={"un_military": 1}), headers=headers(medic)),
-                     422, ("nationality",))
+        assert_error(
+            client.post(URL, json=body(nationality={"un_military": 1}), headers=headers(medic)), 422, ("nationality",)
+        )
     finally:
         schemas.configure(SimpleNamespace(NATIONALITY_CATEGORIES=""))
     assert "child" in schemas.NATIONALITY_CATEGORIES and "un_police" in schemas.NATIONALITY_CATEGORIES
 
 
-def test_the_201_answer_is_what_a_later_read_returns_with_times_in_utc(client, headers, medic, coordinator,
-                                                                        file_request):
+def test_the_201_answer_is_what_a_later_read_returns_with_times_in_utc(
+    client, headers, medic, coordinator, file_request
+):
     # The filing answers from the objects it wrote (no reload): they must equal what the database gives back.
-    casualty = {**CASUALTY, "time_of_injury": "2026-11-28T10:12:00+01:00",
-                "signs": {**CASUALTY["signs"], "taken_at": "2026-11-28T10:20:00+01:00"}}
+    casualty = {
+        **CASUALTY,
+        "time_of_injury": "2026-11-28T10:12:00+01:00",
+        "signs": {**CASUALTY["signs"], "taken_at": "2026-11-28T10:20:00+01:00"},
+    }
     second = {key: value for key, value in CASUALTY.items() if key != "signs"} | {"zap": "B-2"}
     filed = file_request(patients={"urgent": 1, "urgent_surgical": 1}, litter=2, casualties=[casualty, second])
     read = client.get(f"{URL}/{filed['id']}", headers=headers(coordinator)).get_json()
     assert filed == read
     assert filed["casualties"][0]["time_of_injury"] == "2026-11-28T09:12:00+00:00"
-    detail = client.get(f"/api/v1/casevac/casualties/{filed['casualties'][0]['id']}",
-                        headers=headers(medic)).get_json()
+    detail = client.get(f"/api/v1/casevac/casualties/{filed['casualties'][0]['id']}", headers=headers(medic)).get_json()
     assert detail["signs_history"][0]["taken_at"] == "2026-11-28T09:20:00+00:00"

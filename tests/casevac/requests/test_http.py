@@ -1,5 +1,6 @@
 """Over real HTTP against the real server (bin/serve: gunicorn, 20 threads) on PostgreSQL: a field client's
 burst of identical retries makes one request; gzip bodies and ETag polling work on the wire."""
+
 import gzip
 import json
 import threading
@@ -44,12 +45,16 @@ def test_twenty_parallel_http_retries_make_one_request(start_server, pg_database
     assert [item["id"] for item in queue] == [request_id]
 
     # A compressed filing, then cheap polling with If-None-Match.
-    compressed = requests.post(url, data=gzip.compress(json.dumps(body()).encode()),
-                               headers={**medic, "Content-Type": "application/json", "Content-Encoding": "gzip"},
-                               timeout=10)
+    compressed = requests.post(
+        url,
+        data=gzip.compress(json.dumps(body()).encode()),
+        headers={**medic, "Content-Type": "application/json", "Content-Encoding": "gzip"},
+        timeout=10,
+    )
     assert compressed.status_code == 201
     first = requests.get(f"{url}/{request_id}", headers=coordinator, timeout=10)
     assert first.status_code == 200 and first.headers["ETag"]
-    again = requests.get(f"{url}/{request_id}", headers={**coordinator, "If-None-Match": first.headers["ETag"]},
-                         timeout=10)
+    again = requests.get(
+        f"{url}/{request_id}", headers={**coordinator, "If-None-Match": first.headers["ETag"]}, timeout=10
+    )
     assert again.status_code == 304 and again.content == b""

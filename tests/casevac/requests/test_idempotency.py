@@ -1,4 +1,5 @@
 """Idempotent filing over a poor link: client_ref or Idempotency-Key, enforced by a unique constraint."""
+
 import threading
 
 from casevac.requests.models import CasevacRequest
@@ -30,8 +31,9 @@ def test_same_client_ref_same_body_returns_the_original(client, headers, medic):
 
 def test_same_client_ref_other_body_is_a_409(client, headers, medic, make_user):
     first = client.post(URL, json=body(client_ref="r-1"), headers=headers(medic)).get_json()
-    conflict = assert_error(client.post(URL, json=body(client_ref="r-1", callsign="OTHER"),
-                                        headers=headers(medic)), 409)
+    conflict = assert_error(
+        client.post(URL, json=body(client_ref="r-1", callsign="OTHER"), headers=headers(medic)), 409
+    )
     assert conflict["id"] == first["id"]
     # The client_ref is per user: another medic may use the same one.
     assert client.post(URL, json=body(client_ref="r-1"), headers=headers(make_user("medic"))).status_code == 201
@@ -46,8 +48,12 @@ def test_idempotency_key_header_acts_as_client_ref(client, headers, medic):
     assert client.post(URL, json=body(client_ref="key-42"), headers=headers(medic)).status_code == 200
     assert_error(client.post(URL, json=body(litter=1, ambulatory=1), headers=h), 409)
     assert_error(client.post(URL, json=body(client_ref="other"), headers=h), 422, ("client_ref",))
-    assert_error(client.post(URL, json=body(), headers={**headers(medic), "Idempotency-Key": "x" * 65}), 422,
-                 ("Idempotency-Key",), location="headers")
+    assert_error(
+        client.post(URL, json=body(), headers={**headers(medic), "Idempotency-Key": "x" * 65}),
+        422,
+        ("Idempotency-Key",),
+        location="headers",
+    )
     assert count_requests() == 1
 
 

@@ -1,4 +1,5 @@
 """The coordinator's queue: order, filters, distance, pagination, GeoJSON, visibility, ETag."""
+
 from datetime import datetime, timedelta, timezone
 
 from casevac.requests.models import PRECEDENCES
@@ -16,16 +17,26 @@ def one(precedence):
 
 def file_at(client, headers, user, minute, precedence="routine", location=None, frozen_clock=None):
     frozen_clock(T0 + timedelta(minutes=minute))
-    response = client.post(URL, json=body(patients=one(precedence), litter=1, ambulatory=0,
-                                          location=location or {"lat": 4.36, "lon": 18.55}), headers=headers(user))
+    response = client.post(
+        URL,
+        json=body(patients=one(precedence), litter=1, ambulatory=0, location=location or {"lat": 4.36, "lon": 18.55}),
+        headers=headers(user),
+    )
     assert response.status_code == 201, response.get_json()
     return response.get_json()["id"]
 
 
 def test_most_urgent_first_then_oldest_with_cursor_pages(client, headers, medic, coordinator, frozen_clock):
     ids = {}
-    for minute, precedence in [(0, "routine"), (1, "urgent"), (2, "priority"), (3, "urgent"), (4, "convenience"),
-                               (5, "urgent_surgical"), (6, "routine")]:
+    for minute, precedence in [
+        (0, "routine"),
+        (1, "urgent"),
+        (2, "priority"),
+        (3, "urgent"),
+        (4, "convenience"),
+        (5, "urgent_surgical"),
+        (6, "routine"),
+    ]:
         ids[minute] = file_at(client, headers, medic, minute, precedence, frozen_clock=frozen_clock)
     expected = [ids[1], ids[3], ids[5], ids[2], ids[0], ids[6], ids[4]]
     first = client.get(f"{URL}?limit=3", headers=headers(coordinator)).get_json()
@@ -60,8 +71,9 @@ def test_filters_status_precedence_active(client, headers, medic, coordinator, f
     assert_error(client.get(f"{URL}?limit=501", headers=headers(coordinator)), 422, ("limit",), "query")
 
 
-def test_near_and_radius_use_geodesic_distance_across_the_antimeridian(client, headers, medic, coordinator,
-                                                                       frozen_clock):
+def test_near_and_radius_use_geodesic_distance_across_the_antimeridian(
+    client, headers, medic, coordinator, frozen_clock
+):
     bangui = file_at(client, headers, medic, 0, location={"lat": 4.3612, "lon": 18.555}, frozen_clock=frozen_clock)
     # 0.25 degrees of longitude at 4 N: about 27.7 km east of Bangui.
     east = file_at(client, headers, medic, 1, location={"lat": 4.3612, "lon": 18.805}, frozen_clock=frozen_clock)
@@ -81,16 +93,18 @@ def test_near_and_radius_use_geodesic_distance_across_the_antimeridian(client, h
     assert_error(client.get(f"{URL}?near=95,0", headers=headers(coordinator)), 422, ("near",), "query")
     assert_error(client.get(f"{URL}?near=abc", headers=headers(coordinator)), 422, ("near",), "query")
     assert_error(client.get(f"{URL}?radius_km=5", headers=headers(coordinator)), 422, ("radius_km",), "query")
-    assert_error(client.get(f"{URL}?near=4,18&radius_km=-1", headers=headers(coordinator)), 422,
-                 ("radius_km",), "query")
+    assert_error(
+        client.get(f"{URL}?near=4,18&radius_km=-1", headers=headers(coordinator)), 422, ("radius_km",), "query"
+    )
 
 
 def test_near_pages_do_not_lose_or_repeat_requests(client, headers, medic, coordinator, frozen_clock):
     inside = []
     for minute in range(9):
         lon = 18.55 if minute % 3 else 25.0  # every third one is far away
-        request_id = file_at(client, headers, medic, minute, location={"lat": 4.36, "lon": lon},
-                             frozen_clock=frozen_clock)
+        request_id = file_at(
+            client, headers, medic, minute, location={"lat": 4.36, "lon": lon}, frozen_clock=frozen_clock
+        )
         if minute % 3:
             inside.append(request_id)
     seen, cursor = [], None
@@ -105,10 +119,13 @@ def test_near_pages_do_not_lose_or_repeat_requests(client, headers, medic, coord
 
 
 def test_geojson_feature_collection(client, headers, medic, coordinator, frozen_clock):
-    request_id = file_at(client, headers, medic, 0, "urgent", location={"lat": 4.3612, "lon": 18.555},
-                         frozen_clock=frozen_clock)
-    for response in (client.get(f"{URL}?format=geojson", headers=headers(coordinator)),
-                     client.get(URL, headers={**headers(coordinator), "Accept": "application/geo+json"})):
+    request_id = file_at(
+        client, headers, medic, 0, "urgent", location={"lat": 4.3612, "lon": 18.555}, frozen_clock=frozen_clock
+    )
+    for response in (
+        client.get(f"{URL}?format=geojson", headers=headers(coordinator)),
+        client.get(URL, headers={**headers(coordinator), "Accept": "application/geo+json"}),
+    ):
         assert response.status_code == 200 and response.mimetype == "application/geo+json"
         collection = response.get_json(force=True)
         assert collection["type"] == "FeatureCollection" and len(collection["features"]) == 1
@@ -122,8 +139,9 @@ def test_geojson_feature_collection(client, headers, medic, coordinator, frozen_
     assert client.get(URL, headers={**headers(coordinator), "Accept": "*/*"}).mimetype == "application/json"
 
 
-def test_visibility_medic_sees_own_coordinator_own_mission(client, headers, medic, coordinator, make_user,
-                                                           frozen_clock):
+def test_visibility_medic_sees_own_coordinator_own_mission(
+    client, headers, medic, coordinator, make_user, frozen_clock
+):
     mine = file_at(client, headers, medic, 0, frozen_clock=frozen_clock)
     other_medic = make_user("medic")
     theirs = file_at(client, headers, other_medic, 1, frozen_clock=frozen_clock)
@@ -142,8 +160,9 @@ def test_visibility_medic_sees_own_coordinator_own_mission(client, headers, medi
     assert_error(client.get(f"{URL}/{foreign}", headers=headers(medic)), 404)
     assert_error(client.get(f"{URL}/{foreign}", headers=headers(coordinator)), 404)
     assert_error(client.patch(f"{URL}/{foreign}", json={"marking": "smoke"}, headers=headers(coordinator)), 404)
-    assert_error(client.post(f"{URL}/{foreign}/status", json={"status": "acknowledged"},
-                             headers=headers(coordinator)), 404)
+    assert_error(
+        client.post(f"{URL}/{foreign}/status", json={"status": "acknowledged"}, headers=headers(coordinator)), 404
+    )
     assert_error(client.get(f"{URL}/does-not-exist", headers=headers(coordinator)), 404)
     assert_error(client.get(URL, headers=headers(make_user("clinician"))), 403)
     assert_error(client.get(URL, headers=headers(make_user("member"))), 403)
@@ -162,8 +181,9 @@ def test_etag_makes_polling_cheap(client, headers, medic, coordinator, frozen_cl
     changed = client.get(f"{URL}/{request_id}", headers={**headers(coordinator), "If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
     listing = client.get(URL, headers=headers(coordinator))
-    assert client.get(URL, headers={**headers(coordinator), "If-None-Match": listing.headers["ETag"]}
-                      ).status_code == 304
+    assert (
+        client.get(URL, headers={**headers(coordinator), "If-None-Match": listing.headers["ETag"]}).status_code == 304
+    )
 
 
 def test_patch_rules(client, headers, medic, coordinator, frozen_clock):
@@ -172,18 +192,25 @@ def test_patch_rules(client, headers, medic, coordinator, frozen_clock):
     assert_error(client.patch(url, json={"litter": 2}, headers=headers(medic)), 422, ("litter",))
     assert_error(client.patch(url, json={"marking": "flare"}, headers=headers(medic)), 422, ("marking",))
     assert_error(client.patch(url, json={"patients": {"urgent": 3}}, headers=headers(medic)), 422, ("patients",))
-    assert_error(client.patch(url, json={"location": {"lat": 1, "lon": 1}}, headers=headers(medic)), 422,
-                 ("location",))
-    swapped = client.patch(url, json={"litter": 0, "ambulatory": 1, "equipment": ["none"], "callsign": "C-9"},
-                           headers=headers(medic)).get_json()
+    assert_error(client.patch(url, json={"location": {"lat": 1, "lon": 1}}, headers=headers(medic)), 422, ("location",))
+    swapped = client.patch(
+        url, json={"litter": 0, "ambulatory": 1, "equipment": ["none"], "callsign": "C-9"}, headers=headers(medic)
+    ).get_json()
     assert swapped["ambulatory"] == 1 and swapped["equipment"] == [] and swapped["callsign"] == "C-9"
     from casevac.requests import lifecycle
     from casevac.requests.models import CasevacRequest
     from config.extensions import db
 
     request = db.session.get(CasevacRequest, request_id)
-    lifecycle.mark_dispatched(db.session, user=coordinator, request=request, asset_id="a", facility_id="f", medical_crew=True,
-            surgery_at_destination=True)
+    lifecycle.mark_dispatched(
+        db.session,
+        actor=coordinator,
+        request=request,
+        asset_id="a",
+        facility_id="f",
+        medical_crew=True,
+        surgery_at_destination=True,
+    )
     db.session.commit()
     assert_error(client.patch(url, json={"marking": "smoke"}, headers=headers(medic)), 409)
     assert client.patch(url, json={"marking": "smoke"}, headers=headers(coordinator)).status_code == 200

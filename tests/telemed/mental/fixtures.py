@@ -1,4 +1,5 @@
 """Fixtures of the mental-health tests (imported by the tests of tests/telemed/mental/)."""
+
 from __future__ import annotations
 
 import pytest
@@ -30,6 +31,7 @@ def member(make_user):
 @pytest.fixture
 def screen(client, headers):
     """screen(user, instrument, answers, **extra) -> the response of POST /screenings."""
+
     def _screen(user, instrument="phq9", answers=None, **extra):
         body = {"instrument": instrument, "answers": PHQ9_NONE if answers is None else answers, **extra}
         return client.post("/api/v1/telemed/screenings", json=body, headers=headers(user))

@@ -1,5 +1,6 @@
 """Screening alerts: acknowledgement (one clinician wins), escalation once when nobody acknowledges in time
 (the sweeper task, exactly-once under concurrent sweepers on PostgreSQL)."""
+
 from __future__ import annotations
 
 import threading
@@ -27,8 +28,9 @@ def test_the_task_is_registered_with_the_sweeper(app):
     assert sweeper.TASKS["mental.escalate_alerts"] is mental_service.escalate_alerts
 
 
-def test_alert_is_due_after_the_configured_minutes_and_escalates_once(app, screen, member, mission, frozen_clock,
-                                                                     make_mh_clinician):
+def test_alert_is_due_after_the_configured_minutes_and_escalates_once(
+    app, screen, member, mission, frozen_clock, make_mh_clinician
+):
     make_mh_clinician()
     frozen_clock(T0)
     settings = app.extensions["settings"]
@@ -52,16 +54,16 @@ def test_the_setting_changes_the_deadline(app, client, headers, member, frozen_c
     settings = app.extensions["settings"]
     app.extensions["settings"] = settings.with_(SCREENING_ACK_MINUTES=3)
     try:
-        resp = client.post(f"{BASE}/screenings", json={"instrument": "phq9", "answers": PHQ9_ITEM9},
-                           headers=headers(member))
+        resp = client.post(
+            f"{BASE}/screenings", json={"instrument": "phq9", "answers": PHQ9_ITEM9}, headers=headers(member)
+        )
     finally:
         app.extensions["settings"] = settings
     assert resp.get_json()["alert"]["ack_due_at"] == (T0 + timedelta(minutes=3)).isoformat()
     assert mental_service.escalate_alerts(db.session, now=T0 + timedelta(minutes=3), settings=settings) == 1
 
 
-def test_an_acknowledged_alert_is_not_escalated(app, client, headers, screen, member, make_mh_clinician,
-                                                frozen_clock):
+def test_an_acknowledged_alert_is_not_escalated(app, client, headers, screen, member, make_mh_clinician, frozen_clock):
     frozen_clock(T0)
     record = screen(member, "phq9", PHQ9_ITEM9).get_json()
     clinician = make_mh_clinician()
@@ -77,7 +79,8 @@ def test_an_acknowledged_alert_is_not_escalated(app, client, headers, screen, me
 
 
 def test_acknowledge_is_once_and_for_mental_health_clinicians_of_the_mission(
-        app, client, headers, screen, member, make_user, make_mh_clinician):
+    app, client, headers, screen, member, make_user, make_mh_clinician
+):
     record = screen(member, "phq9", PHQ9_ITEM9).get_json()
     url = f"{BASE}/screenings/{record['id']}/acknowledge"
     for role in ("coordinator", "medic", "admin", "member"):
@@ -94,8 +97,9 @@ def test_acknowledge_is_once_and_for_mental_health_clinicians_of_the_mission(
     assert_error(client.post(f"{BASE}/screenings/{unflagged['id']}/acknowledge", headers=headers(first)), 409)
 
 
-def test_the_worklist_shows_open_alerts_oldest_first(app, client, headers, screen, member, make_user,
-                                                     make_mh_clinician, frozen_clock):
+def test_the_worklist_shows_open_alerts_oldest_first(
+    app, client, headers, screen, member, make_user, make_mh_clinician, frozen_clock
+):
     clinician = make_mh_clinician()
     frozen_clock(T0)
     first = screen(member, "phq9", PHQ9_ITEM9).get_json()
@@ -120,15 +124,33 @@ def test_concurrent_sweepers_escalate_each_alert_exactly_once(pg_app):
     mission = MissionFactory()
     member = UserFactory(role="member", mission_id=mission.id)
     for _ in range(5):
-        record = Screening(mission_id=mission.id, member_id=member.id, entered_by=member.id, instrument="phq9",
-                           answers=PHQ9_ITEM9, score=1, severity="minimal", positive=False,
-                           criteria={"cut_off": False}, flags=["suicidal_ideation"],
-                           recommended_action="same_day_safety_assessment", created_at=T0)
+        record = Screening(
+            mission_id=mission.id,
+            member_id=member.id,
+            entered_by=member.id,
+            instrument="phq9",
+            answers=PHQ9_ITEM9,
+            score=1,
+            severity="minimal",
+            positive=False,
+            criteria={"cut_off": False},
+            flags=["suicidal_ideation"],
+            recommended_action="same_day_safety_assessment",
+            created_at=T0,
+        )
         db.session.add(record)
         db.session.flush()
-        db.session.add(ScreeningAlert(screening_id=record.id, mission_id=mission.id, member_id=member.id,
-                                      flags=["suicidal_ideation"], recommended_action="same_day_safety_assessment",
-                                      raised_at=T0, ack_due_at=T0 + timedelta(minutes=15)))
+        db.session.add(
+            ScreeningAlert(
+                screening_id=record.id,
+                mission_id=mission.id,
+                member_id=member.id,
+                flags=["suicidal_ideation"],
+                recommended_action="same_day_safety_assessment",
+                raised_at=T0,
+                ack_due_at=T0 + timedelta(minutes=15),
+            )
+        )
     db.session.commit()
     settings = pg_app.extensions["settings"]
     barrier = threading.Barrier(8)
@@ -138,8 +160,9 @@ def test_concurrent_sweepers_escalate_each_alert_exactly_once(pg_app):
         with pg_app.app_context():
             try:
                 barrier.wait()
-                counts.append(mental_service.escalate_alerts(db.session, now=T0 + timedelta(hours=1),
-                                                             settings=settings))
+                counts.append(
+                    mental_service.escalate_alerts(db.session, now=T0 + timedelta(hours=1), settings=settings)
+                )
             except Exception as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
             finally:

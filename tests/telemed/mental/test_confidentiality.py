@@ -1,5 +1,6 @@
 """Who sees what: screenings and self-referrals are the member's and their mission's mental-health
 clinicians' only; every read is audited, shown to the member, and hidden from the admin's audit list."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,14 +19,18 @@ def record(screen, member):
 
 @pytest.fixture
 def referral(client, headers, member):
-    resp = client.post(f"{BASE}/self-referrals", json={"reason": "cannot sleep since the ambush",
-                                                        "preferred_language": "fr"}, headers=headers(member))
+    resp = client.post(
+        f"{BASE}/self-referrals",
+        json={"reason": "cannot sleep since the ambush", "preferred_language": "fr"},
+        headers=headers(member),
+    )
     assert resp.status_code == 201, resp.get_json()
     return resp.get_json()
 
 
 def test_the_member_and_the_missions_mental_health_clinician_see_a_screening(
-        app, client, headers, record, member, make_mh_clinician):
+    app, client, headers, record, member, make_mh_clinician
+):
     mine = client.get(f"{BASE}/screenings/{record['id']}", headers=headers(member))
     assert mine.status_code == 200 and mine.get_json()["answers"] == PHQ9_ITEM9
     clinician = make_mh_clinician()
@@ -35,7 +40,8 @@ def test_the_member_and_the_missions_mental_health_clinician_see_a_screening(
 
 @pytest.mark.parametrize("role", ["coordinator", "medic", "admin", "clinician", "member"])
 def test_everyone_else_gets_404_on_a_members_screening_and_referral(
-        app, client, headers, make_user, record, referral, role):
+    app, client, headers, make_user, record, referral, role
+):
     # Same mission; the clinician has no mental-health specialty, the member is another member.
     other = make_user(role)
     assert_error(client.get(f"{BASE}/screenings/{record['id']}", headers=headers(other)), 404)
@@ -43,7 +49,8 @@ def test_everyone_else_gets_404_on_a_members_screening_and_referral(
 
 
 def test_a_superadmin_and_another_missions_mental_health_clinician_get_404(
-        app, client, headers, make_user, make_mh_clinician, record, referral):
+    app, client, headers, make_user, make_mh_clinician, record, referral
+):
     elsewhere = MissionFactory()
     for user in (make_user("admin", superadmin=True), make_mh_clinician(elsewhere)):
         assert_error(client.get(f"{BASE}/screenings/{record['id']}", headers=headers(user)), 404)
@@ -58,7 +65,8 @@ def test_an_unknown_id_is_the_same_404(app, client, headers, member, record, mak
 
 
 def test_lists_show_members_their_own_and_clinicians_the_mission(
-        app, client, headers, screen, member, make_user, make_mh_clinician):
+    app, client, headers, screen, member, make_user, make_mh_clinician
+):
     other_member = make_user("member")
     screen(member, "phq9", PHQ9_ITEM9)
     screen(member, "gad7", [0] * 7)
@@ -79,8 +87,9 @@ def test_lists_show_members_their_own_and_clinicians_the_mission(
     assert_error(client.get(f"{BASE}/screenings", headers=headers(make_user("clinician"))), 403)
 
 
-def test_the_access_log_lists_each_read_with_who_read(app, client, headers, record, referral, member,
-                                                       make_mh_clinician):
+def test_the_access_log_lists_each_read_with_who_read(
+    app, client, headers, record, referral, member, make_mh_clinician
+):
     clinician = make_mh_clinician()
     client.get(f"{BASE}/screenings/{record['id']}", headers=headers(clinician))
     client.get(f"{BASE}/screenings/{record['id']}", headers=headers(clinician))
@@ -95,8 +104,12 @@ def test_the_access_log_lists_each_read_with_who_read(app, client, headers, reco
         ("screening.read", record["id"], clinician.id),
     ]
     clinician_entry = next(e for e in log if e["actor"]["id"] == clinician.id)
-    assert clinician_entry["actor"] == {"id": clinician.id, "display_name": clinician.display_name,
-                                        "role": "clinician", "you": False}
+    assert clinician_entry["actor"] == {
+        "id": clinician.id,
+        "display_name": clinician.display_name,
+        "role": "clinician",
+        "you": False,
+    }
     assert {e["action"] for e in log} >= {"screening.create", "self_referral.create"}
     # Someone else's log holds none of it.
     other_log = client.get(f"{BASE}/me/access-log", headers=headers(clinician)).get_json()["items"]
@@ -118,19 +131,26 @@ def test_list_reads_are_audited_per_item(app, client, headers, screen, member, m
 
 
 def test_the_admins_audit_list_hides_confidential_rows_but_keeps_the_rest(
-        app, client, headers, record, referral, member, make_user, make_mh_clinician):
+    app, client, headers, record, referral, member, make_user, make_mh_clinician
+):
     client.get(f"{BASE}/screenings/{record['id']}", headers=headers(make_mh_clinician()))
     admin = make_user("admin")
     superadmin = make_user("admin", superadmin=True)
-    created = client.post("/api/v1/users", json={"username": "new-medic", "password": "long-enough-pw",
-                                                  "role": "medic", "mission_id": admin.mission_id},
-                          headers=headers(admin))
+    created = client.post(
+        "/api/v1/users",
+        json={"username": "new-medic", "password": "long-enough-pw", "role": "medic", "mission_id": admin.mission_id},
+        headers=headers(admin),
+    )
     assert created.status_code == 201
     for reader in (admin, superadmin):
         items = client.get("/api/v1/audit?limit=500", headers=headers(reader)).get_json()["items"]
         assert {i["subject_type"] for i in items} == {"user"}, items
-        for query in (f"subject_id={record['id']}", f"subject_id={referral['id']}", f"actor_id={member.id}",
-                      "action=screening.read"):
+        for query in (
+            f"subject_id={record['id']}",
+            f"subject_id={referral['id']}",
+            f"actor_id={member.id}",
+            "action=screening.read",
+        ):
             assert client.get(f"/api/v1/audit?{query}", headers=headers(reader)).get_json()["items"] == []
     # The rows exist: the member's access log shows them.
     log = client.get(f"{BASE}/me/access-log", headers=headers(member)).get_json()["items"]
@@ -138,7 +158,8 @@ def test_the_admins_audit_list_hides_confidential_rows_but_keeps_the_rest(
 
 
 def test_self_referral_is_a_members_and_tells_clinicians_only_that_it_exists(
-        app, client, headers, referral, member, make_user, mission, make_mh_clinician):
+    app, client, headers, referral, member, make_user, mission, make_mh_clinician
+):
     from tests.telemed.mental.fixtures import events_of
 
     assert referral["status"] == "open" and referral["member_id"] == member.id
@@ -149,23 +170,32 @@ def test_self_referral_is_a_members_and_tells_clinicians_only_that_it_exists(
     clinician = make_mh_clinician()
     listed = client.get(f"{BASE}/self-referrals", headers=headers(clinician)).get_json()["items"]
     assert [r["id"] for r in listed] == [referral["id"]]
-    assert client.get(f"{BASE}/self-referrals", headers=headers(member)).get_json()["items"][0]["reason"] \
+    assert (
+        client.get(f"{BASE}/self-referrals", headers=headers(member)).get_json()["items"][0]["reason"]
         == "cannot sleep since the ambush"
+    )
     for role in ("coordinator", "medic", "admin", "clinician"):
         resp = client.post(f"{BASE}/self-referrals", json={"reason": "x"}, headers=headers(make_user(role)))
         assert_error(resp, 403)
 
 
-@pytest.mark.parametrize("body,field", [({}, "reason"), ({"reason": ""}, "reason"),
-                                        ({"reason": "x", "preferred_language": "french"}, "preferred_language"),
-                                        ({"reason": "x", "contact": "c" * 201}, "contact"),
-                                        ({"reason": None}, "reason")])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({}, "reason"),
+        ({"reason": ""}, "reason"),
+        ({"reason": "x", "preferred_language": "french"}, "preferred_language"),
+        ({"reason": "x", "contact": "c" * 201}, "contact"),
+        ({"reason": None}, "reason"),
+    ],
+)
 def test_self_referral_validation(app, client, headers, member, body, field):
     assert_error(client.post(f"{BASE}/self-referrals", json=body, headers=headers(member)), 422, (field,))
 
 
-def test_a_self_referral_is_closed_once_by_its_member_or_a_clinician(app, client, headers, referral, member,
-                                                                    make_user, make_mh_clinician):
+def test_a_self_referral_is_closed_once_by_its_member_or_a_clinician(
+    app, client, headers, referral, member, make_user, make_mh_clinician
+):
     url = f"{BASE}/self-referrals/{referral['id']}/close"
     for role in ("coordinator", "medic", "admin"):
         assert_error(client.post(url, headers=headers(make_user(role))), 403)

@@ -1,5 +1,6 @@
 """The real server (bin/serve: migrate, seed, gunicorn) and real python-socketio clients: a flagged screening's
 alert reaches the mental-health clinician's socket and no coordinator's; the sweeper escalates it once."""
+
 from __future__ import annotations
 
 import time
@@ -24,9 +25,12 @@ def test_alert_reaches_the_mental_health_clinician_and_no_coordinator_then_escal
     coordinator = listen(server, login(server, "demo-coordinator"))
     member_token = login(server, "demo-member")
 
-    resp = requests.post(f"{server.url}/api/v1/telemed/screenings",
-                         json={"instrument": "phq9", "answers": [0, 0, 0, 0, 0, 0, 0, 0, 1]},
-                         headers={"Authorization": f"Bearer {member_token}"}, timeout=10)
+    resp = requests.post(
+        f"{server.url}/api/v1/telemed/screenings",
+        json={"instrument": "phq9", "answers": [0, 0, 0, 0, 0, 0, 0, 0, 1]},
+        headers={"Authorization": f"Bearer {member_token}"},
+        timeout=10,
+    )
     assert resp.status_code == 201, resp.text
     body = resp.json()
     assert body["flags"] == ["suicidal_ideation"] and body["clinician_notified"] is True
@@ -54,8 +58,11 @@ def test_alert_reaches_the_mental_health_clinician_and_no_coordinator_then_escal
 
     # A clinician acknowledges: the others' screens are told, by event, to clear it.
     psychiatrist_token = login(server, "demo-psychiatrist")
-    ack = requests.post(f"{server.url}/api/v1/telemed/screenings/{screening_id}/acknowledge",
-                        headers={"Authorization": f"Bearer {psychiatrist_token}"}, timeout=10)
+    ack = requests.post(
+        f"{server.url}/api/v1/telemed/screenings/{screening_id}/acknowledge",
+        headers={"Authorization": f"Bearer {psychiatrist_token}"},
+        timeout=10,
+    )
     assert ack.status_code == 200, ack.text
     psychiatrist.wait_for(lambda evs: any(e["type"] == "screening.acknowledged" for e in evs), timeout=20)
     assert coordinator.events("screening.acknowledged") == []

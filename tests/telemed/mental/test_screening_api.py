@@ -1,4 +1,5 @@
 """POST/GET /api/v1/telemed/screenings: scoring through the API, 422 naming the item, the alert event."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,7 +22,8 @@ URL = "/api/v1/telemed/screenings"
 
 
 def test_item_9_at_1_with_total_1_alerts_the_mental_health_clinicians_without_the_answers(
-        app, screen, member, mission, make_mh_clinician):
+    app, screen, member, mission, make_mh_clinician
+):
     make_mh_clinician()
     resp = screen(member, "phq9", PHQ9_ITEM9)
     assert resp.status_code == 201, resp.get_json()
@@ -45,7 +47,8 @@ def test_item_9_at_1_with_total_1_alerts_the_mental_health_clinicians_without_th
 
 
 def test_without_mental_health_clinicians_every_clinician_of_the_mission_is_told_at_once(
-        app, screen, member, mission, make_user, make_mh_clinician):
+    app, screen, member, mission, make_user, make_mh_clinician
+):
     make_mh_clinician(MissionFactory())  # another mission's psychiatrist does not count
     alone = screen(member, "phq9", PHQ9_ITEM9).get_json()
     assert alone["flags"] == ["suicidal_ideation"] and alone["clinician_notified"] is False
@@ -80,16 +83,19 @@ def test_pcl5_reports_both_rules_and_auditc_uses_sex(app, screen, member):
     assert screen(member, "auditc", [1, 1, 1], sex="female").get_json()["positive"] is True
 
 
-@pytest.mark.parametrize("answers,path", [
-    ([0] * 8, ("answers",)),
-    ([0] * 10, ("answers",)),
-    ([0, 0, 0, 0, 0, 0, 0, 0, 4], ("answers", "8")),
-    ([0, 0, 0, -1, 0, 0, 0, 0, 0], ("answers", "3")),
-    (["2", 0, 0, 0, 0, 0, 0, 0, 0], ("answers", "0")),
-    ([0, None, 0, 0, 0, 0, 0, 0, 0], ("answers", "1")),
-    ([0, 0, True, 0, 0, 0, 0, 0, 0], ("answers", "2")),
-    ([0, 0, 0, 0, 0, 1.5, 0, 0, 0], ("answers", "5")),
-])
+@pytest.mark.parametrize(
+    "answers,path",
+    [
+        ([0] * 8, ("answers",)),
+        ([0] * 10, ("answers",)),
+        ([0, 0, 0, 0, 0, 0, 0, 0, 4], ("answers", "8")),
+        ([0, 0, 0, -1, 0, 0, 0, 0, 0], ("answers", "3")),
+        (["2", 0, 0, 0, 0, 0, 0, 0, 0], ("answers", "0")),
+        ([0, None, 0, 0, 0, 0, 0, 0, 0], ("answers", "1")),
+        ([0, 0, True, 0, 0, 0, 0, 0, 0], ("answers", "2")),
+        ([0, 0, 0, 0, 0, 1.5, 0, 0, 0], ("answers", "5")),
+    ],
+)
 def test_malformed_answers_give_422_naming_the_item(app, screen, member, answers, path):
     body = assert_error(screen(member, "phq9", answers), 422, path)
     node = body["errors"]["json"]["answers"]
@@ -108,11 +114,15 @@ def test_null_or_missing_answers_and_unknown_instrument_give_422(app, client, he
     assert_error(resp, 422, ("answers",))
     resp = client.post(URL, json={"instrument": "phq9", "answers": "000000000"}, headers=headers(member))
     assert_error(resp, 422, ("answers",))
-    body = assert_error(client.post(URL, json={"instrument": "bdi", "answers": [0]}, headers=headers(member)),
-                        422, ("instrument",))
+    body = assert_error(
+        client.post(URL, json={"instrument": "bdi", "answers": [0]}, headers=headers(member)), 422, ("instrument",)
+    )
     assert "phq9" in body["errors"]["json"]["instrument"][0] and "auditc" in body["errors"]["json"]["instrument"][0]
-    body = assert_error(client.post(URL, json={"instrument": "auditc", "answers": [0, 0, 0], "sex": "x"},
-                                    headers=headers(member)), 422, ("sex",))
+    body = assert_error(
+        client.post(URL, json={"instrument": "auditc", "answers": [0, 0, 0], "sex": "x"}, headers=headers(member)),
+        422,
+        ("sex",),
+    )
     assert "female" in body["errors"]["json"]["sex"][0]
 
 
@@ -133,15 +143,34 @@ def test_who_may_screen(app, screen, make_user, make_mh_clinician, member):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.fixed_dictionaries({}, optional={
-    "instrument": st.one_of(st.sampled_from(["phq9", "gad7", "pcl5", "auditc"]), st.text(max_size=5), st.none(),
-                            st.integers()),
-    "answers": st.one_of(st.none(), st.text(max_size=3), st.integers(),
-                         st.lists(st.one_of(st.integers(-2, 6), st.none(), st.booleans(), st.text(max_size=2),
-                                            st.floats(allow_nan=False, allow_infinity=False),
-                                            st.lists(st.integers(), max_size=1)), max_size=22)),
-    "sex": st.one_of(st.none(), st.sampled_from(["female", "male", "other", "?"]), st.integers()),
-    "extra": st.integers()}))
+@given(
+    body=st.fixed_dictionaries(
+        {},
+        optional={
+            "instrument": st.one_of(
+                st.sampled_from(["phq9", "gad7", "pcl5", "auditc"]), st.text(max_size=5), st.none(), st.integers()
+            ),
+            "answers": st.one_of(
+                st.none(),
+                st.text(max_size=3),
+                st.integers(),
+                st.lists(
+                    st.one_of(
+                        st.integers(-2, 6),
+                        st.none(),
+                        st.booleans(),
+                        st.text(max_size=2),
+                        st.floats(allow_nan=False, allow_infinity=False),
+                        st.lists(st.integers(), max_size=1),
+                    ),
+                    max_size=22,
+                ),
+            ),
+            "sex": st.one_of(st.none(), st.sampled_from(["female", "male", "other", "?"]), st.integers()),
+            "extra": st.integers(),
+        },
+    )
+)
 def test_no_body_gives_a_500(app, client, headers, member, body):
     resp = client.post(URL, json=body, headers=headers(member))
     assert resp.status_code in (201, 422), (resp.status_code, body, resp.get_json())

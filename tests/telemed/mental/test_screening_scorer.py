@@ -1,5 +1,6 @@
 """The scorer against DOMAIN.md section 6: every band edge, every cut-off, the maxima, PCL-5's DSM-5 cluster
 rule both ways, AUDIT-C by sex, PHQ-9 item 9, and malformed answers. Pure functions: no app needed."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,11 +24,28 @@ def spread(total: int, items: int, item_max: int, *, last_zero: bool = False) ->
 
 
 # (total, band, positive) at 0, on both sides of every cut point, and at the maximum.
-PHQ9_EDGES = [(0, "minimal", False), (4, "minimal", False), (5, "mild", False), (9, "mild", False),
-              (10, "moderate", True), (14, "moderate", True), (15, "moderately_severe", True),
-              (19, "moderately_severe", True), (20, "severe", True), (24, "severe", True)]
-GAD7_EDGES = [(0, "minimal", False), (4, "minimal", False), (5, "mild", False), (9, "mild", False),
-              (10, "moderate", True), (14, "moderate", True), (15, "severe", True), (21, "severe", True)]
+PHQ9_EDGES = [
+    (0, "minimal", False),
+    (4, "minimal", False),
+    (5, "mild", False),
+    (9, "mild", False),
+    (10, "moderate", True),
+    (14, "moderate", True),
+    (15, "moderately_severe", True),
+    (19, "moderately_severe", True),
+    (20, "severe", True),
+    (24, "severe", True),
+]
+GAD7_EDGES = [
+    (0, "minimal", False),
+    (4, "minimal", False),
+    (5, "mild", False),
+    (9, "mild", False),
+    (10, "moderate", True),
+    (14, "moderate", True),
+    (15, "severe", True),
+    (21, "severe", True),
+]
 
 
 @pytest.mark.parametrize("total,band,positive", PHQ9_EDGES)
@@ -96,6 +114,7 @@ def test_every_instrument_at_its_maximum():
 
 # PCL-5 ------------------------------------------------------------------------------------------------
 
+
 def pcl5(**items) -> list[int]:
     """PCL-5 answers: item_N=value, the rest 0."""
     answers = [0] * 20
@@ -118,8 +137,21 @@ def test_pcl5_cut_off_between_32_and_33():
 
 def test_pcl5_passes_the_cut_off_but_fails_the_clusters():
     # B, D, E heavily endorsed, C (items 6-7) not at all: total 44 >= 33, DSM-5 rule not met.
-    answers = pcl5(item_1=4, item_2=4, item_3=4, item_4=4, item_5=4, item_8=4, item_9=4, item_10=4, item_11=4,
-                   item_15=4, item_16=4, item_6=1, item_7=1)
+    answers = pcl5(
+        item_1=4,
+        item_2=4,
+        item_3=4,
+        item_4=4,
+        item_5=4,
+        item_8=4,
+        item_9=4,
+        item_10=4,
+        item_11=4,
+        item_15=4,
+        item_16=4,
+        item_6=1,
+        item_7=1,
+    )
     result = score("pcl5", answers)
     assert result.score == 46
     assert result.criteria == {"cut_off": True, "dsm5_clusters": False}
@@ -139,8 +171,7 @@ def test_pcl5_meets_the_clusters_but_not_the_cut_off():
 
 @pytest.mark.parametrize("missing", ["B", "C", "D", "E"])
 def test_pcl5_each_cluster_one_short_fails_the_rule(missing):
-    full = {"B": {"item_1": 2}, "C": {"item_6": 2}, "D": {"item_8": 2, "item_9": 2},
-            "E": {"item_15": 2, "item_16": 2}}
+    full = {"B": {"item_1": 2}, "C": {"item_6": 2}, "D": {"item_8": 2, "item_9": 2}, "E": {"item_15": 2, "item_16": 2}}
     items = {}
     for name, part in full.items():
         if name == missing:
@@ -161,9 +192,21 @@ def test_pcl5_items_rated_1_never_count_towards_a_cluster():
 
 # AUDIT-C ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("sex,total,positive", [
-    ("male", 3, False), ("male", 4, True), ("female", 2, False), ("female", 3, True),
-    (None, 2, False), (None, 3, True), ("other", 3, True), ("male", 12, True), ("female", 0, False)])
+
+@pytest.mark.parametrize(
+    "sex,total,positive",
+    [
+        ("male", 3, False),
+        ("male", 4, True),
+        ("female", 2, False),
+        ("female", 3, True),
+        (None, 2, False),
+        (None, 3, True),
+        ("other", 3, True),
+        ("male", 12, True),
+        ("female", 0, False),
+    ],
+)
 def test_auditc_threshold_by_sex(sex, total, positive):
     result = score("auditc", spread(total, 3, 4), sex=sex)
     assert result.score == total and result.positive is positive
@@ -172,27 +215,42 @@ def test_auditc_threshold_by_sex(sex, total, positive):
 
 # Reliable change ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("code,before,after,expected", [
-    ("phq9", 15, 10, "improved"), ("phq9", 15, 11, "no_reliable_change"), ("phq9", 10, 15, "worsened"),
-    ("phq9", 10, 14, "no_reliable_change"), ("pcl5", 50, 40, "improved"), ("pcl5", 50, 41, "no_reliable_change"),
-    ("pcl5", 30, 40, "worsened"), ("gad7", 20, 0, None), ("auditc", 0, 12, None)])
+
+@pytest.mark.parametrize(
+    "code,before,after,expected",
+    [
+        ("phq9", 15, 10, "improved"),
+        ("phq9", 15, 11, "no_reliable_change"),
+        ("phq9", 10, 15, "worsened"),
+        ("phq9", 10, 14, "no_reliable_change"),
+        ("pcl5", 50, 40, "improved"),
+        ("pcl5", 50, 41, "no_reliable_change"),
+        ("pcl5", 30, 40, "worsened"),
+        ("gad7", 20, 0, None),
+        ("auditc", 0, 12, None),
+    ],
+)
 def test_reliable_change(code, before, after, expected):
     assert screening.reliable_change(code, before, after) == expected
 
 
 # Malformed answers -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("answers,errors", [
-    ([0] * 8, ["PHQ-9 (depression) has 9 items: got 8 answers"]),
-    ([0] * 10, ["PHQ-9 (depression) has 9 items: got 10 answers"]),
-    ([0, 0, 0, 4, 0, 0, 0, 0, 0], {3: ["item 4: must be an integer from 0 to 3"]}),
-    ([0, 0, 0, 0, 0, 0, 0, 0, -1], {8: ["item 9: must be an integer from 0 to 3"]}),
-    (["1", 0, 0, 0, 0, 0, 0, 0, 0], {0: ["item 1: must be an integer from 0 to 3"]}),
-    ([0, None, 0, 0, 0, 0, 0, 0, 0], {1: ["item 2: must be an integer from 0 to 3"]}),
-    ([0, 0, True, 0, 0, 0, 0, 0, 0], {2: ["item 3: must be an integer from 0 to 3"]}),
-    ([0, 0, 0, 1.0, 0, 0, 0, 0, 0], {3: ["item 4: must be an integer from 0 to 3"]}),
-    ([0, 0, 0, 0, 0, 0, 0, 0, "x"], {8: ["item 9: must be an integer from 0 to 3"]}),
-])
+
+@pytest.mark.parametrize(
+    "answers,errors",
+    [
+        ([0] * 8, ["PHQ-9 (depression) has 9 items: got 8 answers"]),
+        ([0] * 10, ["PHQ-9 (depression) has 9 items: got 10 answers"]),
+        ([0, 0, 0, 4, 0, 0, 0, 0, 0], {3: ["item 4: must be an integer from 0 to 3"]}),
+        ([0, 0, 0, 0, 0, 0, 0, 0, -1], {8: ["item 9: must be an integer from 0 to 3"]}),
+        (["1", 0, 0, 0, 0, 0, 0, 0, 0], {0: ["item 1: must be an integer from 0 to 3"]}),
+        ([0, None, 0, 0, 0, 0, 0, 0, 0], {1: ["item 2: must be an integer from 0 to 3"]}),
+        ([0, 0, True, 0, 0, 0, 0, 0, 0], {2: ["item 3: must be an integer from 0 to 3"]}),
+        ([0, 0, 0, 1.0, 0, 0, 0, 0, 0], {3: ["item 4: must be an integer from 0 to 3"]}),
+        ([0, 0, 0, 0, 0, 0, 0, 0, "x"], {8: ["item 9: must be an integer from 0 to 3"]}),
+    ],
+)
 def test_malformed_answers_name_the_item(answers, errors):
     with pytest.raises(AnswersError) as caught:
         score("phq9", answers)
@@ -206,10 +264,14 @@ def test_several_bad_items_are_all_named():
 
 
 @settings(max_examples=150, deadline=None)
-@given(code=st.sampled_from(sorted(screening.INSTRUMENTS)),
-       answers=st.lists(st.one_of(st.integers(-3, 7), st.booleans(), st.none(), st.text(max_size=2),
-                                  st.floats(allow_nan=True)), max_size=24),
-       sex=st.sampled_from([None, "female", "male", "other"]))
+@given(
+    code=st.sampled_from(sorted(screening.INSTRUMENTS)),
+    answers=st.lists(
+        st.one_of(st.integers(-3, 7), st.booleans(), st.none(), st.text(max_size=2), st.floats(allow_nan=True)),
+        max_size=24,
+    ),
+    sex=st.sampled_from([None, "female", "male", "other"]),
+)
 def test_any_answers_either_score_within_range_or_raise_answers_error(code, answers, sex):
     inst = screening.INSTRUMENTS[code]
     try:

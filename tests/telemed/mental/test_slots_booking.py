@@ -1,5 +1,6 @@
 """Offered mental-health slots, booking from a self-referral, mental-health consultations in the member's
 access log and out of the admin's audit list, and the socket rooms an alert goes to."""
+
 from __future__ import annotations
 
 from tests.helpers import assert_error
@@ -16,16 +17,19 @@ from tests.telemed.mental.fixtures import (  # noqa: F401
 BASE = "/api/v1/telemed"
 
 
-def test_a_flagged_screening_offers_the_earliest_mental_health_slots(app, screen, member, make_clinician,
-                                                                      make_mh_clinician, now_frozen):
+def test_a_flagged_screening_offers_the_earliest_mental_health_slots(
+    app, screen, member, make_clinician, make_mh_clinician, now_frozen
+):
     make_clinician(specialties=("general_medicine",))  # not mental health: never offered
     later = make_mh_clinician(weekly=[{"day": "mon", "start": "10:00", "end": "12:00"}])
     earlier = make_mh_clinician(specialties=("psychology",), weekly=[{"day": "mon", "start": "09:00", "end": "10:00"}])
     body = screen(member, "phq9", PHQ9_ITEM9).get_json()
     offered = body["offered_slots"]
     assert [(s["start"], s["specialties"]) for s in offered] == [
-        ("2026-11-30T09:00:00+00:00", ["psychology"]), ("2026-11-30T09:30:00+00:00", ["psychology"]),
-        ("2026-11-30T10:00:00+00:00", ["psychiatry"])]
+        ("2026-11-30T09:00:00+00:00", ["psychology"]),
+        ("2026-11-30T09:30:00+00:00", ["psychology"]),
+        ("2026-11-30T10:00:00+00:00", ["psychiatry"]),
+    ]
     assert {s["languages"] == ["en", "fr"] for s in offered} == {True}
     assert offered[0]["clinician_id"] == _clinician_id(earlier)
     assert offered[2]["clinician_id"] == _clinician_id(later) and offered[2]["display_name"] == later.display_name
@@ -34,17 +38,20 @@ def test_a_flagged_screening_offers_the_earliest_mental_health_slots(app, screen
     assert screen(member, "phq9", PHQ9_NONE).get_json()["offered_slots"] == []
 
 
-def test_self_referral_offers_slots_in_the_members_language_first(app, client, headers, member, make_mh_clinician,
-                                                                   now_frozen):
+def test_self_referral_offers_slots_in_the_members_language_first(
+    app, client, headers, member, make_mh_clinician, now_frozen
+):
     english = make_mh_clinician(languages=("en",), weekly=[{"day": "mon", "start": "08:00", "end": "09:00"}])
     french = make_mh_clinician(languages=("fr", "sg"), weekly=[{"day": "mon", "start": "14:00", "end": "15:00"}])
-    resp = client.post(f"{BASE}/self-referrals", json={"reason": "nightmares", "preferred_language": "fr"},
-                       headers=headers(member))
+    resp = client.post(
+        f"{BASE}/self-referrals", json={"reason": "nightmares", "preferred_language": "fr"}, headers=headers(member)
+    )
     assert resp.status_code == 201
     assert {s["clinician_id"] for s in resp.get_json()["offered_slots"]} == {_clinician_id(french)}
     # Nobody speaks Arabic: the earliest in any language, each naming its languages.
-    resp = client.post(f"{BASE}/self-referrals", json={"reason": "nightmares", "preferred_language": "ar"},
-                       headers=headers(member))
+    resp = client.post(
+        f"{BASE}/self-referrals", json={"reason": "nightmares", "preferred_language": "ar"}, headers=headers(member)
+    )
     first = resp.get_json()["offered_slots"][0]
     assert first["clinician_id"] == _clinician_id(english) and first["languages"] == ["en"]
 
@@ -56,10 +63,13 @@ def _clinician_id(user) -> str:
     return clinician_of_user(db.session, user.id).id
 
 
-def test_member_books_an_offered_slot_from_the_referral(app, client, headers, member, make_user, make_mh_clinician,
-                                                         now_frozen):
+def test_member_books_an_offered_slot_from_the_referral(
+    app, client, headers, member, make_user, make_mh_clinician, now_frozen
+):
     psychiatrist = make_mh_clinician()
-    referral = client.post(f"{BASE}/self-referrals", json={"reason": "cannot sleep"}, headers=headers(member)).get_json()
+    referral = client.post(
+        f"{BASE}/self-referrals", json={"reason": "cannot sleep"}, headers=headers(member)
+    ).get_json()
     slot = referral["offered_slots"][0]
     url = f"{BASE}/self-referrals/{referral['id']}/book"
     body = {"clinician_id": slot["clinician_id"], "start": slot["start"], "modality": "audio"}
@@ -93,37 +103,59 @@ def test_member_books_an_offered_slot_from_the_referral(app, client, headers, me
 def test_book_validation(app, client, headers, member, now_frozen):
     referral = client.post(f"{BASE}/self-referrals", json={"reason": "r"}, headers=headers(member)).get_json()
     url = f"{BASE}/self-referrals/{referral['id']}/book"
-    assert_error(client.post(url, json={"start": iso(at("2026-12-01T09:00"))}, headers=headers(member)), 422,
-                 ("clinician_id",))
-    assert_error(client.post(url, json={"clinician_id": "x", "start": "2026-12-01T09:00"}, headers=headers(member)),
-                 422, ("start",))
-    assert_error(client.post(url, json={"clinician_id": "x", "start": iso(at("2026-12-01T09:00")), "modality": "fax"},
-                             headers=headers(member)), 422, ("modality",))
-    assert_error(client.post(url, json={"clinician_id": "nobody", "start": iso(at("2026-12-01T09:00"))},
-                             headers=headers(member)), 422, ("clinician_id",))
+    assert_error(
+        client.post(url, json={"start": iso(at("2026-12-01T09:00"))}, headers=headers(member)), 422, ("clinician_id",)
+    )
+    assert_error(
+        client.post(url, json={"clinician_id": "x", "start": "2026-12-01T09:00"}, headers=headers(member)),
+        422,
+        ("start",),
+    )
+    assert_error(
+        client.post(
+            url,
+            json={"clinician_id": "x", "start": iso(at("2026-12-01T09:00")), "modality": "fax"},
+            headers=headers(member),
+        ),
+        422,
+        ("modality",),
+    )
+    assert_error(
+        client.post(
+            url, json={"clinician_id": "nobody", "start": iso(at("2026-12-01T09:00"))}, headers=headers(member)
+        ),
+        422,
+        ("clinician_id",),
+    )
 
 
-def test_book_start_outside_2000_to_2100_is_a_422_not_a_500(app, client, headers, member, make_mh_clinician,
-                                                            now_frozen):
+def test_book_start_outside_2000_to_2100_is_a_422_not_a_500(
+    app, client, headers, member, make_mh_clinician, now_frozen
+):
     # Near year 1 or 9999 the busy-time arithmetic overflowed (a 500); the start is bounded like telemed's own.
     make_mh_clinician()
     referral = client.post(f"{BASE}/self-referrals", json={"reason": "r"}, headers=headers(member)).get_json()
     url = f"{BASE}/self-referrals/{referral['id']}/book"
     clinician_id = referral["offered_slots"][0]["clinician_id"]
     for start in ("0001-01-01T00:00:00Z", "9999-12-31T23:00:00Z"):
-        assert_error(client.post(url, json={"clinician_id": clinician_id, "start": start}, headers=headers(member)),
-                     422, ("start",))
+        assert_error(
+            client.post(url, json={"clinician_id": clinician_id, "start": start}, headers=headers(member)),
+            422,
+            ("start",),
+        )
 
 
 def test_admins_audit_list_hides_mental_health_consultations_but_not_diagnostic_ones(
-        app, client, headers, member, make_user, make_clinician, make_mh_clinician, book, now_frozen):
+    app, client, headers, member, make_user, make_clinician, make_mh_clinician, book, now_frozen
+):
     psychiatrist = make_mh_clinician()
     doctor = make_clinician(specialties=("general_medicine",))
     from config.extensions import db
     from telemed.scheduling.clinicians import clinician_of_user
 
-    mh = book(member, clinician_of_user(db.session, psychiatrist.id), at("2026-11-30T09:00"), kind="mental_health",
-              patient={})
+    mh = book(
+        member, clinician_of_user(db.session, psychiatrist.id), at("2026-11-30T09:00"), kind="mental_health", patient={}
+    )
     assert mh.status_code == 201, mh.get_json()
     medic = make_user("medic")
     diag = book(medic, doctor, at("2026-11-30T09:00"))
@@ -134,7 +166,9 @@ def test_admins_audit_list_hides_mental_health_consultations_but_not_diagnostic_
     subjects = {i["subject_id"] for i in items}
     assert diag.get_json()["id"] in subjects
     assert mh.get_json()["id"] not in subjects
-    assert client.get(f"/api/v1/audit?subject_id={mh.get_json()['id']}", headers=headers(admin)).get_json()["items"] == []
+    assert (
+        client.get(f"/api/v1/audit?subject_id={mh.get_json()['id']}", headers=headers(admin)).get_json()["items"] == []
+    )
 
 
 def test_only_mental_health_clinicians_join_the_alert_room(app, make_user, make_mh_clinician, make_clinician, mission):

@@ -1,4 +1,5 @@
 """Trend with reliable change for the clinician; metrics only over groups of at least 5 people."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -30,8 +31,9 @@ def pcl5(total: int) -> list[int]:
     return answers
 
 
-def test_phq9_trend_marks_reliable_change_at_5_points(app, client, headers, screen, member, make_mh_clinician,
-                                                      frozen_clock):
+def test_phq9_trend_marks_reliable_change_at_5_points(
+    app, client, headers, screen, member, make_mh_clinician, frozen_clock
+):
     for day, total in enumerate([20, 15, 11, 16, 16]):
         frozen_clock(T0 + timedelta(days=7 * day))
         assert screen(member, "phq9", phq9(total)).status_code == 201
@@ -41,10 +43,13 @@ def test_phq9_trend_marks_reliable_change_at_5_points(app, client, headers, scre
     body = resp.get_json()
     assert body["reliable_change_points"] == 5
     assert [(p["score"], p["change"], p["reliable_change"]) for p in body["points"]] == [
-        (20, None, None), (15, -5, "improved"), (11, -4, "no_reliable_change"), (16, 5, "worsened"),
-        (16, 0, "no_reliable_change")]
-    assert body["overall"] == {"from_score": 20, "to_score": 16, "change": -4,
-                               "reliable_change": "no_reliable_change"}
+        (20, None, None),
+        (15, -5, "improved"),
+        (11, -4, "no_reliable_change"),
+        (16, 5, "worsened"),
+        (16, 0, "no_reliable_change"),
+    ]
+    assert body["overall"] == {"from_score": 20, "to_score": 16, "change": -4, "reliable_change": "no_reliable_change"}
     assert [p["at"] for p in body["points"]] == sorted(p["at"] for p in body["points"])
     # Each screening shown is a read the member can see.
     log = client.get(f"{BASE}/me/access-log", headers=headers(member)).get_json()["items"]
@@ -71,20 +76,27 @@ def test_trend_visibility(app, client, headers, screen, member, make_user, make_
     assert_error(client.get(url, headers=headers(make_mh_clinician(MissionFactory()))), 404)
     for role in ("coordinator", "medic", "admin"):
         assert_error(client.get(url, headers=headers(make_user(role))), 403)
-    assert_error(client.get(f"{BASE}/members/{member.id}/screening-trend?instrument=x",
-                            headers=headers(member)), 422, ("instrument",), location="query")
+    assert_error(
+        client.get(f"{BASE}/members/{member.id}/screening-trend?instrument=x", headers=headers(member)),
+        422,
+        ("instrument",),
+        location="query",
+    )
     single = client.get(url, headers=headers(member)).get_json()
     assert len(single["points"]) == 1 and single["overall"] is None
 
 
-@pytest.mark.parametrize("groups,total,expected", [
-    ({"a": 7, "b": 0}, 7, {"a": 7, "b": 0}),
-    ({"a": 4}, 4, {"a": None}),
-    ({"a": 6, "b": 3}, 9, {"a": None, "b": None}),  # b alone would be total - a
-    ({"a": 6, "b": 5, "c": 2}, 13, {"a": 6, "b": None, "c": None}),
-    ({"a": 2, "b": 3, "c": 9}, 14, {"a": None, "b": None, "c": 9}),  # 2 + 3 >= 5: nothing more to hide
-    ({"a": 1, "b": 1, "c": 5, "d": 8}, 15, {"a": None, "b": None, "c": None, "d": 8}),
-])
+@pytest.mark.parametrize(
+    "groups,total,expected",
+    [
+        ({"a": 7, "b": 0}, 7, {"a": 7, "b": 0}),
+        ({"a": 4}, 4, {"a": None}),
+        ({"a": 6, "b": 3}, 9, {"a": None, "b": None}),  # b alone would be total - a
+        ({"a": 6, "b": 5, "c": 2}, 13, {"a": 6, "b": None, "c": None}),
+        ({"a": 2, "b": 3, "c": 9}, 14, {"a": None, "b": None, "c": 9}),  # 2 + 3 >= 5: nothing more to hide
+        ({"a": 1, "b": 1, "c": 5, "d": 8}, 15, {"a": None, "b": None, "c": None, "d": 8}),
+    ],
+)
 def test_small_cell_suppression(groups, total, expected):
     assert suppress(groups, total) == expected
 
@@ -103,8 +115,9 @@ def test_suppression_never_shows_or_implies_a_group_under_5(groups):
     assert total < 5 or hidden == 0 or hidden >= 5
 
 
-def test_metrics_withhold_groups_under_5_people(app, client, headers, screen, make_user, make_mh_clinician,
-                                                frozen_clock):
+def test_metrics_withhold_groups_under_5_people(
+    app, client, headers, screen, make_user, make_mh_clinician, frozen_clock
+):
     frozen_clock(T0)
     coordinator = make_user("coordinator")
     members = [make_user("member") for _ in range(6)]
@@ -144,8 +157,12 @@ def test_metrics_access_and_validation(app, client, headers, make_user):
         assert_error(client.get(f"{BASE}/mental-health/metrics", headers=headers(make_user(role))), 403)
     assert_error(client.get(f"{BASE}/mental-health/metrics", headers=headers(make_user("clinician"))), 403)
     for bad in ("2026-13", "26-11", "2026-1", "november", "0000-01", "9999-12"):
-        assert_error(client.get(f"{BASE}/mental-health/metrics?month={bad}", headers=headers(make_user("admin"))),
-                     422, ("month",), location="query")
+        assert_error(
+            client.get(f"{BASE}/mental-health/metrics?month={bad}", headers=headers(make_user("admin"))),
+            422,
+            ("month",),
+            location="query",
+        )
     assert client.get(f"{BASE}/mental-health/metrics", headers=headers(make_user("admin"))).status_code == 200
 
 

@@ -1,5 +1,6 @@
 """The slot engine on its own: DST days, the date line, overrides, buffers, notice, horizon, and the
 interval arithmetic checked against a minute-by-minute reference (DOMAIN.md section 5)."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -23,9 +24,18 @@ UTC = timezone.utc
 
 
 def plan(tz="UTC", weekly=(), overrides=(), slot=30, buffer=0, notice=0, horizon=400):
-    return Plan.of(SimpleNamespace(id="c1", timezone=tz, weekly=list(weekly), overrides=list(overrides),
-                                   slot_minutes=slot, buffer_minutes=buffer, min_notice_minutes=notice,
-                                   horizon_days=horizon))
+    return Plan.of(
+        SimpleNamespace(
+            id="c1",
+            timezone=tz,
+            weekly=list(weekly),
+            overrides=list(overrides),
+            slot_minutes=slot,
+            buffer_minutes=buffer,
+            min_notice_minutes=notice,
+            horizon_days=horizon,
+        )
+    )
 
 
 def u(text: str) -> int:
@@ -33,8 +43,9 @@ def u(text: str) -> int:
 
 
 def slots(p, start, end, *, busy=(), now=None, duration=None):
-    starts = clinician_slots(p, list(busy), start=u(start), end=u(end), now=u(now or start),
-                             duration=duration * 60 if duration else None)
+    starts = clinician_slots(
+        p, list(busy), start=u(start), end=u(end), now=u(now or start), duration=duration * 60 if duration else None
+    )
     return [from_epoch(s).strftime("%Y-%m-%dT%H:%M") for s in starts]
 
 
@@ -62,8 +73,7 @@ def test_spring_forward_afternoon_window_uses_the_new_offset():
 def test_fall_back_window_spanning_the_change_is_an_hour_longer():
     p = plan("Europe/Oslo", [{"day": "sun", "start": "00:00", "end": "04:00"}], slot=60)
     got = slots(p, "2026-10-24T12:00", "2026-10-25T12:00")
-    assert got == ["2026-10-24T22:00", "2026-10-24T23:00", "2026-10-25T00:00", "2026-10-25T01:00",
-                   "2026-10-25T02:00"]
+    assert got == ["2026-10-24T22:00", "2026-10-24T23:00", "2026-10-25T00:00", "2026-10-25T01:00", "2026-10-25T02:00"]
     # 02:00 happens twice: once in summer time, once in winter time.
     assert local(got, "Europe/Oslo") == ["00:00", "01:00", "02:00", "02:00", "03:00"]
 
@@ -112,12 +122,14 @@ def test_same_local_monday_either_side_of_the_date_line_is_25_hours_apart():
 
 
 def test_samoa_skipped_friday_30_december_2011_has_no_slots():
-    p = plan("Pacific/Apia", [{"day": "fri", "start": "09:00", "end": "10:00"},
-                              {"day": "thu", "start": "09:00", "end": "10:00"}], slot=60)
+    p = plan(
+        "Pacific/Apia",
+        [{"day": "fri", "start": "09:00", "end": "10:00"}, {"day": "thu", "start": "09:00", "end": "10:00"}],
+        slot=60,
+    )
     got = slots(p, "2011-12-27T00:00", "2012-01-07T00:00")
     zone = ZoneInfo("Pacific/Apia")
-    local_days = [datetime.fromisoformat(s).replace(tzinfo=UTC).astimezone(zone).strftime("%a %d %b %Y")
-                  for s in got]
+    local_days = [datetime.fromisoformat(s).replace(tzinfo=UTC).astimezone(zone).strftime("%a %d %b %Y") for s in got]
     assert local_days == ["Thu 29 Dec 2011", "Thu 05 Jan 2012", "Fri 06 Jan 2012"]
 
 
@@ -126,8 +138,10 @@ def test_samoa_skipped_friday_30_december_2011_has_no_slots():
 
 def test_override_replaces_the_day_and_an_empty_override_closes_it():
     weekly = [{"day": d, "start": "08:00", "end": "10:00"} for d in ("mon", "tue")]
-    overrides = [{"date": "2026-11-30", "windows": [{"start": "14:00", "end": "15:00"}]},
-                 {"date": "2026-12-01", "windows": []}]
+    overrides = [
+        {"date": "2026-11-30", "windows": [{"start": "14:00", "end": "15:00"}]},
+        {"date": "2026-12-01", "windows": []},
+    ]
     p = plan("Africa/Nairobi", weekly, overrides, slot=30)
     assert slots(p, "2026-11-30T00:00", "2026-12-02T00:00") == ["2026-11-30T11:00", "2026-11-30T11:30"]
     # The following week, without overrides, the weekly windows apply again.
@@ -144,8 +158,13 @@ def test_buffer_keeps_time_free_after_each_booking_and_before_the_next():
 
 
 def test_minimum_notice_and_horizon():
-    p = plan("UTC", [{"day": d, "start": "08:00", "end": "12:00"} for d in ("mon", "tue", "wed")],
-             slot=60, notice=70, horizon=1)
+    p = plan(
+        "UTC",
+        [{"day": d, "start": "08:00", "end": "12:00"} for d in ("mon", "tue", "wed")],
+        slot=60,
+        notice=70,
+        horizon=1,
+    )
     got = slots(p, "2026-11-30T00:00", "2026-12-03T00:00", now="2026-11-30T07:55")
     # notice: nothing before 09:05, so the first grid slot is 10:00; horizon: nothing after Tue 07:55.
     assert got == ["2026-11-30T10:00", "2026-11-30T11:00"]
@@ -175,8 +194,10 @@ def calendars(draw):
     n = draw(st.integers(0, 4))
     cuts = sorted(draw(st.lists(st.integers(0, 48 * 60), min_size=2 * n, max_size=2 * n, unique=True)))
     windows = [(base + cuts[i] * MIN, base + cuts[i + 1] * MIN) for i in range(0, len(cuts), 2)]
-    busy = sorted((base + s * MIN, base + (s + draw(st.integers(1, 180))) * MIN)
-                  for s in draw(st.lists(st.integers(-120, 50 * 60), max_size=8)))
+    busy = sorted(
+        (base + s * MIN, base + (s + draw(st.integers(1, 180))) * MIN)
+        for s in draw(st.lists(st.integers(-120, 50 * 60), max_size=8))
+    )
     duration = draw(st.integers(1, 120)) * MIN
     step = draw(st.sampled_from([5, 10, 15, 20, 30, 45, 60])) * MIN
     buffer = draw(st.integers(0, 30)) * MIN
@@ -193,11 +214,16 @@ def test_interval_arithmetic_matches_minute_by_minute_expansion(calendar):
 
 
 def test_slots_never_overlap_a_block_including_buffers():
-    p = plan("Asia/Kathmandu", [{"day": d, "start": "07:15", "end": "19:45"} for d in
-                                ("mon", "tue", "wed", "thu", "fri", "sat", "sun")], slot=20, buffer=10)
+    p = plan(
+        "Asia/Kathmandu",
+        [{"day": d, "start": "07:15", "end": "19:45"} for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")],
+        slot=20,
+        buffer=10,
+    )
     busy = [(u("2026-12-01T03:00"), u("2026-12-01T03:50")), (u("2026-12-01T06:10"), u("2026-12-01T07:00"))]
-    for s in clinician_slots(p, busy, start=u("2026-11-30T00:00"), end=u("2026-12-03T00:00"),
-                             now=u("2026-11-29T00:00")):
+    for s in clinician_slots(
+        p, busy, start=u("2026-11-30T00:00"), end=u("2026-12-03T00:00"), now=u("2026-11-29T00:00")
+    ):
         for b0, b1 in busy:
             assert s + 20 * MIN + 10 * MIN <= b0 or s >= b1
         # Kathmandu is UTC+05:45: slots are on the local quarter-hour grid from 07:15.

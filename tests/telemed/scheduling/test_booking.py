@@ -1,4 +1,5 @@
 """Booking, lifecycle and reschedule; the races run against PostgreSQL with real threads."""
+
 from __future__ import annotations
 
 from config.extensions import db
@@ -17,10 +18,15 @@ def test_booking_inside_availability_and_409_reasons(client, make_clinician, mak
     body = resp.get_json()
     assert body["status"] == "booked" and body["end"].startswith("2026-12-01T09:30")
     assert body["booked_by"] == medic.id and body["history"][0]["status"] == "booked"
-    for start, reason in [("2026-12-01T09:00", "overlaps_booking"), ("2026-12-01T09:35", "overlaps_booking"),
-                          ("2026-12-01T08:35", "overlaps_booking"),  # its own buffer would reach 09:15
-                          ("2026-12-01T16:45", "outside_availability"), ("2026-12-01T20:00", "outside_availability"),
-                          ("2026-11-30T06:30", "too_soon"), ("2027-06-01T09:00", "beyond_horizon")]:
+    for start, reason in [
+        ("2026-12-01T09:00", "overlaps_booking"),
+        ("2026-12-01T09:35", "overlaps_booking"),
+        ("2026-12-01T08:35", "overlaps_booking"),  # its own buffer would reach 09:15
+        ("2026-12-01T16:45", "outside_availability"),
+        ("2026-12-01T20:00", "outside_availability"),
+        ("2026-11-30T06:30", "too_soon"),
+        ("2027-06-01T09:00", "beyond_horizon"),
+    ]:
         resp = book(medic, clinician, at(start))
         assert_error(resp, 409)
         assert resp.get_json()["reason"] == reason, (start, resp.get_json())
@@ -34,19 +40,29 @@ def test_booking_validation_and_roles(client, make_clinician, make_user, book, h
     assert_error(book(medic, "no-such-clinician", at("2026-12-01T09:00")), 422, ("clinician_id",))
     assert_error(book(medic, clinician, at("2026-12-01T09:00"), kind="mental_health"), 422, ("kind",))
     assert_error(book(medic, clinician, at("2026-12-01T09:00"), patient={}), 422, ("patient",))
-    assert_error(book(medic, clinician, at("2026-12-01T09:00"), patient={"user_id": "nobody"}), 422,
-                 ("patient", "user_id"))
+    assert_error(
+        book(medic, clinician, at("2026-12-01T09:00"), patient={"user_id": "nobody"}), 422, ("patient", "user_id")
+    )
     assert_error(book(medic, clinician, None), 422, ("start",))
-    resp = client.post(f"{API}/consultations", headers=headers(medic), json={
-        "kind": "therapy", "clinician_id": clinician.id, "modality": "smoke", "reason": "x",
-        "start": "2026-12-01T09:00:00Z"})
+    resp = client.post(
+        f"{API}/consultations",
+        headers=headers(medic),
+        json={
+            "kind": "therapy",
+            "clinician_id": clinician.id,
+            "modality": "smoke",
+            "reason": "x",
+            "start": "2026-12-01T09:00:00Z",
+        },
+    )
     body = assert_error(resp, 422, ("kind",))
     assert "modality" in body["errors"]["json"] and "diagnostic" in str(body["errors"]["json"]["kind"])
     assert_error(book(make_user("member"), clinician, at("2026-12-01T09:00")), 403)
 
 
 def test_member_books_a_mental_health_consultation_that_only_participants_see(
-        client, make_clinician, make_user, book, headers, now_frozen):
+    client, make_clinician, make_user, book, headers, now_frozen
+):
     psychiatrist = make_clinician(specialties=["psychiatry"], languages=["fr", "en"])
     member = make_user("member")
     resp = book(member, psychiatrist, at("2026-12-01T10:00"), kind="mental_health", patient={})
@@ -63,24 +79,27 @@ def test_member_books_a_mental_health_consultation_that_only_participants_see(
     assert listed == []
     # A member books for themself only.
     other = make_user("member")
-    assert_error(book(member, psychiatrist, at("2026-12-01T11:00"), kind="mental_health",
-                      patient={"user_id": other.id}), 403)
+    assert_error(
+        book(member, psychiatrist, at("2026-12-01T11:00"), kind="mental_health", patient={"user_id": other.id}), 403
+    )
     # Booked events went to the participants' rooms only.
     event = db.session.execute(db.select(Event).where(Event.type == "consult.booked")).scalar_one()
     assert sorted(event.rooms) == sorted([f"user:{member.id}", f"user:{psychiatrist.user_id}"])
     assert "reason" not in event.data
 
 
-def test_lifecycle_follows_the_graph_and_409_lists_allowed(client, make_clinician, make_user, book, headers,
-                                                           now_frozen):
+def test_lifecycle_follows_the_graph_and_409_lists_allowed(
+    client, make_clinician, make_user, book, headers, now_frozen
+):
     clinician = make_clinician()
     medic = make_user("medic")
     consultation = book(medic, clinician, at("2026-12-01T09:00")).get_json()
     url = f"{API}/consultations/{consultation['id']}/status"
 
     def move(user, status, reason=None):
-        return client.post(url, json={"status": status, **({"reason": reason} if reason else {})},
-                           headers=headers(user))
+        return client.post(
+            url, json={"status": status, **({"reason": reason} if reason else {})}, headers=headers(user)
+        )
 
     body = assert_error(move(clinician.user, "fulfilled"), 409)
     assert body["allowed"] == ["checked_in", "cancelled", "noshow"]
@@ -91,7 +110,11 @@ def test_lifecycle_follows_the_graph_and_409_lists_allowed(client, make_clinicia
     assert move(clinician.user, "in_progress").status_code == 200
     resp = move(clinician.user, "fulfilled")
     assert resp.status_code == 200 and [h["status"] for h in resp.get_json()["history"]] == [
-        "booked", "checked_in", "in_progress", "fulfilled"]
+        "booked",
+        "checked_in",
+        "in_progress",
+        "fulfilled",
+    ]
     assert_error(move(clinician.user, "cancelled", "late"), 409)
     types = db.session.execute(db.select(Event.type).order_by(Event.id)).scalars().all()
     assert types == ["consult.booked"] + ["consult.updated"] * 3
@@ -102,9 +125,11 @@ def test_cancelling_frees_the_time(client, make_clinician, make_user, book, head
     medic = make_user("medic")
     first = book(medic, clinician, at("2026-12-01T09:00")).get_json()
     assert_error(book(medic, clinician, at("2026-12-01T09:00")), 409)
-    resp = client.post(f"{API}/consultations/{first['id']}/status", json={"status": "cancelled",
-                                                                         "reason": "casualty evacuated"},
-                       headers=headers(medic))
+    resp = client.post(
+        f"{API}/consultations/{first['id']}/status",
+        json={"status": "cancelled", "reason": "casualty evacuated"},
+        headers=headers(medic),
+    )
     assert resp.status_code == 200 and resp.get_json()["status_reason"] == "casualty evacuated"
     assert book(medic, clinician, at("2026-12-01T09:00")).status_code == 201
 
@@ -117,8 +142,11 @@ def test_reschedule_moves_atomically(client, make_clinician, make_user, book, he
     url = f"{API}/consultations/{a['id']}/reschedule"
     resp = client.post(url, json={"start": "2026-12-01T10:00:00Z"}, headers=headers(medic))
     assert_error(resp, 409)
-    assert client.get(f"{API}/consultations/{a['id']}", headers=headers(medic)).get_json()["start"].startswith(
-        "2026-12-01T09:00")  # still where it was
+    assert (
+        client.get(f"{API}/consultations/{a['id']}", headers=headers(medic))
+        .get_json()["start"]
+        .startswith("2026-12-01T09:00")
+    )  # still where it was
     resp = client.post(url, json={"start": "2026-12-01T09:15:00Z"}, headers=headers(medic))  # overlaps itself: ok
     assert resp.status_code == 200 and resp.get_json()["start"].startswith("2026-12-01T09:15")
     # The old time is free again.

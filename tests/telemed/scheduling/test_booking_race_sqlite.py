@@ -1,5 +1,6 @@
 """SQLite: racing bookings are serialised by the single writer; the booking transaction's first statement
 takes the write lock, so the check sees every earlier booking (no BUSY_SNAPSHOT, no double booking)."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -21,8 +22,14 @@ def app(sqlite_app):
 def test_racing_bookings_on_sqlite_one_wins(app, make_clinician, make_user, headers, now_frozen):
     clinician = make_clinician()
     token = headers(make_user("medic"))
-    body = {"kind": "diagnostic", "clinician_id": clinician.id, "modality": "audio", "reason": "x",
-            "start": "2026-12-01T09:00:00Z", "patient": {"name": "Pte E"}}
+    body = {
+        "kind": "diagnostic",
+        "clinician_id": clinician.id,
+        "modality": "audio",
+        "reason": "x",
+        "start": "2026-12-01T09:00:00Z",
+        "patient": {"name": "Pte E"},
+    }
     codes = _race(app, [lambda c: c.post(f"{API}/consultations", json=body, headers=token).status_code] * 12)
     assert codes == Counter({201: 1, 409: 11}), codes
     db.session.remove()

@@ -1,4 +1,5 @@
 """iCalendar and FHIR outputs checked by independent libraries; reminders exactly once; the demo seed."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -17,10 +18,14 @@ from tests.telemed.conftest import at
 API = "/api/v1/telemed"
 
 
-def test_ics_invitation_parses_with_the_clinicians_zone_and_utc(client, make_clinician, make_user, book, headers,
-                                                                now_frozen):
-    surgeon = make_clinician(specialties=["trauma_surgery"], timezone="Europe/Oslo",
-                             weekly=[{"day": "tue", "start": "08:00", "end": "16:00"}])
+def test_ics_invitation_parses_with_the_clinicians_zone_and_utc(
+    client, make_clinician, make_user, book, headers, now_frozen
+):
+    surgeon = make_clinician(
+        specialties=["trauma_surgery"],
+        timezone="Europe/Oslo",
+        weekly=[{"day": "tue", "start": "08:00", "end": "16:00"}],
+    )
     medic = make_user("medic")
     consult = book(medic, surgeon, at("2026-12-01T09:00"), reason="SECRET-REASON").get_json()
     resp = client.get(f"{API}/consultations/{consult['id']}.ics", headers=headers(medic))
@@ -38,8 +43,9 @@ def test_ics_invitation_parses_with_the_clinicians_zone_and_utc(client, make_cli
     assert events[0].decoded("dtend") - start == timedelta(minutes=30)
 
 
-def test_fhir_appointment_validates_and_maps_the_lifecycle(client, make_clinician, make_user, book, headers,
-                                                          now_frozen):
+def test_fhir_appointment_validates_and_maps_the_lifecycle(
+    client, make_clinician, make_user, book, headers, now_frozen
+):
     clinician = make_clinician()
     medic = make_user("medic")
     patient = make_user("member")
@@ -50,10 +56,15 @@ def test_fhir_appointment_validates_and_maps_the_lifecycle(client, make_clinicia
     appointment = Appointment.model_validate(resp.get_json())
     assert appointment.status == "booked" and appointment.minutesDuration == 30
     assert appointment.cancelationReason is None
-    assert {p.actor.reference for p in appointment.participant} == {f"Practitioner/{clinician.id}",
-                                                                    f"Patient/{patient.id}"}
-    client.post(f"{API}/consultations/{consult['id']}/status", json={"status": "noshow", "reason": "no signal"},
-                headers=headers(clinician.user))
+    assert {p.actor.reference for p in appointment.participant} == {
+        f"Practitioner/{clinician.id}",
+        f"Patient/{patient.id}",
+    }
+    client.post(
+        f"{API}/consultations/{consult['id']}/status",
+        json={"status": "noshow", "reason": "no signal"},
+        headers=headers(clinician.user),
+    )
     appointment = Appointment.model_validate(client.get(url, headers=headers(medic)).get_json())
     assert appointment.status == "noshow" and appointment.cancelationReason.text == "no signal"
     checked = book(medic, clinician, at("2026-12-01T11:00")).get_json()
@@ -84,8 +95,14 @@ def test_demo_seed_creates_clinicians_in_several_zones_idempotently(app, now_fro
     mission, users, _ = seed.seed_demo(db.session, password="demo-password-123")
     seed.seed_demo(db.session, password="demo-password-123")
     profiles = {c.user.username: c for c in db.session.execute(db.select(Clinician)).unique().scalars()}
-    assert {"demo-clinician", "demo-psychiatrist", "demo-trauma-surgeon", "demo-radiologist",
-            "demo-psychologist", "demo-paediatrician"} <= set(profiles)
+    assert {
+        "demo-clinician",
+        "demo-psychiatrist",
+        "demo-trauma-surgeon",
+        "demo-radiologist",
+        "demo-psychologist",
+        "demo-paediatrician",
+    } <= set(profiles)
     assert profiles["demo-clinician"].kinds == ["diagnostic"]
     assert "general_medicine" in profiles["demo-clinician"].specialties
     psychiatrist = profiles["demo-psychiatrist"]
@@ -93,8 +110,14 @@ def test_demo_seed_creates_clinicians_in_several_zones_idempotently(app, now_fro
     assert psychiatrist.kinds == ["mental_health"]
     zones = {c.timezone for c in profiles.values()}
     assert {"Europe/Oslo", "Asia/Kathmandu", "America/New_York", "Pacific/Auckland"} <= zones
-    slots = find_slots(db.session, mission_id=mission.id, start=at("2026-12-01T00:00"), end=at("2026-12-08T00:00"),
-                       specialties=["psychiatry", "psychology"], language="fr")
+    slots = find_slots(
+        db.session,
+        mission_id=mission.id,
+        start=at("2026-12-01T00:00"),
+        end=at("2026-12-08T00:00"),
+        specialties=["psychiatry", "psychology"],
+        language="fr",
+    )
     assert slots and {s["clinician_id"] for s in slots} == {psychiatrist.id}
     first = slots[0]["start"].astimezone(ZoneInfo("Africa/Nairobi"))
     assert first.strftime("%H:%M") == "09:00"

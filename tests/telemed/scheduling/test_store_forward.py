@@ -1,4 +1,5 @@
 """Store-and-forward: attachments checked from their content, size cap, replies and the response clock."""
+
 from __future__ import annotations
 
 import io
@@ -15,9 +16,14 @@ API = "/api/v1/telemed"
 def png_bytes() -> bytes:
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     raw = b"\x00\xff\x00\x00"  # one red pixel
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 64 + b"\xff\xd9"
@@ -35,17 +41,25 @@ def _async_consult(book, make_clinician, make_user):
 
 
 def upload(client, headers, user, cid, data, name):
-    return client.post(f"{API}/consultations/{cid}/attachments", headers=headers(user),
-                       data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+    return client.post(
+        f"{API}/consultations/{cid}/attachments",
+        headers=headers(user),
+        data={"file": (io.BytesIO(data), name)},
+        content_type="multipart/form-data",
+    )
 
 
 def test_images_and_pdf_are_stored_under_random_names_and_served_as_attachments(
-        app, client, make_clinician, make_user, book, headers, now_frozen, tmp_path):
+    app, client, make_clinician, make_user, book, headers, now_frozen, tmp_path
+):
     app.extensions["settings"] = settings = app.extensions["settings"].with_(UPLOAD_DIR=str(tmp_path))
     consult, dermatologist, medic = _async_consult(book, make_clinician, make_user)
     cid = consult["id"]
-    for data, name, mime in ((png_bytes(), "lesion.png", "image/png"), (JPEG, "close-up.jpeg", "image/jpeg"),
-                             (PDF, "../../etc/report.pdf", "application/pdf")):
+    for data, name, mime in (
+        (png_bytes(), "lesion.png", "image/png"),
+        (JPEG, "close-up.jpeg", "image/jpeg"),
+        (PDF, "../../etc/report.pdf", "application/pdf"),
+    ):
         resp = upload(client, headers, medic, cid, data, name)
         assert resp.status_code == 201, resp.get_json()
         body = resp.get_json()
@@ -61,25 +75,32 @@ def test_images_and_pdf_are_stored_under_random_names_and_served_as_attachments(
     assert_error(client.get(f"{API}/consultations/{cid}/attachments", headers=headers(make_user("medic"))), 404)
 
 
-def test_executables_renamed_as_images_are_refused(app, client, make_clinician, make_user, book, headers,
-                                                   now_frozen, tmp_path):
+def test_executables_renamed_as_images_are_refused(
+    app, client, make_clinician, make_user, book, headers, now_frozen, tmp_path
+):
     app.extensions["settings"] = app.extensions["settings"].with_(UPLOAD_DIR=str(tmp_path))
     consult, _, medic = _async_consult(book, make_clinician, make_user)
-    for data, name in ((ELF, "photo.jpg"), (WINDOWS_EXE, "scan.png"), (b"<script>alert(1)</script>", "x.pdf"),
-                       (b"#!/bin/sh\nrm -rf /\n", "wound.jpeg")):
+    for data, name in (
+        (ELF, "photo.jpg"),
+        (WINDOWS_EXE, "scan.png"),
+        (b"<script>alert(1)</script>", "x.pdf"),
+        (b"#!/bin/sh\nrm -rf /\n", "wound.jpeg"),
+    ):
         body = assert_error(upload(client, headers, medic, consult["id"], data, name), 415)
         assert body["allowed"] == ["image/jpeg", "image/png", "application/pdf"]
     assert list(tmp_path.iterdir()) == []
-    resp = client.post(f"{API}/consultations/{consult['id']}/attachments", headers=headers(medic),
-                       json={"file": "x"})
+    resp = client.post(f"{API}/consultations/{consult['id']}/attachments", headers=headers(medic), json={"file": "x"})
     assert_error(resp, 415)  # JSON is not multipart
-    resp = client.post(f"{API}/consultations/{consult['id']}/attachments", headers=headers(medic),
-                       data={"other": "x"}, content_type="multipart/form-data")
+    resp = client.post(
+        f"{API}/consultations/{consult['id']}/attachments",
+        headers=headers(medic),
+        data={"other": "x"},
+        content_type="multipart/form-data",
+    )
     assert_error(resp, 422, ("file",), location="files")
 
 
-def test_upload_over_the_size_cap_is_413(app, client, make_clinician, make_user, book, headers, now_frozen,
-                                         tmp_path):
+def test_upload_over_the_size_cap_is_413(app, client, make_clinician, make_user, book, headers, now_frozen, tmp_path):
     app.extensions["settings"] = app.extensions["settings"].with_(UPLOAD_DIR=str(tmp_path), MAX_UPLOAD_MB=1)
     consult, _, medic = _async_consult(book, make_clinician, make_user)
     big = JPEG[:-2] + b"\x00" * (1024 * 1024) + b"\xff\xd9"
@@ -89,12 +110,13 @@ def test_upload_over_the_size_cap_is_413(app, client, make_clinician, make_user,
 
 
 def test_reply_stops_the_response_clock_and_metrics_report_the_median(
-        client, make_clinician, make_user, book, headers, frozen_clock, now_frozen):
+    client, make_clinician, make_user, book, headers, frozen_clock, now_frozen
+):
     dermatologist = make_clinician(specialties=["dermatology"])
     medic = make_user("medic")
     waits_hours = [2, 10, 30]
     ids = []
-    for i, hours in enumerate(waits_hours):
+    for i, _hours in enumerate(waits_hours):
         frozen_clock(now_frozen + timedelta(minutes=i))
         ids.append(book(medic, dermatologist, None, modality="async").get_json()["id"])
     book(medic, dermatologist, None, modality="async")  # never answered
@@ -103,12 +125,16 @@ def test_reply_stops_the_response_clock_and_metrics_report_the_median(
         frozen_clock(now_frozen + timedelta(minutes=i, hours=hours - 1))
         client.post(f"{API}/consultations/{cid}/replies", json={"text": "more photos"}, headers=headers(medic))
         frozen_clock(now_frozen + timedelta(minutes=i, hours=hours))
-        resp = client.post(f"{API}/consultations/{cid}/replies", json={"text": "eczema; hydrocortisone 1%"},
-                           headers=headers(dermatologist.user))
+        resp = client.post(
+            f"{API}/consultations/{cid}/replies",
+            json={"text": "eczema; hydrocortisone 1%"},
+            headers=headers(dermatologist.user),
+        )
         assert resp.status_code == 201
         frozen_clock(now_frozen + timedelta(minutes=i, hours=hours + 5))
-        client.post(f"{API}/consultations/{cid}/replies", json={"text": "review in a week"},
-                    headers=headers(dermatologist.user))
+        client.post(
+            f"{API}/consultations/{cid}/replies", json={"text": "review in a week"}, headers=headers(dermatologist.user)
+        )
     got = client.get(f"{API}/consultations/{ids[0]}", headers=headers(medic)).get_json()
     assert got["response_minutes"] == 120.0
     replies = client.get(f"{API}/consultations/{ids[0]}/replies", headers=headers(medic)).get_json()["items"]
@@ -117,5 +143,7 @@ def test_reply_stops_the_response_clock_and_metrics_report_the_median(
     assert metrics["store_and_forward"] == {"count": 4, "answered": 3, "median_minutes_to_first_reply": 600.0}
     assert metrics["mental_health"] is None
     assert_error(client.get(f"{API}/metrics", headers=headers(medic)), 403)
-    assert_error(client.post(f"{API}/consultations/{ids[0]}/replies", json={"text": "x"},
-                             headers=headers(make_user("medic"))), 404)
+    assert_error(
+        client.post(f"{API}/consultations/{ids[0]}/replies", json={"text": "x"}, headers=headers(make_user("medic"))),
+        404,
+    )
