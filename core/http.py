@@ -97,9 +97,11 @@ SECURITY_HEADERS = {
 # console must work air-gapped). 'self' in connect-src also covers same-origin ws:/wss: (CSP Level 3; the
 # browser tests check the Socket.IO websocket connects under it). data: images are the styles' own icons,
 # blob: images the offline map tiles decoded in the page.
-PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-            "connect-src 'self'; font-src 'self'; manifest-src 'self'; worker-src 'self'; "
-            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; font-src 'self'; manifest-src 'self'; worker-src 'self'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 def register(app: Flask, settings) -> None:

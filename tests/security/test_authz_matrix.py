@@ -307,8 +307,20 @@ MATRIX: list[Row] = [
     Row("POST", "/api/v1/auth/login", ALL_200, ALL_200, _login),
     # The pages (web/, issue 13): static shells and files, public; every piece of data they show comes from
     # the API above with the user's token. The tiles answer 404 while MAP_TILES is unset (as here).
-    *[Row("GET", page, ALL_200, ALL_200) for page in ("/", "/console", "/field", "/clinic", "/me", "/docs",
-                                                      "/field-sw.js", "/field.webmanifest", "/map/config.json")],
+    *[
+        Row("GET", page, ALL_200, ALL_200)
+        for page in (
+            "/",
+            "/console",
+            "/field",
+            "/clinic",
+            "/me",
+            "/docs",
+            "/field-sw.js",
+            "/field.webmanifest",
+            "/map/config.json",
+        )
+    ],
     Row("GET", "/assets/<filename>", ALL_200, ALL_200, lambda w: Req(path={"filename": "js/api.js"})),
     Row("GET", "/tiles/mission.pmtiles", (404,) * 7, (404,) * 7),
     Row("GET", "/tiles/<z>/<x>/<y>", (404,) * 7, (404,) * 7, lambda w: Req(path={"z": 0, "x": 0, "y": 0})),
