@@ -67,7 +67,16 @@ def join(session, *, actor: User, consultation_id: str, settings) -> dict:
     }
     token = pyjwt.encode(claims, _video_secret(settings), algorithm="HS256")
     url = f"https://{settings.VIDEO_DOMAIN}/{consultation.room}?jwt={token}" if settings.VIDEO_DOMAIN else None
-    return {"room": consultation.room, "token": token, "valid_from": valid_from, "valid_until": valid_until, "url": url}
+    from telemed.video import ice_servers
+
+    return {
+        "room": consultation.room,
+        "token": token,
+        "valid_from": valid_from,
+        "valid_until": valid_until,
+        "url": url,
+        "ice_servers": ice_servers(settings, actor.id, valid_until),
+    }
 
 
 def fhir_slot_bundle(slots: list[dict]) -> dict:

@@ -319,6 +319,7 @@ MATRIX: list[Row] = [
             "/field-sw.js",
             "/field.webmanifest",
             "/map/config.json",
+            "/me/config.json",
         )
     ],
     Row("GET", "/assets/<filename>", ALL_200, ALL_200, lambda w: Req(path={"filename": "js/api.js"})),
