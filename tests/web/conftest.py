@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -133,9 +134,21 @@ def sign_in(page, username: str, password: str = "demo-password-123") -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def screenshot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+def screenshot_path(name: str) -> Path:
+    """docs/screenshots/<name>.png when it is missing or UPDATE_SCREENSHOTS=1 (the README shows them), else a
+    scratch file: the screenshot is always taken, but a test run does not rewrite committed images."""
+    target = SCREENSHOTS / f"{name}.png"
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1" or not target.exists():
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return target
+    scratch = Path(tempfile.gettempdir()) / "medevac-screenshots"
+    scratch.mkdir(exist_ok=True)
+    return scratch / f"{name}.png"
+
+
+def screenshot(target, name: str) -> None:
+    """A page or a locator (one region) into screenshot_path(name)."""
+    target.screenshot(path=str(screenshot_path(name)))
 
 
 __all__ = ["login", "sign_in", "screenshot", "require_browser", "SCREENSHOTS"]

@@ -208,14 +208,7 @@ def test_a_filed_request_appears_live_with_the_alert_then_acknowledge_and_dispat
     map_region = page.get_by_role("region", name="Map")
     map_region.locator("path.leaflet-interactive").first.wait_for()
     assert page.locator("#map").get_attribute("data-basemap") == "world outline"
-    map_region.screenshot(path=str(screenshot_path("map")))
-
-
-def screenshot_path(name):
-    from tests.web.conftest import SCREENSHOTS
-
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS / f"{name}.png"
+    screenshot(map_region, "map")
 
 
 def test_a_medic_cannot_open_the_console_data(server, new_context):
@@ -364,8 +357,18 @@ def test_a_fresh_console_finds_the_watermark_then_shows_new_requests_emergencies
     emergency = page.get_by_role("alert").filter(has_text="EMERGENCY 911 from TAK-ALPHA at 34N BK")
     emergency.wait_for(timeout=10000)
     assert page.locator("#alerts").get_attribute("data-tone") == "on"
-    emergency.get_by_role("button", name="Silence").click()
-    emergency.wait_for(state="detached")
+    with engine.begin() as conn:  # the beacon is cancelled: its banner goes
+        conn.execute(
+            insert(Event.__table__).values(
+                type="emergency.cancelled",
+                rooms=[f"mission:{mission_id}:role:coordinator"],
+                mission_id=mission_id,
+                data={"kind": "911", "callsign": "TAK-ALPHA", "lat": 4.3612, "lon": 18.555},
+                at=clock.now(),
+            )
+        )
+    engine.dispose()
+    emergency.wait_for(state="detached", timeout=10000)
 
     # A live position moves the asset on the map (asset.position, live only).
     coordinator = login(server, "demo-coordinator")

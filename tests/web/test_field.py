@@ -154,4 +154,5 @@ def test_docs_browse_the_openapi_document_with_no_other_origin(new_context):
     page = context.new_page()
     page.goto("/docs")
     page.get_by_text("/api/v1/casevac/requests").first.wait_for(timeout=20000)
+    screenshot(page, "api-docs")
     assert "script-src 'self'" in page.request.get("/docs").headers["content-security-policy"]

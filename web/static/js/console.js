@@ -295,7 +295,8 @@ function onEvent(envelope, { replayed }) {
     state.map && state.map.draw(state);
   } else if (type === "emergency" && fresh) {
     raise(`emergency:${envelope.seq}`, null, "emergency",
-          `EMERGENCY ${data.kind || ""} from ${data.callsign || "unknown"} at ${toMgrs(data.lat, data.lon) || ""}`);
+          `EMERGENCY ${data.kind || ""} from ${data.callsign || "unknown"} at ${toMgrs(data.lat, data.lon) || ""}`,
+          { callsign: data.callsign });
   } else if (type === "emergency.cancelled") {
     for (const alert of [...state.alerts.values()]) {
       if (alert.kind === "emergency" && alert.callsign === data.callsign) state.alerts.delete(alert.key);
@@ -314,9 +315,9 @@ function pickSummary(data) {
 
 // ---------------------------------------------------------------- alerts and the tone
 
-function raise(key, requestId, kind, text) {
+function raise(key, requestId, kind, text, extra = {}) {
   if (state.alerts.has(key)) return;
-  state.alerts.set(key, { key, requestId, kind, text, silenced: false, at: new Date() });
+  state.alerts.set(key, { key, requestId, kind, text, silenced: false, at: new Date(), ...extra });
   renderAlerts();
 }
 
