@@ -11,6 +11,7 @@ from core import audit
 from core.seed import register_seeder
 from realtime import sockets, sweeper
 from telemed import seed, video
+from telemed.consent.views import blp as consent_blp
 from telemed.mental import service as mental_service
 from telemed.mental.views import blp as mental_blp
 from telemed.scheduling import booking, clinicians
@@ -18,7 +19,7 @@ from telemed.scheduling.views import blp as scheduling_blp
 
 
 def init_app(app: Flask) -> None:
-    for blueprint in (scheduling_blp, mental_blp):
+    for blueprint in (scheduling_blp, mental_blp, consent_blp):
         api.register_blueprint(blueprint)
     sweeper.register("telemed.reminders", booking.send_reminders)
     sweeper.register("mental.escalate_alerts", mental_service.escalate_alerts)

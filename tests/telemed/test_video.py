@@ -47,6 +47,10 @@ def call_setup(client, make_clinician, make_user, book, headers):
         patient, clinician, start, kind="mental_health", patient={"user_id": patient.id}, duration=30
     ).get_json()
     assert "id" in consultation, consultation
+    consent = client.post(
+        f"{API}/consents", json={"kind": "mental_health", "version": "2026-12-01"}, headers=headers(patient)
+    )
+    assert consent.status_code == 201, consent.get_json()
 
     def ticket(user):
         response = client.get(f"{API}/consultations/{consultation['id']}/join", headers=headers(user))

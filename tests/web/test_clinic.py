@@ -52,9 +52,10 @@ def open_all_day(server, token, clinician_id) -> None:
     assert response.status_code == 200, response.text
 
 
-def quarter_after(minutes: int) -> datetime:
+def minutes_from_now(minutes: int) -> datetime:
+    """A start `minutes` from now (to the minute): the join window (from 15 minutes before) is open."""
     moment = datetime.now(timezone.utc) + timedelta(minutes=minutes)
-    return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0) + timedelta(minutes=15)
+    return moment.replace(second=0, microsecond=0)
 
 
 def test_clinic_day_view_alerts_notes_inbox_and_join(server, new_context):
@@ -65,7 +66,7 @@ def test_clinic_day_view_alerts_notes_inbox_and_join(server, new_context):
     zone = ZoneInfo(profile["timezone"])
     open_all_day(server, psychiatrist, profile["id"])
 
-    soon = quarter_after(5)  # inside the join window (from 15 minutes before the start)
+    soon = minutes_from_now(5)  # inside the join window (from 15 minutes before the start)
     booked = call(
         server,
         member,

@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.conftest import Listener, login
 from tests.web.conftest import CHROMIUM, LAUNCH_ARGS, require_browser, screenshot, sign_in
-from tests.web.test_clinic import call, me, open_all_day, profile_of, quarter_after
+from tests.web.test_clinic import call, me, minutes_from_now, open_all_day, profile_of
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +64,7 @@ def test_two_browsers_call_through_the_waiting_room_and_a_third_is_refused(serve
     member = login(server, "demo-member")
     profile = profile_of(server, psychiatrist, me(server, psychiatrist)["id"])
     open_all_day(server, psychiatrist, profile["id"])
-    soon = quarter_after(5)
+    soon = minutes_from_now(5)
     booked = call(
         server,
         member,
@@ -101,6 +101,11 @@ def test_two_browsers_call_through_the_waiting_room_and_a_third_is_refused(serve
     sign_in(mine, "demo-member")
     mine.wait_for_url("**/me")
     mine.get_by_role("list", name="My consultations").get_by_role("button", name="Join").first.click()
+    # The first mental-health consultation: the consent text first (join is 409 without it), then the call.
+    consent = mine.get_by_role("region", name="Consent")
+    consent.get_by_text("confidential remote consultation").wait_for()
+    consent.get_by_role("button", name="I agree").click()
+    mine.get_by_role("list", name="My consents").get_by_text("mental health consultations, text version").wait_for()
     my_call = mine.get_by_role("region", name="Call")
     my_call.get_by_text("You are in the waiting room").wait_for()
     clinic_sid = clinic.evaluate("window.callState.sid")

@@ -40,7 +40,7 @@ async function start() {
   state.live = new Live({ storageKey: "medevac.me.seq", onEvent: (envelope) => {
     if (typeof envelope.type === "string" && envelope.type.startsWith("consult.")) loadConsultations().catch(console.error);
   } });
-  await Promise.all([loadLog(true), loadConsultations()]);
+  await Promise.all([loadLog(true), loadConsultations(), loadConsents()]);
 }
 
 function choose(code) {
@@ -196,10 +196,39 @@ async function join(consultation) {
                             modality: consultation.modality, box, onEnd: () => { state.call = null; } });
     await state.call.start();
   } catch (e) {
+    if (e instanceof ApiError && e.status === 409 && e.body && e.body.missing) {
+      await askConsent(e.body.missing, () => join(consultation));
+      return;
+    }
     box.replaceChildren(el("p", { class: "error", role: "status",
       text: e instanceof ApiError && e.status === 409 ? "The call opens 15 minutes before the start."
         : `Cannot join: ${e.message}` }));
   }
+}
+
+/** The consent text in force for `missing.kind`, with "I agree": recorded (append-only), then `next()`. */
+async function askConsent(missing, next) {
+  const box = document.getElementById("call-box");
+  const texts = await api("/telemed/consent-texts");
+  const wording = texts.items.find((t) => t.kind === missing.kind);
+  box.replaceChildren(el("section", { class: "consent", "aria-label": "Consent" },
+    el("h4", { text: `Before your first ${missing.kind.replace("_", "-")} consultation` }),
+    el("p", { text: wording.text }),
+    el("p", { class: "muted", text: `Consent text version ${wording.version}` }),
+    el("button", { type: "button", text: "I agree", onclick: async (event) => {
+      event.target.disabled = true;
+      await api("/telemed/consents", { method: "POST", body: { kind: wording.kind, version: wording.version } });
+      await loadConsents();
+      next();
+    } })));
+}
+
+async function loadConsents() {
+  const page = await api("/telemed/consents");
+  document.getElementById("consents").replaceChildren(...(page.items.length ? page.items.map((c) =>
+    el("li", { text: `${c.kind.replace("_", " ")} consultations, text version ${c.version}: agreed ` +
+                     localTime(c.recorded_at) }))
+    : [el("li", { class: "muted", text: "none yet" })]));
 }
 
 const ACTIONS = {
