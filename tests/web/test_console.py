@@ -58,6 +58,7 @@ def open_console(new_context):
     page = context.new_page()
     sign_in(page, "demo-coordinator")
     page.wait_for_url("**/console")
+    page.locator("#connection[data-state='live']").wait_for()  # connected and synced
     page.get_by_role("status").filter(has_text="live").wait_for()
     return context, page
 

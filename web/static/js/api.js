@@ -27,12 +27,18 @@ export function clearSession() {
   sessionStorage.removeItem(KEY);
 }
 
+// Once the page is leaving (signed out), a late 401 or refused socket must not send it elsewhere.
+let leaving = false;
+
 export function signOut() {
+  leaving = true;
   clearSession();
   location.assign("/?signedout=1");
 }
 
 export function expired(reason) {
+  if (leaving) return;
+  leaving = true;
   clearSession();
   location.assign("/?expired=" + encodeURIComponent(reason || "1"));
 }

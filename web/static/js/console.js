@@ -67,7 +67,7 @@ async function start() {
     throw e;
   }
   state.live = new Live({ storageKey: "medevac.console.seq", onEvent, onState: showConnection,
-                          onFresh: () => loadQueue().catch(console.error) });
+                          onFresh: () => loadQueue({ alertNew: true }).catch(console.error) });
   Promise.all([loadAssets(), loadFacilities()]).then(() => map.draw(state)).catch(console.error);
   loadMetrics().catch(console.error);
   setInterval(tick, 1000);
@@ -95,7 +95,7 @@ function bindFilters() {
   }
 }
 
-async function loadQueue() {
+async function loadQueue({ alertNew = false } = {}) {
   const { status, precedence } = filters();
   const params = new URLSearchParams({ limit: "500" });
   if (status) params.set("status", status); else params.set("active", "true");
@@ -108,6 +108,15 @@ async function loadQueue() {
     items.push(...page.items);
     cursor = page.next_cursor;
   } while (cursor);
+  if (alertNew) {
+    // After a fresh tab's watermark search: a request filed since the first load (whose event fell below
+    // the watermark, e.g. when the search had to start again after a disconnect) still rings.
+    for (const r of items) {
+      if (!state.queue.has(r.id) && r.status === "requested") {
+        raise(`new:${r.id}`, r.id, "new", `New ${PRECEDENCE_NAMES[r.precedence] || r.precedence} request`);
+      }
+    }
+  }
   state.queue = new Map(items.map((r) => [r.id, r]));
   state.order = items.map((r) => r.id);
   renderQueue();
