@@ -64,6 +64,10 @@ class Settings:
     VIDEO_APP_ID: str = "medevac"
     VIDEO_APP_SECRET: str = ""
     VIDEO_DOMAIN: str = ""
+    # The in-browser video (WebRTC, telemed/video.py): TURN server URLs (comma separated, e.g.
+    # turn:turn.example.org:3478?transport=udp) and coturn's static-auth-secret (REST-API credentials).
+    TURN_URLS: str = ""
+    TURN_SECRET: str = ""
     # A flagged screening not acknowledged by a mental-health clinician within this is escalated (once).
     SCREENING_ACK_MINUTES: int = 15
     # Per-socket limit on the events a client emits (token bucket, realtime/limits.py).
@@ -114,6 +118,8 @@ class Settings:
             VIDEO_APP_ID=_str("VIDEO_APP_ID", cls.VIDEO_APP_ID),
             VIDEO_APP_SECRET=_str("VIDEO_APP_SECRET", ""),
             VIDEO_DOMAIN=_str("VIDEO_DOMAIN", ""),
+            TURN_URLS=_str("TURN_URLS", ""),
+            TURN_SECRET=_str("TURN_SECRET", ""),
             SCREENING_ACK_MINUTES=_int("SCREENING_ACK_MINUTES", cls.SCREENING_ACK_MINUTES),
             SOCKET_EVENTS_PER_SECOND=float(_str("SOCKET_EVENTS_PER_SECOND", "5")),
             SOCKET_EVENTS_BURST=_int("SOCKET_EVENTS_BURST", cls.SOCKET_EVENTS_BURST),
@@ -157,5 +163,5 @@ class Settings:
 
     def public(self) -> dict:
         """Settings safe to show (no secrets)."""
-        hidden = {"SECRET_KEY", "DEMO_PASSWORD", "VIDEO_APP_SECRET"}
+        hidden = {"SECRET_KEY", "DEMO_PASSWORD", "VIDEO_APP_SECRET", "TURN_SECRET"}
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}

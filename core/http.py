@@ -314,6 +314,7 @@ def register(app: Flask, settings) -> None:
             and not response.direct_passthrough
         ):
             response.add_etag()
-            response.headers["Cache-Control"] = "private, no-cache"
+            # A view that sets g.no_store (psychotherapy notes) is never stored by anyone.
+            response.headers["Cache-Control"] = "no-store" if g.get("no_store") else "private, no-cache"
             response.make_conditional(request)
         return response

@@ -75,8 +75,22 @@ def _current_seq() -> int:
     return relay.cursor if relay.cursor is not None else last_seq(db.engine)
 
 
+_disconnect_hooks: list = []
+
+
+def on_disconnect_hook(func) -> None:
+    """func(sid) runs when a connection ends (telemed's calls forget the participant)."""
+    if func not in _disconnect_hooks:
+        _disconnect_hooks.append(func)
+
+
 def on_disconnect(*args):
     # Rooms are left by the server itself; this forgets the user bound to the connection.
+    for hook in _disconnect_hooks:
+        try:
+            hook(request.sid)
+        except Exception:
+            log.exception("disconnect hook failed")
     with _connections_lock:
         _connections.pop(request.sid, None)
     authority.forget(request.sid)

@@ -10,7 +10,8 @@ from config.extensions import api, db
 from core import audit
 from core.seed import register_seeder
 from realtime import sockets, sweeper
-from telemed import seed
+from telemed import seed, video
+from telemed.consent.views import blp as consent_blp
 from telemed.mental import service as mental_service
 from telemed.mental.views import blp as mental_blp
 from telemed.scheduling import booking, clinicians
@@ -18,7 +19,7 @@ from telemed.scheduling.views import blp as scheduling_blp
 
 
 def init_app(app: Flask) -> None:
-    for blueprint in (scheduling_blp, mental_blp):
+    for blueprint in (scheduling_blp, mental_blp, consent_blp):
         api.register_blueprint(blueprint)
     sweeper.register("telemed.reminders", booking.send_reminders)
     sweeper.register("mental.escalate_alerts", mental_service.escalate_alerts)
@@ -26,3 +27,4 @@ def init_app(app: Flask) -> None:
     sockets.set_mental_health_check(lambda user: clinicians.is_mental_health_clinician(db.session, user))
     audit.register_confidential("consultation", mental_service.mental_health_consultation_ids)
     register_seeder(app, seed.seed_demo)
+    video.register()  # the in-browser call's signalling over Socket.IO (telemed/video.py)

@@ -1,6 +1,6 @@
 """The web front end (../shared/design/CONSOLE.md): sign-in at `/`, the operations console at `/console`, the
-offline field app at `/field`, placeholders for `/clinic` and `/me`, the browsable OpenAPI document at `/docs`,
-and the mission's offline map tiles (`MAP_TILES`) at `/tiles/`.
+offline field app at `/field`, the clinic at `/clinic`, the member's page at `/me`, the browsable OpenAPI
+document at `/docs`, and the mission's offline map tiles (`MAP_TILES`) at `/tiles/`.
 
 The pages are plain API clients: static HTML shells (no inline script), ES modules under /assets/js, the
 vendored libraries under /assets/vendor. Nothing here reads the database or a token: every piece of data
@@ -51,8 +51,8 @@ PAGES = {
     "/": "signin.html",
     "/console": "console.html",
     "/field": "field.html",
-    "/clinic": "placeholder.html",
-    "/me": "placeholder.html",
+    "/clinic": "clinic.html",
+    "/me": "me.html",
     "/docs": "docs.html",
 }
 
@@ -163,6 +163,18 @@ def field_manifest():
     return _file_response(STATIC / "field.webmanifest", mimetype="application/manifest+json")
 
 
+@blp.route("/me/config.json")
+@public
+@page
+def me_config():
+    """What the member's page shows that the deployment decides: the crisis line (CRISIS_LINE)."""
+    response = current_app.response_class(
+        json.dumps({"crisis_line": current_app.config["CRISIS_LINE"]}), mimetype="application/json"
+    )
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
 # ---- the mission's offline tiles (MAP_TILES)
 
 
@@ -261,4 +273,8 @@ for _rule, _name in PAGES.items():
 def init_app(app: Flask) -> None:
     """Register the pages (one call from config/app.py)."""
     app.config.setdefault("MAP_TILES", os.environ.get("MAP_TILES", ""))
+    app.config.setdefault(
+        "CRISIS_LINE",
+        os.environ.get("CRISIS_LINE", "") or "call your medical officer or the mission's emergency line now",
+    )
     app.register_blueprint(blp)

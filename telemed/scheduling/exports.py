@@ -38,6 +38,11 @@ def join(session, *, actor: User, consultation_id: str, settings) -> dict:
         raise conflict("a store-and-forward consultation has no live session", allowed=[])
     if consultation.status not in ("booked", "checked_in", "in_progress"):
         raise conflict(f"the consultation is {consultation.status}", allowed=[])
+    if actor.id == consultation.patient_user_id:
+        # The patient consents to the text in force for this kind first (telemed/consent): 409 with `missing`.
+        from telemed.consent import service as consent
+
+        consent.require(session, actor, consultation.kind)
     valid_from = consultation.start - JOIN_OPENS_BEFORE
     valid_until = consultation.end
     now = clock.now()
@@ -67,7 +72,16 @@ def join(session, *, actor: User, consultation_id: str, settings) -> dict:
     }
     token = pyjwt.encode(claims, _video_secret(settings), algorithm="HS256")
     url = f"https://{settings.VIDEO_DOMAIN}/{consultation.room}?jwt={token}" if settings.VIDEO_DOMAIN else None
-    return {"room": consultation.room, "token": token, "valid_from": valid_from, "valid_until": valid_until, "url": url}
+    from telemed.video import ice_servers
+
+    return {
+        "room": consultation.room,
+        "token": token,
+        "valid_from": valid_from,
+        "valid_until": valid_until,
+        "url": url,
+        "ice_servers": ice_servers(settings, actor.id, valid_until),
+    }
 
 
 def fhir_slot_bundle(slots: list[dict]) -> dict:

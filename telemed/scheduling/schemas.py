@@ -335,6 +335,13 @@ class JoinOut(Schema):
     valid_from = fields.DateTime()
     valid_until = fields.DateTime()
     url = Text(allow_none=True)
+    ice_servers = fields.List(
+        fields.Dict(),
+        metadata={
+            "description": "RTCIceServer entries for the in-browser call: TURN with coturn REST-API credentials "
+            "for this participant, valid until valid_until (empty without TURN_URLS)"
+        },
+    )
 
 
 class NoteIn(Schema):

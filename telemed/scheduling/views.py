@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify
+from flask import Response, current_app, g, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -219,8 +219,10 @@ class Notes(MethodView):
 
     @blp.response(200, NoteList)
     def get(self, consultation_id):
-        """Clinical notes (clinician and patient); psychotherapy notes appear to their author alone."""
+        """Clinical notes (clinician and patient); psychotherapy notes appear to their author alone.
+        Cache-Control: no-store (never kept by a browser, proxy or service worker)."""
         user = auth.current_user()
+        g.no_store = True
         return records.list_notes(db.session, actor=user, consultation_id=consultation_id)
 
 

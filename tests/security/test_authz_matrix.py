@@ -319,6 +319,7 @@ MATRIX: list[Row] = [
             "/field-sw.js",
             "/field.webmanifest",
             "/map/config.json",
+            "/me/config.json",
         )
     ],
     Row("GET", "/assets/<filename>", ALL_200, ALL_200, lambda w: Req(path={"filename": "js/api.js"})),
@@ -501,6 +502,16 @@ TELEMED: list[Row] = [
         lambda w: _diag(w, json={"start": w.next_start().isoformat()}),
     ),
     Row("GET", f"{T}/consultations/<consultation_id>/join", *PARTICIPANTS_200, _joinable),
+    # Consent (telemed/consent): the texts in force and one's own records; each user consents for themself.
+    Row("GET", f"{T}/consent-texts", AUTH_200, AUTH_200),
+    Row("GET", f"{T}/consents", AUTH_200, AUTH_200),
+    Row(
+        "POST",
+        f"{T}/consents",
+        (201, 201, 201, 201, 201, 201, 401),
+        (201, 201, 201, 201, 201, 201, 401),
+        lambda w: Req(json={"kind": "diagnostic", "version": "2026-12-01"}),
+    ),
     Row(
         "POST",
         f"{T}/consultations/<consultation_id>/notes",

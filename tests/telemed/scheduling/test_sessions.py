@@ -26,6 +26,11 @@ def test_join_window_edges_and_participants_only(
     patient = make_user("member")
     consultation = book(medic, clinician, at("2026-12-01T09:00"), patient={"user_id": patient.id}).get_json()
     url = f"{API}/consultations/{consultation['id']}/join"
+    # The patient consented to the consent text in force (telemed/consent; without it join is 409).
+    consent = client.post(
+        f"{API}/consents", json={"kind": "diagnostic", "version": "2026-12-01"}, headers=headers(patient)
+    )
+    assert consent.status_code == 201, consent.get_json()
 
     frozen_clock(at("2026-12-01T08:44:59"))
     body = assert_error(client.get(url, headers=headers(clinician.user)), 409)

@@ -80,7 +80,10 @@ export async function api(path, { method = "GET", body, headers = {}, signal, ke
     try { data = JSON.parse(text); } catch (e) { data = { message: text }; }
   }
   if (response.status === 401 && !keepSessionOn401) {
-    expired("1");
+    // Only the session that sent the request ends; a request sent without one (the tab signed out or
+    // cleared its session while a page was still loading) leaves the navigation under way alone.
+    const now = session();
+    if (current && (!now || now.token === current.token)) expired("1");
     throw new ApiError(401, data);
   }
   if (!response.ok) throw new ApiError(response.status, data);

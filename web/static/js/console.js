@@ -1,6 +1,7 @@
 // The operations console (/console, coordinators and admins): ../shared/design/CONSOLE.md.
 import { api, ApiError, el, hhmm, requireSession, signOut } from "./api.js";
 import { Live } from "./live.js";
+import { Tone } from "./tone.js";
 import { ConsoleMap } from "./map.js";
 import { spaced, toMgrs } from "./geo.js";
 
@@ -360,50 +361,16 @@ function renderAlerts() {
   updateTone();
 }
 
-let audio = null;
-let toneTimer = null;
+let tone = null;
 
 function setupSound() {
-  const button = document.getElementById("sound");
-  try {
-    audio = new AudioContext();
-  } catch (e) {
-    audio = null;
-    return;
-  }
-  const refresh = () => { button.hidden = audio.state === "running"; };
-  button.addEventListener("click", () => audio.resume().then(refresh));
-  document.addEventListener("pointerdown", () => audio.state !== "running" && audio.resume().then(refresh), { once: true });
-  audio.onstatechange = refresh;
-  refresh();
-}
-
-function beep() {
-  if (!audio || audio.state !== "running") return;
-  const now = audio.currentTime;
-  for (const [offset, freq] of [[0, 880], [0.25, 660]]) {
-    const osc = audio.createOscillator();
-    const gain = audio.createGain();
-    osc.frequency.value = freq;
-    gain.gain.setValueAtTime(0.0001, now + offset);
-    gain.gain.exponentialRampToValueAtTime(0.3, now + offset + 0.02);
-    gain.gain.exponentialRampToValueAtTime(0.0001, now + offset + 0.22);
-    osc.connect(gain).connect(audio.destination);
-    osc.start(now + offset);
-    osc.stop(now + offset + 0.24);
-  }
+  tone = new Tone(document.getElementById("sound"), document.getElementById("alerts"));
 }
 
 function updateTone() {
   const ringing = [...state.alerts.values()].some((a) => !a.silenced);
-  document.getElementById("alerts").dataset.tone = ringing ? "on" : "off";
-  if (ringing && !toneTimer) {
-    beep();
-    toneTimer = setInterval(beep, 2000);
-  } else if (!ringing && toneTimer) {
-    clearInterval(toneTimer);
-    toneTimer = null;
-  }
+  if (tone) tone.set(ringing);
+  else document.getElementById("alerts").dataset.tone = ringing ? "on" : "off";
 }
 
 // ---------------------------------------------------------------- detail

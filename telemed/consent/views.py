@@ -1,0 +1,76 @@
+"""Consent endpoints under /api/v1/telemed: the texts in force, the caller's own records, and consenting."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from config.extensions import db
+from core import auth
+from telemed.consent import service, texts
+from telemed.scheduling.models import KINDS
+
+blp = Blueprint(
+    "telemed_consent",
+    __name__,
+    url_prefix="/api/v1/telemed",
+    description="Consent before consultations: versioned texts, append-only records",
+)
+
+
+class ConsentTextOut(Schema):
+    kind = fields.String()
+    version = fields.String()
+    text = fields.String()
+    sha256 = fields.String()
+
+
+class ConsentTextList(Schema):
+    items = fields.List(fields.Nested(ConsentTextOut), required=True)
+
+
+class ConsentIn(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    version = fields.String(required=True, validate=validate.Length(min=1, max=32))
+
+
+class ConsentOut(Schema):
+    id = fields.String()
+    patient_id = fields.String()
+    kind = fields.String()
+    version = fields.String()
+    text_sha256 = fields.String()
+    recorded_at = fields.DateTime()
+
+
+class ConsentList(Schema):
+    items = fields.List(fields.Nested(ConsentOut), required=True)
+
+
+@blp.route("/consent-texts")
+class ConsentTexts(MethodView):
+    @blp.response(200, ConsentTextList)
+    def get(self):
+        """The consent text in force for each kind of consultation."""
+        auth.current_user()
+        return {"items": [texts.current(kind) for kind in KINDS]}
+
+
+@blp.route("/consents")
+class Consents(MethodView):
+    @blp.response(200, ConsentList)
+    def get(self):
+        """The caller's own consent records, oldest first (append-only)."""
+        user = auth.current_user()
+        return {"items": service.mine(db.session, user)}
+
+    @blp.arguments(ConsentIn)
+    @blp.response(201, ConsentOut)
+    @blp.alt_response(200, schema=ConsentOut, description="already recorded for this version")
+    @blp.alt_response(409, description="not the version in force: `current_version` names it")
+    def post(self, body):
+        """Consent, for oneself, to the text in force for a kind of consultation."""
+        user = auth.current_user()
+        row, created = service.record(db.session, actor=user, **body)
+        return row, 201 if created else 200

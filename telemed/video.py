@@ -1,0 +1,309 @@
+"""In-browser video for a consultation, out of the box: WebRTC between the participants' browsers,
+signalled over the app's own Socket.IO connection (no third-party server). The consultation's join token
+(GET .../join, the same JWT a Jitsi bridge would verify) gates the signalling: a connection may enter a
+consultation's call only with a valid token issued to its own user for that consultation's room, inside
+the token's window (nbf/exp). Media flows peer to peer, or through the mission's TURN server (coturn)
+with time-limited credentials derived per participant (coturn's REST-API scheme, `use-auth-secret`).
+
+Waiting room: the consultation's clinician enters directly; any other participant waits until the
+clinician admits them (and is admitted again at once if they reconnect). The clinician's page sees who
+is waiting.
+
+Socket events (client -> server, each acknowledged with {"ok": true, ...} or {"code", "message"}):
+  call.join {consultation_id, token}      -> {ok, sid, role, admitted, peers: [...], waiting: [...]}
+  call.admit {consultation_id, sid}       (the clinician)
+  call.signal {consultation_id, to, data} (SDP description or ICE candidate, to one admitted peer)
+  call.mode {consultation_id, mode}       (video | audio | chat: the sender's switch, told to the others)
+  call.chat {consultation_id, text}       (the chat fallback)
+  call.leave {consultation_id}
+Server -> client: call.peer, call.left, call.waiting (to the clinician), call.admitted, call.signal,
+call.mode, call.chat. None of them goes through the event log: they are live only, like the media.
+
+The call state is held by the process serving the connections (sticky sessions, as Socket.IO's polling
+already needs); a deployment of several processes must route a consultation's participants to one
+process (documented limitation, docs/telemed.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import threading
+import time
+
+import jwt as pyjwt
+from flask import current_app, request
+from flask_socketio import join_room, leave_room
+
+from config.extensions import db, socketio
+from core.models import User
+from realtime import sockets
+from telemed.scheduling.exports import _video_secret
+from telemed.scheduling.models import Consultation
+
+MODES = ("video", "audio", "chat")
+LIVE_STATUSES = ("booked", "checked_in", "in_progress")
+MAX_SIGNAL_BYTES = 64 * 1024
+MAX_CHAT_CHARS = 2000
+
+
+def ice_servers(settings, user_id: str, valid_until) -> list[dict]:
+    """The ICE servers for one participant: TURN with coturn REST-API credentials when TURN_URLS is set
+    (username "<expiry unix time>:<user id>", credential base64(HMAC-SHA1(TURN_SECRET, username))), valid
+    until the join token expires; none otherwise (same network: host candidates suffice)."""
+    urls = [u.strip() for u in (settings.TURN_URLS or "").split(",") if u.strip()]
+    if not urls or not settings.TURN_SECRET:
+        return []
+    username = f"{int(valid_until.timestamp())}:{user_id}"
+    credential = base64.b64encode(hmac.new(settings.TURN_SECRET.encode(), username.encode(), hashlib.sha1).digest())
+    return [{"urls": urls, "username": username, "credential": credential.decode()}]
+
+
+class _Call:
+    def __init__(self, room: str, consultation_id: str, clinician_user_id: str):
+        self.room = room
+        self.consultation_id = consultation_id
+        self.clinician_user_id = clinician_user_id
+        self.members: dict[str, dict] = {}  # sid -> {"user_id", "name", "clinician"}
+        self.waiting: dict[str, dict] = {}
+        self.admitted_users: set[str] = set()
+
+    def people(self, which: dict) -> list[dict]:
+        return [{"sid": sid, "name": p["name"], "clinician": p["clinician"]} for sid, p in which.items()]
+
+    def clinician_sids(self) -> list[str]:
+        return [sid for sid, p in self.members.items() if p["clinician"]]
+
+
+_calls: dict[str, _Call] = {}  # consultation id -> call
+_where: dict[str, str] = {}  # sid -> consultation id
+_lock = threading.Lock()
+
+
+def _refuse(code: int, message: str) -> dict:
+    return {"code": code, "message": message}
+
+
+def _room(call: _Call) -> str:
+    return f"call:{call.room}"
+
+
+def _user_of_connection() -> User | None:
+    with sockets._connections_lock:
+        user_id = sockets._connections.get(request.sid)
+    user = db.session.get(User, user_id) if user_id else None
+    return user if user is not None and user.active else None
+
+
+def _payload(payload) -> dict | None:
+    return payload if isinstance(payload, dict) and isinstance(payload.get("consultation_id"), str) else None
+
+
+def on_join(payload=None):
+    payload = _payload(payload)
+    if payload is None or not isinstance(payload.get("token"), str) or not payload["token"]:
+        return _refuse(401, 'send {"consultation_id", "token"}: the token from GET .../consultations/{id}/join')
+    user = _user_of_connection()
+    if user is None:
+        return _refuse(401, "the connection's user no longer exists or is disabled")
+    settings = current_app.extensions["settings"]
+    try:
+        claims = pyjwt.decode(
+            payload["token"],
+            _video_secret(settings),
+            algorithms=["HS256"],
+            audience="jitsi",
+            issuer=settings.VIDEO_APP_ID,
+        )
+    except pyjwt.ImmatureSignatureError:
+        return _refuse(409, "the call opens 15 minutes before the start")
+    except pyjwt.ExpiredSignatureError:
+        return _refuse(409, "the consultation's time is over")
+    except pyjwt.InvalidTokenError:
+        return _refuse(403, "not a valid join token")
+    consultation = db.session.get(Consultation, payload["consultation_id"])
+    token_user = ((claims.get("context") or {}).get("user") or {}).get("id")
+    if consultation is None or claims.get("room") != consultation.room or token_user != user.id:
+        # Someone else's token, or a token for another consultation: the same answer.
+        return _refuse(403, "this token does not admit you to this consultation")
+    if consultation.status not in LIVE_STATUSES:
+        return _refuse(409, f"the consultation is {consultation.status}")
+    clinician_user_id = consultation.clinician.user_id
+    person = {"user_id": user.id, "name": user.display_name or user.username, "clinician": user.id == clinician_user_id}
+    with _lock:
+        call = _calls.setdefault(consultation.id, _Call(consultation.room, consultation.id, clinician_user_id))
+        _leave_locked(request.sid)
+        _where[request.sid] = consultation.id
+        admitted = person["clinician"] or user.id in call.admitted_users
+        if admitted:
+            peers = call.people(call.members)
+            call.members[request.sid] = person
+        else:
+            peers = []
+            call.waiting[request.sid] = person
+        waiting = call.people(call.waiting) if person["clinician"] else []
+        clinicians = call.clinician_sids()
+    if admitted:
+        join_room(_room(call))
+        socketio.emit(
+            "call.peer",
+            {"consultation_id": consultation.id, "sid": request.sid, **_public(person)},
+            to=_room(call),
+            skip_sid=request.sid,
+        )
+    else:
+        _tell_waiting(call, clinicians)
+    return {
+        "ok": True,
+        "sid": request.sid,
+        "role": "clinician" if person["clinician"] else "participant",
+        "admitted": admitted,
+        "peers": peers,
+        "waiting": waiting,
+        "modality": consultation.modality,
+    }
+
+
+def _public(person: dict) -> dict:
+    return {"name": person["name"], "clinician": person["clinician"]}
+
+
+def _tell_waiting(call: _Call, clinician_sids: list[str]) -> None:
+    with _lock:
+        waiting = call.people(call.waiting)
+    for sid in clinician_sids:
+        socketio.emit("call.waiting", {"consultation_id": call.consultation_id, "waiting": waiting}, to=sid)
+
+
+def _my_call(payload) -> tuple[_Call | None, dict | None]:
+    payload = _payload(payload)
+    if payload is None:
+        return None, None
+    with _lock:
+        call = _calls.get(payload["consultation_id"])
+        if call is None or _where.get(request.sid) != call.consultation_id or request.sid not in call.members:
+            return None, payload
+        return call, payload
+
+
+def on_admit(payload=None):
+    call, payload = _my_call(payload)
+    if call is None:
+        return _refuse(403, "join the consultation's call first")
+    target = payload.get("sid")
+    with _lock:
+        if not call.members[request.sid]["clinician"]:
+            return _refuse(403, "only the consultation's clinician admits")
+        person = call.waiting.pop(target, None) if isinstance(target, str) else None
+        if person is None:
+            return _refuse(409, "nobody with that id is waiting")
+        peers = call.people(call.members)
+        call.members[target] = person
+        call.admitted_users.add(person["user_id"])
+        clinicians = call.clinician_sids()
+    join_room(_room(call), sid=target, namespace="/")
+    socketio.emit("call.admitted", {"consultation_id": call.consultation_id, "peers": peers}, to=target)
+    socketio.emit(
+        "call.peer",
+        {"consultation_id": call.consultation_id, "sid": target, **_public(person)},
+        to=_room(call),
+        skip_sid=target,
+    )
+    _tell_waiting(call, clinicians)
+    return {"ok": True}
+
+
+def on_signal(payload=None):
+    call, payload = _my_call(payload)
+    if call is None:
+        return _refuse(403, "join the consultation's call first (and be admitted)")
+    target, data = payload.get("to"), payload.get("data")
+    if not isinstance(data, dict) or len(str(data)) > MAX_SIGNAL_BYTES:
+        return _refuse(422, "data must be an object (an SDP description or an ICE candidate) under 64 KB")
+    with _lock:
+        if target not in call.members or target == request.sid:
+            return _refuse(409, "that peer is not in this call")
+    socketio.emit(
+        "call.signal", {"consultation_id": call.consultation_id, "from": request.sid, "data": data}, to=target
+    )
+    return {"ok": True}
+
+
+def on_mode(payload=None):
+    call, payload = _my_call(payload)
+    if call is None:
+        return _refuse(403, "join the consultation's call first")
+    if payload.get("mode") not in MODES:
+        return _refuse(422, f"mode must be one of {', '.join(MODES)}")
+    socketio.emit(
+        "call.mode",
+        {"consultation_id": call.consultation_id, "from": request.sid, "mode": payload["mode"]},
+        to=_room(call),
+        skip_sid=request.sid,
+    )
+    return {"ok": True}
+
+
+def on_chat(payload=None):
+    call, payload = _my_call(payload)
+    if call is None:
+        return _refuse(403, "join the consultation's call first")
+    text = payload.get("text")
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_CHAT_CHARS:
+        return _refuse(422, f"text must be 1 to {MAX_CHAT_CHARS} characters")
+    with _lock:
+        name = call.members[request.sid]["name"]
+    socketio.emit(
+        "call.chat",
+        {
+            "consultation_id": call.consultation_id,
+            "from": request.sid,
+            "name": name,
+            "text": text.strip(),
+            "at": time.time(),
+        },
+        to=_room(call),
+        skip_sid=request.sid,
+    )
+    return {"ok": True}
+
+
+def on_leave(payload=None):
+    _leave(request.sid)
+    return {"ok": True}
+
+
+def _leave_locked(sid: str):
+    consultation_id = _where.pop(sid, None)
+    call = _calls.get(consultation_id) if consultation_id else None
+    if call is None:
+        return None, False
+    was_member = call.members.pop(sid, None) is not None
+    call.waiting.pop(sid, None)
+    if not call.members and not call.waiting:
+        _calls.pop(consultation_id, None)
+    return call, was_member
+
+
+def _leave(sid: str) -> None:
+    with _lock:
+        call, was_member = _leave_locked(sid)
+        clinicians = call.clinician_sids() if call else []
+    if call is None:
+        return
+    if was_member:
+        leave_room(_room(call), sid=sid, namespace="/")
+        socketio.emit("call.left", {"consultation_id": call.consultation_id, "sid": sid}, to=_room(call))
+    else:
+        _tell_waiting(call, clinicians)
+
+
+def register() -> None:
+    socketio.on_event("call.join", on_join)
+    socketio.on_event("call.admit", on_admit)
+    socketio.on_event("call.signal", on_signal)
+    socketio.on_event("call.mode", on_mode)
+    socketio.on_event("call.chat", on_chat)
+    socketio.on_event("call.leave", on_leave)
+    sockets.on_disconnect_hook(_leave)
