@@ -443,23 +443,15 @@ def on_emergency(session, ctx: Context, event: codec.Event) -> str:
         if not raised:
             session.rollback()
             return "duplicate"
-    audit.record(
+    _alert_coordinators(
         session,
-        actor=ctx.user_id,
+        ctx,
+        event,
         action="tak.emergency",
-        subject_type="tak_emergency",
-        subject_id=event.uid[:64],
-        mission_id=ctx.mission_id,
-        detail={"kind": event.emergency},
+        kind=event.emergency,
+        type_="emergency",
+        data={"uid": event.uid, **values, "at": now.isoformat()},
     )
-    events.publish(
-        session,
-        "emergency",
-        audience.coordinators_and_admins(ctx.mission_id),
-        {"uid": event.uid, **values, "at": now.isoformat()},
-        mission_id=ctx.mission_id,
-    )
-    session.commit()
     return "emergency"
 
 
@@ -480,20 +472,14 @@ def on_emergency_cancel(session, ctx: Context, event: codec.Event) -> str:
     if not cancelled:
         session.rollback()
         return "duplicate"
-    audit.record(
+    _alert_coordinators(
         session,
-        actor=ctx.user_id,
+        ctx,
+        event,
         action="tak.emergency.cancel",
-        subject_type="tak_emergency",
-        subject_id=event.uid[:64],
-        mission_id=ctx.mission_id,
-        detail={"kind": row.kind},
-    )
-    events.publish(
-        session,
-        "emergency.cancelled",
-        audience.coordinators_and_admins(ctx.mission_id),
-        {
+        kind=row.kind,
+        type_="emergency.cancelled",
+        data={
             "uid": event.uid,
             "kind": row.kind,
             "callsign": event.callsign or row.callsign,
@@ -501,10 +487,23 @@ def on_emergency_cancel(session, ctx: Context, event: codec.Event) -> str:
             "lon": row.lon,
             "at": now.isoformat(),
         },
-        mission_id=ctx.mission_id,
     )
-    session.commit()
     return "emergency_cancelled"
+
+
+def _alert_coordinators(session, ctx: Context, event: codec.Event, *, action: str, kind, type_: str, data: dict):
+    """Audit an emergency change and tell the mission's coordinators and admins live; commits."""
+    audit.record(
+        session,
+        actor=ctx.user_id,
+        action=action,
+        subject_type="tak_emergency",
+        subject_id=event.uid[:64],
+        mission_id=ctx.mission_id,
+        detail={"kind": kind},
+    )
+    events.publish(session, type_, audience.coordinators_and_admins(ctx.mission_id), data, mission_id=ctx.mission_id)
+    session.commit()
 
 
 # ---------------------------------------------------------------- outbound

@@ -69,6 +69,28 @@ def _scoped(session, actor: User, model):
     return db.select(model).where(model.mission_id == actor.mission_id)
 
 
+def _read_newest_first(session, actor: User, query, model, *, limit: int, cursor, action: str, subject: str):
+    """One page of confidential records, newest first; every record listed is an audited read (committed)."""
+    page = paginate(
+        query,
+        [Key(model.created_at, descending=True), Key(model.id, descending=True)],
+        limit=limit,
+        cursor=cursor,
+        session=session,
+    )
+    for record in page["items"]:
+        audit.record(
+            session,
+            actor=actor,
+            action=action,
+            subject_type=subject,
+            subject_id=record.id,
+            mission_id=record.mission_id,
+        )
+    session.commit()
+    return page
+
+
 def _member_of_mission(session, *, member_id: str, mission_id: str) -> User:
     member = _by_id(session, User, member_id)
     if member is None or member.mission_id != mission_id or member.role != "member":
@@ -261,23 +283,9 @@ def list_screenings(
     if flagged is not None:
         alerted = db.select(ScreeningAlert.screening_id)
         query = query.where(Screening.id.in_(alerted) if flagged else Screening.id.not_in(alerted))
-    page = paginate(
-        query,
-        [Key(Screening.created_at, descending=True), Key(Screening.id, descending=True)],
-        limit=limit,
-        cursor=cursor,
-        session=session,
+    page = _read_newest_first(
+        session, actor, query, Screening, limit=limit, cursor=cursor, action="screening.read", subject="screening"
     )
-    for record in page["items"]:
-        audit.record(
-            session,
-            actor=actor,
-            action="screening.read",
-            subject_type="screening",
-            subject_id=record.id,
-            mission_id=record.mission_id,
-        )
-    session.commit()
     alerts = _alerts_for(session, [r.id for r in page["items"]])
     return {"items": [screening_view(r, alerts.get(r.id)) for r in page["items"]], "next_cursor": page["next_cursor"]}
 
@@ -595,23 +603,16 @@ def list_self_referrals(session, *, actor: User, limit: int, cursor: str | None,
     query = _scoped(session, actor, SelfReferral)
     if status:
         query = query.where(SelfReferral.status == status)
-    page = paginate(
+    page = _read_newest_first(
+        session,
+        actor,
         query,
-        [Key(SelfReferral.created_at, descending=True), Key(SelfReferral.id, descending=True)],
+        SelfReferral,
         limit=limit,
         cursor=cursor,
-        session=session,
+        action="self_referral.read",
+        subject="self_referral",
     )
-    for referral in page["items"]:
-        audit.record(
-            session,
-            actor=actor,
-            action="self_referral.read",
-            subject_type="self_referral",
-            subject_id=referral.id,
-            mission_id=referral.mission_id,
-        )
-    session.commit()
     return {"items": [referral_view(r) for r in page["items"]], "next_cursor": page["next_cursor"]}
 
 
