@@ -18,7 +18,7 @@ from casevac.fleet import assets, facilities, positions
 from casevac.fleet.positions import DATABASE_ONLY, LiveStore
 from casevac.geo import is_night
 from casevac.policy import BEFORE_DISPATCH, FINAL_STATUSES
-from casevac.requests import lifecycle, service
+from casevac.requests import access, lifecycle, service
 from core import audit
 from core import clock as core_clock
 from core.db import commit_keeping_loaded
@@ -88,7 +88,7 @@ def need_from_request(request) -> EvacuationNeed:
 def recommend_for_request(
     session, *, actor, request_id: str, limit: int, settings, store: LiveStore = DATABASE_ONLY
 ) -> dict:
-    request = service.get_visible(session, actor=actor, request_id=request_id)
+    request = access.get_visible(session, actor=actor, request_id=request_id)
     if request.status in FINAL_STATUSES:
         raise conflict(f"the request is {request.status}: nothing left to evacuate", current=request.status)
     now = core_clock.now()
@@ -107,7 +107,7 @@ def assign(session, *, actor, request_id: str, asset_id: str, facility_id: str, 
     """Dispatch: the asset available -> tasked and the request -> dispatched, in one transaction, each by a
     conditional update, so of two coordinators racing for one asset or one request exactly one wins and
     the other gets 409 with the reason (ARCHITECTURE.md: the database decides races)."""
-    request = service.get_visible(session, actor=actor, request_id=request_id)
+    request = access.get_visible(session, actor=actor, request_id=request_id)
     asset = assets.get_asset(session, actor=actor, asset_id=asset_id)
     facility = facilities.get_facility(session, actor=actor, facility_id=facility_id)
     if asset.mission_id != request.mission_id:
@@ -147,7 +147,7 @@ def assign(session, *, actor, request_id: str, asset_id: str, facility_id: str, 
         surgery_at_destination="damage_control_surgery" in (facility.capabilities or ()),
     ):
         session.rollback()
-        current = service.get_visible(session, actor=actor, request_id=request_id)
+        current = access.get_visible(session, actor=actor, request_id=request_id)
         raise conflict(
             f"the request is {current.status}: another dispatch or change came first", current=current.status
         )
@@ -184,7 +184,7 @@ def plan_for_requests(
     else:
         requests = []
         for request_id in request_ids:
-            request = service.get_visible(session, actor=actor, request_id=request_id)
+            request = access.get_visible(session, actor=actor, request_id=request_id)
             if request.mission_id != actor.mission_id:  # a superadmin's view of another mission: not its fleet
                 unserved.append({"request_id": request.id, "reason": "another mission's request: plan it there"})
             elif request.status in BEFORE_DISPATCH:

@@ -10,8 +10,9 @@ a message of lines 6-9 only completes a request. Free text that would otherwise 
 with a space, line 6 wounds, line 9 terrain) goes in double quotes, `""` for a quote inside. Errors are
 `TextError`s naming the line and what it expects.
 
-`encode` writes a request (an API body or view) back in the same form; `parse(encode(x))` gives back the
-lines it carries (hypothesis checks it in tests/casevac/links/test_text.py).
+The codes and spellings are casevac.links.text_codes; casevac.links.text_encode writes a request back in the
+same form, and `parse(encode(x))` gives back the lines it carries (hypothesis checks it in
+tests/casevac/links/test_text.py).
 """
 
 from __future__ import annotations
@@ -20,86 +21,30 @@ import re
 from dataclasses import dataclass
 
 from casevac import geo
+from casevac.links.text_codes import (
+    CBRN_CODES,
+    CBRN_NONE,
+    EQUIPMENT_CODES,
+    EQUIPMENT_WORDS,
+    EXPECTS,
+    LINE_WORD,
+    MARKER,
+    MARKER_GLUED,
+    MARKING_CODES,
+    MARKING_WORDS,
+    NUMBER,
+    PREAMBLE,
+    PRECEDENCE_CODES,
+    PRECEDENCE_WORDS,
+    SECURITY,
+    SEPARATORS,
+    TYPE_CODES,
+    TYPE_WORDS,
+    TextError,
+)
 from casevac.requests.models import PRECEDENCES
 
-# Line 3 codes (DOMAIN.md section 1): A urgent, B urgent-surgical, C priority, D routine, E convenience.
-PRECEDENCE_CODES = dict(zip("ABCDE", PRECEDENCES, strict=False))
-PRECEDENCE_WORDS = {
-    "URGENT": "urgent",
-    "URG": "urgent",
-    "SURGICAL": "urgent_surgical",
-    "SURG": "urgent_surgical",
-    "URGENT-SURGICAL": "urgent_surgical",
-    "URGENT_SURGICAL": "urgent_surgical",
-    "PRIORITY": "priority",
-    "PRI": "priority",
-    "ROUTINE": "routine",
-    "ROU": "routine",
-    "CONVENIENCE": "convenience",
-    "CONV": "convenience",
-}
-# Line 4: A none, B hoist, C extraction equipment, D ventilator.
-EQUIPMENT_CODES = {"A": None, "B": "hoist", "C": "extraction", "D": "ventilator"}
-EQUIPMENT_WORDS = {
-    "NONE": None,
-    "HOIST": "hoist",
-    "EXTRACTION": "extraction",
-    "EXTRACT": "extraction",
-    "VENTILATOR": "ventilator",
-    "VENT": "ventilator",
-}
-# Line 5: L litter, A ambulatory.
-TYPE_CODES = {"L": "litter", "A": "ambulatory"}
-TYPE_WORDS = {"LITTER": "litter", "LIT": "litter", "AMBULATORY": "ambulatory", "AMB": "ambulatory"}
-# Line 6 (wartime): N no enemy, P possible enemy, E enemy in area, X armed escort required.
-SECURITY = ("N", "P", "E", "X")
-# Line 7: A panels, B pyrotechnic, C smoke, D none, E other.
-MARKING_CODES = dict(zip("ABCDE", ("panels", "pyrotechnic", "smoke", "none", "other"), strict=False))
-MARKING_WORDS = {
-    "PANELS": "panels",
-    "PANEL": "panels",
-    "PYROTECHNIC": "pyrotechnic",
-    "PYRO": "pyrotechnic",
-    "FLARE": "pyrotechnic",
-    "SMOKE": "smoke",
-    "NONE": "none",
-    "OTHER": "other",
-}
-# Line 9 (wartime): C chemical, B biological, R radiological, N nuclear; NONE (or 0) for no contamination.
-CBRN_CODES = {"C": "chemical", "B": "biological", "R": "radiological", "N": "nuclear"}
-CBRN_NONE = ("NONE", "0", "-", "NIL")
-# Words a medic may put before line 1.
-PREAMBLE = {
-    "9LINE",
-    "9-LINE",
-    "NINE-LINE",
-    "NINELINE",
-    "MEDEVAC",
-    "CASEVAC",
-    "MEDEVAC:",
-    "CASEVAC:",
-    "9LINE:",
-    "9-LINE:",
-}
-SEPARATORS = ",;/|"
-SMS_LENGTH = 160
-
-_MARKER = re.compile(r"^(?:L|LN|LINE)?([1-9])[:.)=\-]?$", re.IGNORECASE)
-# "1:34NBK...", "L2=38.90", "3)1A", "1.34NBK..." (but not "4.5": a decimal number is not glued to a marker).
-_MARKER_GLUED = re.compile(r"^((?:L|LN|LINE)?[1-9])(?:[:=)]|\.(?!\d+$))(.+)$", re.IGNORECASE)
-_LINE_WORD = re.compile(r"^(?:L|LN|LINE)$", re.IGNORECASE)
-_COUNT_FIRST = re.compile(r"(\d{1,2})[X*]?([A-Z][A-Z_-]*?)(?=\d|$)")
-_NUMBER = re.compile(r"^[+-]?\d{1,3}(?:\.\d+)?$")
-
-
-class TextError(ValueError):
-    """A 9-line text that cannot be read: `line` (1-9, or None for the message as a whole) and what it
-    expects, in words a medic can act on."""
-
-    def __init__(self, line: int | None, message: str):
-        self.line = line
-        self.message = message
-        super().__init__(f"line {line}: {message}" if line else message)
+__all__ = ["TextError", "parse"]
 
 
 @dataclass(frozen=True)
@@ -172,7 +117,7 @@ def _tokens(text: str) -> list[_Token]:
         while i < n and not text[i].isspace() and text[i] not in SEPARATORS and text[i] not in '"\u201c\u201d':
             i += 1
         word = text[start:i]
-        glued = _MARKER_GLUED.match(word)
+        glued = MARKER_GLUED.match(word)
         if glued:
             out.extend([_Token(glued.group(1)), _Token(glued.group(2))])
         else:
@@ -185,10 +130,10 @@ def _marker(tokens: list[_Token], i: int) -> tuple[int, int] | None:
     token = tokens[i]
     if token.quoted:
         return None
-    match = _MARKER.match(token.text)
+    match = MARKER.match(token.text)
     if match:
         return int(match.group(1)), 1
-    if _LINE_WORD.match(token.text) and i + 1 < len(tokens) and not tokens[i + 1].quoted:
+    if LINE_WORD.match(token.text) and i + 1 < len(tokens) and not tokens[i + 1].quoted:
         follow = re.match(r"^([1-9])[:.)=\-]?$", tokens[i + 1].text)
         if follow:
             return int(follow.group(1)), 2
@@ -219,25 +164,11 @@ def _split_lines(tokens: list[_Token]) -> list[tuple[int, list[_Token]]]:
     if numbers[0] == 1:
         missing = [n for n in range(1, 6) if n not in numbers]
         if missing:
-            raise TextError(missing[0], f"missing: lines 1-5 are all needed on first contact ({_EXPECTS[missing[0]]})")
+            raise TextError(missing[0], f"missing: lines 1-5 are all needed on first contact ({EXPECTS[missing[0]]})")
     for number, values in lines:
         if not values:
-            raise TextError(number, f"empty: expected {_EXPECTS[number]}")
+            raise TextError(number, f"empty: expected {EXPECTS[number]}")
     return lines
-
-
-_EXPECTS = {
-    1: "the pickup site: an MGRS grid (34NBK3497887318) or lat lon (4.3612 18.5550)",
-    2: "frequency, call sign and optional suffix (38.90 BRAVO26)",
-    3: "patients by precedence as count and code (1A 2C): A urgent, B urgent-surgical, C priority, D routine, "
-    "E convenience",
-    4: "special equipment: A none, B hoist, C extraction, D ventilator (e.g. A, or B D)",
-    5: "patients by type as count and code (2L 1A): L litter, A ambulatory",
-    6: "security N (no enemy), P (possible enemy), E (enemy in area) or X (armed escort), and/or the wounds as text",
-    7: "marking A panels, B pyrotechnic, C smoke, D none or E other (then optional detail)",
-    8: "nationality as count and code (2A)",
-    9: "CBRN codes C, B, R, N (or NONE), and/or the terrain as text",
-}
 
 
 def _words(values: list[_Token]) -> str:
@@ -256,23 +187,23 @@ def _line1(body, values, number, categories):
         numbers = [t.text for t in values]
         if geo._MGRS_PATTERN.match(compact):
             location = {"mgrs": compact}
-        elif len(numbers) == 2 and all(_NUMBER.match(v) for v in numbers):
+        elif len(numbers) == 2 and all(NUMBER.match(v) for v in numbers):
             location = {"lat": float(numbers[0]), "lon": float(numbers[1])}
         else:
             location = {"text": joined}
     try:
         geo.parse_location(location)
     except geo.LocationError as exc:
-        raise TextError(number, f"{exc.message}; expected {_EXPECTS[1]}") from None
+        raise TextError(number, f"{exc.message}; expected {EXPECTS[1]}") from None
     body["location"] = location
 
 
 def _line2(body, values, number, categories):
     if len(values) < 2:
-        raise TextError(number, f"expected {_EXPECTS[2]}, got {_words(values)!r}")
+        raise TextError(number, f"expected {EXPECTS[2]}, got {_words(values)!r}")
     if len(values) > 3:
         raise TextError(
-            number, f'expected {_EXPECTS[2]}: {len(values)} items; quote a call sign with spaces ("BRAVO 2 6")'
+            number, f'expected {EXPECTS[2]}: {len(values)} items; quote a call sign with spaces ("BRAVO 2 6")'
         )
     for token, name, limit in zip(values, ("frequency", "callsign", "suffix"), (32, 64, 16), strict=False):
         if not token.text or len(token.text) > limit:
@@ -327,9 +258,9 @@ def _count_pairs(item: str, codes: dict, words: dict) -> list[tuple[str, int]] |
 
 
 def _line3(body, values, number, categories):
-    counts = _counts(values, number, PRECEDENCE_CODES, PRECEDENCE_WORDS, _EXPECTS[3])
+    counts = _counts(values, number, PRECEDENCE_CODES, PRECEDENCE_WORDS, EXPECTS[3])
     if sum(counts.values()) < 1:
-        raise TextError(number, f"at least one patient: expected {_EXPECTS[3]}")
+        raise TextError(number, f"at least one patient: expected {EXPECTS[3]}")
     body["patients"] = {name: counts.get(name, 0) for name in PRECEDENCES}
 
 
@@ -343,7 +274,7 @@ def _line4(body, values, number, categories):
         elif item and all(char in EQUIPMENT_CODES for char in item):
             names = [EQUIPMENT_CODES[char] for char in item]
         else:
-            raise TextError(number, f"{token.text!r} is not an equipment code: expected {_EXPECTS[4]}")
+            raise TextError(number, f"{token.text!r} is not an equipment code: expected {EXPECTS[4]}")
         for name in names:
             if name is None:
                 none = True
@@ -355,10 +286,10 @@ def _line4(body, values, number, categories):
 
 
 def _line5(body, values, number, categories):
-    counts = _counts(values, number, TYPE_CODES, TYPE_WORDS, _EXPECTS[5])
+    counts = _counts(values, number, TYPE_CODES, TYPE_WORDS, EXPECTS[5])
     body["litter"], body["ambulatory"] = counts.get("litter", 0), counts.get("ambulatory", 0)
     if body["litter"] + body["ambulatory"] < 1:
-        raise TextError(number, f"at least one patient: expected {_EXPECTS[5]}")
+        raise TextError(number, f"at least one patient: expected {EXPECTS[5]}")
 
 
 def _line6(body, values, number, categories):
@@ -378,7 +309,7 @@ def _line7(body, values, number, categories):
     code = head.text.upper() if not head.quoted else ""
     marking = MARKING_CODES.get(code) or MARKING_WORDS.get(code)
     if marking is None:
-        raise TextError(number, f"{head.text!r} is not a marking: expected {_EXPECTS[7]}")
+        raise TextError(number, f"{head.text!r} is not a marking: expected {EXPECTS[7]}")
     body["marking"] = marking
     if values[1:]:
         body["marking_detail"] = _words(values[1:])
@@ -389,7 +320,7 @@ def _line7(body, values, number, categories):
 def _line8(body, values, number, categories):
     codes = {chr(ord("A") + i): name for i, name in enumerate(categories[:26])}
     words = {name.upper(): name for name in categories}
-    what = _EXPECTS[8] + ": " + ", ".join(f"{code} {name}" for code, name in codes.items())
+    what = EXPECTS[8] + ": " + ", ".join(f"{code} {name}" for code, name in codes.items())
     if len(values) == 1 and not values[0].quoted and values[0].text.upper() in CBRN_NONE:
         body["nationality"] = {}
         return
@@ -420,145 +351,3 @@ def _line9(body, values, number, categories):
 
 
 _LINE_READERS = {1: _line1, 2: _line2, 3: _line3, 4: _line4, 5: _line5, 6: _line6, 7: _line7, 8: _line8, 9: _line9}
-
-
-# ---- encoding -------------------------------------------------------------------------------------
-
-
-def encode(
-    request: dict,
-    *,
-    lines: tuple[int, ...] | list[int] | None = None,
-    nationality_categories: list[str] | tuple[str, ...] | None = None,
-) -> str:
-    """A request (an API body or a request view: the keys of POST /casevac/requests) as 9-line text.
-    `lines`: which lines to write (default: 1-5 and those of 6-9 the request has)."""
-    if nationality_categories is None:
-        from casevac.requests import schemas
-
-        nationality_categories = schemas.NATIONALITY_CATEGORIES
-    wanted = (
-        list(lines)
-        if lines is not None
-        else [1, 2, 3, 4, 5]
-        + [
-            n
-            for n, present in (
-                (6, _has(request, "security", "wounds")),
-                (7, _has(request, "marking")),
-                (8, _has(request, "nationality")),
-                (9, _has(request, "cbrn", "terrain")),
-            )
-            if present
-        ]
-    )
-    parts: list[str] = []
-    for number in wanted:
-        parts.append(str(number))
-        parts.append(_ENCODERS[number](request, nationality_categories))
-    return " ".join(part for part in parts if part != "")
-
-
-def _has(request: dict, *names: str) -> bool:
-    return any(request.get(name) is not None and request.get(name) != "" for name in names)
-
-
-def quote(text: str) -> str:
-    return '"' + re.sub('(["\u201c\u201d])', r"\1\1", text) + '"'
-
-
-def _free(text: str) -> str:
-    """A word as it is when the parser reads it back unchanged, else quoted."""
-    if (
-        not text
-        or any(char.isspace() or char in SEPARATORS or char in '"\u201c\u201d' for char in text)
-        or _MARKER.match(text)
-        or _MARKER_GLUED.match(text)
-        or _LINE_WORD.match(text)
-        or text.upper() in PREAMBLE
-    ):
-        return quote(text)
-    return text
-
-
-def _encode1(request, categories):
-    """The grid (what the field reads off a map); decimal degrees where the grid cannot be read back (the
-    mgrs package writes some points on the equator in a southern band it then refuses)."""
-    location = request["location"]
-    if location.get("mgrs"):
-        reference = location["mgrs"]
-    else:
-        reference = geo.parse_location({k: v for k, v in location.items() if k in ("lat", "lon", "text")}).mgrs
-    # The mgrs package writes zones 1-9 with a leading zero ("01N..."), which the API's grid reading refuses.
-    reference = re.sub(r"^0(?=\d)", "", re.sub(r"\s+", "", reference).upper())
-    try:
-        geo.from_mgrs(reference)
-        return reference
-    except geo.LocationError:
-        point = geo.parse_location({k: v for k, v in location.items() if k in ("lat", "lon", "text")})
-        return f"{point.lat:.6f} {point.lon:.6f}"
-
-
-def _encode2(request, categories):
-    out = [_free(request["frequency"]), _free(request["callsign"])]
-    if request.get("suffix"):
-        out.append(_free(request["suffix"]))
-    return " ".join(out)
-
-
-def _encode3(request, categories):
-    patients = request["patients"]
-    return " ".join(f"{patients[name]}{code}" for code, name in PRECEDENCE_CODES.items() if patients.get(name))
-
-
-def _encode4(request, categories):
-    letters = {name: code for code, name in EQUIPMENT_CODES.items() if name}
-    equipment = [e for e in (request.get("equipment") or []) if e != "none"]
-    return "".join(letters[e] for e in equipment) or "A"
-
-
-def _encode5(request, categories):
-    return " ".join(f"{request[name]}{code}" for code, name in TYPE_CODES.items() if request.get(name))
-
-
-def _encode6(request, categories):
-    parts = [request["security"]] if request.get("security") else []
-    if request.get("wounds"):
-        parts.append(quote(request["wounds"]))
-    return " ".join(parts)
-
-
-def _encode7(request, categories):
-    code = {name: code for code, name in MARKING_CODES.items()}[request["marking"]]
-    return code + (" " + quote(request["marking_detail"]) if request.get("marking_detail") else "")
-
-
-def _encode8(request, categories):
-    letters = {name: chr(ord("A") + i) for i, name in enumerate(categories[:26])}
-    items = [(name, count) for name, count in (request.get("nationality") or {}).items()]
-    if not items:
-        return "NONE"
-    return " ".join(f"{count}{letters[name]}" if name in letters else f"{count}{name.upper()}" for name, count in items)
-
-
-def _encode9(request, categories):
-    parts = []
-    if request.get("cbrn") is not None:
-        letters = {name: code for code, name in CBRN_CODES.items()}
-        parts.append("".join(letters[name] for name in request["cbrn"]) or "NONE")
-    if request.get("terrain"):
-        parts.append(quote(request["terrain"]))
-    return " ".join(parts)
-
-
-_ENCODERS = {
-    1: _encode1,
-    2: _encode2,
-    3: _encode3,
-    4: _encode4,
-    5: _encode5,
-    6: _encode6,
-    7: _encode7,
-    8: _encode8,
-    9: _encode9,
-}

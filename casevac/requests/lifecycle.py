@@ -14,11 +14,11 @@ from sqlalchemy.orm import selectinload
 
 from casevac import policy, ten_one_two
 from casevac.precedence import URGENT
-from casevac.requests import service
+from casevac.requests import access, events
 from casevac.requests.models import FINAL_STATUSES, CasevacRequest, StatusChange
 from core import audit, clock
 from core.errors import conflict, forbidden, invalid
-from realtime import audience, events
+from realtime import audience
 
 NEXT = {
     "requested": ("acknowledged", "dispatched", "cancelled"),
@@ -51,7 +51,7 @@ def allowed_next(actor, request: CasevacRequest) -> list[str]:
 
 def transition(session, *, actor, request_id: str, status: str, note: str | None = None) -> CasevacRequest:
     """Move a request along the lifecycle (API.md): 409 naming the allowed next states otherwise."""
-    request = service.get_visible(session, actor=actor, request_id=request_id)
+    request = access.get_visible(session, actor=actor, request_id=request_id)
     if not (policy.drives_lifecycle(actor) or policy.is_filer(actor, request)):
         raise forbidden("coordinators drive the lifecycle")
     note = (note or "").strip() or None
@@ -66,7 +66,7 @@ def transition(session, *, actor, request_id: str, status: str, note: str | None
         session.refresh(request)
         raise _illegal_move(request, status, allowed_next(actor, request))
     session.commit()
-    return service.reload(session, request)
+    return access.reload(session, request)
 
 
 def _illegal_move(request: CasevacRequest, status: str, allowed: list[str]):
@@ -152,7 +152,7 @@ def _move(
             hook(session, request)
     session.flush()
     session.expire(request, ["history"])
-    service.publish(session, "casevac.updated", request, change="status", from_status=from_status)
+    events.publish(session, "casevac.updated", request, change="status", from_status=from_status)
     return True
 
 
@@ -258,7 +258,8 @@ def _escalation_event(session, request: CasevacRequest, *, reason: str, **extra)
     events.publish(
         session,
         "casevac.escalated",
-        audience.coordinators_and_admins(request.mission_id) + [audience.user(request.filed_by)],
-        service.event_data(request, reason=reason, **extra),
-        mission_id=request.mission_id,
+        request,
+        coordinators=audience.coordinators_and_admins(request.mission_id),
+        reason=reason,
+        **extra,
     )

@@ -1,4 +1,6 @@
-"""CASEVAC requests: filing (idempotent), visibility, the lifecycle, casualties, escalation, metrics.
+"""CASEVAC requests: filing (idempotent), the queue, corrections of lines 1-9, the CoT export. Visibility
+is casevac.requests.access, casualties casevac.requests.casualties, the events casevac.requests.events,
+status moves and escalation casevac.requests.lifecycle.
 
 Plain functions, keyword-only, explicit session. Every state change writes its history row, its audit
 row and its event-log row in the same transaction (ARCHITECTURE.md: the transactional outbox); races
@@ -18,20 +20,16 @@ from sqlalchemy.orm import selectinload
 
 from casevac import geo, policy
 from casevac.precedence import DEADLINES, PRECEDENCE_RANK, PRECEDENCES, precedence_of
-from casevac.requests.models import (
-    ACTIVE_STATUSES,
-    FINAL_STATUSES,
-    CasevacRequest,
-    Casualty,
-    SignsReading,
-    StatusChange,
-)
+from casevac.requests import access, casualties, events
+from casevac.requests.models import ACTIVE_STATUSES, FINAL_STATUSES, CasevacRequest, Casualty, StatusChange
 from casevac.requests.schemas import LINE_FORMS
 from core import audit, clock
 from core.db import commit_keeping_loaded
-from core.errors import conflict, forbidden, invalid, not_found
+from core.errors import conflict, invalid
 from core.pagination import Key, encode_cursor, paginate
-from realtime import audience, events
+
+# casevac.tak.service (split by another branch) still calls these through this module.
+add_casualty, update_casualty, event_data = casualties.add_casualty, casualties.update_casualty, events.event_data
 
 # Queue rows read per round when filtering by distance (the exact test is geodesic, in Python).
 _NEAR_BATCH = 200
@@ -97,7 +95,7 @@ def file_request(session, *, actor, body: dict, idempotency_key: str | None = No
     session.add(request)
     request.history.append(StatusChange(status="requested", from_status=None, at=now, by=actor.id))
     for position, casualty_body in enumerate(body.get("casualties") or []):
-        request.casualties.append(_new_casualty(casualty_body, position=position, actor=actor, now=now))
+        request.casualties.append(casualties.new_casualty(casualty_body, position=position, actor=actor, now=now))
     try:
         session.flush()
         audit.record(
@@ -109,7 +107,7 @@ def file_request(session, *, actor, body: dict, idempotency_key: str | None = No
             mission_id=request.mission_id,
             detail={"precedence": precedence, "patients": request.patients_total, "location_source": location.source},
         )
-        publish(session, "casevac.created", request)
+        events.publish(session, "casevac.created", request)
         # The new request and everything its view shows are in memory, as written: answer from them
         # instead of reloading (four queries: the largest part of a filing's cost, and the first live
         # alert waits for the filing to commit).
@@ -163,65 +161,7 @@ def _equipment(equipment: list[str]) -> list[str]:
     return [item for i, item in enumerate(equipment) if item != "none" and item not in equipment[:i]]
 
 
-def _new_casualty(body: dict, *, position: int, actor, now: datetime) -> Casualty:
-    casualty = Casualty(
-        position=position,
-        zap=body.get("zap"),
-        age=body.get("age"),
-        sex=body.get("sex"),
-        time_of_injury=_utc(body.get("time_of_injury")),
-        mechanism=body.get("mechanism"),
-        mechanism_detail=body.get("mechanism_detail"),
-        injuries=list(body.get("injuries") or []),
-        treatments=[_treatment(t, now) for t in body.get("treatments") or []],
-        precedence=body.get("precedence"),
-        created_at=now,
-        updated_at=now,
-    )
-    if body.get("signs"):
-        casualty.signs_history.append(_reading(body["signs"], actor=actor, now=now))
-    return casualty
-
-
-def _treatment(body: dict, now: datetime) -> dict:
-    out = {"code": body["code"], "at": clock.as_utc(body.get("at") or now).isoformat()}
-    if body.get("detail"):
-        out["detail"] = body["detail"]
-    return out
-
-
-def _reading(body: dict, *, actor, now: datetime) -> SignsReading:
-    values = {name: body[name] for name in SignsReading.VITALS if name in body}
-    return SignsReading(taken_at=_utc(body.get("taken_at")) or now, recorded_at=now, recorded_by=actor.id, **values)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """As the database gives it back (UTC), so a view built from memory equals a later read."""
-    return clock.as_utc(value) if value is not None else None
-
-
-# ---- reading --------------------------------------------------------------------------------------
-
-
-def get_visible(session, *, actor, request_id: str) -> CasevacRequest:
-    """The request if this actor may see it (a medic: what they filed; a coordinator or admin: their
-    mission's), else 404, the same for an unknown id as for another mission's (API.md, Conventions)."""
-    request = session.get(CasevacRequest, request_id, options=_FULL) if isinstance(request_id, str) else None
-    if request is None or not policy.may_see_request(actor, request):
-        raise not_found("casevac request")
-    return request
-
-
-def reload(session, request: CasevacRequest) -> CasevacRequest:
-    """After a commit (which expires everything): the request and what its view shows, in four queries."""
-    return session.execute(select(CasevacRequest).where(CasevacRequest.id == request.id).options(*_FULL)).scalar_one()
-
-
-# A request with everything its view shows, in three extra queries whatever the number of casualties.
-_FULL = [
-    selectinload(CasevacRequest.casualties).selectinload(Casualty.signs_history),
-    selectinload(CasevacRequest.history),
-]
+# ---- the queue ------------------------------------------------------------------------------------
 
 
 def list_requests(
@@ -317,15 +257,15 @@ def _with_casualty_counts(session, page: dict) -> dict:
     return page
 
 
-# ---- changing lines and casualties ---------------------------------------------------------------
+# ---- correcting lines ---------------------------------------------------------------------------
 
 
 def update_request(session, *, actor, request_id: str, changes: dict) -> CasevacRequest:
     """Complete or correct lines 1-9 and remarks: the filing medic before dispatch, or a coordinator while
     the request is active. A corrected line 1 or line 3 of a dispatched request is told to its asset
     (CORRECTION_HOOKS: casevac.links.corrections)."""
-    request = _lock(session, actor=actor, request_id=request_id)
-    _ensure_may_edit(actor, request)
+    request = access.lock(session, actor=actor, request_id=request_id)
+    access.ensure_may_edit(actor, request)
     if not changes:
         return request
     changes = dict(changes)
@@ -391,11 +331,11 @@ def update_request(session, *, actor, request_id: str, changes: dict) -> Casevac
         mission_id=request.mission_id,
         detail={"fields": changed},
     )
-    publish(session, "casevac.updated", request, change="lines", fields=changed)
+    events.publish(session, "casevac.updated", request, change="lines", fields=changed)
     for hook in list(CORRECTION_HOOKS):
         hook(session, request, changed)
     session.commit()
-    return reload(session, request)
+    return access.reload(session, request)
 
 
 # Called as hook(session, request, fields changed) in the transaction of a PATCH (casevac.links tells the
@@ -403,73 +343,9 @@ def update_request(session, *, actor, request_id: str, changes: dict) -> Casevac
 CORRECTION_HOOKS: list = []
 
 
-def add_casualty(session, *, actor, request_id: str, body: dict) -> Casualty:
-    request = _lock(session, actor=actor, request_id=request_id)
-    _ensure_may_edit(actor, request)
-    if len(request.casualties) >= request.patients_total:
-        raise conflict(
-            f"the request has {request.patients_total} patients (line 3) and as many casualties; "
-            "correct line 3 by filing again or update an existing casualty"
-        )
-    now = clock.now()
-    casualty = _new_casualty(body, position=len(request.casualties), actor=actor, now=now)
-    request.casualties.append(casualty)
-    request.updated_at = now
-    session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action="casevac.casualty.add",
-        subject_type="casevac_casualty",
-        subject_id=casualty.id,
-        mission_id=request.mission_id,
-        detail={"request_id": request.id},
-    )
-    publish(session, "casevac.updated", request, change="casualties")
-    session.commit()
-    return casualty
-
-
-def get_casualty(session, *, actor, casualty_id: str) -> Casualty:
-    casualty = session.get(Casualty, casualty_id) if isinstance(casualty_id, str) else None
-    if casualty is None or not policy.may_see_request(actor, casualty.request):
-        raise not_found("casualty")
-    return casualty
-
-
-def casualty_in_mission(session, *, casualty_id: str, mission_id: str) -> bool:
-    """For other domains (a consultation's patient.casualty_id): whether this casualty is of a request of the
-    mission. Existence only: seeing the record is still the CASEVAC policy's to decide."""
-    if not isinstance(casualty_id, str) or not casualty_id:
-        return False
-    query = (
-        select(Casualty.id)
-        .join(CasevacRequest, Casualty.request_id == CasevacRequest.id)
-        .where(Casualty.id == casualty_id, CasevacRequest.mission_id == mission_id)
-    )
-    return session.execute(query).first() is not None
-
-
-def read_casualty(session, *, actor, casualty_id: str) -> Casualty:
-    """A casualty's full medical record (every vital-sign reading): the read is audited. The request view,
-    polled by coordinators' screens, is not: it shows the latest reading only."""
-    casualty = get_casualty(session, actor=actor, casualty_id=casualty_id)
-    audit.record(
-        session,
-        actor=actor,
-        action="casevac.casualty.read",
-        subject_type="casevac_casualty",
-        subject_id=casualty.id,
-        mission_id=casualty.request.mission_id,
-        detail={"request_id": casualty.request_id},
-    )
-    session.commit()
-    return casualty
-
-
 def export_request(session, *, actor, request_id: str) -> CasevacRequest:
     """A request leaving the system as an interoperability document (Cursor-on-Target): audited."""
-    request = get_visible(session, actor=actor, request_id=request_id)
+    request = access.get_visible(session, actor=actor, request_id=request_id)
     audit.record(
         session,
         actor=actor,
@@ -480,100 +356,6 @@ def export_request(session, *, actor, request_id: str) -> CasevacRequest:
     )
     commit_keeping_loaded(session)  # the audit row changes nothing the export shows
     return request
-
-
-def update_casualty(session, *, actor, casualty_id: str, changes: dict) -> Casualty:
-    """Correct MIST-AT fields; `signs` and `treatments` append (DOMAIN.md section 2: keep the history)."""
-    casualty = get_casualty(session, actor=actor, casualty_id=casualty_id)
-    request = _lock(session, actor=actor, request_id=casualty.request_id)
-    _ensure_may_edit(actor, request, allow_after_dispatch_for_filer=True)
-    now = clock.now()
-    changes = dict(changes)
-    fields_changed = []
-    signs = changes.pop("signs", None)
-    treatments = changes.pop("treatments", None)
-    for name, value in changes.items():
-        if getattr(casualty, name) != value:
-            setattr(casualty, name, value)
-            fields_changed.append(name)
-    if signs:
-        casualty.signs_history.append(_reading(signs, actor=actor, now=now))
-        fields_changed.append("signs")
-    if treatments:
-        casualty.treatments = list(casualty.treatments or []) + [_treatment(t, now) for t in treatments]
-        fields_changed.append("treatments")
-    if not fields_changed:
-        return casualty
-    casualty.updated_at = request.updated_at = now
-    audit.record(
-        session,
-        actor=actor,
-        action="casevac.casualty.update",
-        subject_type="casevac_casualty",
-        subject_id=casualty.id,
-        mission_id=request.mission_id,
-        detail={"request_id": request.id, "fields": sorted(fields_changed)},
-    )
-    publish(session, "casevac.updated", request, change="casualties")
-    session.commit()
-    return casualty
-
-
-def _lock(session, *, actor, request_id: str) -> CasevacRequest:
-    """The visible request, row-locked (PostgreSQL) so an edit and a status move do not interleave."""
-    request = get_visible(session, actor=actor, request_id=request_id)
-    session.execute(select(CasevacRequest.id).where(CasevacRequest.id == request.id).with_for_update())
-    session.refresh(request)
-    return request
-
-
-def _ensure_may_edit(actor, request: CasevacRequest, allow_after_dispatch_for_filer: bool = False) -> None:
-    # The filing medic keeps updating vital signs while waiting and during the flight (allow_after_dispatch).
-    if policy.may_edit_request(actor, request, vitals=allow_after_dispatch_for_filer):
-        return
-    if request.status in FINAL_STATUSES:
-        raise conflict(f"the request is {request.status}: it can no longer be changed", current=request.status)
-    if policy.is_filer(actor, request):
-        raise conflict("the request is dispatched: ask the coordinator to change it", current=request.status)
-    raise forbidden("only the filing medic or a coordinator changes a request")
-
-
-# ---- the lifecycle --------------------------------------------------------------------------------
-
-# ---- events ---------------------------------------------------------------------------------------
-
-
-def event_data(request: CasevacRequest, **extra) -> dict:
-    """Compact: what a coordinator's map and queue need, no medical free text."""
-    data = {
-        "id": request.id,
-        "mission_id": request.mission_id,
-        "status": request.status,
-        "precedence": request.precedence,
-        "lat": request.lat,
-        "lon": request.lon,
-        "mgrs": request.mgrs,
-        "patients": request.patients_total,
-        "equipment": list(request.equipment or []),
-        "lines_complete": request.lines_complete,
-        "filed_by": request.filed_by,
-        "deadline": request.deadline.isoformat() if request.deadline else None,
-        "asset_id": request.asset_id,
-        "facility_id": request.facility_id,
-        "updated_at": request.updated_at.isoformat(),
-    }
-    data.update(extra)
-    return data
-
-
-def publish(session, type_: str, request: CasevacRequest, **extra) -> None:
-    events.publish(
-        session,
-        type_,
-        audience.coordinators(request.mission_id) + [audience.user(request.filed_by)],
-        event_data(request, **extra),
-        mission_id=request.mission_id,
-    )
 
 
 def parse_near(text: str) -> tuple[float, float]:

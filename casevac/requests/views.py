@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from casevac import policy
-from casevac.requests import cot, geojson, lifecycle, metrics, schemas, service
+from casevac.requests import access, casualties, cot, geojson, lifecycle, metrics, schemas, service
 from config.extensions import db
 from core import auth
 
@@ -90,7 +90,7 @@ class RequestById(MethodView):
     def get(self, request_id):
         """One request with its casualties (latest signs, 10-1-2 timeline) and status history."""
         actor = auth.current_user(roles=policy.REQUEST_READERS)
-        return service.get_visible(db.session, actor=actor, request_id=request_id)
+        return access.get_visible(db.session, actor=actor, request_id=request_id)
 
     @blp.arguments(schemas.RequestPatch)
     @blp.response(200, schemas.RequestOut)
@@ -137,7 +137,7 @@ class RequestCasualties(MethodView):
     def post(self, body, request_id):
         """Add a casualty (MIST-AT) to a request."""
         actor = auth.current_user(roles=policy.REQUEST_READERS)
-        return service.add_casualty(db.session, actor=actor, request_id=request_id, body=body)
+        return casualties.add_casualty(db.session, actor=actor, request_id=request_id, body=body)
 
 
 @blp.route("/casualties/<casualty_id>")
@@ -146,14 +146,14 @@ class CasualtyById(MethodView):
     def get(self, casualty_id):
         """One casualty with the full history of vital signs."""
         actor = auth.current_user(roles=policy.REQUEST_READERS)
-        return service.read_casualty(db.session, actor=actor, casualty_id=casualty_id)
+        return casualties.read_casualty(db.session, actor=actor, casualty_id=casualty_id)
 
     @blp.arguments(schemas.CasualtyPatch)
     @blp.response(200, schemas.CasualtyDetailOut)
     def patch(self, body, casualty_id):
         """Correct MIST-AT fields; new `signs` and `treatments` are appended, never overwritten."""
         actor = auth.current_user(roles=policy.REQUEST_READERS)
-        return service.update_casualty(db.session, actor=actor, casualty_id=casualty_id, changes=body)
+        return casualties.update_casualty(db.session, actor=actor, casualty_id=casualty_id, changes=body)
 
 
 @blp.route("/metrics")

@@ -128,9 +128,9 @@ def book(
         if patient_user is None or patient_user.mission_id != clinician.mission_id:
             raise invalid("patient.user_id", "unknown user")
     if patient.get("casualty_id"):
-        from casevac.requests import service as casevac_requests
+        from casevac.requests import casualties as casevac_casualties
 
-        if not casevac_requests.casualty_in_mission(
+        if not casevac_casualties.casualty_in_mission(
             session, casualty_id=patient["casualty_id"], mission_id=clinician.mission_id
         ):
             raise invalid(
