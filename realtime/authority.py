@@ -138,17 +138,36 @@ def _rechecked(room: str) -> bool:
     return room.endswith(":mental_health")
 
 
-def emit_logged(type_: str, env: dict, rooms: list[str]) -> None:
+def emit_logged(type_: str, env: dict, rooms: list[str], views: list[dict] | None = None) -> None:
     """The relay's emit of a logged event to this process's sockets, with authority enforced (the relay has
     ended the expired sockets just before the batch: expire_due)."""
     for room in rooms:
         if _rechecked(room):
             _recheck_room(room)
-    socketio.emit(type_, env, to=rooms, ignore_queue=True)
+    emit_to_audiences(type_, env, rooms, views)
     if type_ == EVENT:
         user_id = (env.get("data") or {}).get("user_id")
         for sid in sids_of(user_id) if user_id else []:
             end(sid, env["data"].get("reason", "access_changed"), notice=env)
+
+
+def emit_to_audiences(type_: str, env: dict, rooms: list[str], views: list[dict] | None = None) -> None:
+    """Emit to this process's sockets in `rooms`; with `views` (realtime.events.publish), each socket gets the
+    data of the first audience holding one of its rooms, and one emit only."""
+    if not views:
+        socketio.emit(type_, env, to=list(rooms), namespace=NAMESPACE, ignore_queue=True)
+        return
+    from realtime.events import audience_rooms
+
+    first = audience_rooms(rooms, views)
+    served = {sid for room in first for sid in _participants(room)}
+    if first:
+        socketio.emit(type_, env, to=first, namespace=NAMESPACE, ignore_queue=True)
+    for view in views:
+        sids = {sid for room in view["rooms"] for sid in _participants(room)} - served
+        if sids:
+            socketio.emit(type_, {**env, "data": view["data"]}, to=sorted(sids), namespace=NAMESPACE, ignore_queue=True)
+        served |= sids
 
 
 def _participants(room: str) -> list[str]:

@@ -23,14 +23,53 @@ def on_commit(callback: Callable[[], None]) -> None:
         _after_commit.append(callback)
 
 
-def publish(session, type: str, audience: list[str], data: dict, *, mission_id: str | None = None) -> Event:
-    """Add an event to the caller's transaction; `audience` is a list of room names (realtime.audience)."""
-    if not audience:
+def publish(
+    session,
+    type: str,
+    audience: list[str],
+    data: dict,
+    *,
+    mission_id: str | None = None,
+    views: list[tuple[list[str], dict]] | None = None,
+) -> Event:
+    """Add an event to the caller's transaction; `audience` is a list of room names (realtime.audience).
+
+    `views`: narrower audiences that get their own data, `[(rooms, data)]` (e.g. the filing medic's room with
+    a minimal payload), so no event carries a field its audience does not need. A socket in several of them
+    gets the data of the first that holds one of its rooms, `audience` first; live emits and `sync` replays
+    deliver the same per-audience data. A room belongs to one audience only."""
+    rooms = list(audience)
+    stored = []
+    for view_rooms, view_data in views or ():
+        if not view_rooms or any(room in rooms for room in view_rooms):
+            raise ValueError("a view needs rooms of its own (a room belongs to one audience)")
+        rooms += list(view_rooms)
+        stored.append({"rooms": list(view_rooms), "data": view_data})
+    if not rooms:
         raise ValueError("an event needs at least one room")
-    row = Event(type=type, rooms=list(audience), data=data, mission_id=mission_id, at=clock.now())
+    row = Event(type=type, rooms=rooms, data=data, views=stored or None, mission_id=mission_id, at=clock.now())
     session.add(row)
     _arm(session)
     return row
+
+
+def audience_rooms(rooms: list[str], views: list[dict] | None) -> list[str]:
+    """The rooms of the event's first audience (those that get its `data`)."""
+    if not views:
+        return list(rooms)
+    narrower = {room for view in views for room in view["rooms"]}
+    return [room for room in rooms if room not in narrower]
+
+
+def data_for(user_rooms, rooms: list[str], data: dict, views: list[dict] | None) -> dict:
+    """The data a user in `user_rooms` gets (the first audience holding one of them): for `sync`."""
+    if views:
+        mine = set(user_rooms)
+        if not mine.intersection(audience_rooms(rooms, views)):
+            for view in views:
+                if mine.intersection(view["rooms"]):
+                    return view["data"]
+    return data
 
 
 def _arm(session) -> None:

@@ -24,4 +24,7 @@ class Event(db.Model):
     # Socket.IO room names the event goes to (realtime.audience builds them).
     rooms: Mapped[list] = mapped_column(JSONType)
     data: Mapped[dict] = mapped_column(JSONType)
+    # Narrower audiences with their own data: [{"rooms": [...], "data": {...}}] (realtime.events.publish);
+    # `data` is for the other rooms. None: one data for every room.
+    views: Mapped[list | None] = mapped_column(JSONType, nullable=True)
     emitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

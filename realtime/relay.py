@@ -135,7 +135,16 @@ class Relay:
             while True:
                 rows = (
                     conn.execute(
-                        select(Event.id, Event.seq, Event.type, Event.at, Event.data, Event.rooms, Event.emitted_at)
+                        select(
+                            Event.id,
+                            Event.seq,
+                            Event.type,
+                            Event.at,
+                            Event.data,
+                            Event.rooms,
+                            Event.views,
+                            Event.emitted_at,
+                        )
                         .where(Event.seq > self.cursor)
                         .order_by(Event.seq)
                         .limit(BATCH)
@@ -143,21 +152,21 @@ class Relay:
                     .mappings()
                     .all()
                 )
-                outgoing = [(row["type"], envelope(row), list(row["rooms"])) for row in rows]
+                outgoing = [(row["type"], envelope(row), list(row["rooms"]), row["views"]) for row in rows]
                 if announce and self.notify_others is not None:
                     # Before this process's own emits: the others emit side by side with it.
                     self.notify_others(
-                        [{"envelope": env, "rooms": rooms} for _, env, rooms in outgoing]
+                        [{"envelope": env, "rooms": rooms, "views": views} for _, env, rooms, views in outgoing]
                         if len(outgoing) <= ANNOUNCE_MAX
                         else None
                     )
                     announce = False
                 # Expired tokens end their sockets first: once per batch (and on every idle turn).
                 authority.expire_due()
-                for type_, env, rooms in outgoing:
+                for type_, env, rooms, views in outgoing:
                     # Local only: every process delivers the log to its own clients (see module docstring),
                     # with the user's authority as it is now (realtime.authority).
-                    authority.emit_logged(type_, env, rooms)
+                    authority.emit_logged(type_, env, rooms, views)
                     self.cursor = env["seq"]
                 delivered += len(rows)
                 first_emits = [row["id"] for row in rows if row["emitted_at"] is None]
@@ -202,7 +211,9 @@ class Relay:
                 return False  # checked against the database by the relay loop, which reads the log
             authority.expire_due()
             for event in ahead:
-                socketio.emit(event["envelope"]["type"], event["envelope"], to=list(event["rooms"]), ignore_queue=True)
+                authority.emit_to_audiences(
+                    event["envelope"]["type"], event["envelope"], list(event["rooms"]), event.get("views")
+                )
                 self.cursor = event["envelope"]["seq"]
             return True
 

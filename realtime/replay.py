@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import ARRAY, Text, cast, func, literal, or_, select, type_coerce
 from sqlalchemy.dialects import postgresql
 
+from realtime.events import data_for
 from realtime.models import Event
 from realtime.relay import envelope
 
@@ -33,7 +34,7 @@ def events_since(session, *, user, rooms: list[str], since: int, limit: int = PA
     dialect = session.get_bind().dialect.name
     rows = (
         session.execute(
-            select(Event.seq, Event.type, Event.at, Event.data)
+            select(Event.seq, Event.type, Event.at, Event.data, Event.rooms, Event.views)
             .where(
                 Event.seq > since,
                 _for_rooms(dialect, rooms),
@@ -51,4 +52,10 @@ def events_since(session, *, user, rooms: list[str], since: int, limit: int = PA
         last = rows[-1]["seq"]
     else:
         last = max([since, watermark] + [row["seq"] for row in rows])
-    return {"events": [envelope(row) for row in rows], "last_seq": last, "more": more}
+    events = [
+        envelope({**row, "data": data_for(rooms, row["rooms"], row["data"], row["views"])})
+        if row["views"]
+        else envelope(row)
+        for row in rows
+    ]
+    return {"events": events, "last_seq": last, "more": more}
