@@ -87,6 +87,16 @@ class Settings:
     TAK_UID: str = ""
     # Longest wait between reconnection attempts (the backoff doubles from 1 s up to this).
     TAK_RECONNECT_MAX_SECONDS: float = 30.0
+    # Texts pushed back to medics who filed by SMS or satellite (casevac.links.outbound): Twilio's REST API
+    # and RockBLOCK's MT endpoint (bases configurable, e.g. a test server); SMSSync phones pull theirs.
+    TWILIO_API_BASE: str = "https://api.twilio.com"
+    TWILIO_ACCOUNT_SID: str = ""
+    TWILIO_AUTH_TOKEN: str = ""
+    TWILIO_FROM: str = ""
+    ROCKBLOCK_API_BASE: str = "https://rockblock.rock7.com"
+    ROCKBLOCK_USERNAME: str = ""
+    ROCKBLOCK_PASSWORD: str = ""
+    OUTBOUND_MAX_ATTEMPTS: int = 8
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -129,6 +139,19 @@ class Settings:
                 for name in ("TAK_URL", "TAK_MISSION", "TAK_CERT", "TAK_KEY", "TAK_CA", "TAK_CALLSIGN", "TAK_UID")
             },
             TAK_RECONNECT_MAX_SECONDS=float(_str("TAK_RECONNECT_MAX_SECONDS", "30")),
+            TWILIO_API_BASE=_str("TWILIO_API_BASE", cls.TWILIO_API_BASE),
+            ROCKBLOCK_API_BASE=_str("ROCKBLOCK_API_BASE", cls.ROCKBLOCK_API_BASE),
+            **{
+                name: _str(name, "")
+                for name in (
+                    "TWILIO_ACCOUNT_SID",
+                    "TWILIO_AUTH_TOKEN",
+                    "TWILIO_FROM",
+                    "ROCKBLOCK_USERNAME",
+                    "ROCKBLOCK_PASSWORD",
+                )
+            },
+            OUTBOUND_MAX_ATTEMPTS=_int("OUTBOUND_MAX_ATTEMPTS", cls.OUTBOUND_MAX_ATTEMPTS),
         )
         values.update(overrides)
         return cls(**values).resolved()
@@ -163,5 +186,12 @@ class Settings:
 
     def public(self) -> dict:
         """Settings safe to show (no secrets)."""
-        hidden = {"SECRET_KEY", "DEMO_PASSWORD", "VIDEO_APP_SECRET", "TURN_SECRET"}
+        hidden = {
+            "SECRET_KEY",
+            "DEMO_PASSWORD",
+            "VIDEO_APP_SECRET",
+            "TURN_SECRET",
+            "TWILIO_AUTH_TOKEN",
+            "ROCKBLOCK_PASSWORD",
+        }
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}

@@ -60,3 +60,34 @@ class InboundMessage(db.Model):
     outcome: Mapped[str] = mapped_column(String(12))
     reply: Mapped[str | None] = mapped_column(Text, nullable=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class OutboundMessage(db.Model):
+    """A short text pushed back to a medic who filed by SMS or satellite, written in the transaction of the
+    status change it tells (the transactional outbox of casevac.links.outbound); one per request and status.
+    Its id is the uuid SMSSync confirms (POST ?task=sent)."""
+
+    __tablename__ = "casevac_outbound_messages"
+    __table_args__ = (
+        UniqueConstraint("request_id", "status", name="uq_casevac_outbound_messages_request_id_status"),
+        CheckConstraint("channel IN ('twilio', 'smssync', 'sbd')", name="channel"),
+        CheckConstraint("state IN ('pending', 'sending', 'sent', 'failed')", name="state"),
+        Index("ix_casevac_outbound_messages_state_due", "state", "next_attempt_at"),
+    )
+    id: Mapped[str] = IdColumn()
+    gateway_id: Mapped[str] = mapped_column(ForeignKey("casevac_gateways.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    # The phone number (E.164) or the IMEI the request came from.
+    recipient: Mapped[str] = mapped_column(String(32))
+    request_id: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(8), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The provider's id of the message (Twilio's sid, RockBLOCK's message id); errors without credentials.
+    provider_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

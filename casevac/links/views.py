@@ -10,16 +10,16 @@ import json
 import uuid
 from xml.sax.saxutils import escape
 
-from flask import Response, request
+from flask import Response, current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 from werkzeug.exceptions import Unauthorized
 
-from casevac.links import service
+from casevac.links import outbound, service
 from casevac.links.models import KINDS
 from config.extensions import db
-from core import auth
+from core import auth, clock
 from core.errors import ApiError
 from core.fields import Text
 from core.http import accepts_form
@@ -289,7 +289,12 @@ class SmsSyncSms(MethodView):
     @accepts_form
     @auth.public
     def post(self):
-        """SMSSync's (Ushahidi's Android SMS gateway) sync URL (form post: from, message, message_id, secret)."""
+        """SMSSync's (Ushahidi's Android SMS gateway) sync URL (form post: from, message, message_id, secret);
+        `?task=sent` (JSON `{"queued_messages": [uuids]}`) confirms texts the phone is about to send."""
+        if request.args.get("task") == "sent":
+            return _smssync_sent()
+        if request.args.get("task") == "result":
+            return _json({"payload": {"success": True, "error": None}})  # delivery reports: not kept
         gateway = _gateway("sms")
         body = _load(SmsSyncIn(), _form_or_json())
         answer = service.receive_sms(
@@ -305,7 +310,54 @@ class SmsSyncSms(MethodView):
             # The uuid is derived from the message id, so a retried sync gets the same reply uuid.
             reply_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{gateway.id}/{body['message_id']}"))
             payload.update(task="send", messages=[{"to": body["from_"], "message": answer.reply, "uuid": reply_id}])
-        return Response(json.dumps({"payload": payload}, separators=(",", ":")), mimetype="application/json")
+        return _json({"payload": payload})
+
+    @blp.doc(
+        security=[{"gatewaySecret": []}],
+        description=SECRET_DOC + " (SMSSync sends `?secret=`). `?task=send`: the texts queued for this gateway's "
+        'phones (docs/casevac.md, "Texts pushed back"); the phone confirms with POST ?task=sent.',
+        parameters=[{"in": "query", "name": "task", "required": True, "schema": {"type": "string", "enum": ["send"]}}],
+        responses={
+            "200": {
+                "description": 'SMSSync: {"payload": {"task": "send", "secret", "messages": [{"to", "message", '
+                '"uuid"}]}} (SMSSync checks that `secret` equals its own: the caller\'s secret, echoed)',
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
+        },
+    )
+    @auth.public
+    def get(self):
+        """SMSSync's task check (GET ?task=send&secret=): the texts its phone sends, each claimed for a while."""
+        if request.args.get("task") != "send":
+            raise ApiError(422, "task: expected send", errors={"query": {"task": ["one of: send"]}})
+        gateway = _gateway("sms")
+        settings = current_app.extensions["settings"]
+        messages = outbound.offer(db.session, gateway=gateway, now=clock.now(), settings=settings)
+        items = [{"to": m.recipient, "message": m.text, "uuid": m.id} for m in messages]
+        # SMSSync sends the messages only when the payload's secret equals its own (the one it just sent); the
+        # answer is never stored by anyone.
+        g.no_store = True
+        return _json({"payload": {"task": "send", "secret": _secret(), "messages": items}})
+
+
+class QueuedIn(Schema):
+    queued_messages = fields.List(
+        Text(validate=validate.Length(min=1, max=36)), required=True, validate=validate.Length(max=100)
+    )
+
+    class Meta:
+        unknown = "exclude"
+
+
+def _smssync_sent():
+    """SMSSync's POST ?task=sent: it sends no secret, so the uuids (random, only ever given to the gateway's
+    authenticated task check) are the proof; each is confirmed once: the phone sends only those."""
+    body = _load(QueuedIn(), _form_or_json())
+    return _json({"message_uuids": outbound.confirm(db.session, uuids=body["queued_messages"])})
+
+
+def _json(payload: dict) -> Response:
+    return Response(json.dumps(payload, separators=(",", ":")), mimetype="application/json")
 
 
 @blp.route("/sbd")

@@ -40,6 +40,16 @@ def add_release_hook(hook: Callable) -> None:
         RELEASE_HOOKS.append(hook)
 
 
+# Called as hook(session, request, from_status) in the transaction of every status move (casevac.links queues
+# the text that tells a medic who filed by SMS or satellite).
+STATUS_HOOKS: list[Callable] = []
+
+
+def add_status_hook(hook: Callable) -> None:
+    if hook not in STATUS_HOOKS:
+        STATUS_HOOKS.append(hook)
+
+
 def allowed_next(actor, request: CasevacRequest) -> list[str]:
     """The states this actor may move the request to through the status endpoint."""
     if policy.drives_lifecycle(actor):
@@ -150,6 +160,8 @@ def _move(
     if to_status in FINAL_STATUSES:
         for hook in list(RELEASE_HOOKS):
             hook(session, request)
+    for hook in list(STATUS_HOOKS):
+        hook(session, request, from_status)
     session.flush()
     session.expire(request, ["history"])
     events.publish(session, "casevac.updated", request, change="status", from_status=from_status)
