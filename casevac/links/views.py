@@ -264,11 +264,13 @@ class SmsSyncIn(Schema):
 class SmsSyncSms(MethodView):
     @blp.doc(
         security=[{"gatewaySecret": []}],
-        description=SECRET_DOC + ". Answers SMSSync's JSON.",
+        description=SECRET_DOC + ". Answers SMSSync's JSON. `?task=sent` (no secret: SMSSync sends none) with JSON "
+        '`{"queued_messages": [uuids]}` answers `{"message_uuids": [the uuids the phone may send now]}`.',
+        parameters=[{"in": "query", "name": "task", "schema": {"type": "string", "enum": ["sent", "result"]}}],
         responses={
             "200": {
                 "description": 'SMSSync: {"payload": {"success": true, "error": null, "task": '
-                '"send", "messages": [{"to", "message", "uuid"}]}}',
+                '"send", "messages": [{"to", "message", "uuid"}]}}; with ?task=sent {"message_uuids": [...]}',
                 "content": {"application/json": {"schema": {"type": "object"}}},
             }
         },
