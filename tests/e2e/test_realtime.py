@@ -124,6 +124,10 @@ def test_connect_refused_without_or_with_a_bad_token_then_rooms_and_live_deliver
     assert set(envelope) == {"seq", "type", "at", "data"} and envelope["type"] == "casevac.created"
     assert envelope["data"]["id"] == request["id"] and envelope["data"]["mission_id"] == mission_id
     filing_medic.wait_for(lambda _: request["id"] in created_ids(filing_medic), timeout=5)
+    # One payload per audience (issue 16), over a real websocket: the filer gets the state of their request.
+    [to_filer] = filing_medic.events("casevac.created")
+    assert to_filer["seq"] == envelope["seq"] and to_filer["data"] == {"id": request["id"], "status": "requested"}
+    assert "filed_by" not in envelope["data"] and envelope["data"]["precedence"] == request["precedence"]
 
     # A coordinators-only event written by another program into the same database: the server's relay
     # catches it up (no wake-up reached it), to coordinators only.
