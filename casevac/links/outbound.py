@@ -157,12 +157,15 @@ def _failed(message: OutboundMessage, error: str, *, permanent: bool, now, setti
 
 def _post(url: str, form: dict, *, auth: tuple[str, str] | None = None) -> tuple[int, str]:
     """POST a form; (status, body). Network errors are transient; the URL and credentials are never in an error."""
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise DeliveryError("the provider's API base is not an http(s) URL", permanent=True)
     request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(), method="POST")
     request.add_header("Content-Type", "application/x-www-form-urlencoded")
     if auth is not None:
         request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
     try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as answer:
+        # nosec B310: the scheme is checked above (http or https, the configured API base).
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as answer:  # nosec B310
             return answer.status, answer.read(4096).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(4096).decode("utf-8", "replace")

@@ -763,6 +763,8 @@ LINKS = [
     ),
     Row("POST", f"{C}/sms/twilio", GATEWAY_401, GATEWAY_401),
     Row("POST", f"{C}/sms/smssync", GATEWAY_401, GATEWAY_401),
+    # SMSSync's task check authenticates the gateway secret, never a user token.
+    Row("GET", f"{C}/sms/smssync", GATEWAY_401, GATEWAY_401, lambda w: Req(query={"task": "send"})),
     Row("POST", f"{C}/sbd", GATEWAY_401, GATEWAY_401),
 ]
 MATRIX += LINKS

@@ -260,3 +260,9 @@ def test_a_claim_is_won_once(app, client, headers, gateway, medic, coordinator, 
     now = clock.now()
     assert outbound._claim(db.session, row.id, now) is True
     assert outbound._claim(db.session, row.id, now) is False
+
+
+def test_only_http_provider_bases_are_called():
+    with pytest.raises(outbound.DeliveryError) as refused:
+        outbound._post("file:///etc/passwd", {"imei": IMEI})
+    assert refused.value.permanent
