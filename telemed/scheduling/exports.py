@@ -3,6 +3,7 @@ FHIR R4 Appointment and Slot resources."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -150,6 +151,7 @@ def calendar(session, consultation) -> bytes:
     cal.add("prodid", "-//Field medical coordination//telemed//EN")
     cal.add("version", "2.0")
     cal.add("method", "CANCEL" if released else "REQUEST")
+    cal.add_component(_vtimezone(consultation.clinician.timezone, consultation.start.year))
     event = icalendar.Event()
     event.add("uid", f"{consultation.id}@telemed")
     event.add("dtstamp", clock.now())
@@ -184,8 +186,20 @@ def calendar(session, consultation) -> bytes:
             ),
         )
     cal.add_component(event)
-    cal.add_missing_timezones()
     return cal.to_ical()
+
+
+@functools.lru_cache(maxsize=256)
+def _vtimezone(tzid: str, year: int):
+    """The zone's VTIMEZONE with its transitions from the start of the consultation's year for two years (RFC 5545
+    3.6.5: it covers the event), made once per zone and year in a process. icalendar's default, 1970 to 2038, took
+    7 ms or more to build for every invitation and is 2.3 KB of each mail instead of 0.5 KB (Europe/Oslo).
+    Shared read-only between calendars."""
+    from datetime import date
+
+    import icalendar
+
+    return icalendar.Timezone.from_tzid(tzid, first_date=date(year, 1, 1), last_date=date(year + 2, 1, 1))
 
 
 def attendees(session, consultation) -> list[tuple[User, str]]:

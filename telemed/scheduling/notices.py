@@ -34,7 +34,7 @@ def changed(session, consultation: Consultation) -> None:
     state, then mail the invitation of the new one (REQUEST while booked, CANCEL once cancelled)."""
     if consultation.modality == "async" or consultation.status in ("checked_in", "in_progress"):
         return
-    earlier = _invited(session, consultation)
+    earlier = _invited(session, consultation) if consultation.status == "cancelled" else set()
     mail.withdraw(session, subject_type=SUBJECT_TYPE, subject_id=consultation.id, kinds=(REMINDER, INVITATION))
     if consultation.status == "booked":
         moved = exports.sequence(consultation) > 0
