@@ -342,3 +342,28 @@ def test_without_smtp_host_nothing_is_sent_and_the_socket_reminder_still_is(app,
     assert db.session.execute(db.select(Event).where(Event.type == "consult.reminder")).scalars().all()
     deliver(unset, at("2026-12-01T09:30"))  # the consultation has ended: what was not sent expires
     assert {r.status for r in rows()} == {"expired"}
+
+
+def test_a_reminder_already_sent_is_sent_again_once_for_the_new_time_and_mental_health_stays_unnamed(
+    app, client, make_clinician, make_user, book, headers, settings, inbox
+):
+    psychiatrist = make_clinician(specialties=["psychiatry"], email="psy@mission.example")
+    member = make_user("member", email="member@mission.example")
+    clock.freeze(at("2026-12-01T07:00"))
+    consultation = book(member, psychiatrist, at("2026-12-01T09:00"), kind="mental_health").get_json()
+    assert remind(settings, at("2026-12-01T08:45")) == 1
+    assert deliver(settings, at("2026-12-01T08:45")) == 4  # two invitations, two reminders
+    clock.freeze(at("2026-12-01T08:50"))
+    resp = client.post(
+        f"{API}/consultations/{consultation['id']}/reschedule",
+        json={"start": "2026-12-01T13:00:00Z"},
+        headers=headers(member),
+    )
+    assert resp.status_code == 200, resp.get_json()
+    assert remind(settings, at("2026-12-01T08:55")) == 0  # re-armed, but not due until 12:45
+    assert remind(settings, at("2026-12-01T12:45")) == 1 and remind(settings, at("2026-12-01T12:50")) == 0
+    assert deliver(settings, at("2026-12-01T12:45")) == 4  # the moved invitations, the new reminders
+    subjects = sorted(subject(m) for m in inbox.messages())
+    assert [s.split(":")[0] for s in subjects] == ["Booked"] * 2 + ["Moved"] * 2 + ["Reminder"] * 4
+    assert all("Confidential consultation" in s for s in subjects)
+    assert not any("mental" in m.as_string().lower() for m in inbox.messages())
