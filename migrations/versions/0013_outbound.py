@@ -2,7 +2,7 @@
 (per-audience data of an event: the filing medic's minimal payload)
 
 Revision ID: 0013_outbound
-Revises: 0010_consent
+Revises: 0011_email (0010_consent on the branch; re-chained when main brought 0011_email)
 """
 from alembic import op
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ import core.db
 from sqlalchemy.dialects import postgresql
 
 revision = '0013_outbound'
-down_revision = '0010_consent'
+down_revision = '0011_email'
 branch_labels = None
 depends_on = None
 
