@@ -77,7 +77,7 @@ def test_line_3_must_still_equal_line_5(client, headers, medic):
 def test_after_dispatch_only_the_coordinator_and_the_asset_is_told(client, headers, medic, coordinator):
     request = filed(client, headers, medic)
     url = f"{URL}/{request['id']}"
-    asset = AssetFactory(mission_id=medic.mission_id, capabilities=["hoist", "medical_crew"])
+    asset = AssetFactory(mission_id=medic.mission_id, capabilities=["hoist", "night", "medical_crew"])
     facility = FacilityFactory(mission_id=medic.mission_id)
     assert (
         client.post(
