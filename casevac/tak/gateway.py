@@ -24,7 +24,8 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 from casevac.fleet import positions as fleet_positions
-from casevac.tak import codec, service
+from casevac.tak import service
+from casevac.tak.codec import stream, writing
 from config.extensions import db
 from core import clock
 from realtime import relay
@@ -193,7 +194,7 @@ class Gateway:
     def _session(self, once: bool) -> None:
         settings = self.app.extensions["settings"]
         live = fleet_positions.live_store()
-        splitter = codec.StreamSplitter()
+        splitter = stream.StreamSplitter()
         self.cursor = None  # re-read from the saved mark: the picture, then what came after it
         self._presence()
         service.set_connected(db.session, self.ctx, self.server, True)
@@ -228,7 +229,7 @@ class Gateway:
     def _presence(self) -> None:
         now = clock.now()
         self.send(
-            codec.presence(
+            writing.presence(
                 uid=self.ctx.uid,
                 callsign=self.ctx.callsign,
                 time=now,
@@ -236,7 +237,7 @@ class Gateway:
             )
         )
 
-    def _drain(self, splitter: codec.StreamSplitter, live, *, wait: float) -> None:
+    def _drain(self, splitter: stream.StreamSplitter, live, *, wait: float) -> None:
         readable, _, _ = select.select([self.sock], [], [], wait)
         if not readable and not (isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()):
             return

@@ -38,7 +38,7 @@ from casevac.fleet.models import Asset, Facility
 from casevac.fleet.positions import DATABASE_ONLY, LiveStore
 from casevac.requests import lifecycle, schemas, service
 from casevac.requests.models import FINAL_STATUSES, CasevacRequest, Casualty
-from casevac.tak import codec
+from casevac.tak.codec import reading, stream, vocabulary, writing
 from casevac.tak.models import TakEmergency, TakGatewayState, TakRequestLink
 from core import audit, clock
 from core.auth import hash_password
@@ -162,13 +162,13 @@ def handle(session, ctx: Context, raw: bytes, *, live: LiveStore = DATABASE_ONLY
     logged and counted, a failure rolls back and is logged and counted."""
     ctx.count("received")
     try:
-        event = codec.classify(codec.parse(raw))
-    except codec.CotError as exc:
+        event = reading.classify(stream.parse(raw))
+    except vocabulary.CotError as exc:
         log.warning("TAK event refused: %s", exc)
         return _counted(ctx, "malformed")
     try:
         outcome = _dispatch(session, ctx, event, live)
-    except codec.CotError as exc:
+    except vocabulary.CotError as exc:
         session.rollback()
         log.warning("TAK %s %s refused: %s", event.type, event.uid, exc)
         outcome = "malformed"
@@ -188,7 +188,7 @@ def _counted(ctx: Context, outcome: str) -> str:
     return outcome
 
 
-def _dispatch(session, ctx: Context, event: codec.Event, live: LiveStore) -> str:
+def _dispatch(session, ctx: Context, event: reading.Event, live: LiveStore) -> str:
     if event.sender_uid and event.callsign and event.kind == "position":
         ctx.contacts[event.callsign.lower()] = event.uid
     if event.own or event.uid == ctx.uid:
@@ -207,8 +207,8 @@ def _dispatch(session, ctx: Context, event: codec.Event, live: LiveStore) -> str
     return "ignored"
 
 
-def on_medevac(session, ctx: Context, event: codec.Event) -> str:
-    decoded = codec.nine_line(event, categories=tuple(schemas.NATIONALITY_CATEGORIES))
+def on_medevac(session, ctx: Context, event: reading.Event) -> str:
+    decoded = reading.nine_line(event, categories=tuple(schemas.NATIONALITY_CATEGORIES))
     try:
         body = schemas.RequestIn().load(decoded.body)
     except ValidationError as exc:
@@ -272,7 +272,7 @@ def _by_client_ref(session, ctx: Context, uid: str) -> CasevacRequest:
     ).scalar_one()
 
 
-def _ensure_link(session, ctx: Context, request: CasevacRequest, event: codec.Event, sender_uid) -> None:
+def _ensure_link(session, ctx: Context, request: CasevacRequest, event: reading.Event, sender_uid) -> None:
     """INSERT ... ON CONFLICT DO NOTHING: of two gateways linking the same uid, one row (no savepoint)."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
@@ -292,7 +292,7 @@ def _ensure_link(session, ctx: Context, request: CasevacRequest, event: codec.Ev
     )
 
 
-def _update(session, ctx: Context, link: TakRequestLink, body: dict, event: codec.Event) -> str:
+def _update(session, ctx: Context, link: TakRequestLink, body: dict, event: reading.Event) -> str:
     """A later event with a filed uid: lines 2 and 4-9, remarks, casualties (new signs appended)."""
     request = session.get(
         CasevacRequest,
@@ -338,7 +338,7 @@ def _update(session, ctx: Context, link: TakRequestLink, body: dict, event: code
     return outcome
 
 
-def on_delete(session, ctx: Context, event: codec.Event) -> str:
+def on_delete(session, ctx: Context, event: reading.Event) -> str:
     """t-x-d-d of a filed uid: cancelled before dispatch; after, a note in the remarks only."""
     if not event.target_uid:
         return "ignored"
@@ -393,7 +393,7 @@ def on_delete(session, ctx: Context, event: codec.Event) -> str:
     return "noted"
 
 
-def on_position(session, ctx: Context, event: codec.Event, live: LiveStore) -> str:
+def on_position(session, ctx: Context, event: reading.Event, live: LiveStore) -> str:
     asset_id = session.execute(
         select(Asset.id).where(Asset.mission_id == ctx.mission_id, func.lower(Asset.callsign) == event.callsign.lower())
     ).scalar_one_or_none()
@@ -413,7 +413,7 @@ def on_position(session, ctx: Context, event: codec.Event, live: LiveStore) -> s
     return "position"
 
 
-def on_emergency(session, ctx: Context, event: codec.Event) -> str:
+def on_emergency(session, ctx: Context, event: reading.Event) -> str:
     """Raised once per beacon uid (ATAK repeats it; several gateways may see it): the unique constraint, or
     the conditional UPDATE of a cancelled beacon raised again, decides."""
     now = clock.now()
@@ -455,7 +455,7 @@ def on_emergency(session, ctx: Context, event: codec.Event) -> str:
     return "emergency"
 
 
-def on_emergency_cancel(session, ctx: Context, event: codec.Event) -> str:
+def on_emergency_cancel(session, ctx: Context, event: reading.Event) -> str:
     now = clock.now()
     row = session.execute(
         select(TakEmergency).where(TakEmergency.mission_id == ctx.mission_id, TakEmergency.uid == event.uid[:200])
@@ -491,7 +491,7 @@ def on_emergency_cancel(session, ctx: Context, event: codec.Event) -> str:
     return "emergency_cancelled"
 
 
-def _alert_coordinators(session, ctx: Context, event: codec.Event, *, action: str, kind, type_: str, data: dict):
+def _alert_coordinators(session, ctx: Context, event: reading.Event, *, action: str, kind, type_: str, data: dict):
     """Audit an emergency change and tell the mission's coordinators and admins live; commits."""
     audit.record(
         session,
@@ -673,8 +673,8 @@ def request_marker(session, ctx: Context, request: CasevacRequest, *, settings, 
     uid, link = marker_uid(session, request)
     time = clock.as_utc(request.updated_at)
     if request.status in FINAL_STATUSES:
-        return codec.delete(uid, time=time)
-    return codec.medevac(
+        return writing.delete(uid, time=time)
+    return writing.medevac(
         lines(request),
         uid=uid,
         time=time,
@@ -751,7 +751,7 @@ def status_chat(
         text = f"MEDEVAC {ref}: patients delivered{' to ' + facility.name if facility else ''}."
     else:
         text = f"MEDEVAC {ref} cancelled."
-    return codec.chat(
+    return writing.chat(
         sender_uid=ctx.uid,
         sender_callsign=ctx.callsign,
         to_uid=to_uid,
@@ -772,7 +772,7 @@ def asset_marker(session, ctx: Context, asset: Asset, *, live: LiveStore) -> byt
     remarks = f"{asset.kind.replace('_', ' ')}, {asset.status}"
     if asset.tasked_request_id:
         remarks += f" (request {asset.tasked_request_id[:8]})"
-    return codec.asset(
+    return writing.asset(
         uid=f"medevac-asset-{asset.id}",
         callsign=asset.callsign,
         kind=asset.kind,
@@ -789,7 +789,7 @@ def asset_marker(session, ctx: Context, asset: Asset, *, live: LiveStore) -> byt
 
 def facility_marker(facility: Facility) -> bytes:
     time = clock.as_utc(facility.updated_at)
-    return codec.facility(
+    return writing.facility(
         uid=f"medevac-facility-{facility.id}",
         name=facility.name,
         level=facility.level,

@@ -61,7 +61,7 @@ def test_one_pass_sends_its_sa_then_the_picture_and_records_the_connection(app, 
     import socket
     import threading
 
-    from casevac.tak import codec
+    from casevac.tak.codec import reading, stream
     from casevac.tak.models import TakGatewayState
     from tests.casevac.fleet.factories import AssetFactory
     from tests.casevac.tak.test_service import ATAK
@@ -86,7 +86,7 @@ def test_one_pass_sends_its_sa_then_the_picture_and_records_the_connection(app, 
     Gateway(app, url=f"tcp://127.0.0.1:{port}", mission_code=mission.code).run(once=True)
     thread.join(5)
     listener.close()
-    events = [codec.classify(codec.parse(raw)) for raw in codec.StreamSplitter().feed(bytes(received))]
+    events = [reading.classify(stream.parse(raw)) for raw in stream.StreamSplitter().feed(bytes(received))]
     assert events[0].uid == ctx.uid and events[0].element.find("detail/takv") is not None
     # The picture, then the log after the saved mark: the filing (not yet sequenced when the mark was set)
     # comes again, as the same marker (same uid, same time: ATAK shows it once).

@@ -13,7 +13,8 @@ from casevac.fleet.models import AssetPosition
 from casevac.fleet.positions import DATABASE_ONLY
 from casevac.requests import lifecycle
 from casevac.requests.models import CasevacRequest
-from casevac.tak import codec, service
+from casevac.tak import service
+from casevac.tak.codec import reading, stream, vocabulary, writing
 from casevac.tak.models import TakEmergency, TakRequestLink
 from config.extensions import db
 from core import clock
@@ -94,7 +95,7 @@ def test_a_later_event_updates_lines_and_appends_signs(app, ctx):
 def test_delete_cancels_before_dispatch_and_notes_after(app, ctx, coordinator):
     service.handle(db.session, ctx, ATAK)
     request = db.session.execute(select(CasevacRequest)).scalar_one()
-    gone = codec.delete(UID, time=clock.now()).replace(codec.FLOW_TAG.encode(), b"x-other")
+    gone = writing.delete(UID, time=clock.now()).replace(vocabulary.FLOW_TAG.encode(), b"x-other")
     assert service.handle(db.session, ctx, gone) == "cancelled"
     db.session.refresh(request)
     assert request.status == "cancelled" and "deleted the MEDEVAC marker" in request.history[-1].note
@@ -105,7 +106,7 @@ def test_delete_cancels_before_dispatch_and_notes_after(app, ctx, coordinator):
     asset = AssetFactory(mission_id=ctx.mission_id, capabilities=CAPABLE, litter_capacity=4)
     facility = FacilityFactory(mission_id=ctx.mission_id, lat=4.37, lon=18.56)
     dispatch.assign(db.session, actor=coordinator, request_id=filed.id, asset_id=asset.id, facility_id=facility.id)
-    gone = codec.delete("second-uid", time=clock.now()).replace(codec.FLOW_TAG.encode(), b"x-other")
+    gone = writing.delete("second-uid", time=clock.now()).replace(vocabulary.FLOW_TAG.encode(), b"x-other")
     assert service.handle(db.session, ctx, gone) == "noted"
     db.session.refresh(filed)
     assert filed.status == "dispatched" and "after dispatch: not cancelled" in filed.remarks
@@ -122,7 +123,7 @@ def test_position_reports_move_the_asset_with_that_callsign(app, ctx):
     asset = AssetFactory(mission_id=ctx.mission_id, callsign="DUSTOFF-1")
     at = clock.now() - timedelta(seconds=5)
     sa = (
-        f'<event version="2.0" uid="ANDROID-heli" type="a-f-A-M-H" time="{codec.cot_time(at)}" how="m-g">'
+        f'<event version="2.0" uid="ANDROID-heli" type="a-f-A-M-H" time="{vocabulary.cot_time(at)}" how="m-g">'
         '<point lat="4.41" lon="18.52" hae="300" ce="10" le="10"/><detail><contact callsign="dustoff-1"/>'
         '<track course="270.5" speed="50"/></detail></event>'
     ).encode()
@@ -131,7 +132,7 @@ def test_position_reports_move_the_asset_with_that_callsign(app, ctx):
     assert (fix.lat, fix.lon, fix.heading, fix.speed_kmh, fix.source) == (4.41, 18.52, 270.5, 180.0, "tak")
     db.session.refresh(asset)
     assert asset.lat == 4.41
-    future = sa.replace(codec.cot_time(at).encode(), codec.cot_time(at + timedelta(hours=1)).encode())
+    future = sa.replace(vocabulary.cot_time(at).encode(), vocabulary.cot_time(at + timedelta(hours=1)).encode())
     assert service.handle(db.session, ctx, future) == "refused"  # the device-report rules: a clock fault
     stranger = sa.replace(b"dustoff-1", b"SOMEONE")
     assert service.handle(db.session, ctx, stranger) == "contact"
@@ -186,7 +187,7 @@ def test_outbound_markers_and_geochat_follow_the_event_log(app, ctx, coordinator
     row = service.state(db.session, ctx, server)
     rows, last = service.pending(db.session, ctx, row.last_seq)
     sent = [
-        codec.classify(codec.parse(cot))
+        reading.classify(stream.parse(cot))
         for entry in rows
         for cot in service.outbound(db.session, ctx, entry, settings=settings, live=live)
     ]
@@ -210,7 +211,7 @@ def test_outbound_markers_and_geochat_follow_the_event_log(app, ctx, coordinator
     relay.sequence(db.engine)
     rows, _ = service.pending(db.session, ctx, last)
     out = [
-        codec.classify(codec.parse(cot))
+        reading.classify(stream.parse(cot))
         for entry in rows
         for cot in service.outbound(db.session, ctx, entry, settings=settings, live=live)
     ]
@@ -226,10 +227,10 @@ def test_picture_has_active_requests_assets_and_facilities(app, ctx):
     AssetFactory(mission_id=ctx.mission_id)
     FacilityFactory(mission_id=ctx.mission_id, name="Role 1")
     kinds = [
-        codec.classify(codec.parse(cot)).type
+        reading.classify(stream.parse(cot)).type
         for cot in service.picture(db.session, ctx, settings=app.extensions["settings"], live=DATABASE_ONLY)
     ]
-    assert kinds == ["b-r-f-h-c", "a-f-A-M-H-H", codec.FACILITY_TYPE]
+    assert kinds == ["b-r-f-h-c", "a-f-A-M-H-H", writing.FACILITY_TYPE]
 
 
 def test_gateways_racing_on_one_event_file_it_once(pg_app):
@@ -290,7 +291,7 @@ def test_with_redis_a_tak_position_is_live_at_once_and_reaches_the_track_on_flus
     asset = AssetFactory(mission_id=ctx.mission_id, callsign="DUSTOFF-2")
     at = clock.now() - timedelta(seconds=3)
     sa = (
-        f'<event version="2.0" uid="ANDROID-heli-2" type="a-f-A-M-H" time="{codec.cot_time(at)}" how="m-g">'
+        f'<event version="2.0" uid="ANDROID-heli-2" type="a-f-A-M-H" time="{vocabulary.cot_time(at)}" how="m-g">'
         '<point lat="4.42" lon="18.53" hae="300" ce="10" le="10"/><detail><contact callsign="DUSTOFF-2"/>'
         "</detail></event>"
     ).encode()
@@ -299,7 +300,7 @@ def test_with_redis_a_tak_position_is_live_at_once_and_reaches_the_track_on_flus
     assert service.handle(db.session, ctx, sa, live=store) == "position"
     live = positions.latest_positions(db.session, mission_id=ctx.mission_id, assets=[asset], store=store)
     assert (live[asset.id]["lat"], live[asset.id]["lon"]) == (4.42, 18.53)
-    marker = codec.classify(codec.parse(service.asset_marker(db.session, ctx, asset, live=store)))
+    marker = reading.classify(stream.parse(service.asset_marker(db.session, ctx, asset, live=store)))
     assert (marker.lat, marker.lon) == (4.42, 18.53)  # the asset marker shows the live position
     positions.flush_track(db.session, store=store)
     fix = db.session.execute(select(AssetPosition).where(AssetPosition.asset_id == asset.id)).scalar_one()
