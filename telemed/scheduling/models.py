@@ -33,7 +33,6 @@ SPECIALTIES = (
     "neurology",
     "cardiology",
 )
-MENTAL_HEALTH_SPECIALTIES = ("psychiatry", "psychology")
 KINDS = ("diagnostic", "mental_health")
 MODALITIES = ("video", "audio", "chat", "async")
 # API.md "Telemedicine": booked -> checked_in -> in_progress -> fulfilled; booked|checked_in ->
