@@ -32,7 +32,7 @@ from bench import cpu_model, percentile
 from casevac.dispatch import plan as mass_casualty
 from casevac.dispatch import rules as dispatch
 from casevac.dispatch import service as dispatch_service
-from casevac.dispatch.rules import AssetState, CasualtyClock, EvacuationNeed, FacilityState
+from casevac.dispatch.states import AssetState, CasualtyClock, EvacuationNeed, FacilityState
 from casevac.geo import distance_km
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)

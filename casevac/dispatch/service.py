@@ -5,15 +5,8 @@ this module loads their inputs (through the fleet's and the requests' services) 
 from __future__ import annotations
 
 from casevac.dispatch.plan import plan
-from casevac.dispatch.rules import (
-    AssetState,
-    CasualtyClock,
-    EvacuationNeed,
-    FacilityState,
-    asset_exclusions,
-    facility_exclusions,
-    recommend,
-)
+from casevac.dispatch.rules import asset_exclusions, facility_exclusions, recommend
+from casevac.dispatch.states import AssetState, CasualtyClock, EvacuationNeed, FacilityState
 from casevac.fleet import assets, facilities, positions
 from casevac.fleet.positions import DATABASE_ONLY, LiveStore
 from casevac.geo import is_night
