@@ -21,7 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from casevac import policy
+from casevac import codes, policy
 from casevac.fleet import positions as fleet_positions
 from casevac.fleet.models import Asset
 from casevac.fleet.positions import DATABASE_ONLY, LiveStore
@@ -120,7 +120,7 @@ def _dispatch(session, ctx: Context, event: reading.Event, live: LiveStore) -> s
 
 
 def on_medevac(session, ctx: Context, event: reading.Event) -> str:
-    decoded = reading.nine_line(event, categories=tuple(schemas.NATIONALITY_CATEGORIES))
+    decoded = reading.nine_line(event, categories=tuple(codes.NATIONALITY_CATEGORIES))
     try:
         body = schemas.RequestIn().load(decoded.body)
     except ValidationError as exc:

@@ -8,6 +8,7 @@ import re
 import xml.etree.ElementTree as ET  # nosec B405 - a type only; parsing goes through defusedxml
 from datetime import datetime
 
+from casevac.codes import MECHANISMS, TREATMENTS
 from casevac.tak.codec.vocabulary import VITAL_LABELS, clean, xml_text
 
 _VITAL_ALIASES = {
@@ -27,7 +28,7 @@ _VITAL_ALIASES = {
     "t": "temp_c",
     "temp": "temp_c",
 }
-# What medics type for a mechanism (MIST "M") -> casevac.requests.schemas.MECHANISMS.
+# What medics type for a mechanism (MIST "M") -> casevac.codes.MECHANISMS.
 _MECHANISM_WORDS = {
     "gsw": "gunshot",
     "gunshot": "gunshot",
@@ -100,8 +101,6 @@ def read(mist: ET.Element, notes: list[str]) -> dict:
 
 
 def _mechanism(text: str) -> tuple[str | None, str | None]:
-    from casevac.requests.schemas import MECHANISMS
-
     text = text.strip()
     if not text:
         return None, None
@@ -193,8 +192,6 @@ _TREATMENT = re.compile(r"^(?P<code>[a-z_]+)(?: (?P<hh>\d\d):(?P<mm>\d\d)Z)?$")
 
 
 def _treatments(text: str) -> list[dict]:
-    from casevac.requests.schemas import TREATMENTS
-
     out = []
     for item in _split(text):
         item = item.strip()

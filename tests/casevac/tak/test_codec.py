@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
+from casevac import codes
 from casevac.requests import schemas, service
 from casevac.tak.codec import reading, stream, vocabulary, writing
 
@@ -158,9 +159,9 @@ def casualties(draw, total):
                 optional={
                     "zap": _TEXT.filter(lambda s: len(s) <= 32),
                     "age": st.none() | st.integers(0, 120),
-                    "sex": st.none() | st.sampled_from(schemas.SEXES),
+                    "sex": st.none() | st.sampled_from(codes.SEXES),
                     "time_of_injury": st.none() | _PAST,
-                    "mechanism": st.none() | st.sampled_from(schemas.MECHANISMS),
+                    "mechanism": st.none() | st.sampled_from(codes.MECHANISMS),
                     "mechanism_detail": st.none() | _TEXT,
                     "injuries": st.lists(_TEXT, max_size=3),
                     "signs": st.fixed_dictionaries(
@@ -171,14 +172,14 @@ def casualties(draw, total):
                             "sbp": st.integers(0, 300),
                             "dbp": st.integers(0, 250),
                             "gcs": st.integers(3, 15),
-                            "avpu": st.sampled_from(schemas.AVPU),
+                            "avpu": st.sampled_from(codes.AVPU),
                             "temp_c": st.floats(20, 45, allow_nan=False),
                             "taken_at": _PAST,
                         },
                     ),
                     "treatments": st.lists(
                         st.fixed_dictionaries(
-                            {"code": st.sampled_from(schemas.TREATMENTS)}, optional={"at": _PAST, "detail": _TEXT}
+                            {"code": st.sampled_from(codes.TREATMENTS)}, optional={"at": _PAST, "detail": _TEXT}
                         ),
                         max_size=3,
                     ),
@@ -206,20 +207,20 @@ def nine_lines(draw):
         "patients": patients,
         "litter": litter,
         "ambulatory": total - litter,
-        "equipment": draw(st.lists(st.sampled_from(schemas.EQUIPMENT), max_size=3, unique=True) | st.just(["none"])),
+        "equipment": draw(st.lists(st.sampled_from(codes.EQUIPMENT), max_size=3, unique=True) | st.just(["none"])),
     }
     optional = draw(
         st.fixed_dictionaries(
             {},
             optional={
                 "suffix": st.none() | _TEXT.filter(lambda s: len(s) <= 16),
-                "security": st.none() | st.sampled_from(schemas.SECURITY),
+                "security": st.none() | st.sampled_from(codes.SECURITY),
                 "wounds": st.none() | _LONG_TEXT,
-                "marking": st.none() | st.sampled_from(schemas.MARKING),
+                "marking": st.none() | st.sampled_from(codes.MARKING),
                 "marking_detail": st.none() | _TEXT,
                 "nationality": st.none()
-                | st.dictionaries(st.sampled_from(schemas.DEFAULT_NATIONALITY_CATEGORIES), _COUNT),
-                "cbrn": st.none() | st.lists(st.sampled_from(schemas.CBRN), max_size=4, unique=True),
+                | st.dictionaries(st.sampled_from(codes.DEFAULT_NATIONALITY_CATEGORIES), _COUNT),
+                "cbrn": st.none() | st.lists(st.sampled_from(codes.CBRN), max_size=4, unique=True),
                 "terrain": st.none() | _LONG_TEXT,
                 "remarks": st.none() | _LONG_TEXT,
             },
