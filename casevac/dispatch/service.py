@@ -21,11 +21,11 @@ from core.errors import conflict, not_found
 def asset_states(session, *, mission_id: str, store: LiveStore = DATABASE_ONLY) -> list[AssetState]:
     """The mission's assets as value objects, each at its latest reported position (else its base)."""
     return [
-        _asset_state(row, position) for row, position in assets.snapshot(session, mission_id=mission_id, store=store)
+        asset_state(row, position) for row, position in assets.snapshot(session, mission_id=mission_id, store=store)
     ]
 
 
-def _asset_state(asset, position: dict | None) -> AssetState:
+def asset_state(asset, position: dict | None) -> AssetState:
     where = (position["lat"], position["lon"]) if position else (asset.base_lat, asset.base_lon)
     return AssetState(
         id=asset.id,
@@ -42,10 +42,10 @@ def _asset_state(asset, position: dict | None) -> AssetState:
 
 
 def facility_states(session, *, mission_id: str) -> list[FacilityState]:
-    return [_facility_state(f) for f in facilities.snapshot(session, mission_id=mission_id)]
+    return [facility_state(f) for f in facilities.snapshot(session, mission_id=mission_id)]
 
 
-def _facility_state(facility) -> FacilityState:
+def facility_state(facility) -> FacilityState:
     return FacilityState(
         id=facility.id,
         name=facility.name,
@@ -116,10 +116,10 @@ def assign(session, *, actor, request_id: str, asset_id: str, facility_id: str, 
     need = need_from_request(request)
     now = core_clock.now()
     position = assets.latest_position(session, asset, store=store)
-    state = _asset_state(asset, position)
+    state = asset_state(asset, position)
     # Fitness first (status is decided below, atomically): a wrong choice is refused with the reasons.
     reasons = [r for r in asset_exclusions(need, state, night=is_night(need.pickup, now)) if r.code != "not_available"]
-    reasons += facility_exclusions(need, _facility_state(facility))
+    reasons += facility_exclusions(need, facility_state(facility))
     if reasons:
         raise conflict("this asset and facility cannot serve the request", reasons=reasons)
     if not assets.task(session, asset_id=asset.id, request_id=request.id, now=now):
@@ -157,7 +157,7 @@ def assign(session, *, actor, request_id: str, asset_id: str, facility_id: str, 
     assets.publish_asset(session, asset, store=store, position=position)
     # Answer from what was written (as filing does): the request and its casualties stay loaded.
     commit_keeping_loaded(session)
-    return request
+    return lifecycle.answer(request)
 
 
 def release_asset(session, request) -> None:

@@ -26,7 +26,7 @@ from casevac.fleet import positions as fleet_positions
 from casevac.fleet.models import Asset
 from casevac.fleet.positions import DATABASE_ONLY, LiveStore
 from casevac.requests import lifecycle, schemas, service
-from casevac.requests.models import FINAL_STATUSES, CasevacRequest, Casualty
+from casevac.requests.models import CasevacRequest, Casualty
 from casevac.tak.codec import reading, stream, vocabulary
 from casevac.tak.context import Context
 from casevac.tak.models import TakEmergency, TakRequestLink
@@ -211,7 +211,7 @@ def _update(session, ctx: Context, link: TakRequestLink, body: dict, event: read
         link.request_id,
         options=[selectinload(CasevacRequest.casualties).selectinload(Casualty.signs_history)],
     )
-    if request.status in FINAL_STATUSES:
+    if request.status in policy.FINAL_STATUSES:
         return "update_ignored"
     user = _user(session, ctx)
     outcome = "duplicate"  # the same event again: nothing to change
@@ -258,7 +258,7 @@ def on_delete(session, ctx: Context, event: reading.Event) -> str:
     if link is None:
         return "ignored"
     request = session.get(CasevacRequest, link.request_id)
-    if request.status in FINAL_STATUSES:
+    if request.status in policy.FINAL_STATUSES:
         return "ignored"
     who = event.callsign or link.sender_callsign or "ATAK"
     if request.status in policy.BEFORE_DISPATCH:

@@ -14,7 +14,8 @@ from casevac.dispatch import service as dispatch
 from casevac.fleet import positions as fleet_positions
 from casevac.fleet.models import Asset, Facility
 from casevac.fleet.positions import LiveStore
-from casevac.requests.models import FINAL_STATUSES, CasevacRequest, Casualty
+from casevac.policy import FINAL_STATUSES
+from casevac.requests.models import CasevacRequest, Casualty
 from casevac.tak.codec import writing
 from casevac.tak.context import Context
 from casevac.tak.models import TakRequestLink
@@ -164,8 +165,8 @@ def _eta(session, request: CasevacRequest, *, settings, live: LiveStore) -> tupl
     )
     option = dispatch_rules.evaluate(
         dispatch.need_from_request(request),
-        dispatch._asset_state(asset, position),
-        dispatch._facility_state(facility),
+        dispatch.asset_state(asset, position),
+        dispatch.facility_state(facility),
         now=clock.now(),
         road_factor=settings.ROAD_FACTOR,
     )
