@@ -27,17 +27,18 @@ def asset_states(session, *, mission_id: str, store: LiveStore = DATABASE_ONLY) 
 
 def asset_state(asset, position: dict | None) -> AssetState:
     where = (position["lat"], position["lon"]) if position else (asset.base_lat, asset.base_lon)
+    # Positional, in AssetState's field order: a thousand are built per recommendation.
     return AssetState(
-        id=asset.id,
-        callsign=asset.callsign,
-        kind=asset.kind,
-        capabilities=frozenset(asset.capabilities or ()),
-        litter_capacity=asset.litter_capacity,
-        ambulatory_capacity=asset.ambulatory_capacity,
-        cruise_speed_kmh=asset.cruise_speed_kmh,
-        readiness_minutes=asset.readiness_minutes,
-        status=asset.status,
-        position=where,
+        asset.id,
+        asset.callsign,
+        asset.kind,
+        frozenset(asset.capabilities or ()),
+        asset.litter_capacity,
+        asset.ambulatory_capacity,
+        asset.cruise_speed_kmh,
+        asset.readiness_minutes,
+        asset.status,
+        where,
     )
 
 
