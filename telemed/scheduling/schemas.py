@@ -10,9 +10,9 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from core.fields import Text, Time
 from core.pagination import PageArgs, page_schema
+from telemed.kinds import KINDS
 from telemed.scheduling.availability import DAYS
 from telemed.scheduling.models import (
-    KINDS,
     MODALITIES,
     NOTE_KINDS,
     SPECIALTIES,
