@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 from casevac import geo
+from casevac.codes import NATIONALITY_CATEGORIES
 from casevac.links.text_codes import (
     CBRN_CODES,
     CBRN_NONE,
@@ -42,7 +43,7 @@ from casevac.links.text_codes import (
     TYPE_WORDS,
     TextError,
 )
-from casevac.requests.models import PRECEDENCES
+from casevac.precedence import PRECEDENCES
 
 __all__ = ["TextError", "parse"]
 
@@ -60,9 +61,7 @@ def parse(text: str, *, nationality_categories: list[str] | tuple[str, ...] | No
     """The API body of the lines the text carries (keys as in POST /casevac/requests), plus `lines`: the
     line numbers read. Raises TextError."""
     if nationality_categories is None:
-        from casevac.requests import schemas
-
-        nationality_categories = schemas.NATIONALITY_CATEGORIES
+        nationality_categories = NATIONALITY_CATEGORIES  # configured in place (casevac.codes.configure)
     tokens = _tokens(text)
     while tokens and not tokens[0].quoted and tokens[0].text.upper() in PREAMBLE:
         tokens.pop(0)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from casevac.requests.models import PRECEDENCES
+from casevac.precedence import PRECEDENCES
 
 # Line 3 codes (DOMAIN.md section 1): A urgent, B urgent-surgical, C priority, D routine, E convenience.
 PRECEDENCE_CODES = dict(zip("ABCDE", PRECEDENCES, strict=False))

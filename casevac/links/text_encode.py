@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from casevac import geo
+from casevac.codes import NATIONALITY_CATEGORIES
 from casevac.links.text_codes import (
     CBRN_CODES,
     EQUIPMENT_CODES,
@@ -29,9 +30,7 @@ def encode(
     """A request (an API body or a request view: the keys of POST /casevac/requests) as 9-line text.
     `lines`: which lines to write (default: 1-5 and those of 6-9 the request has)."""
     if nationality_categories is None:
-        from casevac.requests import schemas
-
-        nationality_categories = schemas.NATIONALITY_CATEGORIES
+        nationality_categories = NATIONALITY_CATEGORIES  # configured in place (casevac.codes.configure)
     wanted = (
         list(lines)
         if lines is not None
