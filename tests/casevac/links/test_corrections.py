@@ -82,7 +82,7 @@ def test_after_dispatch_only_the_coordinator_and_the_asset_is_told(client, heade
     frozen_clock(BANGUI_NOON)  # a daylight dispatch: at night the asset would need the night capability
     request = filed(client, headers, medic)
     url = f"{URL}/{request['id']}"
-    asset = AssetFactory(mission_id=medic.mission_id, capabilities=["hoist", "night", "medical_crew"])
+    asset = AssetFactory(mission_id=medic.mission_id, capabilities=["hoist", "medical_crew"])
     facility = FacilityFactory(mission_id=medic.mission_id)
     assert (
         client.post(

@@ -299,9 +299,7 @@ def test_status_and_the_dispatched_reply_name_the_asset_and_eta(
         SMS, json={"from": PHONE, "text": LINES_1_5, "message_id": "s-1"}, headers=bearer(secret)
     ).get_json()
     coordinator = make_user("coordinator")
-    asset = AssetFactory(
-        mission_id=medic.mission_id, callsign="DUSTOFF-1", capabilities=["hoist", "night", "medical_crew"]
-    )
+    asset = AssetFactory(mission_id=medic.mission_id, callsign="DUSTOFF-1", capabilities=["hoist", "medical_crew"])
     facility = FacilityFactory(mission_id=medic.mission_id)
     dispatched = client.post(
         f"/api/v1/casevac/requests/{filed['request_id']}/dispatch",
