@@ -28,10 +28,12 @@ def _video_secret(settings) -> str:
 
 
 def join(session, *, actor: User, consultation_id: str, settings) -> dict:
-    """A room and this participant's token, valid from 15 minutes before the start to the end."""
+    """A room and this participant's token, valid from 15 minutes before the start to the end. An invitee's
+    token names their part and invitation (`context.user.part`, `context.user.invitation`): the call checks
+    the invitation is still in force at every step."""
     consultation = access.load_visible(session, actor, consultation_id)
-    if not policy.is_participant(actor, consultation):
-        raise forbidden("only the consultation's participants join it")
+    if not policy.may_join(actor, consultation):
+        raise forbidden("only the consultation's participants and invitees join it")
     access.audit_read(session, actor, consultation, "join")
     session.commit()
     if consultation.modality == "async":
@@ -67,6 +69,7 @@ def join(session, *, actor: User, consultation_id: str, settings) -> dict:
                 "id": actor.id,
                 "name": actor.display_name or actor.username,
                 "moderator": actor.id == consultation.clinician.user_id,
+                **_part_claims(actor, consultation),
             }
         },
     }
@@ -82,6 +85,13 @@ def join(session, *, actor: User, consultation_id: str, settings) -> dict:
         "url": url,
         "ice_servers": ice_servers(settings, actor.id, valid_until),
     }
+
+
+def _part_claims(actor: User, consultation) -> dict:
+    if actor.id in policy.participants(consultation):
+        return {"part": "clinician" if actor.id == consultation.clinician.user_id else "participant"}
+    invited = policy.invitation(actor, consultation)
+    return {"part": "interpreter" if invited.part == "interpreter" else "second_clinician", "invitation": invited.id}
 
 
 def fhir_slot_bundle(slots: list[dict]) -> dict:
