@@ -84,6 +84,7 @@ def join(session, *, actor: User, consultation_id: str, settings) -> dict:
         "valid_until": valid_until,
         "url": url,
         "ice_servers": ice_servers(settings, actor.id, valid_until),
+        "ice_transport_policy": settings.TURN_POLICY if settings.TURN_URLS and settings.TURN_SECRET else "all",
     }
 
 

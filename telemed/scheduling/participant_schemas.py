@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from core.fields import Text
 from telemed.scheduling.models import KINDS, MODALITIES, PARTS, STATUSES
@@ -10,8 +10,9 @@ from telemed.scheduling.schemas import _validate_language
 
 
 class ParticipantIn(Schema):
-    user_id = Text(
-        required=True, validate=validate.Length(min=1, max=36), metadata={"description": "a user of the mission"}
+    user_id = Text(validate=validate.Length(min=1, max=36), metadata={"description": "a user of the mission"})
+    username = Text(
+        validate=validate.Length(min=1, max=80), metadata={"description": "or the user's username (one of the two)"}
     )
     part = Text(required=True, validate=validate.OneOf(PARTS))
     language = Text(
@@ -20,6 +21,11 @@ class ParticipantIn(Schema):
         validate=_validate_language,
         metadata={"description": "ISO 639-1: required for an interpreter, absent for a clinician"},
     )
+
+    @validates_schema
+    def _one_user(self, data, **kwargs):
+        if ("user_id" in data) == ("username" in data):
+            raise ValidationError("give exactly one of user_id and username", field_name="user_id")
 
 
 class ParticipantOut(Schema):

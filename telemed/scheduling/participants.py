@@ -40,21 +40,39 @@ def _guard(session, actor: User, consultation_id: str) -> Consultation:
     return consultation
 
 
-def _check_invitee(session, consultation: Consultation, invitee: User | None, part: str) -> None:
+def _invitee(session, consultation: Consultation, user_id: str | None, username: str | None, part: str) -> User:
+    """The user to invite, by id or username: an active user of the consultation's mission (422 otherwise,
+    the same answer for a user of another mission as for no user)."""
+    field = "user_id" if user_id is not None else "username"
+    if user_id is not None:
+        invitee = session.get(User, user_id) if is_id(user_id) else None
+    else:
+        query = db.select(User).where(User.username == username, User.mission_id == consultation.mission_id)
+        invitee = session.execute(query).scalar_one_or_none()
     if invitee is None or not invitee.active or invitee.mission_id != consultation.mission_id:
-        raise invalid("user_id", "no active user of the consultation's mission has this id")
+        raise invalid(field, f"no active user of the consultation's mission has this {field.replace('_', ' ')}")
     if invitee.id in policy.participants(consultation):
-        raise invalid("user_id", "this user already takes part in the consultation")
+        raise invalid(field, "this user already takes part in the consultation")
     if part != "clinician":
-        return
+        return invitee
     profile = clinician_of_user(session, invitee.id)
     if invitee.role != "clinician" or profile is None or not profile.active:
-        raise invalid("user_id", "a second clinician is a user with role clinician and an active clinician profile")
+        raise invalid(field, "a second clinician is a user with role clinician and an active clinician profile")
     if consultation.kind == "mental_health" and not is_mental_health_clinician(session, invitee):
-        raise invalid("user_id", "a mental-health consultation's second clinician is a psychiatrist or psychologist")
+        raise invalid(field, "a mental-health consultation's second clinician is a psychiatrist or psychologist")
+    return invitee
 
 
-def invite(session, *, actor: User, consultation_id: str, user_id: str, part: str, language: str | None = None) -> dict:
+def invite(
+    session,
+    *,
+    actor: User,
+    consultation_id: str,
+    part: str,
+    user_id: str | None = None,
+    username: str | None = None,
+    language: str | None = None,
+) -> dict:
     consultation = _guard(session, actor, consultation_id)
     if consultation.modality == "async":
         raise conflict(
@@ -72,8 +90,7 @@ def invite(session, *, actor: User, consultation_id: str, user_id: str, part: st
         raise invalid("language", "an interpreter's language is required (ISO 639-1, e.g. fr, ar, sango: sg)")
     if part != "interpreter" and language:
         raise invalid("language", "only an interpreter has a language")
-    invitee = session.get(User, user_id) if is_id(user_id) else None
-    _check_invitee(session, consultation, invitee, part)
+    invitee = _invitee(session, consultation, user_id, username, part)
     already = policy.invitation(invitee, consultation)
     if already is not None:
         raise conflict("this user is already invited: revoke that invitation first", participant_id=already.id)

@@ -123,11 +123,24 @@ def test_invalid_invitations_name_the_field(client, headers, make_user, make_cli
     disabled = make_user("member", active=False)
     for who in ("0" * 36, "x", elsewhere.id, disabled.id, medic.id, clinician.user_id):
         assert_error(invite(client, headers, clinician.user, cid, who), 422, ("user_id",))
-    assert_error(
-        client.post(f"{API}/consultations/{cid}/participants", json={}, headers=headers(clinician.user)),
-        422,
-        ("user_id",),
+    for body in (
+        {"part": "interpreter", "language": "fr"},
+        {"user_id": member.id, "username": member.username, "part": "interpreter", "language": "fr"},
+    ):
+        assert_error(
+            client.post(f"{API}/consultations/{cid}/participants", json=body, headers=headers(clinician.user)),
+            422,
+            ("user_id",),
+        )
+    # By username: a user of this mission only.
+    by_name = {"part": "interpreter", "language": "fr"}
+    url = f"{API}/consultations/{cid}/participants"
+    elsewhere_named = client.post(
+        url, json={**by_name, "username": elsewhere.username}, headers=headers(clinician.user)
     )
+    assert_error(elsewhere_named, 422, ("username",))
+    named = client.post(url, json={**by_name, "username": member.username}, headers=headers(clinician.user))
+    assert named.status_code == 201 and named.get_json()["user_id"] == member.id, named.get_json()
 
 
 def test_who_may_invite_and_when(client, headers, make_user, make_clinician, book, diagnostic, call_setup):
