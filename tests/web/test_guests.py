@@ -257,6 +257,7 @@ def test_clinician_invites_an_interpreter_and_three_meet_through_turn(booked, ne
     interpreter_call.get_by_role("button", name="Send message").click()
     clinic_call.get_by_role("list", name="Chat").get_by_text("I interpret in Sango.").wait_for()
     screenshot(clinic, "call-three-party")
+    screenshot(interpreter, "me-interpreter-call")
 
     # The interpreter's own session is refused the notes and the attachments (403), not just hidden.
     codes = interpreter.evaluate(
