@@ -235,7 +235,11 @@ def _my_call(payload) -> tuple[_Call | None, dict | None]:
 
 def _remove(sid: str, consultation_id: str) -> None:
     """A revoked invitee out of the call: told (call.removed), then gone like a leave."""
-    socketio.emit("call.removed", {"consultation_id": consultation_id, "reason": "your invitation was revoked"}, to=sid)
+    socketio.emit(
+        "call.removed",
+        {"consultation_id": consultation_id, "reason": "your invitation was revoked or has ended"},
+        to=sid,
+    )
     _leave(sid)
 
 

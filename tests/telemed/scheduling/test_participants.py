@@ -65,7 +65,7 @@ def test_invite_list_revoke_with_audit_and_events(client, headers, make_user, di
     body = made.get_json()
     assert body["part"] == "interpreter" and body["language"] == "sg" and body["active"] is True
     assert body["name"] == "Mme Interprète" and body["invited_by"] == clinician.user.id
-    assert body["expires_at"] == consultation["end"].replace("Z", "+00:00") or body["expires_at"] == consultation["end"]
+    assert datetime.fromisoformat(body["expires_at"]) == datetime.fromisoformat(consultation["end"])
     audit = db.session.execute(
         db.select(AuditEntry).where(AuditEntry.action == "telemed.participant.invite")
     ).scalar_one()
@@ -99,7 +99,21 @@ def test_invite_list_revoke_with_audit_and_events(client, headers, make_user, di
     assert client.get(f"{API}/invitations", headers=headers(interpreter)).get_json()["items"] == []
     assert_error(client.get(f"{API}/consultations/{cid}", headers=headers(interpreter)), 404)
     # Revoked, then invited again: a new row (the partial unique index counts active ones only).
-    assert invite(client, headers, clinician.user, cid, interpreter).status_code == 201
+    again = invite(client, headers, clinician.user, cid, interpreter)
+    assert again.status_code == 201
+    # The invitation ends with the consultation: a reschedule moves it.
+    later = datetime.fromisoformat(consultation["start"]) + timedelta(hours=2)
+    moved = client.post(
+        f"{API}/consultations/{cid}/reschedule", json={"start": later.isoformat()}, headers=headers(medic)
+    )
+    assert moved.status_code == 200, moved.get_json()
+    [active] = [
+        p
+        for p in client.get(f"{API}/consultations/{cid}/participants", headers=headers(medic)).get_json()["items"]
+        if p["active"]
+    ]
+    assert active["id"] == again.get_json()["id"]
+    assert datetime.fromisoformat(active["expires_at"]) == datetime.fromisoformat(moved.get_json()["end"])
 
 
 def test_invalid_invitations_name_the_field(client, headers, make_user, make_clinician, mission, diagnostic):

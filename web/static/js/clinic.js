@@ -201,7 +201,8 @@ const PARTS = { interpreter: "interpreter", clinician: "second clinician" };
 
 async function loadParticipants(id) {
   const page = await api(`/telemed/consultations/${id}/participants`);
-  const mine = state.consultations.get(id).clinician_id === state.profile.id;
+  const shown = state.consultations.get(id);
+  const mine = Boolean(shown) && shown.clinician_id === state.profile.id;
   document.getElementById("participants").replaceChildren(...(page.items.length ? page.items.map((p) =>
     el("li", { class: p.active ? null : "muted" },
       `${p.name}: ${PARTS[p.part]}${p.language ? ` (${p.language})` : ""}${p.active ? "" : ", revoked"} `,
