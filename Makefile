@@ -20,11 +20,13 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(VENV)/.run-deps
 	./bin/serve
 
-# ruff first: a lint or format finding fails the run before any test starts.
+# ruff first: a lint or format finding fails the run before any test starts. Two pytest-xdist workers by default
+# (most of the run waits on servers and browsers, so both cores stay busy); TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	PYTHONPATH=$(CURDIR) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Longer fuzzing than the bounded run inside `make test`: schemathesis, every role, a random seed (printed).
 fuzz: $(VENV)/.dev-deps

@@ -25,7 +25,8 @@ _MGRS = mgrs_lib.MGRS()
 MGRS_PRECISION = 5
 # UTM zones (1-60 + band letter C-X without I, O) and the polar UPS zones (A, B, Y, Z without a zone number),
 # then the 100 km square and 0-10 digits (an even count: easting and northing at equal precision).
-_MGRS_PATTERN = re.compile(r"^(?:(?:[1-9]|[1-5][0-9]|60)[C-HJ-NP-X]|[ABYZ])[A-HJ-NP-Z]{2}(?:\d\d){0,5}$")
+# Zones 1-9 with or without a leading zero: to_mgrs (the mgrs library) writes 01-09, most maps and GPS 1-9.
+_MGRS_PATTERN = re.compile(r"^(?:(?:0?[1-9]|[1-5][0-9]|60)[C-HJ-NP-X]|[ABYZ])[A-HJ-NP-Z]{2}(?:\d\d){0,5}$")
 # "4 21 40 N 18 33 18 E" and "N 4 21 40 E 18 33 18": geopy reads spaces alone as something else
 # (it took the example as 33 N), so spelled-out DMS with spaces is rewritten with symbols first.
 _SPACED_DMS = re.compile(
@@ -82,8 +83,11 @@ def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 def to_mgrs(lat: float, lon: float) -> str:
-    """The MGRS (UTM or, beyond 84N / 80S, UPS) reference of a point at 1 m precision."""
-    return _MGRS.toMGRS(lat, lon, MGRSPrecision=MGRS_PRECISION)
+    """The MGRS (UTM or, beyond 84N / 80S, UPS) reference of a point at 1 m precision (zones 1-9 written 01-09,
+    as the mgrs library does). The point is first rounded to 1e-7 degree (about 1 cm): within 1e-8 degree south
+    of the equator the library writes a southern band with northing 0 (31MAA6602100000), a square that does
+    not exist."""
+    return _MGRS.toMGRS(round(lat, 7), round(lon, 7), MGRSPrecision=MGRS_PRECISION)
 
 
 def from_latlon(lat, lon) -> Location:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from casevac.fleet.models import Asset, Facility
+from casevac.fleet.models import FACILITY_CAPABILITIES, Asset, Facility
 from core import clock
 
 BANGUI_MPOKO = ("Bangui M'Poko airport", 4.3985, 18.5188)
@@ -20,17 +20,7 @@ FACILITIES = [
     (
         "Level 3 Bangui",
         "3",
-        [
-            "damage_control_surgery",
-            "icu",
-            "blood_bank",
-            "ct",
-            "burns",
-            "neurosurgery",
-            "paediatrics",
-            "obstetrics",
-            "mental_health",
-        ],
+        list(FACILITY_CAPABILITIES),  # a Level 3 has every capability
         50,
         True,
         4.3720,

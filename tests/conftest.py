@@ -124,6 +124,26 @@ def test_settings(database_url: str, **overrides) -> Settings:
     return Settings.from_env(**values)
 
 
+# Files that start servers, browsers or a TAK server take most of the run: handed out first, so that under
+# pytest-xdist (`make test` runs two workers, --dist loadfile) the run does not end waiting on one of them.
+SLOW_FIRST = (
+    "tests/e2e/",
+    "tests/web/",
+    "tests/casevac/tak/test_e2e",
+    "tests/security/test_fuzz",
+    "tests/security/test_authz_matrix",
+    "tests/telemed/mental/test_e2e",
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session, config, items) -> None:
+    slow = [item for item in items if item.nodeid.startswith(SLOW_FIRST)]
+    if slow:
+        rest = [item for item in items if not item.nodeid.startswith(SLOW_FIRST)]
+        items[:] = slow + rest
+
+
 @pytest.fixture(scope="session")
 def databases(tmp_path_factory):
     dbs = Databases(tmp_path_factory.mktemp("db"))

@@ -1,6 +1,8 @@
 """Line 1 parsing against known points, and the antimeridian and pole edge cases (no database needed)."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from casevac import geo
 
@@ -27,6 +29,33 @@ def test_latlon_round_trips_through_mgrs():
     assert bangui.mgrs == "34NBK2863382493"
     back = geo.from_mgrs(bangui.mgrs)
     assert geo.distance_km((bangui.lat, bangui.lon), (back.lat, back.lon)) < 0.002
+
+
+@settings(max_examples=400, deadline=None)
+@given(lat=st.floats(-80, 84, allow_nan=False), lon=st.floats(-180, 180, allow_nan=False))
+def test_every_grid_we_write_reads_back_to_its_point(lat, lon):
+    reference = geo.to_mgrs(lat, lon)
+    back = geo.from_mgrs(reference)  # the grid names a 1 m square: its centre may lie across a zone boundary
+    assert geo.distance_km((lat, lon), (back.lat, back.lon)) < 0.002
+
+
+@pytest.mark.parametrize(
+    "lat, lon, expected",
+    [
+        (1e-05, -170.0, "02NPF1128000001"),  # zones 1-9 written with a leading zero, and read back
+        (-1e-09, 0.0, "31NAA6602100000"),  # a hair south of the equator (the library writes 31MAA..., no such square)
+        (-1e-07, 0.0, "31MAV6602199999"),
+    ],
+)
+def test_grids_near_the_equator_and_in_zones_1_to_9(lat, lon, expected):
+    assert geo.to_mgrs(lat, lon) == expected
+    assert geo.from_mgrs(expected).mgrs == expected
+
+
+def test_zones_1_to_9_are_read_with_or_without_a_leading_zero():
+    padded, bare = geo.from_mgrs("04QFJ1234567890"), geo.from_mgrs("4QFJ1234567890")
+    assert (padded.lat, padded.lon) == (bare.lat, bare.lon)
+    assert geo.from_mgrs("4QFJ").mgrs == "4QFJ" and geo.from_mgrs("04qfj").mgrs == "04QFJ"  # coarse: as given
 
 
 def test_poles_use_ups_grid_references_out_but_polar_references_are_refused_in():

@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -43,15 +44,22 @@ pytestmark = pytest.mark.e2e
 SERVER_ENV = {"LOGIN_LIMIT_PER_ACCOUNT": "1000 per minute", "LOGIN_LIMIT_PER_ADDRESS": "1000 per minute"}
 
 
-def render(conf: str, *, listen_port: int, upstream_ports: list[int], prefix: Path) -> str:
-    """deploy/nginx.conf (an http-level snippet) as a whole nginx.conf for a private nginx."""
+def render(conf: str, *, listen_port: int, http_port: int, upstream_ports: list[int], prefix: Path, tls: Path) -> str:
+    """deploy/nginx.conf (an http-level snippet) as a whole nginx.conf for a private nginx: its ports, upstreams,
+    certificate (`tls`: fullchain.pem and privkey.pem) and temporary directories."""
     servers = "".join(f"    server 127.0.0.1:{port};\n" for port in upstream_ports)
     snippet, count = re.subn(
         r"(upstream medevac \{\n\s*ip_hash;\n)(?:\s*#?\s*server [^\n]*\n)+", lambda m: m.group(1) + servers, conf
     )
     assert count == 1, "deploy/nginx.conf: the upstream block changed shape; update render()"
-    snippet, count = re.subn(r"listen 80;", f"listen 127.0.0.1:{listen_port};", snippet)
-    assert count == 1, "deploy/nginx.conf: no `listen 80;` to render"
+    for pattern, replacement in (
+        (r"listen 80;", f"listen 127.0.0.1:{http_port};"),
+        (r"listen 443 ssl http2;", f"listen 127.0.0.1:{listen_port} ssl http2;"),
+        (r"/etc/medevac/tls/", f"{tls}/"),
+        (r"root /var/www/acme;", f"root {prefix / 'acme'};"),
+    ):
+        snippet, count = re.subn(pattern, replacement, snippet)
+        assert count >= 1, f"deploy/nginx.conf: no `{pattern}` to render"
     temp = "\n".join(
         f"    {kind}_temp_path {prefix / (kind + '_temp')};"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -64,18 +72,43 @@ def render(conf: str, *, listen_port: int, upstream_ports: list[int], prefix: Pa
     )
 
 
+def make_certificate(directory: Path) -> Path:
+    """A private CA (ca.pem) and a certificate for 127.0.0.1 signed by it (fullchain.pem, privkey.pem), with
+    Debian's openssl."""
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True, timeout=60)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=medevac test CA")
+    openssl("req", *ec, "-keyout", "privkey.pem", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (directory / "ext.cnf").write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+    )
+    openssl(
+        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "fullchain.pem", "-days", "2", "-extfile", "ext.cnf",
+    )  # fmt: skip
+    return directory
+
+
 class PrivateNginx:
     def __init__(self, workdir: Path, upstream_ports: list[int]):
         self.workdir = workdir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port, self.http_port = free_port(), free_port()
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.tls = make_certificate(workdir / "tls")
+        self.ca = self.tls / "ca.pem"
         self.conf = workdir / "nginx.conf"
         self.conf.write_text(
             render(
                 (ROOT / "deploy" / "nginx.conf").read_text(),
                 listen_port=self.port,
+                http_port=self.http_port,
                 upstream_ports=upstream_ports,
                 prefix=workdir,
+                tls=self.tls,
             )
         )
         self.process: subprocess.Popen | None = None
@@ -127,7 +160,17 @@ def front(tmp_path_factory):
     try:
         servers = start_servers(workdir, 2, **SERVER_ENV, DATABASE_URL=database_url, REDIS_URL=redis_server.url)
         nginx = PrivateNginx(workdir, [s.port for s in servers]).start()
-        yield nginx, servers
+        # Every HTTPS client of this module (requests, and python-socketio through its requests session) trusts
+        # the private CA, and only it.
+        saved = os.environ.get("REQUESTS_CA_BUNDLE")
+        os.environ["REQUESTS_CA_BUNDLE"] = str(nginx.ca)
+        try:
+            yield nginx, servers
+        finally:
+            if saved is None:
+                os.environ.pop("REQUESTS_CA_BUNDLE", None)
+            else:
+                os.environ["REQUESTS_CA_BUNDLE"] = saved
     finally:
         if nginx is not None:
             nginx.stop()
@@ -144,7 +187,11 @@ class Client:
         self.last = 0
         self.connects = 0
         self.lock = threading.Condition()
-        self.sio = socketio.Client(reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1)
+        http = requests.Session()
+        http.verify = os.environ.get("REQUESTS_CA_BUNDLE", True)  # engineio hands it to the websocket too
+        self.sio = socketio.Client(
+            reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1, http_session=http
+        )
 
         @self.sio.on("connect")
         def _connect():
@@ -240,11 +287,15 @@ def test_filing_sockets_restart_and_sync_through_nginx(front):
         over_polling.close()
 
 
-def _chunked_post(port: int, path: str, payload: bytes, headers: dict) -> tuple[int, dict]:
-    """POST with Transfer-Encoding: chunked over a raw socket (requests would send a Content-Length)."""
+def _chunked_post(port: int, path: str, payload: bytes, headers: dict, ca: Path | None = None) -> tuple[int, dict]:
+    """POST with Transfer-Encoding: chunked over a raw socket (requests would send a Content-Length); over TLS
+    when `ca` is given."""
     lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Transfer-Encoding: chunked", "Connection: close"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+    raw = socket.create_connection(("127.0.0.1", port), timeout=30)
+    if ca is not None:
+        raw = ssl.create_default_context(cafile=str(ca)).wrap_socket(raw, server_hostname="127.0.0.1")
+    with raw as conn:
         conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         try:
             for i in range(0, len(payload), 32768):
@@ -279,23 +330,25 @@ def _chunked_post(port: int, path: str, payload: bytes, headers: dict) -> tuple[
 @pytest.mark.parametrize("via", ["nginx", "gunicorn"])
 def test_real_chunked_bodies(front, via):
     nginx, servers = front
-    port = nginx.port if via == "nginx" else servers[0].port
+    port, base = (nginx.port, nginx.url) if via == "nginx" else (servers[0].port, servers[0].url)
+    ca = nginx.ca if via == "nginx" else None
     login_body = json.dumps({"username": "demo-medic", "password": DEMO_PASSWORD}).encode()
-    status, answer = _chunked_post(port, "/api/v1/auth/login", login_body, {"Content-Type": "application/json"})
+    status, answer = _chunked_post(port, "/api/v1/auth/login", login_body, {"Content-Type": "application/json"}, ca)
     assert status == 200 and answer["access_token"]
     status, answer = _chunked_post(
         port,
         "/api/v1/auth/login",
         gzip.compress(login_body),
         {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        ca,
     )
     assert status == 200 and answer["access_token"], answer  # a chunked gzip body is read, not taken as empty
     for kilobytes in (600, 4 << 10, 9 << 10):
         padded = json.dumps({"username": "x", "password": "y", "pad": "p" * (kilobytes << 10)}).encode()
-        status, answer = _chunked_post(port, "/api/v1/auth/login", padded, {"Content-Type": "application/json"})
+        status, answer = _chunked_post(port, "/api/v1/auth/login", padded, {"Content-Type": "application/json"}, ca)
         assert status == 413 and answer["code"] == 413, (kilobytes, status, answer)
     # Still served afterwards (nginx did not take a process out of the upstream).
-    assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200
+    assert requests.get(f"{base}/readyz", timeout=10).status_code == 200
 
 
 def test_uploads_above_the_json_cap_pass_nginx_to_the_application(front):
@@ -366,3 +419,51 @@ def test_disabling_a_user_on_one_process_ends_their_socket_on_the_other(front):
         assert me_again.status_code == 401
     finally:
         listener.close()
+
+
+def test_plain_http_only_redirects_to_https_and_https_is_strict(front):
+    """The field app's service worker (offline filing) runs only on a secure origin: deploy/nginx.conf serves
+    the application over TLS and answers plain HTTP with a redirect that keeps the method (308)."""
+    nginx, _ = front
+    plain = f"http://127.0.0.1:{nginx.http_port}"
+    for method in ("GET", "POST"):
+        response = requests.request(method, f"{plain}/api/v1/casevac/requests?x=1", allow_redirects=False, timeout=10)
+        assert response.status_code == 308, (method, response.status_code)
+        assert response.headers["Location"] == "https://127.0.0.1/api/v1/casevac/requests?x=1"
+    # Certificate renewals (ACME http-01) are answered over plain HTTP, from the webroot.
+    challenge = nginx.workdir / "acme" / ".well-known" / "acme-challenge"
+    challenge.mkdir(parents=True, exist_ok=True)
+    (challenge / "token-123").write_text("token-123.thumbprint")
+    answer = requests.get(f"{plain}/.well-known/acme-challenge/token-123", allow_redirects=False, timeout=10)
+    assert answer.status_code == 200 and answer.text == "token-123.thumbprint"
+
+    for response in (
+        requests.get(f"{nginx.url}/readyz", timeout=10),
+        requests.post(f"{nginx.url}/api/v1/casevac/requests", data=b"{" + b" " * (2 << 20) + b"}", timeout=30),
+    ):
+        assert response.headers["Strict-Transport-Security"] == "max-age=31536000", response.status_code
+    assert requests.get(f"{nginx.url}/field", timeout=10).status_code == 200
+
+    # TLS 1.2 at the least (a client that offers at most TLS 1.1 is refused by nginx, not by its own library),
+    # and a device that comes back resumes its session (no full handshake over 2G), in TLS 1.2 and 1.3.
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.load_verify_locations(cafile=str(nginx.ca))
+    old.set_ciphers("DEFAULT:@SECLEVEL=0")
+    old.minimum_version, old.maximum_version = ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1
+    with pytest.raises(ssl.SSLError) as refused:
+        with socket.create_connection(("127.0.0.1", nginx.port), timeout=10) as raw:
+            old.wrap_socket(raw, server_hostname="127.0.0.1")
+    assert "NO_PROTOCOLS_AVAILABLE" not in str(refused.value)  # the client did offer TLS 1.1
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        context = ssl.create_default_context(cafile=str(nginx.ca))
+        context.minimum_version = context.maximum_version = version
+        sessions = []
+        for _ in range(2):
+            with socket.create_connection(("127.0.0.1", nginx.port), timeout=10) as raw:
+                resume = sessions[-1] if sessions else None
+                with context.wrap_socket(raw, server_hostname="127.0.0.1", session=resume) as tls:
+                    tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                    assert tls.recv(64).startswith(b"HTTP/1.1 200")  # TLS 1.3 hands the session over after data
+                    sessions.append(tls.session)
+                    reused = tls.session_reused
+        assert reused, version

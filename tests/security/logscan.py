@@ -105,6 +105,8 @@ def _mask(value: str) -> str:
 
 
 SCANNER = Scanner()
+# Leaks reported by pytest-xdist workers at their end (the controller's list).
+WORKER_LEAKS: list[str] = []
 
 
 class RecordingHandler(logging.Handler):
@@ -213,8 +215,10 @@ def pytest_configure(config) -> None:
 
 
 def pytest_collection_modifyitems(session, config, items) -> None:
-    # The whole-run check goes last, whatever the file order.
-    last = [i for i in items if i.nodeid.startswith("tests/security/test_logs.py::test_no_secrets")]
+    # The whole-run check goes last, whatever the file order (its whole file, so that pytest-xdist's
+    # --dist loadfile, which keeps a file on one worker, also hands it out last).
+    last = [i for i in items if i.nodeid.startswith("tests/security/test_logs.py::")]
+    last.sort(key=lambda item: "test_no_secrets" in item.nodeid)
     for item in last:
         items.remove(item)
         items.append(item)
@@ -229,12 +233,25 @@ def collect_files(config) -> list[Path]:
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session, exitstatus) -> None:
-    # Lines logged after the last test (fixture teardown, servers stopping) are checked here.
+    # Lines logged after the last test (fixture teardown, servers stopping) are checked here. Under pytest-xdist
+    # each worker records and checks its own lines and files (a worker's tests, servers and secrets are its own)
+    # and hands what it found to the controller (pytest_testnodedown), which fails the run.
     SCANNER.files = collect_files(session.config)
     new = [leak for leak in SCANNER.leaks() if leak not in SCANNER.reported]
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["logscan_leaks"] = new
+        return
+    new += WORKER_LEAKS
     if new:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         text = "secrets in the logs of this run (tests/security/logscan.py):\n" + "\n".join(new[:50])
         if reporter is not None:
             reporter.write_line(text, red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    # pytest-xdist, on the controller: a worker finished; keep what its final check found.
+    WORKER_LEAKS.extend(getattr(node, "workeroutput", {}).get("logscan_leaks", []))
