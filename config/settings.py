@@ -25,6 +25,17 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0 (true or false), got {raw!r}")
+
+
 def _str(name: str, default: str | None = None) -> str | None:
     raw = os.environ.get(name)
     return default if raw in (None, "") else raw
@@ -97,6 +108,17 @@ class Settings:
     TAK_UID: str = ""
     # Longest wait between reconnection attempts (the backoff doubles from 1 s up to this).
     TAK_RECONNECT_MAX_SECONDS: float = 30.0
+    # Mail (core.mail): reminders and invitations. No SMTP_HOST: nothing is sent (the socket events still are).
+    # SMTP_STARTTLS upgrades the connection before any login; MAIL_FROM is required with SMTP_HOST.
+    SMTP_HOST: str = ""
+    SMTP_PORT: int = 587
+    SMTP_USER: str = ""
+    SMTP_PASSWORD: str = ""
+    SMTP_STARTTLS: bool = True
+    SMTP_TIMEOUT_SECONDS: float = 10.0
+    MAIL_FROM: str = ""
+    # The address users open the app at (https://medevac.mission.example): links in mail. Empty: no link.
+    PUBLIC_URL: str = ""
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -140,6 +162,10 @@ class Settings:
                 for name in ("TAK_URL", "TAK_MISSION", "TAK_CERT", "TAK_KEY", "TAK_CA", "TAK_CALLSIGN", "TAK_UID")
             },
             TAK_RECONNECT_MAX_SECONDS=float(_str("TAK_RECONNECT_MAX_SECONDS", "30")),
+            **{name: _str(name, "") for name in ("SMTP_HOST", "SMTP_USER", "SMTP_PASSWORD", "MAIL_FROM", "PUBLIC_URL")},
+            SMTP_PORT=_int("SMTP_PORT", cls.SMTP_PORT),
+            SMTP_STARTTLS=_bool("SMTP_STARTTLS", cls.SMTP_STARTTLS),
+            SMTP_TIMEOUT_SECONDS=float(_str("SMTP_TIMEOUT_SECONDS", "10")),
         )
         values.update(overrides)
         return cls(**values).resolved()
@@ -153,6 +179,8 @@ class Settings:
 
     def resolved(self) -> "Settings":
         """Fill the secret key: required outside development, generated and kept under instance/ in it."""
+        if self.SMTP_HOST and "@" not in self.MAIL_FROM:
+            raise ConfigError("MAIL_FROM (the sender address, e.g. medevac@mission.example) is required with SMTP_HOST")
         if self.SECRET_KEY:
             if len(self.SECRET_KEY) < 32:
                 raise ConfigError("SECRET_KEY must be at least 32 characters long")
@@ -174,5 +202,5 @@ class Settings:
 
     def public(self) -> dict:
         """Settings safe to show (no secrets)."""
-        hidden = {"SECRET_KEY", "DEMO_PASSWORD", "VIDEO_APP_SECRET", "TURN_SECRET"}
+        hidden = {"SECRET_KEY", "DEMO_PASSWORD", "VIDEO_APP_SECRET", "TURN_SECRET", "SMTP_PASSWORD"}
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}

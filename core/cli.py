@@ -31,11 +31,12 @@ def register(app: Flask) -> None:
     @click.option("--role", required=True, type=click.Choice(ROLES))
     @click.option("--mission", "mission_code", required=True, help="mission code, e.g. DEMO")
     @click.option("--display-name", default=None)
+    @click.option("--email", default=None, help="where reminders and invitations are mailed")
     @click.option("--superadmin", is_flag=True, default=False)
     @click.option(
         "--password", prompt=True, hide_input=True, confirmation_prompt=True, help="prompted for when not given"
     )
-    def create_user_command(username, role, mission_code, display_name, superadmin, password):
+    def create_user_command(username, role, mission_code, display_name, email, superadmin, password):
         """Create a user (the first admin of a mission, for instance)."""
         mission = db.session.execute(db.select(Mission).where(Mission.code == mission_code)).scalar_one_or_none()
         if mission is None:
@@ -51,6 +52,7 @@ def register(app: Flask) -> None:
                 mission_id=mission.id,
                 display_name=display_name,
                 superadmin=superadmin,
+                email=email,
             )
         except ApiError as exc:
             raise click.ClickException(exc.message) from None

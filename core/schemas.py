@@ -4,6 +4,8 @@ from core.fields import Text
 from core.models import ROLES
 from core.pagination import PageArgs, page_schema
 
+EMAIL = "medic.ndongo@mission.example"
+
 
 class LoginIn(Schema):
     username = Text(required=True, validate=validate.Length(min=1, max=80))
@@ -24,6 +26,9 @@ class UserOut(Schema):
     active = fields.Boolean()
     phone = fields.String(allow_none=True, metadata={"description": "E.164: the SMS sender of this user"})
     imei = fields.String(allow_none=True, metadata={"description": "the satellite messenger of this user"})
+    email = fields.String(
+        allow_none=True, metadata={"description": "where reminders and invitations are mailed (lower-case)"}
+    )
     created_at = fields.DateTime()
 
 
@@ -51,18 +56,21 @@ class UserIn(Schema):
     mission_id = Text(required=True, validate=validate.Length(max=36))
     display_name = Text(load_default=None, allow_none=True, validate=validate.Length(max=200))
     superadmin = fields.Boolean(load_default=False)
+    email = Text(load_default=None, allow_none=True, validate=validate.Length(max=320), metadata={"example": EMAIL})
 
 
 class UserPatch(Schema):
     """Change a user (admin of that mission). `active: false` disables the user at once (their tokens and open
     sockets stop working); `role`; `phone` (E.164: + and 7 to 15 digits; spaces, dots, dashes and brackets are
-    dropped) and `imei` (15 digits) register the user's SMS and satellite-messenger senders; null removes one."""
+    dropped) and `imei` (15 digits) register the user's SMS and satellite-messenger senders; `email` where their
+    reminders and invitations are mailed (stored lower-case, one user per address); null removes one."""
 
     active = fields.Boolean(truthy={True}, falsy={False})  # JSON true or false only, not "no" or 0
     role = fields.String(validate=validate.OneOf(ROLES))
     display_name = Text(allow_none=True, validate=validate.Length(max=200))
     phone = Text(allow_none=True, validate=validate.Length(max=32), metadata={"example": "+23670123456"})
     imei = Text(allow_none=True, validate=validate.Length(max=32), metadata={"example": "300234010753370"})
+    email = Text(allow_none=True, validate=validate.Length(max=320), metadata={"example": EMAIL})
 
 
 class UserListArgs(PageArgs):

@@ -61,6 +61,7 @@ def create_user(
     mission_id: str,
     display_name: str | None = None,
     superadmin: bool = False,
+    email: str | None = None,
 ) -> User:
     if actor is not None:
         if actor.role != "admin" and not actor.superadmin:
@@ -72,6 +73,9 @@ def create_user(
             raise forbidden("only a superadmin grants superadmin")
     elif session.get(Mission, mission_id) is None:
         raise invalid("mission_id", "unknown mission")
+    email = checked_email(email)
+    if email and session.execute(db.select(User.id).where(User.email == email)).first():
+        raise conflict("this email is registered to another user: remove it there first", fields=["email"])
     user = User(
         username=username,
         password_hash=hash_password(password),
@@ -79,6 +83,7 @@ def create_user(
         mission_id=mission_id,
         display_name=display_name,
         superadmin=superadmin,
+        email=email,
     )
     session.add(user)
     flush_or_conflict(session, f"the username {username} is taken")
@@ -106,6 +111,11 @@ def get_user(session, *, actor: User, user_id: str) -> User:
 
 PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
 IMEI = re.compile(r"^\d{15}$")
+# A pragmatic address (RFC 5321 sizes, ASCII only: no SMTPUTF8): local part, @, a domain with a dot.
+EMAIL = re.compile(
+    r"^(?=.{3,254}$)[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?=[^@]{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+)
 
 
 def normalise_phone(value: str) -> str | None:
@@ -115,6 +125,17 @@ def normalise_phone(value: str) -> str | None:
     if phone.startswith("00"):
         phone = "+" + phone[2:]
     return phone if PHONE.match(phone) else None
+
+
+def checked_email(value: str | None) -> str | None:
+    """The address trimmed and lower-cased (so unique per lower-case value); 422 naming `email` otherwise."""
+    if value is None:
+        return None
+    email = value.strip().lower()
+    local = email.split("@", 1)[0]
+    if not EMAIL.match(email) or len(local) > 64:
+        raise invalid("email", "an e-mail address: name@domain (e.g. medic.ndongo@mission.example), ASCII only")
+    return email
 
 
 def list_users(
@@ -170,7 +191,7 @@ def on_access_changed(callback) -> None:
 
 def update_user(session, *, actor: User, user_id: str, changes: dict) -> User:
     """PATCH /users/{id}: an admin of the user's mission (or a superadmin) enables or disables a user, changes
-    their role, display name, SMS phone or satellite IMEI; audited with the names of the fields changed.
+    their role, display name, SMS phone, satellite IMEI or e-mail address; audited with the names of the fields changed.
     Disabling or a new role takes effect at once: the next request with any of the user's tokens is 401
     (core.auth checks `active` on every request) or sees the new role, and their open sockets are ended
     (ACCESS_CHANGED)."""
@@ -194,6 +215,8 @@ def update_user(session, *, actor: User, user_id: str, changes: dict) -> User:
         if not IMEI.match(imei):
             raise invalid("imei", "15 digits (e.g. 300234010753370)")
         changes["imei"] = imei
+    if "email" in changes:
+        changes["email"] = checked_email(changes["email"])
     changed = {name: value for name, value in changes.items() if getattr(user, name) != value}
     if not changed:
         return user
@@ -204,7 +227,7 @@ def update_user(session, *, actor: User, user_id: str, changes: dict) -> User:
         reasons.append("role_changed")
     for name, value in changed.items():
         setattr(user, name, value)
-    taken = [name for name in ("phone", "imei") if name in changed]
+    taken = [name for name in ("phone", "imei", "email") if name in changed]
     if taken:
         flush_or_conflict(
             session, f"this {' or '.join(taken)} is registered to another user: remove it there first", fields=taken

@@ -141,11 +141,12 @@ class UserById(MethodView):
     @blp.response(200, UserOut)
     @blp.alt_response(404, description="no such user in the admin's mission")
     @blp.alt_response(
-        409, description="the phone or IMEI is registered to another user, or an admin disabling themself"
+        409, description="the phone, IMEI or email is registered to another user, or an admin disabling themself"
     )
     def patch(self, body, user_id):
         """Change a user of the admin's mission: `active: false` disables them at once (their tokens and open
-        sockets stop working), `role`, display name, SMS phone (E.164), satellite IMEI."""
+        sockets stop working), `role`, display name, SMS phone (E.164), satellite IMEI, e-mail address (where
+        consultation reminders and invitations are mailed)."""
         user = auth.current_user(roles={"admin"})
         return service.update_user(db.session, actor=user, user_id=user_id, changes=body)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Flask
 
 from config.extensions import api, db
-from core import audit
+from core import audit, mail
 from core.seed import register_seeder
 from realtime import sockets, sweeper
 from telemed import seed, video
@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
     for blueprint in (scheduling_blp, mental_blp, consent_blp):
         api.register_blueprint(blueprint)
     sweeper.register("telemed.reminders", booking.send_reminders)
+    sweeper.register("mail.deliver", mail.deliver)  # after the reminders: a reminder's mail leaves in the same run
     sweeper.register("mental.escalate_alerts", mental_service.escalate_alerts)
     # The mental-health room of a mission: clinicians with specialty psychiatry or psychology.
     sockets.set_mental_health_check(lambda user: clinicians.is_mental_health_clinician(db.session, user))

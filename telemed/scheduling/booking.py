@@ -21,7 +21,7 @@ from core.models import User
 from core.pagination import Key, paginate
 from core.records import flush_or_conflict
 from telemed import policy
-from telemed.scheduling import access, availability
+from telemed.scheduling import access, availability, notices
 from telemed.scheduling.clinicians import is_mental_health_clinician
 from telemed.scheduling.models import RELEASED_STATUSES, Clinician, Consultation
 
@@ -183,6 +183,7 @@ def book(
         detail={"kind": kind},
     )
     access.publish(session, consultation, "consult.booked")
+    notices.changed(session, consultation)
     if commit:
         session.commit()
     return consultation
@@ -284,6 +285,7 @@ def change_status(
         detail={"from": current, "to": status},
     )
     access.publish(session, consultation, "consult.updated", change="status")
+    notices.changed(session, consultation)
     session.commit()
     return consultation
 
@@ -344,6 +346,7 @@ def reschedule(session, *, actor: User, consultation_id: str, start: datetime) -
         detail={"from": old_start.isoformat(), "to": start.isoformat()},
     )
     access.publish(session, consultation, "consult.updated", change="reschedule")
+    notices.changed(session, consultation)  # the old time's pending reminder goes, the new REQUEST is mailed
     try:
         session.commit()
     except IntegrityError:
@@ -352,8 +355,9 @@ def reschedule(session, *, actor: User, consultation_id: str, start: datetime) -
 
 
 def send_reminders(session, *, now: datetime, settings) -> int:
-    """consult.reminder to the participants REMINDER_MINUTES_BEFORE the start, exactly once per booking
-    time: the conditional UPDATE (reminded_at IS NULL) lets one process win across many."""
+    """consult.reminder (and its mail) to the participants REMINDER_MINUTES_BEFORE the start, exactly once per
+    booking time: the conditional UPDATE (reminded_at IS NULL, still due: a move may have re-armed it for a later
+    time) lets one process win across many."""
     due = now + timedelta(minutes=settings.REMINDER_MINUTES_BEFORE)
     ids = (
         session.execute(
@@ -372,7 +376,7 @@ def send_reminders(session, *, now: datetime, settings) -> int:
     for consultation_id in ids:
         won = session.execute(
             update(Consultation)
-            .where(Consultation.id == consultation_id, Consultation.reminded_at.is_(None))
+            .where(Consultation.id == consultation_id, Consultation.reminded_at.is_(None), Consultation.start <= due)
             .values(reminded_at=now)
             .execution_options(synchronize_session=False)
         ).rowcount
@@ -385,6 +389,7 @@ def send_reminders(session, *, now: datetime, settings) -> int:
             "consult.reminder",
             minutes_to_start=max(0, int((consultation.start - now).total_seconds() // 60)),
         )
+        notices.remind(session, consultation, now=now)
         sent += 1
     session.commit()
     return sent
