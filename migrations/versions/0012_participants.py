@@ -5,7 +5,7 @@ or clinician); it is revoked by setting revoked_at. A partial unique index allow
 user and consultation (SQLite and PostgreSQL).
 
 Revision ID: 0012_participants
-Revises: 0010_consent
+Revises: 0011_email (written after 0010_consent; re-chained when main gained 0011_email)
 """
 from alembic import op
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import core.db
 
 revision = '0012_participants'
-down_revision = '0010_consent'
+down_revision = '0011_email'
 branch_labels = None
 depends_on = None
 
