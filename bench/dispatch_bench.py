@@ -32,7 +32,7 @@ from bench import cpu_model, percentile
 from casevac.dispatch import plan as mass_casualty
 from casevac.dispatch import rules as dispatch
 from casevac.dispatch import service as dispatch_service
-from casevac.dispatch.rules import AssetState, CasualtyClock, EvacuationNeed, FacilityState
+from casevac.dispatch.states import AssetState, CasualtyClock, EvacuationNeed, FacilityState
 from casevac.geo import distance_km
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
@@ -500,9 +500,11 @@ def bench_positions_server(seconds: float, generators: int, connections: int, ba
         redis_server.stop()
 
 
-def bench_recommend_service(runs):
+def bench_recommend_service(runs, *, freeze: bool = True, profile: bool = False):
     """The same recommendation end to end in-process: load 1,000 assets and 100 facilities from the database
-    (SQLite), build the need from a filed request, rank; and through HTTP (Flask test client)."""
+    (SQLite), build the need from a filed request, rank; and through HTTP (Flask test client). `freeze`: the
+    heap settled after start-up as the server does (wsgi.py, config.app.freeze_heap); False shows the cost of
+    not doing it."""
     tmp = tempfile.mkdtemp()
     from flask_migrate import upgrade
 
@@ -581,6 +583,22 @@ def bench_recommend_service(runs):
         assert filed.status_code == 201, filed.get_data(as_text=True)
         request_id = filed.get_json()["id"]
         coordinator = db.session.get(User, coordinator.id)
+        if freeze:
+            from config.app import freeze_heap
+
+            freeze_heap()
+        if profile:
+            import cProfile
+            import pstats
+
+            with cProfile.Profile() as profiler:
+                for _ in range(runs):
+                    dispatch_service.recommend_for_request(
+                        db.session, actor=coordinator, request_id=request_id, limit=10, settings=settings
+                    )
+                    db.session.rollback()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
+            return
         service_times = []
         for _ in range(runs):
             start = time.perf_counter()
@@ -598,7 +616,8 @@ def bench_recommend_service(runs):
             assert response.status_code == 200
     baseline = statistics.median(bare_geodesics(1100) for _ in range(3))
     print(
-        f"recommend end to end (SQLite load of 1000 assets + 100 facilities, rank), {runs} runs: "
+        f"recommend end to end (SQLite load of 1000 assets + 100 facilities, rank), {runs} runs, "
+        f"heap {'frozen' if freeze else 'not frozen'}: "
         f"service p50 {percentile(service_times, 50) * 1000:.1f} ms, p99 {percentile(service_times, 99) * 1000:.1f} ms;"
         f" HTTP p50 {percentile(http_times, 50) * 1000:.1f} ms, p99 {percentile(http_times, 99) * 1000:.1f} ms"
     )
@@ -611,9 +630,12 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument(
         "--only",
-        choices=("positions", "positions-server"),
-        help="run one group: in-process position reports, or through a real server",
+        choices=("positions", "positions-server", "recommend-service"),
+        help="run one group: in-process position reports, through a real server, or recommendations end to end",
     )
+    parser.add_argument("--runs", type=int, default=100, help="recommend-service: runs per figure")
+    parser.add_argument("--no-freeze", action="store_true", help="recommend-service: leave the heap unfrozen")
+    parser.add_argument("--profile", action="store_true", help="recommend-service: cProfile instead of timings")
     parser.add_argument("--seconds", type=float, default=10.0, help="per figure through the real server")
     parser.add_argument("--generators", type=int, default=1, help="load-generator processes")
     parser.add_argument("--connections", type=int, default=16, help="keep-alive connections per generator")
@@ -630,6 +652,8 @@ def main():
         bench_recommend(50 if args.quick else 300)
         bench_recommend_service(20 if args.quick else 100)
         bench_plan(3 if args.quick else 10)
+    if args.only == "recommend-service":
+        bench_recommend_service(args.runs, freeze=not args.no_freeze, profile=args.profile)
     if args.only in (None, "positions"):
         bench_positions(args.redis, 1000 if args.quick else 5000, args.batch)
     if args.only in (None, "positions-server"):

@@ -91,7 +91,7 @@ def run(url, args):
     from core import clock
     from core.auth import hash_password, issue_token
     from core.models import Mission, User
-    from telemed.scheduling import availability
+    from telemed.scheduling import availability, slots
     from telemed.scheduling.models import Clinician, Consultation
 
     app = create_app(
@@ -207,7 +207,7 @@ def run(url, args):
 
     # --- slot search
     def engine(limit):
-        return lambda: availability.find_slots(
+        return lambda: slots.find_slots(
             db.session, mission_id=mission.id, start=range_start, end=range_end, limit=limit
         )
 

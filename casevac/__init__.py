@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from casevac import links, seed, tak
+from casevac import codes, links, seed, tak
 from casevac.dispatch import service as dispatch_service
 from casevac.dispatch.views import blp as dispatch_blp
 from casevac.fleet import positions
 from casevac.fleet.views import blp as fleet_blp
-from casevac.requests import lifecycle, schemas
+from casevac.requests import lifecycle
 from casevac.requests.views import blp as requests_blp
 from config.extensions import api
 from core.seed import register_seeder
@@ -20,7 +20,7 @@ from realtime import sweeper
 
 def init_app(app: Flask) -> None:
     # Line 8 categories come from the app's settings.
-    schemas.configure(app.extensions["settings"])
+    codes.configure(app.extensions["settings"])
     # The live-position store: one object per app, handed to the fleet's and dispatch's services.
     positions.bind(app)
     for blueprint in (requests_blp, fleet_blp, dispatch_blp):

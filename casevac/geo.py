@@ -15,7 +15,8 @@ from datetime import datetime
 
 import mgrs as mgrs_lib
 import numpy as np
-from geopy.distance import geodesic
+from geographiclib.geodesic import Geodesic
+from geopy.distance import ELLIPSOIDS
 from geopy.point import Point
 
 from core.clock import as_utc
@@ -77,9 +78,16 @@ def coarse_location_warning(precision_m: float) -> str | None:
     )
 
 
+# geopy's geodesic (Karney, on geographiclib) with its WGS-84 ellipsoid in km, built once: geopy builds a new
+# Geodesic object for every distance, about half of its cost; the numbers are the same (tests/casevac/test_geo.py).
+_MAJOR_KM, _MINOR_KM, _FLATTENING = ELLIPSOIDS["WGS-84"]
+_WGS84_KM = Geodesic(_MAJOR_KM, _FLATTENING)
+
+
 def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Geodesic distance in km between two (lat, lon) points (ARCHITECTURE.md: geopy for every distance)."""
-    return geodesic(a, b).km
+    """Geodesic distance in km between two (lat, lon) points (ARCHITECTURE.md: geopy's geodesic for every
+    distance)."""
+    return _WGS84_KM.Inverse(float(a[0]), float(a[1]), float(b[0]), float(b[1]), Geodesic.DISTANCE)["s12"]
 
 
 def to_mgrs(lat: float, lon: float) -> str:

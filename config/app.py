@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from flask import Flask
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
@@ -56,6 +58,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     web.init_app(app)  # the pages (/, /console, /field, /docs): ../shared/design/CONSOLE.md
     realtime_setup.init_app(app)
     return app
+
+
+def freeze_heap() -> None:
+    """Called once the app is built (wsgi.py, in the server's worker): every object alive now (modules, the
+    app, SQLAlchemy's and marshmallow's metadata: most of the heap) leaves the garbage collector's
+    generations, so a collection during a request scans only what requests allocate. Without it a full
+    collection, due every few recommendations, scans the whole heap: most of their p99 (docs/benchmarks.md).
+    Cyclic garbage made after this point is still collected."""
+    gc.collect()
+    gc.freeze()
 
 
 def _flask_config(settings: Settings) -> dict:

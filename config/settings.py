@@ -82,7 +82,7 @@ class Settings:
     VIDEO_APP_ID: str = "medevac"
     VIDEO_APP_SECRET: str = ""
     VIDEO_DOMAIN: str = ""
-    # The in-browser video (WebRTC, telemed/video.py): TURN server URLs (comma separated, e.g.
+    # The in-browser video (WebRTC, telemed/scheduling/video.py): TURN server URLs (comma separated, e.g.
     # turn:turn.example.org:3478?transport=udp) and coturn's static-auth-secret (REST-API credentials).
     TURN_URLS: str = ""
     TURN_SECRET: str = ""

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 from marshmallow import ValidationError, fields, validate
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# Times outside this range are typing mistakes, and near year 1 or 9999 date arithmetic would overflow.
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)
 
 
 class Text(fields.String):
@@ -20,6 +24,16 @@ class Text(fields.String):
         if UNSTORABLE.search(text):
             raise self.make_error("unstorable")
         return text
+
+
+class Time(fields.AwareDateTime):
+    """An ISO 8601 time with an offset, between 2000 and 2100."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if not EARLIEST <= moment < LATEST:
+            raise ValidationError("must be between 2000-01-01 and 2100-01-01")
+        return moment
 
 
 def unique(values) -> None:

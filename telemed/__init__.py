@@ -10,11 +10,11 @@ from config.extensions import api, db
 from core import audit, mail
 from core.seed import register_seeder
 from realtime import sockets, sweeper
-from telemed import seed, video
+from telemed import seed
 from telemed.consent.views import blp as consent_blp
-from telemed.mental import service as mental_service
+from telemed.mental import alerts as mental_alerts
 from telemed.mental.views import blp as mental_blp
-from telemed.scheduling import booking, clinicians
+from telemed.scheduling import booking, clinicians, consultations, video
 from telemed.scheduling.views import blp as scheduling_blp
 
 
@@ -23,9 +23,9 @@ def init_app(app: Flask) -> None:
         api.register_blueprint(blueprint)
     sweeper.register("telemed.reminders", booking.send_reminders)
     sweeper.register("mail.deliver", mail.deliver)  # after the reminders: a reminder's mail leaves in the same run
-    sweeper.register("mental.escalate_alerts", mental_service.escalate_alerts)
+    sweeper.register("mental.escalate_alerts", mental_alerts.escalate_alerts)
     # The mental-health room of a mission: clinicians with specialty psychiatry or psychology.
     sockets.set_mental_health_check(lambda user: clinicians.is_mental_health_clinician(db.session, user))
-    audit.register_confidential("consultation", mental_service.mental_health_consultation_ids)
+    audit.register_confidential("consultation", consultations.mental_health_ids)
     register_seeder(app, seed.seed_demo)
-    video.register()  # the in-browser call's signalling over Socket.IO (telemed/video.py)
+    video.register()  # the in-browser call's signalling over Socket.IO (telemed/scheduling/video.py)

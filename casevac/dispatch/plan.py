@@ -13,14 +13,12 @@ from scipy.optimize import linear_sum_assignment
 from casevac.dispatch.rules import (
     PLAN_TIERS,
     Arrays,
-    AssetState,
-    EvacuationNeed,
-    FacilityState,
     asset_exclusions,
     clock_of,
     evaluate,
     facility_exclusions,
 )
+from casevac.dispatch.states import AssetState, EvacuationNeed, FacilityState
 from casevac.geo import is_night
 from casevac.precedence import PRECEDENCE_RANK
 

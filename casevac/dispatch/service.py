@@ -5,15 +5,8 @@ this module loads their inputs (through the fleet's and the requests' services) 
 from __future__ import annotations
 
 from casevac.dispatch.plan import plan
-from casevac.dispatch.rules import (
-    AssetState,
-    CasualtyClock,
-    EvacuationNeed,
-    FacilityState,
-    asset_exclusions,
-    facility_exclusions,
-    recommend,
-)
+from casevac.dispatch.rules import asset_exclusions, facility_exclusions, recommend
+from casevac.dispatch.states import AssetState, CasualtyClock, EvacuationNeed, FacilityState
 from casevac.fleet import assets, facilities, positions
 from casevac.fleet.positions import DATABASE_ONLY, LiveStore
 from casevac.geo import is_night
@@ -28,31 +21,32 @@ from core.errors import conflict, not_found
 def asset_states(session, *, mission_id: str, store: LiveStore = DATABASE_ONLY) -> list[AssetState]:
     """The mission's assets as value objects, each at its latest reported position (else its base)."""
     return [
-        _asset_state(row, position) for row, position in assets.snapshot(session, mission_id=mission_id, store=store)
+        asset_state(row, position) for row, position in assets.snapshot(session, mission_id=mission_id, store=store)
     ]
 
 
-def _asset_state(asset, position: dict | None) -> AssetState:
+def asset_state(asset, position: dict | None) -> AssetState:
     where = (position["lat"], position["lon"]) if position else (asset.base_lat, asset.base_lon)
+    # Positional, in AssetState's field order: a thousand are built per recommendation.
     return AssetState(
-        id=asset.id,
-        callsign=asset.callsign,
-        kind=asset.kind,
-        capabilities=frozenset(asset.capabilities or ()),
-        litter_capacity=asset.litter_capacity,
-        ambulatory_capacity=asset.ambulatory_capacity,
-        cruise_speed_kmh=asset.cruise_speed_kmh,
-        readiness_minutes=asset.readiness_minutes,
-        status=asset.status,
-        position=where,
+        asset.id,
+        asset.callsign,
+        asset.kind,
+        frozenset(asset.capabilities or ()),
+        asset.litter_capacity,
+        asset.ambulatory_capacity,
+        asset.cruise_speed_kmh,
+        asset.readiness_minutes,
+        asset.status,
+        where,
     )
 
 
 def facility_states(session, *, mission_id: str) -> list[FacilityState]:
-    return [_facility_state(f) for f in facilities.snapshot(session, mission_id=mission_id)]
+    return [facility_state(f) for f in facilities.snapshot(session, mission_id=mission_id)]
 
 
-def _facility_state(facility) -> FacilityState:
+def facility_state(facility) -> FacilityState:
     return FacilityState(
         id=facility.id,
         name=facility.name,
@@ -123,10 +117,10 @@ def assign(session, *, actor, request_id: str, asset_id: str, facility_id: str, 
     need = need_from_request(request)
     now = core_clock.now()
     position = assets.latest_position(session, asset, store=store)
-    state = _asset_state(asset, position)
+    state = asset_state(asset, position)
     # Fitness first (status is decided below, atomically): a wrong choice is refused with the reasons.
     reasons = [r for r in asset_exclusions(need, state, night=is_night(need.pickup, now)) if r.code != "not_available"]
-    reasons += facility_exclusions(need, _facility_state(facility))
+    reasons += facility_exclusions(need, facility_state(facility))
     if reasons:
         raise conflict("this asset and facility cannot serve the request", reasons=reasons)
     if not assets.task(session, asset_id=asset.id, request_id=request.id, now=now):
@@ -164,7 +158,7 @@ def assign(session, *, actor, request_id: str, asset_id: str, facility_id: str, 
     assets.publish_asset(session, asset, store=store, position=position)
     # Answer from what was written (as filing does): the request and its casualties stay loaded.
     commit_keeping_loaded(session)
-    return request
+    return lifecycle.answer(request)
 
 
 def release_asset(session, request) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from casevac.fleet.models import Facility, has_capability
 from casevac.fleet.schemas import FacilityOut
 from core import audit, clock
-from core.db import commit_keeping_loaded
+from core.db import as_frozen_set, commit_keeping_loaded
 from core.models import User
 from core.pagination import Key, paginate
 from core.records import flush_or_conflict, get_in_mission
@@ -51,7 +51,7 @@ _SNAPSHOT = (
     Facility.id,
     Facility.name,
     Facility.level,
-    Facility.capabilities,
+    as_frozen_set(Facility.capabilities),
     Facility.status,
     Facility.beds_available,
     Facility.helipad,

@@ -16,6 +16,7 @@ from casevac import policy, ten_one_two
 from casevac.precedence import URGENT
 from casevac.requests import service
 from casevac.requests.models import FINAL_STATUSES, CasevacRequest, StatusChange
+from casevac.requests.schemas import RequestOut
 from core import audit, clock
 from core.errors import conflict, forbidden, invalid
 from realtime import audience, events
@@ -33,6 +34,8 @@ VIA_DISPATCH = "dispatched"
 # Called as hook(session, request) in the transaction that makes a request cancelled or delivered (dispatch adds
 # the one that frees the asset, from casevac.init_app).
 RELEASE_HOOKS: list[Callable] = []
+# Built once (a schema instance costs about 0.1 ms).
+_REQUEST_OUT = RequestOut()
 
 
 def add_release_hook(hook: Callable) -> None:
@@ -105,6 +108,12 @@ def mark_dispatched(
             "surgery_at_destination": surgery_at_destination,
         },
     )
+
+
+def answer(request: CasevacRequest) -> dict:
+    """The request as the API answers it (RequestOut), for another sub-domain's endpoint that answers with the
+    request it moved (the dispatch): the requests' serialiser stays theirs."""
+    return _REQUEST_OUT.dump(request)
 
 
 def _move(

@@ -8,7 +8,7 @@ def init_app(app) -> None:
     from casevac.tak import cli, models  # noqa: F401
 
     cli.register(app)
-    from casevac.tak.service import readiness
+    from casevac.tak.context import readiness
     from core.views import READINESS_EXTRAS
 
     if readiness not in READINESS_EXTRAS:

@@ -24,7 +24,8 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 from casevac.fleet import positions as fleet_positions
-from casevac.tak import codec, service
+from casevac.tak import context, inbound, outbound
+from casevac.tak.codec import stream, writing
 from config.extensions import db
 from core import clock
 from realtime import relay
@@ -76,7 +77,7 @@ class Gateway:
         self.max_backoff = max_backoff
         self.sock: socket.socket | None = None
         self.running = False
-        self.ctx: service.Context | None = None
+        self.ctx: context.Context | None = None
         self.cursor: int | None = None  # the last seq sent on this connection
 
     @classmethod
@@ -99,11 +100,11 @@ class Gateway:
         raw = socket.create_connection((self.host, self.port), timeout=10)
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         if self.scheme == "tls":
-            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca or None)
-            context.load_cert_chain(self.cert, self.key)
+            tls = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca or None)
+            tls.load_cert_chain(self.cert, self.key)
             # TAK servers' certificates name the server by whatever the CA wrote; the CA is ours to trust.
-            context.check_hostname = bool(self.ca) and not _is_ip(self.host)
-            raw = context.wrap_socket(raw, server_hostname=self.host)
+            tls.check_hostname = bool(self.ca) and not _is_ip(self.host)
+            raw = tls.wrap_socket(raw, server_hostname=self.host)
         raw.settimeout(10)
         return raw
 
@@ -119,12 +120,12 @@ class Gateway:
                 signal.signal(sig, lambda *_: self.stop())
         with self.app.app_context():
             try:
-                self.ctx = service.ensure_context(
+                self.ctx = context.ensure_context(
                     db.session, mission_code=self.mission_code, uid=self.uid, callsign=self.callsign
                 )
             except LookupError as exc:
                 raise GatewayConfigError(f"TAK_MISSION={self.mission_code}: {exc}") from None
-            service.state(db.session, self.ctx, self.server)
+            context.state(db.session, self.ctx, self.server)
             log.info(
                 "TAK gateway for %s as %s (%s) -> %s://%s",
                 self.ctx.mission_code,
@@ -164,7 +165,7 @@ class Gateway:
                     break
                 if self.running:
                     self._sleep(backoff)
-            service.set_connected(db.session, self.ctx, self.server, False, "stopped")
+            context.set_connected(db.session, self.ctx, self.server, False, "stopped")
 
     def stop(self) -> None:
         self.running = False
@@ -185,7 +186,7 @@ class Gateway:
     def _disconnected(self, reason: str) -> None:
         log.warning("TAK %s: %s", self.server, reason)
         try:
-            service.set_connected(db.session, self.ctx, self.server, False, reason)
+            context.set_connected(db.session, self.ctx, self.server, False, reason)
         except Exception:  # noqa: BLE001 - the database may be away too
             db.session.rollback()
             log.warning("could not record the TAK connection state", exc_info=True)
@@ -193,14 +194,14 @@ class Gateway:
     def _session(self, once: bool) -> None:
         settings = self.app.extensions["settings"]
         live = fleet_positions.live_store()
-        splitter = codec.StreamSplitter()
+        splitter = stream.StreamSplitter()
         self.cursor = None  # re-read from the saved mark: the picture, then what came after it
         self._presence()
-        service.set_connected(db.session, self.ctx, self.server, True)
+        context.set_connected(db.session, self.ctx, self.server, True)
         log.info("TAK %s connected: sending the current picture", self.server)
-        for cot in service.picture(db.session, self.ctx, settings=settings, live=live):
+        for cot in outbound.picture(db.session, self.ctx, settings=settings, live=live):
             self.send(cot)
-        positions = {a: at for a, (at, _) in service.asset_positions(db.session, self.ctx, live=live).items()}
+        positions = {a: at for a, (at, _) in outbound.asset_positions(db.session, self.ctx, live=live).items()}
         next_presence = next_positions = time.monotonic()
         next_health = time.monotonic() + HEALTH_SECONDS
         while self.running:
@@ -216,7 +217,7 @@ class Gateway:
             if now >= next_presence:
                 next_presence = now + PRESENCE_SECONDS
                 self._presence()
-                service.set_connected(db.session, self.ctx, self.server, True)
+                context.set_connected(db.session, self.ctx, self.server, True)
             if now >= next_health:
                 next_health = now + HEALTH_SECONDS
                 log.info(
@@ -228,7 +229,7 @@ class Gateway:
     def _presence(self) -> None:
         now = clock.now()
         self.send(
-            codec.presence(
+            writing.presence(
                 uid=self.ctx.uid,
                 callsign=self.ctx.callsign,
                 time=now,
@@ -236,7 +237,7 @@ class Gateway:
             )
         )
 
-    def _drain(self, splitter: codec.StreamSplitter, live, *, wait: float) -> None:
+    def _drain(self, splitter: stream.StreamSplitter, live, *, wait: float) -> None:
         readable, _, _ = select.select([self.sock], [], [], wait)
         if not readable and not (isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()):
             return
@@ -244,7 +245,7 @@ class Gateway:
         if not data:
             raise ConnectionError("closed by the server")
         for raw in splitter.feed(data):
-            service.handle(db.session, self.ctx, raw, live=live)
+            inbound.handle(db.session, self.ctx, raw, live=live)
         if splitter.dropped:
             self.ctx.count("malformed", splitter.dropped)
             log.warning("TAK stream: %d oversized or unterminated event(s) dropped", splitter.dropped)
@@ -256,19 +257,19 @@ class Gateway:
         relay.sequence(db.engine)
         newest = relay.last_seq(db.engine)
         if self.cursor is None:
-            self.cursor = service.state(db.session, self.ctx, self.server).last_seq
+            self.cursor = context.state(db.session, self.ctx, self.server).last_seq
             db.session.rollback()
         if newest <= self.cursor:
             return
         while True:
-            rows, last = service.pending(db.session, self.ctx, self.cursor)
+            rows, last = outbound.pending(db.session, self.ctx, self.cursor)
             # One marker per request per batch (its current state), at its last event; every GeoChat.
             last_of = {(r["data"] or {}).get("id"): i for i, r in enumerate(rows) if r["type"].startswith("casevac.")}
             for index, entry in enumerate(rows):
                 request_id = (entry["data"] or {}).get("id")
                 marker = not entry["type"].startswith("casevac.") or last_of.get(request_id) == index
                 try:
-                    cots = service.outbound(db.session, self.ctx, entry, settings=settings, live=live, marker=marker)
+                    cots = outbound.events_for(db.session, self.ctx, entry, settings=settings, live=live, marker=marker)
                 except Exception:
                     db.session.rollback()
                     log.exception("TAK: event %s (%s) could not be turned into CoT", entry["seq"], entry["type"])
@@ -280,7 +281,7 @@ class Gateway:
             # Saved once the batch is on the socket: a crash re-sends at most this batch, event for event the
             # same CoT (same uid, same time), which ATAK shows once.
             if last > self.cursor:
-                service.save_seq(db.session, self.ctx, self.server, last)
+                context.save_seq(db.session, self.ctx, self.server, last)
             done = not rows or last == self.cursor
             self.cursor = last
             if done or len(rows) < 200:
@@ -288,10 +289,10 @@ class Gateway:
 
     def _positions(self, known: dict, live) -> None:
         """asset.position is live-only (not in the event log): poll the latest fixes and send what moved."""
-        for asset_id, (at, asset) in service.asset_positions(db.session, self.ctx, live=live).items():
+        for asset_id, (at, asset) in outbound.asset_positions(db.session, self.ctx, live=live).items():
             if known.get(asset_id) != at:
                 known[asset_id] = at
-                self.send(service.asset_marker(db.session, self.ctx, asset, live=live))
+                self.send(outbound.asset_marker(db.session, self.ctx, asset, live=live))
         db.session.rollback()
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from config.extensions import db
 from core import clock
 from core.db import IdColumn, UTCDateTime, one_of
-from telemed.scheduling.models import KINDS
+from telemed.kinds import KINDS
 
 
 class ConsentRecord(db.Model):

@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, validate
 from config.extensions import db
 from core import auth
 from telemed.consent import service, texts
-from telemed.scheduling.models import KINDS
+from telemed.kinds import KINDS
 
 blp = Blueprint(
     "telemed_consent",

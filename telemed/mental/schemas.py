@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.fields import Text
+from core.fields import Text, Time
 from core.pagination import PageArgs, page_schema
 from telemed.mental import screening
 from telemed.mental.models import INSTRUMENT_CODES, REFERRAL_STATUSES
-from telemed.scheduling.schemas import Time
 
 ACTIONS = list(screening.ACTION_ORDER)
 FLAGS = [screening.SUICIDAL_IDEATION, screening.SEVERE_SYMPTOMS]

@@ -1,5 +1,5 @@
 """Mental-health endpoints (API.md, Telemedicine: screenings and self-referrals): thin views over
-telemed.mental.service, which holds every confidentiality rule."""
+the services of telemed.mental (its confidentiality rules: telemed.mental.confidentiality)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from config.extensions import db
 from core import auth
 from core.pagination import PageArgs
 from telemed import policy
-from telemed.mental import screening, service
+from telemed.mental import alerts, confidentiality, metrics, referrals, screening, screenings
 from telemed.mental.schemas import (
     AccessLogPage,
     AlertListArgs,
@@ -64,14 +64,14 @@ class Screenings(MethodView):
         """Screen yourself (member), or enter a screening you administered (mental-health clinician,
         with member_id). A flagged result alerts the mission's mental-health clinicians (no answers)."""
         user = auth.current_user(roles=policy.CARE_ROLES)
-        return service.create_screening(db.session, actor=user, settings=_settings(), **body)
+        return screenings.create_screening(db.session, actor=user, settings=_settings(), **body)
 
     @blp.arguments(ScreeningListArgs, location="query")
     @blp.response(200, ScreeningPage)
     def get(self, args):
         """Your own screenings (member) or the mission's (mental-health clinician), newest first."""
         user = auth.current_user(roles=policy.CARE_ROLES)
-        return service.list_screenings(db.session, actor=user, **args)
+        return screenings.list_screenings(db.session, actor=user, **args)
 
 
 @blp.route("/screenings/<screening_id>")
@@ -81,7 +81,7 @@ class ScreeningById(MethodView):
     def get(self, screening_id):
         """One screening: its member and the mission's mental-health clinicians only (audited)."""
         user = auth.current_user()
-        return service.get_screening(db.session, actor=user, screening_id=screening_id)
+        return screenings.get_screening(db.session, actor=user, screening_id=screening_id)
 
 
 @blp.route("/screenings/<screening_id>/acknowledge")
@@ -91,7 +91,7 @@ class Acknowledge(MethodView):
     def post(self, screening_id):
         """Take a flagged screening's alert (mental-health clinician): stops its escalation."""
         user = auth.current_user(roles={"clinician"})
-        return service.acknowledge(db.session, actor=user, screening_id=screening_id)
+        return alerts.acknowledge(db.session, actor=user, screening_id=screening_id)
 
 
 @blp.route("/screening-alerts")
@@ -101,7 +101,7 @@ class Alerts(MethodView):
     def get(self, args):
         """The mission's screening alerts, oldest first (mental-health clinicians)."""
         user = auth.current_user(roles={"clinician"})
-        return service.list_alerts(db.session, actor=user, **args)
+        return alerts.list_alerts(db.session, actor=user, **args)
 
 
 @blp.route("/members/<member_id>/screening-trend")
@@ -111,7 +111,7 @@ class Trend(MethodView):
     def get(self, args, member_id):
         """A member's scores over time with reliable change (PHQ-9: 5 points, PCL-5: 10)."""
         user = auth.current_user(roles=policy.CARE_ROLES)
-        return service.trend(db.session, actor=user, member_id=member_id, **args)
+        return screenings.trend(db.session, actor=user, member_id=member_id, **args)
 
 
 @blp.route("/self-referrals")
@@ -121,14 +121,14 @@ class SelfReferrals(MethodView):
     def post(self, body):
         """Ask for a mental-health consultation, confidentially, without going through command (member)."""
         user = auth.current_user(roles={"member"})
-        return service.create_self_referral(db.session, actor=user, **body)
+        return referrals.create_self_referral(db.session, actor=user, **body)
 
     @blp.arguments(SelfReferralListArgs, location="query")
     @blp.response(200, SelfReferralPage)
     def get(self, args):
         """Your own self-referrals (member) or the mission's (mental-health clinician)."""
         user = auth.current_user(roles=policy.CARE_ROLES)
-        return service.list_self_referrals(db.session, actor=user, **args)
+        return referrals.list_self_referrals(db.session, actor=user, **args)
 
 
 @blp.route("/self-referrals/<referral_id>")
@@ -138,7 +138,7 @@ class SelfReferralById(MethodView):
     def get(self, referral_id):
         """One self-referral, with the earliest matching slots while it is open (audited)."""
         user = auth.current_user()
-        return service.get_self_referral(db.session, actor=user, referral_id=referral_id)
+        return referrals.get_self_referral(db.session, actor=user, referral_id=referral_id)
 
 
 @blp.route("/self-referrals/<referral_id>/book")
@@ -150,7 +150,7 @@ class BookSelfReferral(MethodView):
         """Book one of the offered slots for your open self-referral (member): a mental_health
         consultation for yourself, linked to the referral."""
         user = auth.current_user(roles={"member"})
-        return service.book_self_referral(db.session, actor=user, referral_id=referral_id, **body)
+        return referrals.book_self_referral(db.session, actor=user, referral_id=referral_id, **body)
 
 
 @blp.route("/self-referrals/<referral_id>/close")
@@ -160,7 +160,7 @@ class CloseSelfReferral(MethodView):
     def post(self, referral_id):
         """Withdraw your self-referral (member) or close it once dealt with (mental-health clinician)."""
         user = auth.current_user(roles=policy.CARE_ROLES)
-        return service.close_self_referral(db.session, actor=user, referral_id=referral_id)
+        return referrals.close_self_referral(db.session, actor=user, referral_id=referral_id)
 
 
 @blp.route("/me/access-log")
@@ -170,7 +170,7 @@ class AccessLog(MethodView):
     def get(self, args):
         """Who read or acted on your screenings and self-referrals, newest first."""
         user = auth.current_user()
-        return service.access_log(db.session, actor=user, **args)
+        return confidentiality.access_log(db.session, actor=user, **args)
 
 
 @blp.route("/mental-health/metrics")
@@ -180,4 +180,4 @@ class Metrics(MethodView):
     def get(self, args):
         """Aggregate counts for one calendar month; any group under 5 people is withheld (null)."""
         user = auth.current_user(roles={"admin", "coordinator", "clinician"})
-        return service.metrics(db.session, actor=user, **args)
+        return metrics.metrics(db.session, actor=user, **args)

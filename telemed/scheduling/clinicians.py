@@ -11,7 +11,11 @@ from core.models import User
 from core.pagination import Key, paginate
 from core.records import flush_or_conflict
 from telemed import policy
-from telemed.scheduling.models import MENTAL_HEALTH_SPECIALTIES, Clinician
+from telemed.scheduling.models import Clinician
+
+# The specialties that make a clinician a mental-health clinician (DOMAIN.md section 6): they see the
+# mission's screenings and self-referrals and take mental_health consultations.
+MENTAL_HEALTH_SPECIALTIES = ("psychiatry", "psychology")
 
 
 def _default_kinds(specialties) -> list[str]:

@@ -76,7 +76,7 @@ def join(session, *, actor: User, consultation_id: str, settings) -> dict:
     }
     token = pyjwt.encode(claims, _video_secret(settings), algorithm="HS256")
     url = f"https://{settings.VIDEO_DOMAIN}/{consultation.room}?jwt={token}" if settings.VIDEO_DOMAIN else None
-    from telemed.video import ice_servers
+    from telemed.scheduling.video import ice_servers
 
     return {
         "room": consultation.room,

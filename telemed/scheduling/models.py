@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from config.extensions import db
 from core import clock
 from core.db import IdColumn, JSONType, UTCDateTime, one_of
+from telemed.kinds import KINDS
 
 SPECIALTIES = (
     "trauma_surgery",
@@ -33,8 +34,6 @@ SPECIALTIES = (
     "neurology",
     "cardiology",
 )
-MENTAL_HEALTH_SPECIALTIES = ("psychiatry", "psychology")
-KINDS = ("diagnostic", "mental_health")
 MODALITIES = ("video", "audio", "chat", "async")
 # API.md "Telemedicine": booked -> checked_in -> in_progress -> fulfilled; booked|checked_in ->
 # cancelled|noshow (FHIR R4 Appointment.status, DOMAIN.md section 5).

@@ -4,7 +4,7 @@ The consultation's clinician (or an admin of its mission, for a diagnostic consu
 the same mission as interpreter (with the language they interpret) or as second clinician, and revokes the
 invitation. An invitation is in force until revoked or until the consultation's end; what each part sees is
 telemed.policy's. The invitee hears of it (consult.updated, change "participants"); a revocation also ends
-the invitee's place in the live call at once (the hooks registered with on_revoke: telemed.video).
+the invitee's place in the live call at once (the hooks registered with on_revoke: telemed.scheduling.video).
 """
 
 from __future__ import annotations

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import date
 from zoneinfo import available_timezones
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from core.fields import Text
+from core.fields import Text, Time
 from core.pagination import PageArgs, page_schema
+from telemed.kinds import KINDS
 from telemed.scheduling.availability import DAYS
 from telemed.scheduling.models import (
-    KINDS,
     MODALITIES,
     NOTE_KINDS,
     SPECIALTIES,
@@ -30,20 +30,7 @@ se sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt
 vo wa wo xh yi yo za zh zu""".split()
 )
 _TIMEZONES = None
-# Times outside this range are typing mistakes, and near year 1 or 9999 date arithmetic would overflow.
-EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
-LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)
 HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
-
-
-class Time(fields.AwareDateTime):
-    """An ISO 8601 time with an offset, between 2000 and 2100."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        moment = super()._deserialize(value, attr, data, **kwargs)
-        if not EARLIEST <= moment < LATEST:
-            raise ValidationError("must be between 2000-01-01 and 2100-01-01")
-        return moment
 
 
 def _timezones() -> set[str]:

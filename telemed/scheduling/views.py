@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from config.extensions import db
 from core import auth
 from core.http import accepts_multipart
-from telemed.scheduling import availability, booking, clinicians, exports, participants, records
+from telemed.scheduling import booking, clinicians, exports, participants, records, slots
 from telemed.scheduling.participant_schemas import InvitationList, ParticipantIn, ParticipantList, ParticipantOut
 from telemed.scheduling.schemas import (
     AttachmentList,
@@ -137,7 +137,7 @@ class Slots(MethodView):
         (`?format=fhir`: a FHIR R4 Bundle of Slot)."""
         user = auth.current_user()
         fmt = args.pop("format")
-        page = availability.search_slots(db.session, actor=user, **args)
+        page = slots.search_slots(db.session, actor=user, **args)
         if fmt == "fhir":
             response = jsonify(exports.fhir_slot_bundle(page["items"]))
             response.mimetype = "application/fhir+json"

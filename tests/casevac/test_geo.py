@@ -1,5 +1,7 @@
 """Line 1 parsing against known points, and the antimeridian and pole edge cases (no database needed)."""
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -147,3 +149,17 @@ def test_bad_coordinates(location, field):
     with pytest.raises(geo.LocationError) as raised:
         geo.parse_location(location)
     assert raised.value.field == field
+
+
+def test_distance_km_is_geopys_geodesic_to_the_last_digit():
+    # casevac.geo.distance_km calls geographiclib with geopy's WGS-84 ellipsoid once built (geopy builds it per
+    # call): the same numbers, exactly, here and at the edges (poles, antimeridian, antipodes, one point).
+    from geopy.distance import geodesic
+
+    rng = random.Random(12)
+    pairs = [
+        ((rng.uniform(-90, 90), rng.uniform(-180, 180)), (rng.uniform(-90, 90), rng.uniform(-180, 180)))
+        for _ in range(300)
+    ]
+    pairs += [((90, 0), (-90, 0)), ((0, 179.95), (0, -179.95)), ((0, 0), (0, 180)), ((4.36, 18.55), (4.36, 18.55))]
+    assert [geo.distance_km(a, b) for a, b in pairs] == [geodesic(a, b).km for a, b in pairs]

@@ -596,7 +596,7 @@ TELEMED: list[Row] = [
 ]
 MATRIX += TELEMED + CASEVAC
 
-# Mental health (telemed.mental.service._visible): a screening or self-referral is seen by its member and the
+# Mental health (telemed.mental.confidentiality.visible): a screening or self-referral is seen by its member and the
 # mission's mental-health clinicians only, whatever the role; superadmin included (DOMAIN.md section 6).
 # The world's clinician has psychiatry among their specialties; mission B's clinician has no profile.
 MEMBER_OR_MH = ((404, 404, 404, 200, 200, 404, 401), (404,) * 6 + (401,))

@@ -1,4 +1,4 @@
-"""The in-browser call's gate (telemed/video.py) over Flask-SocketIO test clients: only a participant with
+"""The in-browser call's gate (telemed/scheduling/video.py) over Flask-SocketIO test clients: only a participant with
 their own valid join token, inside its window, enters; the waiting room until the clinician admits; signals
 reach only admitted members; TURN credentials in coturn's REST-API scheme."""
 

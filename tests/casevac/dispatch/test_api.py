@@ -101,6 +101,40 @@ def test_recommendations_rank_exclude_and_explain(client, coordinator, headers, 
     assert body["night"] is False
 
 
+def test_every_fleet_write_is_seen_by_the_next_recommendation(client, coordinator, headers, file_request, fleet):
+    # The fleet's rows are read for every recommendation (capability sets are parsed once per process, by
+    # content): a capability, status or facility change shows in the very next answer.
+    request = file_request()  # urgent + urgent-surgical, hoist, 2 litters
+    hdrs = headers(coordinator)
+
+    def recommendation():
+        body = client.get(f"{API}/requests/{request['id']}/recommendations", headers=hdrs).get_json()
+        options = {(o["asset_id"], o["facility_id"]) for o in body["options"]}
+        return options, {e["callsign"]: e["reasons"] for e in body["excluded_assets"]}
+
+    assert recommendation()[0] == {(fleet["hoist"].id, fleet["level2"].id)}
+    patched = client.patch(
+        f"/api/v1/assets/{fleet['plain'].id}", json={"capabilities": ["hoist", "medical_crew"]}, headers=hdrs
+    )
+    assert patched.status_code == 200, patched.get_json()
+    options, _ = recommendation()
+    assert options == {(fleet["hoist"].id, fleet["level2"].id), (fleet["plain"].id, fleet["level2"].id)}
+    patched = client.patch(
+        f"/api/v1/facilities/{fleet['level1'].id}", json={"capabilities": ["damage_control_surgery"]}, headers=hdrs
+    )
+    assert patched.status_code == 200, patched.get_json()
+    assert (fleet["plain"].id, fleet["level1"].id) in recommendation()[0]
+    patched = client.patch(f"/api/v1/assets/{fleet['hoist'].id}", json={"status": "maintenance"}, headers=hdrs)
+    assert patched.status_code == 200, patched.get_json()
+    options, excluded = recommendation()
+    assert {asset for asset, _ in options} == {fleet["plain"].id}
+    assert excluded["MEDEVAC-1"] == ["not available (maintenance)"]
+    patched = client.patch(f"/api/v1/assets/{fleet['plain'].id}", json={"capabilities": ["medical_crew"]}, headers=hdrs)
+    assert patched.status_code == 200, patched.get_json()
+    options, excluded = recommendation()
+    assert options == set() and excluded["MEDEVAC-2"] == ["no hoist (asked for on line 4)"]
+
+
 def test_recommendations_without_special_needs_list_every_pair_best_first(
     client, coordinator, headers, file_request, fleet
 ):

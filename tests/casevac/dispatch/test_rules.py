@@ -16,8 +16,8 @@ from geographiclib.geodesic import Geodesic
 from casevac import geo
 from casevac.dispatch import plan as mass_casualty
 from casevac.dispatch import rules as dispatch
-from casevac.dispatch.rules import AssetState, EvacuationNeed, FacilityState
-from casevac.dispatch.rules import CasualtyClock as Casualty
+from casevac.dispatch.states import AssetState, EvacuationNeed, FacilityState, Option
+from casevac.dispatch.states import CasualtyClock as Casualty
 
 DAY = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)  # morning in the Central African Republic
 NIGHT = datetime(2026, 11, 28, 22, 0, tzinfo=timezone.utc)
@@ -346,7 +346,7 @@ def test_the_fast_screen_returns_exactly_the_brute_force_ranking():
         fast = recommend(n, assets, facilities, limit=5).options
         brute = sorted(
             (dispatch.evaluate(n, a, f, now=DAY, road_factor=ROAD) for a in assets for f in facilities),
-            key=dispatch.Option.rank_key,
+            key=Option.rank_key,
         )[:5]
         assert [(o.asset_id, o.facility_id) for o in fast] == [(o.asset_id, o.facility_id) for o in brute], trial
 

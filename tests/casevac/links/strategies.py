@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from casevac import geo
+from casevac import codes, geo
 from casevac.requests import schemas
 from casevac.requests.models import PRECEDENCES
 
@@ -64,8 +64,8 @@ def casualties(draw):
     optional = {
         "zap": text(0, 32),
         "age": st.integers(0, 120),
-        "sex": st.sampled_from(schemas.SEXES),
-        "mechanism": st.sampled_from(schemas.MECHANISMS),
+        "sex": st.sampled_from(codes.SEXES),
+        "mechanism": st.sampled_from(codes.MECHANISMS),
         "precedence": st.sampled_from(PRECEDENCES),
         "time_of_injury": st.integers(0, 20_000_000).map(
             lambda m: __import__("datetime")
@@ -74,7 +74,7 @@ def casualties(draw):
             .replace("+00:00", "Z")
         ),
         "injuries": st.lists(text(0, 40), max_size=3),
-        "treatments": st.lists(st.sampled_from(schemas.TREATMENTS).map(lambda c: {"code": c}), max_size=4),
+        "treatments": st.lists(st.sampled_from(codes.TREATMENTS).map(lambda c: {"code": c}), max_size=4),
         "signs": st.fixed_dictionaries(
             {},
             optional={
@@ -84,7 +84,7 @@ def casualties(draw):
                 "sbp": st.integers(0, 300),
                 "dbp": st.integers(0, 250),
                 "gcs": st.integers(3, 15),
-                "avpu": st.sampled_from(schemas.AVPU),
+                "avpu": st.sampled_from(codes.AVPU),
                 "temp_c": st.integers(200, 450).map(lambda t: t / 10),
             },
         ).filter(bool),
@@ -105,18 +105,18 @@ def requests(draw, with_casualties=False):
         "patients": patients,
         "litter": litter,
         "ambulatory": ambulatory,
-        "equipment": draw(st.one_of(st.just(["none"]), st.lists(st.sampled_from(schemas.EQUIPMENT), max_size=4))),
+        "equipment": draw(st.one_of(st.just(["none"]), st.lists(st.sampled_from(codes.EQUIPMENT), max_size=4))),
     }
     optional = {
         "suffix": text(0, 16),
-        "security": st.sampled_from(schemas.SECURITY),
+        "security": st.sampled_from(codes.SECURITY),
         "wounds": text(0, 80),
-        "marking": st.sampled_from(schemas.MARKING),
+        "marking": st.sampled_from(codes.MARKING),
         "marking_detail": text(0, 60),
         "nationality": st.dictionaries(
-            st.sampled_from(schemas.DEFAULT_NATIONALITY_CATEGORIES), st.integers(0, 99), max_size=4
+            st.sampled_from(codes.DEFAULT_NATIONALITY_CATEGORIES), st.integers(0, 99), max_size=4
         ),
-        "cbrn": st.lists(st.sampled_from(schemas.CBRN), max_size=4),
+        "cbrn": st.lists(st.sampled_from(codes.CBRN), max_size=4),
         "terrain": text(0, 80),
         "remarks": text(0, 80),
     }
@@ -155,7 +155,7 @@ def carried(body: dict, *, marking_detail_needs_marking: bool = False) -> dict:
         "suffix": blank(body.get("suffix")),
         "patients": {name: body["patients"].get(name, 0) for name in PRECEDENCES},
         # Line 4 is a set of equipment (the binary form is a bit mask, in the DOMAIN.md order).
-        "equipment": [e for e in schemas.EQUIPMENT if e in equipment],
+        "equipment": [e for e in codes.EQUIPMENT if e in equipment],
         "litter": body["litter"],
         "ambulatory": body["ambulatory"],
         "security": body.get("security"),
@@ -164,7 +164,7 @@ def carried(body: dict, *, marking_detail_needs_marking: bool = False) -> dict:
         "marking_detail": blank(body.get("marking_detail")),
         "nationality": body.get("nationality"),
         # Line 9 CBRN is a set of contaminations (the binary form is a bit mask, in the DOMAIN.md order).
-        "cbrn": None if body.get("cbrn") is None else [c for c in schemas.CBRN if c in body["cbrn"]],
+        "cbrn": None if body.get("cbrn") is None else [c for c in codes.CBRN if c in body["cbrn"]],
         "terrain": blank(body.get("terrain")),
     }
     if marking_detail_needs_marking and out["marking"] is None:

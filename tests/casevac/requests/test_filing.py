@@ -2,7 +2,7 @@
 
 import pytest
 
-from casevac.requests import schemas
+from casevac import codes
 from casevac.requests.models import PRECEDENCES
 from core.models import AuditEntry
 from realtime.models import Event
@@ -85,14 +85,14 @@ def test_every_code_of_every_line_is_accepted(client, headers, medic):
         assert ok(equipment=equipment)["equipment"] == expected
     assert ok(equipment=["hoist", "hoist"])["equipment"] == ["hoist"]
     assert ok(litter=0, ambulatory=2)["ambulatory"] == 2  # line 5
-    for security in schemas.SECURITY:  # line 6 (wartime)
+    for security in codes.SECURITY:  # line 6 (wartime)
         assert ok(security=security)["security"] == security
     assert ok(wounds="2 gunshot wounds")["missing_lines"] == [7, 8, 9]  # line 6 (peacetime)
-    for marking in schemas.MARKING:  # line 7
+    for marking in codes.MARKING:  # line 7
         assert ok(marking=marking)["marking"] == marking
-    for category in schemas.NATIONALITY_CATEGORIES:  # line 8
+    for category in codes.NATIONALITY_CATEGORIES:  # line 8
         assert ok(nationality={category: 2})["nationality"] == {category: 2}
-    for cbrn in schemas.CBRN:  # line 9 (wartime)
+    for cbrn in codes.CBRN:  # line 9 (wartime)
         assert ok(cbrn=[cbrn])["cbrn"] == [cbrn]
     assert ok(cbrn=[])["missing_lines"] == [6, 7, 8]  # "no contamination" completes line 9
     assert ok(terrain="rocky ridge")["terrain"] == "rocky ridge"  # line 9 (peacetime)
@@ -207,14 +207,14 @@ def test_nationality_categories_are_configurable(client, headers, medic):
     from types import SimpleNamespace
 
     try:
-        schemas.configure(SimpleNamespace(NATIONALITY_CATEGORIES="own_military, epw"))
+        codes.configure(SimpleNamespace(NATIONALITY_CATEGORIES="own_military, epw"))
         assert client.post(URL, json=body(nationality={"epw": 1}), headers=headers(medic)).status_code == 201
         assert_error(
             client.post(URL, json=body(nationality={"un_military": 1}), headers=headers(medic)), 422, ("nationality",)
         )
     finally:
-        schemas.configure(SimpleNamespace(NATIONALITY_CATEGORIES=""))
-    assert "child" in schemas.NATIONALITY_CATEGORIES and "un_police" in schemas.NATIONALITY_CATEGORIES
+        codes.configure(SimpleNamespace(NATIONALITY_CATEGORIES=""))
+    assert "child" in codes.NATIONALITY_CATEGORIES and "un_police" in codes.NATIONALITY_CATEGORIES
 
 
 def test_the_201_answer_is_what_a_later_read_returns_with_times_in_utc(

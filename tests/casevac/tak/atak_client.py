@@ -7,14 +7,14 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-from casevac.tak import codec
+from casevac.tak.codec import reading, stream, vocabulary
 
 
 class AtakClient:
     def __init__(self, port: int, *, uid: str = "ANDROID-e2e-0001", callsign: str = "BRAVO-2-6 MEDIC", tls=None):
         """`tls`: an ssl.SSLContext with the client certificate (TAK's 8089), or None for plain TCP (8087)."""
         self.port, self.uid, self.callsign, self.tls = port, uid, callsign, tls
-        self.events: list[codec.Event] = []
+        self.events: list[reading.Event] = []
         self.lock = threading.Lock()
         self.sock: socket.socket | None = None
         self.reader: threading.Thread | None = None
@@ -38,7 +38,7 @@ class AtakClient:
         return self
 
     def _read(self, sock) -> None:
-        splitter = codec.StreamSplitter()
+        splitter = stream.StreamSplitter()
         while True:
             try:
                 data = sock.recv(65536)
@@ -48,8 +48,8 @@ class AtakClient:
                 return
             for raw in splitter.feed(data):
                 try:
-                    event = codec.classify(codec.parse(raw))
-                except codec.CotError:
+                    event = reading.classify(stream.parse(raw))
+                except vocabulary.CotError:
                     continue
                 with self.lock:
                     self.events.append(event)
@@ -61,8 +61,8 @@ class AtakClient:
         now = datetime.now(timezone.utc)
         self.send(
             (
-                f'<event version="2.0" uid="{self.uid}" type="a-f-G-U-C" how="m-g" time="{codec.cot_time(now)}" '
-                f'start="{codec.cot_time(now)}" stale="{codec.cot_time(now + timedelta(minutes=5))}">'
+                f'<event version="2.0" uid="{self.uid}" type="a-f-G-U-C" how="m-g" time="{vocabulary.cot_time(now)}" '
+                f'start="{vocabulary.cot_time(now)}" stale="{vocabulary.cot_time(now + timedelta(minutes=5))}">'
                 f'<point lat="{lat}" lon="{lon}" hae="350" ce="10" le="10"/><detail>'
                 f'<takv os="34" version="4.10.0" device="SAMSUNG SM-G991B" platform="ATAK-CIV"/>'
                 f'<contact callsign="{self.callsign}" endpoint="*:-1:stcp"/>'
@@ -81,11 +81,11 @@ class AtakClient:
         if self.reader is not None:
             self.reader.join(5)
 
-    def seen(self, predicate) -> list[codec.Event]:
+    def seen(self, predicate) -> list[reading.Event]:
         with self.lock:
             return [e for e in self.events if predicate(e)]
 
-    def wait_for(self, predicate, timeout: float = 30, what: str = "event") -> codec.Event:
+    def wait_for(self, predicate, timeout: float = 30, what: str = "event") -> reading.Event:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = self.seen(predicate)
@@ -97,7 +97,7 @@ class AtakClient:
         raise AssertionError(f"no {what} within {timeout}s; last events: {kinds}")
 
 
-def chat_id(event: codec.Event) -> str | None:
+def chat_id(event: reading.Event) -> str | None:
     chat = event.element.find("detail/__chat")
     return chat.get("messageId") if chat is not None else None
 
@@ -111,6 +111,6 @@ def medevac_event(uid: str, sender_uid: str, *, time: datetime | None = None) ->
     raw = raw.replace(b"ANDROID-3f2c9a8e7d6b5a41", sender_uid.encode())
     now = time or datetime.now(timezone.utc)
     for old in (b"2026-11-28T09:20:11.123Z", b"2026-11-28T09:20:11.100Z"):
-        raw = raw.replace(old, codec.cot_time(now).encode())
-    raw = raw.replace(b"2026-11-29T09:20:11.123Z", codec.cot_time(now + timedelta(days=1)).encode())
+        raw = raw.replace(old, vocabulary.cot_time(now).encode())
+    raw = raw.replace(b"2026-11-29T09:20:11.123Z", vocabulary.cot_time(now + timedelta(days=1)).encode())
     return raw.split(b"?>", 1)[1].strip()

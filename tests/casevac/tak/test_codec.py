@@ -12,15 +12,16 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
+from casevac import codes
 from casevac.requests import schemas, service
-from casevac.tak import codec
+from casevac.tak.codec import reading, stream, vocabulary, writing
 
 GOLDEN = Path(__file__).parent / "golden"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 
 
-def decode(data: bytes) -> codec.NineLine:
-    return codec.nine_line(codec.classify(codec.parse(data)))
+def decode(data: bytes) -> reading.NineLine:
+    return reading.nine_line(reading.classify(stream.parse(data)))
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in GOLDEN.glob("*.xml")))
@@ -48,8 +49,8 @@ def test_defaults_are_said_in_the_remarks():
 
 
 def test_event_kinds():
-    def kind(xml: str) -> codec.Event:
-        return codec.classify(codec.parse(xml))
+    def kind(xml: str) -> reading.Event:
+        return reading.classify(stream.parse(xml))
 
     position = kind(
         '<event uid="ANDROID-1" type="a-f-G-U-C" time="2026-11-28T12:00:00Z"><point lat="4.4" lon="18.5"/>'
@@ -67,7 +68,7 @@ def test_event_kinds():
         '<emergency cancel="true">BRAVO-2-6</emergency></detail></event>'
     )
     assert cancel.kind == "emergency_cancel"
-    gone = codec.classify(codec.parse(codec.delete("abc", time=NOW)))
+    gone = reading.classify(stream.parse(writing.delete("abc", time=NOW)))
     assert gone.kind == "delete" and gone.target_uid == "abc" and gone.own
 
 
@@ -79,40 +80,40 @@ def test_event_kinds():
         b"<event type='b-r-f-h-c'/>",
         b'<?xml version="1.0"?><!DOCTYPE event [<!ENTITY x "boom">]><event uid="1" type="a">&x;</event>',
         b'<!DOCTYPE event [<!ENTITY x SYSTEM "file:///etc/passwd">]><event uid="1" type="a">&x;</event>',
-        b"<event uid='1' type='" + b"x" * (codec.MAX_EVENT_BYTES + 1) + b"'/>",
+        b"<event uid='1' type='" + b"x" * (vocabulary.MAX_EVENT_BYTES + 1) + b"'/>",
     ],
 )
 def test_hostile_or_broken_xml_is_refused(xml):
-    with pytest.raises(codec.CotError):
-        codec.classify(codec.parse(xml))
+    with pytest.raises(vocabulary.CotError):
+        reading.classify(stream.parse(xml))
 
 
 def test_medevac_without_a_point_is_refused():
-    event = codec.classify(
-        codec.parse(b'<event uid="1" type="b-r-f-h-c"><point lat="x" lon="1"/><detail><_medevac_/></detail></event>')
+    event = reading.classify(
+        stream.parse(b'<event uid="1" type="b-r-f-h-c"><point lat="x" lon="1"/><detail><_medevac_/></detail></event>')
     )
-    with pytest.raises(codec.CotError):
-        codec.nine_line(event)
+    with pytest.raises(vocabulary.CotError):
+        reading.nine_line(event)
 
 
 def test_stream_splitter_cuts_events_across_reads_and_drops_oversized_ones():
-    one = codec.ping(uid="a", time=NOW)
-    two = codec.delete("b", time=NOW)
-    stream = b'<?xml version="1.0" encoding="UTF-8"?>\n' + one + b"\n" + two + b"<event uid='c' type='t-x-c-t'/>"
-    splitter = codec.StreamSplitter()
+    one = writing.ping(uid="a", time=NOW)
+    two = writing.delete("b", time=NOW)
+    data = b'<?xml version="1.0" encoding="UTF-8"?>\n' + one + b"\n" + two + b"<event uid='c' type='t-x-c-t'/>"
+    splitter = stream.StreamSplitter()
     out = []
-    for i in range(0, len(stream), 7):
-        out += splitter.feed(stream[i : i + 7])
+    for i in range(0, len(data), 7):
+        out += splitter.feed(data[i : i + 7])
     assert out == [one, two, b"<event uid='c' type='t-x-c-t'/>"]
-    small = codec.StreamSplitter(max_bytes=100)
+    small = stream.StreamSplitter(max_bytes=100)
     assert small.feed(b"<event uid='x' type='y'>" + b"a" * 200) == []
     assert small.dropped == 1
     assert small.feed(one) == [one]
 
 
 def test_chat_is_what_atak_and_taky_read_as_a_direct_message():
-    root = codec.parse(
-        codec.chat(
+    root = stream.parse(
+        writing.chat(
             sender_uid="gw",
             sender_callsign="MEDEVAC-DEMO",
             to_uid="ANDROID-1",
@@ -158,9 +159,9 @@ def casualties(draw, total):
                 optional={
                     "zap": _TEXT.filter(lambda s: len(s) <= 32),
                     "age": st.none() | st.integers(0, 120),
-                    "sex": st.none() | st.sampled_from(schemas.SEXES),
+                    "sex": st.none() | st.sampled_from(codes.SEXES),
                     "time_of_injury": st.none() | _PAST,
-                    "mechanism": st.none() | st.sampled_from(schemas.MECHANISMS),
+                    "mechanism": st.none() | st.sampled_from(codes.MECHANISMS),
                     "mechanism_detail": st.none() | _TEXT,
                     "injuries": st.lists(_TEXT, max_size=3),
                     "signs": st.fixed_dictionaries(
@@ -171,18 +172,18 @@ def casualties(draw, total):
                             "sbp": st.integers(0, 300),
                             "dbp": st.integers(0, 250),
                             "gcs": st.integers(3, 15),
-                            "avpu": st.sampled_from(schemas.AVPU),
+                            "avpu": st.sampled_from(codes.AVPU),
                             "temp_c": st.floats(20, 45, allow_nan=False),
                             "taken_at": _PAST,
                         },
                     ),
                     "treatments": st.lists(
                         st.fixed_dictionaries(
-                            {"code": st.sampled_from(schemas.TREATMENTS)}, optional={"at": _PAST, "detail": _TEXT}
+                            {"code": st.sampled_from(codes.TREATMENTS)}, optional={"at": _PAST, "detail": _TEXT}
                         ),
                         max_size=3,
                     ),
-                    "precedence": st.none() | st.sampled_from(codec.PRECEDENCES),
+                    "precedence": st.none() | st.sampled_from(vocabulary.PRECEDENCES),
                 },
             )
         )
@@ -192,7 +193,7 @@ def casualties(draw, total):
 
 @st.composite
 def nine_lines(draw):
-    patients = {name: draw(_COUNT) for name in codec.PRECEDENCES}
+    patients = {name: draw(_COUNT) for name in vocabulary.PRECEDENCES}
     total = sum(patients.values())
     assume(1 <= total <= 198)
     litter = draw(st.integers(max(0, total - 99), min(99, total)))
@@ -206,20 +207,20 @@ def nine_lines(draw):
         "patients": patients,
         "litter": litter,
         "ambulatory": total - litter,
-        "equipment": draw(st.lists(st.sampled_from(schemas.EQUIPMENT), max_size=3, unique=True) | st.just(["none"])),
+        "equipment": draw(st.lists(st.sampled_from(codes.EQUIPMENT), max_size=3, unique=True) | st.just(["none"])),
     }
     optional = draw(
         st.fixed_dictionaries(
             {},
             optional={
                 "suffix": st.none() | _TEXT.filter(lambda s: len(s) <= 16),
-                "security": st.none() | st.sampled_from(schemas.SECURITY),
+                "security": st.none() | st.sampled_from(codes.SECURITY),
                 "wounds": st.none() | _LONG_TEXT,
-                "marking": st.none() | st.sampled_from(schemas.MARKING),
+                "marking": st.none() | st.sampled_from(codes.MARKING),
                 "marking_detail": st.none() | _TEXT,
                 "nationality": st.none()
-                | st.dictionaries(st.sampled_from(schemas.DEFAULT_NATIONALITY_CATEGORIES), _COUNT),
-                "cbrn": st.none() | st.lists(st.sampled_from(schemas.CBRN), max_size=4, unique=True),
+                | st.dictionaries(st.sampled_from(codes.DEFAULT_NATIONALITY_CATEGORIES), _COUNT),
+                "cbrn": st.none() | st.lists(st.sampled_from(codes.CBRN), max_size=4, unique=True),
                 "terrain": st.none() | _LONG_TEXT,
                 "remarks": st.none() | _LONG_TEXT,
             },
@@ -246,7 +247,7 @@ def test_every_nine_line_the_api_accepts_round_trips_through_cot(body):
         expected = _stored(body)
     except ValidationError:
         assume(False)
-    cot = codec.medevac(expected, uid="medevac-x", time=NOW, stale=NOW + timedelta(days=1))
+    cot = writing.medevac(expected, uid="medevac-x", time=NOW, stale=NOW + timedelta(days=1))
     decoded = decode(cot)
     assert decoded.notes == []
     assert _stored(decoded.body) == expected
@@ -264,5 +265,5 @@ def test_characters_xml_cannot_carry_are_replaced_not_fatal():
             "remarks": "bell\x07",
         }
     )
-    decoded = decode(codec.medevac(body, uid="u", time=NOW, stale=NOW))
+    decoded = decode(writing.medevac(body, uid="u", time=NOW, stale=NOW))
     assert decoded.body["callsign"] == "A\ufffdB" and decoded.body["remarks"] == "bell\ufffd"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from casevac.tak import codec
+from casevac.tak.codec import vocabulary
 from tests.casevac.tak import taky_server
 from tests.casevac.tak.atak_client import AtakClient, chat_id, medevac_event
 from tests.e2e.conftest import ROOT, listen, login, start_server  # noqa: F401 - the fixtures
@@ -120,7 +120,7 @@ def test_atak_medic_is_filed_once_answered_and_followed_through_restarts(taky_bi
         # 1b. An emergency beacon reaches the coordinators live (Socket.IO), once, and its cancellation;
         # an ATAK device with an asset's callsign moves that asset.
         coordinator = listen(server, token)
-        now = codec.cot_time(datetime.now(timezone.utc))
+        now = vocabulary.cot_time(datetime.now(timezone.utc))
         beacon = (
             f'<event version="2.0" uid="{client.uid}-9-1-1" type="b-a-o-tbl" how="h-e" time="{now}" '
             f'start="{now}" stale="{now[:2]}99{now[4:]}">'

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from casevac.tak import service
+from casevac.tak import context, inbound
 from casevac.tak.gateway import Gateway, GatewayConfigError, parse_url
 from config.extensions import db
 from core import clock
@@ -35,25 +35,25 @@ def test_the_command_explains_a_missing_setting(app):
 
 def test_readyz_shows_each_gateway(app, client, mission):
     assert "tak" not in client.get("/readyz").get_json()
-    ctx = service.ensure_context(db.session, mission_code=mission.code)
-    service.state(db.session, ctx, "tak.example:8087")
+    ctx = context.ensure_context(db.session, mission_code=mission.code)
+    context.state(db.session, ctx, "tak.example:8087")
     assert client.get("/readyz").get_json()["tak"] == {f"{mission.code} tak.example:8087": "silent"}
-    service.set_connected(db.session, ctx, "tak.example:8087", True)
+    context.set_connected(db.session, ctx, "tak.example:8087", True)
     body = client.get("/readyz").get_json()
     assert body["tak"] == {f"{mission.code} tak.example:8087": "connected"} and body["status"] == "ok"
-    service.set_connected(db.session, ctx, "tak.example:8087", False, "connect failed: refused")
+    context.set_connected(db.session, ctx, "tak.example:8087", False, "connect failed: refused")
     assert client.get("/readyz").get_json()["tak"] == {f"{mission.code} tak.example:8087": "disconnected"}
     clock.freeze(clock.now() + timedelta(minutes=3))
     assert client.get("/readyz").get_json()["tak"] == {f"{mission.code} tak.example:8087": "silent"}
 
 
 def test_the_seq_mark_only_moves_forward(app, mission):
-    ctx = service.ensure_context(db.session, mission_code=mission.code)
-    row = service.state(db.session, ctx, "s:1")
+    ctx = context.ensure_context(db.session, mission_code=mission.code)
+    row = context.state(db.session, ctx, "s:1")
     start = row.last_seq
-    service.save_seq(db.session, ctx, "s:1", start + 10)
-    service.save_seq(db.session, ctx, "s:1", start + 5)  # a slower copy of the gateway
-    assert service.state(db.session, ctx, "s:1").last_seq == start + 10
+    context.save_seq(db.session, ctx, "s:1", start + 10)
+    context.save_seq(db.session, ctx, "s:1", start + 5)  # a slower copy of the gateway
+    assert context.state(db.session, ctx, "s:1").last_seq == start + 10
 
 
 def test_one_pass_sends_its_sa_then_the_picture_and_records_the_connection(app, mission):
@@ -61,13 +61,13 @@ def test_one_pass_sends_its_sa_then_the_picture_and_records_the_connection(app, 
     import socket
     import threading
 
-    from casevac.tak import codec
+    from casevac.tak.codec import reading, stream
     from casevac.tak.models import TakGatewayState
     from tests.casevac.fleet.factories import AssetFactory
     from tests.casevac.tak.test_service import ATAK
 
-    ctx = service.ensure_context(db.session, mission_code=mission.code)
-    service.handle(db.session, ctx, ATAK)
+    ctx = context.ensure_context(db.session, mission_code=mission.code)
+    inbound.handle(db.session, ctx, ATAK)
     AssetFactory(mission_id=mission.id, callsign="DUSTOFF-9")
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -86,7 +86,7 @@ def test_one_pass_sends_its_sa_then_the_picture_and_records_the_connection(app, 
     Gateway(app, url=f"tcp://127.0.0.1:{port}", mission_code=mission.code).run(once=True)
     thread.join(5)
     listener.close()
-    events = [codec.classify(codec.parse(raw)) for raw in codec.StreamSplitter().feed(bytes(received))]
+    events = [reading.classify(stream.parse(raw)) for raw in stream.StreamSplitter().feed(bytes(received))]
     assert events[0].uid == ctx.uid and events[0].element.find("detail/takv") is not None
     # The picture, then the log after the saved mark: the filing (not yet sequenced when the mark was set)
     # comes again, as the same marker (same uid, same time: ATAK shows it once).
@@ -117,13 +117,13 @@ def test_an_unknown_mission_or_a_disabled_gateway_user_stops_the_command_with_a_
     gateway = Gateway(app, url="tcp://127.0.0.1:9", mission_code="NOSUCH")
     with pytest.raises(GatewayConfigError, match="no mission with code 'NOSUCH'"):
         gateway.run(once=True)
-    ctx = service.ensure_context(db.session, mission_code=mission.code)
+    ctx = context.ensure_context(db.session, mission_code=mission.code)
     from core.models import User
 
     db.session.get(User, ctx.user_id).active = False
     db.session.commit()
     from tests.casevac.tak.test_service import ATAK
 
-    assert service.handle(db.session, ctx, ATAK) == "refused"  # a running gateway stops filing at once
+    assert inbound.handle(db.session, ctx, ATAK) == "refused"  # a running gateway stops filing at once
     with pytest.raises(GatewayConfigError, match="is disabled"):
         Gateway(app, url="tcp://127.0.0.1:9", mission_code=mission.code).run(once=True)

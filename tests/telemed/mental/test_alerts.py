@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from config.extensions import db
 from realtime import sweeper
-from telemed.mental import service as mental_service
+from telemed.mental import alerts as mental_alerts
 from tests.factories import MissionFactory, UserFactory
 from tests.helpers import assert_error
 from tests.telemed.mental.fixtures import (  # noqa: F401
@@ -25,7 +25,7 @@ T0 = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
 
 
 def test_the_task_is_registered_with_the_sweeper(app):
-    assert sweeper.TASKS["mental.escalate_alerts"] is mental_service.escalate_alerts
+    assert sweeper.TASKS["mental.escalate_alerts"] is mental_alerts.escalate_alerts
 
 
 def test_alert_is_due_after_the_configured_minutes_and_escalates_once(
@@ -37,9 +37,9 @@ def test_alert_is_due_after_the_configured_minutes_and_escalates_once(
     record = screen(member, "phq9", PHQ9_ITEM9).get_json()
     assert record["alert"]["ack_due_at"] == (T0 + timedelta(minutes=settings.SCREENING_ACK_MINUTES)).isoformat()
     due = T0 + timedelta(minutes=settings.SCREENING_ACK_MINUTES)
-    assert mental_service.escalate_alerts(db.session, now=due - timedelta(seconds=1), settings=settings) == 0
-    assert mental_service.escalate_alerts(db.session, now=due, settings=settings) == 1
-    assert mental_service.escalate_alerts(db.session, now=due + timedelta(hours=1), settings=settings) == 0
+    assert mental_alerts.escalate_alerts(db.session, now=due - timedelta(seconds=1), settings=settings) == 0
+    assert mental_alerts.escalate_alerts(db.session, now=due, settings=settings) == 1
+    assert mental_alerts.escalate_alerts(db.session, now=due + timedelta(hours=1), settings=settings) == 0
     first, again = events_of("screening.alert")
     assert first.data["escalated"] is False and again.data["escalated"] is True
     assert first.rooms == [f"mission:{mission.id}:mental_health"]
@@ -60,7 +60,7 @@ def test_the_setting_changes_the_deadline(app, client, headers, member, frozen_c
     finally:
         app.extensions["settings"] = settings
     assert resp.get_json()["alert"]["ack_due_at"] == (T0 + timedelta(minutes=3)).isoformat()
-    assert mental_service.escalate_alerts(db.session, now=T0 + timedelta(minutes=3), settings=settings) == 1
+    assert mental_alerts.escalate_alerts(db.session, now=T0 + timedelta(minutes=3), settings=settings) == 1
 
 
 def test_an_acknowledged_alert_is_not_escalated(app, client, headers, screen, member, make_mh_clinician, frozen_clock):
@@ -73,7 +73,7 @@ def test_an_acknowledged_alert_is_not_escalated(app, client, headers, screen, me
     assert body["acknowledged_by"] == clinician.id and body["acknowledged_at"] == T0.isoformat()
     assert body["member"] == {"id": member.id, "display_name": "Private Ada"}
     settings = app.extensions["settings"]
-    assert mental_service.escalate_alerts(db.session, now=T0 + timedelta(days=1), settings=settings) == 0
+    assert mental_alerts.escalate_alerts(db.session, now=T0 + timedelta(days=1), settings=settings) == 0
     [ack] = events_of("screening.acknowledged")
     assert ack.data["acknowledged_by"] == clinician.id and ack.rooms == [f"mission:{member.mission_id}:mental_health"]
 
@@ -160,9 +160,7 @@ def test_concurrent_sweepers_escalate_each_alert_exactly_once(pg_app):
         with pg_app.app_context():
             try:
                 barrier.wait()
-                counts.append(
-                    mental_service.escalate_alerts(db.session, now=T0 + timedelta(hours=1), settings=settings)
-                )
+                counts.append(mental_alerts.escalate_alerts(db.session, now=T0 + timedelta(hours=1), settings=settings))
             except Exception as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
             finally:

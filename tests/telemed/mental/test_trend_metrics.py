@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from telemed.mental.service import suppress
+from telemed.mental.metrics import suppress
 from tests.factories import MissionFactory
 from tests.helpers import assert_error
 from tests.telemed.mental.fixtures import make_mh_clinician, member, screen  # noqa: F401

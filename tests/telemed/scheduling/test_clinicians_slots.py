@@ -207,7 +207,7 @@ def test_slots_as_a_fhir_bundle_validate_with_fhir_resources(client, make_clinic
 
 def test_pages_concatenate_to_the_whole_search(client, make_clinician, make_user, headers, book, now_frozen):
     from config.extensions import db
-    from telemed.scheduling.availability import find_slots
+    from telemed.scheduling.slots import find_slots
 
     medic = make_user("medic")
     clinicians = [

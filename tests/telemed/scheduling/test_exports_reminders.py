@@ -90,7 +90,7 @@ def test_reminder_is_sent_once_to_the_participants(app, make_clinician, make_use
 
 
 def test_demo_seed_creates_clinicians_in_several_zones_idempotently(app, now_frozen):
-    from telemed.scheduling.availability import find_slots
+    from telemed.scheduling.slots import find_slots
 
     mission, users, _ = seed.seed_demo(db.session, password="demo-password-123")
     seed.seed_demo(db.session, password="demo-password-123")

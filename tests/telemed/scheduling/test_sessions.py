@@ -11,7 +11,7 @@ from core.models import AuditEntry
 from realtime.models import Event
 from realtime.sockets import rooms_for
 from telemed.scheduling import clinicians, exports
-from telemed.scheduling.availability import find_slots
+from telemed.scheduling.slots import find_slots
 from tests.helpers import assert_error
 from tests.telemed.conftest import at
 

@@ -1,4 +1,4 @@
-// The in-browser consultation call (telemed/video.py): WebRTC between the participants, signalled over
+// The in-browser consultation call (telemed/scheduling/video.py): WebRTC between the participants, signalled over
 // the page's own Socket.IO connection with the consultation's join token. One RTCPeerConnection per peer,
 // each with an audio and a video transceiver from the start, so switching between video, audio only and
 // chat only during the call is a replaceTrack, never a renegotiation. The chat works in every mode.

@@ -1,0 +1,225 @@
+"""Screening alerts: raised to the mission's mental-health clinicians, acknowledged by exactly one of them,
+escalated once when nobody acknowledges in time (a sweeper task). An alert carries the minimum a clinician
+needs to act, never the answers or the score."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+
+from config.extensions import db
+from core import audit, clock
+from core.errors import conflict, not_found
+from core.models import User
+from core.pagination import Key, paginate
+from realtime import audience, events
+from telemed.mental import confidentiality
+from telemed.mental.models import Screening, ScreeningAlert
+from telemed.scheduling import clinicians
+
+
+def raise_alert(session, alert: ScreeningAlert, *, member: User, instrument: str) -> bool:
+    """Publish screening.alert to the mission's mental-health clinicians; a mission without any has every
+    clinician of the mission told at once rather than after the acknowledgement deadline. Returns whether
+    anyone can receive it."""
+    rooms = [audience.mission_mental_health(alert.mission_id)]
+    receivers = bool(clinicians.mental_health_clinicians(session, mission_id=alert.mission_id))
+    if not receivers:
+        rooms.append(audience.mission_role(alert.mission_id, "clinician"))
+        receivers = (
+            session.execute(
+                db.select(User.id)
+                .where(User.mission_id == alert.mission_id, User.role == "clinician", User.active.is_(True))
+                .limit(1)
+            ).first()
+            is not None
+        )
+    events.publish(
+        session,
+        "screening.alert",
+        rooms,
+        alert_data(alert, member=member, instrument=instrument),
+        mission_id=alert.mission_id,
+    )
+    return receivers
+
+
+def alert_data(alert: ScreeningAlert, *, member: User, instrument: str, escalated: bool = False) -> dict:
+    """The minimum a clinician needs to act (DoDI 6490.08 spirit): who, what kind of risk, what to do.
+    Never the answers, item scores or total."""
+    return {
+        "alert_id": alert.id,
+        "screening_id": alert.screening_id,
+        "member": {"id": member.id, "display_name": member.display_name},
+        "instrument": instrument,
+        "flags": list(alert.flags),
+        "recommended_action": alert.recommended_action,
+        "raised_at": alert.raised_at.isoformat(),
+        "ack_due_at": alert.ack_due_at.isoformat(),
+        "escalated": escalated,
+    }
+
+
+def alerts_for(session, screening_ids: list[str]) -> dict[str, ScreeningAlert]:
+    if not screening_ids:
+        return {}
+    rows = session.execute(db.select(ScreeningAlert).where(ScreeningAlert.screening_id.in_(screening_ids)))
+    return {a.screening_id: a for a in rows.scalars()}
+
+
+def list_alerts(session, *, actor: User, limit: int, cursor: str | None, state: str = "open") -> dict:
+    """The clinicians' worklist: alerts of the mission, oldest first (open: not yet acknowledged)."""
+    confidentiality.require_clinician(session, actor)
+    query = db.select(ScreeningAlert).where(ScreeningAlert.mission_id == actor.mission_id)
+    if state == "open":
+        query = query.where(ScreeningAlert.acknowledged_at.is_(None))
+    elif state == "acknowledged":
+        query = query.where(ScreeningAlert.acknowledged_at.is_not(None))
+    page = paginate(
+        query, [Key(ScreeningAlert.raised_at), Key(ScreeningAlert.id)], limit=limit, cursor=cursor, session=session
+    )
+    members = confidentiality.users_by_id(session, {a.member_id for a in page["items"]})
+    for alert in page["items"]:
+        audit.record(
+            session,
+            actor=actor,
+            action="screening.alert_read",
+            subject_type="screening",
+            subject_id=alert.screening_id,
+            mission_id=alert.mission_id,
+        )
+    session.commit()
+    return {
+        "items": [alert_item(a, members.get(a.member_id)) for a in page["items"]],
+        "next_cursor": page["next_cursor"],
+    }
+
+
+def alert_item(alert: ScreeningAlert, member: User | None) -> dict:
+    return {
+        "id": alert.id,
+        "screening_id": alert.screening_id,
+        "member": {"id": alert.member_id, "display_name": member.display_name if member else None},
+        "flags": alert.flags,
+        "recommended_action": alert.recommended_action,
+        "raised_at": alert.raised_at,
+        "ack_due_at": alert.ack_due_at,
+        "acknowledged_at": alert.acknowledged_at,
+        "acknowledged_by": alert.acknowledged_by,
+        "escalated_at": alert.escalated_at,
+    }
+
+
+def acknowledge(session, *, actor: User, screening_id: str) -> dict:
+    """A mental-health clinician takes the alert: exactly one acknowledgement wins (conditional UPDATE);
+    the same clinician again gets the same answer, another one 409 naming who has it."""
+    record = confidentiality.by_id(session, Screening, screening_id)
+    if (
+        record is None
+        or record.mission_id != actor.mission_id
+        or not clinicians.is_mental_health_clinician(session, actor)
+    ):
+        raise not_found("screening")
+    alert = alerts_for(session, [record.id]).get(record.id)
+    if alert is None:
+        raise conflict("this screening raised no alert: there is nothing to acknowledge")
+    now = clock.now()
+    taken = session.execute(
+        update(ScreeningAlert)
+        .where(ScreeningAlert.id == alert.id, ScreeningAlert.acknowledged_at.is_(None))
+        .values(acknowledged_at=now, acknowledged_by=actor.id)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if taken:
+        audit.record(
+            session,
+            actor=actor,
+            action="screening.acknowledge",
+            subject_type="screening",
+            subject_id=record.id,
+            mission_id=record.mission_id,
+        )
+        events.publish(
+            session,
+            "screening.acknowledged",
+            [audience.mission_mental_health(record.mission_id)],
+            {
+                "alert_id": alert.id,
+                "screening_id": record.id,
+                "acknowledged_by": actor.id,
+                "acknowledged_at": now.isoformat(),
+            },
+            mission_id=record.mission_id,
+        )
+        session.commit()
+    else:
+        session.rollback()
+    session.refresh(alert)
+    if alert.acknowledged_by != actor.id:
+        raise conflict(
+            "already acknowledged by another clinician",
+            acknowledged_by=alert.acknowledged_by,
+            acknowledged_at=alert.acknowledged_at.isoformat(),
+        )
+    return alert_item(alert, session.get(User, alert.member_id))
+
+
+def escalate_alerts(session, *, now: datetime, settings) -> int:
+    """Sweeper task: every alert past its acknowledgement deadline is escalated once, to the mission's
+    mental-health clinicians and to all its clinicians (still only the minimum: no answers).
+
+    Exactly-once across processes: the conditional UPDATE (`escalated_at IS NULL AND acknowledged_at IS
+    NULL`) is the claim; only the transaction whose UPDATE changed the row publishes the event."""
+    due = (
+        session.execute(
+            db.select(ScreeningAlert.id)
+            .where(
+                ScreeningAlert.acknowledged_at.is_(None),
+                ScreeningAlert.escalated_at.is_(None),
+                ScreeningAlert.ack_due_at <= now,
+            )
+            .order_by(ScreeningAlert.ack_due_at)
+            .limit(200)
+        )
+        .scalars()
+        .all()
+    )
+    session.rollback()
+    escalated = 0
+    for alert_id in due:
+        claimed = session.execute(
+            update(ScreeningAlert)
+            .where(
+                ScreeningAlert.id == alert_id,
+                ScreeningAlert.acknowledged_at.is_(None),
+                ScreeningAlert.escalated_at.is_(None),
+            )
+            .values(escalated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not claimed:
+            session.rollback()
+            continue
+        alert = session.get(ScreeningAlert, alert_id, populate_existing=True)
+        record = session.get(Screening, alert.screening_id)
+        member = session.get(User, alert.member_id)
+        rooms = [audience.mission_mental_health(alert.mission_id), audience.mission_role(alert.mission_id, "clinician")]
+        events.publish(
+            session,
+            "screening.alert",
+            rooms,
+            alert_data(alert, member=member, instrument=record.instrument, escalated=True),
+            mission_id=alert.mission_id,
+        )
+        audit.record(
+            session,
+            actor=None,
+            action="screening.escalate",
+            subject_type="screening",
+            subject_id=alert.screening_id,
+            mission_id=alert.mission_id,
+        )
+        session.commit()
+        escalated += 1
+    return escalated
