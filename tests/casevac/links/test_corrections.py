@@ -1,6 +1,8 @@
 """PATCH /casevac/requests/{id} corrects line 1 (location) and line 3 (patients): line 3 = line 5 still
 holds; the filing medic before dispatch, a coordinator until a final state; the assigned asset is told."""
 
+from datetime import datetime, timezone
+
 from config.extensions import db
 from realtime.models import Event
 from tests.casevac.conftest import body
@@ -9,6 +11,8 @@ from tests.helpers import assert_error
 
 URL = "/api/v1/casevac/requests"
 THREE = {"urgent": 0, "urgent_surgical": 0, "priority": 2, "routine": 1, "convenience": 0}
+
+BANGUI_NOON = datetime(2026, 11, 28, 10, 45, tzinfo=timezone.utc)
 
 
 def filed(client, headers, medic, **overrides):
@@ -74,7 +78,8 @@ def test_line_3_must_still_equal_line_5(client, headers, medic):
     assert unchanged["patients"] == request["patients"] and unchanged["location"] == request["location"]
 
 
-def test_after_dispatch_only_the_coordinator_and_the_asset_is_told(client, headers, medic, coordinator):
+def test_after_dispatch_only_the_coordinator_and_the_asset_is_told(client, headers, medic, coordinator, frozen_clock):
+    frozen_clock(BANGUI_NOON)  # a daylight dispatch: at night the asset would need the night capability
     request = filed(client, headers, medic)
     url = f"{URL}/{request['id']}"
     asset = AssetFactory(mission_id=medic.mission_id, capabilities=["hoist", "medical_crew"])

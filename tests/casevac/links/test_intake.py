@@ -5,6 +5,7 @@ logged, duplicates answered the same, wrong lines answered with the parser's err
 import base64
 import logging
 import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
 
 import pytest
 
@@ -20,6 +21,8 @@ SMS = "/api/v1/casevac/sms"
 LINES_1_5 = "1 34NBK2863382493 2 38.90 BRAVO26 3 1A 1B 4 B 5 2L"
 PHONE = "+23670123456"
 IMEI = "300234010753370"
+
+BANGUI_NOON = datetime(2026, 11, 28, 10, 45, tzinfo=timezone.utc)
 
 
 @pytest.fixture
@@ -285,7 +288,10 @@ def test_rockblock_web_hook_files_a_binary_9_line(client, headers, gateway, medi
     assert_error(client.post(f"/api/v1/casevac/sbd?secret={sms_secret}", data=form), 401)
 
 
-def test_status_and_the_dispatched_reply_name_the_asset_and_eta(client, headers, gateway, medic, make_user):
+def test_status_and_the_dispatched_reply_name_the_asset_and_eta(
+    client, headers, gateway, medic, make_user, frozen_clock
+):
+    frozen_clock(BANGUI_NOON)  # a daylight dispatch: at night the asset would need the night capability
     from tests.casevac.fleet.factories import AssetFactory, FacilityFactory
 
     secret = gateway()["secret"]
