@@ -20,7 +20,7 @@ from core.errors import conflict, forbidden, invalid, not_found
 from core.models import User
 from core.records import flush_or_conflict
 from telemed import policy
-from telemed.scheduling import access
+from telemed.scheduling import access, notices
 from telemed.scheduling.clinicians import clinician_of_user, is_mental_health_clinician
 from telemed.scheduling.models import LIVE_STATUSES, Consultation, Participant
 
@@ -117,6 +117,7 @@ def invite(
         detail={"participant_id": participant.id, "user_id": invitee.id, "part": part, "language": language},
     )
     access.publish(session, consultation, "consult.updated", change="participants", participant_id=participant.id)
+    notices.invited(session, consultation, invitee)
     session.commit()
     return out(participant, consultation)
 
@@ -155,6 +156,7 @@ def revoke(session, *, actor: User, consultation_id: str, participant_id: str) -
         change="participants",
         participant_id=participant.id,
     )
+    notices.uninvited(session, consultation, participant.user_id)
     session.commit()
     for hook in list(_revoke_hooks):
         hook(consultation.id, participant.user_id)
