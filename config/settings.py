@@ -41,6 +41,13 @@ def _str(name: str, default: str | None = None) -> str | None:
     return default if raw in (None, "") else raw
 
 
+def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = _str(name, default)
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     ENV: str = "development"  # development | production | test
@@ -75,10 +82,13 @@ class Settings:
     VIDEO_APP_ID: str = "medevac"
     VIDEO_APP_SECRET: str = ""
     VIDEO_DOMAIN: str = ""
-    # The in-browser video (WebRTC, telemed/video.py): TURN server URLs (comma separated, e.g.
+    # The in-browser video (WebRTC, telemed/scheduling/video.py): TURN server URLs (comma separated, e.g.
     # turn:turn.example.org:3478?transport=udp) and coturn's static-auth-secret (REST-API credentials).
     TURN_URLS: str = ""
     TURN_SECRET: str = ""
+    # "relay": browsers use the TURN server only (iceTransportPolicy relay: no host or reflexive address of
+    # a participant reaches the others); "all" (default): direct paths first, TURN when they fail.
+    TURN_POLICY: str = "all"
     # A flagged screening not acknowledged by a mental-health clinician within this is escalated (once).
     SCREENING_ACK_MINUTES: int = 15
     # Per-socket limit on the events a client emits (token bucket, realtime/limits.py).
@@ -152,6 +162,7 @@ class Settings:
             VIDEO_DOMAIN=_str("VIDEO_DOMAIN", ""),
             TURN_URLS=_str("TURN_URLS", ""),
             TURN_SECRET=_str("TURN_SECRET", ""),
+            TURN_POLICY=_choice("TURN_POLICY", ("all", "relay"), cls.TURN_POLICY),
             SCREENING_ACK_MINUTES=_int("SCREENING_ACK_MINUTES", cls.SCREENING_ACK_MINUTES),
             SOCKET_EVENTS_PER_SECOND=float(_str("SOCKET_EVENTS_PER_SECOND", "5")),
             SOCKET_EVENTS_BURST=_int("SOCKET_EVENTS_BURST", cls.SOCKET_EVENTS_BURST),

@@ -78,18 +78,21 @@ def enqueue(
     return row
 
 
-def withdraw(session, *, subject_type: str, subject_id: str, kinds: tuple[str, ...]) -> int:
-    """Cancel the pending rows of these kinds about this record (in the caller's transaction)."""
+def withdraw(
+    session, *, subject_type: str, subject_id: str, kinds: tuple[str, ...], recipient_id: str | None = None
+) -> int:
+    """Cancel the pending rows of these kinds about this record (in the caller's transaction); only those to
+    `recipient_id` when given."""
+    conditions = [
+        OutgoingMail.subject_type == subject_type,
+        OutgoingMail.subject_id == subject_id,
+        OutgoingMail.kind.in_(kinds),
+        OutgoingMail.status == "pending",
+    ]
+    if recipient_id is not None:
+        conditions.append(OutgoingMail.recipient_id == recipient_id)
     return session.execute(
-        update(OutgoingMail)
-        .where(
-            OutgoingMail.subject_type == subject_type,
-            OutgoingMail.subject_id == subject_id,
-            OutgoingMail.kind.in_(kinds),
-            OutgoingMail.status == "pending",
-        )
-        .values(status="cancelled")
-        .execution_options(synchronize_session=False)
+        update(OutgoingMail).where(*conditions).values(status="cancelled").execution_options(synchronize_session=False)
     ).rowcount
 
 

@@ -10,11 +10,11 @@ from config.extensions import api, db
 from core import audit, mail
 from core.seed import register_seeder
 from realtime import sockets, sweeper
-from telemed import seed, video
+from telemed import seed
 from telemed.consent.views import blp as consent_blp
 from telemed.mental import alerts as mental_alerts
 from telemed.mental.views import blp as mental_blp
-from telemed.scheduling import booking, clinicians, consultations
+from telemed.scheduling import booking, clinicians, consultations, video
 from telemed.scheduling.views import blp as scheduling_blp
 
 
@@ -28,4 +28,4 @@ def init_app(app: Flask) -> None:
     sockets.set_mental_health_check(lambda user: clinicians.is_mental_health_clinician(db.session, user))
     audit.register_confidential("consultation", consultations.mental_health_ids)
     register_seeder(app, seed.seed_demo)
-    video.register()  # the in-browser call's signalling over Socket.IO (telemed/video.py)
+    video.register()  # the in-browser call's signalling over Socket.IO (telemed/scheduling/video.py)

@@ -43,9 +43,6 @@ KNOWN = {
     ("casevac.links.service", "casevac.requests.models", "ACTIVE_STATUSES"),
     ("casevac.links.service", "casevac.requests.models", "CasevacRequest"),
     ("casevac.links.service", "casevac.requests.schemas", ""),
-    # branch guests (telemed/video.py): the call's signalling reads consultations and the join secret.
-    ("telemed.video", "telemed.scheduling.models", "Consultation"),
-    ("telemed.video", "telemed.scheduling.exports", "_video_secret"),
     # Not done yet (issue 12): the TAK gateway reads requests' and fleet's rows and the requests' input schema
     # directly (read functions belong in casevac.requests' services, whose service.py branch links is cutting).
     ("casevac.tak.inbound", "casevac.fleet.models", "Asset"),

@@ -2,7 +2,7 @@
 (per-audience data of an event: the filing medic's minimal payload)
 
 Revision ID: 0013_outbound
-Revises: 0011_email (0010_consent on the branch; re-chained when main brought 0011_email)
+Revises: 0012_participants (0010_consent on the branch; re-chained after main's 0011_email and 0012_participants)
 """
 from alembic import op
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ import core.db
 from sqlalchemy.dialects import postgresql
 
 revision = '0013_outbound'
-down_revision = '0011_email'
+down_revision = '0012_participants'
 branch_labels = None
 depends_on = None
 

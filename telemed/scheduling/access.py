@@ -57,8 +57,9 @@ def event_data(consultation: Consultation, **extra) -> dict:
     return data
 
 
-def publish(session, consultation: Consultation, type_: str, **extra) -> None:
-    rooms = sorted(audience.user(uid) for uid in policy.participants(consultation))
+def publish(session, consultation: Consultation, type_: str, *, also: tuple[str, ...] = (), **extra) -> None:
+    """To the consultation's audience (participants and invitees in force) and the users in `also`."""
+    rooms = sorted(audience.user(uid) for uid in policy.audience(consultation) | set(also))
     events.publish(session, type_, rooms, event_data(consultation, **extra), mission_id=consultation.mission_id)
 
 

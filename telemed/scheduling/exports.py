@@ -29,10 +29,12 @@ def _video_secret(settings) -> str:
 
 
 def join(session, *, actor: User, consultation_id: str, settings) -> dict:
-    """A room and this participant's token, valid from 15 minutes before the start to the end."""
+    """A room and this participant's token, valid from 15 minutes before the start to the end. An invitee's
+    token names their part and invitation (`context.user.part`, `context.user.invitation`): the call checks
+    the invitation is still in force at every step."""
     consultation = access.load_visible(session, actor, consultation_id)
-    if not policy.is_participant(actor, consultation):
-        raise forbidden("only the consultation's participants join it")
+    if not policy.may_join(actor, consultation):
+        raise forbidden("only the consultation's participants and invitees join it")
     access.audit_read(session, actor, consultation, "join")
     session.commit()
     if consultation.modality == "async":
@@ -68,12 +70,13 @@ def join(session, *, actor: User, consultation_id: str, settings) -> dict:
                 "id": actor.id,
                 "name": actor.display_name or actor.username,
                 "moderator": actor.id == consultation.clinician.user_id,
+                **_part_claims(actor, consultation),
             }
         },
     }
     token = pyjwt.encode(claims, _video_secret(settings), algorithm="HS256")
     url = f"https://{settings.VIDEO_DOMAIN}/{consultation.room}?jwt={token}" if settings.VIDEO_DOMAIN else None
-    from telemed.video import ice_servers
+    from telemed.scheduling.video import ice_servers
 
     return {
         "room": consultation.room,
@@ -82,7 +85,15 @@ def join(session, *, actor: User, consultation_id: str, settings) -> dict:
         "valid_until": valid_until,
         "url": url,
         "ice_servers": ice_servers(settings, actor.id, valid_until),
+        "ice_transport_policy": settings.TURN_POLICY if settings.TURN_URLS and settings.TURN_SECRET else "all",
     }
+
+
+def _part_claims(actor: User, consultation) -> dict:
+    if actor.id in policy.participants(consultation):
+        return {"part": "clinician" if actor.id == consultation.clinician.user_id else "participant"}
+    invited = policy.invitation(actor, consultation)
+    return {"part": "interpreter" if invited.part == "interpreter" else "second_clinician", "invitation": invited.id}
 
 
 def fhir_slot_bundle(slots: list[dict]) -> dict:
@@ -134,13 +145,16 @@ def sequence(consultation) -> int:
     return moves + (1 if consultation.status in RELEASED_STATUSES else 0)
 
 
-def calendar(session, consultation) -> bytes:
+def calendar(session, consultation, *, uninvited: str | None = None) -> bytes:
     """An iTIP object (RFC 5546 over RFC 5545): METHOD:REQUEST while the consultation holds its time, METHOD:CANCEL
     with STATUS:CANCELLED once released; one stable UID, SEQUENCE, DTSTAMP. DTSTART/DTEND in the clinician's zone
     (with its VTIMEZONE), UTC in the description. The clinician is the ORGANIZER and, as CHAIR, the first ATTENDEE
     (a REQUEST needs at least one); then the patient and, for a diagnostic consultation, whoever booked it. A user
     without an e-mail address is addressed as urn:uuid: (RFC 4122), so the attendee list stays complete; nobody
-    is mailed there. No reason or free-text patient name: invitations get forwarded."""
+    is mailed there. No reason or free-text patient name: invitations get forwarded.
+
+    `uninvited`: the CANCEL that removes one attendee (an invitation revoked) while the event stands (RFC 5546
+    section 3.2.5: no STATUS, that attendee alone, a SEQUENCE above the one they were sent)."""
     from zoneinfo import ZoneInfo
 
     import icalendar
@@ -150,7 +164,7 @@ def calendar(session, consultation) -> bytes:
     cal = icalendar.Calendar()
     cal.add("prodid", "-//Field medical coordination//telemed//EN")
     cal.add("version", "2.0")
-    cal.add("method", "CANCEL" if released else "REQUEST")
+    cal.add("method", "CANCEL" if released or uninvited else "REQUEST")
     cal.add_component(_vtimezone(consultation.clinician.timezone, consultation.start.year))
     event = icalendar.Event()
     event.add("uid", f"{consultation.id}@telemed")
@@ -167,12 +181,16 @@ def calendar(session, consultation) -> bytes:
         f"({consultation.clinician.timezone} for the clinician). Join from the app, "
         f"from 15 minutes before the start.",
     )
-    event.add("status", "CANCELLED" if released else "CONFIRMED")
-    event.add("sequence", sequence(consultation))
+    if not uninvited:
+        event.add("status", "CANCELLED" if released else "CONFIRMED")
+    event.add("sequence", sequence(consultation) + (1 if uninvited else 0))
     organizer = consultation.clinician.user
     event.add("organizer", _address(organizer, name=name))
-    replies = bool(organizer.email)  # an RSVP needs an organizer a reply can reach
-    for user, role in attendees(session, consultation):
+    replies = bool(organizer.email) and not uninvited  # an RSVP needs an organizer a reply can reach
+    listed = attendees(session, consultation)
+    if uninvited:
+        listed = [(session.get(User, uninvited), "REQ-PARTICIPANT")]
+    for user, role in listed:
         chair = user.id == organizer.id
         accepted = chair or user.id == consultation.booked_by
         event.add(
@@ -203,8 +221,9 @@ def _vtimezone(tzid: str, year: int):
 
 
 def attendees(session, consultation) -> list[tuple[User, str]]:
-    """The invitation's attendees with their RFC 5545 ROLE: the clinician (CHAIR), the patient if a user, and for
-    a diagnostic consultation its booker (a required participant when the patient is no user: a casualty)."""
+    """The invitation's attendees with their RFC 5545 ROLE: the clinician (CHAIR), the patient if a user, for
+    a diagnostic consultation its booker (a required participant when the patient is no user: a casualty), then
+    the interpreters and second clinicians invited (policy.active_invitations), required participants."""
     out = [(consultation.clinician.user, "CHAIR")]
     seen = {consultation.clinician.user_id}
     booker = consultation.booked_by if consultation.kind != "mental_health" else None
@@ -215,6 +234,10 @@ def attendees(session, consultation) -> list[tuple[User, str]]:
         if user_id and user_id not in seen:
             seen.add(user_id)
             out.append((session.get(User, user_id), role))
+    for invitation in policy.active_invitations(consultation):
+        if invitation.user_id not in seen:
+            seen.add(invitation.user_id)
+            out.append((session.get(User, invitation.user_id), "REQ-PARTICIPANT"))
     return out
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from config.extensions import db
@@ -40,7 +40,11 @@ MODALITIES = ("video", "audio", "chat", "async")
 STATUSES = ("booked", "checked_in", "in_progress", "fulfilled", "cancelled", "noshow")
 # A consultation in one of these states no longer holds its time.
 RELEASED_STATUSES = ("cancelled", "noshow")
+# A consultation in one of these states can still be joined.
+LIVE_STATUSES = ("booked", "checked_in", "in_progress")
 NOTE_KINDS = ("clinical", "psychotherapy")
+# What an invited participant takes part as (telemed.policy decides what each part sees).
+PARTS = ("interpreter", "clinician")
 
 
 class Clinician(db.Model):
@@ -119,6 +123,41 @@ class Consultation(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
 
     clinician = relationship(Clinician, lazy="joined")
+    # Everyone invited, revoked invitations included (telemed.policy picks the active ones).
+    invitations = relationship("Participant", lazy="selectin", order_by="Participant.invited_at")
+
+
+class Participant(db.Model):
+    """Someone the clinician invited into a live consultation: an interpreter (with the language they
+    interpret) or a second clinician, a user of the consultation's mission. Active until revoked or until
+    the consultation ends (its `end`, so a reschedule moves it). At most one active invitation per user and
+    consultation (a partial unique index on both databases)."""
+
+    __tablename__ = "telemed_participants"
+    __table_args__ = (
+        CheckConstraint(one_of("part", PARTS), name="part"),
+        CheckConstraint("(part = 'interpreter') = (language IS NOT NULL)", name="language_of_interpreter"),
+        Index(
+            "uq_telemed_participants_active",
+            "consultation_id",
+            "user_id",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+    id: Mapped[str] = IdColumn()
+    consultation_id: Mapped[str] = mapped_column(ForeignKey("telemed_consultations.id"), index=True)
+    mission_id: Mapped[str] = mapped_column(ForeignKey("missions.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    part: Mapped[str] = mapped_column(String(20))
+    language: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    invited_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    invited_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+    user = relationship("User", foreign_keys=[user_id], lazy="joined")
 
 
 class ClinicalNote(db.Model):

@@ -1,7 +1,8 @@
 """What a consultation's participants are mailed (core.mail outbox rows, written in the transaction of the change):
 
 - the invitation, an iTIP object (RFC 5546, exports.calendar): METHOD:REQUEST on booking and on every move
-  (SEQUENCE grows), METHOD:CANCEL on cancellation, to those an earlier invitation went to;
+  (SEQUENCE grows), METHOD:CANCEL on cancellation, to those an earlier invitation went to; an invited interpreter
+  or second clinician gets a REQUEST when invited and a CANCEL when the invitation is revoked;
 - the reminder, when the sweeper decides it (booking.send_reminders): once per booking time.
 
 A cancelled, moved, no-show or finished consultation's pending reminder and invitation rows are withdrawn in the
@@ -44,6 +45,29 @@ def changed(session, consultation: Consultation) -> None:
         _send(session, consultation, recipients, "Cancelled", "CANCEL")
 
 
+def invited(session, consultation: Consultation, user: User) -> None:
+    """An interpreter or second clinician was invited: they get the invitation (REQUEST, the attendee list with
+    them in it, RFC 5546 section 2.1.4 on adding an attendee); the others' copies stay as they are."""
+    if consultation.modality != "async" and consultation.status in ("booked", "checked_in", "in_progress"):
+        _send(session, consultation, _with_address(session, [user.id]), "Invited", "REQUEST")
+
+
+def uninvited(session, consultation: Consultation, user_id: str) -> None:
+    """An invitation was revoked: what is pending for that person is withdrawn, and if an invitation reached
+    them they get a CANCEL of the event (RFC 5546 section 3.2.5, an attendee removed)."""
+    earlier = _invited(session, consultation)
+    mail.withdraw(
+        session,
+        subject_type=SUBJECT_TYPE,
+        subject_id=consultation.id,
+        kinds=(REMINDER, INVITATION),
+        recipient_id=user_id,
+    )
+    if user_id in earlier:
+        calendar = exports.calendar(session, consultation, uninvited=user_id)
+        _send(session, consultation, _with_address(session, [user_id]), "Cancelled", "CANCEL", calendar=calendar)
+
+
 def remind(session, consultation: Consultation, *, now: datetime) -> None:
     """The reminder mail, in the transaction of the sweeper's reminder decision."""
     minutes = max(0, int((consultation.start - now).total_seconds() // 60))
@@ -63,13 +87,18 @@ def remind(session, consultation: Consultation, *, now: datetime) -> None:
         )
 
 
-def _send(session, consultation: Consultation, recipients: list[User], what: str, method: str) -> None:
+LINES = {"Booked": "Booked.", "Moved": "Moved to this time.", "Cancelled": "Cancelled.", "Invited": "You are invited."}
+
+
+def _send(
+    session, consultation: Consultation, recipients: list[User], what: str, method: str, *, calendar=None
+) -> None:
     if not recipients:
         return
     now = clock.now()
-    calendar = exports.calendar(session, consultation)
+    calendar = calendar or exports.calendar(session, consultation)
     for user in recipients:
-        line = {"Booked": "Booked.", "Moved": "Moved to this time.", "Cancelled": "Cancelled."}[what]
+        line = LINES[what]
         mail.enqueue(
             session,
             recipient=user,
@@ -88,8 +117,12 @@ def _send(session, consultation: Consultation, recipients: list[User], what: str
 
 
 def _recipients(session, consultation: Consultation) -> list[User]:
-    ids = sorted(policy.participants(consultation))
-    users = session.execute(db.select(User).where(User.id.in_(ids), User.email.is_not(None))).scalars().all()
+    """Everyone the consultation's mail goes to: its participants and its invitees in force (policy.audience)."""
+    return _with_address(session, policy.audience(consultation))
+
+
+def _with_address(session, ids) -> list[User]:
+    users = session.execute(db.select(User).where(User.id.in_(sorted(ids)), User.email.is_not(None))).scalars().all()
     return sorted((u for u in users if u.active), key=lambda u: u.id)
 
 

@@ -68,11 +68,11 @@ def _note_out(note, kind: str) -> dict:
 
 
 def list_notes(session, *, actor: User, consultation_id: str) -> dict:
-    """Clinical notes for the clinician and the patient; psychotherapy notes for their author alone."""
+    """Clinical notes for the clinician, the patient and an invited clinician; psychotherapy notes for their
+    author alone."""
     consultation = access.load_visible(session, actor, consultation_id)
-    readers = {consultation.clinician.user_id, consultation.patient_user_id}
-    if actor.id not in readers:
-        raise forbidden("clinical notes are read by the consultation's clinician and its patient")
+    if not policy.may_read_clinical_notes(actor, consultation):
+        raise forbidden("notes are read by the consultation's clinician, its patient and an invited clinician")
     clinical = (
         session.execute(db.select(ClinicalNote).where(ClinicalNote.consultation_id == consultation.id)).scalars().all()
     )
@@ -109,8 +109,8 @@ def list_notes(session, *, actor: User, consultation_id: str) -> dict:
 
 def add_reply(session, *, actor: User, consultation_id: str, text: str) -> Reply:
     consultation = access.load_visible(session, actor, consultation_id)
-    if not policy.is_participant(actor, consultation):
-        raise forbidden("only the consultation's participants write in it")
+    if not policy.may_use_records(actor, consultation):
+        raise forbidden("only the consultation's participants and invited clinicians write in it")
     if consultation.status in RELEASED_STATUSES:
         raise conflict(f"the consultation is {consultation.status}", allowed=[])
     now = clock.now()
@@ -146,8 +146,8 @@ def add_reply(session, *, actor: User, consultation_id: str, text: str) -> Reply
 def _participants_list(session, *, actor: User, consultation_id: str, model, what: str) -> dict:
     """A consultation's replies or attachments, oldest first: its participants only, and an audited read."""
     consultation = access.load_visible(session, actor, consultation_id)
-    if not policy.is_participant(actor, consultation):
-        raise forbidden(f"only the consultation's participants see its {what}")
+    if not policy.may_use_records(actor, consultation):
+        raise forbidden(f"only the consultation's participants and invited clinicians see its {what}")
     access.audit_read(session, actor, consultation, what)
     items = (
         session.execute(
@@ -176,8 +176,8 @@ def add_attachment(session, *, actor: User, consultation_id: str, stream, filena
     import filetype
 
     consultation = access.load_visible(session, actor, consultation_id)
-    if not policy.is_participant(actor, consultation):
-        raise forbidden("only the consultation's participants add attachments")
+    if not policy.may_use_records(actor, consultation):
+        raise forbidden("only the consultation's participants and invited clinicians add attachments")
     cap = settings.MAX_UPLOAD_MB * 1024 * 1024
     data = stream.read(cap + 1)
     if len(data) > cap:
@@ -241,8 +241,8 @@ def read_attachment(
     session, *, actor: User, consultation_id: str, attachment_id: str, settings
 ) -> tuple[Attachment, bytes]:
     consultation = access.load_visible(session, actor, consultation_id)
-    if not policy.is_participant(actor, consultation):
-        raise forbidden("only the consultation's participants see its attachments")
+    if not policy.may_use_records(actor, consultation):
+        raise forbidden("only the consultation's participants and invited clinicians see its attachments")
     attachment = session.get(Attachment, attachment_id) if is_id(attachment_id) else None
     if attachment is None or attachment.consultation_id != consultation.id:
         raise not_found("attachment")

@@ -329,6 +329,9 @@ class JoinOut(Schema):
             "for this participant, valid until valid_until (empty without TURN_URLS)"
         },
     )
+    ice_transport_policy = fields.String(
+        metadata={"enum": ["all", "relay"], "description": "RTCConfiguration.iceTransportPolicy (TURN_POLICY)"}
+    )
 
 
 class NoteIn(Schema):

@@ -9,7 +9,8 @@ from flask_smorest import Blueprint
 from config.extensions import db
 from core import auth
 from core.http import accepts_multipart
-from telemed.scheduling import booking, clinicians, exports, records, slots
+from telemed.scheduling import booking, clinicians, exports, participants, records, slots
+from telemed.scheduling.participant_schemas import InvitationList, ParticipantIn, ParticipantList, ParticipantOut
 from telemed.scheduling.schemas import (
     AttachmentList,
     AttachmentOut,
@@ -206,6 +207,46 @@ class Join(MethodView):
         """The room and this participant's video-bridge token (see docs/telemed.md)."""
         user = auth.current_user()
         return exports.join(db.session, actor=user, consultation_id=consultation_id, settings=_settings())
+
+
+@blp.route("/consultations/<consultation_id>/participants")
+class Participants(MethodView):
+    @blp.arguments(ParticipantIn)
+    @blp.response(201, ParticipantOut)
+    @blp.alt_response(403, description="not the consultation's clinician (or an admin, for a diagnostic one)")
+    @blp.alt_response(409, description="the consultation is over, final or store-and-forward; or already invited")
+    def post(self, body, consultation_id):
+        """Invite a user of the mission as interpreter (with `language`) or second clinician: they get their
+        own join token; what each part sees is in docs/telemed.md."""
+        user = auth.current_user()
+        return participants.invite(db.session, actor=user, consultation_id=consultation_id, **body)
+
+    @blp.response(200, ParticipantList)
+    def get(self, consultation_id):
+        """Everyone invited into the consultation, revoked invitations included."""
+        user = auth.current_user()
+        return participants.list_participants(db.session, actor=user, consultation_id=consultation_id)
+
+
+@blp.route("/consultations/<consultation_id>/participants/<participant_id>")
+class ParticipantById(MethodView):
+    @blp.response(200, ParticipantOut)
+    @blp.alt_response(409, description="already revoked")
+    def delete(self, consultation_id, participant_id):
+        """Revoke an invitation: the invitee's token is refused from the next step and they leave the call."""
+        user = auth.current_user()
+        return participants.revoke(
+            db.session, actor=user, consultation_id=consultation_id, participant_id=participant_id
+        )
+
+
+@blp.route("/invitations")
+class Invitations(MethodView):
+    @blp.response(200, InvitationList)
+    def get(self):
+        """The caller's invitations in force (as interpreter or second clinician), soonest first."""
+        user = auth.current_user()
+        return participants.my_invitations(db.session, actor=user)
 
 
 @blp.route("/consultations/<consultation_id>/notes")

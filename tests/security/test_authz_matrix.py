@@ -268,6 +268,17 @@ def _joinable(w: World) -> Req:
     return Req(path={"consultation_id": consultation["id"]})
 
 
+def _interpreter(w: World) -> dict:
+    return {"user_id": w.make_user("member", w.a).id, "part": "interpreter", "language": "fr"}
+
+
+def _invited(w: World) -> Req:
+    req = _diag(w)
+    url = f"/api/v1/telemed/consultations/{req.path['consultation_id']}/participants"
+    req.path["participant_id"] = w.api("POST", url, "clinician", json=_interpreter(w))["id"]
+    return req
+
+
 def _with_attachment(w: World) -> Req:
     req = _diag(w)
     body = w.api(
@@ -502,6 +513,32 @@ TELEMED: list[Row] = [
         lambda w: _diag(w, json={"start": w.next_start().isoformat()}),
     ),
     Row("GET", f"{T}/consultations/<consultation_id>/join", *PARTICIPANTS_200, _joinable),
+    # Invited participants (telemed.policy.may_invite): the consultation's clinician, or an admin for a
+    # diagnostic one; whoever sees the consultation sees who is invited; each caller lists their own invitations.
+    Row(
+        "POST",
+        f"{T}/consultations/<consultation_id>/participants",
+        (201, 403, 403, 201, 404, 201, 401),
+        (404, 404, 404, 404, 404, 201, 401),
+        lambda w: _diag(w, json=_interpreter(w)),
+    ),
+    Row(
+        "POST",
+        f"{T}/consultations/<consultation_id>/participants",
+        (404, 404, 404, 201, 403, 404, 401),
+        (404,) * 6 + (401,),
+        lambda w: _mental(w, json=_interpreter(w)),
+        variant="mental_health",
+    ),
+    Row("GET", f"{T}/consultations/<consultation_id>/participants", *DIAG_SEEN, _diag),
+    Row(
+        "DELETE",
+        f"{T}/consultations/<consultation_id>/participants/<participant_id>",
+        (200, 403, 403, 200, 404, 200, 401),
+        (404, 404, 404, 404, 404, 200, 401),
+        lambda w: _invited(w),
+    ),
+    Row("GET", f"{T}/invitations", AUTH_200, AUTH_200),
     # Consent (telemed/consent): the texts in force and one's own records; each user consents for themself.
     Row("GET", f"{T}/consent-texts", AUTH_200, AUTH_200),
     Row("GET", f"{T}/consents", AUTH_200, AUTH_200),

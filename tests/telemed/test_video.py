@@ -1,4 +1,4 @@
-"""The in-browser call's gate (telemed/video.py) over Flask-SocketIO test clients: only a participant with
+"""The in-browser call's gate (telemed/scheduling/video.py) over Flask-SocketIO test clients: only a participant with
 their own valid join token, inside its window, enters; the waiting room until the clinician admits; signals
 reach only admitted members; TURN credentials in coturn's REST-API scheme."""
 
@@ -157,3 +157,23 @@ def test_join_returns_coturn_rest_api_credentials_per_participant(app, client, c
     assert server["credential"] == expected
     assert theirs["ice_servers"][0]["username"] == f"{expiry}:{clinician.user.id}"
     assert "TURN_SECRET" not in settings.public()
+    assert mine["ice_transport_policy"] == "all"
+
+
+def test_turn_policy_relay_reaches_the_browser_only_with_a_turn_server(app, call_setup, monkeypatch):
+    from config.settings import ConfigError, Settings
+
+    clinician, patient, consultation, ticket = call_setup
+    settings = app.extensions["settings"]
+    try:
+        app.extensions["settings"] = replace(settings, TURN_POLICY="relay")
+        assert ticket(patient)["ice_transport_policy"] == "all"  # no TURN server: relay-only would never connect
+        app.extensions["settings"] = replace(
+            settings, TURN_POLICY="relay", TURN_URLS="turn:t.example:3478", TURN_SECRET="s"
+        )
+        assert ticket(patient)["ice_transport_policy"] == "relay"
+    finally:
+        app.extensions["settings"] = settings
+    monkeypatch.setenv("TURN_POLICY", "relayed")
+    with pytest.raises(ConfigError, match="TURN_POLICY must be one of all, relay"):
+        Settings.from_env()

@@ -1,4 +1,4 @@
-"""The in-browser consultation call (telemed/video.py) in Chromium with fake media devices: the clinician
+"""The in-browser consultation call (telemed/scheduling/video.py) in Chromium with fake media devices: the clinician
 and the patient, in two browser profiles, connect over WebRTC signalled through the app's own Socket.IO
 (RTCPeerConnection 'connected', inbound-rtp bytes > 0 on both sides); the patient who joins waits in the
 waiting room until the clinician, who sees them there, admits them; audio-only and chat-only switches

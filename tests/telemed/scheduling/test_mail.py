@@ -367,3 +367,63 @@ def test_a_reminder_already_sent_is_sent_again_once_for_the_new_time_and_mental_
     assert [s.split(":")[0] for s in subjects] == ["Booked"] * 2 + ["Moved"] * 2 + ["Reminder"] * 4
     assert all("Confidential consultation" in s for s in subjects)
     assert not any("mental" in m.as_string().lower() for m in inbox.messages())
+
+
+def test_an_invited_interpreter_is_mailed_the_invitation_reminded_and_sent_a_cancel_when_revoked(
+    app, client, people, book, headers, settings, inbox, make_user
+):
+    clinician, medic = people
+    interpreter = make_user("member", email="interp@mission.example", display_name="Interprète Sango")
+    clock.freeze(at("2026-12-01T07:00"))
+    consultation = book(medic, clinician, at("2026-12-01T09:00")).get_json()
+    cid = consultation["id"]
+    assert deliver(settings, at("2026-12-01T07:00")) == 2  # the REQUESTs to clinician and medic
+    invited = client.post(
+        f"{API}/consultations/{cid}/participants",
+        json={"part": "interpreter", "user_id": interpreter.id, "language": "sg"},
+        headers=headers(clinician.user),
+    )
+    assert invited.status_code == 201, invited.get_json()
+    assert deliver(settings, at("2026-12-01T07:01")) == 1  # theirs alone; the others' copies stand
+    [request] = [m for m in inbox.messages() if "interp@mission.example" in m["To"]]
+    assert subject(request).startswith("Invited") and "You are invited." in request.get_body(("plain",)).get_content()
+    method, data = calendar_part(request)
+    event = next(iter(icalendar.Calendar.from_ical(data).walk("VEVENT")))
+    assert method == "REQUEST" and event["SEQUENCE"] == 0 and event["STATUS"] == "CONFIRMED"
+    assert attendees(event)["mailto:interp@mission.example"]["ROLE"] == "REQ-PARTICIPANT"
+    assert set(attendees(event)) == {
+        "mailto:clin.ic@mission.example",
+        "mailto:medic@mission.example",
+        "mailto:interp@mission.example",
+    }
+    ics = client.get(f"{API}/consultations/{cid}.ics", headers=headers(medic)).data
+    assert "mailto:interp@mission.example" in attendees(next(iter(icalendar.Calendar.from_ical(ics).walk("VEVENT"))))
+
+    # The reminder goes to the interpreter too; then the invitation is revoked before the next reminder is sent.
+    assert remind(settings, at("2026-12-01T08:45")) == 1
+    assert sorted(r.to_address for r in rows(kind="reminder")) == [
+        "clin.ic@mission.example",
+        "interp@mission.example",
+        "medic@mission.example",
+    ]
+    clock.freeze(at("2026-12-01T08:46"))
+    revoked = client.delete(
+        f"{API}/consultations/{cid}/participants/{invited.get_json()['id']}", headers=headers(clinician.user)
+    )
+    assert revoked.status_code == 200, revoked.get_json()
+    assert [r.status for r in rows(kind="reminder", to_address="interp@mission.example")] == ["cancelled"]
+    inbox.received.clear()
+    assert deliver(settings, at("2026-12-01T08:46")) == 3  # two reminders, and the interpreter's CANCEL
+    messages = inbox.messages()
+    assert sorted(m["To"].addresses[0].addr_spec for m in messages if subject(m).startswith("Reminder")) == [
+        "clin.ic@mission.example",
+        "medic@mission.example",
+    ]
+    [cancel] = [m for m in messages if subject(m).startswith("Cancelled")]
+    assert "interp@mission.example" in cancel["To"]
+    method, data = calendar_part(cancel)
+    strict_lines(data)
+    event = next(iter(icalendar.Calendar.from_ical(data).walk("VEVENT")))
+    # RFC 5546 section 3.2.5, an attendee removed: no STATUS (the event stands), that attendee alone, SEQUENCE up.
+    assert method == "CANCEL" and "STATUS" not in event and event["SEQUENCE"] == 1
+    assert set(attendees(event)) == {"mailto:interp@mission.example"}

@@ -1,10 +1,12 @@
-// The in-browser consultation call (telemed/video.py): WebRTC between the participants, signalled over
+// The in-browser consultation call (telemed/scheduling/video.py): WebRTC between the participants, signalled over
 // the page's own Socket.IO connection with the consultation's join token. One RTCPeerConnection per peer,
 // each with an audio and a video transceiver from the start, so switching between video, audio only and
 // chat only during the call is a replaceTrack, never a renegotiation. The chat works in every mode.
+// A few participants (clinician, patient, interpreter) make a mesh: one peer connection and one tile each.
 import { el } from "./api.js";
 
 const MODE_LABELS = { video: "Video", audio: "Audio only", chat: "Chat only" };
+const PART_LABELS = { clinician: "clinician", interpreter: "interpreter", second_clinician: "second clinician" };
 
 export class Call {
   /** socket: the page's Socket.IO socket; ticket: GET .../join's answer; box: where the call is drawn. */
@@ -15,13 +17,15 @@ export class Call {
     this.mode = modality === "audio" || modality === "chat" ? modality : "video";
     this.box = box;
     this.onEnd = onEnd || (() => {});
-    this.peers = new Map(); // sid -> {pc, name, pending: [candidates]}
+    this.peers = new Map(); // sid -> {pc, name, part, tile, video, pending: [candidates]}
+    this.known = new Map(); // sid -> {name, part}: who is in the call, from join, admission and call.peer
     this.stream = new MediaStream();
     this.handlers = {
-      "call.peer": (m) => this._mine(m) && this._call(m.sid, m.name),
+      "call.peer": (m) => this._mine(m) && this._know([m]) && this._call(m.sid),
       "call.left": (m) => this._mine(m) && this._drop(m.sid),
       "call.waiting": (m) => this._mine(m) && this._showWaiting(m.waiting),
-      "call.admitted": (m) => this._mine(m) && this._admitted(),
+      "call.admitted": (m) => this._mine(m) && this._know(m.peers) && this._admitted(),
+      "call.removed": (m) => this._mine(m) && this._removed(m.reason),
       "call.signal": (m) => this._mine(m) && this._signal(m.from, m.data).catch((e) => this._say(`Call error: ${e}`)),
       "call.mode": (m) => this._mine(m) && this._chatLine("", `switched to ${MODE_LABELS[m.mode] || m.mode}`),
       "call.chat": (m) => this._mine(m) && this._chatLine(m.name, m.text),
@@ -35,9 +39,14 @@ export class Call {
     return message && message.consultation_id === this.consultationId;
   }
 
+  _know(people) {
+    for (const p of people || []) this.known.set(p.sid, { name: p.name, part: p.part });
+    return true;
+  }
+
   _draw() {
     this.status = el("p", { class: "call-status", role: "status", text: "joining the call" });
-    this.remoteVideo = el("video", { autoplay: true, playsinline: true, "aria-label": "Other participant" });
+    this.tiles = el("div", { class: "tiles", role: "group", "aria-label": "Participants" });
     this.localVideo = el("video", { autoplay: true, playsinline: true, muted: true, "aria-label": "You" });
     this.localVideo.muted = true;
     this.waitingList = el("ul", { "aria-label": "Waiting room" });
@@ -51,7 +60,7 @@ export class Call {
       el("button", { type: "button", text: "Leave", onclick: () => this.leave() }));
     this.waitingBox = el("div", { hidden: true }, el("h4", { text: "Waiting room" }), this.waitingList);
     this.box.replaceChildren(el("section", { class: "call", "aria-label": "Call" },
-      this.status, this.remoteVideo, this.localVideo, modes, this.waitingBox, this.chatList, chatForm));
+      this.status, this.tiles, this.localVideo, modes, this.waitingBox, this.chatList, chatForm));
   }
 
   _say(text) {
@@ -68,12 +77,13 @@ export class Call {
     }
     this.sid = ack.sid;
     this.role = ack.role;
+    this._know(ack.peers);
     await this._media(this.mode);
     if (ack.role === "clinician") {
       this.waitingBox.hidden = false;
       this._showWaiting(ack.waiting);
       this._say(ack.peers.length ? "in the call" : "in the call: waiting for the patient");
-      for (const peer of ack.peers) this._call(peer.sid, peer.name);
+      for (const peer of ack.peers) this._call(peer.sid);
     } else if (ack.admitted) {
       this._say("in the call: connecting");
     } else {
@@ -86,9 +96,19 @@ export class Call {
     this._say("admitted: connecting");
   }
 
+  _removed(reason) {
+    this._end();
+    this._say(`You were removed from the call: ${reason || "your invitation ended"}.`);
+  }
+
+  _label(who) {
+    const part = PART_LABELS[who.part];
+    return part && who.part !== "clinician" ? `${who.name} (${part})` : who.name;
+  }
+
   _showWaiting(waiting) {
     this.waitingList.replaceChildren(...(waiting.length ? waiting.map((w) =>
-      el("li", {}, `${w.name} `, el("button", { type: "button", text: "Admit", "aria-label": `Admit ${w.name}`,
+      el("li", {}, `${this._label(w)} `, el("button", { type: "button", text: "Admit", "aria-label": `Admit ${w.name}`,
         onclick: () => this.socket.emitWithAck("call.admit", { consultation_id: this.consultationId, sid: w.sid }) })))
       : [el("li", { class: "muted", text: "nobody waiting" })]));
   }
@@ -116,19 +136,24 @@ export class Call {
     return wanted ? (kind === "audio" ? this.stream.getAudioTracks()[0] : this.stream.getVideoTracks()[0]) || null : null;
   }
 
-  _peer(sid, name) {
+  _peer(sid) {
     let peer = this.peers.get(sid);
     if (peer) return peer;
-    const pc = new RTCPeerConnection({ iceServers: this.ticket.ice_servers || [] });
-    peer = { pc, name, pending: [] };
+    const pc = new RTCPeerConnection({ iceServers: this.ticket.ice_servers || [],
+                                       iceTransportPolicy: this.ticket.ice_transport_policy || "all" });
+    const who = this.known.get(sid) || { name: "participant" };
+    const video = el("video", { autoplay: true, playsinline: true, "aria-label": this._label(who) });
+    const tile = el("figure", { class: "tile" }, video, el("figcaption", { text: this._label(who) }));
+    this.tiles.append(tile);
+    peer = { pc, name: who.name, part: who.part, tile, video, pending: [] };
     this.peers.set(sid, peer);
     pc.onicecandidate = (event) => {
       if (event.candidate) this._send(sid, { candidate: event.candidate.toJSON() });
     };
     pc.ontrack = (event) => {
-      const remote = this.remoteVideo.srcObject || new MediaStream();
+      const remote = video.srcObject || new MediaStream();
       if (!remote.getTracks().includes(event.track)) remote.addTrack(event.track);
-      this.remoteVideo.srcObject = remote;
+      video.srcObject = remote;
     };
     pc.onconnectionstatechange = () => {
       if (pc.connectionState === "connected") this._say(`connected with ${peer.name || "the other participant"}`);
@@ -138,8 +163,8 @@ export class Call {
   }
 
   /** An existing member calls each newcomer: two transceivers, then the offer. */
-  async _call(sid, name) {
-    const { pc } = this._peer(sid, name);
+  async _call(sid) {
+    const { pc } = this._peer(sid);
     for (const kind of ["audio", "video"]) {
       pc.addTransceiver(this._track(kind) || kind, { direction: "sendrecv", streams: [this.stream] });
     }
@@ -205,17 +230,21 @@ export class Call {
     const peer = this.peers.get(sid);
     if (!peer) return;
     peer.pc.close();
+    peer.tile.remove();
     this.peers.delete(sid);
-    this.remoteVideo.srcObject = null;
     this._say(`${peer.name || "the other participant"} left`);
+  }
+
+  _end() {
+    for (const sid of [...this.peers.keys()]) this._drop(sid);
+    for (const track of this.stream.getTracks()) track.stop();
+    for (const [name, handler] of Object.entries(this.handlers)) this.socket.off(name, handler);
+    this.onEnd();
   }
 
   leave() {
     this.socket.emit("call.leave", { consultation_id: this.consultationId });
-    for (const sid of [...this.peers.keys()]) this._drop(sid);
-    for (const track of this.stream.getTracks()) track.stop();
-    for (const [name, handler] of Object.entries(this.handlers)) this.socket.off(name, handler);
+    this._end();
     this._say("you left the call");
-    this.onEnd();
   }
 }

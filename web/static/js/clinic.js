@@ -42,8 +42,9 @@ async function start() {
   if (!mental()) document.querySelector('#note-form option[value="psychotherapy"]').remove();
   document.getElementById("note-form").addEventListener("submit", saveNote);
   document.getElementById("reply-form").addEventListener("submit", sendReply);
+  document.getElementById("invite-form").addEventListener("submit", invite);
   state.tone = new Tone(document.getElementById("sound"), document.getElementById("alerts"));
-  await loadSchedule();
+  await Promise.all([loadSchedule(), loadInvitations()]);
   if (mental()) await loadAlerts();
   state.live = new Live({ storageKey: "medevac.clinic.seq", onEvent, onState: showConnection,
                           onFresh: () => refresh() });
@@ -52,6 +53,7 @@ async function start() {
 
 function refresh() {
   loadSchedule().catch(console.error);
+  loadInvitations().catch(console.error);
   if (mental()) loadAlerts().catch(console.error);
 }
 
@@ -74,6 +76,10 @@ function onEvent(envelope) {
   const { type } = envelope;
   if (typeof type !== "string") return; // the call's live messages (call.*) are the call's own
   if (type === "consult.booked" || type === "consult.updated") loadSchedule().catch(console.error);
+  if (type === "consult.updated" && envelope.data && envelope.data.change === "participants") {
+    loadInvitations().catch(console.error);
+    if (state.selected === envelope.data.id) loadParticipants(state.selected).catch(console.error);
+  }
   if (type.startsWith("screening.") && mental()) loadAlerts().catch(console.error);
 }
 
@@ -170,6 +176,8 @@ async function select(id) {
   renderSchedule();
   const c = await api(`/telemed/consultations/${id}`);
   state.consultations.set(id, c);
+  const mine = c.clinician_id === state.profile.id;
+  for (const form of ["note-form", "reply-form", "invite-form"]) document.getElementById(form).hidden = !mine;
   const detail = document.getElementById("detail");
   detail.hidden = false;
   document.getElementById("detail-title").textContent = `${patientOf(c)}: ${c.kind.replace("_", " ")}`;
@@ -184,7 +192,58 @@ async function select(id) {
   if (psycho) psycho.disabled = c.kind !== "mental_health";
   kind.value = "clinical";
   say("");
-  await Promise.all([loadNotes(id), loadReplies(id), loadAttachments(id)]);
+  await Promise.all([loadNotes(id), loadReplies(id), loadAttachments(id), loadParticipants(id)]);
+}
+
+// ---------------------------------------------------------------- invited participants
+
+const PARTS = { interpreter: "interpreter", clinician: "second clinician" };
+
+async function loadParticipants(id) {
+  const page = await api(`/telemed/consultations/${id}/participants`);
+  const shown = state.consultations.get(id);
+  const mine = Boolean(shown) && shown.clinician_id === state.profile.id;
+  document.getElementById("participants").replaceChildren(...(page.items.length ? page.items.map((p) =>
+    el("li", { class: p.active ? null : "muted" },
+      `${p.name}: ${PARTS[p.part]}${p.language ? ` (${p.language})` : ""}${p.active ? "" : ", revoked"} `,
+      p.active && mine ? el("button", { type: "button", text: "Revoke", "aria-label": `Revoke ${p.name}`,
+                                        onclick: () => revoke(id, p) }) : null))
+    : [el("li", { class: "muted", text: "Nobody invited." })]));
+}
+
+async function invite(event) {
+  event.preventDefault();
+  const form = event.target;
+  const body = { username: form.username.value.trim(), part: form.part.value };
+  if (body.part === "interpreter") body.language = form.language.value.trim().toLowerCase();
+  try {
+    const made = await api(`/telemed/consultations/${state.selected}/participants`, { method: "POST", body });
+    form.username.value = "";
+    say(`${made.name} is invited as ${PARTS[made.part]} until the end of the consultation.`);
+    await loadParticipants(state.selected);
+  } catch (e) {
+    say(`Not invited: ${e.message}`, true);
+  }
+}
+
+async function revoke(id, participant) {
+  try {
+    await api(`/telemed/consultations/${id}/participants/${participant.id}`, { method: "DELETE" });
+    say(`${participant.name} is no longer invited.`);
+    await loadParticipants(id);
+  } catch (e) {
+    say(`Not revoked: ${e.message}`, true);
+  }
+}
+
+async function loadInvitations() {
+  const page = await api("/telemed/invitations");
+  document.getElementById("invited").replaceChildren(...(page.items.length ? page.items.map((i) =>
+    el("li", {}, `${zoned(i.consultation.start, { weekday: "short", hour: "2-digit", minute: "2-digit", hour12: false })}` +
+                 ` with ${i.consultation.clinician_name || "a clinician"}, as ${PARTS[i.part]} `,
+      el("button", { type: "button", text: "Open", onclick: () => select(i.consultation.id) }),
+      el("button", { type: "button", text: "Join", onclick: () => join(i.consultation.id) })))
+    : [el("li", { class: "muted", text: "No invitation." })]));
 }
 
 async function loadNotes(id) {

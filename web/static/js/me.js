@@ -38,9 +38,11 @@ async function start() {
   document.getElementById("referral").addEventListener("submit", submitReferral);
   document.getElementById("log-more").addEventListener("click", () => loadLog(false));
   state.live = new Live({ storageKey: "medevac.me.seq", onEvent: (envelope) => {
-    if (typeof envelope.type === "string" && envelope.type.startsWith("consult.")) loadConsultations().catch(console.error);
+    if (typeof envelope.type !== "string" || !envelope.type.startsWith("consult.")) return;
+    loadConsultations().catch(console.error);
+    loadInvitations().catch(console.error);
   } });
-  await Promise.all([loadLog(true), loadConsultations(), loadConsents()]);
+  await Promise.all([loadLog(true), loadConsultations(), loadInvitations(), loadConsents()]);
 }
 
 function choose(code) {
@@ -185,6 +187,19 @@ async function loadConsultations() {
        c.modality === "async" ? null : el("button", { type: "button", text: "Join",
          "aria-label": `Join the consultation of ${localTime(c.start)}`, onclick: () => join(c) })))
     : [el("li", { class: "muted", text: "none booked" })]));
+}
+
+const PARTS = { interpreter: "interpreter", clinician: "second clinician" };
+
+/** Consultations the member is invited into (as interpreter, say): join like their own. */
+async function loadInvitations() {
+  const page = await api("/telemed/invitations");
+  document.getElementById("invitations").replaceChildren(...(page.items.length ? page.items.map((i) =>
+    el("li", {}, `${localTime(i.consultation.start)}: ${i.consultation.modality}, as ${PARTS[i.part]}` +
+                 `${i.language ? ` (${i.language})` : ""} with ${i.consultation.clinician_name || "a clinician"} `,
+       el("button", { type: "button", text: "Join", "aria-label": `Join as ${PARTS[i.part]}`,
+                      onclick: () => join(i.consultation) })))
+    : [el("li", { class: "muted", text: "none" })]));
 }
 
 async function join(consultation) {

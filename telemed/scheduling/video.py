@@ -5,9 +5,14 @@ consultation's call only with a valid token issued to its own user for that cons
 the token's window (nbf/exp). Media flows peer to peer, or through the mission's TURN server (coturn)
 with time-limited credentials derived per participant (coturn's REST-API scheme, `use-auth-secret`).
 
-Waiting room: the consultation's clinician enters directly; any other participant waits until the
-clinician admits them (and is admitted again at once if they reconnect). The clinician's page sees who
-is waiting.
+Waiting room: the consultation's clinician enters directly; any other participant, invitees (interpreter,
+second clinician) included, waits until the clinician admits them (and is admitted again at once if they
+reconnect). The clinician's page sees who is waiting. A call is a mesh: each member already in the call
+offers to each newcomer (a few participants: clinician, patient, interpreter).
+
+An invitee's token names their invitation: it must still be in force when they join and at each later step
+(admit, signal, mode, chat); a revoked invitee is refused and removed from the call, and the revocation
+itself removes them at once (telemed.scheduling.participants.on_revoke).
 
 Socket events (client -> server, each acknowledged with {"ok": true, ...} or {"code", "message"}):
   call.join {consultation_id, token}      -> {ok, sid, role, admitted, peers: [...], waiting: [...]}
@@ -17,7 +22,8 @@ Socket events (client -> server, each acknowledged with {"ok": true, ...} or {"c
   call.chat {consultation_id, text}       (the chat fallback)
   call.leave {consultation_id}
 Server -> client: call.peer, call.left, call.waiting (to the clinician), call.admitted, call.signal,
-call.mode, call.chat. None of them goes through the event log: they are live only, like the media.
+call.mode, call.chat, call.removed (to a revoked invitee). None of them goes through the event log: they are
+live only, like the media.
 
 The call state is held by the process serving the connections (sticky sessions, as Socket.IO's polling
 already needs); a deployment of several processes must route a consultation's participants to one
@@ -35,15 +41,17 @@ import time
 import jwt as pyjwt
 from flask import current_app, request
 from flask_socketio import join_room, leave_room
+from sqlalchemy import bindparam
 
 from config.extensions import db, socketio
+from core import clock
 from core.models import User
 from realtime import sockets
+from telemed.scheduling import participants
 from telemed.scheduling.exports import _video_secret
-from telemed.scheduling.models import Consultation
+from telemed.scheduling.models import LIVE_STATUSES, Consultation, Participant
 
 MODES = ("video", "audio", "chat")
-LIVE_STATUSES = ("booked", "checked_in", "in_progress")
 MAX_SIGNAL_BYTES = 64 * 1024
 MAX_CHAT_CHARS = 2000
 
@@ -65,12 +73,12 @@ class _Call:
         self.room = room
         self.consultation_id = consultation_id
         self.clinician_user_id = clinician_user_id
-        self.members: dict[str, dict] = {}  # sid -> {"user_id", "name", "clinician"}
+        self.members: dict[str, dict] = {}  # sid -> {"user_id", "name", "clinician", "part", "invitation"}
         self.waiting: dict[str, dict] = {}
         self.admitted_users: set[str] = set()
 
     def people(self, which: dict) -> list[dict]:
-        return [{"sid": sid, "name": p["name"], "clinician": p["clinician"]} for sid, p in which.items()]
+        return [{"sid": sid, **_public(p)} for sid, p in which.items()]
 
     def clinician_sids(self) -> list[str]:
         return [sid for sid, p in self.members.items() if p["clinician"]]
@@ -129,8 +137,18 @@ def on_join(payload=None):
         return _refuse(403, "this token does not admit you to this consultation")
     if consultation.status not in LIVE_STATUSES:
         return _refuse(409, f"the consultation is {consultation.status}")
+    claimed = (claims.get("context") or {}).get("user") or {}
+    invitation = claimed.get("invitation")
+    if invitation is not None and not _in_force(invitation, consultation.id, user.id):
+        return _refuse(403, "your invitation to this consultation was revoked or has ended")
     clinician_user_id = consultation.clinician.user_id
-    person = {"user_id": user.id, "name": user.display_name or user.username, "clinician": user.id == clinician_user_id}
+    person = {
+        "user_id": user.id,
+        "name": user.display_name or user.username,
+        "clinician": user.id == clinician_user_id,
+        "part": claimed.get("part") or ("clinician" if user.id == clinician_user_id else "participant"),
+        "invitation": invitation,
+    }
     with _lock:
         call = _calls.setdefault(consultation.id, _Call(consultation.room, consultation.id, clinician_user_id))
         _leave_locked(request.sid)
@@ -166,7 +184,30 @@ def on_join(payload=None):
 
 
 def _public(person: dict) -> dict:
-    return {"name": person["name"], "clinician": person["clinician"]}
+    return {"name": person["name"], "clinician": person["clinician"], "part": person["part"]}
+
+
+# Built once (statement construction costs as much as the query): an invitation's revocation and its
+# consultation's end, for this user and consultation.
+_INVITATION = (
+    db.select(Participant.revoked_at, Consultation.end)
+    .join(Consultation, Participant.consultation_id == Consultation.id)
+    .where(
+        Participant.id == bindparam("invitation"),
+        Participant.user_id == bindparam("user"),
+        Participant.consultation_id == bindparam("consultation"),
+    )
+)
+
+
+def _in_force(invitation_id, consultation_id: str, user_id: str) -> bool:
+    """The invitation still holds: not revoked, this user's, this consultation's, the consultation not over.
+    One indexed query of two columns (it runs at every step of an invitee)."""
+    if not isinstance(invitation_id, str):
+        return False
+    params = {"invitation": invitation_id, "user": user_id, "consultation": consultation_id}
+    row = db.session.execute(_INVITATION, params).first()
+    return row is not None and row.revoked_at is None and clock.now() < row.end
 
 
 def _tell_waiting(call: _Call, clinician_sids: list[str]) -> None:
@@ -177,6 +218,7 @@ def _tell_waiting(call: _Call, clinician_sids: list[str]) -> None:
 
 
 def _my_call(payload) -> tuple[_Call | None, dict | None]:
+    """The caller's call, if they are a member of it (an invitee whose invitation ended is removed first)."""
     payload = _payload(payload)
     if payload is None:
         return None, None
@@ -184,7 +226,33 @@ def _my_call(payload) -> tuple[_Call | None, dict | None]:
         call = _calls.get(payload["consultation_id"])
         if call is None or _where.get(request.sid) != call.consultation_id or request.sid not in call.members:
             return None, payload
-        return call, payload
+        person = dict(call.members[request.sid])
+    if person["invitation"] and not _in_force(person["invitation"], call.consultation_id, person["user_id"]):
+        _remove(request.sid, call.consultation_id)
+        return None, payload
+    return call, payload
+
+
+def _remove(sid: str, consultation_id: str) -> None:
+    """A revoked invitee out of the call: told (call.removed), then gone like a leave."""
+    socketio.emit(
+        "call.removed",
+        {"consultation_id": consultation_id, "reason": "your invitation was revoked or has ended"},
+        to=sid,
+    )
+    _leave(sid)
+
+
+def _remove_user(consultation_id: str, user_id: str) -> None:
+    """After a revocation: each of the user's connections out of the call (and no readmission on return)."""
+    with _lock:
+        call = _calls.get(consultation_id)
+        if call is None:
+            return
+        call.admitted_users.discard(user_id)
+        sids = [sid for sid, p in [*call.members.items(), *call.waiting.items()] if p["user_id"] == user_id]
+    for sid in sids:
+        _remove(sid, consultation_id)
 
 
 def on_admit(payload=None):
@@ -195,7 +263,14 @@ def on_admit(payload=None):
     with _lock:
         if not call.members[request.sid]["clinician"]:
             return _refuse(403, "only the consultation's clinician admits")
-        person = call.waiting.pop(target, None) if isinstance(target, str) else None
+        person = call.waiting.get(target) if isinstance(target, str) else None
+        if person is None:
+            return _refuse(409, "nobody with that id is waiting")
+    if person["invitation"] and not _in_force(person["invitation"], call.consultation_id, person["user_id"]):
+        _remove(target, call.consultation_id)
+        return _refuse(409, "that invitee's invitation was revoked or has ended")
+    with _lock:
+        person = call.waiting.pop(target, None)
         if person is None:
             return _refuse(409, "nobody with that id is waiting")
         peers = call.people(call.members)
@@ -307,3 +382,4 @@ def register() -> None:
     socketio.on_event("call.chat", on_chat)
     socketio.on_event("call.leave", on_leave)
     sockets.on_disconnect_hook(_leave)
+    participants.on_revoke(_remove_user)
