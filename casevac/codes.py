@@ -24,6 +24,17 @@ DEFAULT_NATIONALITY_CATEGORIES = (
     "child",
 )
 NATIONALITY_CATEGORIES: list[str] = list(DEFAULT_NATIONALITY_CATEGORIES)
+# Line 8 as ATAK counts it (its attributes are US-centred, docs/casevac.md): own forces -> us_*, host nation and
+# other civilians -> nonus_*, detainees -> epw. Read by the CoT export and the TAK codec.
+NATIONALITY_TO_ATAK = {
+    "un_military": "us_military",
+    "un_police": "us_military",
+    "un_civilian": "us_civilian",
+    "host_nation_forces": "nonus_military",
+    "civilian": "nonus_civilian",
+    "detainee": "epw",
+    "child": "child",
+}
 MECHANISMS = (
     "blast",
     "gunshot",
