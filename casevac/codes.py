@@ -10,6 +10,8 @@ EQUIPMENT_CODES = EQUIPMENT + ("none",)
 SECURITY = ("N", "P", "E", "X")
 # Line 7: A panels, B pyrotechnic, C smoke, D none, E other.
 MARKING = ("panels", "pyrotechnic", "smoke", "none", "other")
+# Lines 6-9 and the remarks as the request stores them (API.md field names): optional, each None until given.
+LATER_LINES = ("security", "wounds", "marking", "marking_detail", "nationality", "cbrn", "terrain", "remarks")
 # Line 9, wartime: chemical, biological, radiological, nuclear contamination.
 CBRN = ("chemical", "biological", "radiological", "nuclear")
 # Line 8 for a UN mission (DOMAIN.md section 1) plus a child count. Configurable: the setting
