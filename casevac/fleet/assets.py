@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from casevac.fleet import positions
 from casevac.fleet.models import Asset, AssetPosition, has_capability
@@ -81,6 +81,17 @@ def find_asset(session, asset_id: str) -> Asset | None:
     """The asset by id, no visibility check: for a caller that already holds a visible record naming it (the
     asset assigned to a request)."""
     return session.get(Asset, asset_id)
+
+
+def id_by_callsign(session, *, mission_id: str, callsign: str) -> str | None:
+    """The mission's asset with this callsign (case-insensitive), for a tracker known by callsign (TAK)."""
+    return session.execute(
+        select(Asset.id).where(Asset.mission_id == mission_id, func.lower(Asset.callsign) == callsign.lower())
+    ).scalar_one_or_none()
+
+
+def in_mission(session, *, mission_id: str) -> list[Asset]:
+    return list(session.execute(select(Asset).where(Asset.mission_id == mission_id)).scalars())
 
 
 def get_asset(session, *, actor: User, asset_id: str) -> Asset:

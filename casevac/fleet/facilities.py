@@ -43,6 +43,15 @@ def list_facilities(
     return {"items": page["items"], "next_cursor": page["next_cursor"]}
 
 
+def find_facility(session, facility_id) -> Facility | None:
+    """The facility by id, no visibility check: for a caller that holds a visible record naming it."""
+    return session.get(Facility, facility_id) if isinstance(facility_id, str) else None
+
+
+def in_mission(session, *, mission_id: str) -> list[Facility]:
+    return list(session.execute(select(Facility).where(Facility.mission_id == mission_id)).scalars())
+
+
 def get_facility(session, *, actor: User, facility_id: str) -> Facility:
     return get_in_mission(session, Facility, facility_id, actor=actor, what="facility")
 

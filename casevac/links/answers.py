@@ -189,7 +189,7 @@ def init_app(app: Flask) -> None:
             return response
         if route in MINIMAL_ROUTES and prefers_minimal():
             body = json.loads(response.get_data())
-            from casevac.requests.service import find_request
+            from casevac.requests.lookups import find_request
             from config.extensions import db
 
             row = find_request(db.session, body["id"])  # the request this very answer was made from

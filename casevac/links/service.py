@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from casevac import geo
 from casevac.links import sbd, text
 from casevac.links.models import InboundMessage, MessageGateway
+from casevac.requests import lookups
 from casevac.requests import service as requests
 from core import audit, clock
 from core.auth import can_see_mission
@@ -281,7 +282,7 @@ def _act(
             request, outcome = filed, "filed"
         else:
             changes = requests.load_changes(body)
-            latest = requests.latest_filed_by(session, user_id=user.id, active_only=True)
+            latest = lookups.latest_filed_by(session, user_id=user.id, active_only=True)
             if latest is None:
                 return _reject(
                     session, row, user, "NOT FILED: no open request to complete: send lines 1-5 first", line=None
@@ -313,7 +314,7 @@ def _act(
 
 
 def _status(session, row: InboundMessage, user: User) -> Answer:
-    latest = requests.latest_filed_by(session, user_id=user.id)
+    latest = lookups.latest_filed_by(session, user_id=user.id)
     row.user_id, row.outcome = user.id, "status"
     row.request_id = latest.id if latest else None
     row.reply = reply_for(session, latest) if latest else "NO REQUEST on file from this number"

@@ -14,23 +14,20 @@ import json
 import re
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from casevac import geo, policy
 from casevac.codes import LATER_LINES
 from casevac.precedence import DEADLINES, PRECEDENCE_RANK, PRECEDENCES, precedence_of
-from casevac.requests import access, casualties, events
+from casevac.requests import access, casualties, events, lookups
 from casevac.requests.models import ACTIVE_STATUSES, FINAL_STATUSES, CasevacRequest, Casualty, StatusChange
 from casevac.requests.schemas import LINE_FORMS
 from core import audit, clock
 from core.db import commit_keeping_loaded
 from core.errors import conflict, invalid
 from core.pagination import Key, encode_cursor, paginate
-
-# casevac.tak.service (split by another branch) still calls these through this module.
-add_casualty, update_casualty, event_data = casualties.add_casualty, casualties.update_casualty, events.event_data
 
 # Queue rows read per round when filtering by distance (the exact test is geodesic, in Python).
 _NEAR_BATCH = 200
@@ -57,7 +54,7 @@ def file_request(session, *, actor, body: dict, idempotency_key: str | None = No
         client_ref = idempotency_key
     body_hash = canonical_hash(body)
     if client_ref is not None:
-        existing = _by_client_ref(session, user_id=actor.id, client_ref=client_ref)
+        existing = lookups.by_client_ref(session, user_id=actor.id, client_ref=client_ref)
         if existing is not None:
             return _replay(existing, body_hash), False
 
@@ -116,7 +113,7 @@ def file_request(session, *, actor, body: dict, idempotency_key: str | None = No
     except IntegrityError:
         # Another submission with the same client_ref won the race: answer as a retry of it.
         session.rollback()
-        existing = _by_client_ref(session, user_id=actor.id, client_ref=client_ref) if client_ref else None
+        existing = lookups.by_client_ref(session, user_id=actor.id, client_ref=client_ref) if client_ref else None
         if existing is None:
             raise
         return _replay(existing, body_hash), False
@@ -133,12 +130,6 @@ def _json_default(value):
     if isinstance(value, datetime):
         return clock.as_utc(value).isoformat()
     return str(value)
-
-
-def _by_client_ref(session, *, user_id: str, client_ref: str) -> CasevacRequest | None:
-    return session.execute(
-        select(CasevacRequest).where(CasevacRequest.filed_by == user_id, CasevacRequest.client_ref == client_ref)
-    ).scalar_one_or_none()
 
 
 def _replay(existing: CasevacRequest, body_hash: str) -> CasevacRequest:
@@ -249,18 +240,19 @@ def summary_fields() -> tuple[str, ...]:
     return tuple(RequestSummaryOut().fields)
 
 
-def find_request(session, request_id: str) -> CasevacRequest | None:
-    """The request by id, no visibility check: for a caller that already answered it to a user who may see it."""
-    return session.get(CasevacRequest, request_id)
-
-
-def latest_filed_by(session, *, user_id: str, active_only: bool = False) -> CasevacRequest | None:
-    """The newest request the user filed (only among the active ones with `active_only`)."""
-    query = select(CasevacRequest).where(CasevacRequest.filed_by == user_id)
-    if active_only:
-        query = query.where(CasevacRequest.status.in_(ACTIVE_STATUSES))
-    order = (CasevacRequest.created_at.desc(), CasevacRequest.id.desc())
-    return session.execute(query.order_by(*order).limit(1)).scalar_one_or_none()
+def append_remark(session, *, request_id: str, note: str) -> CasevacRequest:
+    """A line added to the request's remarks by the system (no editor: after dispatch too), told live as a
+    change of the remarks; in the caller's transaction."""
+    session.execute(
+        update(CasevacRequest)
+        .where(CasevacRequest.id == request_id)
+        .values(remarks=func.coalesce(CasevacRequest.remarks + "\n", "") + note, updated_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    request = session.get(CasevacRequest, request_id)
+    session.refresh(request)
+    events.publish(session, "casevac.updated", request, change="lines", fields=["remarks"])
+    return request
 
 
 def awaiting_dispatch(session, *, mission_id: str) -> list[CasevacRequest]:

@@ -17,17 +17,15 @@ import logging
 import re
 
 from marshmallow import ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
 
 from casevac import codes, policy
 from casevac.codes import LATER_LINES
+from casevac.fleet import assets as fleet_assets
 from casevac.fleet import positions as fleet_positions
-from casevac.fleet.models import Asset
 from casevac.fleet.positions import DATABASE_ONLY, LiveStore
-from casevac.requests import lifecycle, schemas, service
-from casevac.requests.models import CasevacRequest, Casualty
+from casevac.requests import casualties, lifecycle, lookups, service
 from casevac.tak.codec import reading, stream, vocabulary
 from casevac.tak.context import Context
 from casevac.tak.models import TakEmergency, TakRequestLink
@@ -108,7 +106,7 @@ def _dispatch(session, ctx: Context, event: reading.Event, live: LiveStore) -> s
 def on_medevac(session, ctx: Context, event: reading.Event) -> str:
     decoded = reading.nine_line(event, categories=tuple(codes.NATIONALITY_CATEGORIES))
     try:
-        body = schemas.RequestIn().load(decoded.body)
+        body = service.load_filing(decoded.body)
     except ValidationError as exc:
         log.warning("TAK MEDEVAC %s refused after defaults: %s", event.uid, _fields(exc.messages))
         return "refused"
@@ -162,15 +160,11 @@ def _link(session, ctx: Context, uid: str) -> TakRequestLink | None:
     ).scalar_one_or_none()
 
 
-def _by_client_ref(session, ctx: Context, uid: str) -> CasevacRequest:
-    return session.execute(
-        select(CasevacRequest).where(
-            CasevacRequest.filed_by == ctx.user_id, CasevacRequest.client_ref == client_ref(uid)
-        )
-    ).scalar_one()
+def _by_client_ref(session, ctx: Context, uid: str):
+    return lookups.by_client_ref(session, user_id=ctx.user_id, client_ref=client_ref(uid))
 
 
-def _ensure_link(session, ctx: Context, request: CasevacRequest, event: reading.Event, sender_uid) -> None:
+def _ensure_link(session, ctx: Context, request, event: reading.Event, sender_uid) -> None:
     """INSERT ... ON CONFLICT DO NOTHING: of two gateways linking the same uid, one row (no savepoint)."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
@@ -192,11 +186,7 @@ def _ensure_link(session, ctx: Context, request: CasevacRequest, event: reading.
 
 def _update(session, ctx: Context, link: TakRequestLink, body: dict, event: reading.Event) -> str:
     """A later event with a filed uid: lines 2 and 4-9, remarks, casualties (new signs appended)."""
-    request = session.get(
-        CasevacRequest,
-        link.request_id,
-        options=[selectinload(CasevacRequest.casualties).selectinload(Casualty.signs_history)],
-    )
+    request = lookups.with_casualties(session, link.request_id)
     if request.status in policy.FINAL_STATUSES:
         return "update_ignored"
     user = _user(session, ctx)
@@ -214,7 +204,7 @@ def _update(session, ctx: Context, link: TakRequestLink, body: dict, event: read
         outcome = "updated"
     elif changes:
         log.info("TAK update of %s after dispatch: lines not changed (%s)", request.id, ", ".join(sorted(changes)))
-    request = session.get(CasevacRequest, link.request_id)
+    request = lookups.find_request(session, link.request_id)
     session.refresh(request)
     existing = {c.zap: c for c in request.casualties if c.zap}
     for position, casualty in enumerate(body.get("casualties") or []):
@@ -223,14 +213,14 @@ def _update(session, ctx: Context, link: TakRequestLink, body: dict, event: read
         )
         if current is None:
             if len(request.casualties) < request.patients_total and request.status in policy.BEFORE_DISPATCH:
-                service.add_casualty(session, actor=user, request_id=request.id, body=casualty)
+                casualties.add_casualty(session, actor=user, request_id=request.id, body=casualty)
                 session.refresh(request)
                 outcome = "updated"
             continue
         signs = casualty.get("signs")
         latest = current.signs
         if signs and (latest is None or any(latest.get(k) != v for k, v in signs.items())):
-            service.update_casualty(session, actor=user, casualty_id=current.id, changes={"signs": signs})
+            casualties.update_casualty(session, actor=user, casualty_id=current.id, changes={"signs": signs})
             outcome = "updated"
     session.commit()
     return outcome
@@ -243,7 +233,7 @@ def on_delete(session, ctx: Context, event: reading.Event) -> str:
     link = _link(session, ctx, event.target_uid)
     if link is None:
         return "ignored"
-    request = session.get(CasevacRequest, link.request_id)
+    request = lookups.find_request(session, link.request_id)
     if request.status in policy.FINAL_STATUSES:
         return "ignored"
     who = event.callsign or link.sender_callsign or "ATAK"
@@ -264,13 +254,7 @@ def on_delete(session, ctx: Context, event: reading.Event) -> str:
             return "cancelled"
         session.refresh(request)
     note = f"[TAK gateway] {who} deleted the MEDEVAC marker at {clock.now():%H:%MZ} after dispatch: not cancelled"
-    session.execute(
-        update(CasevacRequest)
-        .where(CasevacRequest.id == request.id)
-        .values(remarks=func.coalesce(CasevacRequest.remarks + "\n", "") + note, updated_at=clock.now())
-        .execution_options(synchronize_session=False)
-    )
-    session.refresh(request)
+    request = service.append_remark(session, request_id=request.id, note=note)
     audit.record(
         session,
         actor=ctx.user_id,
@@ -280,21 +264,12 @@ def on_delete(session, ctx: Context, event: reading.Event) -> str:
         mission_id=ctx.mission_id,
         detail={"status": request.status},
     )
-    events.publish(
-        session,
-        "casevac.updated",
-        audience.coordinators(ctx.mission_id) + [audience.user(request.filed_by)],
-        service.event_data(request, change="lines", fields=["remarks"]),
-        mission_id=ctx.mission_id,
-    )
     session.commit()
     return "noted"
 
 
 def on_position(session, ctx: Context, event: reading.Event, live: LiveStore) -> str:
-    asset_id = session.execute(
-        select(Asset.id).where(Asset.mission_id == ctx.mission_id, func.lower(Asset.callsign) == event.callsign.lower())
-    ).scalar_one_or_none()
+    asset_id = fleet_assets.id_by_callsign(session, mission_id=ctx.mission_id, callsign=event.callsign)
     session.rollback()
     if asset_id is None:
         return "contact"

@@ -7,16 +7,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
 
 from casevac.codes import LATER_LINES
 from casevac.dispatch import rules as dispatch_rules
 from casevac.dispatch import service as dispatch
+from casevac.fleet import assets as fleet_assets
+from casevac.fleet import facilities as fleet_facilities
 from casevac.fleet import positions as fleet_positions
-from casevac.fleet.models import Asset, Facility
 from casevac.fleet.positions import LiveStore
 from casevac.policy import FINAL_STATUSES
-from casevac.requests.models import CasevacRequest, Casualty
+from casevac.requests import lookups
 from casevac.tak.codec import writing
 from casevac.tak.context import Context
 from casevac.tak.models import TakRequestLink
@@ -56,7 +56,7 @@ def events_for(session, ctx: Context, row: dict, *, settings, live: LiveStore, m
     if type_.startswith("casevac."):
         if not marker and not (type_ == "casevac.updated" and data.get("change") == "status"):
             return []
-        request = _full_request(session, data.get("id"))
+        request = lookups.with_casualties(session, data.get("id"))
         if request is None:
             return []
         out = [request_marker(session, ctx, request, settings=settings, live=live)] if marker else []
@@ -68,31 +68,21 @@ def events_for(session, ctx: Context, row: dict, *, settings, live: LiveStore, m
                 out.append(message)
         return out
     if type_ == "asset.updated":
-        asset = session.get(Asset, data.get("id"))
+        asset = fleet_assets.find_asset(session, data.get("id")) if isinstance(data.get("id"), str) else None
         return [asset_marker(session, ctx, asset, live=live)] if asset else []
     if type_ == "facility.updated":
-        facility = session.get(Facility, data.get("id"))
+        facility = fleet_facilities.find_facility(session, data.get("id"))
         return [facility_marker(facility)] if facility else []
     return []
 
 
-def _full_request(session, request_id) -> CasevacRequest | None:
-    if not isinstance(request_id, str):
-        return None
-    return session.execute(
-        select(CasevacRequest)
-        .where(CasevacRequest.id == request_id)
-        .options(selectinload(CasevacRequest.casualties).selectinload(Casualty.signs_history))
-    ).scalar_one_or_none()
-
-
-def marker_uid(session, request: CasevacRequest) -> tuple[str, TakRequestLink | None]:
+def marker_uid(session, request) -> tuple[str, TakRequestLink | None]:
     """A request filed from TAK keeps its ATAK uid (the medic's own marker is updated); others medevac-<id>."""
     link = session.get(TakRequestLink, request.id)
     return (link.event_uid if link else f"medevac-{request.id}"), link
 
 
-def lines(request: CasevacRequest) -> dict:
+def lines(request) -> dict:
     """The request as the codec's 9-line dict (the API's field names)."""
     out = {
         "location": {"lat": request.lat, "lon": request.lon},
@@ -111,7 +101,7 @@ def lines(request: CasevacRequest) -> dict:
     return out
 
 
-def _casualty_lines(casualty: Casualty) -> dict:
+def _casualty_lines(casualty) -> dict:
     out = {}
     for name in ("zap", "age", "sex", "mechanism", "mechanism_detail", "precedence"):
         value = getattr(casualty, name)
@@ -129,7 +119,7 @@ def _casualty_lines(casualty: Casualty) -> dict:
     return out
 
 
-def request_marker(session, ctx: Context, request: CasevacRequest, *, settings, live: LiveStore) -> bytes:
+def request_marker(session, ctx: Context, request, *, settings, live: LiveStore) -> bytes:
     uid, link = marker_uid(session, request)
     time = clock.as_utc(request.updated_at)
     if request.status in FINAL_STATUSES:
@@ -144,11 +134,11 @@ def request_marker(session, ctx: Context, request: CasevacRequest, *, settings, 
     )
 
 
-def _eta(session, request: CasevacRequest, *, settings, live: LiveStore) -> tuple[Asset | None, datetime | None]:
+def _eta(session, request, *, settings, live: LiveStore) -> tuple:
     if not request.asset_id:
         return None, None
-    asset = session.get(Asset, request.asset_id)
-    facility = session.get(Facility, request.facility_id) if request.facility_id else None
+    asset = fleet_assets.find_asset(session, request.asset_id)
+    facility = fleet_facilities.find_facility(session, request.facility_id) if request.facility_id else None
     if asset is None or facility is None or request.status != "dispatched":
         return asset, None
     position = fleet_positions.latest_positions(session, mission_id=request.mission_id, assets=[asset], store=live).get(
@@ -164,7 +154,7 @@ def _eta(session, request: CasevacRequest, *, settings, live: LiveStore) -> tupl
     return asset, clock.as_utc(request.dispatched_at or clock.now()) + timedelta(minutes=option.pickup_eta_minutes)
 
 
-def status_text(session, request: CasevacRequest, *, settings, live: LiveStore) -> str:
+def status_text(session, request, *, settings, live: LiveStore) -> str:
     parts = [
         f"{request.status.upper().replace('_', ' ')}: {request.precedence.replace('_', ' ')}, "
         f"{request.patients_total} patient(s)"
@@ -175,7 +165,7 @@ def status_text(session, request: CasevacRequest, *, settings, live: LiveStore) 
     if eta is not None:
         parts.append(f"pickup ETA {eta:%H:%M}Z")
     if request.facility_id:
-        facility = session.get(Facility, request.facility_id)
+        facility = fleet_facilities.find_facility(session, request.facility_id)
         if facility is not None:
             parts.append(f"to {facility.name}")
     if request.deadline is not None and request.status not in FINAL_STATUSES:
@@ -185,7 +175,7 @@ def status_text(session, request: CasevacRequest, *, settings, live: LiveStore) 
 
 
 def status_chat(
-    session, ctx: Context, request: CasevacRequest, *, status: str, at: datetime, settings, live: LiveStore
+    session, ctx: Context, request, *, status: str, at: datetime, settings, live: LiveStore
 ) -> bytes | None:
     """GeoChat to the filing callsign: to the device that filed it from TAK, else to a TAK contact seen
     with the request's callsign; None when neither is known."""
@@ -201,13 +191,13 @@ def status_chat(
         asset, eta = _eta(session, request, settings=settings, live=live)
         text = f"MEDEVAC {ref} dispatched: {asset.callsign if asset else 'asset'}"
         text += f", pickup ETA {eta:%H:%M}Z" if eta else ""
-        facility = session.get(Facility, request.facility_id) if request.facility_id else None
+        facility = fleet_facilities.find_facility(session, request.facility_id) if request.facility_id else None
         text += f", to {facility.name}." if facility else "."
     elif status == "at_pickup":
-        asset = session.get(Asset, request.asset_id) if request.asset_id else None
+        asset = fleet_assets.find_asset(session, request.asset_id) if request.asset_id else None
         text = f"MEDEVAC {ref}: {asset.callsign if asset else 'the asset'} is at the pickup site."
     elif status == "delivered":
-        facility = session.get(Facility, request.facility_id) if request.facility_id else None
+        facility = fleet_facilities.find_facility(session, request.facility_id) if request.facility_id else None
         text = f"MEDEVAC {ref}: patients delivered{' to ' + facility.name if facility else ''}."
     else:
         text = f"MEDEVAC {ref} cancelled."
@@ -222,7 +212,7 @@ def status_chat(
     )
 
 
-def asset_marker(session, ctx: Context, asset: Asset, *, live: LiveStore) -> bytes:
+def asset_marker(session, ctx: Context, asset, *, live: LiveStore) -> bytes:
     position = fleet_positions.latest_positions(session, mission_id=asset.mission_id, assets=[asset], store=live).get(
         asset.id
     )
@@ -247,7 +237,7 @@ def asset_marker(session, ctx: Context, asset: Asset, *, live: LiveStore) -> byt
     )
 
 
-def facility_marker(facility: Facility) -> bytes:
+def facility_marker(facility) -> bytes:
     time = clock.as_utc(facility.updated_at)
     return writing.facility(
         uid=f"medevac-facility-{facility.id}",
@@ -266,20 +256,11 @@ def facility_marker(facility: Facility) -> bytes:
 def picture(session, ctx: Context, *, settings, live: LiveStore) -> list[bytes]:
     """Everything current: active requests, assets, facilities (after every (re)connection)."""
     out = []
-    requests = (
-        session.execute(
-            select(CasevacRequest)
-            .where(CasevacRequest.mission_id == ctx.mission_id, CasevacRequest.status.not_in(FINAL_STATUSES))
-            .options(selectinload(CasevacRequest.casualties).selectinload(Casualty.signs_history))
-            .order_by(CasevacRequest.created_at)
-        )
-        .scalars()
-        .all()
-    )
+    requests = lookups.open_in_mission(session, mission_id=ctx.mission_id)
     out += [request_marker(session, ctx, r, settings=settings, live=live) for r in requests]
-    assets = session.execute(select(Asset).where(Asset.mission_id == ctx.mission_id)).scalars().all()
+    assets = fleet_assets.in_mission(session, mission_id=ctx.mission_id)
     out += [asset_marker(session, ctx, a, live=live) for a in assets]
-    facilities = session.execute(select(Facility).where(Facility.mission_id == ctx.mission_id)).scalars().all()
+    facilities = fleet_facilities.in_mission(session, mission_id=ctx.mission_id)
     out += [facility_marker(f) for f in facilities]
     session.rollback()
     return out
@@ -287,7 +268,7 @@ def picture(session, ctx: Context, *, settings, live: LiveStore) -> list[bytes]:
 
 def asset_positions(session, ctx: Context, *, live: LiveStore) -> dict:
     """asset id -> (reported_at, marker) for the live-position poll (asset.position is not logged)."""
-    assets = session.execute(select(Asset).where(Asset.mission_id == ctx.mission_id)).scalars().all()
+    assets = fleet_assets.in_mission(session, mission_id=ctx.mission_id)
     positions = fleet_positions.latest_positions(session, mission_id=ctx.mission_id, assets=assets, store=live)
     out = {a.id: (positions[a.id]["reported_at"], a) for a in assets if a.id in positions}
     return out
