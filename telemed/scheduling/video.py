@@ -25,9 +25,10 @@ Server -> client: call.peer, call.left, call.waiting (to the clinician), call.ad
 call.mode, call.chat, call.removed (to a revoked invitee). None of them goes through the event log: they are
 live only, like the media.
 
-The call state is held by the process serving the connections (sticky sessions, as Socket.IO's polling
-already needs); a deployment of several processes must route a consultation's participants to one
-process (documented limitation, docs/telemed.md).
+The call's state (members, waiting room) is in telemed.scheduling.call_state: in Redis when REDIS_URL is
+set, shared by every server process, so participants connected to different processes meet; each event
+goes to each member's sid, which the Socket.IO message queue delivers on whichever process holds it (no
+Socket.IO rooms: they are local to a process). Without Redis, one process holds it (docs/telemed.md).
 """
 
 from __future__ import annotations
