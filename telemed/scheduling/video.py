@@ -144,7 +144,7 @@ def on_join(payload=None):
         "invitation": invitation,
     }
     person["t"] = time.time()  # the order of arrival (the waiting room lists the first one first)
-    admitted, call = _calls().join(consultation.id, request.sid, person, float(claims["exp"]))
+    admitted, call = _calls().join(consultation.id, request.sid, person, float(claims.get("exp") or time.time()))
     others = {sid: p for sid, p in call.members.items() if sid != request.sid}
     peers = _people(others) if admitted else []
     waiting = _people(call.waiting) if person["clinician"] else []
