@@ -32,19 +32,8 @@ MAX_LINES = 450
 # Known crossings, each owned by work in progress on another branch (listed so that any new crossing fails;
 # an entry that no longer occurs fails too, so the list only shrinks). Format: (importer, imported, name).
 KNOWN = {
-    # branch links (casevac/links/*): the field links read requests' and fleet's models and schemas.
-    ("casevac.links.answers", "casevac.requests.models", "CasevacRequest"),
-    ("casevac.links.answers", "casevac.requests.schemas", "RequestSummaryOut"),
-    ("casevac.links.sbd", "casevac.requests.models", "PRECEDENCES"),
-    ("casevac.links.sbd", "casevac.requests.schemas", "MECHANISMS"),
-    ("casevac.links.sbd", "casevac.requests.schemas", "NATIONALITY_CATEGORIES"),
-    ("casevac.links.sbd", "casevac.requests.schemas", "TREATMENTS"),
-    ("casevac.links.service", "casevac.fleet.models", "Asset"),
-    ("casevac.links.service", "casevac.requests.models", "ACTIVE_STATUSES"),
-    ("casevac.links.service", "casevac.requests.models", "CasevacRequest"),
-    ("casevac.links.service", "casevac.requests.schemas", ""),
     # Not done yet (issue 12): the TAK gateway reads requests' and fleet's rows and the requests' input schema
-    # directly (read functions belong in casevac.requests' services, whose service.py branch links is cutting).
+    # directly (its queries belong in casevac.requests' and casevac.fleet's services, as the field links' now are).
     ("casevac.tak.inbound", "casevac.fleet.models", "Asset"),
     ("casevac.tak.inbound", "casevac.requests.schemas", ""),
     ("casevac.tak.inbound", "casevac.requests.models", "CasevacRequest"),

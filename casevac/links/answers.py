@@ -45,9 +45,9 @@ def _route() -> tuple[str, str] | None:
 
 
 def summary_fields() -> tuple[str, ...]:
-    from casevac.requests.schemas import RequestSummaryOut
+    from casevac.requests.service import summary_fields
 
-    return tuple(RequestSummaryOut().fields)
+    return summary_fields()
 
 
 def _requested_fields() -> tuple[str, ...] | None:
@@ -189,10 +189,10 @@ def init_app(app: Flask) -> None:
             return response
         if route in MINIMAL_ROUTES and prefers_minimal():
             body = json.loads(response.get_data())
-            from casevac.requests.models import CasevacRequest
+            from casevac.requests.service import find_request
             from config.extensions import db
 
-            row = db.session.get(CasevacRequest, body["id"])
+            row = find_request(db.session, body["id"])  # the request this very answer was made from
             since = row.updated_at if row is not None else None
             minimal = {name: body.get(name) for name in MINIMAL_FIELDS}
             minimal["seq"] = latest_seq(body["id"], body["mission_id"], since - timedelta(seconds=1)) if since else None

@@ -40,7 +40,8 @@ from __future__ import annotations
 import struct
 from datetime import datetime, timezone
 
-from casevac.requests.models import PRECEDENCES
+from casevac.codes import MECHANISMS, NATIONALITY_CATEGORIES, TREATMENTS
+from casevac.precedence import PRECEDENCES
 
 MAGIC = 0x91
 KIND_NEW = 0x01
@@ -87,8 +88,7 @@ class SbdError(ValueError):
 
 
 def _vocabularies():
-    from casevac.requests.schemas import MECHANISMS, NATIONALITY_CATEGORIES, TREATMENTS
-
+    # NATIONALITY_CATEGORIES is the mission's configured list (casevac.codes.configure), read at each call.
     return MECHANISMS, NATIONALITY_CATEGORIES, TREATMENTS
 
 

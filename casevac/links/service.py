@@ -22,9 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from casevac import geo
 from casevac.links import sbd, text
 from casevac.links.models import InboundMessage, MessageGateway
-from casevac.requests import schemas as request_schemas
 from casevac.requests import service as requests
-from casevac.requests.models import ACTIVE_STATUSES, CasevacRequest
 from core import audit, clock
 from core.auth import can_see_mission
 from core.errors import ApiError, conflict, forbidden, not_found
@@ -277,13 +275,13 @@ def _act(
     latest = None
     try:
         if new:
-            loaded = request_schemas.RequestIn().load(body)
+            loaded = requests.load_filing(body)
             loaded["client_ref"] = client_ref
             filed, _created = requests.file_request(session, actor=user, body=loaded)
             request, outcome = filed, "filed"
         else:
-            changes = request_schemas.RequestPatch().load(body)
-            latest = _latest_open(session, user)
+            changes = requests.load_changes(body)
+            latest = requests.latest_filed_by(session, user_id=user.id, active_only=True)
             if latest is None:
                 return _reject(
                     session, row, user, "NOT FILED: no open request to complete: send lines 1-5 first", line=None
@@ -314,22 +312,8 @@ def _act(
     return _store(session, row)
 
 
-def _latest_open(session, user: User) -> CasevacRequest | None:
-    return session.execute(
-        select(CasevacRequest)
-        .where(CasevacRequest.filed_by == user.id, CasevacRequest.status.in_(ACTIVE_STATUSES))
-        .order_by(CasevacRequest.created_at.desc(), CasevacRequest.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-
-
 def _status(session, row: InboundMessage, user: User) -> Answer:
-    latest = session.execute(
-        select(CasevacRequest)
-        .where(CasevacRequest.filed_by == user.id)
-        .order_by(CasevacRequest.created_at.desc(), CasevacRequest.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    latest = requests.latest_filed_by(session, user_id=user.id)
     row.user_id, row.outcome = user.id, "status"
     row.request_id = latest.id if latest else None
     row.reply = reply_for(session, latest) if latest else "NO REQUEST on file from this number"
@@ -343,7 +327,7 @@ def short_ref(request_id: str) -> str:
     return request_id.replace("-", "")[:6].upper()
 
 
-def reply_for(session, request: CasevacRequest, *, received_lines: list[int] | None = None) -> str:
+def reply_for(session, request, *, received_lines: list[int] | None = None) -> str:
     """At most 160 characters: the request's reference, its state, and what is missing or coming."""
     ref = short_ref(request.id)
     if request.status in DISPATCHED and request.asset_id:
@@ -360,12 +344,11 @@ def reply_for(session, request: CasevacRequest, *, received_lines: list[int] | N
     return head[:160]
 
 
-def _dispatched_reply(session, request: CasevacRequest, ref: str) -> str:
-    from casevac.fleet.assets import latest_position
-    from casevac.fleet.models import Asset
+def _dispatched_reply(session, request, ref: str) -> str:
+    from casevac.fleet.assets import find_asset, latest_position
     from casevac.fleet.positions import live_store
 
-    asset = session.get(Asset, request.asset_id)
+    asset = find_asset(session, request.asset_id)
     if asset is None:
         return f"CASEVAC {ref} {request.status.upper()}"
     fix = latest_position(session, asset, store=live_store())

@@ -226,6 +226,42 @@ def list_requests(
     return _with_casualty_counts(session, {"items": found, "next_cursor": next_cursor})
 
 
+def load_filing(body: dict) -> dict:
+    """A 9-line body as POST /casevac/requests validates it (marshmallow.ValidationError naming the fields), for
+    intake paths that do not come through HTTP (field links)."""
+    from casevac.requests.schemas import RequestIn
+
+    return RequestIn().load(body)
+
+
+def load_changes(body: dict) -> dict:
+    """Changes to a request as PATCH /casevac/requests/{id} validates them."""
+    from casevac.requests.schemas import RequestPatch
+
+    return RequestPatch().load(body)
+
+
+def summary_fields() -> tuple[str, ...]:
+    """The fields of a queue row (RequestSummaryOut), for projections such as ?fields=."""
+    from casevac.requests.schemas import RequestSummaryOut
+
+    return tuple(RequestSummaryOut().fields)
+
+
+def find_request(session, request_id: str) -> CasevacRequest | None:
+    """The request by id, no visibility check: for a caller that already answered it to a user who may see it."""
+    return session.get(CasevacRequest, request_id)
+
+
+def latest_filed_by(session, *, user_id: str, active_only: bool = False) -> CasevacRequest | None:
+    """The newest request the user filed (only among the active ones with `active_only`)."""
+    query = select(CasevacRequest).where(CasevacRequest.filed_by == user_id)
+    if active_only:
+        query = query.where(CasevacRequest.status.in_(ACTIVE_STATUSES))
+    order = (CasevacRequest.created_at.desc(), CasevacRequest.id.desc())
+    return session.execute(query.order_by(*order).limit(1)).scalar_one_or_none()
+
+
 def awaiting_dispatch(session, *, mission_id: str) -> list[CasevacRequest]:
     """The mission's requests awaiting dispatch, most urgent first, then oldest (the plan's default input)."""
     return list(
