@@ -207,3 +207,26 @@ def test_turn_policy_relay_reaches_the_browser_only_with_a_turn_server(app, call
     monkeypatch.setenv("TURN_POLICY", "relayed")
     with pytest.raises(ConfigError, match="TURN_POLICY must be one of all, relay"):
         Settings.from_env()
+
+
+def test_an_unreachable_call_store_answers_503_not_an_error(app, connect, call_setup):
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from tests.e2e.conftest import free_port
+
+    clinician, patient, consultation, ticket = call_setup
+    doctor = connect(clinician.user)
+    token = ticket(clinician.user)["token"]
+    saved = app.extensions.get("redis")
+    app.extensions["redis"] = redis.Redis(
+        port=free_port(), socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
+    )  # nothing listens there
+    try:
+        ack = doctor.emit("call.join", {"consultation_id": consultation["id"], "token": token}, callback=True)
+        assert ack == {"code": 503, "message": "the call service is unavailable; retry shortly"}
+        left = doctor.emit("call.leave", {"consultation_id": consultation["id"]}, callback=True)
+        assert left["code"] == 503
+    finally:
+        app.extensions["redis"] = saved
