@@ -10,6 +10,8 @@ EQUIPMENT_CODES = EQUIPMENT + ("none",)
 SECURITY = ("N", "P", "E", "X")
 # Line 7: A panels, B pyrotechnic, C smoke, D none, E other.
 MARKING = ("panels", "pyrotechnic", "smoke", "none", "other")
+# Lines 6-9 and the remarks as the request stores them (API.md field names): optional, each None until given.
+LATER_LINES = ("security", "wounds", "marking", "marking_detail", "nationality", "cbrn", "terrain", "remarks")
 # Line 9, wartime: chemical, biological, radiological, nuclear contamination.
 CBRN = ("chemical", "biological", "radiological", "nuclear")
 # Line 8 for a UN mission (DOMAIN.md section 1) plus a child count. Configurable: the setting
@@ -24,6 +26,17 @@ DEFAULT_NATIONALITY_CATEGORIES = (
     "child",
 )
 NATIONALITY_CATEGORIES: list[str] = list(DEFAULT_NATIONALITY_CATEGORIES)
+# Line 8 as ATAK counts it (its attributes are US-centred, docs/casevac.md): own forces -> us_*, host nation and
+# other civilians -> nonus_*, detainees -> epw. Read by the CoT export and the TAK codec.
+NATIONALITY_TO_ATAK = {
+    "un_military": "us_military",
+    "un_police": "us_military",
+    "un_civilian": "us_civilian",
+    "host_nation_forces": "nonus_military",
+    "civilian": "nonus_civilian",
+    "detainee": "epw",
+    "child": "child",
+}
 MECHANISMS = (
     "blast",
     "gunshot",

@@ -331,9 +331,9 @@ class SmsSyncSms(MethodView):
     @auth.public
     def get(self):
         """SMSSync's task check (GET ?task=send&secret=): the texts its phone sends, each claimed for a while."""
+        gateway = _gateway("sms")  # the secret first: an anonymous caller learns nothing of the parameters
         if request.args.get("task") != "send":
             raise ApiError(422, "task: expected send", errors={"query": {"task": ["one of: send"]}})
-        gateway = _gateway("sms")
         settings = current_app.extensions["settings"]
         messages = outbound.offer(db.session, gateway=gateway, now=clock.now(), settings=settings)
         items = [{"to": m.recipient, "message": m.text, "uuid": m.id} for m in messages]

@@ -10,21 +10,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET  # nosec B405 - builds XML only, never parses input
 from datetime import timedelta
 
+from casevac.codes import NATIONALITY_TO_ATAK
 from core import clock
 
 COT_TYPE = "b-r-f-h-c"
 # ATAK encodes lines 6 and 7 as indices into these lists.
 SECURITY_INDEX = {"N": "0", "P": "1", "E": "2", "X": "3"}
 MARKING_INDEX = {"panels": "0", "pyrotechnic": "1", "smoke": "2", "none": "3", "other": "4"}
-NATIONALITY_TO_ATAK = {
-    "un_military": "us_military",
-    "un_police": "us_military",
-    "un_civilian": "us_civilian",
-    "host_nation_forces": "nonus_military",
-    "civilian": "nonus_civilian",
-    "detainee": "epw",
-    "child": "child",
-}
 # Unknown accuracy, in CoT's own convention.
 UNKNOWN = "9999999.0"
 

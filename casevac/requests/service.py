@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from casevac import geo, policy
+from casevac.codes import LATER_LINES
 from casevac.precedence import DEADLINES, PRECEDENCE_RANK, PRECEDENCES, precedence_of
 from casevac.requests import access, casualties, events
 from casevac.requests.models import ACTIVE_STATUSES, FINAL_STATUSES, CasevacRequest, Casualty, StatusChange
@@ -90,7 +91,7 @@ def file_request(session, *, actor, body: dict, idempotency_key: str | None = No
         created_at=now,
         updated_at=now,
     )
-    for name in ("security", "wounds", "marking", "marking_detail", "nationality", "cbrn", "terrain", "remarks"):
+    for name in LATER_LINES:
         setattr(request, name, body.get(name))
     session.add(request)
     request.history.append(StatusChange(status="requested", from_status=None, at=now, by=actor.id))

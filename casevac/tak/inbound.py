@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from casevac import codes, policy
+from casevac.codes import LATER_LINES
 from casevac.fleet import positions as fleet_positions
 from casevac.fleet.models import Asset
 from casevac.fleet.positions import DATABASE_ONLY, LiveStore
@@ -37,22 +38,7 @@ from realtime import audience, events
 
 log = logging.getLogger("casevac.tak")
 
-PATCHABLE = (
-    "callsign",
-    "frequency",
-    "suffix",
-    "equipment",
-    "litter",
-    "ambulatory",
-    "security",
-    "wounds",
-    "marking",
-    "marking_detail",
-    "nationality",
-    "cbrn",
-    "terrain",
-    "remarks",
-)
+PATCHABLE = ("callsign", "frequency", "suffix", "equipment", "litter", "ambulatory", *LATER_LINES)
 _PRINTABLE = re.compile(r"[\x21-\x7e]{1,64}")
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from casevac.codes import LATER_LINES
 from casevac.dispatch import rules as dispatch_rules
 from casevac.dispatch import service as dispatch
 from casevac.fleet import positions as fleet_positions
@@ -102,17 +103,7 @@ def lines(request: CasevacRequest) -> dict:
         "litter": request.litter,
         "ambulatory": request.ambulatory,
     }
-    for name in (
-        "suffix",
-        "security",
-        "wounds",
-        "marking",
-        "marking_detail",
-        "nationality",
-        "cbrn",
-        "terrain",
-        "remarks",
-    ):
+    for name in ("suffix", *LATER_LINES):
         value = getattr(request, name)
         if value is not None:
             out[name] = value

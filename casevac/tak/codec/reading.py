@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET  # nosec B405 - builds elements only; parsing
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from casevac.codes import NATIONALITY_TO_ATAK
 from casevac.tak.codec import mist
 from casevac.tak.codec.vocabulary import (
     ATAK_TO_NATIONALITY,
@@ -21,7 +22,6 @@ from casevac.tak.codec.vocabulary import (
     MAX_PER_CATEGORY,
     MAX_REMARKS,
     MEDEVAC,
-    NATIONALITY_TO_ATAK,
     PRECEDENCES,
     SECURITY,
     SECURITY_WORDS,

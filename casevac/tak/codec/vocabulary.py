@@ -43,16 +43,7 @@ MARKING_WORDS = {
     "none": "none",
     "other": "other",
 }
-# Line 8: UN categories -> ATAK's (docs/casevac.md), and back (the first UN category of each ATAK field).
-NATIONALITY_TO_ATAK = {
-    "un_military": "us_military",
-    "un_police": "us_military",
-    "un_civilian": "us_civilian",
-    "host_nation_forces": "nonus_military",
-    "civilian": "nonus_civilian",
-    "detainee": "epw",
-    "child": "child",
-}
+# Line 8: ATAK's categories back to the UN's (the first UN category of each ATAK field; casevac.codes has the way out).
 ATAK_TO_NATIONALITY = {
     "us_military": "un_military",
     "us_civilian": "un_civilian",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET  # nosec B405 - builds XML only; parsing goes through defusedxml
 from datetime import datetime, timedelta
 
+from casevac.codes import NATIONALITY_TO_ATAK
 from casevac.tak.codec import mist
 from casevac.tak.codec.vocabulary import (
     CHAT,
@@ -14,7 +15,6 @@ from casevac.tak.codec.vocabulary import (
     FLOW_TAG,
     MARKING,
     MEDEVAC,
-    NATIONALITY_TO_ATAK,
     PRECEDENCES,
     SECURITY,
     UNKNOWN,
