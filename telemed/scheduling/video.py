@@ -25,31 +25,35 @@ Server -> client: call.peer, call.left, call.waiting (to the clinician), call.ad
 call.mode, call.chat, call.removed (to a revoked invitee). None of them goes through the event log: they are
 live only, like the media.
 
-The call state is held by the process serving the connections (sticky sessions, as Socket.IO's polling
-already needs); a deployment of several processes must route a consultation's participants to one
-process (documented limitation, docs/telemed.md).
+The call's state (members, waiting room) is in telemed.scheduling.call_state: in Redis when REDIS_URL is
+set, shared by every server process, so participants connected to different processes meet; each event
+goes to each member's sid, which the Socket.IO message queue delivers on whichever process holds it (no
+Socket.IO rooms: they are local to a process). Without Redis, one process holds it (docs/telemed.md).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
-import threading
+import logging
 import time
 
 import jwt as pyjwt
 from flask import current_app, request
-from flask_socketio import join_room, leave_room
+from redis.exceptions import RedisError
 from sqlalchemy import bindparam
 
 from config.extensions import db, socketio
 from core import clock
 from core.models import User
 from realtime import sockets
-from telemed.scheduling import participants
+from telemed.scheduling import call_state, participants
 from telemed.scheduling.exports import _video_secret
 from telemed.scheduling.models import LIVE_STATUSES, Consultation, Participant
+
+log = logging.getLogger(__name__)
 
 MODES = ("video", "audio", "chat")
 MAX_SIGNAL_BYTES = 64 * 1024
@@ -68,33 +72,23 @@ def ice_servers(settings, user_id: str, valid_until) -> list[dict]:
     return [{"urls": urls, "username": username, "credential": credential.decode()}]
 
 
-class _Call:
-    def __init__(self, room: str, consultation_id: str, clinician_user_id: str):
-        self.room = room
-        self.consultation_id = consultation_id
-        self.clinician_user_id = clinician_user_id
-        self.members: dict[str, dict] = {}  # sid -> {"user_id", "name", "clinician", "part", "invitation"}
-        self.waiting: dict[str, dict] = {}
-        self.admitted_users: set[str] = set()
-
-    def people(self, which: dict) -> list[dict]:
-        return [{"sid": sid, **_public(p)} for sid, p in which.items()]
-
-    def clinician_sids(self) -> list[str]:
-        return [sid for sid, p in self.members.items() if p["clinician"]]
-
-
-_calls: dict[str, _Call] = {}  # consultation id -> call
-_where: dict[str, str] = {}  # sid -> consultation id
-_lock = threading.Lock()
-
-
 def _refuse(code: int, message: str) -> dict:
     return {"code": code, "message": message}
 
 
-def _room(call: _Call) -> str:
-    return f"call:{call.room}"
+def _calls():
+    return call_state.store_for(current_app)
+
+
+def _to_members(event: str, data: dict, members, skip_sid: str | None = None) -> None:
+    """To each member's connection, whichever process holds it (emits to a sid cross the message queue)."""
+    for sid in members:
+        if sid != skip_sid:
+            socketio.emit(event, data, to=sid)
+
+
+def _people(which: dict) -> list[dict]:
+    return [{"sid": sid, **_public(p)} for sid, p in which.items()]
 
 
 def _user_of_connection() -> User | None:
@@ -149,29 +143,15 @@ def on_join(payload=None):
         "part": claimed.get("part") or ("clinician" if user.id == clinician_user_id else "participant"),
         "invitation": invitation,
     }
-    with _lock:
-        call = _calls.setdefault(consultation.id, _Call(consultation.room, consultation.id, clinician_user_id))
-        _leave_locked(request.sid)
-        _where[request.sid] = consultation.id
-        admitted = person["clinician"] or user.id in call.admitted_users
-        if admitted:
-            peers = call.people(call.members)
-            call.members[request.sid] = person
-        else:
-            peers = []
-            call.waiting[request.sid] = person
-        waiting = call.people(call.waiting) if person["clinician"] else []
-        clinicians = call.clinician_sids()
+    person["t"] = time.time()  # the order of arrival (the waiting room lists the first one first)
+    admitted, call = _calls().join(consultation.id, request.sid, person, float(claims.get("exp") or time.time()))
+    others = {sid: p for sid, p in call.members.items() if sid != request.sid}
+    peers = _people(others) if admitted else []
+    waiting = _people(call.waiting) if person["clinician"] else []
     if admitted:
-        join_room(_room(call))
-        socketio.emit(
-            "call.peer",
-            {"consultation_id": consultation.id, "sid": request.sid, **_public(person)},
-            to=_room(call),
-            skip_sid=request.sid,
-        )
+        _to_members("call.peer", {"consultation_id": consultation.id, "sid": request.sid, **_public(person)}, others)
     else:
-        _tell_waiting(call, clinicians)
+        _tell_waiting(consultation.id, call)
     return {
         "ok": True,
         "sid": request.sid,
@@ -210,31 +190,30 @@ def _in_force(invitation_id, consultation_id: str, user_id: str) -> bool:
     return row is not None and row.revoked_at is None and clock.now() < row.end
 
 
-def _tell_waiting(call: _Call, clinician_sids: list[str]) -> None:
-    with _lock:
-        waiting = call.people(call.waiting)
-    for sid in clinician_sids:
-        socketio.emit("call.waiting", {"consultation_id": call.consultation_id, "waiting": waiting}, to=sid)
+def _tell_waiting(consultation_id: str, call: call_state.Snapshot) -> None:
+    waiting = _people(call.waiting)
+    for sid in call.clinician_sids():
+        socketio.emit("call.waiting", {"consultation_id": consultation_id, "waiting": waiting}, to=sid)
 
 
-def _my_call(payload) -> tuple[_Call | None, dict | None]:
-    """The caller's call, if they are a member of it (an invitee whose invitation ended is removed first)."""
+def _my_call(payload) -> tuple[dict | None, dict | None]:
+    """The caller (their person) if they are a member of the payload's call (an invitee whose invitation
+    ended is removed first)."""
     payload = _payload(payload)
     if payload is None:
         return None, None
-    with _lock:
-        call = _calls.get(payload["consultation_id"])
-        if call is None or _where.get(request.sid) != call.consultation_id or request.sid not in call.members:
-            return None, payload
-        person = dict(call.members[request.sid])
-    if person["invitation"] and not _in_force(person["invitation"], call.consultation_id, person["user_id"]):
-        _remove(request.sid, call.consultation_id)
+    person = _calls().member(payload["consultation_id"], request.sid)
+    if person is None:
         return None, payload
-    return call, payload
+    if person["invitation"] and not _in_force(person["invitation"], payload["consultation_id"], person["user_id"]):
+        _remove(request.sid, payload["consultation_id"])
+        return None, payload
+    return person, payload
 
 
 def _remove(sid: str, consultation_id: str) -> None:
-    """A revoked invitee out of the call: told (call.removed), then gone like a leave."""
+    """A revoked invitee out of the call: told (call.removed, on whichever process their connection is), then
+    gone like a leave."""
     socketio.emit(
         "call.removed",
         {"consultation_id": consultation_id, "reason": "your invitation was revoked or has ended"},
@@ -244,103 +223,78 @@ def _remove(sid: str, consultation_id: str) -> None:
 
 
 def _remove_user(consultation_id: str, user_id: str) -> None:
-    """After a revocation: each of the user's connections out of the call (and no readmission on return)."""
-    with _lock:
-        call = _calls.get(consultation_id)
-        if call is None:
-            return
-        call.admitted_users.discard(user_id)
+    """After a revocation: each of the user's connections out of the call (and no readmission on return),
+    wherever they are connected. The revocation is committed already: a Redis failure here is logged (the
+    invitee's next step is refused anyway, the invitation being checked at each one)."""
+    try:
+        call = _calls().forget_admission(consultation_id, user_id)
         sids = [sid for sid, p in [*call.members.items(), *call.waiting.items()] if p["user_id"] == user_id]
-    for sid in sids:
-        _remove(sid, consultation_id)
+        for sid in sids:
+            _remove(sid, consultation_id)
+    except RedisError:
+        log.exception("could not remove a revoked invitee from the call")
 
 
 def on_admit(payload=None):
-    call, payload = _my_call(payload)
-    if call is None:
+    me, payload = _my_call(payload)
+    if me is None:
         return _refuse(403, "join the consultation's call first")
-    target = payload.get("sid")
-    with _lock:
-        if not call.members[request.sid]["clinician"]:
-            return _refuse(403, "only the consultation's clinician admits")
-        person = call.waiting.get(target) if isinstance(target, str) else None
-        if person is None:
-            return _refuse(409, "nobody with that id is waiting")
-    if person["invitation"] and not _in_force(person["invitation"], call.consultation_id, person["user_id"]):
-        _remove(target, call.consultation_id)
+    if not me["clinician"]:
+        return _refuse(403, "only the consultation's clinician admits")
+    cid, target = payload["consultation_id"], payload.get("sid")
+    person = _calls().snapshot(cid).waiting.get(target) if isinstance(target, str) else None
+    if person is None:
+        return _refuse(409, "nobody with that id is waiting")
+    if person["invitation"] and not _in_force(person["invitation"], cid, person["user_id"]):
+        _remove(target, cid)
         return _refuse(409, "that invitee's invitation was revoked or has ended")
-    with _lock:
-        person = call.waiting.pop(target, None)
-        if person is None:
-            return _refuse(409, "nobody with that id is waiting")
-        peers = call.people(call.members)
-        call.members[target] = person
-        call.admitted_users.add(person["user_id"])
-        clinicians = call.clinician_sids()
-    join_room(_room(call), sid=target, namespace="/")
-    socketio.emit("call.admitted", {"consultation_id": call.consultation_id, "peers": peers}, to=target)
-    socketio.emit(
-        "call.peer",
-        {"consultation_id": call.consultation_id, "sid": target, **_public(person)},
-        to=_room(call),
-        skip_sid=target,
-    )
-    _tell_waiting(call, clinicians)
+    admitted = _calls().admit(cid, target)
+    if admitted is None:
+        return _refuse(409, "nobody with that id is waiting")
+    person, call = admitted
+    peers = _people({sid: p for sid, p in call.members.items() if sid != target})
+    socketio.emit("call.admitted", {"consultation_id": cid, "peers": peers}, to=target)
+    _to_members("call.peer", {"consultation_id": cid, "sid": target, **_public(person)}, call.members, target)
+    _tell_waiting(cid, call)
     return {"ok": True}
 
 
 def on_signal(payload=None):
-    call, payload = _my_call(payload)
-    if call is None:
+    me, payload = _my_call(payload)
+    if me is None:
         return _refuse(403, "join the consultation's call first (and be admitted)")
     target, data = payload.get("to"), payload.get("data")
     if not isinstance(data, dict) or len(str(data)) > MAX_SIGNAL_BYTES:
         return _refuse(422, "data must be an object (an SDP description or an ICE candidate) under 64 KB")
-    with _lock:
-        if target not in call.members or target == request.sid:
-            return _refuse(409, "that peer is not in this call")
-    socketio.emit(
-        "call.signal", {"consultation_id": call.consultation_id, "from": request.sid, "data": data}, to=target
-    )
+    cid = payload["consultation_id"]
+    if not isinstance(target, str) or target == request.sid or _calls().member(cid, target) is None:
+        return _refuse(409, "that peer is not in this call")
+    socketio.emit("call.signal", {"consultation_id": cid, "from": request.sid, "data": data}, to=target)
     return {"ok": True}
 
 
 def on_mode(payload=None):
-    call, payload = _my_call(payload)
-    if call is None:
+    me, payload = _my_call(payload)
+    if me is None:
         return _refuse(403, "join the consultation's call first")
     if payload.get("mode") not in MODES:
         return _refuse(422, f"mode must be one of {', '.join(MODES)}")
-    socketio.emit(
-        "call.mode",
-        {"consultation_id": call.consultation_id, "from": request.sid, "mode": payload["mode"]},
-        to=_room(call),
-        skip_sid=request.sid,
-    )
+    cid = payload["consultation_id"]
+    message = {"consultation_id": cid, "from": request.sid, "mode": payload["mode"]}
+    _to_members("call.mode", message, _calls().snapshot(cid).members, request.sid)
     return {"ok": True}
 
 
 def on_chat(payload=None):
-    call, payload = _my_call(payload)
-    if call is None:
+    me, payload = _my_call(payload)
+    if me is None:
         return _refuse(403, "join the consultation's call first")
     text = payload.get("text")
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_CHAT_CHARS:
         return _refuse(422, f"text must be 1 to {MAX_CHAT_CHARS} characters")
-    with _lock:
-        name = call.members[request.sid]["name"]
-    socketio.emit(
-        "call.chat",
-        {
-            "consultation_id": call.consultation_id,
-            "from": request.sid,
-            "name": name,
-            "text": text.strip(),
-            "at": time.time(),
-        },
-        to=_room(call),
-        skip_sid=request.sid,
-    )
+    cid = payload["consultation_id"]
+    message = {"consultation_id": cid, "from": request.sid, "name": me["name"], "text": text.strip(), "at": time.time()}
+    _to_members("call.chat", message, _calls().snapshot(cid).members, request.sid)
     return {"ok": True}
 
 
@@ -349,37 +303,37 @@ def on_leave(payload=None):
     return {"ok": True}
 
 
-def _leave_locked(sid: str):
-    consultation_id = _where.pop(sid, None)
-    call = _calls.get(consultation_id) if consultation_id else None
-    if call is None:
-        return None, False
-    was_member = call.members.pop(sid, None) is not None
-    call.waiting.pop(sid, None)
-    if not call.members and not call.waiting:
-        _calls.pop(consultation_id, None)
-    return call, was_member
-
-
 def _leave(sid: str) -> None:
-    with _lock:
-        call, was_member = _leave_locked(sid)
-        clinicians = call.clinician_sids() if call else []
-    if call is None:
+    left = _calls().leave(sid)
+    if left is None:
         return
+    cid, was_member, call = left
     if was_member:
-        leave_room(_room(call), sid=sid, namespace="/")
-        socketio.emit("call.left", {"consultation_id": call.consultation_id, "sid": sid}, to=_room(call))
+        _to_members("call.left", {"consultation_id": cid, "sid": sid}, call.members)
     else:
-        _tell_waiting(call, clinicians)
+        _tell_waiting(cid, call)
+
+
+def _guarded(handler):
+    """A socket handler answering 503 when the shared call state (Redis) is unreachable, never an error."""
+
+    @functools.wraps(handler)
+    def run(payload=None):
+        try:
+            return handler(payload)
+        except RedisError as exc:
+            log.warning("the call state (Redis) failed: %s", exc)
+            return _refuse(503, "the call service is unavailable; retry shortly")
+
+    return run
 
 
 def register() -> None:
-    socketio.on_event("call.join", on_join)
-    socketio.on_event("call.admit", on_admit)
-    socketio.on_event("call.signal", on_signal)
-    socketio.on_event("call.mode", on_mode)
-    socketio.on_event("call.chat", on_chat)
-    socketio.on_event("call.leave", on_leave)
+    socketio.on_event("call.join", _guarded(on_join))
+    socketio.on_event("call.admit", _guarded(on_admit))
+    socketio.on_event("call.signal", _guarded(on_signal))
+    socketio.on_event("call.mode", _guarded(on_mode))
+    socketio.on_event("call.chat", _guarded(on_chat))
+    socketio.on_event("call.leave", _guarded(on_leave))
     sockets.on_disconnect_hook(_leave)
     participants.on_revoke(_remove_user)

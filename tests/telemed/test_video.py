@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -15,7 +16,7 @@ import pytest
 from flask import current_app
 
 from config.extensions import socketio
-from telemed.scheduling import exports
+from telemed.scheduling import call_state, exports
 from tests.helpers import auth_headers
 
 API = "/api/v1/telemed"
@@ -60,13 +61,33 @@ def call_setup(client, make_clinician, make_user, book, headers):
     return clinician, patient, consultation, ticket
 
 
+@pytest.fixture(params=["memory", "redis"])
+def call_store(request, app):
+    """The call state in the process (no Redis) or in the shared test Redis (as with several processes)."""
+    if request.param == "memory":
+        yield None
+        return
+    import redis
+
+    client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+    prefix = app.extensions["settings"].REDIS_PREFIX
+    saved, app.extensions["redis"] = app.extensions.get("redis"), client
+    try:
+        yield client
+    finally:
+        app.extensions["redis"] = saved
+        for key in client.scan_iter(f"{prefix}:call*"):
+            client.delete(key)
+
+
 def events(client, name):
     return [e["args"][0] for e in client.get_received() if e["name"] == name]
 
 
-def test_waiting_room_admission_and_signals_only_between_members(connect, call_setup):
+def test_waiting_room_admission_and_signals_only_between_members(app, connect, call_setup, call_store):
     clinician, patient, consultation, ticket = call_setup
     cid = consultation["id"]
+    prefix = app.extensions["settings"].REDIS_PREFIX
     doctor = connect(clinician.user)
     ack = doctor.emit("call.join", {"consultation_id": cid, "token": ticket(clinician.user)["token"]}, callback=True)
     assert ack["ok"] and ack["role"] == "clinician" and ack["admitted"] and ack["waiting"] == []
@@ -76,6 +97,12 @@ def test_waiting_room_admission_and_signals_only_between_members(connect, call_s
     ack = member.emit("call.join", {"consultation_id": cid, "token": ticket(patient)["token"]}, callback=True)
     assert ack["ok"] and ack["admitted"] is False and ack["peers"] == []
     member_sid = ack["sid"]
+    if call_store is not None:  # shared, and expiring with the consultation's window (plus the grace)
+        assert set(call_store.hkeys(f"{prefix}:call:{cid}")) == {f"m:{doctor_sid}".encode(), f"w:{member_sid}".encode()}
+        end = datetime.fromisoformat(consultation["end"]).timestamp()
+        ttl = call_store.ttl(f"{prefix}:call:{cid}")
+        assert end - time.time() < ttl <= end - time.time() + call_state.GRACE_SECONDS + 2
+        assert 0 < call_store.ttl(f"{prefix}:call-sid:{member_sid}") <= ttl
     [waiting] = events(doctor, "call.waiting")
     assert [w["sid"] for w in waiting["waiting"]] == [member_sid]
     # Not admitted yet: no signal, no chat.
@@ -106,6 +133,9 @@ def test_waiting_room_admission_and_signals_only_between_members(connect, call_s
     # The member leaves (disconnects) and comes back: admitted at once this time.
     member.disconnect()
     assert [e["sid"] for e in events(doctor, "call.left")] == [member_sid]
+    if call_store is not None:  # a disconnect leaves no entry behind
+        assert not call_store.exists(f"{prefix}:call-sid:{member_sid}")
+        assert call_store.hget(f"{prefix}:call:{cid}", f"m:{member_sid}") is None
     again = connect(patient)
     ack = again.emit("call.join", {"consultation_id": cid, "token": ticket(patient)["token"]}, callback=True)
     assert ack["admitted"] is True and [p["sid"] for p in ack["peers"]] == [doctor_sid]
@@ -177,3 +207,26 @@ def test_turn_policy_relay_reaches_the_browser_only_with_a_turn_server(app, call
     monkeypatch.setenv("TURN_POLICY", "relayed")
     with pytest.raises(ConfigError, match="TURN_POLICY must be one of all, relay"):
         Settings.from_env()
+
+
+def test_an_unreachable_call_store_answers_503_not_an_error(app, connect, call_setup):
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from tests.e2e.conftest import free_port
+
+    clinician, patient, consultation, ticket = call_setup
+    doctor = connect(clinician.user)
+    token = ticket(clinician.user)["token"]
+    saved = app.extensions.get("redis")
+    app.extensions["redis"] = redis.Redis(
+        port=free_port(), socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
+    )  # nothing listens there
+    try:
+        ack = doctor.emit("call.join", {"consultation_id": consultation["id"], "token": token}, callback=True)
+        assert ack == {"code": 503, "message": "the call service is unavailable; retry shortly"}
+        left = doctor.emit("call.leave", {"consultation_id": consultation["id"]}, callback=True)
+        assert left["code"] == 503
+    finally:
+        app.extensions["redis"] = saved
