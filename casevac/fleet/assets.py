@@ -77,10 +77,10 @@ def list_assets(
     return {"items": [asset_view(a, latest.get(a.id)) for a in page["items"]], "next_cursor": page["next_cursor"]}
 
 
-def find_asset(session, asset_id: str) -> Asset | None:
+def find_asset(session, asset_id) -> Asset | None:
     """The asset by id, no visibility check: for a caller that already holds a visible record naming it (the
-    asset assigned to a request)."""
-    return session.get(Asset, asset_id)
+    asset assigned to a request, an event's asset id); None for no id or no such asset."""
+    return session.get(Asset, asset_id) if isinstance(asset_id, str) else None
 
 
 def id_by_callsign(session, *, mission_id: str, callsign: str) -> str | None:

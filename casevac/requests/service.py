@@ -23,7 +23,7 @@ from casevac.codes import LATER_LINES
 from casevac.precedence import DEADLINES, PRECEDENCE_RANK, PRECEDENCES, precedence_of
 from casevac.requests import access, casualties, events, lookups
 from casevac.requests.models import ACTIVE_STATUSES, FINAL_STATUSES, CasevacRequest, Casualty, StatusChange
-from casevac.requests.schemas import LINE_FORMS
+from casevac.requests.schemas import LINE_FORMS, RequestIn, RequestPatch, RequestSummaryOut
 from core import audit, clock
 from core.db import commit_keeping_loaded
 from core.errors import conflict, invalid
@@ -221,22 +221,16 @@ def list_requests(
 def load_filing(body: dict) -> dict:
     """A 9-line body as POST /casevac/requests validates it (marshmallow.ValidationError naming the fields), for
     intake paths that do not come through HTTP (field links)."""
-    from casevac.requests.schemas import RequestIn
-
     return RequestIn().load(body)
 
 
 def load_changes(body: dict) -> dict:
     """Changes to a request as PATCH /casevac/requests/{id} validates them."""
-    from casevac.requests.schemas import RequestPatch
-
     return RequestPatch().load(body)
 
 
 def summary_fields() -> tuple[str, ...]:
     """The fields of a queue row (RequestSummaryOut), for projections such as ?fields=."""
-    from casevac.requests.schemas import RequestSummaryOut
-
     return tuple(RequestSummaryOut().fields)
 
 

@@ -68,7 +68,7 @@ def events_for(session, ctx: Context, row: dict, *, settings, live: LiveStore, m
                 out.append(message)
         return out
     if type_ == "asset.updated":
-        asset = fleet_assets.find_asset(session, data.get("id")) if isinstance(data.get("id"), str) else None
+        asset = fleet_assets.find_asset(session, data.get("id"))
         return [asset_marker(session, ctx, asset, live=live)] if asset else []
     if type_ == "facility.updated":
         facility = fleet_facilities.find_facility(session, data.get("id"))
@@ -138,7 +138,7 @@ def _eta(session, request, *, settings, live: LiveStore) -> tuple:
     if not request.asset_id:
         return None, None
     asset = fleet_assets.find_asset(session, request.asset_id)
-    facility = fleet_facilities.find_facility(session, request.facility_id) if request.facility_id else None
+    facility = fleet_facilities.find_facility(session, request.facility_id)
     if asset is None or facility is None or request.status != "dispatched":
         return asset, None
     position = fleet_positions.latest_positions(session, mission_id=request.mission_id, assets=[asset], store=live).get(
@@ -191,13 +191,13 @@ def status_chat(
         asset, eta = _eta(session, request, settings=settings, live=live)
         text = f"MEDEVAC {ref} dispatched: {asset.callsign if asset else 'asset'}"
         text += f", pickup ETA {eta:%H:%M}Z" if eta else ""
-        facility = fleet_facilities.find_facility(session, request.facility_id) if request.facility_id else None
+        facility = fleet_facilities.find_facility(session, request.facility_id)
         text += f", to {facility.name}." if facility else "."
     elif status == "at_pickup":
-        asset = fleet_assets.find_asset(session, request.asset_id) if request.asset_id else None
+        asset = fleet_assets.find_asset(session, request.asset_id)
         text = f"MEDEVAC {ref}: {asset.callsign if asset else 'the asset'} is at the pickup site."
     elif status == "delivered":
-        facility = fleet_facilities.find_facility(session, request.facility_id) if request.facility_id else None
+        facility = fleet_facilities.find_facility(session, request.facility_id)
         text = f"MEDEVAC {ref}: patients delivered{' to ' + facility.name if facility else ''}."
     else:
         text = f"MEDEVAC {ref} cancelled."

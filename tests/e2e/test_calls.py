@@ -13,7 +13,7 @@ import redis
 
 from tests.e2e.conftest import Listener, login, pg_database_url, private_redis_server, start_servers, stop_servers
 from tests.web.conftest import SERVER_ENV
-from tests.web.test_clinic import call, me, minutes_from_now, open_all_day, profile_of
+from tests.web.test_clinic import book_mental_health_video, call, me
 
 pytestmark = pytest.mark.e2e
 
@@ -41,25 +41,7 @@ def _wait(listener: Listener, name: str, predicate=lambda found: bool(found)) ->
 def test_clinician_and_patient_on_two_processes_meet_and_a_revocation_crosses(pair):
     (a, b), redis_server = pair
     psychiatrist, member, medic = (login(a, u) for u in ("demo-psychiatrist", "demo-member", "demo-medic"))
-    profile = profile_of(a, psychiatrist, me(a, psychiatrist)["id"])
-    open_all_day(a, psychiatrist, profile["id"])
-    booked = call(
-        a,
-        member,
-        "POST",
-        "/telemed/consultations",
-        json={
-            "kind": "mental_health",
-            "clinician_id": profile["id"],
-            "start": minutes_from_now(5).isoformat(),
-            "duration_minutes": 30,
-            "modality": "video",
-            "reason": "Follow-up call",
-            "patient": {"name": "Pte Ada Okafor", "user_id": me(a, member)["id"]},
-        },
-    )
-    assert booked.status_code == 201, booked.text
-    cid = booked.json()["id"]
+    cid = book_mental_health_video(a, psychiatrist, member, reason="Follow-up call", patient_user=True)["id"]
     consent = call(b, member, "POST", "/telemed/consents", json={"kind": "mental_health", "version": "2026-12-01"})
     assert consent.status_code == 201, consent.text
     invited = call(

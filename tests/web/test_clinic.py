@@ -58,15 +58,14 @@ def minutes_from_now(minutes: int) -> datetime:
     return moment.replace(second=0, microsecond=0)
 
 
-def test_clinic_day_view_alerts_notes_inbox_and_join(server, new_context):
-    psychiatrist = login(server, "demo-psychiatrist")
-    member = login(server, "demo-member")
-    member_user = me(server, member)
+def book_mental_health_video(server, psychiatrist, member, *, reason: str, patient_user: bool = False) -> dict:
+    """The psychiatrist's whole week opened, then a mental-health video consultation 5 minutes from now booked by
+    the member (inside the join window): its answer. `patient_user`: the member is the patient as a user."""
     profile = profile_of(server, psychiatrist, me(server, psychiatrist)["id"])
-    zone = ZoneInfo(profile["timezone"])
     open_all_day(server, psychiatrist, profile["id"])
-
-    soon = minutes_from_now(5)  # inside the join window (from 15 minutes before the start)
+    patient = {"name": "Pte Ada Okafor"}
+    if patient_user:
+        patient["user_id"] = me(server, member)["id"]
     booked = call(
         server,
         member,
@@ -75,15 +74,25 @@ def test_clinic_day_view_alerts_notes_inbox_and_join(server, new_context):
         json={
             "kind": "mental_health",
             "clinician_id": profile["id"],
-            "start": soon.isoformat(),
+            "start": minutes_from_now(5).isoformat(),
             "duration_minutes": 30,
             "modality": "video",
-            "reason": "Nightmares since the convoy",
-            "patient": {"name": "Pte Ada Okafor"},
+            "reason": reason,
+            "patient": patient,
         },
     )
     assert booked.status_code == 201, booked.text
-    consultation = booked.json()
+    return booked.json()
+
+
+def test_clinic_day_view_alerts_notes_inbox_and_join(server, new_context):
+    psychiatrist = login(server, "demo-psychiatrist")
+    member = login(server, "demo-member")
+    member_user = me(server, member)
+    profile = profile_of(server, psychiatrist, me(server, psychiatrist)["id"])
+    zone = ZoneInfo(profile["timezone"])
+    consultation = book_mental_health_video(server, psychiatrist, member, reason="Nightmares since the convoy")
+    soon = datetime.fromisoformat(consultation["start"])
     written = call(
         server,
         member,

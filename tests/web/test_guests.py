@@ -23,7 +23,7 @@ import pytest
 from tests.conftest import CI
 from tests.e2e.conftest import free_port, login, start_servers
 from tests.web.conftest import SERVER_ENV, require_browser, screenshot, sign_in
-from tests.web.test_clinic import call, me, minutes_from_now, open_all_day, profile_of
+from tests.web.test_clinic import book_mental_health_video, call, me
 from tests.web.test_video import CONNECTED, browser, wait_bytes  # noqa: F401 - the fake-media browser fixture
 
 pytestmark = pytest.mark.e2e
@@ -173,25 +173,9 @@ def booked(server):
     assert made.status_code == 201, made.text
     psychiatrist = login(server, "demo-psychiatrist")
     member = login(server, "demo-member")
-    profile = profile_of(server, psychiatrist, me(server, psychiatrist)["id"])
-    open_all_day(server, psychiatrist, profile["id"])
-    booked = call(
-        server,
-        member,
-        "POST",
-        "/telemed/consultations",
-        json={
-            "kind": "mental_health",
-            "clinician_id": profile["id"],
-            "start": minutes_from_now(5).isoformat(),
-            "duration_minutes": 30,
-            "modality": "video",
-            "reason": "Sleep and nightmares since the ambush",
-            "patient": {"name": "Pte Ada Okafor", "user_id": me(server, member)["id"]},
-        },
-    )
-    assert booked.status_code == 201, booked.text
-    cid = booked.json()["id"]
+    cid = book_mental_health_video(
+        server, psychiatrist, member, reason="Sleep and nightmares since the ambush", patient_user=True
+    )["id"]
     consent = call(server, member, "POST", "/telemed/consents", json={"kind": "mental_health", "version": "2026-12-01"})
     assert consent.status_code == 201, consent.text
     note = {"kind": "clinical", "text": "PHQ-9 of 14 reviewed with the patient"}

@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.conftest import Listener, login
 from tests.web.conftest import CHROMIUM, LAUNCH_ARGS, require_browser, screenshot, sign_in
-from tests.web.test_clinic import call, me, minutes_from_now, open_all_day, profile_of
+from tests.web.test_clinic import book_mental_health_video, call
 
 pytestmark = pytest.mark.e2e
 
@@ -62,26 +62,7 @@ def wait_bytes(page, kind, above=0, timeout=20.0) -> int:
 def test_two_browsers_call_through_the_waiting_room_and_a_third_is_refused(server, new_context):
     psychiatrist = login(server, "demo-psychiatrist")
     member = login(server, "demo-member")
-    profile = profile_of(server, psychiatrist, me(server, psychiatrist)["id"])
-    open_all_day(server, psychiatrist, profile["id"])
-    soon = minutes_from_now(5)
-    booked = call(
-        server,
-        member,
-        "POST",
-        "/telemed/consultations",
-        json={
-            "kind": "mental_health",
-            "clinician_id": profile["id"],
-            "start": soon.isoformat(),
-            "duration_minutes": 30,
-            "modality": "video",
-            "reason": "Follow-up call",
-            "patient": {"name": "Pte Ada Okafor"},
-        },
-    )
-    assert booked.status_code == 201, booked.text
-    consultation = booked.json()
+    consultation = book_mental_health_video(server, psychiatrist, member, reason="Follow-up call")
 
     # The clinician joins first and sees an empty waiting room.
     clinic_context, _ = new_context()
