@@ -38,6 +38,10 @@ HEALTH_SECONDS = 60.0
 TICK_SECONDS = 0.05
 
 
+# Connecting, and each send: a TAK server that takes longer is taken for lost (the loop reconnects).
+SOCKET_TIMEOUT_SECONDS = 10
+
+
 class GatewayConfigError(RuntimeError):
     pass
 
@@ -97,7 +101,7 @@ class Gateway:
 
     # -- connection --------------------------------------------------------------------------------
     def connect(self) -> socket.socket:
-        raw = socket.create_connection((self.host, self.port), timeout=10)
+        raw = socket.create_connection((self.host, self.port), timeout=SOCKET_TIMEOUT_SECONDS)
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         if self.scheme == "tls":
             tls = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca or None)
@@ -105,7 +109,7 @@ class Gateway:
             # TAK servers' certificates name the server by whatever the CA wrote; the CA is ours to trust.
             tls.check_hostname = bool(self.ca) and not _is_ip(self.host)
             raw = tls.wrap_socket(raw, server_hostname=self.host)
-        raw.settimeout(10)
+        raw.settimeout(SOCKET_TIMEOUT_SECONDS)
         return raw
 
     def send(self, data: bytes) -> None:
@@ -241,7 +245,15 @@ class Gateway:
         readable, _, _ = select.select([self.sock], [], [], wait)
         if not readable and not (isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()):
             return
-        data = self.sock.recv(65536)
+        # Readable bytes may be TLS records only (TLS 1.3 session tickets after the handshake): read without
+        # blocking, or the loop would wait out the socket timeout and take the connection for lost.
+        self.sock.setblocking(False)
+        try:
+            data = self.sock.recv(65536)
+        except (ssl.SSLWantReadError, BlockingIOError):
+            return
+        finally:
+            self.sock.settimeout(SOCKET_TIMEOUT_SECONDS)
         if not data:
             raise ConnectionError("closed by the server")
         for raw in splitter.feed(data):

@@ -127,3 +127,46 @@ def test_an_unknown_mission_or_a_disabled_gateway_user_stops_the_command_with_a_
     assert inbound.handle(db.session, ctx, ATAK) == "refused"  # a running gateway stops filing at once
     with pytest.raises(GatewayConfigError, match="is disabled"):
         Gateway(app, url="tcp://127.0.0.1:9", mission_code=mission.code).run(once=True)
+
+
+def test_a_tls_connection_with_no_application_data_does_not_block_the_loop(tmp_path):
+    """After a TLS 1.3 handshake the server sends session tickets: the socket is readable, but holds no
+    application data. The gateway's read must return at once (it blocked for its 10 s socket timeout, then
+    took the connection for lost and reconnected, dropping what TAK sent meanwhile)."""
+    import socket
+    import ssl
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from casevac.tak.codec import stream
+    from casevac.tak.gateway import SOCKET_TIMEOUT_SECONDS, Gateway
+    from tests.e2e.test_nginx import make_certificate
+
+    certs = make_certificate(tmp_path / "tls")
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(str(certs / "fullchain.pem"), str(certs / "privkey.pem"))
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve():
+        conn, _ = listener.accept()
+        with server_context.wrap_socket(conn, server_side=True):  # sends TLS 1.3 tickets, then nothing
+            done.wait(30)
+
+    threading.Thread(target=serve, daemon=True).start()
+    client_context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    raw = socket.create_connection(listener.getsockname(), timeout=10)
+    sock = client_context.wrap_socket(raw, server_hostname="127.0.0.1")
+    sock.settimeout(SOCKET_TIMEOUT_SECONDS)  # as Gateway.connect leaves it
+    try:
+        assert sock.version() == "TLSv1.3"
+        gateway = SimpleNamespace(sock=sock, ctx=None)
+        started = time.monotonic()
+        for _ in range(4):
+            Gateway._drain(gateway, stream.StreamSplitter(), None, wait=0.25)
+        assert time.monotonic() - started < 3
+    finally:
+        done.set()
+        sock.close()
+        listener.close()
