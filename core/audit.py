@@ -47,15 +47,26 @@ def client_address() -> str | None:
 
 def record(
     session,
-    *,
     actor,
     action: str,
-    subject_type: str,
-    subject_id: str | None,
+    subject=None,
+    *,
+    subject_type: str | None = None,
+    subject_id: str | None = None,
     mission_id: str | None = None,
     detail: dict | None = None,
 ) -> AuditEntry:
-    """Add an audit row to the caller's transaction (it commits or rolls back with the change)."""
+    """Add an audit row to the caller's transaction (it commits or rolls back with the change).
+
+    `subject` is the record acted on: a model naming its audit type in `audit_subject`, whose id and mission
+    the row takes. Without one, `subject_type` and `subject_id` say what it was (a token, an alert's
+    screening); the mission is then the actor's unless given."""
+    if subject is not None:
+        subject_type, subject_id = type(subject).audit_subject, subject.id
+        if mission_id is None:
+            mission_id = subject.mission_id
+    if subject_type is None:
+        raise TypeError("audit.record needs a subject or a subject_type")
     entry = AuditEntry(
         actor_id=getattr(actor, "id", actor),
         mission_id=mission_id if mission_id is not None else getattr(actor, "mission_id", None),

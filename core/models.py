@@ -18,6 +18,7 @@ MAIL_STATUSES = ("pending", "sending", "sent", "failed", "cancelled", "expired")
 
 class Mission(db.Model):
     __tablename__ = "missions"
+    audit_subject = "mission"  # the subject_type of its audit rows
     id: Mapped[str] = IdColumn()
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -30,6 +31,7 @@ class Mission(db.Model):
 
 class User(db.Model):
     __tablename__ = "users"
+    audit_subject = "user"  # the subject_type of its audit rows
     __table_args__ = (CheckConstraint("role IN ('admin','coordinator','medic','clinician','member')", name="role"),)
     id: Mapped[str] = IdColumn()
     username: Mapped[str] = mapped_column(String(80), unique=True)

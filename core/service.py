@@ -24,14 +24,7 @@ def create_mission(
     mission = Mission(code=code, name=name, lat=lat, lon=lon, timezone=timezone)
     session.add(mission)
     flush_or_conflict(session, f"a mission with code {code} already exists")
-    audit.record(
-        session,
-        actor=actor,
-        action="mission.create",
-        subject_type="mission",
-        subject_id=mission.id,
-        mission_id=mission.id,
-    )
+    audit.record(session, actor, "mission.create", mission, mission_id=mission.id)
     session.commit()
     return mission
 
@@ -87,15 +80,7 @@ def create_user(
     )
     session.add(user)
     flush_or_conflict(session, f"the username {username} is taken")
-    audit.record(
-        session,
-        actor=actor,
-        action="user.create",
-        subject_type="user",
-        subject_id=user.id,
-        mission_id=mission_id,
-        detail={"role": role},
-    )
+    audit.record(session, actor, "user.create", user, mission_id=mission_id, detail={"role": role})
     session.commit()
     return user
 
@@ -234,15 +219,7 @@ def update_user(session, *, actor: User, user_id: str, changes: dict) -> User:
         )
     detail = {"fields": sorted(changed)}
     detail.update({k: changed[k] for k in ("active", "role") if k in changed})
-    audit.record(
-        session,
-        actor=actor,
-        action="user.update",
-        subject_type="user",
-        subject_id=user.id,
-        mission_id=user.mission_id,
-        detail=detail,
-    )
+    audit.record(session, actor, "user.update", user, detail=detail)
     for reason in reasons[:1]:  # disabled wins over a role change made in the same call
         for callback in list(ACCESS_CHANGED):
             callback(session, user=user, reason=reason)

@@ -109,13 +109,7 @@ def seed_demo(session, *, mission, users: dict[str, User]) -> None:
             session.add(user)
             session.flush()
             audit.record(
-                session,
-                actor=None,
-                action="user.create",
-                subject_type="user",
-                subject_id=user.id,
-                mission_id=mission.id,
-                detail={"role": "clinician", "seed": True},
+                session, None, "user.create", user, mission_id=mission.id, detail={"role": "clinician", "seed": True}
             )
         if user.role != "clinician":
             continue

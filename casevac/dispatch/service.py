@@ -145,15 +145,7 @@ def assign(session, *, actor, request_id: str, asset_id: str, facility_id: str, 
         raise conflict(
             f"the request is {current.status}: another dispatch or change came first", current=current.status
         )
-    audit.record(
-        session,
-        actor=actor,
-        action="asset.task",
-        subject_type="asset",
-        subject_id=asset.id,
-        mission_id=asset.mission_id,
-        detail={"request_id": request.id, "facility_id": facility.id},
-    )
+    audit.record(session, actor, "asset.task", asset, detail={"request_id": request.id, "facility_id": facility.id})
     session.refresh(asset)
     assets.publish_asset(session, asset, store=store, position=position)
     # Answer from what was written (as filing does): the request and its casualties stay loaded.

@@ -186,14 +186,7 @@ def create_asset(session, *, actor: User, store: LiveStore = DATABASE_ONLY, **fi
     _apply_asset_fields(asset, dict(fields))
     session.add(asset)
     flush_or_conflict(session, f"an asset with callsign {fields['callsign']} already exists in this mission")
-    audit.record(
-        session,
-        actor=actor,
-        action="asset.create",
-        subject_type="asset",
-        subject_id=asset.id,
-        mission_id=asset.mission_id,
-    )
+    audit.record(session, actor, "asset.create", asset)
     view = publish_asset(session, asset, store=store)
     commit_keeping_loaded(session)
     return view
@@ -228,15 +221,7 @@ def update_asset(session, *, actor: User, asset_id: str, store: LiveStore = DATA
     asset.updated_at = clock.now()
     flush_or_conflict(session, f"an asset with callsign {fields.get('callsign')} already exists in this mission")
     changed = sorted(set(fields) | ({"status"} if status is not None else set()))
-    audit.record(
-        session,
-        actor=actor,
-        action="asset.update",
-        subject_type="asset",
-        subject_id=asset.id,
-        mission_id=asset.mission_id,
-        detail={"fields": changed},
-    )
+    audit.record(session, actor, "asset.update", asset, detail={"fields": changed})
     view = publish_asset(session, asset, store=store)
     commit_keeping_loaded(session)
     return view  # built in the transaction, from what it wrote: no second read of the asset and its position

@@ -40,14 +40,7 @@ def issue_device_token(session, *, actor: User, asset_id: str, store: LiveStore 
     token = f"{asset.id}.{secrets.token_urlsafe(32)}"
     _set_credential(redis, prefix, asset.id, _token_hash(token))
     asset.device_token_hash = _token_hash(token)
-    audit.record(
-        session,
-        actor=actor,
-        action="asset.device_token.issue",
-        subject_type="asset",
-        subject_id=asset.id,
-        mission_id=asset.mission_id,
-    )
+    audit.record(session, actor, "asset.device_token.issue", asset)
     session.commit()
     return {"asset_id": asset.id, "device_token": token}
 
@@ -57,14 +50,7 @@ def revoke_device_token(session, *, actor: User, asset_id: str, store: LiveStore
     asset = assets.get_asset(session, actor=actor, asset_id=asset_id)
     _set_credential(redis, prefix, asset.id, None)
     asset.device_token_hash = None
-    audit.record(
-        session,
-        actor=actor,
-        action="asset.device_token.revoke",
-        subject_type="asset",
-        subject_id=asset.id,
-        mission_id=asset.mission_id,
-    )
+    audit.record(session, actor, "asset.device_token.revoke", asset)
     session.commit()
 
 

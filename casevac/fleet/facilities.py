@@ -84,15 +84,7 @@ def _apply_facility_fields(facility: Facility, fields: dict) -> None:
 
 def _save_facility(session, *, actor: User, facility: Facility, action: str, changed: list[str]) -> dict:
     flush_or_conflict(session, f"a facility named {facility.name} already exists in this mission")
-    audit.record(
-        session,
-        actor=actor,
-        action=action,
-        subject_type="facility",
-        subject_id=facility.id,
-        mission_id=facility.mission_id,
-        detail={"fields": changed} if changed else None,
-    )
+    audit.record(session, actor, action, facility, detail={"fields": changed} if changed else None)
     # Every availability change is an event (issue 4): coordinators' boards update live.
     events.publish(
         session,

@@ -52,6 +52,7 @@ def has_capability(column, capability: str):
 
 class Asset(db.Model):
     __tablename__ = "assets"
+    audit_subject = "asset"  # the subject_type of its audit rows
     __table_args__ = (
         UniqueConstraint("mission_id", "callsign"),
         CheckConstraint(one_of("kind", ASSET_KINDS), name="kind"),
@@ -123,6 +124,7 @@ class AssetPosition(db.Model):
 
 class Facility(db.Model):
     __tablename__ = "facilities"
+    audit_subject = "facility"  # the subject_type of its audit rows
     __table_args__ = (
         UniqueConstraint("mission_id", "name"),
         CheckConstraint(one_of("level", FACILITY_LEVELS), name="level"),

@@ -20,6 +20,7 @@ OUTCOMES = ("filed", "completed", "status", "refused", "rejected")
 
 class MessageGateway(db.Model):
     __tablename__ = "casevac_gateways"
+    audit_subject = "casevac_gateway"  # the subject_type of its audit rows
     __table_args__ = (
         CheckConstraint("kind IN ('sms', 'sbd')", name="kind"),
         UniqueConstraint("mission_id", "name", name="uq_casevac_gateways_mission_id_name"),

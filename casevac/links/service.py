@@ -77,15 +77,7 @@ def create_gateway(session, *, actor: User, name: str, kind: str) -> tuple[Messa
     except IntegrityError:
         session.rollback()
         raise conflict(f"a gateway named {name!r} exists in this mission: revoke it or choose another name") from None
-    audit.record(
-        session,
-        actor=actor,
-        action="casevac.gateway.create",
-        subject_type="casevac_gateway",
-        subject_id=gateway.id,
-        mission_id=gateway.mission_id,
-        detail={"kind": kind},
-    )
+    audit.record(session, actor, "casevac.gateway.create", gateway, detail={"kind": kind})
     session.commit()
     return gateway, secret
 
@@ -113,15 +105,7 @@ def revoke_gateway(session, *, actor: User, gateway_id: str) -> None:
         gateway.revoked_at = clock.now()
         # Free the name for a replacement; the row stays (its messages refer to it).
         gateway.name = f"{gateway.name[:40]} (revoked {gateway.id[:8]})"
-        audit.record(
-            session,
-            actor=actor,
-            action="casevac.gateway.revoke",
-            subject_type="casevac_gateway",
-            subject_id=gateway.id,
-            mission_id=gateway.mission_id,
-            detail={"kind": gateway.kind},
-        )
+        audit.record(session, actor, "casevac.gateway.revoke", gateway, detail={"kind": gateway.kind})
         session.commit()
 
 
@@ -213,28 +197,14 @@ def _refuse(session, row: InboundMessage, gateway: MessageGateway) -> Answer:
     )
     row.outcome, row.reply = "refused", None
     audit.record(
-        session,
-        actor=None,
-        action="casevac.link.refused",
-        subject_type="casevac_gateway",
-        subject_id=gateway.id,
-        mission_id=gateway.mission_id,
-        detail={"channel": row.channel, "sender": _masked(row.sender)},
+        session, None, "casevac.link.refused", gateway, detail={"channel": row.channel, "sender": _masked(row.sender)}
     )
     return _store(session, row)
 
 
 def _reject(session, row: InboundMessage, user: User, reply: str, *, line: int | None) -> Answer:
     row.user_id, row.outcome, row.reply = user.id, "rejected", reply
-    audit.record(
-        session,
-        actor=user,
-        action="casevac.link.rejected",
-        subject_type="user",
-        subject_id=user.id,
-        mission_id=user.mission_id,
-        detail={"channel": row.channel, "line": line},
-    )
+    audit.record(session, user, "casevac.link.rejected", user, detail={"channel": row.channel, "line": line})
     return _store(session, row)
 
 
@@ -303,11 +273,9 @@ def _act(
     row.reply = reply_for(session, request, received_lines=lines if outcome == "completed" else None)
     audit.record(
         session,
-        actor=user,
-        action=f"casevac.link.{outcome}",
-        subject_type="casevac_request",
-        subject_id=request.id,
-        mission_id=request.mission_id,
+        user,
+        f"casevac.link.{outcome}",
+        request,
         detail={"channel": row.channel, "gateway_id": row.gateway_id, "lines": lines},
     )
     return _store(session, row)

@@ -67,10 +67,9 @@ def add_casualty(session, *, actor, request_id: str, body: dict) -> Casualty:
     session.flush()
     audit.record(
         session,
-        actor=actor,
-        action="casevac.casualty.add",
-        subject_type="casevac_casualty",
-        subject_id=casualty.id,
+        actor,
+        "casevac.casualty.add",
+        casualty,
         mission_id=request.mission_id,
         detail={"request_id": request.id},
     )
@@ -105,10 +104,9 @@ def read_casualty(session, *, actor, casualty_id: str) -> Casualty:
     casualty = get_casualty(session, actor=actor, casualty_id=casualty_id)
     audit.record(
         session,
-        actor=actor,
-        action="casevac.casualty.read",
-        subject_type="casevac_casualty",
-        subject_id=casualty.id,
+        actor,
+        "casevac.casualty.read",
+        casualty,
         mission_id=casualty.request.mission_id,
         detail={"request_id": casualty.request_id},
     )
@@ -141,10 +139,9 @@ def update_casualty(session, *, actor, casualty_id: str, changes: dict) -> Casua
     casualty.updated_at = request.updated_at = now
     audit.record(
         session,
-        actor=actor,
-        action="casevac.casualty.update",
-        subject_type="casevac_casualty",
-        subject_id=casualty.id,
+        actor,
+        "casevac.casualty.update",
+        casualty,
         mission_id=request.mission_id,
         detail={"request_id": request.id, "fields": sorted(fields_changed)},
     )

@@ -159,11 +159,9 @@ def _move(
     )
     audit.record(
         session,
-        actor=actor,
-        action=f"casevac.status.{to_status}",
-        subject_type="casevac_request",
-        subject_id=request.id,
-        mission_id=request.mission_id,
+        actor,
+        f"casevac.status.{to_status}",
+        request,
         detail={"from": from_status, "to": to_status, **({k: v for k, v in (values or {}).items()})},
     )
     if to_status in FINAL_STATUSES:
@@ -267,15 +265,7 @@ def escalate(session, *, now: datetime, settings) -> int:
 
 
 def _escalation_event(session, request: CasevacRequest, *, reason: str, **extra) -> None:
-    audit.record(
-        session,
-        actor=None,
-        action="casevac.escalate",
-        subject_type="casevac_request",
-        subject_id=request.id,
-        mission_id=request.mission_id,
-        detail={"reason": reason},
-    )
+    audit.record(session, None, "casevac.escalate", request, detail={"reason": reason})
     events.publish(
         session,
         "casevac.escalated",

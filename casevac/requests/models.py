@@ -31,6 +31,7 @@ ACTIVE_STATUSES = tuple(s for s in STATUSES if s not in FINAL_STATUSES)
 
 class CasevacRequest(db.Model):
     __tablename__ = "casevac_requests"
+    audit_subject = "casevac_request"  # the subject_type of its audit rows
     __table_args__ = (
         # Idempotent filing over a poor link: one request per (medic, client_ref), decided by the database.
         UniqueConstraint("filed_by", "client_ref", name="uq_casevac_requests_filed_by_client_ref"),
@@ -211,6 +212,7 @@ class Casualty(db.Model):
     """MIST-AT (DOMAIN.md section 2): one per casualty, with a battle-roster (zap) number."""
 
     __tablename__ = "casevac_casualties"
+    audit_subject = "casevac_casualty"  # the subject_type of its audit rows
     __table_args__ = (
         CheckConstraint(one_of("precedence", PRECEDENCES) + " OR precedence IS NULL", name="precedence"),
         CheckConstraint("age IS NULL OR (age >= 0 AND age <= 120)", name="age"),

@@ -98,11 +98,9 @@ def file_request(session, *, actor, body: dict, idempotency_key: str | None = No
         session.flush()
         audit.record(
             session,
-            actor=actor,
-            action="casevac.file",
-            subject_type="casevac_request",
-            subject_id=request.id,
-            mission_id=request.mission_id,
+            actor,
+            "casevac.file",
+            request,
             detail={"precedence": precedence, "patients": request.patients_total, "location_source": location.source},
         )
         events.publish(session, "casevac.created", request)
@@ -345,15 +343,7 @@ def update_request(session, *, actor, request_id: str, changes: dict) -> Casevac
         return request
     changed.sort()
     request.updated_at = clock.now()
-    audit.record(
-        session,
-        actor=actor,
-        action="casevac.update",
-        subject_type="casevac_request",
-        subject_id=request.id,
-        mission_id=request.mission_id,
-        detail={"fields": changed},
-    )
+    audit.record(session, actor, "casevac.update", request, detail={"fields": changed})
     events.publish(session, "casevac.updated", request, change="lines", fields=changed)
     for hook in list(CORRECTION_HOOKS):
         hook(session, request, changed)
@@ -369,14 +359,7 @@ CORRECTION_HOOKS: list = []
 def export_request(session, *, actor, request_id: str) -> CasevacRequest:
     """A request leaving the system as an interoperability document (Cursor-on-Target): audited."""
     request = access.get_visible(session, actor=actor, request_id=request_id)
-    audit.record(
-        session,
-        actor=actor,
-        action="casevac.export.cot",
-        subject_type="casevac_request",
-        subject_id=request.id,
-        mission_id=request.mission_id,
-    )
+    audit.record(session, actor, "casevac.export.cot", request)
     commit_keeping_loaded(session)  # the audit row changes nothing the export shows
     return request
 

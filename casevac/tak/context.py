@@ -65,10 +65,9 @@ def ensure_context(session, *, mission_code: str, uid: str = "", callsign: str =
             session.flush()
             audit.record(
                 session,
-                actor=None,
-                action="user.create",
-                subject_type="user",
-                subject_id=user.id,
+                None,
+                "user.create",
+                user,
                 mission_id=mission.id,
                 detail={"role": "medic", "service": "tak-gateway"},
             )

@@ -130,10 +130,9 @@ def on_medevac(session, ctx: Context, event: reading.Event) -> str:
         if created:
             audit.record(
                 session,
-                actor=user,
-                action="tak.file",
-                subject_type="casevac_request",
-                subject_id=request.id,
+                user,
+                "tak.file",
+                request,
                 mission_id=ctx.mission_id,
                 detail={
                     "event_uid": event.uid[:200],
@@ -257,10 +256,9 @@ def on_delete(session, ctx: Context, event: reading.Event) -> str:
     request = service.append_remark(session, request_id=request.id, note=note)
     audit.record(
         session,
-        actor=ctx.user_id,
-        action="tak.delete_after_dispatch",
-        subject_type="casevac_request",
-        subject_id=request.id,
+        ctx.user_id,
+        "tak.delete_after_dispatch",
+        request,
         mission_id=ctx.mission_id,
         detail={"status": request.status},
     )
@@ -368,8 +366,8 @@ def _alert_coordinators(session, ctx: Context, event: reading.Event, *, action: 
     """Audit an emergency change and tell the mission's coordinators and admins live; commits."""
     audit.record(
         session,
-        actor=ctx.user_id,
-        action=action,
+        ctx.user_id,
+        action,
         subject_type="tak_emergency",
         subject_id=event.uid[:64],
         mission_id=ctx.mission_id,

@@ -16,6 +16,7 @@ from telemed.kinds import KINDS
 
 class ConsentRecord(db.Model):
     __tablename__ = "consent_records"
+    audit_subject = "consent"  # the subject_type of its audit rows
     __table_args__ = (
         CheckConstraint(one_of("kind", KINDS), name="kind"),
         UniqueConstraint("patient_id", "kind", "version"),

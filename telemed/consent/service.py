@@ -49,13 +49,7 @@ def record(session, *, actor: User, kind: str, version: str) -> tuple[ConsentRec
         session.rollback()
         return _find(session, actor.id, kind, version), False
     audit.record(
-        session,
-        actor=actor,
-        action="telemed.consent",
-        subject_type="consent",
-        subject_id=row.id,
-        mission_id=actor.mission_id,
-        detail={"kind": kind, "version": version},
+        session, actor, "telemed.consent", row, mission_id=actor.mission_id, detail={"kind": kind, "version": version}
     )
     session.commit()
     return row, True

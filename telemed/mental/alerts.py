@@ -83,8 +83,8 @@ def list_alerts(session, *, actor: User, limit: int, cursor: str | None, state: 
     for alert in page["items"]:
         audit.record(
             session,
-            actor=actor,
-            action="screening.alert_read",
+            actor,
+            "screening.alert_read",
             subject_type="screening",
             subject_id=alert.screening_id,
             mission_id=alert.mission_id,
@@ -132,14 +132,7 @@ def acknowledge(session, *, actor: User, screening_id: str) -> dict:
         .execution_options(synchronize_session=False)
     ).rowcount
     if taken:
-        audit.record(
-            session,
-            actor=actor,
-            action="screening.acknowledge",
-            subject_type="screening",
-            subject_id=record.id,
-            mission_id=record.mission_id,
-        )
+        audit.record(session, actor, "screening.acknowledge", record)
         events.publish(
             session,
             "screening.acknowledged",
@@ -214,8 +207,8 @@ def escalate_alerts(session, *, now: datetime, settings) -> int:
         )
         audit.record(
             session,
-            actor=None,
-            action="screening.escalate",
+            None,
+            "screening.escalate",
             subject_type="screening",
             subject_id=alert.screening_id,
             mission_id=alert.mission_id,

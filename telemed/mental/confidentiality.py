@@ -54,14 +54,7 @@ def read_newest_first(session, actor: User, query, model, *, limit: int, cursor,
         session=session,
     )
     for record in page["items"]:
-        audit.record(
-            session,
-            actor=actor,
-            action=action,
-            subject_type=subject,
-            subject_id=record.id,
-            mission_id=record.mission_id,
-        )
+        audit.record(session, actor, action, subject_type=subject, subject_id=record.id, mission_id=record.mission_id)
     session.commit()
     return page
 

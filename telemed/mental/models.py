@@ -21,6 +21,7 @@ REFERRAL_STATUSES = ("open", "booked", "closed")
 
 class Screening(db.Model):
     __tablename__ = "screenings"
+    audit_subject = "screening"  # the subject_type of its audit rows
     __table_args__ = (
         CheckConstraint(one_of("instrument", INSTRUMENT_CODES), name="instrument"),
         CheckConstraint("score >= 0", name="score"),
@@ -69,6 +70,7 @@ class SelfReferral(db.Model):
     (DOMAIN.md section 6: stigma keeps most who screen positive from seeking care, Hoge 2004)."""
 
     __tablename__ = "self_referrals"
+    audit_subject = "self_referral"  # the subject_type of its audit rows
     __table_args__ = (
         CheckConstraint(one_of("status", REFERRAL_STATUSES), name="status"),
         Index("ix_self_referrals_member_created", "member_id", "created_at"),

@@ -41,14 +41,7 @@ def create_self_referral(
     )
     session.add(referral)
     session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action="self_referral.create",
-        subject_type="self_referral",
-        subject_id=referral.id,
-        mission_id=referral.mission_id,
-    )
+    audit.record(session, actor, "self_referral.create", referral)
     events.publish(
         session,
         "self_referral.created",
@@ -90,14 +83,7 @@ def get_self_referral(session, *, actor: User, referral_id: str) -> dict:
         session, actor, member_id=referral.member_id, mission_id=referral.mission_id
     ):
         raise not_found("self-referral")
-    audit.record(
-        session,
-        actor=actor,
-        action="self_referral.read",
-        subject_type="self_referral",
-        subject_id=referral.id,
-        mission_id=referral.mission_id,
-    )
+    audit.record(session, actor, "self_referral.read", referral)
     session.commit()
     slots, consultation = [], None
     if referral.status == "open":
@@ -149,14 +135,7 @@ def close_self_referral(session, *, actor: User, referral_id: str) -> dict:
     if not taken:
         session.rollback()
         raise conflict("the self-referral changed meanwhile: reload it", allowed=[])
-    audit.record(
-        session,
-        actor=actor,
-        action="self_referral.close",
-        subject_type="self_referral",
-        subject_id=referral.id,
-        mission_id=referral.mission_id,
-    )
+    audit.record(session, actor, "self_referral.close", referral)
     session.commit()
     session.refresh(referral)
     return {**referral_view(referral), "offered_slots": []}
@@ -257,14 +236,7 @@ def book_self_referral(
         .values(consultation_id=consultation.id)
         .execution_options(synchronize_session=False)
     )
-    audit.record(
-        session,
-        actor=actor,
-        action="self_referral.book",
-        subject_type="self_referral",
-        subject_id=referral.id,
-        mission_id=referral.mission_id,
-    )
+    audit.record(session, actor, "self_referral.book", referral)
     session.commit()
     session.refresh(referral)
     return {**referral_view(referral), "offered_slots": [], "consultation": consultation}

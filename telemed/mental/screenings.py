@@ -54,15 +54,7 @@ def create_screening(
     )
     session.add(record)
     session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action="screening.create",
-        subject_type="screening",
-        subject_id=record.id,
-        mission_id=record.mission_id,
-        detail={"instrument": instrument},
-    )
+    audit.record(session, actor, "screening.create", record, detail={"instrument": instrument})
     alert, notified = None, False
     if result.flagged:
         alert = ScreeningAlert(
@@ -121,14 +113,7 @@ def _visible_screening(session, actor: User, screening_id: str) -> Screening:
 
 def get_screening(session, *, actor: User, screening_id: str) -> dict:
     record = _visible_screening(session, actor, screening_id)
-    audit.record(
-        session,
-        actor=actor,
-        action="screening.read",
-        subject_type="screening",
-        subject_id=record.id,
-        mission_id=record.mission_id,
-    )
+    audit.record(session, actor, "screening.read", record)
     session.commit()
     return screening_view(record, alerts.alerts_for(session, [record.id]).get(record.id))
 
@@ -183,14 +168,7 @@ def trend(session, *, actor: User, member_id: str, instrument: str, limit: int =
     points = []
     previous = None
     for record in rows:
-        audit.record(
-            session,
-            actor=actor,
-            action="screening.trend_read",
-            subject_type="screening",
-            subject_id=record.id,
-            mission_id=record.mission_id,
-        )
+        audit.record(session, actor, "screening.trend_read", record)
         point = {
             "screening_id": record.id,
             "at": record.created_at,

@@ -32,13 +32,7 @@ def audit_read(session, actor: User, consultation: Consultation, what: str) -> N
     """Every read of a mental-health record is audited (issue 6/7; the member can see who read it)."""
     if consultation.kind == "mental_health":
         audit.record(
-            session,
-            actor=actor,
-            action="telemed.consultation.read",
-            subject_type="consultation",
-            subject_id=consultation.id,
-            mission_id=consultation.mission_id,
-            detail={"kind": "mental_health", "what": what},
+            session, actor, "telemed.consultation.read", consultation, detail={"kind": "mental_health", "what": what}
         )
 
 

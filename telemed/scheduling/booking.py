@@ -173,15 +173,7 @@ def book(
     access.add_history(consultation, "booked", actor)
     session.add(consultation)
     flush_or_conflict(session, CONFLICT_MESSAGES["overlaps_booking"], reason="overlaps_booking")
-    audit.record(
-        session,
-        actor=actor,
-        action="telemed.consultation.book",
-        subject_type="consultation",
-        subject_id=consultation.id,
-        mission_id=consultation.mission_id,
-        detail={"kind": kind},
-    )
+    audit.record(session, actor, "telemed.consultation.book", consultation, detail={"kind": kind})
     access.publish(session, consultation, "consult.booked")
     notices.changed(session, consultation)
     if commit:
@@ -275,15 +267,7 @@ def change_status(
         raise conflict(f"the consultation is now {fresh.status}", allowed=list(TRANSITIONS[fresh.status]))
     consultation = access.load_visible(session, actor, consultation_id)
     access.add_history(consultation, status, actor, reason=reason)
-    audit.record(
-        session,
-        actor=actor,
-        action="telemed.consultation.status",
-        subject_type="consultation",
-        subject_id=consultation.id,
-        mission_id=consultation.mission_id,
-        detail={"from": current, "to": status},
-    )
+    audit.record(session, actor, "telemed.consultation.status", consultation, detail={"from": current, "to": status})
     access.publish(session, consultation, "consult.updated", change="status")
     notices.changed(session, consultation)
     session.commit()
@@ -338,11 +322,9 @@ def reschedule(session, *, actor: User, consultation_id: str, start: datetime) -
     access.add_history(consultation, "booked", actor, start=start.isoformat(), reason="rescheduled")
     audit.record(
         session,
-        actor=actor,
-        action="telemed.consultation.reschedule",
-        subject_type="consultation",
-        subject_id=consultation.id,
-        mission_id=consultation.mission_id,
+        actor,
+        "telemed.consultation.reschedule",
+        consultation,
         detail={"from": old_start.isoformat(), "to": start.isoformat()},
     )
     access.publish(session, consultation, "consult.updated", change="reschedule")

@@ -126,14 +126,7 @@ def create_clinician(
     )
     session.add(clinician)
     flush_or_conflict(session, "this user already has a clinician profile")
-    audit.record(
-        session,
-        actor=actor,
-        action="telemed.clinician.create",
-        subject_type="clinician",
-        subject_id=clinician.id,
-        mission_id=clinician.mission_id,
-    )
+    audit.record(session, actor, "telemed.clinician.create", clinician)
     session.commit()
     return clinician
 
@@ -179,15 +172,7 @@ def update_clinician(session, *, actor: User, clinician_id: str, **changes) -> C
     for name, value in changes.items():
         setattr(clinician, name, value)
     clinician.profile_version = Clinician.profile_version + 1
-    audit.record(
-        session,
-        actor=actor,
-        action="telemed.clinician.update",
-        subject_type="clinician",
-        subject_id=clinician.id,
-        mission_id=clinician.mission_id,
-        detail={"fields": sorted(changes)},
-    )
+    audit.record(session, actor, "telemed.clinician.update", clinician, detail={"fields": sorted(changes)})
     session.commit()
     return clinician
 
@@ -218,13 +203,6 @@ def set_availability(
     clinician.min_notice_minutes = min_notice_minutes
     clinician.horizon_days = horizon_days
     clinician.profile_version = Clinician.profile_version + 1
-    audit.record(
-        session,
-        actor=actor,
-        action="telemed.scheduling.availability.set",
-        subject_type="clinician",
-        subject_id=clinician.id,
-        mission_id=clinician.mission_id,
-    )
+    audit.record(session, actor, "telemed.scheduling.availability.set", clinician)
     session.commit()
     return clinician

@@ -51,6 +51,7 @@ class Clinician(db.Model):
     """A clinician's profile: what they do, in which languages, in which zone, and when (FHIR Schedule)."""
 
     __tablename__ = "telemed_clinicians"
+    audit_subject = "clinician"  # the subject_type of its audit rows
     id: Mapped[str] = IdColumn()
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), unique=True)
     # The user's mission, copied so every query scopes by mission without a join.
@@ -87,6 +88,7 @@ class Consultation(db.Model):
     (btree_gist, migration 0005_telemed) forbids two overlapping blocks of one clinician."""
 
     __tablename__ = "telemed_consultations"
+    audit_subject = "consultation"  # the subject_type of its audit rows
     __table_args__ = (
         CheckConstraint(one_of("kind", KINDS), name="kind"),
         CheckConstraint(one_of("modality", MODALITIES), name="modality"),

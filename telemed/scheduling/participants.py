@@ -109,11 +109,9 @@ def invite(
     consultation.invitations.append(participant)
     audit.record(
         session,
-        actor=actor,
-        action="telemed.participant.invite",
-        subject_type="consultation",
-        subject_id=consultation.id,
-        mission_id=consultation.mission_id,
+        actor,
+        "telemed.participant.invite",
+        consultation,
         detail={"participant_id": participant.id, "user_id": invitee.id, "part": part, "language": language},
     )
     access.publish(session, consultation, "consult.updated", change="participants", participant_id=participant.id)
@@ -141,11 +139,9 @@ def revoke(session, *, actor: User, consultation_id: str, participant_id: str) -
     session.refresh(participant)
     audit.record(
         session,
-        actor=actor,
-        action="telemed.participant.revoke",
-        subject_type="consultation",
-        subject_id=consultation.id,
-        mission_id=consultation.mission_id,
+        actor,
+        "telemed.participant.revoke",
+        consultation,
         detail={"participant_id": participant.id, "user_id": participant.user_id, "part": participant.part},
     )
     access.publish(

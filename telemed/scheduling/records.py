@@ -43,15 +43,7 @@ def add_note(session, *, actor: User, consultation_id: str, kind: str, text: str
     session.add(note)
     session.flush()
     # The audit row names the note, never its text.
-    audit.record(
-        session,
-        actor=actor,
-        action=f"telemed.note.{kind}.create",
-        subject_type="consultation",
-        subject_id=consultation.id,
-        mission_id=consultation.mission_id,
-        detail={"note_id": note.id},
-    )
+    audit.record(session, actor, f"telemed.note.{kind}.create", consultation, detail={"note_id": note.id})
     session.commit()
     return _note_out(note, kind)
 
@@ -90,15 +82,7 @@ def list_notes(session, *, actor: User, consultation_id: str) -> dict:
     items.sort(key=lambda n: (n["created_at"], n["id"]))
     access.audit_read(session, actor, consultation, "notes")
     if own:
-        audit.record(
-            session,
-            actor=actor,
-            action="telemed.note.psychotherapy.read",
-            subject_type="consultation",
-            subject_id=consultation.id,
-            mission_id=consultation.mission_id,
-            detail={"count": len(own)},
-        )
+        audit.record(session, actor, "telemed.note.psychotherapy.read", consultation, detail={"count": len(own)})
     session.commit()
     return {"items": items}
 
@@ -129,15 +113,7 @@ def add_reply(session, *, actor: User, consultation_id: str, text: str) -> Reply
             == 1
         )
     session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action="telemed.reply.create",
-        subject_type="consultation",
-        subject_id=consultation.id,
-        mission_id=consultation.mission_id,
-        detail={"reply_id": reply.id},
-    )
+    audit.record(session, actor, "telemed.reply.create", consultation, detail={"reply_id": reply.id})
     access.publish(session, consultation, "consult.updated", change="reply", first_reply=first)
     session.commit()
     return reply
@@ -215,11 +191,9 @@ def add_attachment(session, *, actor: User, consultation_id: str, stream, filena
         session.flush()
         audit.record(
             session,
-            actor=actor,
-            action="telemed.attachment.create",
-            subject_type="consultation",
-            subject_id=consultation.id,
-            mission_id=consultation.mission_id,
+            actor,
+            "telemed.attachment.create",
+            consultation,
             detail={"attachment_id": attachment.id, "content_type": content_type, "size": len(data)},
         )
         access.publish(session, consultation, "consult.updated", change="attachment")
@@ -248,14 +222,6 @@ def read_attachment(
         raise not_found("attachment")
     data = (Path(settings.UPLOAD_DIR) / attachment.stored_name).read_bytes()
     access.audit_read(session, actor, consultation, "attachment")
-    audit.record(
-        session,
-        actor=actor,
-        action="telemed.attachment.read",
-        subject_type="consultation",
-        subject_id=consultation.id,
-        mission_id=consultation.mission_id,
-        detail={"attachment_id": attachment.id},
-    )
+    audit.record(session, actor, "telemed.attachment.read", consultation, detail={"attachment_id": attachment.id})
     session.commit()
     return attachment, data
