@@ -71,6 +71,5 @@ class Consents(MethodView):
     @blp.alt_response(409, description="not the version in force: `current_version` names it")
     def post(self, body):
         """Consent, for oneself, to the text in force for a kind of consultation."""
-        user = auth.current_user()
-        row, created = service.record(db.session, actor=user, **body)
+        row, created = service.record(db.session, actor=auth.current_user(), **body)
         return row, 201 if created else 200

@@ -63,15 +63,15 @@ class Screenings(MethodView):
     def post(self, body):
         """Screen yourself (member), or enter a screening you administered (mental-health clinician,
         with member_id). A flagged result alerts the mission's mental-health clinicians (no answers)."""
-        user = auth.current_user(roles=policy.CARE_ROLES)
-        return screenings.create_screening(db.session, actor=user, settings=_settings(), **body)
+        return screenings.create_screening(
+            db.session, actor=auth.current_user(roles=policy.CARE_ROLES), settings=_settings(), **body
+        )
 
     @blp.arguments(ScreeningListArgs, location="query")
     @blp.response(200, ScreeningPage)
     def get(self, args):
         """Your own screenings (member) or the mission's (mental-health clinician), newest first."""
-        user = auth.current_user(roles=policy.CARE_ROLES)
-        return screenings.list_screenings(db.session, actor=user, **args)
+        return screenings.list_screenings(db.session, actor=auth.current_user(roles=policy.CARE_ROLES), **args)
 
 
 @blp.route("/screenings/<screening_id>")
@@ -80,8 +80,7 @@ class ScreeningById(MethodView):
     @blp.alt_response(404, description="unknown, or not yours to see (the same answer)")
     def get(self, screening_id):
         """One screening: its member and the mission's mental-health clinicians only (audited)."""
-        user = auth.current_user()
-        return screenings.get_screening(db.session, actor=user, screening_id=screening_id)
+        return screenings.get_screening(db.session, actor=auth.current_user(), screening_id=screening_id)
 
 
 @blp.route("/screenings/<screening_id>/acknowledge")
@@ -90,8 +89,7 @@ class Acknowledge(MethodView):
     @blp.alt_response(409, description="no alert on this screening, or another clinician acknowledged it")
     def post(self, screening_id):
         """Take a flagged screening's alert (mental-health clinician): stops its escalation."""
-        user = auth.current_user(roles={"clinician"})
-        return alerts.acknowledge(db.session, actor=user, screening_id=screening_id)
+        return alerts.acknowledge(db.session, actor=auth.current_user(roles={"clinician"}), screening_id=screening_id)
 
 
 @blp.route("/screening-alerts")
@@ -100,8 +98,7 @@ class Alerts(MethodView):
     @blp.response(200, AlertPage)
     def get(self, args):
         """The mission's screening alerts, oldest first (mental-health clinicians)."""
-        user = auth.current_user(roles={"clinician"})
-        return alerts.list_alerts(db.session, actor=user, **args)
+        return alerts.list_alerts(db.session, actor=auth.current_user(roles={"clinician"}), **args)
 
 
 @blp.route("/members/<member_id>/screening-trend")
@@ -110,8 +107,9 @@ class Trend(MethodView):
     @blp.response(200, TrendOut)
     def get(self, args, member_id):
         """A member's scores over time with reliable change (PHQ-9: 5 points, PCL-5: 10)."""
-        user = auth.current_user(roles=policy.CARE_ROLES)
-        return screenings.trend(db.session, actor=user, member_id=member_id, **args)
+        return screenings.trend(
+            db.session, actor=auth.current_user(roles=policy.CARE_ROLES), member_id=member_id, **args
+        )
 
 
 @blp.route("/self-referrals")
@@ -120,15 +118,13 @@ class SelfReferrals(MethodView):
     @blp.response(201, SelfReferralDetailOut)
     def post(self, body):
         """Ask for a mental-health consultation, confidentially, without going through command (member)."""
-        user = auth.current_user(roles={"member"})
-        return referrals.create_self_referral(db.session, actor=user, **body)
+        return referrals.create_self_referral(db.session, actor=auth.current_user(roles={"member"}), **body)
 
     @blp.arguments(SelfReferralListArgs, location="query")
     @blp.response(200, SelfReferralPage)
     def get(self, args):
         """Your own self-referrals (member) or the mission's (mental-health clinician)."""
-        user = auth.current_user(roles=policy.CARE_ROLES)
-        return referrals.list_self_referrals(db.session, actor=user, **args)
+        return referrals.list_self_referrals(db.session, actor=auth.current_user(roles=policy.CARE_ROLES), **args)
 
 
 @blp.route("/self-referrals/<referral_id>")
@@ -137,8 +133,7 @@ class SelfReferralById(MethodView):
     @blp.alt_response(404, description="unknown, or not yours to see (the same answer)")
     def get(self, referral_id):
         """One self-referral, with the earliest matching slots while it is open (audited)."""
-        user = auth.current_user()
-        return referrals.get_self_referral(db.session, actor=user, referral_id=referral_id)
+        return referrals.get_self_referral(db.session, actor=auth.current_user(), referral_id=referral_id)
 
 
 @blp.route("/self-referrals/<referral_id>/book")
@@ -149,8 +144,9 @@ class BookSelfReferral(MethodView):
     def post(self, body, referral_id):
         """Book one of the offered slots for your open self-referral (member): a mental_health
         consultation for yourself, linked to the referral."""
-        user = auth.current_user(roles={"member"})
-        return referrals.book_self_referral(db.session, actor=user, referral_id=referral_id, **body)
+        return referrals.book_self_referral(
+            db.session, actor=auth.current_user(roles={"member"}), referral_id=referral_id, **body
+        )
 
 
 @blp.route("/self-referrals/<referral_id>/close")
@@ -159,8 +155,9 @@ class CloseSelfReferral(MethodView):
     @blp.alt_response(409, description="already closed: the body lists the allowed next states")
     def post(self, referral_id):
         """Withdraw your self-referral (member) or close it once dealt with (mental-health clinician)."""
-        user = auth.current_user(roles=policy.CARE_ROLES)
-        return referrals.close_self_referral(db.session, actor=user, referral_id=referral_id)
+        return referrals.close_self_referral(
+            db.session, actor=auth.current_user(roles=policy.CARE_ROLES), referral_id=referral_id
+        )
 
 
 @blp.route("/me/access-log")
@@ -169,8 +166,7 @@ class AccessLog(MethodView):
     @blp.response(200, AccessLogPage)
     def get(self, args):
         """Who read or acted on your screenings and self-referrals, newest first."""
-        user = auth.current_user()
-        return confidentiality.access_log(db.session, actor=user, **args)
+        return confidentiality.access_log(db.session, actor=auth.current_user(), **args)
 
 
 @blp.route("/mental-health/metrics")
@@ -179,5 +175,4 @@ class Metrics(MethodView):
     @blp.response(200, MentalHealthMetricsOut)
     def get(self, args):
         """Aggregate counts for one calendar month; any group under 5 people is withheld (null)."""
-        user = auth.current_user(roles={"admin", "coordinator", "clinician"})
-        return metrics.metrics(db.session, actor=user, **args)
+        return metrics.metrics(db.session, actor=auth.current_user(roles={"admin", "coordinator", "clinician"}), **args)

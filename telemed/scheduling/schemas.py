@@ -170,17 +170,7 @@ class ClinicianOut(Schema):
     created_at = fields.DateTime()
 
     def _availability(self, obj):
-        return AvailabilityOut().dump(
-            {
-                "weekly": obj.weekly,
-                "overrides": obj.overrides,
-                "slot_minutes": obj.slot_minutes,
-                "buffer_minutes": obj.buffer_minutes,
-                "min_notice_minutes": obj.min_notice_minutes,
-                "horizon_days": obj.horizon_days,
-                "timezone": obj.timezone,
-            }
-        )
+        return AvailabilityOut().dump(obj)
 
 
 ClinicianPage = page_schema(ClinicianOut, "ClinicianPage")

@@ -53,34 +53,20 @@ def _settings():
     return current_app.extensions["settings"]
 
 
-def _availability(clinician) -> dict:
-    return {
-        "weekly": clinician.weekly,
-        "overrides": clinician.overrides,
-        "slot_minutes": clinician.slot_minutes,
-        "buffer_minutes": clinician.buffer_minutes,
-        "min_notice_minutes": clinician.min_notice_minutes,
-        "horizon_days": clinician.horizon_days,
-        "timezone": clinician.timezone,
-    }
-
-
 @blp.route("/clinicians")
 class Clinicians(MethodView):
     @blp.arguments(ClinicianListArgs, location="query")
     @blp.response(200, ClinicianPage)
     def get(self, args):
         """Clinicians of the caller's mission, filtered by specialty, language (ISO 639-1) and kind."""
-        user = auth.current_user()
-        return clinicians.list_clinicians(db.session, actor=user, **args)
+        return clinicians.list_clinicians(db.session, actor=auth.current_user(), **args)
 
     @blp.arguments(ClinicianIn)
     @blp.response(201, ClinicianOut)
     @blp.alt_response(409, description="the user already has a profile")
     def post(self, body):
         """Create a clinician profile for a user with role clinician (admin, or the clinician themself)."""
-        user = auth.current_user(roles={"admin", "clinician"})
-        return clinicians.create_clinician(db.session, actor=user, **body)
+        return clinicians.create_clinician(db.session, actor=auth.current_user(roles={"admin", "clinician"}), **body)
 
 
 @blp.route("/clinicians/<clinician_id>")
@@ -88,15 +74,15 @@ class ClinicianById(MethodView):
     @blp.response(200, ClinicianOut)
     def get(self, clinician_id):
         """A clinician's profile and availability."""
-        user = auth.current_user()
-        return clinicians.get_clinician(db.session, actor=user, clinician_id=clinician_id)
+        return clinicians.get_clinician(db.session, actor=auth.current_user(), clinician_id=clinician_id)
 
     @blp.arguments(ClinicianPatch)
     @blp.response(200, ClinicianOut)
     def patch(self, body, clinician_id):
         """Change a profile (admin, or the clinician themself)."""
-        user = auth.current_user(roles={"admin", "clinician"})
-        return clinicians.update_clinician(db.session, actor=user, clinician_id=clinician_id, **body)
+        return clinicians.update_clinician(
+            db.session, actor=auth.current_user(roles={"admin", "clinician"}), clinician_id=clinician_id, **body
+        )
 
 
 @blp.route("/clinicians/<clinician_id>/availability")
@@ -104,16 +90,16 @@ class Availability(MethodView):
     @blp.response(200, AvailabilityOut)
     def get(self, clinician_id):
         """Weekly windows and date overrides, in the clinician's own time zone."""
-        user = auth.current_user()
-        return _availability(clinicians.get_clinician(db.session, actor=user, clinician_id=clinician_id))
+        return clinicians.get_clinician(db.session, actor=auth.current_user(), clinician_id=clinician_id)
 
     @blp.arguments(AvailabilityIn)
     @blp.response(200, AvailabilityOut)
     def put(self, body, clinician_id):
         """Replace the availability: weekly windows and date overrides in the clinician's zone (an override
         replaces that day; an empty one closes it), slot length, buffer, minimum notice, horizon."""
-        user = auth.current_user(roles={"admin", "clinician"})
-        return _availability(clinicians.set_availability(db.session, actor=user, clinician_id=clinician_id, **body))
+        return clinicians.set_availability(
+            db.session, actor=auth.current_user(roles={"admin", "clinician"}), clinician_id=clinician_id, **body
+        )
 
 
 # A FHIR R4 resource answered as application/fhir+json (documented as such, beside any JSON form).
@@ -151,8 +137,7 @@ class Consultations(MethodView):
     @blp.response(200, ConsultationPage)
     def get(self, args):
         """The caller's consultations by start (coordinators and admins: every diagnostic one as well)."""
-        user = auth.current_user()
-        return booking.list_consultations(db.session, actor=user, **args)
+        return booking.list_consultations(db.session, actor=auth.current_user(), **args)
 
     @blp.arguments(ConsultationIn)
     @blp.response(201, ConsultationOut)
@@ -163,8 +148,7 @@ class Consultations(MethodView):
     )
     def post(self, body):
         """Book a consultation. Exactly one of many racing bookings of one time wins."""
-        user = auth.current_user()
-        return booking.book(db.session, actor=user, **body)
+        return booking.book(db.session, actor=auth.current_user(), **body)
 
 
 @blp.route("/consultations/<consultation_id>")
@@ -172,8 +156,7 @@ class ConsultationById(MethodView):
     @blp.response(200, ConsultationOut)
     def get(self, consultation_id):
         """A consultation (mental-health ones: their clinician and patient only; every read audited)."""
-        user = auth.current_user()
-        return booking.get_consultation(db.session, actor=user, consultation_id=consultation_id)
+        return booking.get_consultation(db.session, actor=auth.current_user(), consultation_id=consultation_id)
 
 
 @blp.route("/consultations/<consultation_id>/status")
@@ -183,8 +166,7 @@ class ConsultationStatus(MethodView):
     @blp.alt_response(409, description="not allowed from the current status; `allowed` lists the next ones")
     def post(self, body, consultation_id):
         """booked -> checked_in -> in_progress -> fulfilled; booked|checked_in -> cancelled|noshow (reason)."""
-        user = auth.current_user()
-        return booking.change_status(db.session, actor=user, consultation_id=consultation_id, **body)
+        return booking.change_status(db.session, actor=auth.current_user(), consultation_id=consultation_id, **body)
 
 
 @blp.route("/consultations/<consultation_id>/reschedule")
@@ -194,8 +176,7 @@ class Reschedule(MethodView):
     @blp.alt_response(409, description="the new time is not free; the booking stays where it was")
     def post(self, body, consultation_id):
         """Move a booked consultation atomically: the old time is freed only if the new one is taken."""
-        user = auth.current_user()
-        return booking.reschedule(db.session, actor=user, consultation_id=consultation_id, **body)
+        return booking.reschedule(db.session, actor=auth.current_user(), consultation_id=consultation_id, **body)
 
 
 @blp.route("/consultations/<consultation_id>/join")
@@ -205,8 +186,9 @@ class Join(MethodView):
     @blp.alt_response(409, description="outside the window (15 minutes before the start to the end)")
     def get(self, consultation_id):
         """The room and this participant's video-bridge token (see docs/telemed.md)."""
-        user = auth.current_user()
-        return exports.join(db.session, actor=user, consultation_id=consultation_id, settings=_settings())
+        return exports.join(
+            db.session, actor=auth.current_user(), consultation_id=consultation_id, settings=_settings()
+        )
 
 
 @blp.route("/consultations/<consultation_id>/participants")
@@ -218,14 +200,12 @@ class Participants(MethodView):
     def post(self, body, consultation_id):
         """Invite a user of the mission as interpreter (with `language`) or second clinician: they get their
         own join token; what each part sees is in docs/telemed.md."""
-        user = auth.current_user()
-        return participants.invite(db.session, actor=user, consultation_id=consultation_id, **body)
+        return participants.invite(db.session, actor=auth.current_user(), consultation_id=consultation_id, **body)
 
     @blp.response(200, ParticipantList)
     def get(self, consultation_id):
         """Everyone invited into the consultation, revoked invitations included."""
-        user = auth.current_user()
-        return participants.list_participants(db.session, actor=user, consultation_id=consultation_id)
+        return participants.list_participants(db.session, actor=auth.current_user(), consultation_id=consultation_id)
 
 
 @blp.route("/consultations/<consultation_id>/participants/<participant_id>")
@@ -234,9 +214,8 @@ class ParticipantById(MethodView):
     @blp.alt_response(409, description="already revoked")
     def delete(self, consultation_id, participant_id):
         """Revoke an invitation: the invitee's token is refused from the next step and they leave the call."""
-        user = auth.current_user()
         return participants.revoke(
-            db.session, actor=user, consultation_id=consultation_id, participant_id=participant_id
+            db.session, actor=auth.current_user(), consultation_id=consultation_id, participant_id=participant_id
         )
 
 
@@ -245,8 +224,7 @@ class Invitations(MethodView):
     @blp.response(200, InvitationList)
     def get(self):
         """The caller's invitations in force (as interpreter or second clinician), soonest first."""
-        user = auth.current_user()
-        return participants.my_invitations(db.session, actor=user)
+        return participants.my_invitations(db.session, actor=auth.current_user())
 
 
 @blp.route("/consultations/<consultation_id>/notes")
@@ -255,8 +233,9 @@ class Notes(MethodView):
     @blp.response(201, NoteOut)
     def post(self, body, consultation_id):
         """Write a clinical or psychotherapy note (the consultation's clinician)."""
-        user = auth.current_user(roles={"clinician"})
-        return records.add_note(db.session, actor=user, consultation_id=consultation_id, **body)
+        return records.add_note(
+            db.session, actor=auth.current_user(roles={"clinician"}), consultation_id=consultation_id, **body
+        )
 
     @blp.response(200, NoteList)
     def get(self, consultation_id):
@@ -273,14 +252,12 @@ class Replies(MethodView):
     @blp.response(201, ReplyOut)
     def post(self, body, consultation_id):
         """A written message; the clinician's first one stops the store-and-forward response clock."""
-        user = auth.current_user()
-        return records.add_reply(db.session, actor=user, consultation_id=consultation_id, **body)
+        return records.add_reply(db.session, actor=auth.current_user(), consultation_id=consultation_id, **body)
 
     @blp.response(200, ReplyList)
     def get(self, consultation_id):
         """The consultation's written messages, oldest first (participants)."""
-        user = auth.current_user()
-        return records.list_replies(db.session, actor=user, consultation_id=consultation_id)
+        return records.list_replies(db.session, actor=auth.current_user(), consultation_id=consultation_id)
 
 
 @blp.route("/consultations/<consultation_id>/attachments")
@@ -306,8 +283,7 @@ class Attachments(MethodView):
     @blp.response(200, AttachmentList)
     def get(self, consultation_id):
         """The consultation's attachments (participants)."""
-        user = auth.current_user()
-        return records.list_attachments(db.session, actor=user, consultation_id=consultation_id)
+        return records.list_attachments(db.session, actor=auth.current_user(), consultation_id=consultation_id)
 
 
 @blp.route("/consultations/<consultation_id>/attachments/<attachment_id>")
@@ -357,5 +333,4 @@ class Metrics(MethodView):
     @blp.response(200, MetricsOut)
     def get(self, args):
         """Consultation counts and the store-and-forward response clock (coordinators and admins)."""
-        user = auth.current_user(roles={"coordinator", "admin"})
-        return booking.metrics(db.session, actor=user, **args)
+        return booking.metrics(db.session, actor=auth.current_user(roles={"coordinator", "admin"}), **args)
