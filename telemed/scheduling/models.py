@@ -162,10 +162,10 @@ class Participant(db.Model):
     user = relationship("User", foreign_keys=[user_id], lazy="joined")
 
 
-class ClinicalNote(db.Model):
-    """Part of the medical record: readable by the consultation's clinician and the patient (if a user)."""
+class WrittenInConsultation:
+    """The columns of a text written in a consultation by one author: notes and replies (each its own table,
+    as each has its own readers)."""
 
-    __tablename__ = "telemed_clinical_notes"
     id: Mapped[str] = IdColumn()
     consultation_id: Mapped[str] = mapped_column(ForeignKey("telemed_consultations.id"), index=True)
     author_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
@@ -173,27 +173,24 @@ class ClinicalNote(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
 
-class PsychotherapyNote(db.Model):
+class ClinicalNote(WrittenInConsultation, db.Model):
+    """Part of the medical record: readable by the consultation's clinician and the patient (if a user)."""
+
+    __tablename__ = "telemed_clinical_notes"
+
+
+class PsychotherapyNote(WrittenInConsultation, db.Model):
     """Psychotherapy notes (HIPAA 45 CFR 164.501 sense, DOMAIN.md section 5/6): kept apart from the
     medical record, readable by their author alone, never in a list, export or event."""
 
     __tablename__ = "telemed_psychotherapy_notes"
-    id: Mapped[str] = IdColumn()
-    consultation_id: Mapped[str] = mapped_column(ForeignKey("telemed_consultations.id"), index=True)
-    author_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
-    text: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    __table_args__ = (Index("ix_telemed_psychotherapy_notes_author_id", "author_id"),)
 
 
-class Reply(db.Model):
+class Reply(WrittenInConsultation, db.Model):
     """A written message in a consultation (store-and-forward: the clinician's answer)."""
 
     __tablename__ = "telemed_replies"
-    id: Mapped[str] = IdColumn()
-    consultation_id: Mapped[str] = mapped_column(ForeignKey("telemed_consultations.id"), index=True)
-    author_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
-    text: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
 
 class Attachment(db.Model):

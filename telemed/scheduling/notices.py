@@ -72,18 +72,14 @@ def remind(session, consultation: Consultation, *, now: datetime) -> None:
     """The reminder mail, in the transaction of the sweeper's reminder decision."""
     minutes = max(0, int((consultation.start - now).total_seconds() // 60))
     for user in _recipients(session, consultation):
-        mail.enqueue(
+        _enqueue(
             session,
-            recipient=user,
-            mission_id=consultation.mission_id,
-            kind=REMINDER,
-            subject_type=SUBJECT_TYPE,
-            subject_id=consultation.id,
+            consultation,
+            user,
+            REMINDER,
             subject=f"Reminder: {exports.KIND_LABELS[consultation.kind]} in {minutes} minutes",
-            body=_text(session, consultation, user, f"Starts in {minutes} minutes."),
-            link_path=PAGES.get(user.role, "/"),
+            line=f"Starts in {minutes} minutes.",
             now=now,
-            expires_at=consultation.end,
         )
 
 
@@ -98,22 +94,48 @@ def _send(
     now = clock.now()
     calendar = calendar or exports.calendar(session, consultation)
     for user in recipients:
-        line = LINES[what]
-        mail.enqueue(
+        _enqueue(
             session,
-            recipient=user,
-            mission_id=consultation.mission_id,
-            kind=INVITATION,
-            subject_type=SUBJECT_TYPE,
-            subject_id=consultation.id,
+            consultation,
+            user,
+            INVITATION,
             subject=f"{what}: {exports.KIND_LABELS[consultation.kind]}, {_when(session, consultation, user)}",
-            body=_text(session, consultation, user, line),
-            link_path=PAGES.get(user.role, "/"),
+            line=LINES[what],
+            now=now,
             calendar=calendar,
             calendar_method=method,
-            now=now,
-            expires_at=consultation.end,
         )
+
+
+def _enqueue(
+    session,
+    consultation: Consultation,
+    user: User,
+    kind: str,
+    *,
+    subject: str,
+    line: str,
+    now: datetime,
+    calendar: bytes | None = None,
+    calendar_method: str | None = None,
+) -> None:
+    """One mail about the consultation to one recipient: the text around `line`, a link to the recipient's page;
+    it lapses at the consultation's end (an outbox row, in the caller's transaction)."""
+    mail.enqueue(
+        session,
+        recipient=user,
+        mission_id=consultation.mission_id,
+        kind=kind,
+        subject_type=SUBJECT_TYPE,
+        subject_id=consultation.id,
+        subject=subject,
+        body=_text(session, consultation, user, line),
+        link_path=PAGES.get(user.role, "/"),
+        now=now,
+        calendar=calendar,
+        calendar_method=calendar_method,
+        expires_at=consultation.end,
+    )
 
 
 def _recipients(session, consultation: Consultation) -> list[User]:
