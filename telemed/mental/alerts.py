@@ -13,7 +13,6 @@ from core import audit, clock
 from core.errors import conflict, not_found
 from core.models import User
 from core.pagination import Key, paginate
-from realtime import audience, events
 from telemed.mental import confidentiality
 from telemed.mental.models import Screening, ScreeningAlert
 from telemed.scheduling import clinicians
@@ -23,24 +22,21 @@ def raise_alert(session, alert: ScreeningAlert, *, member: User, instrument: str
     """Publish screening.alert to the mission's mental-health clinicians; a mission without any has every
     clinician of the mission told at once rather than after the acknowledgement deadline. Returns whether
     anyone can receive it."""
-    rooms = [audience.mission_mental_health(alert.mission_id)]
-    receivers = bool(clinicians.mental_health_clinicians(session, mission_id=alert.mission_id))
-    if not receivers:
-        rooms.append(audience.mission_role(alert.mission_id, "clinician"))
-        receivers = (
-            session.execute(
-                db.select(User.id)
-                .where(User.mission_id == alert.mission_id, User.role == "clinician", User.active.is_(True))
-                .limit(1)
-            ).first()
-            is not None
-        )
-    events.publish(
+    specialists = bool(clinicians.mental_health_clinicians(session, mission_id=alert.mission_id))
+    receivers = specialists or (
+        session.execute(
+            db.select(User.id)
+            .where(User.mission_id == alert.mission_id, User.role == "clinician", User.active.is_(True))
+            .limit(1)
+        ).first()
+        is not None
+    )
+    confidentiality.tell_clinicians(
         session,
         "screening.alert",
-        rooms,
+        alert.mission_id,
         alert_data(alert, member=member, instrument=instrument),
-        mission_id=alert.mission_id,
+        every_clinician=not specialists,
     )
     return receivers
 
@@ -81,14 +77,7 @@ def list_alerts(session, *, actor: User, limit: int, cursor: str | None, state: 
     )
     members = confidentiality.users_by_id(session, {a.member_id for a in page["items"]})
     for alert in page["items"]:
-        audit.record(
-            session,
-            actor,
-            "screening.alert_read",
-            subject_type="screening",
-            subject_id=alert.screening_id,
-            mission_id=alert.mission_id,
-        )
+        _audit(session, actor, "screening.alert_read", alert)
     session.commit()
     return {
         "items": [alert_item(a, members.get(a.member_id)) for a in page["items"]],
@@ -133,17 +122,16 @@ def acknowledge(session, *, actor: User, screening_id: str) -> dict:
     ).rowcount
     if taken:
         audit.record(session, actor, "screening.acknowledge", record)
-        events.publish(
+        confidentiality.tell_clinicians(
             session,
             "screening.acknowledged",
-            [audience.mission_mental_health(record.mission_id)],
+            record.mission_id,
             {
                 "alert_id": alert.id,
                 "screening_id": record.id,
                 "acknowledged_by": actor.id,
                 "acknowledged_at": now.isoformat(),
             },
-            mission_id=record.mission_id,
         )
         session.commit()
     else:
@@ -197,22 +185,21 @@ def escalate_alerts(session, *, now: datetime, settings) -> int:
         alert = session.get(ScreeningAlert, alert_id, populate_existing=True)
         record = session.get(Screening, alert.screening_id)
         member = session.get(User, alert.member_id)
-        rooms = [audience.mission_mental_health(alert.mission_id), audience.mission_role(alert.mission_id, "clinician")]
-        events.publish(
+        confidentiality.tell_clinicians(
             session,
             "screening.alert",
-            rooms,
+            alert.mission_id,
             alert_data(alert, member=member, instrument=record.instrument, escalated=True),
-            mission_id=alert.mission_id,
+            every_clinician=True,
         )
-        audit.record(
-            session,
-            None,
-            "screening.escalate",
-            subject_type="screening",
-            subject_id=alert.screening_id,
-            mission_id=alert.mission_id,
-        )
+        _audit(session, None, "screening.escalate", alert)
         session.commit()
         escalated += 1
     return escalated
+
+
+def _audit(session, actor: User | None, action: str, alert: ScreeningAlert) -> None:
+    # An alert's audit rows are its screening's: the member's access log lists them with the screening.
+    audit.record(
+        session, actor, action, subject_type="screening", subject_id=alert.screening_id, mission_id=alert.mission_id
+    )

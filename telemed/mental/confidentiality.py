@@ -13,6 +13,7 @@ from core.errors import forbidden, invalid
 from core.fields import UNSTORABLE
 from core.models import AuditEntry, User
 from core.pagination import Key, paginate
+from realtime import audience, events
 from telemed.mental.models import Screening, SelfReferral
 from telemed.scheduling import clinicians, consultations
 
@@ -44,7 +45,7 @@ def scoped(session, actor: User, model):
     return db.select(model).where(model.mission_id == actor.mission_id)
 
 
-def read_newest_first(session, actor: User, query, model, *, limit: int, cursor, action: str, subject: str):
+def read_newest_first(session, actor: User, query, model, *, limit: int, cursor, action: str):
     """One page of confidential records, newest first; every record listed is an audited read (committed)."""
     page = paginate(
         query,
@@ -54,9 +55,19 @@ def read_newest_first(session, actor: User, query, model, *, limit: int, cursor,
         session=session,
     )
     for record in page["items"]:
-        audit.record(session, actor, action, subject_type=subject, subject_id=record.id, mission_id=record.mission_id)
+        audit.record(session, actor, action, record)
     session.commit()
     return page
+
+
+def tell_clinicians(session, type_: str, mission_id: str, data: dict, *, every_clinician: bool = False) -> None:
+    """Publish a mental-health event to the mission's mental-health clinicians, the only audience such events
+    have; `every_clinician` adds all the mission's clinicians (an escalation, or a mission without any
+    mental-health clinician). The payload is the minimum they need to act: never answers or reasons."""
+    rooms = [audience.mission_mental_health(mission_id)]
+    if every_clinician:
+        rooms.append(audience.mission_role(mission_id, "clinician"))
+    events.publish(session, type_, rooms, data, mission_id=mission_id)
 
 
 def member_of_mission(session, *, member_id: str, mission_id: str) -> User:

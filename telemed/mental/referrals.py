@@ -11,7 +11,6 @@ from sqlalchemy import update
 from core import audit, clock
 from core.errors import conflict, forbidden, not_found
 from core.models import User
-from realtime import audience, events
 from telemed.mental import confidentiality
 from telemed.mental.models import SelfReferral
 from telemed.scheduling import booking, clinicians, consultations, slots
@@ -42,17 +41,16 @@ def create_self_referral(
     session.add(referral)
     session.flush()
     audit.record(session, actor, "self_referral.create", referral)
-    events.publish(
+    confidentiality.tell_clinicians(
         session,
         "self_referral.created",
-        [audience.mission_mental_health(referral.mission_id)],
+        referral.mission_id,
         {
             "referral_id": referral.id,
             "member": {"id": actor.id, "display_name": actor.display_name},
             "preferred_language": preferred_language,
             "created_at": now.isoformat(),
         },
-        mission_id=referral.mission_id,
     )
     slots = offered_slots(session, mission_id=referral.mission_id, start=now, language=preferred_language)
     session.commit()
@@ -100,14 +98,7 @@ def list_self_referrals(session, *, actor: User, limit: int, cursor: str | None,
     if status:
         query = query.where(SelfReferral.status == status)
     page = confidentiality.read_newest_first(
-        session,
-        actor,
-        query,
-        SelfReferral,
-        limit=limit,
-        cursor=cursor,
-        action="self_referral.read",
-        subject="self_referral",
+        session, actor, query, SelfReferral, limit=limit, cursor=cursor, action="self_referral.read"
     )
     return {"items": [referral_view(r) for r in page["items"]], "next_cursor": page["next_cursor"]}
 

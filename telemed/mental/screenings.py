@@ -139,7 +139,7 @@ def list_screenings(
         alerted = db.select(ScreeningAlert.screening_id)
         query = query.where(Screening.id.in_(alerted) if flagged else Screening.id.not_in(alerted))
     page = confidentiality.read_newest_first(
-        session, actor, query, Screening, limit=limit, cursor=cursor, action="screening.read", subject="screening"
+        session, actor, query, Screening, limit=limit, cursor=cursor, action="screening.read"
     )
     by_screening = alerts.alerts_for(session, [r.id for r in page["items"]])
     return {
