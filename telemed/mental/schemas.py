@@ -127,17 +127,13 @@ class MemberRef(Schema):
     display_name = fields.String(allow_none=True)
 
 
-class AlertOut(Schema):
-    id = fields.String()
+class AlertOut(AlertStateOut):
+    """A clinician's worklist entry: the alert's state, who and what kind of risk (never answers or score)."""
+
     screening_id = fields.String()
     member = fields.Nested(MemberRef)
     flags = fields.List(fields.String(metadata={"enum": FLAGS}))
     recommended_action = fields.String(metadata={"enum": ACTIONS})
-    raised_at = fields.DateTime()
-    ack_due_at = fields.DateTime()
-    acknowledged_at = fields.DateTime(allow_none=True)
-    acknowledged_by = fields.String(allow_none=True)
-    escalated_at = fields.DateTime(allow_none=True)
 
 
 AlertPage = page_schema(AlertOut, "ScreeningAlertPage")

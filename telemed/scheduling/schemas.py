@@ -329,13 +329,18 @@ class NoteIn(Schema):
     text = Text(required=True, validate=validate.Length(min=1, max=20000))
 
 
-class NoteOut(Schema):
+class ReplyOut(Schema):
     id = fields.String()
     consultation_id = fields.String()
-    kind = fields.String()
     author_id = fields.String()
     text = fields.String()
     created_at = fields.DateTime()
+
+
+class NoteOut(ReplyOut):
+    """A note has the columns of any text written in a consultation (WrittenInConsultation), and its kind."""
+
+    kind = fields.String()
 
 
 class NoteList(Schema):
@@ -344,14 +349,6 @@ class NoteList(Schema):
 
 class ReplyIn(Schema):
     text = Text(required=True, validate=validate.Length(min=1, max=20000))
-
-
-class ReplyOut(Schema):
-    id = fields.String()
-    consultation_id = fields.String()
-    author_id = fields.String()
-    text = fields.String()
-    created_at = fields.DateTime()
 
 
 class ReplyList(Schema):
