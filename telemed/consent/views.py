@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
 
 from config.extensions import db
 from core import auth
 from telemed.consent import service, texts
+from telemed.consent.schemas import ConsentIn, ConsentList, ConsentOut, ConsentTextList
 from telemed.kinds import KINDS
 
 blp = Blueprint(
@@ -17,35 +17,6 @@ blp = Blueprint(
     url_prefix="/api/v1/telemed",
     description="Consent before consultations: versioned texts, append-only records",
 )
-
-
-class ConsentTextOut(Schema):
-    kind = fields.String()
-    version = fields.String()
-    text = fields.String()
-    sha256 = fields.String()
-
-
-class ConsentTextList(Schema):
-    items = fields.List(fields.Nested(ConsentTextOut), required=True)
-
-
-class ConsentIn(Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    version = fields.String(required=True, validate=validate.Length(min=1, max=32))
-
-
-class ConsentOut(Schema):
-    id = fields.String()
-    patient_id = fields.String()
-    kind = fields.String()
-    version = fields.String()
-    text_sha256 = fields.String()
-    recorded_at = fields.DateTime()
-
-
-class ConsentList(Schema):
-    items = fields.List(fields.Nested(ConsentOut), required=True)
 
 
 @blp.route("/consent-texts")

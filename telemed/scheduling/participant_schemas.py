@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from core.fields import Text
+from core.lists import list_schema
 from telemed.scheduling.models import KINDS, MODALITIES, PARTS, STATUSES
 from telemed.scheduling.schemas import _validate_language
 
@@ -42,8 +43,7 @@ class ParticipantOut(Schema):
     active = fields.Boolean(metadata={"description": "in force: not revoked and the consultation not over"})
 
 
-class ParticipantList(Schema):
-    items = fields.List(fields.Nested(ParticipantOut), required=True)
+ParticipantList = list_schema(ParticipantOut, "ParticipantList")
 
 
 class InvitedConsultation(Schema):
@@ -61,5 +61,4 @@ class InvitationOut(ParticipantOut):
     consultation = fields.Nested(InvitedConsultation)
 
 
-class InvitationList(Schema):
-    items = fields.List(fields.Nested(InvitationOut), required=True)
+InvitationList = list_schema(InvitationOut, "InvitationList")

@@ -9,6 +9,7 @@ from zoneinfo import available_timezones
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from core.fields import Text, Time
+from core.lists import list_schema
 from core.pagination import PageArgs, page_schema
 from telemed.kinds import KINDS
 from telemed.scheduling.availability import DAYS
@@ -343,16 +344,14 @@ class NoteOut(ReplyOut):
     kind = fields.String()
 
 
-class NoteList(Schema):
-    items = fields.List(fields.Nested(NoteOut), required=True)
+NoteList = list_schema(NoteOut, "NoteList")
 
 
 class ReplyIn(Schema):
     text = Text(required=True, validate=validate.Length(min=1, max=20000))
 
 
-class ReplyList(Schema):
-    items = fields.List(fields.Nested(ReplyOut), required=True)
+ReplyList = list_schema(ReplyOut, "ReplyList")
 
 
 class UploadIn(Schema):
@@ -370,8 +369,7 @@ class AttachmentOut(Schema):
     created_at = fields.DateTime()
 
 
-class AttachmentList(Schema):
-    items = fields.List(fields.Nested(AttachmentOut), required=True)
+AttachmentList = list_schema(AttachmentOut, "AttachmentList")
 
 
 class MetricsArgs(Schema):
