@@ -19,8 +19,9 @@ from telemed.scheduling.views import blp as scheduling_blp
 
 
 def init_app(app: Flask) -> None:
+    # The domain's endpoints, all under one prefix (API.md "Telemedicine").
     for blueprint in (scheduling_blp, mental_blp, consent_blp):
-        api.register_blueprint(blueprint)
+        api.register_blueprint(blueprint, url_prefix="/api/v1/telemed")
     sweeper.register("telemed.reminders", booking.send_reminders)
     sweeper.register("mail.deliver", mail.deliver)  # after the reminders: a reminder's mail leaves in the same run
     sweeper.register("mental.escalate_alerts", mental_alerts.escalate_alerts)

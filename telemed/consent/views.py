@@ -14,7 +14,6 @@ from telemed.kinds import KINDS
 blp = Blueprint(
     "telemed_consent",
     __name__,
-    url_prefix="/api/v1/telemed",
     description="Consent before consultations: versioned texts, append-only records",
 )
 

@@ -37,7 +37,6 @@ from telemed.mental.schemas import (
 blp = Blueprint(
     "mental_health",
     __name__,
-    url_prefix="/api/v1/telemed",
     description="Mental health: screening, risk alerts, confidential self-referral",
 )
 

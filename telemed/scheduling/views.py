@@ -44,7 +44,6 @@ from telemed.scheduling.schemas import (
 blp = Blueprint(
     "telemed",
     __name__,
-    url_prefix="/api/v1/telemed",
     description="Telemedicine: clinicians, availability, slots, consultations",
 )
 
