@@ -38,7 +38,7 @@ def audit_read(session, actor: User, consultation: Consultation, what: str) -> N
 
 def event_data(consultation: Consultation, **extra) -> dict:
     # No reason, notes or replies: events carry what a client needs to refresh, never clinical text.
-    data = {
+    return {
         "id": consultation.id,
         "kind": consultation.kind,
         "status": consultation.status,
@@ -46,9 +46,8 @@ def event_data(consultation: Consultation, **extra) -> dict:
         "clinician_id": consultation.clinician_id,
         "start": consultation.start.isoformat(),
         "end": consultation.end.isoformat(),
+        **extra,
     }
-    data.update(extra)
-    return data
 
 
 def publish(session, consultation: Consultation, type_: str, *, also: tuple[str, ...] = (), **extra) -> None:
