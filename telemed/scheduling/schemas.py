@@ -187,10 +187,9 @@ class ClinicianListArgs(PageArgs):
 # Slots
 
 
-class SlotArgs(PageArgs):
-    specialty = fields.String(validate=validate.OneOf(SPECIALTIES))
-    language = Text(validate=_validate_language)
-    kind = fields.String(validate=validate.OneOf(KINDS))
+class SlotArgs(ClinicianListArgs):
+    """The slots of the clinicians the clinician list's filters select, in a time range."""
+
     from_ = Time(data_key="from", metadata={"description": "default: now"})
     to = Time(metadata={"description": "default: from + 7 days; at most 31 days after from"})
     duration = fields.Integer(
