@@ -9,7 +9,7 @@ from sqlalchemy import or_
 
 from config.extensions import db
 from core import audit
-from core.errors import forbidden, invalid
+from core.errors import forbidden, invalid, not_found
 from core.fields import UNSTORABLE
 from core.models import AuditEntry, User
 from core.pagination import Key, paginate
@@ -30,6 +30,14 @@ def visible(session, actor: User, *, member_id: str, mission_id: str) -> bool:
     if actor.id == member_id:
         return True
     return actor.mission_id == mission_id and clinicians.is_mental_health_clinician(session, actor)
+
+
+def load_visible(session, actor: User, model, record_id: str, *, what: str):
+    """A screening or self-referral the actor may see; 404 naming `what` otherwise, as for an unknown id."""
+    record = by_id(session, model, record_id)
+    if record is None or not visible(session, actor, member_id=record.member_id, mission_id=record.mission_id):
+        raise not_found(what)
+    return record
 
 
 def require_clinician(session, actor: User) -> None:

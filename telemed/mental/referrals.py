@@ -76,11 +76,7 @@ def referral_view(referral: SelfReferral) -> dict:
 
 
 def get_self_referral(session, *, actor: User, referral_id: str) -> dict:
-    referral = confidentiality.by_id(session, SelfReferral, referral_id)
-    if referral is None or not confidentiality.visible(
-        session, actor, member_id=referral.member_id, mission_id=referral.mission_id
-    ):
-        raise not_found("self-referral")
+    referral = confidentiality.load_visible(session, actor, SelfReferral, referral_id, what="self-referral")
     audit.record(session, actor, "self_referral.read", referral)
     session.commit()
     slots, consultation = [], None
@@ -109,11 +105,7 @@ REFERRAL_TRANSITIONS = {"open": ("booked", "closed"), "booked": ("closed",), "cl
 
 def close_self_referral(session, *, actor: User, referral_id: str) -> dict:
     """The member withdraws their request, or a mental-health clinician closes it once dealt with."""
-    referral = confidentiality.by_id(session, SelfReferral, referral_id)
-    if referral is None or not confidentiality.visible(
-        session, actor, member_id=referral.member_id, mission_id=referral.mission_id
-    ):
-        raise not_found("self-referral")
+    referral = confidentiality.load_visible(session, actor, SelfReferral, referral_id, what="self-referral")
     allowed = REFERRAL_TRANSITIONS[referral.status]
     if "closed" not in allowed:
         raise conflict(f"a {referral.status} self-referral cannot be closed", allowed=list(allowed))

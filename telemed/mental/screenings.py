@@ -102,17 +102,8 @@ def screening_view(record: Screening, alert: ScreeningAlert | None) -> dict:
     }
 
 
-def _visible_screening(session, actor: User, screening_id: str) -> Screening:
-    record = confidentiality.by_id(session, Screening, screening_id)
-    if record is None or not confidentiality.visible(
-        session, actor, member_id=record.member_id, mission_id=record.mission_id
-    ):
-        raise not_found("screening")
-    return record
-
-
 def get_screening(session, *, actor: User, screening_id: str) -> dict:
-    record = _visible_screening(session, actor, screening_id)
+    record = confidentiality.load_visible(session, actor, Screening, screening_id, what="screening")
     audit.record(session, actor, "screening.read", record)
     session.commit()
     return screening_view(record, alerts.alerts_for(session, [record.id]).get(record.id))
