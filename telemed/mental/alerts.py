@@ -4,7 +4,7 @@ needs to act, never the answers or the score."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 
@@ -18,10 +18,22 @@ from telemed.mental.models import Screening, ScreeningAlert
 from telemed.scheduling import clinicians
 
 
-def raise_alert(session, alert: ScreeningAlert, *, member: User, instrument: str) -> bool:
-    """Publish screening.alert to the mission's mental-health clinicians; a mission without any has every
-    clinician of the mission told at once rather than after the acknowledgement deadline. Returns whether
-    anyone can receive it."""
+def raise_alert(session, screening: Screening, *, member: User, settings) -> tuple[ScreeningAlert, bool]:
+    """The alert of a flagged screening, raised as it is taken and due for acknowledgement within
+    SCREENING_ACK_MINUTES: screening.alert goes to the mission's mental-health clinicians; a mission without
+    any has every clinician of the mission told at once rather than after the acknowledgement deadline.
+    Returns the alert and whether anyone can receive it."""
+    alert = ScreeningAlert(
+        screening_id=screening.id,
+        mission_id=screening.mission_id,
+        member_id=screening.member_id,
+        flags=list(screening.flags),
+        recommended_action=screening.recommended_action,
+        raised_at=screening.created_at,
+        ack_due_at=screening.created_at + timedelta(minutes=settings.SCREENING_ACK_MINUTES),
+    )
+    session.add(alert)
+    session.flush()
     specialists = bool(clinicians.mental_health_clinicians(session, mission_id=alert.mission_id))
     receivers = specialists or (
         session.execute(
@@ -35,10 +47,10 @@ def raise_alert(session, alert: ScreeningAlert, *, member: User, instrument: str
         session,
         "screening.alert",
         alert.mission_id,
-        alert_data(alert, member=member, instrument=instrument),
+        alert_data(alert, member=member, instrument=screening.instrument),
         every_clinician=not specialists,
     )
-    return receivers
+    return alert, receivers
 
 
 def alert_data(alert: ScreeningAlert, *, member: User, instrument: str, escalated: bool = False) -> dict:

@@ -3,8 +3,6 @@ trend with reliable change (DOMAIN.md section 6, issue 7). Who may see them: tel
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from config.extensions import db
 from core import audit, clock
 from core.errors import ApiError, invalid, not_found
@@ -57,18 +55,7 @@ def create_screening(
     audit.record(session, actor, "screening.create", record, detail={"instrument": instrument})
     alert, notified = None, False
     if result.flagged:
-        alert = ScreeningAlert(
-            screening_id=record.id,
-            mission_id=record.mission_id,
-            member_id=member.id,
-            flags=list(result.flags),
-            recommended_action=result.recommended_action,
-            raised_at=now,
-            ack_due_at=now + timedelta(minutes=settings.SCREENING_ACK_MINUTES),
-        )
-        session.add(alert)
-        session.flush()
-        notified = alerts.raise_alert(session, alert, member=member, instrument=instrument)
+        alert, notified = alerts.raise_alert(session, record, member=member, settings=settings)
     slots = []
     if result.flagged or result.positive:
         slots = referrals.offered_slots(session, mission_id=record.mission_id, start=now)
