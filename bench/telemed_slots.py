@@ -22,7 +22,7 @@ import psycopg
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import percentile
+from bench import percentile, reference
 
 UTC = timezone.utc
 ZONES = [
@@ -230,7 +230,7 @@ def run(url, args):
                 plan = availability.Plan.of(p)
                 earliest, latest = plan.bounds(t_now)
                 windows = [(a, min(b, s1)) for a, b in plan.windows(s0, s1)]
-                for s in availability.naive_free_starts(
+                for s in reference.naive_free_starts(
                     windows,
                     busy[p.id],
                     duration=plan.slot_seconds,

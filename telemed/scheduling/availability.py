@@ -326,30 +326,3 @@ def load_busy(
             if cid in busy:
                 busy[cid].append((to_epoch(b0), to_epoch(b1)))
     return busy
-
-
-def naive_free_starts(
-    windows: list[tuple[int, int]],
-    busy: list[tuple[int, int]],
-    *,
-    duration: int,
-    step: int,
-    buffer: int,
-    earliest: int,
-    latest: int,
-    unit: int = 60,
-) -> list[int]:
-    """The reference: expand every minute of every window and test each candidate minute by minute.
-    Not used by the service; the property tests check free_starts against it and bench/ measures it as
-    the baseline. Times must be multiples of `unit`."""
-    taken: set[int] = set()
-    for b0, b1 in busy:
-        taken.update(range(b0, b1, unit))
-    out = []
-    for ws, we in windows:
-        for minute in range(ws, we, unit):
-            if (minute - ws) % step or not earliest <= minute <= latest or minute + duration > we:
-                continue
-            if all(t not in taken for t in range(minute, minute + duration + buffer, unit)):
-                out.append(minute)
-    return out

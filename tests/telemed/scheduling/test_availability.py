@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.reference import naive_free_starts
 from telemed.scheduling.availability import (
     Plan,
     clinician_slots,
     fits,
     free_starts,
     from_epoch,
-    naive_free_starts,
     to_epoch,
 )
 
