@@ -78,9 +78,17 @@ def create_user(
         superadmin=superadmin,
         email=email,
     )
+    return add_user(session, user, actor=actor)
+
+
+def add_user(session, user: User, *, actor: User | None, audit_detail: dict | None = None) -> User:
+    """A new user, with its `user.create` audit row (`audit_detail` adds to the role it names), committed;
+    409 when the username is taken. Who may create it and whether its fields are valid is the caller's to
+    check: create_user does for the API and the CLI; the system's own users (the TAK gateway's service user,
+    demo users sharing one password hash) come here directly."""
     session.add(user)
-    flush_or_conflict(session, f"the username {username} is taken")
-    audit.record(session, actor, "user.create", user, mission_id=mission_id, detail={"role": role})
+    flush_or_conflict(session, f"the username {user.username} is taken")
+    audit.record(session, actor, "user.create", user, detail={"role": user.role, **(audit_detail or {})})
     session.commit()
     return user
 
