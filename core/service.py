@@ -10,7 +10,7 @@ from core import audit
 from core.auth import ensure_mission, hash_password
 from core.errors import conflict, forbidden, invalid, not_found
 from core.models import AuditEntry, Mission, User
-from core.pagination import Key, paginate
+from core.pagination import Key, paginate, where_given
 from core.records import flush_or_conflict
 
 
@@ -142,8 +142,7 @@ def list_users(
         if mission_id and mission_id != actor.mission_id:
             return {"items": [], "next_cursor": None}
         query = query.where(User.mission_id == actor.mission_id)
-    if role:
-        query = query.where(User.role == role)
+    query = where_given(query, (User.role, role))
     return paginate(query, [Key(User.username), Key(User.id)], limit=limit, cursor=cursor, session=session)
 
 
@@ -161,12 +160,9 @@ def list_audit(
     query = db.select(AuditEntry).where(audit.not_confidential())
     if not actor.superadmin:
         query = query.where(AuditEntry.mission_id == actor.mission_id)
-    if subject_id:
-        query = query.where(AuditEntry.subject_id == subject_id)
-    if actor_id:
-        query = query.where(AuditEntry.actor_id == actor_id)
-    if action:
-        query = query.where(AuditEntry.action == action)
+    query = where_given(
+        query, (AuditEntry.subject_id, subject_id), (AuditEntry.actor_id, actor_id), (AuditEntry.action, action)
+    )
     return paginate(query, [Key(AuditEntry.id, descending=True)], limit=limit, cursor=cursor, session=session)
 
 
