@@ -109,8 +109,7 @@ class Gateways(MethodView):
     @blp.response(200, GatewayList)
     def get(self):
         """The mission's gateways (admin), revoked ones included; never a secret."""
-        user = auth.current_user(roles={"admin"})
-        return {"items": service.list_gateways(db.session, actor=user)}
+        return {"items": service.list_gateways(db.session, actor=auth.current_user(roles={"admin"}))}
 
 
 @blp.route("/gateways/<gateway_id>")
