@@ -79,6 +79,17 @@ TREATMENTS = (
     "other",
 )
 AVPU = ("A", "V", "P", "U")
+# MIST-AT "S": the plausible range of each measured vital sign (the API refuses a value outside it; the TAK
+# codec leaves one out, with a note).
+VITAL_RANGES = {
+    "pulse": (0, 300),
+    "resp_rate": (0, 99),
+    "spo2": (0, 100),
+    "sbp": (0, 300),
+    "dbp": (0, 250),
+    "gcs": (3, 15),
+    "temp_c": (20, 45),
+}
 SEXES = ("M", "F", "U")
 MAX_PER_CATEGORY = 99
 

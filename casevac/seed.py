@@ -15,8 +15,9 @@ from core import clock
 BANGUI_MPOKO = ("Bangui M'Poko airport", 4.3985, 18.5188)
 BAMBARI = ("Bambari airfield", 5.8470, 20.6490)
 
+# The columns of each row below, as the model names them.
+FACILITY_COLUMNS = ("name", "level", "capabilities", "beds_available", "helipad", "lat", "lon")
 FACILITIES = [
-    # name, level, capabilities, beds, helipad, lat, lon
     (
         "Level 3 Bangui",
         "3",
@@ -34,8 +35,19 @@ FACILITIES = [
     ("Level 1+ Berberati", "1+", ["blood_bank"], 8, True, 4.2612, 15.7922),
 ]
 
+ASSET_COLUMNS = (
+    "callsign",
+    "kind",
+    "capabilities",
+    "litter_capacity",
+    "ambulatory_capacity",
+    "cruise_speed_kmh",
+    "readiness_minutes",
+    "base_name",
+    "base_lat",
+    "base_lon",
+)
 ASSETS = [
-    # callsign, kind, capabilities, litter, ambulatory, km/h, readiness min, base
     (
         "MEDEVAC-1",
         "rotary_wing",
@@ -44,57 +56,29 @@ ASSETS = [
         4,
         220,
         15,
-        BANGUI_MPOKO,
+        *BANGUI_MPOKO,
     ),
-    ("MEDEVAC-2", "rotary_wing", ["medical_crew"], 4, 4, 200, 30, BAMBARI),
-    ("AMB-BANGUI-1", "ground_ambulance", ["medical_crew", "armored"], 2, 2, 50, 5, ("Bangui", 4.3730, 18.5610)),
-    ("AMB-BANGUI-2", "ground_ambulance", ["medical_crew"], 2, 2, 50, 5, ("Bangui", 4.3930, 18.5280)),
-    ("AMB-BAMBARI-1", "ground_ambulance", ["medical_crew"], 2, 2, 45, 10, ("Bambari", 5.7600, 20.6700)),
-    ("AMB-KAGA-1", "ground_ambulance", ["armored"], 2, 2, 40, 10, ("Kaga-Bandoro", 6.9896, 19.1874)),
-    ("AMB-BOUAR-1", "ground_ambulance", ["medical_crew"], 2, 2, 45, 10, ("Bouar", 5.9340, 15.5960)),
+    ("MEDEVAC-2", "rotary_wing", ["medical_crew"], 4, 4, 200, 30, *BAMBARI),
+    ("AMB-BANGUI-1", "ground_ambulance", ["medical_crew", "armored"], 2, 2, 50, 5, "Bangui", 4.3730, 18.5610),
+    ("AMB-BANGUI-2", "ground_ambulance", ["medical_crew"], 2, 2, 50, 5, "Bangui", 4.3930, 18.5280),
+    ("AMB-BAMBARI-1", "ground_ambulance", ["medical_crew"], 2, 2, 45, 10, "Bambari", 5.7600, 20.6700),
+    ("AMB-KAGA-1", "ground_ambulance", ["armored"], 2, 2, 40, 10, "Kaga-Bandoro", 6.9896, 19.1874),
+    ("AMB-BOUAR-1", "ground_ambulance", ["medical_crew"], 2, 2, 45, 10, "Bouar", 5.9340, 15.5960),
 ]
 
 
 def seed_demo(session, *, mission, users) -> None:
     """Idempotent: adds what is missing by name / callsign; the caller commits."""
     now = clock.now()
+    new = {"mission_id": mission.id, "created_at": now, "updated_at": now}
     names = set(session.execute(select(Facility.name).where(Facility.mission_id == mission.id)).scalars())
-    for name, level, capabilities, beds, helipad, lat, lon in FACILITIES:
-        if name not in names:
-            session.add(
-                Facility(
-                    mission_id=mission.id,
-                    name=name,
-                    level=level,
-                    capabilities=capabilities,
-                    status="normal",
-                    beds_available=beds,
-                    helipad=helipad,
-                    lat=lat,
-                    lon=lon,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+    for row in FACILITIES:
+        columns = dict(zip(FACILITY_COLUMNS, row, strict=True))
+        if columns["name"] not in names:
+            session.add(Facility(**columns, status="normal", **new))
     callsigns = set(session.execute(select(Asset.callsign).where(Asset.mission_id == mission.id)).scalars())
-    for callsign, kind, capabilities, litter, ambulatory, speed, readiness, base in ASSETS:
-        if callsign not in callsigns:
-            session.add(
-                Asset(
-                    mission_id=mission.id,
-                    callsign=callsign,
-                    kind=kind,
-                    capabilities=capabilities,
-                    litter_capacity=litter,
-                    ambulatory_capacity=ambulatory,
-                    cruise_speed_kmh=speed,
-                    readiness_minutes=readiness,
-                    status="available",
-                    base_name=base[0],
-                    base_lat=base[1],
-                    base_lon=base[2],
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+    for row in ASSETS:
+        columns = dict(zip(ASSET_COLUMNS, row, strict=True))
+        if columns["callsign"] not in callsigns:
+            session.add(Asset(**columns, status="available", **new))
     session.flush()

@@ -142,6 +142,15 @@ def paginate(query, keys: list[Key], *, limit: int = DEFAULT_LIMIT, cursor: str 
     return {"items": rows, "next_cursor": next_cursor}
 
 
+def where_given(query, *filters):
+    """`query` narrowed by a list's optional filters: each (column, value) keeps the rows whose column equals
+    the value; a value not given (None or "", a query argument left out) keeps them all."""
+    for column, value in filters:
+        if value:
+            query = query.where(column == value)
+    return query
+
+
 def _check_cursor_value(key: Key, value) -> None:
     """A forged cursor whose value does not fit its column (a string for a time, ...) is a 422, not a 500."""
     column_type = key.column.type
@@ -155,4 +164,4 @@ def _check_cursor_value(key: Key, value) -> None:
         raise _forged()
 
 
-__all__ = ["PageArgs", "page_schema", "paginate", "Key", "ValidationError"]
+__all__ = ["PageArgs", "page_schema", "paginate", "where_given", "Key", "ValidationError"]

@@ -18,13 +18,14 @@ DEMO_MISSION = {
     "lon": 18.5582,
     "timezone": "Africa/Bangui",
 }
+# What service.create_user takes of each demo user (all share the demo password).
 DEMO_USERS = [
-    ("demo-admin", "admin", "Demo admin"),
-    ("demo-coordinator", "coordinator", "Demo medical coordinator"),
-    ("demo-medic", "medic", "Demo field medic"),
-    ("demo-clinician", "clinician", "Demo clinician (general medicine)"),
-    ("demo-psychiatrist", "clinician", "Demo psychiatrist"),
-    ("demo-member", "member", "Demo peacekeeper"),
+    {"username": "demo-admin", "role": "admin", "display_name": "Demo admin", "superadmin": True},
+    {"username": "demo-coordinator", "role": "coordinator", "display_name": "Demo medical coordinator"},
+    {"username": "demo-medic", "role": "medic", "display_name": "Demo field medic"},
+    {"username": "demo-clinician", "role": "clinician", "display_name": "Demo clinician (general medicine)"},
+    {"username": "demo-psychiatrist", "role": "clinician", "display_name": "Demo psychiatrist"},
+    {"username": "demo-member", "role": "member", "display_name": "Demo peacekeeper"},
 ]
 SEEDERS = "demo_seeders"
 
@@ -47,21 +48,13 @@ def seed_demo(session, *, password: str | None) -> tuple[Mission, dict[str, User
         mission = service.create_mission(session, actor=None, **DEMO_MISSION)
     generated = None
     users: dict[str, User] = {}
-    for username, role, display_name in DEMO_USERS:
+    for fields in DEMO_USERS:
+        username = fields["username"]
         user = session.execute(db.select(User).where(User.username == username)).scalar_one_or_none()
         if user is None:
             if password is None:
                 generated = password = secrets.token_urlsafe(12)
-            user = service.create_user(
-                session,
-                actor=None,
-                username=username,
-                password=password,
-                role=role,
-                mission_id=mission.id,
-                display_name=display_name,
-                superadmin=(username == "demo-admin"),
-            )
+            user = service.create_user(session, actor=None, password=password, mission_id=mission.id, **fields)
         users[username] = user
     for seeder in seeders():
         seeder(session, mission=mission, users=users)

@@ -10,7 +10,7 @@ from core import audit
 from core.auth import ensure_mission, hash_password
 from core.errors import conflict, forbidden, invalid, not_found
 from core.models import AuditEntry, Mission, User
-from core.pagination import Key, paginate
+from core.pagination import Key, paginate, where_given
 from core.records import flush_or_conflict
 
 
@@ -78,9 +78,17 @@ def create_user(
         superadmin=superadmin,
         email=email,
     )
+    return add_user(session, user, actor=actor)
+
+
+def add_user(session, user: User, *, actor: User | None, audit_detail: dict | None = None) -> User:
+    """A new user, with its `user.create` audit row (`audit_detail` adds to the role it names), committed;
+    409 when the username is taken. Who may create it and whether its fields are valid is the caller's to
+    check: create_user does for the API and the CLI; the system's own users (the TAK gateway's service user,
+    demo users sharing one password hash) come here directly."""
     session.add(user)
-    flush_or_conflict(session, f"the username {username} is taken")
-    audit.record(session, actor, "user.create", user, mission_id=mission_id, detail={"role": role})
+    flush_or_conflict(session, f"the username {user.username} is taken")
+    audit.record(session, actor, "user.create", user, detail={"role": user.role, **(audit_detail or {})})
     session.commit()
     return user
 
@@ -134,8 +142,7 @@ def list_users(
         if mission_id and mission_id != actor.mission_id:
             return {"items": [], "next_cursor": None}
         query = query.where(User.mission_id == actor.mission_id)
-    if role:
-        query = query.where(User.role == role)
+    query = where_given(query, (User.role, role))
     return paginate(query, [Key(User.username), Key(User.id)], limit=limit, cursor=cursor, session=session)
 
 
@@ -153,12 +160,9 @@ def list_audit(
     query = db.select(AuditEntry).where(audit.not_confidential())
     if not actor.superadmin:
         query = query.where(AuditEntry.mission_id == actor.mission_id)
-    if subject_id:
-        query = query.where(AuditEntry.subject_id == subject_id)
-    if actor_id:
-        query = query.where(AuditEntry.actor_id == actor_id)
-    if action:
-        query = query.where(AuditEntry.action == action)
+    query = where_given(
+        query, (AuditEntry.subject_id, subject_id), (AuditEntry.actor_id, actor_id), (AuditEntry.action, action)
+    )
     return paginate(query, [Key(AuditEntry.id, descending=True)], limit=limit, cursor=cursor, session=session)
 
 

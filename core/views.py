@@ -94,23 +94,20 @@ class Missions(MethodView):
     @blp.response(200, MissionPage)
     def get(self, args):
         """Missions visible to the caller (their own; all for a superadmin)."""
-        user = auth.current_user()
-        return service.list_missions(db.session, actor=user, **args)
+        return service.list_missions(db.session, actor=auth.current_user(), **args)
 
     @blp.arguments(MissionIn)
     @blp.response(201, MissionOut)
     def post(self, body):
         """Create a mission (superadmin)."""
-        user = auth.current_user()
-        return service.create_mission(db.session, actor=user, **body)
+        return service.create_mission(db.session, actor=auth.current_user(), **body)
 
 
 @blp.route("/missions/<mission_id>")
 class MissionById(MethodView):
     @blp.response(200, MissionOut)
     def get(self, mission_id):
-        user = auth.current_user()
-        return service.get_mission(db.session, actor=user, mission_id=mission_id)
+        return service.get_mission(db.session, actor=auth.current_user(), mission_id=mission_id)
 
 
 @blp.route("/users")
@@ -119,23 +116,20 @@ class Users(MethodView):
     @blp.response(200, UserPage)
     def get(self, args):
         """Users of the admin's mission."""
-        user = auth.current_user(roles={"admin"})
-        return service.list_users(db.session, actor=user, **args)
+        return service.list_users(db.session, actor=auth.current_user(roles={"admin"}), **args)
 
     @blp.arguments(UserIn)
     @blp.response(201, UserOut)
     def post(self, body):
         """Create a user in the admin's mission."""
-        user = auth.current_user(roles={"admin"})
-        return service.create_user(db.session, actor=user, **body)
+        return service.create_user(db.session, actor=auth.current_user(roles={"admin"}), **body)
 
 
 @blp.route("/users/<user_id>")
 class UserById(MethodView):
     @blp.response(200, UserOut)
     def get(self, user_id):
-        user = auth.current_user()
-        return service.get_user(db.session, actor=user, user_id=user_id)
+        return service.get_user(db.session, actor=auth.current_user(), user_id=user_id)
 
     @blp.arguments(UserPatch)
     @blp.response(200, UserOut)
@@ -147,8 +141,7 @@ class UserById(MethodView):
         """Change a user of the admin's mission: `active: false` disables them at once (their tokens and open
         sockets stop working), `role`, display name, SMS phone (E.164), satellite IMEI, e-mail address (where
         consultation reminders and invitations are mailed)."""
-        user = auth.current_user(roles={"admin"})
-        return service.update_user(db.session, actor=user, user_id=user_id, changes=body)
+        return service.update_user(db.session, actor=auth.current_user(roles={"admin"}), user_id=user_id, changes=body)
 
 
 @blp.route("/audit")
@@ -157,8 +150,7 @@ class Audit(MethodView):
     @blp.response(200, AuditPage)
     def get(self, args):
         """Who read or changed what, when, from where (admin; newest first)."""
-        user = auth.current_user(roles={"admin"})
-        return service.list_audit(db.session, actor=user, **args)
+        return service.list_audit(db.session, actor=auth.current_user(roles={"admin"}), **args)
 
 
 @health.route("/healthz")

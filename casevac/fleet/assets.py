@@ -16,7 +16,7 @@ from core import audit, clock
 from core.db import as_frozen_set, commit_keeping_loaded
 from core.errors import conflict, invalid
 from core.models import User
-from core.pagination import Key, paginate
+from core.pagination import Key, paginate, where_given
 from core.records import flush_or_conflict, get_in_mission
 from realtime import audience, events
 
@@ -65,11 +65,9 @@ def list_assets(
     capability: str | None = None,
     store: LiveStore = DATABASE_ONLY,
 ) -> dict:
-    query = select(Asset).where(Asset.mission_id == actor.mission_id)
-    if status:
-        query = query.where(Asset.status == status)
-    if kind:
-        query = query.where(Asset.kind == kind)
+    query = where_given(
+        select(Asset).where(Asset.mission_id == actor.mission_id), (Asset.status, status), (Asset.kind, kind)
+    )
     if capability:
         query = query.where(has_capability(Asset.capabilities, capability))
     page = paginate(query, [Key(Asset.callsign), Key(Asset.id)], limit=limit, cursor=cursor, session=session)

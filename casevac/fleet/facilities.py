@@ -11,7 +11,7 @@ from casevac.fleet.schemas import FacilityOut
 from core import audit, clock
 from core.db import as_frozen_set, commit_keeping_loaded
 from core.models import User
-from core.pagination import Key, paginate
+from core.pagination import Key, paginate, where_given
 from core.records import flush_or_conflict, get_in_mission
 from realtime import audience, events
 
@@ -32,11 +32,11 @@ def list_facilities(
     level: str | None = None,
     capability: str | None = None,
 ) -> dict:
-    query = select(Facility).where(Facility.mission_id == actor.mission_id)
-    if status:
-        query = query.where(Facility.status == status)
-    if level:
-        query = query.where(Facility.level == level)
+    query = where_given(
+        select(Facility).where(Facility.mission_id == actor.mission_id),
+        (Facility.status, status),
+        (Facility.level, level),
+    )
     if capability:
         query = query.where(has_capability(Facility.capabilities, capability))
     page = paginate(query, [Key(Facility.name), Key(Facility.id)], limit=limit, cursor=cursor, session=session)

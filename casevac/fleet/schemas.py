@@ -80,6 +80,8 @@ class AssetPatch(AssetIn):
 
 
 class PositionOut(Schema):
+    """A fix as the API answers it: the asset's latest position, an accepted report, a point of the track."""
+
     lat = fields.Float()
     lon = fields.Float()
     heading = fields.Float(allow_none=True)
@@ -150,13 +152,8 @@ class PositionBatchIn(Schema):
     )
 
 
-class PositionAccepted(Schema):
+class PositionAccepted(PositionOut):
     asset_id = fields.String()
-    lat = fields.Float()
-    lon = fields.Float()
-    heading = fields.Float(allow_none=True)
-    speed_kmh = fields.Float(allow_none=True)
-    reported_at = fields.DateTime()
     latest = fields.Boolean(
         metadata={"description": "false when a newer report was already in: kept in the track only"}
     )
@@ -185,12 +182,7 @@ class TrackArgs(PageArgs):
     since = fields.AwareDateTime(load_default=None, default_timezone=timezone.utc)
 
 
-class TrackPoint(Schema):
-    lat = fields.Float()
-    lon = fields.Float()
-    heading = fields.Float(allow_none=True)
-    speed_kmh = fields.Float(allow_none=True)
-    reported_at = fields.DateTime()
+class TrackPoint(PositionOut):
     source = fields.String()
 
 

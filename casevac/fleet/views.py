@@ -175,16 +175,14 @@ class Facilities(MethodView):
     @blp.response(200, FacilityPage)
     def get(self, args):
         """The mission's medical facilities, by name."""
-        actor = auth.current_user(roles=policy.FLEET_READERS)
-        return facilities.list_facilities(db.session, actor=actor, **args)
+        return facilities.list_facilities(db.session, actor=auth.current_user(roles=policy.FLEET_READERS), **args)
 
     @blp.arguments(FacilityIn)
     @blp.response(201, FacilityOut)
     @blp.alt_response(409, description="name already used in the mission")
     def post(self, body):
         """Register a facility (coordinator or admin)."""
-        actor = auth.current_user(roles=policy.FLEET_WRITERS)
-        return facilities.create_facility(db.session, actor=actor, **body)
+        return facilities.create_facility(db.session, actor=auth.current_user(roles=policy.FLEET_WRITERS), **body)
 
 
 @blp.route("/facilities/<facility_id>")

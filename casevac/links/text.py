@@ -229,29 +229,24 @@ def _counts(values, number, codes: dict, words: dict, what: str) -> dict[str, in
 
 def _count_pairs(item: str, codes: dict, words: dict) -> list[tuple[str, int]] | None:
     vocabulary = {**codes, **words}
-    # count first: 1A, 1A2C, 2URGENT, 1XA, 1*A
+    code = "(?P<code>" + "|".join(sorted(map(re.escape, vocabulary), key=len, reverse=True)) + ")"
+    count = r"(?P<count>\d{1,2})"
+    # Count first (1A, 1A2C, 2URGENT, 1XA, 1*A), else code first (A1, A1C2, A-1, A:1).
+    for pattern in (count + "[X*:]?" + code, code + "[X*:-]?" + count):
+        pairs = _pairs_covering(item, re.compile(pattern), vocabulary)
+        if pairs:
+            return pairs
+    return None
+
+
+def _pairs_covering(item: str, pattern: re.Pattern, vocabulary: dict) -> list[tuple[str, int]] | None:
+    """(code, count) of each match of `pattern`, back to back from the start; None unless they cover the item."""
     pairs, pos = [], 0
-    pattern = re.compile(
-        r"(\d{1,2})[X*:]?(" + "|".join(sorted(map(re.escape, vocabulary), key=len, reverse=True)) + r")"
-    )
-    while pos < len(item):
-        match = pattern.match(item, pos)
-        if not match:
-            break
-        pairs.append((vocabulary[match.group(2)], int(match.group(1))))
-        pos = match.end()
-    if pos == len(item) and pairs:
-        return pairs
-    # code first: A1, A1C2, A-1, A:1
-    pairs, pos = [], 0
-    pattern = re.compile(
-        r"(" + "|".join(sorted(map(re.escape, vocabulary), key=len, reverse=True)) + r")[X*:-]?(\d{1,2})"
-    )
     while pos < len(item):
         match = pattern.match(item, pos)
         if not match:
             return None
-        pairs.append((vocabulary[match.group(1)], int(match.group(2))))
+        pairs.append((vocabulary[match["code"]], int(match["count"])))
         pos = match.end()
     return pairs or None
 

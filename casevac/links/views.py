@@ -59,14 +59,15 @@ class GatewayList(Schema):
     items = fields.List(fields.Nested(GatewayOut))
 
 
+# The SMS intakes' schemas load each channel's own field names as receive_sms's sender, message, message_id.
 class SmsIn(Schema):
-    from_ = Text(
+    sender = Text(
         required=True,
         data_key="from",
         validate=validate.Length(min=1, max=32),
         metadata={"description": "the sender, E.164", "example": "+23670123456"},
     )
-    text = Text(required=True, validate=validate.Length(max=2000))
+    message = Text(required=True, data_key="text", validate=validate.Length(max=2000))
     message_id = Text(required=True, validate=validate.Length(min=1, max=64))
 
 
@@ -109,8 +110,7 @@ class Gateways(MethodView):
     @blp.response(200, GatewayList)
     def get(self):
         """The mission's gateways (admin), revoked ones included; never a secret."""
-        user = auth.current_user(roles={"admin"})
-        return {"items": service.list_gateways(db.session, actor=user)}
+        return {"items": service.list_gateways(db.session, actor=auth.current_user(roles={"admin"}))}
 
 
 @blp.route("/gateways/<gateway_id>")
@@ -178,6 +178,13 @@ def _body_doc(schema, form_fields: dict | None = None, json_too: bool = True) ->
     return {"requestBody": {"required": True, "content": content}}
 
 
+def _answer_doc(description: str, media_type: str, schema_type: str) -> dict:
+    """The 200 answer of an endpoint that answers in its gateway's own format, not one of our schemas."""
+    return {
+        "responses": {"200": {"description": description, "content": {media_type: {"schema": {"type": schema_type}}}}}
+    }
+
+
 @blp.route("/sms")
 class Sms(MethodView):
     @blp.doc(security=[{"gatewaySecret": []}], description=SECRET_DOC, **_body_doc(SmsIn))
@@ -190,14 +197,7 @@ class Sms(MethodView):
         or answer STATUS; the same message_id again answers the same."""
         gateway = _gateway("sms")
         body = _load(SmsIn(), request.get_json(silent=True))
-        answer = service.receive_sms(
-            db.session,
-            gateway=gateway,
-            channel="sms",
-            sender=body["from_"],
-            message=body["text"],
-            message_id=body["message_id"],
-        )
+        answer = service.receive_sms(db.session, gateway=gateway, channel="sms", **body)
         if answer.refused:
             raise ApiError(
                 403, "the sender is not registered: an admin adds its phone to a user (PATCH /api/v1/users/{id})"
@@ -206,9 +206,9 @@ class Sms(MethodView):
 
 
 class TwilioIn(Schema):
-    From = Text(required=True, validate=validate.Length(min=1, max=32))
-    Body = Text(required=True, validate=validate.Length(max=2000))
-    MessageSid = Text(required=True, validate=validate.Length(min=1, max=64))
+    sender = Text(required=True, data_key="From", validate=validate.Length(min=1, max=32))
+    message = Text(required=True, data_key="Body", validate=validate.Length(max=2000))
+    message_id = Text(required=True, data_key="MessageSid", validate=validate.Length(min=1, max=64))
 
     class Meta:
         unknown = "exclude"  # Twilio posts about twenty more fields (To, AccountSid, NumMedia, FromCity, ...)
@@ -219,13 +219,11 @@ class TwilioSms(MethodView):
     @blp.doc(
         security=[{"gatewaySecret": []}],
         description=SECRET_DOC + ". Answers TwiML.",
-        responses={
-            "200": {
-                "description": "TwiML: <Response><Message>reply</Message></Response> (an empty "
-                "<Response/> for an unregistered sender)",
-                "content": {"text/xml": {"schema": {"type": "string"}}},
-            }
-        },
+        **_answer_doc(
+            "TwiML: <Response><Message>reply</Message></Response> (an empty <Response/> for an unregistered sender)",
+            "text/xml",
+            "string",
+        ),
         **_body_doc(
             None,
             {"From": {"type": "string"}, "Body": {"type": "string"}, "MessageSid": {"type": "string"}},
@@ -238,21 +236,14 @@ class TwilioSms(MethodView):
         """Twilio's incoming-message web hook (form post: From, Body, MessageSid)."""
         gateway = _gateway("sms")
         body = _load(TwilioIn(), _form_or_json())
-        answer = service.receive_sms(
-            db.session,
-            gateway=gateway,
-            channel="twilio",
-            sender=body["From"],
-            message=body["Body"],
-            message_id=body["MessageSid"],
-        )
+        answer = service.receive_sms(db.session, gateway=gateway, channel="twilio", **body)
         xml = '<?xml version="1.0" encoding="UTF-8"?>'
         xml += f"<Response><Message>{escape(answer.reply)}</Message></Response>" if answer.reply else "<Response/>"
         return Response(xml, mimetype="text/xml")
 
 
 class SmsSyncIn(Schema):
-    from_ = Text(required=True, data_key="from", validate=validate.Length(min=1, max=32))
+    sender = Text(required=True, data_key="from", validate=validate.Length(min=1, max=32))
     message = Text(required=True, validate=validate.Length(max=2000))
     message_id = Text(required=True, validate=validate.Length(min=1, max=64))
 
@@ -268,13 +259,12 @@ class SmsSyncSms(MethodView):
         description=SECRET_DOC + ". Answers SMSSync's JSON. `?task=sent` (no secret: SMSSync sends none) with JSON "
         '`{"queued_messages": [uuids]}` answers `{"message_uuids": [the uuids the phone may send now]}`.',
         parameters=[{"in": "query", "name": "task", "schema": {"type": "string", "enum": ["sent", "result"]}}],
-        responses={
-            "200": {
-                "description": 'SMSSync: {"payload": {"success": true, "error": null, "task": '
-                '"send", "messages": [{"to", "message", "uuid"}]}}; with ?task=sent {"message_uuids": [...]}',
-                "content": {"application/json": {"schema": {"type": "object"}}},
-            }
-        },
+        **_answer_doc(
+            'SMSSync: {"payload": {"success": true, "error": null, "task": "send", "messages": [{"to", "message", '
+            '"uuid"}]}}; with ?task=sent {"message_uuids": [...]}',
+            "application/json",
+            "object",
+        ),
         **_body_doc(
             None,
             {
@@ -300,19 +290,12 @@ class SmsSyncSms(MethodView):
             return _json({"payload": {"success": True, "error": None}})  # delivery reports: not kept
         gateway = _gateway("sms")
         body = _load(SmsSyncIn(), _form_or_json())
-        answer = service.receive_sms(
-            db.session,
-            gateway=gateway,
-            channel="smssync",
-            sender=body["from_"],
-            message=body["message"],
-            message_id=body["message_id"],
-        )
+        answer = service.receive_sms(db.session, gateway=gateway, channel="smssync", **body)
         payload = {"success": True, "error": None}
         if answer.reply:
             # The uuid is derived from the message id, so a retried sync gets the same reply uuid.
             reply_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{gateway.id}/{body['message_id']}"))
-            payload.update(task="send", messages=[{"to": body["from_"], "message": answer.reply, "uuid": reply_id}])
+            payload.update(task="send", messages=[{"to": body["sender"], "message": answer.reply, "uuid": reply_id}])
         return _json({"payload": payload})
 
     @blp.doc(
@@ -320,13 +303,12 @@ class SmsSyncSms(MethodView):
         description=SECRET_DOC + " (SMSSync sends `?secret=`). `?task=send`: the texts queued for this gateway's "
         'phones (docs/casevac.md, "Texts pushed back"); the phone confirms with POST ?task=sent.',
         parameters=[{"in": "query", "name": "task", "required": True, "schema": {"type": "string", "enum": ["send"]}}],
-        responses={
-            "200": {
-                "description": 'SMSSync: {"payload": {"task": "send", "secret", "messages": [{"to", "message", '
-                '"uuid"}]}} (SMSSync checks that `secret` equals its own: the caller\'s secret, echoed)',
-                "content": {"application/json": {"schema": {"type": "object"}}},
-            }
-        },
+        **_answer_doc(
+            'SMSSync: {"payload": {"task": "send", "secret", "messages": [{"to", "message", "uuid"}]}} (SMSSync '
+            "checks that `secret` equals its own: the caller's secret, echoed)",
+            "application/json",
+            "object",
+        ),
     )
     @auth.public
     def get(self):

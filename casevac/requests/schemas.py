@@ -18,6 +18,7 @@ from casevac.codes import (
     SECURITY,
     SEXES,
     TREATMENTS,
+    VITAL_RANGES,
 )
 from casevac.requests.models import PRECEDENCES, STATUSES, SignsReading
 from core import clock
@@ -54,6 +55,12 @@ def _count(**kwargs):
     return fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_PER_CATEGORY), **kwargs)
 
 
+def _vital(name: str, kind=fields.Integer, **kwargs):
+    """A vital sign, within its plausible range (casevac.codes.VITAL_RANGES)."""
+    low, high = VITAL_RANGES[name]
+    return kind(validate=validate.Range(min=low, max=high), **kwargs)
+
+
 def _text(max_length: int, **kwargs):
     return Text(validate=validate.Length(max=max_length), **kwargs)
 
@@ -84,14 +91,14 @@ class SignsIn(Schema):
     """One set of vital signs, with the time taken (default: now)."""
 
     taken_at = _time()
-    pulse = fields.Integer(strict=True, validate=validate.Range(min=0, max=300))
-    resp_rate = fields.Integer(strict=True, validate=validate.Range(min=0, max=99))
-    spo2 = fields.Integer(strict=True, validate=validate.Range(min=0, max=100))
-    sbp = fields.Integer(strict=True, validate=validate.Range(min=0, max=300))
-    dbp = fields.Integer(strict=True, validate=validate.Range(min=0, max=250))
-    gcs = fields.Integer(strict=True, validate=validate.Range(min=3, max=15))
+    pulse = _vital("pulse", strict=True)
+    resp_rate = _vital("resp_rate", strict=True)
+    spo2 = _vital("spo2", strict=True)
+    sbp = _vital("sbp", strict=True)
+    dbp = _vital("dbp", strict=True)
+    gcs = _vital("gcs", strict=True)
     avpu = Text(validate=validate.OneOf(AVPU))
-    temp_c = fields.Float(validate=validate.Range(min=20, max=45))
+    temp_c = _vital("temp_c", fields.Float)
 
     @validates_schema
     def _some_vital(self, data, **kwargs):

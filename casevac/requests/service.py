@@ -27,7 +27,7 @@ from casevac.requests.schemas import LINE_FORMS, RequestIn, RequestPatch, Reques
 from core import audit, clock
 from core.db import commit_keeping_loaded
 from core.errors import conflict, invalid
-from core.pagination import Key, encode_cursor, paginate
+from core.pagination import Key, encode_cursor, paginate, where_given
 
 # Queue rows read per round when filtering by distance (the exact test is geodesic, in Python).
 _NEAR_BATCH = 200
@@ -175,10 +175,7 @@ def list_requests(
         query = query.where(CasevacRequest.filed_by == actor.id)
     else:
         query = query.where(CasevacRequest.mission_id == actor.mission_id)
-    if status:
-        query = query.where(CasevacRequest.status == status)
-    if precedence:
-        query = query.where(CasevacRequest.precedence == precedence)
+    query = where_given(query, (CasevacRequest.status, status), (CasevacRequest.precedence, precedence))
     if active is True:
         query = query.where(CasevacRequest.status.in_(ACTIVE_STATUSES))
     elif active is False:

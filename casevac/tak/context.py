@@ -18,8 +18,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from casevac.tak.models import TakGatewayState
-from core import audit, clock
+from core import clock
+from core import service as accounts
 from core.auth import hash_password
+from core.errors import ApiError
 from core.models import Mission, User
 from realtime.models import Event
 
@@ -61,19 +63,8 @@ def ensure_context(session, *, mission_code: str, uid: str = "", callsign: str =
                 mission_id=mission.id,
                 password_hash=hash_password(secrets.token_urlsafe(32)),
             )
-            session.add(user)
-            session.flush()
-            audit.record(
-                session,
-                None,
-                "user.create",
-                user,
-                mission_id=mission.id,
-                detail={"role": "medic", "service": "tak-gateway"},
-            )
-            session.commit()
-        except IntegrityError:
-            session.rollback()
+            accounts.add_user(session, user, actor=None, audit_detail={"service": "tak-gateway"})
+        except ApiError:  # 409: another gateway starting at the same time created it
             user = session.execute(select(User).where(User.username == username)).scalar_one()
     if user.mission_id != mission.id or user.role != "medic":
         raise LookupError(f"user {username} exists but is not this mission's gateway user")

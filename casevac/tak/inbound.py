@@ -294,9 +294,7 @@ def on_emergency(session, ctx: Context, event: reading.Event) -> str:
         "lat": event.lat,
         "lon": event.lon,
     }
-    existing = session.execute(
-        select(TakEmergency).where(TakEmergency.mission_id == ctx.mission_id, TakEmergency.uid == event.uid[:200])
-    ).scalar_one_or_none()
+    existing = _beacon(session, ctx, event.uid)
     if existing is None:
         try:
             with session.begin_nested():
@@ -304,16 +302,8 @@ def on_emergency(session, ctx: Context, event: reading.Event) -> str:
         except IntegrityError:
             session.rollback()
             return "duplicate"
-    else:
-        raised = session.execute(
-            update(TakEmergency)
-            .where(TakEmergency.id == existing.id, TakEmergency.cancelled_at.is_not(None))
-            .values(cancelled_at=None, raised_at=now, **values)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if not raised:
-            session.rollback()
-            return "duplicate"
+    elif not _switched(session, existing, was_cancelled=True, cancelled_at=None, raised_at=now, **values):
+        return "duplicate"
     _alert_coordinators(
         session,
         ctx,
@@ -328,20 +318,11 @@ def on_emergency(session, ctx: Context, event: reading.Event) -> str:
 
 def on_emergency_cancel(session, ctx: Context, event: reading.Event) -> str:
     now = clock.now()
-    row = session.execute(
-        select(TakEmergency).where(TakEmergency.mission_id == ctx.mission_id, TakEmergency.uid == event.uid[:200])
-    ).scalar_one_or_none()
+    row = _beacon(session, ctx, event.uid)
     if row is None:
         session.rollback()
         return "ignored"
-    cancelled = session.execute(
-        update(TakEmergency)
-        .where(TakEmergency.id == row.id, TakEmergency.cancelled_at.is_(None))
-        .values(cancelled_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not cancelled:
-        session.rollback()
+    if not _switched(session, row, was_cancelled=False, cancelled_at=now):
         return "duplicate"
     _alert_coordinators(
         session,
@@ -360,6 +341,29 @@ def on_emergency_cancel(session, ctx: Context, event: reading.Event) -> str:
         },
     )
     return "emergency_cancelled"
+
+
+def _beacon(session, ctx: Context, uid: str) -> TakEmergency | None:
+    """The mission's emergency of this beacon uid (kept to 200 characters)."""
+    return session.execute(
+        select(TakEmergency).where(TakEmergency.mission_id == ctx.mission_id, TakEmergency.uid == uid[:200])
+    ).scalar_one_or_none()
+
+
+def _switched(session, beacon: TakEmergency, *, was_cancelled: bool, **values) -> bool:
+    """The conditional UPDATE of a beacon from cancelled (raised again) or from raised (cancelled): True when
+    this call made the change; False when it was no longer in that state (another gateway, or a repeat,
+    changed it first), and the transaction is rolled back."""
+    state = TakEmergency.cancelled_at.is_not(None) if was_cancelled else TakEmergency.cancelled_at.is_(None)
+    changed = session.execute(
+        update(TakEmergency)
+        .where(TakEmergency.id == beacon.id, state)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not changed:
+        session.rollback()
+    return bool(changed)
 
 
 def _alert_coordinators(session, ctx: Context, event: reading.Event, *, action: str, kind, type_: str, data: dict):

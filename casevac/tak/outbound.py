@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from casevac.codes import LATER_LINES
 from casevac.dispatch import rules as dispatch_rules
 from casevac.dispatch import service as dispatch
 from casevac.fleet import assets as fleet_assets
@@ -16,7 +15,7 @@ from casevac.fleet import facilities as fleet_facilities
 from casevac.fleet import positions as fleet_positions
 from casevac.fleet.positions import LiveStore
 from casevac.policy import FINAL_STATUSES
-from casevac.requests import lookups
+from casevac.requests import cot, lookups
 from casevac.tak.codec import writing
 from casevac.tak.context import Context
 from casevac.tak.models import TakRequestLink
@@ -82,50 +81,13 @@ def marker_uid(session, request) -> tuple[str, TakRequestLink | None]:
     return (link.event_uid if link else f"medevac-{request.id}"), link
 
 
-def lines(request) -> dict:
-    """The request as the codec's 9-line dict (the API's field names)."""
-    out = {
-        "location": {"lat": request.lat, "lon": request.lon},
-        "callsign": request.callsign,
-        "frequency": request.frequency,
-        "patients": request.patients,
-        "equipment": list(request.equipment or []),
-        "litter": request.litter,
-        "ambulatory": request.ambulatory,
-    }
-    for name in ("suffix", *LATER_LINES):
-        value = getattr(request, name)
-        if value is not None:
-            out[name] = value
-    out["casualties"] = [_casualty_lines(c) for c in request.casualties]
-    return out
-
-
-def _casualty_lines(casualty) -> dict:
-    out = {}
-    for name in ("zap", "age", "sex", "mechanism", "mechanism_detail", "precedence"):
-        value = getattr(casualty, name)
-        if value is not None:
-            out[name] = value
-    if casualty.time_of_injury is not None:
-        out["time_of_injury"] = clock.as_utc(casualty.time_of_injury).isoformat()
-    if casualty.injuries:
-        out["injuries"] = list(casualty.injuries)
-    signs = casualty.signs
-    if signs:
-        out["signs"] = {k: v for k, v in signs.items() if k != "taken_at"}
-    if casualty.treatments:
-        out["treatments"] = list(casualty.treatments)
-    return out
-
-
 def request_marker(session, ctx: Context, request, *, settings, live: LiveStore) -> bytes:
     uid, link = marker_uid(session, request)
     time = clock.as_utc(request.updated_at)
     if request.status in FINAL_STATUSES:
         return writing.delete(uid, time=time)
     return writing.medevac(
-        lines(request),
+        cot.lines(request),
         uid=uid,
         time=time,
         stale=max(time, clock.now()) + MARKER_STALE,

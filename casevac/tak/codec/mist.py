@@ -8,7 +8,7 @@ import re
 import xml.etree.ElementTree as ET  # nosec B405 - a type only; parsing goes through defusedxml
 from datetime import datetime
 
-from casevac.codes import MECHANISMS, TREATMENTS
+from casevac.codes import MECHANISMS, TREATMENTS, VITAL_RANGES
 from casevac.tak.codec.vocabulary import VITAL_LABELS, clean, xml_text
 
 _VITAL_ALIASES = {
@@ -47,15 +47,6 @@ _MECHANISM_WORDS = {
     "knife": "stab",
     "crush": "crush",
     "drowning": "drowning",
-}
-_VITAL_RANGES = {
-    "pulse": (0, 300),
-    "resp_rate": (0, 99),
-    "spo2": (0, 100),
-    "sbp": (0, 300),
-    "dbp": (0, 250),
-    "gcs": (3, 15),
-    "temp_c": (20, 45),
 }
 
 
@@ -175,7 +166,7 @@ def _signs(text: str, notes: list[str], zap: str | None) -> dict:
 
 
 def _ranged(name: str, value: str, notes: list[str], zap) -> dict:
-    low, high = _VITAL_RANGES[name]
+    low, high = VITAL_RANGES[name]
     number = float(value)
     if name != "temp_c":
         if number != int(number):

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET  # nosec B405 - builds XML only; parsing goes
 from datetime import datetime, timedelta
 
 from casevac.codes import NATIONALITY_TO_ATAK
+from casevac.precedence import precedence_of
 from casevac.tak.codec import mist
 from casevac.tak.codec.vocabulary import (
     CHAT,
@@ -33,6 +34,8 @@ def _root(
     lon: float,
     how: str = "h-g-i-g-o",
     hae: str = UNKNOWN,
+    start: datetime | None = None,
+    ce: str = UNKNOWN,
 ) -> tuple[ET.Element, ET.Element]:
     root = ET.Element(
         "event",
@@ -42,12 +45,12 @@ def _root(
             "type": type_,
             "how": how,
             "time": cot_time(time),
-            "start": cot_time(time),
+            "start": cot_time(start or time),
             "stale": cot_time(stale),
         },
     )
     ET.SubElement(
-        root, "point", {"lat": repr(float(lat)), "lon": repr(float(lon)), "hae": hae, "ce": UNKNOWN, "le": UNKNOWN}
+        root, "point", {"lat": repr(float(lat)), "lon": repr(float(lon)), "hae": hae, "ce": ce, "le": UNKNOWN}
     )
     detail = ET.SubElement(root, "detail")
     return root, detail
@@ -64,14 +67,27 @@ def medevac(
     uid: str,
     time: datetime,
     stale: datetime,
+    start: datetime | None = None,
+    circular_error_m: float | None = None,
     status_text: str | None = None,
     sender_uid: str | None = None,
 ) -> bytes:
     """The MEDEVAC marker of a 9-line (a dict shaped like the API's request: location lat/lon, callsign,
-    frequency, patients, equipment, litter, ambulatory, lines 6-9, remarks, casualties). `status_text` goes
-    in <remarks> (status, asset, ETA), so medline_remarks stays the medic's own remarks."""
+    frequency, patients, equipment, litter, ambulatory, lines 6-9, remarks, casualties): the one writer of
+    it, for the gateway's marker and the `.cot` export (casevac.requests.cot). `start` defaults to `time`;
+    `circular_error_m` is the point's ce (unknown when None). `status_text` goes in <remarks> (status,
+    asset, ETA), so medline_remarks stays the medic's own remarks."""
     location = lines["location"]
-    root, detail = _root(uid=uid, type_=MEDEVAC, time=time, stale=stale, lat=location["lat"], lon=location["lon"])
+    root, detail = _root(
+        uid=uid,
+        type_=MEDEVAC,
+        time=time,
+        start=start,
+        stale=stale,
+        lat=location["lat"],
+        lon=location["lon"],
+        ce=f"{circular_error_m:.1f}" if circular_error_m is not None else UNKNOWN,
+    )
     ET.SubElement(detail, "contact", {"callsign": xml_text(lines["callsign"])})
     if sender_uid:
         ET.SubElement(
@@ -86,14 +102,14 @@ def medevac(
         )
     patients = lines["patients"]
     equipment = set(lines.get("equipment") or [])
-    precedence = next((name for name in PRECEDENCES if patients.get(name, 0) > 0), "urgent")
+    precedence = precedence_of(patients) or "urgent"
     a = {
         "title": xml_text(f"{lines['callsign']} {precedence}"),
         "casevac": "false",
         "freq": xml_text(lines["frequency"]),
         "zone_prot_selection": "0",
         **{name: str(patients.get(name, 0)) for name in PRECEDENCES},
-        "equipment_none": "true" if not equipment else "false",
+        "equipment_none": _bool(not equipment),
         "hoist": _bool("hoist" in equipment),
         "extraction_equipment": _bool("extraction" in equipment),
         "ventilator": _bool("ventilator" in equipment),

@@ -2,6 +2,7 @@
 
 import xml.etree.ElementTree as ET
 
+from casevac.tak.codec import reading, stream
 from tests.casevac.conftest import CASUALTY, FULL_LINES, body
 from tests.helpers import assert_error
 
@@ -29,3 +30,17 @@ def test_cot_event_carries_the_nine_line_and_one_zmist_per_casualty(client, head
     assert [m.get("z") for m in mists] == ["A-1", "A-2"]
     assert mists[0].get("m") == "blast" and "HR 128" in mists[0].get("s") and "tourniquet" in mists[0].get("t")
     assert_error(client.get(f"/api/v1/casevac/requests/{filed['id']}/cot", headers=headers(make_user("medic"))), 404)
+
+
+def test_cot_export_is_the_gateway_marker_and_decodes_back_to_the_filed_lines(client, headers, medic, coordinator):
+    """One writer (casevac.tak.codec.writing.medevac): the export carries the lines ATAK has no field for and
+    the gateway's flow tag, so the TAK gateway reads it back exactly and takes it for its own echo."""
+    lines = dict(suffix="A", marking="other", marking_detail="orange panel", cbrn=["chemical"], security="N")
+    filed = client.post("/api/v1/casevac/requests", json=body(**lines), headers=headers(medic)).get_json()
+    response = client.get(f"/api/v1/casevac/requests/{filed['id']}/cot", headers=headers(coordinator))
+    assert response.get_data().startswith(b"<?xml ")
+    event = reading.classify(stream.parse(response.get_data()))
+    assert event.own and event.kind == "medevac"
+    decoded = reading.nine_line(event)
+    assert decoded.notes == [] and {name: decoded.body.get(name) for name in lines} == lines
+    assert event.element.find("detail/_medevac_").get("hlz_other") == "orange panel"

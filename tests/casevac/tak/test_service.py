@@ -47,6 +47,24 @@ def test_the_gateway_user_is_one_medic_per_mission(app, mission, ctx):
     assert user.username == f"tak-gateway-{mission.code.lower()}"
 
 
+def test_two_gateways_starting_together_create_one_user(app, mission, monkeypatch):
+    create = context.accounts.add_user
+
+    def racing(session, user, **options):
+        other = User(**{name: getattr(user, name) for name in ("username", "role", "mission_id", "password_hash")})
+        create(session, other, **options)  # the other gateway's, committed first
+        return create(session, user, **options)  # ours: the username is taken (409)
+
+    monkeypatch.setattr(context.accounts, "add_user", racing)
+    ctx = context.ensure_context(db.session, mission_code=mission.code)
+    users = db.session.execute(select(User).where(User.username == context.gateway_username(mission.code))).scalars()
+    assert [user.id for user in users] == [ctx.user_id]
+    created = db.session.execute(select(AuditEntry).where(AuditEntry.action == "user.create")).scalars().all()
+    assert [(row.subject_id, row.detail) for row in created] == [
+        (ctx.user_id, {"role": "medic", "service": "tak-gateway"})
+    ]
+
+
 def test_a_medevac_sent_three_times_is_filed_once_with_the_tak_callsign_and_audited(app, ctx):
     outcomes = [inbound.handle(db.session, ctx, ATAK) for _ in range(3)]
     assert outcomes == ["filed", "duplicate", "duplicate"]
