@@ -25,10 +25,9 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from sqlalchemy import update
-
 from config.extensions import db
 from core.models import OutgoingMail, User
+from core.records import update_where
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +90,13 @@ def withdraw(
     ]
     if recipient_id is not None:
         conditions.append(OutgoingMail.recipient_id == recipient_id)
-    return session.execute(
-        update(OutgoingMail).where(*conditions).values(status="cancelled").execution_options(synchronize_session=False)
-    ).rowcount
+    return update_where(session, OutgoingMail, *conditions, status="cancelled")
 
 
 def deliver(session, *, now: datetime, settings) -> int:
     """Send the due rows (the sweeper task): returns how many were sent."""
-    session.execute(
-        update(OutgoingMail)
-        .where(OutgoingMail.status == "pending", OutgoingMail.expires_at <= now)
-        .values(status="expired")
-        .execution_options(synchronize_session=False)
+    update_where(
+        session, OutgoingMail, OutgoingMail.status == "pending", OutgoingMail.expires_at <= now, status="expired"
     )
     session.commit()
     if not settings.SMTP_HOST:
@@ -139,11 +133,14 @@ def deliver(session, *, now: datetime, settings) -> int:
                 _failed(session, row, now, None, type(exc).__name__, connection_level=True)
                 break
             else:
-                session.execute(
-                    update(OutgoingMail)
-                    .where(OutgoingMail.id == row_id, OutgoingMail.status == "sending")
-                    .values(status="sent", sent_at=now, last_error=None)
-                    .execution_options(synchronize_session=False)
+                update_where(
+                    session,
+                    OutgoingMail,
+                    OutgoingMail.id == row_id,
+                    OutgoingMail.status == "sending",
+                    status="sent",
+                    sent_at=now,
+                    last_error=None,
                 )
                 session.commit()
                 sent += 1
@@ -157,20 +154,16 @@ def deliver(session, *, now: datetime, settings) -> int:
 
 
 def _claim(session, row_id: str, now: datetime) -> bool:
-    won = session.execute(
-        update(OutgoingMail)
-        .where(
-            OutgoingMail.id == row_id,
-            OutgoingMail.status.in_(("pending", "sending")),
-            OutgoingMail.next_attempt_at <= now,
-        )
-        .values(
-            status="sending",
-            attempts=OutgoingMail.attempts + 1,
-            next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS),
-        )
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    won = update_where(
+        session,
+        OutgoingMail,
+        OutgoingMail.id == row_id,
+        OutgoingMail.status.in_(("pending", "sending")),
+        OutgoingMail.next_attempt_at <= now,
+        status="sending",
+        attempts=OutgoingMail.attempts + 1,
+        next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS),
+    )
     session.commit()  # the claim is visible to every other sender before this one talks to the server
     return won == 1
 
@@ -184,12 +177,7 @@ def _failed(session, row: OutgoingMail, now: datetime, code: int | None, reply, 
         values["status"] = "failed"
     else:
         values.update(status="pending", next_attempt_at=now + backoff(row.attempts))
-    session.execute(
-        update(OutgoingMail)
-        .where(OutgoingMail.id == row.id, OutgoingMail.status == "sending")
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    update_where(session, OutgoingMail, OutgoingMail.id == row.id, OutgoingMail.status == "sending", **values)
     session.commit()
     log.warning(
         "mail %s (%s) not sent, attempt %d: %s%s",

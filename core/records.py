@@ -1,8 +1,9 @@
-"""Kernel helpers of every domain's services: a row of the caller's mission by id, and a constraint
-violation answered as a conflict."""
+"""Kernel helpers of every domain's services: a row of the caller's mission by id, a constraint violation
+answered as a conflict, and the conditional UPDATE that decides a race."""
 
 from __future__ import annotations
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from core.auth import can_see_mission
@@ -27,3 +28,12 @@ def flush_or_conflict(session, message: str, **extra) -> None:
     except IntegrityError:
         session.rollback()
         raise conflict(message, **extra) from None
+
+
+def update_where(session, model, /, *conditions, **values) -> int:
+    """UPDATE the rows of `model` that meet `conditions` with `values`, in the caller's transaction, leaving
+    the objects the session holds as they are; the number of rows changed. With the state a move starts
+    from among the conditions, this is how every service decides a race: of concurrent callers, exactly one
+    changes the row and gets 1 (the database's row lock decides: ARCHITECTURE.md)."""
+    statement = update(model).where(*conditions).values(**values)
+    return session.execute(statement.execution_options(synchronize_session=False)).rowcount

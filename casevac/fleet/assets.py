@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from casevac.fleet import positions
 from casevac.fleet.models import Asset, AssetPosition, has_capability
@@ -17,7 +17,7 @@ from core.db import as_frozen_set, commit_keeping_loaded
 from core.errors import conflict, invalid
 from core.models import User
 from core.pagination import Key, paginate, where_given
-from core.records import flush_or_conflict, get_in_mission
+from core.records import flush_or_conflict, get_in_mission, update_where
 from realtime import audience, events
 
 log = logging.getLogger(__name__)
@@ -140,24 +140,31 @@ def task(session, *, asset_id: str, request_id: str, now) -> bool:
     """available -> tasked for this request, by a conditional update (of racing dispatches one wins); in the
     caller's transaction."""
     return (
-        session.execute(
-            update(Asset)
-            .where(Asset.id == asset_id, Asset.status == "available")
-            .values(status="tasked", tasked_request_id=request_id, updated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        update_where(
+            session,
+            Asset,
+            Asset.id == asset_id,
+            Asset.status == "available",
+            status="tasked",
+            tasked_request_id=request_id,
+            updated_at=now,
+        )
         == 1
     )
 
 
 def free(session, *, asset_id: str, request_id: str, store: LiveStore = DATABASE_ONLY) -> bool:
     """tasked -> available, only if the asset still serves this request; publishes asset.updated."""
-    freed = session.execute(
-        update(Asset)
-        .where(Asset.id == asset_id, Asset.status == "tasked", Asset.tasked_request_id == request_id)
-        .values(status="available", tasked_request_id=None, updated_at=clock.now())
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    freed = update_where(
+        session,
+        Asset,
+        Asset.id == asset_id,
+        Asset.status == "tasked",
+        Asset.tasked_request_id == request_id,
+        status="available",
+        tasked_request_id=None,
+        updated_at=clock.now(),
+    )
     if freed:
         publish_asset(session, session.get(Asset, asset_id, populate_existing=True), store=store)
     return bool(freed)
@@ -195,12 +202,9 @@ def update_asset(session, *, actor: User, asset_id: str, store: LiveStore = DATA
     status = fields.pop("status", None)
     if status is not None and status != asset.status:
         # Conditional: a dispatch committing meanwhile must not be overwritten (the database decides).
-        done = session.execute(
-            update(Asset)
-            .where(Asset.id == asset.id, Asset.status != "tasked")
-            .values(status=status, updated_at=clock.now())
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        done = update_where(
+            session, Asset, Asset.id == asset.id, Asset.status != "tasked", status=status, updated_at=clock.now()
+        )
         if not done:
             session.rollback()
             raise conflict(

@@ -28,6 +28,7 @@ from sqlalchemy import bindparam, insert, select, update
 from casevac.fleet.models import MAX_FIXES_PER_REPORT, Asset, AssetPosition
 from core import clock
 from core.errors import ApiError, invalid
+from core.records import update_where
 from realtime import audience, events
 
 log = logging.getLogger(__name__)
@@ -167,21 +168,17 @@ def report_positions(
         )
         top = fixes[newest]
         latest = bool(
-            session.execute(
-                update(Asset)
-                .where(
-                    Asset.id == asset_id,
-                    (Asset.position_reported_at.is_(None)) | (Asset.position_reported_at <= top["reported_at"]),
-                )
-                .values(
-                    lat=top["lat"],
-                    lon=top["lon"],
-                    heading=top["heading"],
-                    speed_kmh=top["speed_kmh"],
-                    position_reported_at=top["reported_at"],
-                )
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            update_where(
+                session,
+                Asset,
+                Asset.id == asset_id,
+                (Asset.position_reported_at.is_(None)) | (Asset.position_reported_at <= top["reported_at"]),
+                lat=top["lat"],
+                lon=top["lon"],
+                heading=top["heading"],
+                speed_kmh=top["speed_kmh"],
+                position_reported_at=top["reported_at"],
+            )
         )
         session.commit()
     if latest:

@@ -25,11 +25,12 @@ import urllib.parse
 import urllib.request
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select
 
 from casevac.links.models import InboundMessage, MessageGateway, OutboundMessage
 from casevac.links.service import reply_for
 from core import clock
+from core.records import update_where
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +94,15 @@ def _claimable(now):
 
 def _claim(session, message_id: str, now) -> bool:
     """The conditional UPDATE: True for the one caller that moved the row to `sending`."""
-    won = session.execute(
-        update(OutboundMessage)
-        .where(OutboundMessage.id == message_id, _claimable(now))
-        .values(state="sending", claimed_at=now, attempts=OutboundMessage.attempts + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    won = update_where(
+        session,
+        OutboundMessage,
+        OutboundMessage.id == message_id,
+        _claimable(now),
+        state="sending",
+        claimed_at=now,
+        attempts=OutboundMessage.attempts + 1,
+    )
     session.commit()
     return won == 1
 
@@ -255,17 +259,17 @@ def confirm(session, *, uuids: list[str]) -> list[str]:
     """POST ?task=sent: of these uuids, those the phone may send now; each is confirmed once only."""
     confirmed = []
     for message_id in dict.fromkeys(uuids):
-        won = session.execute(
-            update(OutboundMessage)
-            .where(
-                OutboundMessage.id == message_id,
-                OutboundMessage.channel == "smssync",
-                OutboundMessage.state.in_(("pending", "sending")),
-                OutboundMessage.gateway_id.in_(select(MessageGateway.id).where(MessageGateway.revoked_at.is_(None))),
-            )
-            .values(state="sent", sent_at=clock.now(), last_error=None)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        won = update_where(
+            session,
+            OutboundMessage,
+            OutboundMessage.id == message_id,
+            OutboundMessage.channel == "smssync",
+            OutboundMessage.state.in_(("pending", "sending")),
+            OutboundMessage.gateway_id.in_(select(MessageGateway.id).where(MessageGateway.revoked_at.is_(None))),
+            state="sent",
+            sent_at=clock.now(),
+            last_error=None,
+        )
         if won == 1:
             confirmed.append(message_id)
     session.commit()

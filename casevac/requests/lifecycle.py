@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from casevac import policy, ten_one_two
@@ -19,6 +19,7 @@ from casevac.requests.models import FINAL_STATUSES, CasevacRequest, StatusChange
 from casevac.requests.schemas import RequestOut
 from core import audit, clock
 from core.errors import conflict, forbidden, invalid
+from core.records import update_where
 from realtime import audience
 
 NEXT = {
@@ -138,13 +139,17 @@ def _move(
     if to_status == VIA_DISPATCH:
         # Dispatching answers the request: it counts as acknowledged and stops the escalation clock.
         stamp["acknowledged_at"] = func.coalesce(CasevacRequest.acknowledged_at, now)
-    result = session.execute(
-        update(CasevacRequest)
-        .where(CasevacRequest.id == request.id, CasevacRequest.status == from_status)
-        .values(status=to_status, updated_at=now, **stamp, **(values or {}))
-        .execution_options(synchronize_session=False)
+    moved = update_where(
+        session,
+        CasevacRequest,
+        CasevacRequest.id == request.id,
+        CasevacRequest.status == from_status,
+        status=to_status,
+        updated_at=now,
+        **stamp,
+        **(values or {}),
     )
-    if result.rowcount != 1:
+    if moved != 1:
         return False
     session.refresh(request)
     session.add(
@@ -201,16 +206,14 @@ def escalate(session, *, now: datetime, settings) -> int:
     )
     for request_id in unacknowledged:
         won = (
-            session.execute(
-                update(CasevacRequest)
-                .where(
-                    CasevacRequest.id == request_id,
-                    CasevacRequest.escalated_at.is_(None),
-                    CasevacRequest.status == "requested",
-                )
-                .values(escalated_at=now)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            update_where(
+                session,
+                CasevacRequest,
+                CasevacRequest.id == request_id,
+                CasevacRequest.escalated_at.is_(None),
+                CasevacRequest.status == "requested",
+                escalated_at=now,
+            )
             == 1
         )
         if won:
@@ -244,16 +247,14 @@ def escalate(session, *, now: datetime, settings) -> int:
         if now < due - surgery_margin:
             continue
         won = (
-            session.execute(
-                update(CasevacRequest)
-                .where(
-                    CasevacRequest.id == request.id,
-                    CasevacRequest.surgery_escalated_at.is_(None),
-                    CasevacRequest.status.in_(("dispatched", "at_pickup", "in_transit")),
-                )
-                .values(surgery_escalated_at=now)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            update_where(
+                session,
+                CasevacRequest,
+                CasevacRequest.id == request.id,
+                CasevacRequest.surgery_escalated_at.is_(None),
+                CasevacRequest.status.in_(("dispatched", "at_pickup", "in_transit")),
+                surgery_escalated_at=now,
+            )
             == 1
         )
         if won:

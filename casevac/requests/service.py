@@ -14,7 +14,7 @@ import json
 import re
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -28,6 +28,7 @@ from core import audit, clock
 from core.db import commit_keeping_loaded
 from core.errors import conflict, invalid
 from core.pagination import Key, encode_cursor, paginate, where_given
+from core.records import update_where
 
 # Queue rows read per round when filtering by distance (the exact test is geodesic, in Python).
 _NEAR_BATCH = 200
@@ -232,11 +233,12 @@ def summary_fields() -> tuple[str, ...]:
 def append_remark(session, *, request_id: str, note: str) -> CasevacRequest:
     """A line added to the request's remarks by the system (no editor: after dispatch too), told live as a
     change of the remarks; in the caller's transaction."""
-    session.execute(
-        update(CasevacRequest)
-        .where(CasevacRequest.id == request_id)
-        .values(remarks=func.coalesce(CasevacRequest.remarks + "\n", "") + note, updated_at=clock.now())
-        .execution_options(synchronize_session=False)
+    update_where(
+        session,
+        CasevacRequest,
+        CasevacRequest.id == request_id,
+        remarks=func.coalesce(CasevacRequest.remarks + "\n", "") + note,
+        updated_at=clock.now(),
     )
     request = session.get(CasevacRequest, request_id)
     session.refresh(request)

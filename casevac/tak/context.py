@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from casevac.tak.models import TakGatewayState
@@ -23,6 +23,7 @@ from core import service as accounts
 from core.auth import hash_password
 from core.errors import ApiError
 from core.models import Mission, User
+from core.records import update_where
 from realtime.models import Event
 
 
@@ -106,15 +107,14 @@ def state(session, ctx: Context, server: str) -> TakGatewayState:
 
 def save_seq(session, ctx: Context, server: str, seq: int) -> None:
     """Only forward: of two copies running, the slower never moves the mark back."""
-    session.execute(
-        update(TakGatewayState)
-        .where(
-            TakGatewayState.mission_id == ctx.mission_id,
-            TakGatewayState.server == server,
-            TakGatewayState.last_seq < seq,
-        )
-        .values(last_seq=seq, updated_at=clock.now())
-        .execution_options(synchronize_session=False)
+    update_where(
+        session,
+        TakGatewayState,
+        TakGatewayState.mission_id == ctx.mission_id,
+        TakGatewayState.server == server,
+        TakGatewayState.last_seq < seq,
+        last_seq=seq,
+        updated_at=clock.now(),
     )
     session.commit()
 
@@ -124,11 +124,12 @@ def set_connected(session, ctx: Context, server: str, connected: bool, error: st
     values = {"connected": connected, "heartbeat_at": now, "updated_at": now, "last_error": (error or "")[:200] or None}
     if connected:
         values["connected_at"] = now
-    session.execute(
-        update(TakGatewayState)
-        .where(TakGatewayState.mission_id == ctx.mission_id, TakGatewayState.server == server)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+    update_where(
+        session,
+        TakGatewayState,
+        TakGatewayState.mission_id == ctx.mission_id,
+        TakGatewayState.server == server,
+        **values,
     )
     session.commit()
 

@@ -17,7 +17,7 @@ import logging
 import re
 
 from marshmallow import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from casevac import codes, policy
@@ -32,6 +32,7 @@ from casevac.tak.models import TakEmergency, TakRequestLink
 from core import audit, clock
 from core.errors import ApiError, forbidden
 from core.models import User
+from core.records import update_where
 from realtime import audience, events
 
 log = logging.getLogger("casevac.tak")
@@ -355,12 +356,7 @@ def _switched(session, beacon: TakEmergency, *, was_cancelled: bool, **values) -
     this call made the change; False when it was no longer in that state (another gateway, or a repeat,
     changed it first), and the transaction is rolled back."""
     state = TakEmergency.cancelled_at.is_not(None) if was_cancelled else TakEmergency.cancelled_at.is_(None)
-    changed = session.execute(
-        update(TakEmergency)
-        .where(TakEmergency.id == beacon.id, state)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    changed = update_where(session, TakEmergency, TakEmergency.id == beacon.id, state, **values)
     if not changed:
         session.rollback()
     return bool(changed)

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
-
 from config.extensions import db
 from core import audit, clock
 from core.errors import conflict, not_found
 from core.models import User
 from core.pagination import Key, paginate
+from core.records import update_where
 from telemed.mental import confidentiality
 from telemed.mental.models import Screening, ScreeningAlert
 from telemed.scheduling import clinicians
@@ -126,12 +125,14 @@ def acknowledge(session, *, actor: User, screening_id: str) -> dict:
     if alert is None:
         raise conflict("this screening raised no alert: there is nothing to acknowledge")
     now = clock.now()
-    taken = session.execute(
-        update(ScreeningAlert)
-        .where(ScreeningAlert.id == alert.id, ScreeningAlert.acknowledged_at.is_(None))
-        .values(acknowledged_at=now, acknowledged_by=actor.id)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    taken = update_where(
+        session,
+        ScreeningAlert,
+        ScreeningAlert.id == alert.id,
+        ScreeningAlert.acknowledged_at.is_(None),
+        acknowledged_at=now,
+        acknowledged_by=actor.id,
+    )
     if taken:
         audit.record(session, actor, "screening.acknowledge", record)
         confidentiality.tell_clinicians(
@@ -181,16 +182,14 @@ def escalate_alerts(session, *, now: datetime, settings) -> int:
     session.rollback()
     escalated = 0
     for alert_id in due:
-        claimed = session.execute(
-            update(ScreeningAlert)
-            .where(
-                ScreeningAlert.id == alert_id,
-                ScreeningAlert.acknowledged_at.is_(None),
-                ScreeningAlert.escalated_at.is_(None),
-            )
-            .values(escalated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        claimed = update_where(
+            session,
+            ScreeningAlert,
+            ScreeningAlert.id == alert_id,
+            ScreeningAlert.acknowledged_at.is_(None),
+            ScreeningAlert.escalated_at.is_(None),
+            escalated_at=now,
+        )
         if not claimed:
             session.rollback()
             continue

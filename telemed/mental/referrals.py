@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
-
 from core import audit, clock
 from core.errors import conflict, forbidden, not_found
 from core.models import User
+from core.records import update_where
 from telemed.mental import confidentiality
 from telemed.mental.models import SelfReferral
 from telemed.scheduling import booking, clinicians, consultations, slots
@@ -109,12 +108,14 @@ def close_self_referral(session, *, actor: User, referral_id: str) -> dict:
     allowed = REFERRAL_TRANSITIONS[referral.status]
     if "closed" not in allowed:
         raise conflict(f"a {referral.status} self-referral cannot be closed", allowed=list(allowed))
-    taken = session.execute(
-        update(SelfReferral)
-        .where(SelfReferral.id == referral.id, SelfReferral.status == referral.status)
-        .values(status="closed", updated_at=clock.now())
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    taken = update_where(
+        session,
+        SelfReferral,
+        SelfReferral.id == referral.id,
+        SelfReferral.status == referral.status,
+        status="closed",
+        updated_at=clock.now(),
+    )
     if not taken:
         session.rollback()
         raise conflict("the self-referral changed meanwhile: reload it", allowed=[])
@@ -185,12 +186,14 @@ def book_self_referral(
     # The referral is claimed first, in the booking's own transaction: of racing bookings of one referral the
     # database lets one through (the others wait on the row, then find it no longer open), and a booking that
     # fails (time taken, invalid) rolls the claim back. The status check above only spares a needless claim.
-    claimed = session.execute(
-        update(SelfReferral)
-        .where(SelfReferral.id == referral.id, SelfReferral.status == "open")
-        .values(status="booked", updated_at=clock.now())
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    claimed = update_where(
+        session,
+        SelfReferral,
+        SelfReferral.id == referral.id,
+        SelfReferral.status == "open",
+        status="booked",
+        updated_at=clock.now(),
+    )
     if not claimed:
         session.rollback()
         session.refresh(referral)
@@ -213,12 +216,7 @@ def book_self_referral(
     except Exception:
         session.rollback()
         raise
-    session.execute(
-        update(SelfReferral)
-        .where(SelfReferral.id == referral.id)
-        .values(consultation_id=consultation.id)
-        .execution_options(synchronize_session=False)
-    )
+    update_where(session, SelfReferral, SelfReferral.id == referral.id, consultation_id=consultation.id)
     audit.record(session, actor, "self_referral.book", referral)
     session.commit()
     session.refresh(referral)

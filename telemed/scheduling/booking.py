@@ -9,7 +9,7 @@ import secrets
 import statistics
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 
 from config.extensions import db
@@ -19,7 +19,7 @@ from core.db import is_id
 from core.errors import ApiError, conflict, forbidden, invalid
 from core.models import User
 from core.pagination import Key, paginate
-from core.records import flush_or_conflict
+from core.records import flush_or_conflict, update_where
 from telemed import policy
 from telemed.scheduling import access, availability, notices
 from telemed.scheduling.clinicians import is_mental_health_clinician
@@ -51,11 +51,12 @@ def _lock_clinician(session, clinician_id: str) -> Clinician:
     the database's write lock; either way one clinician's bookings run one after the other, and the
     check below sees every booking committed before it (cal.com issue 13397: never check-then-insert
     without it). On PostgreSQL the exclusion constraint is the second line of defence."""
-    session.execute(
-        update(Clinician)
-        .where(Clinician.id == clinician_id)
-        .values(booking_seq=Clinician.booking_seq + 1, updated_at=Clinician.updated_at)
-        .execution_options(synchronize_session=False)
+    update_where(
+        session,
+        Clinician,
+        Clinician.id == clinician_id,
+        booking_seq=Clinician.booking_seq + 1,
+        updated_at=Clinician.updated_at,
     )
     return (
         session.execute(
@@ -255,13 +256,12 @@ def change_status(
         # Releasing the block frees the time for other bookings.
         values.update(status_reason=reason, block_start=None, block_end=None)
     # Conditional update: of two racing changes from the same state, one wins and the other gets 409.
-    result = session.execute(
-        update(Consultation)
-        .where(Consultation.id == consultation.id, Consultation.status == current)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
+    if (
+        update_where(
+            session, Consultation, Consultation.id == consultation.id, Consultation.status == current, **values
+        )
+        != 1
+    ):
         session.rollback()
         fresh = access.load_visible(session, actor, consultation_id)
         raise conflict(f"the consultation is now {fresh.status}", allowed=list(TRANSITIONS[fresh.status]))
@@ -300,22 +300,21 @@ def reschedule(session, *, actor: User, consultation_id: str, start: datetime) -
     end = start + timedelta(minutes=consultation.duration_minutes)
     try:
         # On PostgreSQL the exclusion constraint fires on this UPDATE (it is not deferred).
-        result = session.execute(
-            update(Consultation)
-            .where(Consultation.id == consultation.id, Consultation.status == "booked")
-            .values(
-                start=start,
-                end=end,
-                block_start=start,
-                block_end=end + timedelta(minutes=clinician.buffer_minutes),
-                reminded_at=None,
-                updated_at=clock.now(),
-            )
-            .execution_options(synchronize_session=False)
+        moved = update_where(
+            session,
+            Consultation,
+            Consultation.id == consultation.id,
+            Consultation.status == "booked",
+            start=start,
+            end=end,
+            block_start=start,
+            block_end=end + timedelta(minutes=clinician.buffer_minutes),
+            reminded_at=None,
+            updated_at=clock.now(),
         )
     except IntegrityError:
         raise _integrity_conflict(session) from None
-    if result.rowcount != 1:
+    if moved != 1:
         session.rollback()
         raise conflict("the consultation is no longer booked", allowed=[])
     consultation = access.load_visible(session, actor, consultation_id)
@@ -356,12 +355,14 @@ def send_reminders(session, *, now: datetime, settings) -> int:
     )
     sent = 0
     for consultation_id in ids:
-        won = session.execute(
-            update(Consultation)
-            .where(Consultation.id == consultation_id, Consultation.reminded_at.is_(None), Consultation.start <= due)
-            .values(reminded_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        won = update_where(
+            session,
+            Consultation,
+            Consultation.id == consultation_id,
+            Consultation.reminded_at.is_(None),
+            Consultation.start <= due,
+            reminded_at=now,
+        )
         if won != 1:
             continue
         consultation = session.get(Consultation, consultation_id)

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import update
-
 from config.extensions import db
 from core import audit, clock
 from core.db import is_id
 from core.errors import conflict, forbidden, invalid, not_found
 from core.models import User
-from core.records import flush_or_conflict
+from core.records import flush_or_conflict, update_where
 from telemed import policy
 from telemed.scheduling import access, notices
 from telemed.scheduling.clinicians import clinician_of_user, is_mental_health_clinician
@@ -127,12 +125,14 @@ def revoke(session, *, actor: User, consultation_id: str, participant_id: str) -
         raise not_found("participant")
     now = clock.now()
     # Only the first of racing revocations changes the row (and tells anyone).
-    changed = session.execute(
-        update(Participant)
-        .where(Participant.id == participant.id, Participant.revoked_at.is_(None))
-        .values(revoked_at=now, revoked_by=actor.id)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    changed = update_where(
+        session,
+        Participant,
+        Participant.id == participant.id,
+        Participant.revoked_at.is_(None),
+        revoked_at=now,
+        revoked_by=actor.id,
+    )
     if not changed:
         session.rollback()
         raise conflict("this invitation is already revoked", allowed=[])

@@ -8,13 +8,12 @@ import os
 import secrets
 from pathlib import Path
 
-from sqlalchemy import update
-
 from config.extensions import db
 from core import audit, clock
 from core.db import is_id
 from core.errors import ApiError, conflict, forbidden, invalid, not_found
 from core.models import User
+from core.records import update_where
 from telemed import policy
 from telemed.scheduling import access
 from telemed.scheduling.clinicians import is_mental_health_clinician
@@ -104,12 +103,13 @@ def add_reply(session, *, actor: User, consultation_id: str, text: str) -> Reply
     if actor.id == consultation.clinician.user_id:
         # The response-time clock stops at the clinician's first reply (exactly once).
         first = (
-            session.execute(
-                update(Consultation)
-                .where(Consultation.id == consultation.id, Consultation.first_reply_at.is_(None))
-                .values(first_reply_at=now)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            update_where(
+                session,
+                Consultation,
+                Consultation.id == consultation.id,
+                Consultation.first_reply_at.is_(None),
+                first_reply_at=now,
+            )
             == 1
         )
     session.flush()
