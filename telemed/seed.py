@@ -5,8 +5,8 @@ America/New_York, a paediatrician across the date line in Pacific/Auckland)."""
 from __future__ import annotations
 
 from config.extensions import db
-from core import audit
 from core.models import User
+from core.service import add_user
 from telemed.scheduling.models import Clinician
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
@@ -106,11 +106,7 @@ def seed_demo(session, *, mission, users: dict[str, User]) -> None:
                 role="clinician",
                 mission_id=mission.id,
             )
-            session.add(user)
-            session.flush()
-            audit.record(
-                session, None, "user.create", user, mission_id=mission.id, detail={"role": "clinician", "seed": True}
-            )
+            add_user(session, user, actor=None, audit_detail={"seed": True})
         if user.role != "clinician":
             continue
         exists = session.execute(db.select(Clinician.id).where(Clinician.user_id == user.id)).scalar_one_or_none()
