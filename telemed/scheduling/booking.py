@@ -18,7 +18,7 @@ from core.auth import COORDINATORS
 from core.db import is_id
 from core.errors import ApiError, conflict, forbidden, invalid
 from core.models import User
-from core.pagination import Key, paginate
+from core.pagination import Key, paginate, where_given
 from core.records import flush_or_conflict, update_where
 from telemed import policy
 from telemed.scheduling import access, availability, notices
@@ -216,12 +216,9 @@ def list_consultations(
         query = query.where(or_(mine, Consultation.kind != "mental_health"))
     else:
         query = query.where(mine)
-    if status:
-        query = query.where(Consultation.status == status)
-    if kind:
-        query = query.where(Consultation.kind == kind)
-    if clinician_id:
-        query = query.where(Consultation.clinician_id == clinician_id)
+    query = where_given(
+        query, (Consultation.status, status), (Consultation.kind, kind), (Consultation.clinician_id, clinician_id)
+    )
     if from_:
         query = query.where(Consultation.end > from_)
     if to:
