@@ -75,6 +75,16 @@ def may_see_consultation(actor, consultation) -> bool:
     return is_participant(actor, consultation) or oversees(actor, consultation) or bool(invitation(actor, consultation))
 
 
+def may_read_reason(actor, consultation) -> bool:
+    """The clinical reason for a consultation is for those who treat or oversee: an invited interpreter sees
+    the consultation (its time, kind, status) without it (need to know: DOMAIN.md section 6)."""
+    return (
+        is_participant(actor, consultation)
+        or oversees(actor, consultation)
+        or not invited_as(actor, consultation, "interpreter")
+    )
+
+
 def may_join(actor, consultation) -> bool:
     """Ask for a join token: a participant or an invitee (each part joins the call and its chat)."""
     return is_participant(actor, consultation) or invitation(actor, consultation) is not None

@@ -28,6 +28,24 @@ def load_visible(session, actor: User, consultation_id: str) -> Consultation:
     return consultation
 
 
+class ReasonWithheld:
+    """A consultation as someone who may see it but not its clinical reason reads it (an invited
+    interpreter): every attribute the consultation's, the reason None. Nothing is written to the row."""
+
+    reason = None
+
+    def __init__(self, consultation: Consultation):
+        self._consultation = consultation
+
+    def __getattr__(self, name):
+        return getattr(self._consultation, name)
+
+
+def as_seen_by(actor: User, consultation: Consultation):
+    """The consultation for an answer to this actor: the reason withheld where policy.may_read_reason says."""
+    return consultation if policy.may_read_reason(actor, consultation) else ReasonWithheld(consultation)
+
+
 def audit_read(session, actor: User, consultation: Consultation, what: str) -> None:
     """Every read of a mental-health record is audited (issue 6/7; the member can see who read it)."""
     if consultation.kind == "mental_health":

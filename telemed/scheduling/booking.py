@@ -182,11 +182,11 @@ def book(
     return consultation
 
 
-def get_consultation(session, *, actor: User, consultation_id: str) -> Consultation:
+def get_consultation(session, *, actor: User, consultation_id: str):
     consultation = access.load_visible(session, actor, consultation_id)
     access.audit_read(session, actor, consultation, "consultation")
     session.commit()
-    return consultation
+    return access.as_seen_by(actor, consultation)
 
 
 def list_consultations(

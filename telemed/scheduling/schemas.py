@@ -272,7 +272,7 @@ class ConsultationOut(Schema):
     start = fields.DateTime()
     end = fields.DateTime()
     duration_minutes = fields.Integer()
-    reason = fields.String()
+    reason = fields.String(allow_none=True, metadata={"description": "null for an invited interpreter (need to know)"})
     patient = fields.Method("_patient")
     booked_by = fields.String()
     status_reason = Text(allow_none=True, metadata={"description": "why cancelled or noshow"})

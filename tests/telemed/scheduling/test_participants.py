@@ -16,7 +16,7 @@ from config.extensions import db
 from core.models import AuditEntry
 from realtime.models import Event
 from telemed.scheduling import exports
-from telemed.scheduling.models import Participant
+from telemed.scheduling.models import Consultation, Participant
 from tests.helpers import assert_error
 from tests.telemed.scheduling.test_store_forward import png_bytes
 from tests.telemed.test_video import ALL_DAY, call_setup, connect, events  # noqa: F401 - fixtures
@@ -221,6 +221,14 @@ def test_visibility_by_part(client, headers, make_user, make_clinician, diagnost
     assert codes(second.user) == dict.fromkeys(
         ("consultation", "notes", "attachments", "replies", "participants", "join"), 200
     )
+    # The clinical reason is for those who treat: the interpreter sees the consultation without it.
+    seen = {
+        who: client.get(f"{API}/consultations/{cid}", headers=headers(user)).get_json()
+        for who, user in (("interpreter", interpreter), ("second", second.user), ("patient", medic))
+    }
+    assert seen["interpreter"]["reason"] is None and seen["interpreter"]["start"] == consultation["start"]
+    assert seen["second"]["reason"] == seen["patient"]["reason"] == consultation["reason"] is not None
+    assert db.session.get(Consultation, cid).reason == consultation["reason"]  # nothing written to the row
     notes = client.get(f"{API}/consultations/{cid}/notes", headers=headers(second.user)).get_json()["items"]
     assert [n["text"] for n in notes] == ["wound clean"]
     [attachment] = client.get(f"{API}/consultations/{cid}/attachments", headers=headers(second.user)).get_json()[
