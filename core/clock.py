@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 _frozen: datetime | None = None
 
@@ -25,3 +25,9 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
+
+
+def backoff(attempts: int, *, first: timedelta, at_most: timedelta) -> timedelta:
+    """The wait before retrying after the n-th failed attempt: `first`, doubling each time, capped at `at_most`
+    (every outbox's retry policy: core.mail, casevac.links.outbound)."""
+    return min(first * 2 ** max(attempts - 1, 0), at_most)

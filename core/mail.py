@@ -26,6 +26,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from config.extensions import db
+from core import clock
 from core.models import OutgoingMail, User
 from core.records import update_where
 
@@ -191,7 +192,7 @@ def _failed(session, row: OutgoingMail, now: datetime, code: int | None, reply, 
 
 def backoff(attempts: int) -> timedelta:
     """The wait after the n-th failed attempt: 1, 2, 4 ... minutes, at most an hour."""
-    return timedelta(seconds=min(60 * 2 ** max(attempts - 1, 0), 3600))
+    return clock.backoff(attempts, first=timedelta(minutes=1), at_most=timedelta(hours=1))
 
 
 def _connect(settings) -> smtplib.SMTP:

@@ -39,6 +39,7 @@ TOLD = ("acknowledged", "dispatched", "at_pickup", "cancelled")
 PUSHED = {"twilio": "twilio", "smssync": "smssync", "sbd": "sbd"}
 SWEPT = ("twilio", "sbd")
 CLAIM_TIMEOUT = timedelta(minutes=5)
+RETRY_FIRST, RETRY_AT_MOST = timedelta(seconds=30), timedelta(minutes=30)  # the doubling backoff
 BATCH = 20
 HTTP_TIMEOUT = 10
 
@@ -148,7 +149,7 @@ def _failed(message: OutboundMessage, error: str, *, permanent: bool, now, setti
         message.state = "failed"
     else:
         message.state = "pending"
-        message.next_attempt_at = now + min(timedelta(seconds=30 * 2 ** (message.attempts - 1)), timedelta(minutes=30))
+        message.next_attempt_at = now + clock.backoff(message.attempts, first=RETRY_FIRST, at_most=RETRY_AT_MOST)
     log.warning(
         "casevac.links: outbound %s message %s not sent (attempt %d, %s): %s",
         message.channel,
