@@ -500,26 +500,16 @@ def bench_positions_server(seconds: float, generators: int, connections: int, ba
         redis_server.stop()
 
 
-def bench_recommend_service(runs, *, freeze: bool = True, profile: bool = False):
-    """The same recommendation end to end in-process: load 1,000 assets and 100 facilities from the database
-    (SQLite), build the need from a filed request, rank; and through HTTP (Flask test client). `freeze`: the
-    heap settled after start-up as the server does (wsgi.py, config.app.freeze_heap); False shows the cost of
-    not doing it."""
-    tmp = tempfile.mkdtemp()
+def _recommend_fixture(settings):
+    """A migrated SQLite database with 1,000 assets, 100 facilities and one filed request (urgent, one
+    litter); -> (app, request id, the coordinator's id, the coordinator's headers). No app context is left
+    pushed and no ORM object alive: each HTTP request then gets its own app context and session, as in the
+    server (and its teardown is measured with it)."""
     from flask_migrate import upgrade
 
     from config.app import create_app
     from config.extensions import db
-    from config.settings import Settings
 
-    settings = Settings.from_env(
-        ENV="test",
-        DATABASE_URL=f"sqlite:///{tmp}/bench.db",
-        REDIS_URL=None,
-        REDIS_PREFIX="benchrec",
-        LOG_LEVEL="WARNING",
-        SWEEPER_INTERVAL_SECONDS=3600.0,
-    )
     app = create_app(settings)
     with app.app_context():
         upgrade()
@@ -566,8 +556,7 @@ def bench_recommend_service(runs, *, freeze: bool = True, profile: bool = False)
             )
         db.session.add_all([medic, coordinator, *rows])
         db.session.commit()
-        http = app.test_client()
-        filed = http.post(
+        filed = app.test_client().post(
             "/api/v1/casevac/requests",
             headers={"Authorization": f"Bearer {issue_token(medic, 60)}"},
             json={
@@ -581,25 +570,53 @@ def bench_recommend_service(runs, *, freeze: bool = True, profile: bool = False)
             },
         )
         assert filed.status_code == 201, filed.get_data(as_text=True)
-        request_id = filed.get_json()["id"]
-        coordinator = db.session.get(User, coordinator.id)
-        if freeze:
-            from config.app import freeze_heap
+        headers = {"Authorization": f"Bearer {issue_token(coordinator, 60)}"}
+        coordinator_id = coordinator.id
+        db.session.remove()
+    return app, filed.get_json()["id"], coordinator_id, headers
 
-            freeze_heap()
-        if profile:
-            import cProfile
-            import pstats
 
-            with cProfile.Profile() as profiler:
-                for _ in range(runs):
-                    dispatch_service.recommend_for_request(
-                        db.session, actor=coordinator, request_id=request_id, limit=10, settings=settings
-                    )
-                    db.session.rollback()
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
-            return
-        service_times = []
+def bench_recommend_service(runs, *, freeze: bool = True, profile: bool = False):
+    """The same recommendation end to end in-process: load 1,000 assets and 100 facilities from the database
+    (SQLite), build the need from a filed request, rank (the service, in one app context); and through HTTP
+    (Flask test client, each request in its own app context as in the server; without and with
+    `Accept-Encoding: gzip`, as a browser sends). `freeze`: the heap settled after start-up as the server does
+    (wsgi.py, config.app.freeze_heap); False shows the cost of not doing it. `profile`: cProfile of the HTTP
+    requests instead of timings."""
+    from config.extensions import db
+    from config.settings import Settings
+    from core.models import User
+
+    settings = Settings.from_env(
+        ENV="test",
+        DATABASE_URL=f"sqlite:///{tempfile.mkdtemp()}/bench.db",
+        REDIS_URL=None,
+        REDIS_PREFIX="benchrec",
+        LOG_LEVEL="WARNING",
+        SWEEPER_INTERVAL_SECONDS=3600.0,
+    )
+    app, request_id, coordinator_id, headers = _recommend_fixture(settings)
+    http = app.test_client()
+    url = f"/api/v1/casevac/requests/{request_id}/recommendations"
+    answer = http.get(url, headers=headers)  # warm up (and what the figures are for)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    if freeze:
+        from config.app import freeze_heap
+
+        freeze_heap()
+    if profile:
+        import cProfile
+        import pstats
+
+        with cProfile.Profile() as profiler:
+            for _ in range(runs):
+                http.get(url, headers=headers)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+        return
+    service_times = []
+    with app.app_context():
+        coordinator = db.session.get(User, coordinator_id)
         for _ in range(runs):
             start = time.perf_counter()
             dispatch_service.recommend_for_request(
@@ -607,19 +624,31 @@ def bench_recommend_service(runs, *, freeze: bool = True, profile: bool = False)
             )
             service_times.append(time.perf_counter() - start)
             db.session.rollback()
-        headers = {"Authorization": f"Bearer {issue_token(coordinator, 60)}"}
-        http_times = []
+        db.session.remove()
+    http_times: dict[str, list[float]] = {"identity": [], "gzip": []}
+    for encoding, times in http_times.items():
         for _ in range(runs):
             start = time.perf_counter()
-            response = http.get(f"/api/v1/casevac/requests/{request_id}/recommendations", headers=headers)
-            http_times.append(time.perf_counter() - start)
+            response = http.get(url, headers={**headers, "Accept-Encoding": encoding})
+            times.append(time.perf_counter() - start)
             assert response.status_code == 200
     baseline = statistics.median(bare_geodesics(1100) for _ in range(3))
+    body = answer.get_json()
+
+    def ms(times, q):
+        return f"{percentile(times, q) * 1000:.1f}"
+
     print(
         f"recommend end to end (SQLite load of 1000 assets + 100 facilities, rank), {runs} runs, "
         f"heap {'frozen' if freeze else 'not frozen'}: "
-        f"service p50 {percentile(service_times, 50) * 1000:.1f} ms, p99 {percentile(service_times, 99) * 1000:.1f} ms;"
-        f" HTTP p50 {percentile(http_times, 50) * 1000:.1f} ms, p99 {percentile(http_times, 99) * 1000:.1f} ms"
+        f"service p50 {ms(service_times, 50)} ms, p99 {ms(service_times, 99)} ms;"
+        f" HTTP p50 {ms(http_times['identity'], 50)} ms, p99 {ms(http_times['identity'], 99)} ms;"
+        f" HTTP gzip p50 {ms(http_times['gzip'], 50)} ms, p99 {ms(http_times['gzip'], 99)} ms"
+    )
+    print(
+        f"  answer: {len(body['options'])} options, {len(body['excluded_assets'])} excluded assets, "
+        f"{len(body['excluded_facilities'])} excluded facilities, night {body['night']}, "
+        f"{len(answer.get_data()):,} bytes (gzip {len(response.get_data()):,})"
     )
     print(f"  baseline: 1,100 bare geodesic distances {baseline * 1000:.1f} ms")
 
@@ -635,7 +664,9 @@ def main():
     )
     parser.add_argument("--runs", type=int, default=100, help="recommend-service: runs per figure")
     parser.add_argument("--no-freeze", action="store_true", help="recommend-service: leave the heap unfrozen")
-    parser.add_argument("--profile", action="store_true", help="recommend-service: cProfile instead of timings")
+    parser.add_argument(
+        "--profile", action="store_true", help="recommend-service: cProfile of the HTTP requests instead of timings"
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="per figure through the real server")
     parser.add_argument("--generators", type=int, default=1, help="load-generator processes")
     parser.add_argument("--connections", type=int, default=16, help="keep-alive connections per generator")
