@@ -20,9 +20,7 @@ from core.errors import conflict, not_found
 
 def asset_states(session, *, mission_id: str, store: LiveStore = DATABASE_ONLY) -> list[AssetState]:
     """The mission's assets as value objects, each at its latest reported position (else its base)."""
-    return [
-        asset_state(row, position) for row, position in assets.snapshot(session, mission_id=mission_id, store=store)
-    ]
+    return list(map(AssetState._make, assets.snapshot(session, mission_id=mission_id, store=store)))
 
 
 def asset_state(asset, position: dict | None) -> AssetState:
@@ -43,7 +41,7 @@ def asset_state(asset, position: dict | None) -> AssetState:
 
 
 def facility_states(session, *, mission_id: str) -> list[FacilityState]:
-    return [facility_state(f) for f in facilities.snapshot(session, mission_id=mission_id)]
+    return list(map(FacilityState._make, facilities.snapshot(session, mission_id=mission_id)))
 
 
 def facility_state(facility) -> FacilityState:

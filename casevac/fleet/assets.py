@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 
 from casevac.fleet import positions
 from casevac.fleet.models import Asset, AssetPosition, has_capability
@@ -99,8 +99,9 @@ def get_asset(session, *, actor: User, asset_id: str) -> Asset:
 
 
 class AssetRow(NamedTuple):
-    """What dispatch ranks of an asset: a plain tuple, not an ORM object (a thousand assets load several times
-    faster) nor SQLAlchemy's Row (whose attributes read by name cost about 0.3 us each)."""
+    """What dispatch ranks of an asset, at its latest known position: a plain tuple, not an ORM object (a
+    thousand assets load several times faster) nor SQLAlchemy's Row (whose attributes read by name cost about
+    0.3 us each). The fields of casevac.dispatch.states.AssetState, in its order."""
 
     id: str
     callsign: str
@@ -111,27 +112,38 @@ class AssetRow(NamedTuple):
     cruise_speed_kmh: float
     readiness_minutes: int
     status: str
-    base_lat: float
-    base_lon: float
-    lat: float | None
-    lon: float | None
-    heading: float | None
-    speed_kmh: float | None
-    position_reported_at: datetime | None
+    position: tuple[float, float]
 
 
-# The columns of AssetRow, in its order (capabilities parsed once per distinct set, core.db.as_frozen_set).
-_SNAPSHOT = tuple(
-    as_frozen_set(Asset.capabilities) if name == "capabilities" else getattr(Asset, name) for name in AssetRow._fields
+_ASSETS = Asset.__table__.c
+_HAS_FIX = _ASSETS.position_reported_at.is_not(None)
+# Core columns (no ORM compilation); capabilities parsed once per distinct set (core.db.as_frozen_set); the
+# position the last fix stored in the row (the database mode, or flushed from Redis), else the base.
+_SNAPSHOT = select(
+    _ASSETS.id,
+    _ASSETS.callsign,
+    _ASSETS.kind,
+    as_frozen_set(_ASSETS.capabilities),
+    _ASSETS.litter_capacity,
+    _ASSETS.ambulatory_capacity,
+    _ASSETS.cruise_speed_kmh,
+    _ASSETS.readiness_minutes,
+    _ASSETS.status,
+    case((_HAS_FIX, _ASSETS.lat), else_=_ASSETS.base_lat),
+    case((_HAS_FIX, _ASSETS.lon), else_=_ASSETS.base_lon),
 )
 
 
-def snapshot(session, *, mission_id: str, store: LiveStore = DATABASE_ONLY) -> list[tuple[AssetRow, dict | None]]:
-    """Every asset of the mission as (row, latest fix or None), for dispatch to rank. Read from the database
-    on every call: a fleet change is in the next ranking."""
-    rows = [AssetRow._make(row) for row in session.execute(select(*_SNAPSHOT).where(Asset.mission_id == mission_id))]
-    latest = positions.latest_positions(session, mission_id=mission_id, assets=rows, store=store)
-    return [(row, latest.get(row.id)) for row in rows]
+def snapshot(session, *, mission_id: str, store: LiveStore = DATABASE_ONLY) -> list[AssetRow]:
+    """Every asset of the mission at its latest position (the live fix, else the last one stored, else its
+    base), for dispatch to rank. Read from the database (and Redis) on every call: a fleet change is in the
+    next ranking."""
+    rows = session.execute(_SNAPSHOT.where(_ASSETS.mission_id == mission_id)).all()
+    live = positions.live_points(store, mission_id=mission_id, asset_ids=[row[0] for row in rows])
+    return [
+        AssetRow(id_, callsign, kind, caps, litter, ambulatory, speed, ready, status, live.get(id_) or (lat, lon))
+        for id_, callsign, kind, caps, litter, ambulatory, speed, ready, status, lat, lon in rows
+    ]
 
 
 def latest_position(session, asset: Asset, *, store: LiveStore = DATABASE_ONLY) -> dict | None:

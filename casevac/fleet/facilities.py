@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 from sqlalchemy import select
 
@@ -56,22 +57,41 @@ def get_facility(session, *, actor: User, facility_id: str) -> Facility:
     return get_in_mission(session, Facility, facility_id, actor=actor, what="facility")
 
 
-_SNAPSHOT = (
-    Facility.id,
-    Facility.name,
-    Facility.level,
-    as_frozen_set(Facility.capabilities),
-    Facility.status,
-    Facility.beds_available,
-    Facility.helipad,
-    Facility.lat,
-    Facility.lon,
+class FacilityRow(NamedTuple):
+    """What dispatch ranks of a facility, as a plain tuple: the fields of casevac.dispatch.states.FacilityState,
+    in its order."""
+
+    id: str
+    name: str
+    level: str
+    capabilities: frozenset
+    status: str
+    beds_available: int
+    helipad: bool
+    location: tuple[float, float]
+
+
+_FACILITIES = Facility.__table__.c
+_SNAPSHOT = select(
+    _FACILITIES.id,
+    _FACILITIES.name,
+    _FACILITIES.level,
+    as_frozen_set(_FACILITIES.capabilities),
+    _FACILITIES.status,
+    _FACILITIES.beds_available,
+    _FACILITIES.helipad,
+    _FACILITIES.lat,
+    _FACILITIES.lon,
 )
 
 
-def snapshot(session, *, mission_id: str) -> list:
-    """Every facility of the mission as a plain row, for dispatch to rank."""
-    return list(session.execute(select(*_SNAPSHOT).where(Facility.mission_id == mission_id)))
+def snapshot(session, *, mission_id: str) -> list[FacilityRow]:
+    """Every facility of the mission, for dispatch to rank (read on every call)."""
+    rows = session.execute(_SNAPSHOT.where(_FACILITIES.mission_id == mission_id)).all()
+    return [
+        FacilityRow(id_, name, level, caps, status, beds, helipad, (lat, lon))
+        for id_, name, level, caps, status, beds, helipad, lat, lon in rows
+    ]
 
 
 def _apply_facility_fields(facility: Facility, fields: dict) -> None:

@@ -267,6 +267,24 @@ def latest_positions(session, *, mission_id: str, assets: list[Asset], store: Li
     return {a.id: row_fix(a) for a in assets if a.position_reported_at is not None}
 
 
+def live_points(store: LiveStore, *, mission_id: str, asset_ids: list[str]) -> dict[str, tuple[float, float]]:
+    """asset id -> (lat, lon) of its live fix in Redis, for the assets that have one (none without Redis, or
+    when it is unreachable: the caller has the positions stored in the rows)."""
+    if store.redis is None or not asset_ids:
+        return {}
+    try:
+        values = store.redis.hmget(_keys(store.prefix, mission_id)[1], asset_ids)
+    except Exception:  # noqa: BLE001 - a Redis outage degrades to the last fixes flushed to the database
+        log.warning("reading live positions from Redis failed; using the database", exc_info=True)
+        return {}
+    points = {}
+    for asset_id, raw in zip(asset_ids, values, strict=True):
+        if raw is not None:
+            fix = json.loads(raw)
+            points[asset_id] = (fix["lat"], fix["lon"])
+    return points
+
+
 def row_fix(asset: Asset) -> dict:
     return {
         "lat": asset.lat,

@@ -10,7 +10,7 @@ from geographiclib.geodesic import Geodesic
 from casevac.fleet.models import Asset
 from config.extensions import db
 from realtime.models import Event
-from tests.casevac.fleet.factories import AssetFactory, FacilityFactory
+from tests.casevac.fleet.factories import ASSET_BODY, FACILITY_BODY, AssetFactory, FacilityFactory
 from tests.factories import MissionFactory
 from tests.helpers import assert_error
 
@@ -133,6 +133,107 @@ def test_every_fleet_write_is_seen_by_the_next_recommendation(client, coordinato
     assert patched.status_code == 200, patched.get_json()
     options, excluded = recommendation()
     assert options == set() and excluded["MEDEVAC-2"] == ["no hoist (asked for on line 4)"]
+
+
+def test_the_fleet_snapshot_rows_are_the_rules_value_objects_field_for_field():
+    # casevac.dispatch.service builds AssetState and FacilityState from the fleet's rows by position (_make).
+    from casevac.dispatch.states import AssetState, FacilityState
+    from casevac.fleet.assets import AssetRow
+    from casevac.fleet.facilities import FacilityRow
+
+    assert AssetRow._fields == AssetState._fields
+    assert FacilityRow._fields == FacilityState._fields
+
+
+_second_apps: dict = {}
+
+
+@pytest.fixture
+def second_app(app, databases):
+    """Another instance of the application on the same database (the test may switch it to the first one's
+    Redis): another worker, as far as anything an application keeps in memory goes."""
+    from casevac.fleet import positions
+    from config.app import create_app
+    from tests.conftest import test_settings
+
+    if app.backend not in _second_apps:
+        settings = test_settings(databases.url(app.backend), SECRET_KEY=app.extensions["settings"].SECRET_KEY)
+        _second_apps[app.backend] = create_app(settings)
+    second = _second_apps[app.backend]
+    yield second
+    second.extensions["redis"] = None
+    positions.bind(second)
+    with second.app_context():
+        db.engine.dispose()  # before the first app's teardown resets the database
+
+
+@pytest.mark.parametrize("live", ["database", "redis"])
+def test_every_fleet_write_is_seen_by_the_next_recommendation_in_every_worker(
+    request, live, client, coordinator, headers, file_request, fleet, second_app
+):
+    # Every kind of fleet write, made through one worker, shows in the very next recommendation of both: asset
+    # create, update and status, facility create and update, a position report (live in Redis, or in the row),
+    # tasking by a dispatch and the release. Nothing a worker keeps may hide a write another worker made.
+    if live == "redis":
+        from casevac.fleet import positions
+
+        second_app.extensions["redis"] = request.getfixturevalue("live_redis")
+        positions.bind(second_app)
+    workers = [client, second_app.test_client()]
+    hdrs = headers(coordinator)
+    filed = file_request(equipment=[], patients={"priority": 1}, litter=1)  # any asset, any open facility
+    level2, plain, ambulance = fleet["level2"].id, fleet["plain"].id, fleet["ambulance"].id
+
+    def both() -> list[tuple[dict, dict]]:
+        """(options by (asset, facility), reasons by excluded asset or facility id), from each worker."""
+        answers = []
+        for worker in workers:
+            response = worker.get(f"{API}/requests/{filed['id']}/recommendations?limit=100", headers=hdrs)
+            assert response.status_code == 200, response.get_json()
+            body = response.get_json()
+            excluded = {e["asset_id"]: e["reasons"] for e in body["excluded_assets"]}
+            excluded.update({e["facility_id"]: e["reasons"] for e in body["excluded_facilities"]})
+            answers.append(({(o["asset_id"], o["facility_id"]): o for o in body["options"]}, excluded))
+        return answers
+
+    def written(response, status: int = 200) -> dict:
+        assert response.status_code == status, response.get_json()
+        return response.get_json()
+
+    for round_, (writer, lat) in enumerate([(workers[1], 4.0), (workers[0], 4.7), (workers[1], 4.2)]):
+        both()  # each worker has answered (and kept whatever it keeps) before the write
+        asset = written(
+            writer.post("/api/v1/assets", json={**ASSET_BODY, "callsign": f"NEW-{round_}"}, headers=hdrs), 201
+        )["id"]
+        assert all((asset, level2) in ranked for ranked, _ in both())
+        facility = written(
+            writer.post("/api/v1/facilities", json={**FACILITY_BODY, "name": f"New {round_}"}, headers=hdrs), 201
+        )["id"]
+        assert all((asset, facility) in ranked for ranked, _ in both())
+        written(writer.patch(f"/api/v1/facilities/{facility}", json={"status": "closed"}, headers=hdrs))
+        assert all(excluded[facility] == ["closed"] for _, excluded in both())
+        written(writer.patch(f"/api/v1/assets/{asset}", json={"litter_capacity": 0}, headers=hdrs))
+        little = ["too few litter places (0 for 1 litter patients)"]
+        assert all(excluded[asset] == little for _, excluded in both())
+        written(writer.patch(f"/api/v1/assets/{asset}", json={"litter_capacity": 2}, headers=hdrs))
+        assert all((asset, level2) in ranked for ranked, _ in both())
+        written(writer.patch(f"/api/v1/assets/{asset}", json={"status": "maintenance"}, headers=hdrs))
+        assert all(excluded[asset] == ["not available (maintenance)"] for _, excluded in both())
+        written(writer.patch(f"/api/v1/assets/{asset}", json={"status": "available"}, headers=hdrs))
+        assert all((asset, level2) in ranked for ranked, _ in both())
+
+        # A position report moves an asset (live in Redis, or in its row): its distance to the pickup site.
+        written(writer.post(f"/api/v1/assets/{plain}/positions", json={"lat": lat, "lon": 18.9}, headers=hdrs), 202)
+        distance = km((lat, 18.9), PICKUP) + km(PICKUP, (4.37, 18.56))
+        assert all(ranked[(plain, level2)]["distance_km"] == pytest.approx(distance, abs=0.01) for ranked, _ in both())
+
+        # Tasking by a dispatch, and the release when that request is cancelled.
+        other = file_request(equipment=[], patients={"priority": 1}, litter=1)
+        written(dispatch(writer, other["id"], ambulance, level2, hdrs))
+        assert all(excluded[ambulance] == ["not available (tasked)"] for _, excluded in both())
+        cancel = {"status": "cancelled", "note": "stood down"}
+        written(writer.post(f"{API}/requests/{other['id']}/status", json=cancel, headers=hdrs))
+        assert all((ambulance, level2) in ranked for ranked, _ in both())
 
 
 def test_recommendations_without_special_needs_list_every_pair_best_first(
