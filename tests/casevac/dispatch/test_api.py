@@ -101,6 +101,40 @@ def test_recommendations_rank_exclude_and_explain(client, coordinator, headers, 
     assert body["night"] is False
 
 
+def test_the_excluded_lists_answer_byte_for_byte_as_their_schemas_dump_them(
+    app, client, coordinator, headers, file_request, fleet
+):
+    # The excluded lists are answered as the rules build them (casevac.dispatch.schemas.BuiltList), not dumped
+    # item by item: the answer must be what the item schemas' own dump gives, to the byte.
+    from marshmallow import fields
+
+    from casevac.dispatch import schemas
+    from casevac.dispatch import service as dispatch_service
+
+    mission_id = coordinator.mission_id
+    AssetFactory(mission_id=mission_id, callsign="MAINT-1", status="maintenance", capabilities=[])
+    AssetFactory(mission_id=mission_id, callsign="CASA-1", kind="fixed_wing", litter_capacity=1, ambulatory_capacity=0)
+    AssetFactory(mission_id=mission_id, callsign="AMB-2", kind="ground_ambulance", litter_capacity=1, capabilities=[])
+    FacilityFactory(mission_id=mission_id, name="Level 1 full", level="1", capabilities=[], beds_available=0)
+    request = file_request(security="X")  # urgent + urgent-surgical, hoist, 2 litters, armed escort
+    response = client.get(f"{API}/requests/{request['id']}/recommendations", headers=headers(coordinator))
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert len(body["excluded_assets"]) == 5 and len(body["excluded_facilities"]) == 3
+    assert max(len(e["reasons"]) for e in body["excluded_assets"]) >= 3
+
+    class ItemByItem(schemas.RecommendationsOut):
+        excluded_assets = fields.List(fields.Nested(schemas.ExcludedAssetOut))
+        excluded_facilities = fields.List(fields.Nested(schemas.ExcludedFacilityOut))
+
+    result = dispatch_service.recommend_for_request(
+        db.session, actor=coordinator, request_id=request["id"], limit=10, settings=app.extensions["settings"]
+    )
+    expected = app.json.response(ItemByItem().dump(result)).get_data()
+    assert response.get_data() == expected
+    assert schemas.RecommendationsOut().dump(result) == ItemByItem().dump(result)
+
+
 def test_every_fleet_write_is_seen_by_the_next_recommendation(client, coordinator, headers, file_request, fleet):
     # The fleet's rows are read for every recommendation (capability sets are parsed once per process, by
     # content): a capability, status or facility change shows in the very next answer.
