@@ -80,7 +80,7 @@ def need_from_request(request) -> EvacuationNeed:
 def recommend_for_request(
     session, *, actor, request_id: str, limit: int, settings, store: LiveStore = DATABASE_ONLY
 ) -> dict:
-    request = access.get_visible(session, actor=actor, request_id=request_id)
+    request = access.get_visible(session, actor=actor, request_id=request_id, full=False)
     if request.status in FINAL_STATUSES:
         raise conflict(f"the request is {request.status}: nothing left to evacuate", current=request.status)
     now = core_clock.now()
