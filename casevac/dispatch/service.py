@@ -20,7 +20,7 @@ from core.errors import conflict, not_found
 
 def asset_states(session, *, mission_id: str, store: LiveStore = DATABASE_ONLY) -> list[AssetState]:
     """The mission's assets as value objects, each at its latest reported position (else its base)."""
-    return list(map(AssetState._make, assets.snapshot(session, mission_id=mission_id, store=store)))
+    return list(assets.snapshot(session, mission_id=mission_id, store=store, row=AssetState))
 
 
 def asset_state(asset, position: dict | None) -> AssetState:
@@ -41,7 +41,7 @@ def asset_state(asset, position: dict | None) -> AssetState:
 
 
 def facility_states(session, *, mission_id: str) -> list[FacilityState]:
-    return list(map(FacilityState._make, facilities.snapshot(session, mission_id=mission_id)))
+    return list(facilities.snapshot(session, mission_id=mission_id, row=FacilityState))
 
 
 def facility_state(facility) -> FacilityState:

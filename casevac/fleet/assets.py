@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 from sqlalchemy import case, func, select, update
 
-from casevac.fleet import positions
+from casevac.fleet import positions, versions
 from casevac.fleet.models import Asset, AssetPosition, has_capability
 from casevac.fleet.positions import DATABASE_ONLY, LiveStore
 from casevac.fleet.schemas import AssetOut
@@ -134,16 +134,28 @@ _SNAPSHOT = select(
 )
 
 
-def snapshot(session, *, mission_id: str, store: LiveStore = DATABASE_ONLY) -> list[AssetRow]:
-    """Every asset of the mission at its latest position (the live fix, else the last one stored, else its
-    base), for dispatch to rank. Read from the database (and Redis) on every call: a fleet change is in the
-    next ranking."""
-    rows = session.execute(_SNAPSHOT.where(_ASSETS.mission_id == mission_id)).all()
-    live = positions.live_points(store, mission_id=mission_id, asset_ids=[row[0] for row in rows])
-    return [
-        AssetRow(id_, callsign, kind, caps, litter, ambulatory, speed, ready, status, live.get(id_) or (lat, lon))
-        for id_, callsign, kind, caps, litter, ambulatory, speed, ready, status, lat, lon in rows
-    ]
+def snapshot(session, *, mission_id: str, store: LiveStore = DATABASE_ONLY, row: type = AssetRow) -> Sequence:
+    """Every asset of the mission at its latest position (the live fix in Redis, else the last one stored,
+    else its base), for dispatch to rank, each as a `row` (a NamedTuple with AssetRow's fields: dispatch's
+    AssetState, so that nothing is converted per call). The rows are kept in memory while the fleet's version
+    holds (casevac.fleet.versions: every committed fleet write is in the next snapshot); live fixes are read
+    on every call. Shared: never change it."""
+    rows = versions.cached(session, ("assets", row), mission_id, lambda: _asset_rows(session, mission_id, row))
+    if store.redis is None:
+        return rows
+    live = positions.live_points(store, mission_id=mission_id, asset_ids=[asset[0] for asset in rows])
+    if not live:
+        return rows
+    return tuple(asset if asset[0] not in live else row(*asset[:-1], live[asset[0]]) for asset in rows)
+
+
+def _asset_rows(session, mission_id: str, row: type) -> tuple:
+    return tuple(
+        row(id_, callsign, kind, caps, litter, ambulatory, speed, ready, status, (lat, lon))
+        for id_, callsign, kind, caps, litter, ambulatory, speed, ready, status, lat, lon in session.execute(
+            _SNAPSHOT.where(_ASSETS.mission_id == mission_id)
+        )
+    )
 
 
 def latest_position(session, asset: Asset, *, store: LiveStore = DATABASE_ONLY) -> dict | None:

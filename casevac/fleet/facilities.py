@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 from sqlalchemy import select
 
+from casevac.fleet import versions
 from casevac.fleet.models import Facility, has_capability
 from casevac.fleet.schemas import FacilityOut
 from core import audit, clock
@@ -85,13 +86,20 @@ _SNAPSHOT = select(
 )
 
 
-def snapshot(session, *, mission_id: str) -> list[FacilityRow]:
-    """Every facility of the mission, for dispatch to rank (read on every call)."""
-    rows = session.execute(_SNAPSHOT.where(_FACILITIES.mission_id == mission_id)).all()
-    return [
-        FacilityRow(id_, name, level, caps, status, beds, helipad, (lat, lon))
-        for id_, name, level, caps, status, beds, helipad, lat, lon in rows
-    ]
+def snapshot(session, *, mission_id: str, row: type = FacilityRow) -> Sequence:
+    """Every facility of the mission, for dispatch to rank, each as a `row` (a NamedTuple with FacilityRow's
+    fields: dispatch's FacilityState). Kept in memory while the fleet's version holds
+    (casevac.fleet.versions). Shared: never change it."""
+    return versions.cached(session, ("facilities", row), mission_id, lambda: _facility_rows(session, mission_id, row))
+
+
+def _facility_rows(session, mission_id: str, row: type) -> tuple:
+    return tuple(
+        row(id_, name, level, caps, status, beds, helipad, (lat, lon))
+        for id_, name, level, caps, status, beds, helipad, lat, lon in session.execute(
+            _SNAPSHOT.where(_FACILITIES.mission_id == mission_id)
+        )
+    )
 
 
 def _apply_facility_fields(facility: Facility, fields: dict) -> None:
