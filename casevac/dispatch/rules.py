@@ -301,30 +301,33 @@ class Arrays:
         # Independent of the distances' scale: the ground leg of a helicopter to a facility without helipad.
         self.ground_leg = np.where(self.aircraft[:, None] & ~self.helipad[None, :], GROUND_LEG_MINUTES, 0.0)
 
-    def keys(self, clock: _Clock, scale: float) -> tuple[np.ndarray, np.ndarray]:
-        """(n, m) score and rank key (score, plus LATE when a check fails) with distances times `scale`."""
+    def keys(self, clock: _Clock, scale: float) -> np.ndarray:
+        """(n, m) rank keys with distances times `scale`: the score (delivery ETA plus the ranking penalties),
+        plus LATE when a check fails. Computed in place: a thousand assets make arrays of 100,000 pairs."""
         pickup = self.readiness + self.to_pickup * scale * self.per_km
-        delivery = np.multiply.outer(self.per_km, self.to_facility * scale)
-        delivery += pickup[:, None]
-        delivery += self.ground_leg
-        late = np.zeros(delivery.shape, dtype=bool)
+        key = np.multiply.outer(self.per_km, self.to_facility * scale)
+        key += pickup[:, None]
+        key += self.ground_leg  # the delivery ETA, which the checks read
+        late = np.zeros(key.shape, dtype=bool)
         if clock.deadline is not None:
-            late |= delivery > clock.deadline
+            late |= key > clock.deadline
         if clock.resuscitation is not None:
-            late |= np.where(self.crew[:, None], pickup[:, None], delivery) > clock.resuscitation
+            # Begun by the medical crew at pickup, else at the facility (evaluate).
+            late |= np.where(self.crew[:, None], (pickup > clock.resuscitation)[:, None], key > clock.resuscitation)
         if clock.surgery is not None:
-            late |= delivery > clock.surgery
-        score = delivery + self.spare[:, None]
-        score += self.diverting[None, :]
-        return score, score + late * LATE
+            late |= key > clock.surgery
+        key += self.spare[:, None]
+        key += self.diverting[None, :]
+        key[late] += LATE
+        return key
 
 
 def _screen(need, assets, facilities, clock, road_factor, limit) -> list[tuple[int, int]]:
     """Pairs that may rank in the top `limit` once distances are geodesic: an optimistic key no worse than
     the limit-th pessimistic key (keys: LATE when the checks fail, plus the score)."""
     arrays = Arrays(need, assets, facilities, road_factor)
-    low = arrays.keys(clock, 1 - SPHERE_ERROR)[1]
-    high = arrays.keys(clock, 1 + SPHERE_ERROR)[1].ravel()
+    low = arrays.keys(clock, 1 - SPHERE_ERROR)
+    high = arrays.keys(clock, 1 + SPHERE_ERROR).ravel()
     k = min(limit, high.size) - 1
     threshold = np.partition(high, k)[k]
     rows, cols = np.nonzero(low <= threshold)
