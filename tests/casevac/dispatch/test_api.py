@@ -136,8 +136,8 @@ def test_the_excluded_lists_answer_byte_for_byte_as_their_schemas_dump_them(
 
 
 def test_every_fleet_write_is_seen_by_the_next_recommendation(client, coordinator, headers, file_request, fleet):
-    # The fleet's rows are read for every recommendation (capability sets are parsed once per process, by
-    # content): a capability, status or facility change shows in the very next answer.
+    # What a process keeps of the fleet is checked against the fleet's version (casevac.fleet.versions): a
+    # capability, status or facility change shows in the very next answer.
     request = file_request()  # urgent + urgent-surgical, hoist, 2 litters
     hdrs = headers(coordinator)
 
