@@ -7,7 +7,7 @@ from __future__ import annotations
 from casevac.dispatch.plan import plan
 from casevac.dispatch.rules import asset_exclusions, facility_exclusions, recommend
 from casevac.dispatch.states import AssetState, CasualtyClock, EvacuationNeed, FacilityState
-from casevac.fleet import assets, facilities, positions
+from casevac.fleet import assets, facilities, positions, snapshot
 from casevac.fleet.positions import DATABASE_ONLY, LiveStore
 from casevac.geo import is_night
 from casevac.policy import BEFORE_DISPATCH, FINAL_STATUSES
@@ -18,9 +18,15 @@ from core.db import commit_keeping_loaded
 from core.errors import conflict, not_found
 
 
-def asset_states(session, *, mission_id: str, store: LiveStore = DATABASE_ONLY) -> list[AssetState]:
-    """The mission's assets as value objects, each at its latest reported position (else its base)."""
-    return list(assets.snapshot(session, mission_id=mission_id, store=store, row=AssetState))
+def fleet_states(
+    session, *, mission_id: str, store: LiveStore = DATABASE_ONLY
+) -> tuple[list[AssetState], list[FacilityState]]:
+    """The mission's assets, each at its latest reported position (else its base), and facilities, as value
+    objects."""
+    assets, facilities = snapshot.fleet(
+        session, mission_id=mission_id, store=store, asset_row=AssetState, facility_row=FacilityState
+    )
+    return list(assets), list(facilities)
 
 
 def asset_state(asset, position: dict | None) -> AssetState:
@@ -38,10 +44,6 @@ def asset_state(asset, position: dict | None) -> AssetState:
         asset.status,
         where,
     )
-
-
-def facility_states(session, *, mission_id: str) -> list[FacilityState]:
-    return list(facilities.snapshot(session, mission_id=mission_id, row=FacilityState))
 
 
 def facility_state(facility) -> FacilityState:
@@ -86,8 +88,7 @@ def recommend_for_request(
     now = core_clock.now()
     result = recommend(
         need_from_request(request),
-        asset_states(session, mission_id=request.mission_id, store=store),
-        facility_states(session, mission_id=request.mission_id),
+        *fleet_states(session, mission_id=request.mission_id, store=store),
         now=now,
         road_factor=settings.ROAD_FACTOR,
         limit=limit,
@@ -186,8 +187,7 @@ def plan_for_requests(
     now = core_clock.now()
     result = plan(
         [need_from_request(r) for r in requests],
-        asset_states(session, mission_id=actor.mission_id, store=store),
-        facility_states(session, mission_id=actor.mission_id),
+        *fleet_states(session, mission_id=actor.mission_id, store=store),
         now=now,
         road_factor=settings.ROAD_FACTOR,
     )

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import NamedTuple, Sequence
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import func, select, update
 
-from casevac.fleet import positions, versions
+from casevac.fleet import positions
 from casevac.fleet.models import Asset, AssetPosition, has_capability
 from casevac.fleet.positions import DATABASE_ONLY, LiveStore
 from casevac.fleet.schemas import AssetOut
 from core import audit, clock
-from core.db import as_frozen_set, commit_keeping_loaded
+from core.db import commit_keeping_loaded
 from core.errors import conflict, invalid
 from core.models import User
 from core.pagination import Key, paginate
@@ -96,66 +95,6 @@ def in_mission(session, *, mission_id: str) -> list[Asset]:
 
 def get_asset(session, *, actor: User, asset_id: str) -> Asset:
     return get_in_mission(session, Asset, asset_id, actor=actor, what="asset")
-
-
-class AssetRow(NamedTuple):
-    """What dispatch ranks of an asset, at its latest known position: a plain tuple, not an ORM object (a
-    thousand assets load several times faster) nor SQLAlchemy's Row (whose attributes read by name cost about
-    0.3 us each). The fields of casevac.dispatch.states.AssetState, in its order."""
-
-    id: str
-    callsign: str
-    kind: str
-    capabilities: frozenset
-    litter_capacity: int
-    ambulatory_capacity: int
-    cruise_speed_kmh: float
-    readiness_minutes: int
-    status: str
-    position: tuple[float, float]
-
-
-_ASSETS = Asset.__table__.c
-_HAS_FIX = _ASSETS.position_reported_at.is_not(None)
-# Core columns (no ORM compilation); capabilities parsed once per distinct set (core.db.as_frozen_set); the
-# position the last fix stored in the row (the database mode, or flushed from Redis), else the base.
-_SNAPSHOT = select(
-    _ASSETS.id,
-    _ASSETS.callsign,
-    _ASSETS.kind,
-    as_frozen_set(_ASSETS.capabilities),
-    _ASSETS.litter_capacity,
-    _ASSETS.ambulatory_capacity,
-    _ASSETS.cruise_speed_kmh,
-    _ASSETS.readiness_minutes,
-    _ASSETS.status,
-    case((_HAS_FIX, _ASSETS.lat), else_=_ASSETS.base_lat),
-    case((_HAS_FIX, _ASSETS.lon), else_=_ASSETS.base_lon),
-)
-
-
-def snapshot(session, *, mission_id: str, store: LiveStore = DATABASE_ONLY, row: type = AssetRow) -> Sequence:
-    """Every asset of the mission at its latest position (the live fix in Redis, else the last one stored,
-    else its base), for dispatch to rank, each as a `row` (a NamedTuple with AssetRow's fields: dispatch's
-    AssetState, so that nothing is converted per call). The rows are kept in memory while the fleet's version
-    holds (casevac.fleet.versions: every committed fleet write is in the next snapshot); live fixes are read
-    on every call. Shared: never change it."""
-    rows = versions.cached(session, ("assets", row), mission_id, lambda: _asset_rows(session, mission_id, row))
-    if store.redis is None:
-        return rows
-    live = positions.live_points(store, mission_id=mission_id, asset_ids=[asset[0] for asset in rows])
-    if not live:
-        return rows
-    return tuple(asset if asset[0] not in live else row(*asset[:-1], live[asset[0]]) for asset in rows)
-
-
-def _asset_rows(session, mission_id: str, row: type) -> tuple:
-    return tuple(
-        row(id_, callsign, kind, caps, litter, ambulatory, speed, ready, status, (lat, lon))
-        for id_, callsign, kind, caps, litter, ambulatory, speed, ready, status, lat, lon in session.execute(
-            _SNAPSHOT.where(_ASSETS.mission_id == mission_id)
-        )
-    )
 
 
 def latest_position(session, asset: Asset, *, store: LiveStore = DATABASE_ONLY) -> dict | None:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import NamedTuple, Sequence
 
 from sqlalchemy import select
 
-from casevac.fleet import versions
 from casevac.fleet.models import Facility, has_capability
 from casevac.fleet.schemas import FacilityOut
 from core import audit, clock
-from core.db import as_frozen_set, commit_keeping_loaded
+from core.db import commit_keeping_loaded
 from core.models import User
 from core.pagination import Key, paginate
 from core.records import flush_or_conflict, get_in_mission
@@ -56,50 +54,6 @@ def in_mission(session, *, mission_id: str) -> list[Facility]:
 
 def get_facility(session, *, actor: User, facility_id: str) -> Facility:
     return get_in_mission(session, Facility, facility_id, actor=actor, what="facility")
-
-
-class FacilityRow(NamedTuple):
-    """What dispatch ranks of a facility, as a plain tuple: the fields of casevac.dispatch.states.FacilityState,
-    in its order."""
-
-    id: str
-    name: str
-    level: str
-    capabilities: frozenset
-    status: str
-    beds_available: int
-    helipad: bool
-    location: tuple[float, float]
-
-
-_FACILITIES = Facility.__table__.c
-_SNAPSHOT = select(
-    _FACILITIES.id,
-    _FACILITIES.name,
-    _FACILITIES.level,
-    as_frozen_set(_FACILITIES.capabilities),
-    _FACILITIES.status,
-    _FACILITIES.beds_available,
-    _FACILITIES.helipad,
-    _FACILITIES.lat,
-    _FACILITIES.lon,
-)
-
-
-def snapshot(session, *, mission_id: str, row: type = FacilityRow) -> Sequence:
-    """Every facility of the mission, for dispatch to rank, each as a `row` (a NamedTuple with FacilityRow's
-    fields: dispatch's FacilityState). Kept in memory while the fleet's version holds
-    (casevac.fleet.versions). Shared: never change it."""
-    return versions.cached(session, ("facilities", row), mission_id, lambda: _facility_rows(session, mission_id, row))
-
-
-def _facility_rows(session, mission_id: str, row: type) -> tuple:
-    return tuple(
-        row(id_, name, level, caps, status, beds, helipad, (lat, lon))
-        for id_, name, level, caps, status, beds, helipad, lat, lon in session.execute(
-            _SNAPSHOT.where(_FACILITIES.mission_id == mission_id)
-        )
-    )
 
 
 def _apply_facility_fields(facility: Facility, fields: dict) -> None:

@@ -172,8 +172,7 @@ def test_every_fleet_write_is_seen_by_the_next_recommendation(client, coordinato
 def test_the_fleet_snapshot_rows_are_the_rules_value_objects_field_for_field():
     # casevac.dispatch.service builds AssetState and FacilityState from the fleet's rows by position (_make).
     from casevac.dispatch.states import AssetState, FacilityState
-    from casevac.fleet.assets import AssetRow
-    from casevac.fleet.facilities import FacilityRow
+    from casevac.fleet.snapshot import AssetRow, FacilityRow
 
     assert AssetRow._fields == AssetState._fields
     assert FacilityRow._fields == FacilityState._fields

@@ -3,7 +3,7 @@ it is made; nothing else does; what a process keeps of the fleet is reused only 
 
 from __future__ import annotations
 
-from casevac.fleet import assets, facilities, versions
+from casevac.fleet import snapshot, versions
 from casevac.fleet.models import Asset, Facility
 from config.extensions import db
 from core.models import Mission
@@ -44,22 +44,24 @@ def test_reads_other_writes_and_rolled_back_fleet_writes_leave_it_alone(app):
     assert versions.current(db.session) == before
 
 
+def statuses(mission_id: str) -> list[str]:
+    return [row.status for row in snapshot.fleet(db.session, mission_id=mission_id)[0]]
+
+
 def test_kept_rows_serve_while_the_version_holds_and_never_an_uncommitted_write(app):
     mission = MissionFactory()
     asset = AssetFactory(mission_id=mission.id, status="available")
     FacilityFactory(mission_id=mission.id)
-    first = assets.snapshot(db.session, mission_id=mission.id)
-    assert assets.snapshot(db.session, mission_id=mission.id) is first  # kept
-    assert facilities.snapshot(db.session, mission_id=mission.id) is facilities.snapshot(
-        db.session, mission_id=mission.id
-    )
+    first = snapshot.fleet(db.session, mission_id=mission.id)
+    again = snapshot.fleet(db.session, mission_id=mission.id)
+    assert again[0] is first[0] and again[1] is first[1]  # kept
 
     # A transaction that wrote to the fleet reads its own (uncommitted, uncounted) rows, and keeps nothing.
     db.session.execute(db.update(Asset).where(Asset.id == asset.id).values(status="maintenance"))
-    assert [row.status for row in assets.snapshot(db.session, mission_id=mission.id)] == ["maintenance"]
+    assert statuses(mission.id) == ["maintenance"]
     db.session.rollback()
-    assert [row.status for row in assets.snapshot(db.session, mission_id=mission.id)] == ["available"]
+    assert statuses(mission.id) == ["available"]
 
     db.session.execute(db.update(Asset).where(Asset.id == asset.id).values(status="maintenance"))
     db.session.commit()
-    assert [row.status for row in assets.snapshot(db.session, mission_id=mission.id)] == ["maintenance"]
+    assert statuses(mission.id) == ["maintenance"]
