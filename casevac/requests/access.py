@@ -4,7 +4,7 @@ mission's) and the edit guard shared by line and casualty edits."""
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from casevac import policy
 from casevac.requests.models import FINAL_STATUSES, CasevacRequest, Casualty
@@ -15,8 +15,8 @@ _FULL = [
     selectinload(CasevacRequest.casualties).selectinload(Casualty.signs_history),
     selectinload(CasevacRequest.history),
 ]
-# What ranking evacuations reads (casevac.dispatch): the request and its casualties, in one extra query.
-_CASUALTIES = [selectinload(CasevacRequest.casualties)]
+# What ranking evacuations reads (casevac.dispatch): the request and its casualties, in one query.
+_CASUALTIES = [joinedload(CasevacRequest.casualties)]
 
 
 def get_visible(session, *, actor, request_id: str, full: bool = True) -> CasevacRequest:

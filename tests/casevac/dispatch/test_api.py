@@ -10,6 +10,7 @@ from geographiclib.geodesic import Geodesic
 from casevac.fleet.models import Asset
 from config.extensions import db
 from realtime.models import Event
+from tests.casevac.conftest import CASUALTY
 from tests.casevac.fleet.factories import ASSET_BODY, FACILITY_BODY, AssetFactory, FacilityFactory
 from tests.factories import MissionFactory
 from tests.helpers import assert_error
@@ -99,6 +100,20 @@ def test_recommendations_rank_exclude_and_explain(client, coordinator, headers, 
         "Level 3 closed": ["closed"],
     }
     assert body["night"] is False
+
+
+def test_recommendations_run_the_10_1_2_clocks_from_the_casualties_times_of_injury(
+    client, coordinator, headers, file_request, fleet
+):
+    # The request is read with its casualties (access.get_visible(full=False)): the clocks start at the
+    # earliest time of injury (09:12, 48 min before now), not at the filing time.
+    later = {**CASUALTY, "zap": "A-2", "precedence": "urgent", "time_of_injury": "2026-11-28T09:40:00Z"}
+    request = file_request(casualties=[CASUALTY, later])
+    body = client.get(f"{API}/requests/{request['id']}/recommendations", headers=headers(coordinator)).get_json()
+    assert body["time_of_injury_estimated"] is False
+    [option] = body["options"]
+    assert option["meets_ten_one_two"] is False
+    assert "10-1-2: resuscitation by the medical crew at pickup, later than 1 h of injury" in option["reasons"]
 
 
 def test_the_excluded_lists_answer_byte_for_byte_as_their_schemas_dump_them(
