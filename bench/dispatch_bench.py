@@ -576,26 +576,78 @@ def _recommend_fixture(settings):
     return app, filed.get_json()["id"], coordinator_id, headers
 
 
-def bench_recommend_service(runs, *, freeze: bool = True, profile: bool = False):
+def bench_recommend_service(
+    runs, *, freeze: bool = True, profile: bool = False, postgresql: str | None = None, live_redis: str | None = None
+):
     """The same recommendation end to end in-process: load 1,000 assets and 100 facilities from the database
-    (SQLite), build the need from a filed request, rank (the service, in one app context); and through HTTP
-    (Flask test client, each request in its own app context as in the server; without and with
-    `Accept-Encoding: gzip`, as a browser sends). `freeze`: the heap settled after start-up as the server does
-    (wsgi.py, config.app.freeze_heap); False shows the cost of not doing it. `profile`: cProfile of the HTTP
-    requests instead of timings."""
-    from config.extensions import db
+    (SQLite; with `postgresql`, a temporary database on that server, dropped after), build the need from a
+    filed request, rank (the service, in one app context); and through HTTP (Flask test client, each request
+    in its own app context as in the server; without and with `Accept-Encoding: gzip`, as a browser sends).
+    `live_redis`: a Redis URL, every asset with a live fix there (keys under a private prefix, removed after).
+    `freeze`: the heap settled after start-up as the server does (wsgi.py, config.app.freeze_heap); False
+    shows the cost of not doing it. `profile`: cProfile of the HTTP requests instead of timings."""
     from config.settings import Settings
-    from core.models import User
 
+    database_url, drop = f"sqlite:///{tempfile.mkdtemp()}/bench.db", None
+    if postgresql:
+        import psycopg
+
+        name = f"bench_{uuid.uuid4().hex[:10]}"
+        server = postgresql.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        database_url = server.rsplit("/", 1)[0] + "/" + name
+
+        def drop():
+            with psycopg.connect(server, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    prefix = f"benchrec{uuid.uuid4().hex[:8]}"
     settings = Settings.from_env(
         ENV="test",
-        DATABASE_URL=f"sqlite:///{tempfile.mkdtemp()}/bench.db",
-        REDIS_URL=None,
-        REDIS_PREFIX="benchrec",
+        DATABASE_URL=database_url,
+        REDIS_URL=live_redis,
+        REDIS_PREFIX=prefix,
         LOG_LEVEL="WARNING",
         SWEEPER_INTERVAL_SECONDS=3600.0,
     )
+    try:
+        _bench_recommend_service(runs, settings, freeze=freeze, profile=profile)
+    finally:
+        if live_redis:
+            import redis as redis_lib
+
+            client = redis_lib.Redis.from_url(live_redis)
+            for key in client.scan_iter(f"{prefix}:*"):
+                client.delete(key)
+        if drop:
+            drop()
+
+
+def _bench_recommend_service(runs, settings, *, freeze: bool, profile: bool) -> None:
+    from config.extensions import db
+    from core.models import User
+
     app, request_id, coordinator_id, headers = _recommend_fixture(settings)
+    if settings.REDIS_URL:
+        from casevac.fleet import positions
+        from casevac.fleet.models import Asset
+
+        with app.app_context():
+            store = positions.live_store()
+            for asset_id, mission_id, lat, lon in db.session.execute(
+                db.select(Asset.id, Asset.mission_id, Asset.base_lat, Asset.base_lon)
+            ):
+                positions.report_positions(
+                    db.session,
+                    asset_id=asset_id,
+                    mission_id=mission_id,
+                    source="coordinator",
+                    batch=False,
+                    fixes=[{"lat": lat + 0.01, "lon": lon + 0.01, "heading": None, "speed_kmh": None}],
+                    store=store,
+                )
+            db.session.remove()
     http = app.test_client()
     url = f"/api/v1/casevac/requests/{request_id}/recommendations"
     answer = http.get(url, headers=headers)  # warm up (and what the figures are for)
@@ -616,11 +668,18 @@ def bench_recommend_service(runs, *, freeze: bool = True, profile: bool = False)
         return
     service_times = []
     with app.app_context():
+        from casevac.fleet import positions
+
         coordinator = db.session.get(User, coordinator_id)
         for _ in range(runs):
             start = time.perf_counter()
             dispatch_service.recommend_for_request(
-                db.session, actor=coordinator, request_id=request_id, limit=10, settings=settings
+                db.session,
+                actor=coordinator,
+                request_id=request_id,
+                limit=10,
+                settings=settings,
+                store=positions.live_store(),
             )
             service_times.append(time.perf_counter() - start)
             db.session.rollback()
@@ -632,14 +691,18 @@ def bench_recommend_service(runs, *, freeze: bool = True, profile: bool = False)
             response = http.get(url, headers={**headers, "Accept-Encoding": encoding})
             times.append(time.perf_counter() - start)
             assert response.status_code == 200
+    with app.app_context():
+        db.engine.dispose()  # a temporary PostgreSQL database is dropped next
     baseline = statistics.median(bare_geodesics(1100) for _ in range(3))
     body = answer.get_json()
 
     def ms(times, q):
         return f"{percentile(times, q) * 1000:.1f}"
 
+    backend = "PostgreSQL" if settings.DATABASE_URL.startswith("postgresql") else "SQLite"
     print(
-        f"recommend end to end (SQLite load of 1000 assets + 100 facilities, rank), {runs} runs, "
+        f"recommend end to end ({backend} load of 1000 assets + 100 facilities"
+        f"{', a live fix in Redis for each' if settings.REDIS_URL else ''}, rank), {runs} runs, "
         f"heap {'frozen' if freeze else 'not frozen'}: "
         f"service p50 {ms(service_times, 50)} ms, p99 {ms(service_times, 99)} ms;"
         f" HTTP p50 {ms(http_times['identity'], 50)} ms, p99 {ms(http_times['identity'], 99)} ms;"
@@ -665,6 +728,15 @@ def main():
     parser.add_argument("--runs", type=int, default=100, help="recommend-service: runs per figure")
     parser.add_argument("--no-freeze", action="store_true", help="recommend-service: leave the heap unfrozen")
     parser.add_argument(
+        "--postgresql",
+        nargs="?",
+        const=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="recommend-service: on PostgreSQL (a temporary database on this URL's server) instead of SQLite",
+    )
+    parser.add_argument(
+        "--live-fixes", action="store_true", help="recommend-service: every asset with a live fix in Redis (--redis)"
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="recommend-service: cProfile of the HTTP requests instead of timings"
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="per figure through the real server")
@@ -684,7 +756,13 @@ def main():
         bench_recommend_service(20 if args.quick else 100)
         bench_plan(3 if args.quick else 10)
     if args.only == "recommend-service":
-        bench_recommend_service(args.runs, freeze=not args.no_freeze, profile=args.profile)
+        bench_recommend_service(
+            args.runs,
+            freeze=not args.no_freeze,
+            profile=args.profile,
+            postgresql=args.postgresql,
+            live_redis=args.redis if args.live_fixes else None,
+        )
     if args.only in (None, "positions"):
         bench_positions(args.redis, 1000 if args.quick else 5000, args.batch)
     if args.only in (None, "positions-server"):
