@@ -500,26 +500,16 @@ def bench_positions_server(seconds: float, generators: int, connections: int, ba
         redis_server.stop()
 
 
-def bench_recommend_service(runs, *, freeze: bool = True, profile: bool = False):
-    """The same recommendation end to end in-process: load 1,000 assets and 100 facilities from the database
-    (SQLite), build the need from a filed request, rank; and through HTTP (Flask test client). `freeze`: the
-    heap settled after start-up as the server does (wsgi.py, config.app.freeze_heap); False shows the cost of
-    not doing it."""
-    tmp = tempfile.mkdtemp()
+def _recommend_fixture(settings):
+    """A migrated SQLite database with 1,000 assets, 100 facilities and one filed request (urgent, one
+    litter); -> (app, request id, the coordinator's id, the coordinator's headers). No app context is left
+    pushed and no ORM object alive: each HTTP request then gets its own app context and session, as in the
+    server (and its teardown is measured with it)."""
     from flask_migrate import upgrade
 
     from config.app import create_app
     from config.extensions import db
-    from config.settings import Settings
 
-    settings = Settings.from_env(
-        ENV="test",
-        DATABASE_URL=f"sqlite:///{tmp}/bench.db",
-        REDIS_URL=None,
-        REDIS_PREFIX="benchrec",
-        LOG_LEVEL="WARNING",
-        SWEEPER_INTERVAL_SECONDS=3600.0,
-    )
     app = create_app(settings)
     with app.app_context():
         upgrade()
@@ -566,8 +556,7 @@ def bench_recommend_service(runs, *, freeze: bool = True, profile: bool = False)
             )
         db.session.add_all([medic, coordinator, *rows])
         db.session.commit()
-        http = app.test_client()
-        filed = http.post(
+        filed = app.test_client().post(
             "/api/v1/casevac/requests",
             headers={"Authorization": f"Bearer {issue_token(medic, 60)}"},
             json={
@@ -581,45 +570,148 @@ def bench_recommend_service(runs, *, freeze: bool = True, profile: bool = False)
             },
         )
         assert filed.status_code == 201, filed.get_data(as_text=True)
-        request_id = filed.get_json()["id"]
-        coordinator = db.session.get(User, coordinator.id)
-        if freeze:
-            from config.app import freeze_heap
+        headers = {"Authorization": f"Bearer {issue_token(coordinator, 60)}"}
+        coordinator_id = coordinator.id
+        db.session.remove()
+    return app, filed.get_json()["id"], coordinator_id, headers
 
-            freeze_heap()
-        if profile:
-            import cProfile
-            import pstats
 
-            with cProfile.Profile() as profiler:
-                for _ in range(runs):
-                    dispatch_service.recommend_for_request(
-                        db.session, actor=coordinator, request_id=request_id, limit=10, settings=settings
-                    )
-                    db.session.rollback()
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
-            return
-        service_times = []
+def bench_recommend_service(
+    runs, *, freeze: bool = True, profile: bool = False, postgresql: str | None = None, live_redis: str | None = None
+):
+    """The same recommendation end to end in-process: load 1,000 assets and 100 facilities from the database
+    (SQLite; with `postgresql`, a temporary database on that server, dropped after), build the need from a
+    filed request, rank (the service, in one app context); and through HTTP (Flask test client, each request
+    in its own app context as in the server; without and with `Accept-Encoding: gzip`, as a browser sends).
+    `live_redis`: a Redis URL, every asset with a live fix there (keys under a private prefix, removed after).
+    `freeze`: the heap settled after start-up as the server does (wsgi.py, config.app.freeze_heap); False
+    shows the cost of not doing it. `profile`: cProfile of the HTTP requests instead of timings."""
+    from config.settings import Settings
+
+    database_url, drop = f"sqlite:///{tempfile.mkdtemp()}/bench.db", None
+    if postgresql:
+        import psycopg
+
+        name = f"bench_{uuid.uuid4().hex[:10]}"
+        server = postgresql.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        database_url = server.rsplit("/", 1)[0] + "/" + name
+
+        def drop():
+            with psycopg.connect(server, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    prefix = f"benchrec{uuid.uuid4().hex[:8]}"
+    settings = Settings.from_env(
+        ENV="test",
+        DATABASE_URL=database_url,
+        REDIS_URL=live_redis,
+        REDIS_PREFIX=prefix,
+        LOG_LEVEL="WARNING",
+        SWEEPER_INTERVAL_SECONDS=3600.0,
+    )
+    try:
+        _bench_recommend_service(runs, settings, freeze=freeze, profile=profile)
+    finally:
+        if live_redis:
+            import redis as redis_lib
+
+            client = redis_lib.Redis.from_url(live_redis)
+            for key in client.scan_iter(f"{prefix}:*"):
+                client.delete(key)
+        if drop:
+            drop()
+
+
+def _bench_recommend_service(runs, settings, *, freeze: bool, profile: bool) -> None:
+    from config.extensions import db
+    from core.models import User
+
+    app, request_id, coordinator_id, headers = _recommend_fixture(settings)
+    if settings.REDIS_URL:
+        from casevac.fleet import positions
+        from casevac.fleet.models import Asset
+
+        with app.app_context():
+            store = positions.live_store()
+            for asset_id, mission_id, lat, lon in db.session.execute(
+                db.select(Asset.id, Asset.mission_id, Asset.base_lat, Asset.base_lon)
+            ):
+                positions.report_positions(
+                    db.session,
+                    asset_id=asset_id,
+                    mission_id=mission_id,
+                    source="coordinator",
+                    batch=False,
+                    fixes=[{"lat": lat + 0.01, "lon": lon + 0.01, "heading": None, "speed_kmh": None}],
+                    store=store,
+                )
+            db.session.remove()
+    http = app.test_client()
+    url = f"/api/v1/casevac/requests/{request_id}/recommendations"
+    answer = http.get(url, headers=headers)  # warm up (and what the figures are for)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    if freeze:
+        from config.app import freeze_heap
+
+        freeze_heap()
+    if profile:
+        import cProfile
+        import pstats
+
+        with cProfile.Profile() as profiler:
+            for _ in range(runs):
+                http.get(url, headers=headers)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+        return
+    service_times = []
+    with app.app_context():
+        from casevac.fleet import positions
+
+        coordinator = db.session.get(User, coordinator_id)
         for _ in range(runs):
             start = time.perf_counter()
             dispatch_service.recommend_for_request(
-                db.session, actor=coordinator, request_id=request_id, limit=10, settings=settings
+                db.session,
+                actor=coordinator,
+                request_id=request_id,
+                limit=10,
+                settings=settings,
+                store=positions.live_store(),
             )
             service_times.append(time.perf_counter() - start)
             db.session.rollback()
-        headers = {"Authorization": f"Bearer {issue_token(coordinator, 60)}"}
-        http_times = []
+        db.session.remove()
+    http_times: dict[str, list[float]] = {"identity": [], "gzip": []}
+    for encoding, times in http_times.items():
         for _ in range(runs):
             start = time.perf_counter()
-            response = http.get(f"/api/v1/casevac/requests/{request_id}/recommendations", headers=headers)
-            http_times.append(time.perf_counter() - start)
+            response = http.get(url, headers={**headers, "Accept-Encoding": encoding})
+            times.append(time.perf_counter() - start)
             assert response.status_code == 200
+    with app.app_context():
+        db.engine.dispose()  # a temporary PostgreSQL database is dropped next
     baseline = statistics.median(bare_geodesics(1100) for _ in range(3))
+    body = answer.get_json()
+
+    def ms(times, q):
+        return f"{percentile(times, q) * 1000:.1f}"
+
+    backend = "PostgreSQL" if settings.DATABASE_URL.startswith("postgresql") else "SQLite"
     print(
-        f"recommend end to end (SQLite load of 1000 assets + 100 facilities, rank), {runs} runs, "
+        f"recommend end to end ({backend} load of 1000 assets + 100 facilities"
+        f"{', a live fix in Redis for each' if settings.REDIS_URL else ''}, rank), {runs} runs, "
         f"heap {'frozen' if freeze else 'not frozen'}: "
-        f"service p50 {percentile(service_times, 50) * 1000:.1f} ms, p99 {percentile(service_times, 99) * 1000:.1f} ms;"
-        f" HTTP p50 {percentile(http_times, 50) * 1000:.1f} ms, p99 {percentile(http_times, 99) * 1000:.1f} ms"
+        f"service p50 {ms(service_times, 50)} ms, p99 {ms(service_times, 99)} ms;"
+        f" HTTP p50 {ms(http_times['identity'], 50)} ms, p99 {ms(http_times['identity'], 99)} ms;"
+        f" HTTP gzip p50 {ms(http_times['gzip'], 50)} ms, p99 {ms(http_times['gzip'], 99)} ms"
+    )
+    print(
+        f"  answer: {len(body['options'])} options, {len(body['excluded_assets'])} excluded assets, "
+        f"{len(body['excluded_facilities'])} excluded facilities, night {body['night']}, "
+        f"{len(answer.get_data()):,} bytes (gzip {len(response.get_data()):,})"
     )
     print(f"  baseline: 1,100 bare geodesic distances {baseline * 1000:.1f} ms")
 
@@ -635,7 +727,18 @@ def main():
     )
     parser.add_argument("--runs", type=int, default=100, help="recommend-service: runs per figure")
     parser.add_argument("--no-freeze", action="store_true", help="recommend-service: leave the heap unfrozen")
-    parser.add_argument("--profile", action="store_true", help="recommend-service: cProfile instead of timings")
+    parser.add_argument(
+        "--postgresql",
+        nargs="?",
+        const=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="recommend-service: on PostgreSQL (a temporary database on this URL's server) instead of SQLite",
+    )
+    parser.add_argument(
+        "--live-fixes", action="store_true", help="recommend-service: every asset with a live fix in Redis (--redis)"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="recommend-service: cProfile of the HTTP requests instead of timings"
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="per figure through the real server")
     parser.add_argument("--generators", type=int, default=1, help="load-generator processes")
     parser.add_argument("--connections", type=int, default=16, help="keep-alive connections per generator")
@@ -653,7 +756,13 @@ def main():
         bench_recommend_service(20 if args.quick else 100)
         bench_plan(3 if args.quick else 10)
     if args.only == "recommend-service":
-        bench_recommend_service(args.runs, freeze=not args.no_freeze, profile=args.profile)
+        bench_recommend_service(
+            args.runs,
+            freeze=not args.no_freeze,
+            profile=args.profile,
+            postgresql=args.postgresql,
+            live_redis=args.redis if args.live_fixes else None,
+        )
     if args.only in (None, "positions"):
         bench_positions(args.redis, 1000 if args.quick else 5000, args.batch)
     if args.only in (None, "positions-server"):

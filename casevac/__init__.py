@@ -9,7 +9,7 @@ from flask import Flask
 from casevac import codes, links, seed, tak
 from casevac.dispatch import service as dispatch_service
 from casevac.dispatch.views import blp as dispatch_blp
-from casevac.fleet import positions
+from casevac.fleet import positions, versions
 from casevac.fleet.views import blp as fleet_blp
 from casevac.requests import lifecycle
 from casevac.requests.views import blp as requests_blp
@@ -23,6 +23,9 @@ def init_app(app: Flask) -> None:
     codes.configure(app.extensions["settings"])
     # The live-position store: one object per app, handed to the fleet's and dispatch's services.
     positions.bind(app)
+    # Every committed write to assets or facilities moves the fleet's version (what processes keep is checked
+    # against it).
+    versions.register()
     for blueprint in (requests_blp, fleet_blp, dispatch_blp):
         api.register_blueprint(blueprint)
     sweeper.register("casevac.escalate", lifecycle.escalate)

@@ -106,7 +106,7 @@ def plan(
                     }
                 )
                 continue
-            keyed = Arrays(need, [remaining[c] for c in cols], fit_facilities, road_factor).keys(clock, 1.0)[1]
+            keyed = Arrays(need, [remaining[c] for c in cols], fit_facilities, road_factor).keys(clock, 1.0)
             for k, c in enumerate(cols):
                 order = np.argsort(keyed[k], kind="stable")
                 cost[r, c] = keyed[k, order[0]]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -76,27 +76,47 @@ class Exclusion(str):
 
 def asset_exclusions(need: EvacuationNeed, asset: AssetState, *, night: bool) -> list[Exclusion]:
     """Why this asset cannot fly this evacuation (empty: it can)."""
-    reasons = []
-    if asset.status != "available":
-        reasons.append(Exclusion("not_available", status=asset.status))
-    if asset.kind == "fixed_wing":
-        reasons.append(Exclusion("fixed_wing"))
-    if need.litter > asset.litter_capacity:
-        reasons.append(Exclusion("litter_places", capacity=asset.litter_capacity, litter=need.litter))
-    elif need.total > asset.litter_capacity + asset.ambulatory_capacity:
-        # An ambulatory patient may sit in a free litter place, not the other way round.
-        reasons.append(
-            Exclusion("places", capacity=asset.litter_capacity + asset.ambulatory_capacity, total=need.total)
-        )
-    for equipment in sorted(need.equipment):
-        capability = EQUIPMENT_CAPABILITY.get(equipment)
-        if capability and capability not in asset.capabilities:
-            reasons.append(Exclusion("equipment", equipment=equipment))
-    if night and asset.kind in AIRCRAFT and "night" not in asset.capabilities:
-        reasons.append(Exclusion("night"))
-    if need.security == "X" and asset.kind == "ground_ambulance" and "armored" not in asset.capabilities:
-        reasons.append(Exclusion("not_armored"))
-    return reasons
+    return asset_exclusion_rules(need, night=night)(asset)
+
+
+def asset_exclusion_rules(need: EvacuationNeed, *, night: bool) -> Callable[[AssetState], list[Exclusion]]:
+    """asset_exclusions for one need, what it asks worked out once, and each reason made once (a reason is
+    an immutable string): a thousand assets are judged per recommendation."""
+    litter, total = need.litter, need.total
+    equipment = [
+        (EQUIPMENT_CAPABILITY[e], Exclusion("equipment", equipment=e))
+        for e in sorted(need.equipment)
+        if e in EQUIPMENT_CAPABILITY
+    ]
+    fixed_wing = Exclusion("fixed_wing")
+    no_night = Exclusion("night") if night else None
+    not_armored = Exclusion("not_armored") if need.security == "X" else None
+    not_available: dict[str, Exclusion] = {}
+
+    def reasons_for(asset: AssetState) -> list[Exclusion]:
+        reasons = []
+        kind, capabilities, litter_places, status = asset.kind, asset.capabilities, asset.litter_capacity, asset.status
+        if status != "available":
+            reasons.append(
+                not_available.get(status) or not_available.setdefault(status, Exclusion("not_available", status=status))
+            )
+        if kind == "fixed_wing":
+            reasons.append(fixed_wing)
+        if litter > litter_places:
+            reasons.append(Exclusion("litter_places", capacity=litter_places, litter=litter))
+        elif total > litter_places + asset.ambulatory_capacity:
+            # An ambulatory patient may sit in a free litter place, not the other way round.
+            reasons.append(Exclusion("places", capacity=litter_places + asset.ambulatory_capacity, total=total))
+        for capability, missing in equipment:
+            if capability not in capabilities:
+                reasons.append(missing)
+        if no_night and kind in AIRCRAFT and "night" not in capabilities:
+            reasons.append(no_night)
+        if not_armored and kind == "ground_ambulance" and "armored" not in capabilities:
+            reasons.append(not_armored)
+        return reasons
+
+    return reasons_for
 
 
 def facility_exclusions(need: EvacuationNeed, facility: FacilityState) -> list[Exclusion]:
@@ -253,47 +273,61 @@ class Arrays:
         facilities: Sequence[FacilityState],
         road_factor: float,
     ):
-        n = len(assets)
-        a_lat, a_lon = np.empty(n), np.empty(n)
-        self.per_km, self.readiness = np.empty(n), np.empty(n)
-        self.aircraft, self.crew = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-        self.spare = np.empty(n)
-        for i, asset in enumerate(assets):
-            a_lat[i], a_lon[i] = asset.position
-            self.per_km[i] = _minutes_per_km(asset, road_factor)
-            self.readiness[i] = asset.readiness_minutes
-            self.aircraft[i] = asset.kind in AIRCRAFT
-            self.crew[i] = "medical_crew" in asset.capabilities
-            self.spare[i] = _spare_penalty(need, asset)
+        # What depends on an asset's kind, speed and equipment, worked out once per distinct triple (a fleet
+        # has a few dozen): minutes per km, aircraft, medical crew, spare-equipment penalty.
+        traits: dict = {}
+        table = []
+        for asset in assets:
+            key = (asset.kind, asset.cruise_speed_kmh, asset.capabilities)
+            trait = traits.get(key)
+            if trait is None:
+                trait = traits[key] = (
+                    _minutes_per_km(asset, road_factor),
+                    asset.kind in AIRCRAFT,
+                    "medical_crew" in asset.capabilities,
+                    _spare_penalty(need, asset),
+                )
+            table.append((*asset.position, asset.readiness_minutes, *trait))
+        a_lat, a_lon, self.readiness, self.per_km, aircraft, crew, self.spare = (
+            np.array(table, dtype=float).reshape(len(assets), 7).T
+        )
+        self.aircraft, self.crew = aircraft.astype(bool), crew.astype(bool)
         f_lat = np.array([f.location[0] for f in facilities])
         f_lon = np.array([f.location[1] for f in facilities])
         self.helipad = np.array([f.helipad for f in facilities], dtype=bool)
         self.diverting = np.array([DIVERTING_PENALTY_MINUTES if f.status == "diverting" else 0.0 for f in facilities])
         self.to_pickup = sphere_km(a_lat, a_lon, need.pickup[0], need.pickup[1])
         self.to_facility = sphere_km(need.pickup[0], need.pickup[1], f_lat, f_lon)
+        # Independent of the distances' scale: the ground leg of a helicopter to a facility without helipad.
+        self.ground_leg = np.where(self.aircraft[:, None] & ~self.helipad[None, :], GROUND_LEG_MINUTES, 0.0)
 
-    def keys(self, clock: _Clock, scale: float) -> tuple[np.ndarray, np.ndarray]:
-        """(n, m) score and rank key (score, plus LATE when a check fails) with distances times `scale`."""
+    def keys(self, clock: _Clock, scale: float) -> np.ndarray:
+        """(n, m) rank keys with distances times `scale`: the score (delivery ETA plus the ranking penalties),
+        plus LATE when a check fails. Computed in place: a thousand assets make arrays of 100,000 pairs."""
         pickup = self.readiness + self.to_pickup * scale * self.per_km
-        delivery = pickup[:, None] + (self.to_facility * scale)[None, :] * self.per_km[:, None]
-        delivery += np.where(self.aircraft[:, None] & ~self.helipad[None, :], GROUND_LEG_MINUTES, 0.0)
-        meets = np.ones(delivery.shape, dtype=bool)
+        key = np.multiply.outer(self.per_km, self.to_facility * scale)
+        key += pickup[:, None]
+        key += self.ground_leg  # the delivery ETA, which the checks read
+        late = np.zeros(key.shape, dtype=bool)
         if clock.deadline is not None:
-            meets &= delivery <= clock.deadline
+            late |= key > clock.deadline
         if clock.resuscitation is not None:
-            meets &= np.where(self.crew[:, None], pickup[:, None], delivery) <= clock.resuscitation
+            # Begun by the medical crew at pickup, else at the facility (evaluate).
+            late |= np.where(self.crew[:, None], (pickup > clock.resuscitation)[:, None], key > clock.resuscitation)
         if clock.surgery is not None:
-            meets &= delivery <= clock.surgery
-        score = delivery + self.spare[:, None] + self.diverting[None, :]
-        return score, score + np.where(meets, 0.0, LATE)
+            late |= key > clock.surgery
+        key += self.spare[:, None]
+        key += self.diverting[None, :]
+        key[late] += LATE
+        return key
 
 
 def _screen(need, assets, facilities, clock, road_factor, limit) -> list[tuple[int, int]]:
     """Pairs that may rank in the top `limit` once distances are geodesic: an optimistic key no worse than
     the limit-th pessimistic key (keys: LATE when the checks fail, plus the score)."""
     arrays = Arrays(need, assets, facilities, road_factor)
-    low = arrays.keys(clock, 1 - SPHERE_ERROR)[1]
-    high = arrays.keys(clock, 1 + SPHERE_ERROR)[1].ravel()
+    low = arrays.keys(clock, 1 - SPHERE_ERROR)
+    high = arrays.keys(clock, 1 + SPHERE_ERROR).ravel()
     k = min(limit, high.size) - 1
     threshold = np.partition(high, k)[k]
     rows, cols = np.nonzero(low <= threshold)
@@ -316,9 +350,10 @@ def recommend(
     that do not, then by score (delivery ETA plus penalties); with the reasons each asset or facility
     was left out."""
     night = is_night(need.pickup, now)
+    reasons_for = asset_exclusion_rules(need, night=night)
     fit_assets, excluded_assets = [], []
     for asset in assets:
-        reasons = asset_exclusions(need, asset, night=night)
+        reasons = reasons_for(asset)
         if reasons:
             excluded_assets.append({"asset_id": asset.id, "callsign": asset.callsign, "reasons": reasons})
         else:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from casevac.dispatch.plan import plan
 from casevac.dispatch.rules import asset_exclusions, facility_exclusions, recommend
 from casevac.dispatch.states import AssetState, CasualtyClock, EvacuationNeed, FacilityState
-from casevac.fleet import assets, facilities, positions
+from casevac.fleet import assets, facilities, positions, snapshot
 from casevac.fleet.positions import DATABASE_ONLY, LiveStore
 from casevac.geo import is_night
 from casevac.policy import BEFORE_DISPATCH, FINAL_STATUSES
@@ -18,11 +18,15 @@ from core.db import commit_keeping_loaded
 from core.errors import conflict, not_found
 
 
-def asset_states(session, *, mission_id: str, store: LiveStore = DATABASE_ONLY) -> list[AssetState]:
-    """The mission's assets as value objects, each at its latest reported position (else its base)."""
-    return [
-        asset_state(row, position) for row, position in assets.snapshot(session, mission_id=mission_id, store=store)
-    ]
+def fleet_states(
+    session, *, mission_id: str, store: LiveStore = DATABASE_ONLY
+) -> tuple[list[AssetState], list[FacilityState]]:
+    """The mission's assets, each at its latest reported position (else its base), and facilities, as value
+    objects."""
+    assets, facilities = snapshot.fleet(
+        session, mission_id=mission_id, store=store, asset_row=AssetState, facility_row=FacilityState
+    )
+    return list(assets), list(facilities)
 
 
 def asset_state(asset, position: dict | None) -> AssetState:
@@ -40,10 +44,6 @@ def asset_state(asset, position: dict | None) -> AssetState:
         asset.status,
         where,
     )
-
-
-def facility_states(session, *, mission_id: str) -> list[FacilityState]:
-    return [facility_state(f) for f in facilities.snapshot(session, mission_id=mission_id)]
 
 
 def facility_state(facility) -> FacilityState:
@@ -82,14 +82,13 @@ def need_from_request(request) -> EvacuationNeed:
 def recommend_for_request(
     session, *, actor, request_id: str, limit: int, settings, store: LiveStore = DATABASE_ONLY
 ) -> dict:
-    request = access.get_visible(session, actor=actor, request_id=request_id)
+    request = access.get_visible(session, actor=actor, request_id=request_id, full=False)
     if request.status in FINAL_STATUSES:
         raise conflict(f"the request is {request.status}: nothing left to evacuate", current=request.status)
     now = core_clock.now()
     result = recommend(
         need_from_request(request),
-        asset_states(session, mission_id=request.mission_id, store=store),
-        facility_states(session, mission_id=request.mission_id),
+        *fleet_states(session, mission_id=request.mission_id, store=store),
         now=now,
         road_factor=settings.ROAD_FACTOR,
         limit=limit,
@@ -180,8 +179,7 @@ def plan_for_requests(
     now = core_clock.now()
     result = plan(
         [need_from_request(r) for r in requests],
-        asset_states(session, mission_id=actor.mission_id, store=store),
-        facility_states(session, mission_id=actor.mission_id),
+        *fleet_states(session, mission_id=actor.mission_id, store=store),
         now=now,
         road_factor=settings.ROAD_FACTOR,
     )

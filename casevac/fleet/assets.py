@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import NamedTuple
 
 from sqlalchemy import func, select
 
@@ -13,7 +12,7 @@ from casevac.fleet.models import Asset, AssetPosition, has_capability
 from casevac.fleet.positions import DATABASE_ONLY, LiveStore
 from casevac.fleet.schemas import AssetOut
 from core import audit, clock
-from core.db import as_frozen_set, commit_keeping_loaded
+from core.db import commit_keeping_loaded
 from core.errors import conflict, invalid
 from core.models import User
 from core.pagination import Key, paginate, where_given
@@ -94,42 +93,6 @@ def in_mission(session, *, mission_id: str) -> list[Asset]:
 
 def get_asset(session, *, actor: User, asset_id: str) -> Asset:
     return get_in_mission(session, Asset, asset_id, actor=actor, what="asset")
-
-
-class AssetRow(NamedTuple):
-    """What dispatch ranks of an asset: a plain tuple, not an ORM object (a thousand assets load several times
-    faster) nor SQLAlchemy's Row (whose attributes read by name cost about 0.3 us each)."""
-
-    id: str
-    callsign: str
-    kind: str
-    capabilities: frozenset
-    litter_capacity: int
-    ambulatory_capacity: int
-    cruise_speed_kmh: float
-    readiness_minutes: int
-    status: str
-    base_lat: float
-    base_lon: float
-    lat: float | None
-    lon: float | None
-    heading: float | None
-    speed_kmh: float | None
-    position_reported_at: datetime | None
-
-
-# The columns of AssetRow, in its order (capabilities parsed once per distinct set, core.db.as_frozen_set).
-_SNAPSHOT = tuple(
-    as_frozen_set(Asset.capabilities) if name == "capabilities" else getattr(Asset, name) for name in AssetRow._fields
-)
-
-
-def snapshot(session, *, mission_id: str, store: LiveStore = DATABASE_ONLY) -> list[tuple[AssetRow, dict | None]]:
-    """Every asset of the mission as (row, latest fix or None), for dispatch to rank. Read from the database
-    on every call: a fleet change is in the next ranking."""
-    rows = [AssetRow._make(row) for row in session.execute(select(*_SNAPSHOT).where(Asset.mission_id == mission_id))]
-    latest = positions.latest_positions(session, mission_id=mission_id, assets=rows, store=store)
-    return [(row, latest.get(row.id)) for row in rows]
 
 
 def latest_position(session, asset: Asset, *, store: LiveStore = DATABASE_ONLY) -> dict | None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from casevac.fleet.models import Facility, has_capability
 from casevac.fleet.schemas import FacilityOut
 from core import audit, clock
-from core.db import as_frozen_set, commit_keeping_loaded
+from core.db import commit_keeping_loaded
 from core.models import User
 from core.pagination import Key, paginate, where_given
 from core.records import flush_or_conflict, get_in_mission
@@ -54,24 +54,6 @@ def in_mission(session, *, mission_id: str) -> list[Facility]:
 
 def get_facility(session, *, actor: User, facility_id: str) -> Facility:
     return get_in_mission(session, Facility, facility_id, actor=actor, what="facility")
-
-
-_SNAPSHOT = (
-    Facility.id,
-    Facility.name,
-    Facility.level,
-    as_frozen_set(Facility.capabilities),
-    Facility.status,
-    Facility.beds_available,
-    Facility.helipad,
-    Facility.lat,
-    Facility.lon,
-)
-
-
-def snapshot(session, *, mission_id: str) -> list:
-    """Every facility of the mission as a plain row, for dispatch to rank."""
-    return list(session.execute(select(*_SNAPSHOT).where(Facility.mission_id == mission_id)))
 
 
 def _apply_facility_fields(facility: Facility, fields: dict) -> None:

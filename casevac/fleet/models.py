@@ -147,3 +147,12 @@ class Facility(db.Model):
     @property
     def location(self) -> dict:
         return {"lat": self.lat, "lon": self.lon}
+
+
+class FleetVersion(db.Model):
+    """One counter, bumped in the transaction of every committed write to assets or facilities
+    (casevac.fleet.versions): what a process keeps of the fleet in memory is valid while it is unchanged."""
+
+    __tablename__ = "fleet_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)

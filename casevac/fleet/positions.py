@@ -264,6 +264,33 @@ def latest_positions(session, *, mission_id: str, assets: list[Asset], store: Li
     return {a.id: row_fix(a) for a in assets if a.position_reported_at is not None}
 
 
+def live_points(store: LiveStore, *, mission_id: str, asset_ids: list[str]) -> dict[str, tuple[float, float]]:
+    """asset id -> (lat, lon) of its live fix in Redis, for the assets that have one (none without Redis, or
+    when it is unreachable: the caller has the positions stored in the rows)."""
+    if store.redis is None or not asset_ids:
+        return {}
+    try:
+        values = store.redis.hmget(_keys(store.prefix, mission_id)[1], asset_ids)
+    except Exception:  # noqa: BLE001 - a Redis outage degrades to the last fixes flushed to the database
+        log.warning("reading live positions from Redis failed; using the database", exc_info=True)
+        return {}
+    return {asset_id: _point(raw) for asset_id, raw in zip(asset_ids, values, strict=True) if raw is not None}
+
+
+def _point(raw) -> tuple[float, float]:
+    # The hash holds what _report_to_redis wrote, {"lat":<repr>,"lon":<repr>,...}: the two numbers are read as
+    # json.loads reads them (float of the same text), without parsing the rest (json.loads of a thousand fixes
+    # costs about 3 ms); anything else goes through json.
+    parts = raw.split(b",", 2) if isinstance(raw, bytes) else ()
+    if len(parts) == 3 and parts[0].startswith(b'{"lat":') and parts[1].startswith(b'"lon":'):
+        try:
+            return float(parts[0][7:]), float(parts[1][6:])
+        except ValueError:
+            pass
+    fix = json.loads(raw)
+    return fix["lat"], fix["lon"]
+
+
 def row_fix(asset: Asset) -> dict:
     return {
         "lat": asset.lat,

@@ -4,7 +4,7 @@ mission's) and the edit guard shared by line and casualty edits."""
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from casevac import policy
 from casevac.requests.models import FINAL_STATUSES, CasevacRequest, Casualty
@@ -15,12 +15,16 @@ _FULL = [
     selectinload(CasevacRequest.casualties).selectinload(Casualty.signs_history),
     selectinload(CasevacRequest.history),
 ]
+# What ranking evacuations reads (casevac.dispatch): the request and its casualties, in one query.
+_CASUALTIES = [joinedload(CasevacRequest.casualties)]
 
 
-def get_visible(session, *, actor, request_id: str) -> CasevacRequest:
+def get_visible(session, *, actor, request_id: str, full: bool = True) -> CasevacRequest:
     """The request if this actor may see it, else 404, the same for an unknown id as for another mission's
-    (API.md, Conventions)."""
-    request = session.get(CasevacRequest, request_id, options=_FULL) if isinstance(request_id, str) else None
+    (API.md, Conventions). `full`: with everything its view shows; else with its casualties only (anything
+    else still loads on access)."""
+    options = _FULL if full else _CASUALTIES
+    request = session.get(CasevacRequest, request_id, options=options) if isinstance(request_id, str) else None
     if request is None or not policy.may_see_request(actor, request):
         raise not_found("casevac request")
     return request

@@ -10,7 +10,8 @@ from geographiclib.geodesic import Geodesic
 from casevac.fleet.models import Asset
 from config.extensions import db
 from realtime.models import Event
-from tests.casevac.fleet.factories import AssetFactory, FacilityFactory
+from tests.casevac.conftest import CASUALTY
+from tests.casevac.fleet.factories import ASSET_BODY, FACILITY_BODY, AssetFactory, FacilityFactory
 from tests.factories import MissionFactory
 from tests.helpers import assert_error
 
@@ -101,9 +102,57 @@ def test_recommendations_rank_exclude_and_explain(client, coordinator, headers, 
     assert body["night"] is False
 
 
+def test_recommendations_run_the_10_1_2_clocks_from_the_casualties_times_of_injury(
+    client, coordinator, headers, file_request, fleet
+):
+    # The request is read with its casualties (access.get_visible(full=False)): the clocks start at the
+    # earliest time of injury (09:12, 48 min before now), not at the filing time.
+    later = {**CASUALTY, "zap": "A-2", "precedence": "urgent", "time_of_injury": "2026-11-28T09:40:00Z"}
+    request = file_request(casualties=[CASUALTY, later])
+    body = client.get(f"{API}/requests/{request['id']}/recommendations", headers=headers(coordinator)).get_json()
+    assert body["time_of_injury_estimated"] is False
+    [option] = body["options"]
+    assert option["meets_ten_one_two"] is False
+    assert "10-1-2: resuscitation by the medical crew at pickup, later than 1 h of injury" in option["reasons"]
+
+
+def test_the_excluded_lists_answer_byte_for_byte_as_their_schemas_dump_them(
+    app, client, coordinator, headers, file_request, fleet
+):
+    # The excluded lists are answered as the rules build them (casevac.dispatch.schemas.BuiltList), not dumped
+    # item by item: the answer must be what the item schemas' own dump gives, to the byte.
+    from marshmallow import fields
+
+    from casevac.dispatch import schemas
+    from casevac.dispatch import service as dispatch_service
+
+    mission_id = coordinator.mission_id
+    AssetFactory(mission_id=mission_id, callsign="MAINT-1", status="maintenance", capabilities=[])
+    AssetFactory(mission_id=mission_id, callsign="CASA-1", kind="fixed_wing", litter_capacity=1, ambulatory_capacity=0)
+    AssetFactory(mission_id=mission_id, callsign="AMB-2", kind="ground_ambulance", litter_capacity=1, capabilities=[])
+    FacilityFactory(mission_id=mission_id, name="Level 1 full", level="1", capabilities=[], beds_available=0)
+    request = file_request(security="X")  # urgent + urgent-surgical, hoist, 2 litters, armed escort
+    response = client.get(f"{API}/requests/{request['id']}/recommendations", headers=headers(coordinator))
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert len(body["excluded_assets"]) == 5 and len(body["excluded_facilities"]) == 3
+    assert max(len(e["reasons"]) for e in body["excluded_assets"]) >= 3
+
+    class ItemByItem(schemas.RecommendationsOut):
+        excluded_assets = fields.List(fields.Nested(schemas.ExcludedAssetOut))
+        excluded_facilities = fields.List(fields.Nested(schemas.ExcludedFacilityOut))
+
+    result = dispatch_service.recommend_for_request(
+        db.session, actor=coordinator, request_id=request["id"], limit=10, settings=app.extensions["settings"]
+    )
+    expected = app.json.response(ItemByItem().dump(result)).get_data()
+    assert response.get_data() == expected
+    assert schemas.RecommendationsOut().dump(result) == ItemByItem().dump(result)
+
+
 def test_every_fleet_write_is_seen_by_the_next_recommendation(client, coordinator, headers, file_request, fleet):
-    # The fleet's rows are read for every recommendation (capability sets are parsed once per process, by
-    # content): a capability, status or facility change shows in the very next answer.
+    # What a process keeps of the fleet is checked against the fleet's version (casevac.fleet.versions): a
+    # capability, status or facility change shows in the very next answer.
     request = file_request()  # urgent + urgent-surgical, hoist, 2 litters
     hdrs = headers(coordinator)
 
@@ -133,6 +182,106 @@ def test_every_fleet_write_is_seen_by_the_next_recommendation(client, coordinato
     assert patched.status_code == 200, patched.get_json()
     options, excluded = recommendation()
     assert options == set() and excluded["MEDEVAC-2"] == ["no hoist (asked for on line 4)"]
+
+
+def test_the_fleet_snapshot_rows_are_the_rules_value_objects_field_for_field():
+    # casevac.dispatch.service builds AssetState and FacilityState from the fleet's rows by position (_make).
+    from casevac.dispatch.states import AssetState, FacilityState
+    from casevac.fleet.snapshot import AssetRow, FacilityRow
+
+    assert AssetRow._fields == AssetState._fields
+    assert FacilityRow._fields == FacilityState._fields
+
+
+_second_apps: dict = {}
+
+
+@pytest.fixture
+def second_app(app, databases):
+    """Another instance of the application on the same database (the test may switch it to the first one's
+    Redis): another worker, as far as anything an application keeps in memory goes."""
+    from casevac.fleet import positions
+    from config.app import create_app
+    from tests.conftest import test_settings
+
+    if app.backend not in _second_apps:
+        settings = test_settings(databases.url(app.backend), SECRET_KEY=app.extensions["settings"].SECRET_KEY)
+        _second_apps[app.backend] = create_app(settings)
+    second = _second_apps[app.backend]
+    yield second
+    second.extensions["redis"] = None
+    positions.bind(second)
+    with second.app_context():
+        db.engine.dispose()  # before the first app's teardown resets the database
+
+
+@pytest.mark.parametrize("live", ["database", "redis"])
+def test_every_fleet_write_is_seen_by_the_next_recommendation_in_every_worker(
+    request, live, client, coordinator, headers, file_request, fleet, second_app
+):
+    # Every kind of fleet write, made through one worker, shows in the very next recommendation of both: asset
+    # create, update and status, facility create and update, a position report (live in Redis, or in the row),
+    # tasking by a dispatch and the release. Nothing a worker keeps may hide a write another worker made.
+    if live == "redis":
+        from casevac.fleet import positions
+
+        second_app.extensions["redis"] = request.getfixturevalue("live_redis")
+        positions.bind(second_app)
+    workers = [client, second_app.test_client()]
+    hdrs = headers(coordinator)
+    filed = file_request(equipment=[], patients={"priority": 1}, litter=1)  # any asset, any open facility
+    level2, plain, ambulance = fleet["level2"].id, fleet["plain"].id, fleet["ambulance"].id
+
+    def both() -> list[tuple[dict, dict]]:
+        """(options by (asset, facility), reasons by excluded asset or facility id), from each worker."""
+        answers = []
+        for worker in workers:
+            response = worker.get(f"{API}/requests/{filed['id']}/recommendations?limit=100", headers=hdrs)
+            assert response.status_code == 200, response.get_json()
+            body = response.get_json()
+            excluded = {e["asset_id"]: e["reasons"] for e in body["excluded_assets"]}
+            excluded.update({e["facility_id"]: e["reasons"] for e in body["excluded_facilities"]})
+            answers.append(({(o["asset_id"], o["facility_id"]): o for o in body["options"]}, excluded))
+        return answers
+
+    def written(response, status: int = 200) -> dict:
+        assert response.status_code == status, response.get_json()
+        return response.get_json()
+
+    for round_, (writer, lat) in enumerate([(workers[1], 4.0), (workers[0], 4.7), (workers[1], 4.2)]):
+        both()  # each worker has answered (and kept whatever it keeps) before the write
+        asset = written(
+            writer.post("/api/v1/assets", json={**ASSET_BODY, "callsign": f"NEW-{round_}"}, headers=hdrs), 201
+        )["id"]
+        assert all((asset, level2) in ranked for ranked, _ in both())
+        facility = written(
+            writer.post("/api/v1/facilities", json={**FACILITY_BODY, "name": f"New {round_}"}, headers=hdrs), 201
+        )["id"]
+        assert all((asset, facility) in ranked for ranked, _ in both())
+        written(writer.patch(f"/api/v1/facilities/{facility}", json={"status": "closed"}, headers=hdrs))
+        assert all(excluded[facility] == ["closed"] for _, excluded in both())
+        written(writer.patch(f"/api/v1/assets/{asset}", json={"litter_capacity": 0}, headers=hdrs))
+        little = ["too few litter places (0 for 1 litter patients)"]
+        assert all(excluded[asset] == little for _, excluded in both())
+        written(writer.patch(f"/api/v1/assets/{asset}", json={"litter_capacity": 2}, headers=hdrs))
+        assert all((asset, level2) in ranked for ranked, _ in both())
+        written(writer.patch(f"/api/v1/assets/{asset}", json={"status": "maintenance"}, headers=hdrs))
+        assert all(excluded[asset] == ["not available (maintenance)"] for _, excluded in both())
+        written(writer.patch(f"/api/v1/assets/{asset}", json={"status": "available"}, headers=hdrs))
+        assert all((asset, level2) in ranked for ranked, _ in both())
+
+        # A position report moves an asset (live in Redis, or in its row): its distance to the pickup site.
+        written(writer.post(f"/api/v1/assets/{plain}/positions", json={"lat": lat, "lon": 18.9}, headers=hdrs), 202)
+        distance = km((lat, 18.9), PICKUP) + km(PICKUP, (4.37, 18.56))
+        assert all(ranked[(plain, level2)]["distance_km"] == pytest.approx(distance, abs=0.01) for ranked, _ in both())
+
+        # Tasking by a dispatch, and the release when that request is cancelled.
+        other = file_request(equipment=[], patients={"priority": 1}, litter=1)
+        written(dispatch(writer, other["id"], ambulance, level2, hdrs))
+        assert all(excluded[ambulance] == ["not available (tasked)"] for _, excluded in both())
+        cancel = {"status": "cancelled", "note": "stood down"}
+        written(writer.post(f"{API}/requests/{other['id']}/status", json=cancel, headers=hdrs))
+        assert all((ambulance, level2) in ranked for ranked, _ in both())
 
 
 def test_recommendations_without_special_needs_list_every_pair_best_first(

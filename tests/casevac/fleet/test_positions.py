@@ -328,3 +328,22 @@ def test_credentials_are_judged_before_the_body(client, coordinator, headers, st
     body = assert_error(client.post(_url(asset.id), json=bad, headers=device), 422)
     assert "fixes" in json.dumps(body["errors"])
     assert_error(client.post(_url(asset.id), json=bad, headers=headers(coordinator)), 422)
+
+
+def test_live_points_are_the_fixes_as_reported(app, client, coordinator, headers, live_redis):
+    # Dispatch reads lat/lon of every live fix per recommendation (positions.live_points, without json.loads
+    # for the form the report writes): the same numbers as the fix's own JSON, whatever they look like.
+    reported = [(-4.000001, 18.5), (0.0, -0.0), (1e-07, 179.99999999999997), (-89.5, 33.333333333333336)]
+    assets = [AssetFactory(mission_id=coordinator.mission_id) for _ in reported]
+    for asset, (lat, lon) in zip(assets, reported, strict=True):
+        accepted = client.post(_url(asset.id), json={"lat": lat, "lon": lon}, headers=headers(coordinator))
+        assert accepted.status_code == 202, accepted.get_json()
+    store = positions.live_store()
+    prefix = app.extensions["settings"].REDIS_PREFIX
+    odd = AssetFactory(mission_id=coordinator.mission_id)  # another writer's form: key order, spaces
+    live_redis.hset(f"{prefix}:fleet:{coordinator.mission_id}:pos", odd.id, '{"lon": 18.25, "t": 1, "lat": 4.75}')
+    points = positions.live_points(store, mission_id=coordinator.mission_id, asset_ids=[a.id for a in [*assets, odd]])
+    assert [points[a.id] for a in assets] == reported
+    assert points[odd.id] == (4.75, 18.25)
+    raw = live_redis.hmget(f"{prefix}:fleet:{coordinator.mission_id}:pos", [a.id for a in assets])
+    assert [points[a.id] for a in assets] == [(json.loads(r)["lat"], json.loads(r)["lon"]) for r in raw]
