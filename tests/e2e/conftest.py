@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -235,6 +236,22 @@ def pg_database_url():
     finally:
         with psycopg.connect(_libpq(PG_URL), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def deployment(workdir: Path, count: int, **env_overrides):
+    """`count` processes of one deployment (start_servers) on a fresh PostgreSQL database and a private Redis,
+    all three stopped or dropped at the end: yields (servers, the PrivateRedis)."""
+    redis_gen, db_gen = private_redis_server(workdir), pg_database_url()
+    redis_server, database_url = next(redis_gen), next(db_gen)
+    servers = []
+    try:
+        servers = start_servers(workdir, count, DATABASE_URL=database_url, REDIS_URL=redis_server.url, **env_overrides)
+        yield servers, redis_server
+    finally:
+        stop_servers(servers)
+        for gen in (redis_gen, db_gen):
+            gen.close()
 
 
 @pytest.fixture

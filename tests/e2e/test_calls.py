@@ -11,7 +11,7 @@ import time
 import pytest
 import redis
 
-from tests.e2e.conftest import Listener, login, pg_database_url, private_redis_server, start_servers, stop_servers
+from tests.e2e.conftest import Listener, deployment, login
 from tests.web.conftest import SERVER_ENV
 from tests.web.test_clinic import book_mental_health_video, call, me
 
@@ -20,17 +20,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("calls")
-    redis_gen, db_gen = private_redis_server(workdir), pg_database_url()
-    redis_server, database_url = next(redis_gen), next(db_gen)
-    servers = []
-    try:
-        servers = start_servers(workdir, 2, DATABASE_URL=database_url, REDIS_URL=redis_server.url, **SERVER_ENV)
+    with deployment(tmp_path_factory.mktemp("calls"), 2, **SERVER_ENV) as (servers, redis_server):
         yield servers, redis_server
-    finally:
-        stop_servers(servers)
-        for gen in (redis_gen, db_gen):
-            gen.close()
 
 
 def _wait(listener: Listener, name: str, predicate=lambda found: bool(found)) -> list[dict]:

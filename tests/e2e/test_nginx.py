@@ -31,12 +31,9 @@ from tests.casevac.conftest import body
 from tests.e2e.conftest import (
     DEMO_PASSWORD,
     ROOT,
+    deployment,
     free_port,
     login,
-    pg_database_url,
-    private_redis_server,
-    start_servers,
-    stop_servers,
 )
 
 pytestmark = pytest.mark.e2e
@@ -154,29 +151,22 @@ def _nginx_or_skip():
 def front(tmp_path_factory):
     _nginx_or_skip()
     workdir = tmp_path_factory.mktemp("nginx")
-    redis_gen, db_gen = private_redis_server(workdir), pg_database_url()
-    redis_server, database_url = next(redis_gen), next(db_gen)
-    servers, nginx = [], None
-    try:
-        servers = start_servers(workdir, 2, **SERVER_ENV, DATABASE_URL=database_url, REDIS_URL=redis_server.url)
+    with deployment(workdir, 2, **SERVER_ENV) as (servers, _redis):
         nginx = PrivateNginx(workdir, [s.port for s in servers]).start()
-        # Every HTTPS client of this module (requests, and python-socketio through its requests session) trusts
-        # the private CA, and only it.
-        saved = os.environ.get("REQUESTS_CA_BUNDLE")
-        os.environ["REQUESTS_CA_BUNDLE"] = str(nginx.ca)
         try:
-            yield nginx, servers
+            # Every HTTPS client of this module (requests, and python-socketio through its requests session)
+            # trusts the private CA, and only it.
+            saved = os.environ.get("REQUESTS_CA_BUNDLE")
+            os.environ["REQUESTS_CA_BUNDLE"] = str(nginx.ca)
+            try:
+                yield nginx, servers
+            finally:
+                if saved is None:
+                    os.environ.pop("REQUESTS_CA_BUNDLE", None)
+                else:
+                    os.environ["REQUESTS_CA_BUNDLE"] = saved
         finally:
-            if saved is None:
-                os.environ.pop("REQUESTS_CA_BUNDLE", None)
-            else:
-                os.environ["REQUESTS_CA_BUNDLE"] = saved
-    finally:
-        if nginx is not None:
             nginx.stop()
-        stop_servers(servers)
-        for gen in (redis_gen, db_gen):
-            gen.close()
 
 
 class Client:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from tests.e2e.conftest import pg_database_url, private_redis_server, start_servers, stop_servers
+from tests.e2e.conftest import deployment
 
 pytestmark = pytest.mark.e2e
 
@@ -18,17 +18,8 @@ PASSWORD = "demo-password-123"
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("positions")
-    redis_gen, db_gen = private_redis_server(workdir), pg_database_url()
-    redis_server, database_url = next(redis_gen), next(db_gen)
-    servers = []
-    try:
-        servers = start_servers(workdir, 2, DATABASE_URL=database_url, REDIS_URL=redis_server.url)
+    with deployment(tmp_path_factory.mktemp("positions"), 2) as (servers, _redis):
         yield servers
-    finally:
-        stop_servers(servers)
-        for gen in (redis_gen, db_gen):
-            gen.close()
 
 
 def test_revocation_through_one_process_holds_in_the_other_at_once(pair):

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, insert
 from core import clock
 from realtime.models import Event
 from tests.casevac.conftest import body
-from tests.e2e.conftest import login, pg_database_url, private_redis_server, start_servers, stop_servers
+from tests.e2e.conftest import deployment, login, start_servers
 
 pytestmark = pytest.mark.e2e
 
@@ -71,26 +71,15 @@ def cluster(tmp_path_factory):
     """Three processes of one deployment: PostgreSQL, a private Redis, fast sweepers and escalation. The
     relay poll period is long, so only Redis (its messages or its reconnection) delivers across processes
     quickly."""
-    workdir = tmp_path_factory.mktemp("cluster")
-    redis_gen, db_gen = private_redis_server(workdir), pg_database_url()
-    redis_server, database_url = next(redis_gen), next(db_gen)
-    servers = []
-    try:
-        servers = start_servers(
-            workdir,
-            3,
-            **SERVER_ENV,
-            DATABASE_URL=database_url,
-            REDIS_URL=redis_server.url,
-            RELAY_POLL_SECONDS="60",
-            ESCALATE_AFTER_SECONDS="3",
-            SWEEPER_INTERVAL_SECONDS="0.3",
-        )
+    with deployment(
+        tmp_path_factory.mktemp("cluster"),
+        3,
+        **SERVER_ENV,
+        RELAY_POLL_SECONDS="60",
+        ESCALATE_AFTER_SECONDS="3",
+        SWEEPER_INTERVAL_SECONDS="0.3",
+    ) as (servers, redis_server):
         yield servers, redis_server
-    finally:
-        stop_servers(servers)
-        for gen in (redis_gen, db_gen):
-            gen.close()
 
 
 def created_ids(listener) -> list[str]:
