@@ -134,6 +134,16 @@ def sign_in(page, username: str, password: str = "demo-password-123") -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
+def open_clinic(new_context, username: str = "demo-psychiatrist"):
+    """A page in a fresh browser profile, signed in as the clinician, on /clinic with its live connection up."""
+    context, _guard = new_context()
+    page = context.new_page()
+    sign_in(page, username)
+    page.wait_for_url("**/clinic")
+    page.get_by_role("status").filter(has_text="live").wait_for()
+    return page
+
+
 def screenshot_path(name: str) -> Path:
     """docs/screenshots/<name>.png when it is missing or UPDATE_SCREENSHOTS=1 (the README shows them), else a
     scratch file: the screenshot is always taken, but a test run does not rewrite committed images."""

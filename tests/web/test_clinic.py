@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import login
-from tests.web.conftest import screenshot, sign_in
+from tests.web.conftest import open_clinic, screenshot, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -116,11 +116,7 @@ def test_clinic_day_view_alerts_notes_inbox_and_join(server, new_context):
     )
     assert screening.status_code == 201 and "suicidal_ideation" in screening.json()["flags"], screening.text
 
-    context, _guard = new_context()
-    page = context.new_page()
-    sign_in(page, "demo-psychiatrist")
-    page.wait_for_url("**/clinic")
-    page.get_by_role("status").filter(has_text="live").wait_for()
+    page = open_clinic(new_context)
     page.get_by_text(f"times in {profile['timezone']}").wait_for()
 
     # Today, in the clinician's zone: the time shown is the local one, not the browser's or UTC.

@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import CI
 from tests.e2e.conftest import free_port, login, start_servers
-from tests.web.conftest import SERVER_ENV, require_browser, screenshot, sign_in
+from tests.web.conftest import SERVER_ENV, open_clinic, require_browser, screenshot, sign_in
 from tests.web.test_clinic import book_mental_health_video, call, me
 from tests.web.test_video import CONNECTED, browser, wait_bytes  # noqa: F401 - the fake-media browser fixture
 
@@ -187,11 +187,7 @@ def booked(server):
 def test_clinician_invites_an_interpreter_and_three_meet_through_turn(booked, new_context):
     cid = booked["id"]
     # The clinician opens the consultation and invites the interpreter by username.
-    clinic_context, _ = new_context()
-    clinic = clinic_context.new_page()
-    sign_in(clinic, "demo-psychiatrist")
-    clinic.wait_for_url("**/clinic")
-    clinic.get_by_role("status").filter(has_text="live").wait_for()
+    clinic = open_clinic(new_context)
     clinic.get_by_role("table", name="Today").get_by_role("button", name="Open Pte Ada Okafor").click()
     form = clinic.get_by_role("form", name="Invite")
     form.get_by_label("Username").fill("nobody-here")

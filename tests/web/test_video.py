@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.e2e.conftest import Listener, login
-from tests.web.conftest import CHROMIUM, LAUNCH_ARGS, require_browser, screenshot, sign_in
+from tests.web.conftest import CHROMIUM, LAUNCH_ARGS, open_clinic, require_browser, screenshot, sign_in
 from tests.web.test_clinic import book_mental_health_video, call
 
 pytestmark = pytest.mark.e2e
@@ -65,11 +65,7 @@ def test_two_browsers_call_through_the_waiting_room_and_a_third_is_refused(serve
     consultation = book_mental_health_video(server, psychiatrist, member, reason="Follow-up call")
 
     # The clinician joins first and sees an empty waiting room.
-    clinic_context, _ = new_context()
-    clinic = clinic_context.new_page()
-    sign_in(clinic, "demo-psychiatrist")
-    clinic.wait_for_url("**/clinic")
-    clinic.get_by_role("status").filter(has_text="live").wait_for()
+    clinic = open_clinic(new_context)
     clinic.get_by_role("table", name="Today").get_by_role("button", name="Join Pte Ada Okafor").click()
     clinic_call = clinic.get_by_role("region", name="Call")
     clinic_call.get_by_text("waiting for the patient").wait_for()
